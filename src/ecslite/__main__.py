@@ -1,0 +1,3 @@
+from ecslite.cli.main import main
+
+main()

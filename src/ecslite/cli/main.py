@@ -1,0 +1,230 @@
+"""``ecslite`` commands: ``server`` (foreground or ``--detach``), ``status`` and ``stop``.
+
+Client commands find the server through ``--endpoint`` or ``ECSLITE_ENDPOINT`` and talk to it
+over HTTP only.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ecslite import __version__
+from ecslite.config import DEFAULT_ENDPOINT, RUNTIMES, Settings, default_data_dir
+
+app = typer.Typer(
+    name="ecslite",
+    help="Run Amazon ECS workloads on this machine, for real, with observability built in.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+EndpointOpt = Annotated[str, typer.Option("--endpoint", envvar="ECSLITE_ENDPOINT", help="URL of the ecslite server.")]
+DataDirOpt = Annotated[
+    Path,
+    typer.Option("--data-dir", envvar="ECSLITE_DATA_DIR", help="Directory for state, pid file and log."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ecslite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Run Amazon ECS workloads on this machine, for real, with observability built in."""
+
+
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(envvar="ECSLITE_HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ECSLITE_PORT", help="Port to bind (0 picks a free one).")] = 4577,
+    data_dir: DataDirOpt = default_data_dir(),  # noqa: B008
+    runtime: Annotated[str, typer.Option(envvar="ECSLITE_RUNTIME", help=f"One of {', '.join(RUNTIMES)}.")] = "auto",
+    account_id: Annotated[
+        str, typer.Option(envvar="ECSLITE_ACCOUNT_ID", help="Account id for unsigned or non-numeric keys.")
+    ] = "000000000000",
+    region: Annotated[
+        str, typer.Option(envvar="ECSLITE_REGION", help="Region for requests without a credential scope.")
+    ] = "us-east-1",
+    ephemeral: Annotated[bool, typer.Option(envvar="ECSLITE_EPHEMERAL", help="Keep state in memory only.")] = False,
+    durability: Annotated[
+        str,
+        typer.Option(envvar="ECSLITE_DURABILITY", help="normal (survives crashes) or full (also power loss)."),
+    ] = "normal",
+    default_cluster: Annotated[
+        bool,
+        typer.Option(envvar="ECSLITE_DEFAULT_CLUSTER", help="Create the 'default' cluster on first use."),
+    ] = True,
+    log_level: Annotated[str, typer.Option(envvar="ECSLITE_LOG_LEVEL", help="debug, info or warning.")] = "warning",
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
+) -> None:
+    """Run the ecslite server."""
+    if runtime not in RUNTIMES:
+        err.print(f"[red]Unknown runtime {runtime!r}[/]; choose one of {', '.join(RUNTIMES)}.")
+        raise typer.Exit(2)
+    if durability not in ("normal", "full"):
+        err.print(f"[red]Unknown durability {durability!r}[/]; choose normal or full.")
+        raise typer.Exit(2)
+    settings = Settings(
+        host=host,
+        port=port,
+        data_dir=data_dir.expanduser().resolve(),
+        ephemeral=ephemeral,
+        runtime=runtime,
+        account_id=account_id,
+        region=region,
+        durability=durability,
+        log_level=log_level,
+        create_default_cluster=default_cluster,
+    )
+    running = _running_server(settings)
+    if running is not None:
+        err.print(
+            f"ecslite is already running for {settings.data_dir} (pid {running['pid']}) at {running['endpoint']}."
+        )
+        raise typer.Exit(1)
+    if detach:
+        _detach(settings)
+        return
+    from ecslite.logconfig import configure
+    from ecslite.runtime.select import RuntimeUnavailable
+    from ecslite.server import serve
+
+    configure(log_level)
+    try:
+        serve(settings)
+    except RuntimeUnavailable as error:
+        err.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    except OSError as error:
+        err.print(f"[red]Cannot start ecslite on {host}:{port}: {error.strerror or error}[/]")
+        raise typer.Exit(1) from None
+
+
+def _running_server(settings: Settings) -> dict[str, Any] | None:
+    """The info of a live server that owns this data directory, if any."""
+    try:
+        info: dict[str, Any] = orjson.loads(settings.info_file.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return info if _alive(int(info.get("pid", 0))) else None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _detach(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    args = [a for a in sys.argv[1:] if a not in ("--detach", "-d")]
+    with contextlib_open(settings.log_file) as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "ecslite", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    with console.status("Starting ecslite…"):
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                err.print(f"[red]ecslite exited with status {child.returncode}[/]; see {settings.log_file}")
+                raise typer.Exit(1)
+            info = _running_server(settings)
+            if info is not None and info.get("pid") == child.pid and _healthy(info["endpoint"]):
+                console.print(
+                    f"ecslite is running at [bold]{info['endpoint']}[/] (pid {child.pid}, log {settings.log_file})"
+                )
+                return
+            time.sleep(0.05)
+    err.print(f"[red]ecslite did not become healthy within 30 s[/]; see {settings.log_file}")
+    raise typer.Exit(1)
+
+
+def contextlib_open(path: Path) -> Any:
+    return open(path, "ab")
+
+
+def _healthy(endpoint: str) -> bool:
+    try:
+        return httpx.get(f"{endpoint}/_ecslite/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _health(endpoint: str) -> dict[str, Any] | None:
+    try:
+        response = httpx.get(f"{endpoint.rstrip('/')}/_ecslite/health", timeout=3.0)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    data: dict[str, Any] = response.json()
+    return data
+
+
+@app.command()
+def status(endpoint: EndpointOpt = DEFAULT_ENDPOINT) -> None:
+    """Show whether the server is up, and what it runs."""
+    health = _health(endpoint)
+    if health is None:
+        err.print(f"ecslite is not running at {endpoint}. Start it with: ecslite server --detach")
+        raise typer.Exit(1)
+    table = Table(show_header=False, box=None)
+    table.add_row("endpoint", endpoint)
+    table.add_row("version", str(health["version"]))
+    table.add_row("runtime", f"{health['runtime']} ({health.get('runtimeReason', '')})")
+    table.add_row("uptime", f"{health['uptimeSeconds']:.0f} s")
+    table.add_row("pid", str(health["pid"]))
+    table.add_row("data", health["dataDir"] + (" (in memory)" if health.get("ephemeral") else ""))
+    table.add_row("account / region", f"{health['accountId']} / {health['region']}")
+    table.add_row("services", ", ".join(health["services"]))
+    console.print(table)
+
+
+@app.command()
+def stop(endpoint: EndpointOpt = DEFAULT_ENDPOINT, data_dir: DataDirOpt = default_data_dir()) -> None:  # noqa: B008
+    """Stop the server (found through its endpoint, else through the pid file in the data dir)."""
+    from ecslite.server import read_pid, terminate
+
+    health = _health(endpoint)
+    pid = int(health["pid"]) if health else read_pid(data_dir.expanduser() / "server.pid")
+    if pid is None or not _alive(pid):
+        err.print(f"ecslite is not running at {endpoint}.")
+        raise typer.Exit(1)
+    with console.status(f"Stopping ecslite (pid {pid})…"):
+        terminate(pid)
+    console.print(f"ecslite (pid {pid}) stopped.")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""Server settings: command-line options, each also readable from an ``ECSLITE_*`` variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PORT = 4577
+DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
+RUNTIMES = ("auto", "process", "docker", "fake")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "ecslite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=default_data_dir)
+    # Keep the state in memory instead of data_dir/state.db (the data dir still holds pid and log).
+    ephemeral: bool = False
+    runtime: str = "auto"
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    durability: str = "normal"  # "full" also fsyncs every commit (survives power loss, not just crashes)
+    log_level: str = "warning"
+    # Create the `default` cluster on first use of a partition, as in an account that opened the console.
+    create_default_cluster: bool = True
+    # How long stopped tasks stay visible (ECS: at least one hour).
+    stopped_task_retention_seconds: float = 3600.0
+
+    @property
+    def state_path(self) -> Path | None:
+        return None if self.ephemeral else self.data_dir / "state.db"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "server.pid"
+
+    @property
+    def info_file(self) -> Path:
+        """Where a running server writes its pid and the endpoint it actually bound."""
+        return self.data_dir / "server.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "server.log"

@@ -1,0 +1,1 @@
+"""Controllers: level-triggered reconcilers that make actual state follow desired state."""

@@ -1,0 +1,81 @@
+"""The ASGI entry point: AWS requests go straight to the dispatcher, everything else to Starlette.
+
+AWS calls are the hot path, so they skip Starlette's request objects and routing; ecslite's own
+API (``/_ecslite/...``) and later the UI are ordinary Starlette routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ecslite.edge.aws import AwsDispatcher
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Paths served by ecslite's own routes instead of the AWS dispatcher.
+_OWN_PREFIXES = ("/_ecslite", "/ui", "/favicon.ico")
+# Request bodies larger than this are refused before they are read in full (AWS caps most at 1 MB+).
+MAX_BODY = 16 * 1024 * 1024
+
+
+class EdgeApp:
+    def __init__(self, dispatcher: AwsDispatcher, own: ASGIApp) -> None:
+        self.dispatcher = dispatcher
+        self.own = own
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(_OWN_PREFIXES):
+            await self.own(scope, receive, send)
+            return
+        if scope["method"] == "GET" and scope["path"] == "/" and not scope.get("query_string"):
+            await self.own(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await _plain(send, 413, b"Request body too large")
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        response = await self.dispatcher.handle(
+            scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [*response.headers, (b"content-length", str(len(response.body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _plain(send: Send, status: int, text: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})

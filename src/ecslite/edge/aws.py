@@ -1,0 +1,210 @@
+"""The AWS request path: route → parse → validate → provider → serialize, and errors in AWS shape.
+
+Routing follows what the SDKs send: JSON protocols carry ``X-Amz-Target: <prefix>.<Operation>``;
+query protocols carry ``Action=<Operation>`` in a form body (or query string) and name their
+service only in the SigV4 credential scope. Nothing that reaches this module returns a traceback:
+unexpected failures are logged with the request id and answered with the service's internal error.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from botocore.model import OperationModel
+
+from ecslite.edge.auth import account_for, credential_scope
+from ecslite.protocol import json_rpc, query
+from ecslite.protocol.errors import AwsError, NotImplementedOperation, SerializationError, internal_error
+from ecslite.protocol.models import (
+    BY_NAME,
+    BY_SIGNING_NAME,
+    BY_TARGET_PREFIX,
+    SERVICES,
+    ServiceSpec,
+    error_codes,
+    operation_model,
+    service_model,
+)
+from ecslite.protocol.validate import validate
+from ecslite.providers.base import RequestContext, call_handler, find_handler
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class AwsResponse:
+    status: int
+    body: bytes
+    headers: Headers = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+
+
+class AwsDispatcher:
+    """Turns raw AWS HTTP requests into provider calls. ``providers`` maps service name → provider."""
+
+    def __init__(self, providers: dict[str, object], settings: EdgeSettings) -> None:
+        self.providers = providers
+        self.settings = settings
+
+    async def handle(self, method: str, headers: dict[str, str], query_string: str, body: bytes) -> AwsResponse:
+        request_id = str(uuid.uuid4())
+        target = headers.get("x-amz-target")
+        if target:
+            return await self._json(target, headers, query_string, body, request_id)
+        return await self._query(method, headers, query_string, body, request_id)
+
+    # -- JSON 1.0 / 1.1 ----------------------------------------------------------------------
+
+    async def _json(
+        self, target: str, headers: dict[str, str], query_string: str, body: bytes, request_id: str
+    ) -> AwsResponse:
+        prefix, _, op_name = target.rpartition(".")
+        spec = BY_TARGET_PREFIX.get(prefix)
+        version = "1.1"
+        if spec is None:
+            return self._json_error(UnknownTarget(target), request_id, version)
+        version = str(service_model(spec.name).metadata.get("jsonVersion", "1.1"))
+        op = operation_model(spec.name, op_name)
+        if op is None:
+            return self._json_error(UnknownTarget(target), request_id, version)
+        try:
+            params = json_rpc.parse_request(op, body)
+            result = await self._invoke(spec, op, params, headers, query_string, request_id)
+            payload = json_rpc.serialize_response(op, result)
+        except AwsError as error:
+            return self._json_error(error, request_id, version)
+        except Exception:
+            log.exception("request failed", extra={"request_id": request_id, "operation": op_name})
+            return self._json_error(self._internal(spec, request_id), request_id, version)
+        return AwsResponse(200, payload, self._json_headers(request_id, version))
+
+    def _json_error(self, error: AwsError, request_id: str, version: str) -> AwsResponse:
+        return AwsResponse(error.status, json_rpc.serialize_error(error), self._json_headers(request_id, version))
+
+    @staticmethod
+    def _json_headers(request_id: str, version: str) -> Headers:
+        return [
+            (b"content-type", json_rpc.content_type(version).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+
+    # -- query / XML ---------------------------------------------------------------------------
+
+    async def _query(
+        self, method: str, headers: dict[str, str], query_string: str, body: bytes, request_id: str
+    ) -> AwsResponse:
+        try:
+            form = dict(parse_qsl(query_string, keep_blank_values=True))
+            if method == "POST":
+                form.update(query.parse_form(body))
+        except SerializationError as error:
+            return self._xml_error(error, request_id)
+        action = form.get("Action")
+        if not action:
+            return self._xml_error(AwsError("MissingAction", "Missing Action"), request_id)
+        spec = self._query_service(headers, query_string, action)
+        if spec is None:
+            message = f"Could not find operation {action} for version {form.get('Version', 'NO_VERSION_SPECIFIED')}"
+            return self._xml_error(AwsError("InvalidAction", message), request_id)
+        op = operation_model(spec.name, action)
+        if op is None:
+            version = form.get("Version", "NO_VERSION_SPECIFIED")
+            return self._xml_error(
+                AwsError("InvalidAction", f"Could not find operation {action} for version {version}"),
+                request_id,
+            )
+        try:
+            params = query.parse_request(op, form)
+            result = await self._invoke(spec, op, params, headers, query_string, request_id)
+            payload = query.serialize_response(op, result, request_id)
+        except AwsError as error:
+            return self._xml_error(error, request_id)
+        except Exception:
+            log.exception("request failed", extra={"request_id": request_id, "operation": action})
+            return self._xml_error(self._internal(spec, request_id), request_id)
+        return AwsResponse(200, payload, self._xml_headers(request_id))
+
+    def _query_service(self, headers: dict[str, str], query_string: str, action: str) -> ServiceSpec | None:
+        scope = credential_scope(headers, query_string)
+        if scope is not None:
+            spec = BY_SIGNING_NAME.get(scope.service)
+            if spec is not None and spec.protocol in ("query", "ec2"):
+                return spec
+        # Unsigned requests name no service: take the query service that has this action.
+        for spec in SERVICES:
+            if spec.protocol in ("query", "ec2") and operation_model(spec.name, action) is not None:
+                return spec
+        return None
+
+    def _xml_error(self, error: AwsError, request_id: str) -> AwsResponse:
+        return AwsResponse(error.status, query.serialize_error(error, request_id), self._xml_headers(request_id))
+
+    @staticmethod
+    def _xml_headers(request_id: str) -> Headers:
+        return [(b"content-type", b"text/xml"), (b"x-amzn-requestid", request_id.encode())]
+
+    # -- shared --------------------------------------------------------------------------------
+
+    async def _invoke(
+        self,
+        spec: ServiceSpec,
+        op: OperationModel,
+        params: dict[str, Any],
+        headers: dict[str, str],
+        query_string: str,
+        request_id: str,
+    ) -> dict[str, Any] | None:
+        validate(op.input_shape, params, spec.validation_error)
+        provider = self.providers.get(spec.name)
+        handler = find_handler(provider, op.name) if provider is not None else None
+        if handler is None:
+            raise self._not_implemented(spec, op.name)
+        scope = credential_scope(headers, query_string)
+        ctx = RequestContext(
+            account=account_for(scope.access_key if scope else None, self.settings.account_id),
+            region=scope.region if scope else self.settings.region,
+            request_id=request_id,
+            service=spec.name,
+            operation=op.name,
+            access_key=scope.access_key if scope else None,
+        )
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            prepare(ctx)
+        return await call_handler(handler, ctx, params)
+
+    @staticmethod
+    def _not_implemented(spec: ServiceSpec, operation: str) -> AwsError:
+        if "UnsupportedFeatureException" in error_codes(spec.name):
+            return AwsError(
+                "UnsupportedFeatureException",
+                f"The {operation} operation is not supported by ecslite yet.",
+            )
+        return NotImplementedOperation(spec.name, operation)
+
+    @staticmethod
+    def _internal(spec: ServiceSpec, request_id: str) -> AwsError:
+        error = internal_error(request_id)
+        if "ServerException" in error_codes(spec.name):
+            error.code = "ServerException"
+        return error
+
+
+class UnknownTarget(AwsError):
+    def __init__(self, target: str) -> None:
+        super().__init__("UnknownOperationException", f"Unknown operation {target}.")
+
+
+def known_services() -> list[str]:
+    return sorted(BY_NAME)

@@ -1,0 +1,1 @@
+"""Types shared by providers and controllers: ARNs, statuses, task definition helpers."""

@@ -1,0 +1,75 @@
+"""Loading botocore service models, lazily and once per process.
+
+Models are large (EC2's is several megabytes), so each one is loaded on the first request that
+needs it; an idle server holds only what it has served.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from botocore.loaders import Loader
+from botocore.model import OperationModel, ServiceModel
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """How one AWS service is reached on the wire and how it reports invalid input.
+
+    ``validation_error`` is the error code the service uses when input breaks a model constraint
+    (length, range, enum, pattern, required member); services disagree on it.
+    """
+
+    name: str  # botocore's service name, e.g. "ecs", "elbv2"
+    protocol: str  # "json" | "query" | "ec2" | "smithy-rpc-v2-cbor"
+    signing_name: str  # the service name in the SigV4 credential scope
+    target_prefix: str | None = None  # X-Amz-Target prefix for JSON protocols
+    validation_error: str = "ValidationException"
+
+
+# Every service ecslite answers for. A unit test checks this table against the installed models.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("ecs", "json", "ecs", "AmazonEC2ContainerServiceV20141113", "InvalidParameterException"),
+    ServiceSpec("logs", "json", "logs", "Logs_20140328", "InvalidParameterException"),
+    ServiceSpec("application-autoscaling", "json", "application-autoscaling", "AnyScaleFrontendService"),
+    ServiceSpec("servicediscovery", "json", "servicediscovery", "Route53AutoNaming_v20170314", "InvalidInput"),
+    ServiceSpec("secretsmanager", "json", "secretsmanager", "secretsmanager", "InvalidParameterException"),
+    ServiceSpec("ssm", "json", "ssm", "AmazonSSM"),
+    ServiceSpec("sts", "query", "sts", None, "ValidationError"),
+    ServiceSpec("elbv2", "query", "elasticloadbalancing", None, "ValidationError"),
+    ServiceSpec("cloudformation", "query", "cloudformation", None, "ValidationError"),
+)
+
+BY_TARGET_PREFIX = {s.target_prefix: s for s in SERVICES if s.target_prefix}
+BY_SIGNING_NAME = {s.signing_name: s for s in SERVICES}
+BY_NAME = {s.name: s for s in SERVICES}
+
+
+@functools.cache
+def _loader() -> Loader:
+    return Loader()
+
+
+@functools.cache
+def service_model(name: str) -> ServiceModel:
+    raw = _loader().load_service_model(name, "service-2")
+    return ServiceModel(raw, service_name=name)
+
+
+@functools.cache
+def operation_model(service: str, operation: str) -> OperationModel | None:
+    model = service_model(service)
+    if operation not in model.operation_names:
+        return None
+    return model.operation_model(operation)
+
+
+@functools.cache
+def error_codes(service: str) -> frozenset[str]:
+    """Codes of the errors the model declares (its ``error.code`` where set, else the shape name)."""
+    model = service_model(service)
+    codes = set()
+    for shape in model.error_shapes:
+        codes.add(shape.metadata.get("error", {}).get("code", shape.name))
+    return frozenset(codes)

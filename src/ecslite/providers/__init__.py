@@ -1,0 +1,1 @@
+"""One package per AWS service; each provider's methods are the service's operations."""

@@ -1,0 +1,1 @@
+"""AWS STS: the caller's identity (the seed's guide derives the account id from it)."""

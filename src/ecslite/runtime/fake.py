@@ -1,0 +1,7 @@
+"""The fake runtime (in progress)."""
+
+from __future__ import annotations
+
+
+class FakeRuntime:
+    name = "fake"

@@ -1,0 +1,26 @@
+"""Choosing the runtime: the one asked for, or the best this machine can run, with the reason."""
+
+from __future__ import annotations
+
+from ecslite.runtime.base import Runtime
+
+
+class RuntimeUnavailable(Exception):
+    pass
+
+
+def select_runtime(requested: str) -> tuple[Runtime, str]:
+    """The runtime to use and a sentence saying why it was chosen."""
+    from ecslite.runtime.fake import FakeRuntime
+
+    if requested == "fake":
+        return FakeRuntime(), "requested with --runtime fake"
+    if requested == "auto":
+        return (
+            FakeRuntime(),
+            "the process and docker runtimes are not part of this build yet; tasks run on the fake runtime",
+        )
+    raise RuntimeUnavailable(
+        f"The {requested} runtime is not part of this build yet. Use --runtime fake (tasks go through the "
+        "whole ECS lifecycle without running processes)."
+    )

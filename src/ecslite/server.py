@@ -1,0 +1,216 @@
+"""Wires the parts together: store, providers, runtime, controllers and the HTTP edge.
+
+This is the only module that knows every part. ``build_server`` is used by the CLI and by tests
+that want an in-process server; ``serve`` runs one under uvicorn until it is told to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ecslite import __version__
+from ecslite.clock import Clock, SystemClock
+from ecslite.config import Settings
+from ecslite.edge.app import EdgeApp
+from ecslite.edge.aws import AwsDispatcher, EdgeSettings
+from ecslite.providers.ecs.provider import EcsProvider
+from ecslite.providers.sts.provider import StsProvider
+from ecslite.runtime.base import Runtime
+from ecslite.runtime.select import select_runtime
+from ecslite.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Component(Protocol):
+    """A long-lived part started and stopped with the app (controllers, receivers)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Server:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, runtime: Runtime | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.started = time.monotonic()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.state_path, durability=settings.durability)
+        self.runtime, self.runtime_reason = (runtime, "given") if runtime else select_runtime(settings.runtime)
+        self.ecs = EcsProvider(self.db, self.clock, settings)
+        self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider()}
+        self.components: list[Component] = []
+        self._add_controllers()
+        self.dispatcher = AwsDispatcher(self.providers, EdgeSettings(settings.account_id, settings.region))
+        self.app = EdgeApp(self.dispatcher, self._own_app())
+
+    def _add_controllers(self) -> None:
+        from ecslite.control.tasks import TaskController
+
+        self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings))
+
+    # -- ecslite's own API ---------------------------------------------------------------------
+
+    def _own_app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/", self._root, methods=["GET"]),
+                Route("/_ecslite/health", self._health, methods=["GET"]),
+                Route("/_ecslite/reset", self._reset, methods=["POST"]),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        for component in self.components:
+            await component.start()
+
+    async def stop(self) -> None:
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("component failed to stop", extra={"component": component.name})
+        self.db.close()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "runtime": self.runtime.name,
+            "runtimeReason": self.runtime_reason,
+            "uptimeSeconds": round(time.monotonic() - self.started, 3),
+            "pid": os.getpid(),
+            "dataDir": str(self.settings.data_dir),
+            "ephemeral": self.settings.ephemeral,
+            "accountId": self.settings.account_id,
+            "region": self.settings.region,
+            "services": {name: "running" for name in sorted(self.providers)},
+        }
+
+    async def _health(self, request: Request) -> Response:
+        return JSONResponse(self.health())
+
+    async def _root(self, request: Request) -> Response:
+        return RedirectResponse("/_ecslite/health")
+
+    async def _reset(self, request: Request) -> Response:
+        for component in self.components:
+            reset = getattr(component, "reset", None)
+            if reset is not None:
+                await reset()
+        self.db.reset()
+        return JSONResponse({"reset": True})
+
+
+def build_server(settings: Settings, **kwargs: Any) -> Server:
+    return Server(settings, **kwargs)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _write_info(settings: Settings, sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    endpoint = f"http://{shown}:{port}"
+    info = {"pid": os.getpid(), "host": host, "port": port, "endpoint": endpoint}
+    _atomic_write(settings.info_file, orjson.dumps(info))
+    _atomic_write(settings.pid_file, f"{os.getpid()}\n".encode())
+    return endpoint
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _remove_info(settings: Settings) -> None:
+    """Remove the pid and info files, unless another server has taken them over meanwhile."""
+    if read_pid(settings.pid_file) == os.getpid():
+        for path in (settings.info_file, settings.pid_file):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def serve(settings: Settings) -> None:
+    """Run the server in this process until SIGINT/SIGTERM."""
+    server = build_server(settings)
+    sock = _bind(settings.host, settings.port)
+    endpoint = _write_info(settings, sock)
+    config = uvicorn.Config(
+        server.app,
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=5,
+    )
+    log.warning("ecslite listening", extra={"endpoint": endpoint, "runtime": server.runtime.name})
+    try:
+        asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+    finally:
+        _remove_info(settings)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def terminate(pid: int, timeout: float = 15.0) -> bool:
+    """SIGTERM ``pid`` and wait for it to exit; SIGKILL after ``timeout``. True if it was running."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
