@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from ecslite.providers.ecs.account_settings import AccountSettingOps
+from ecslite.providers.ecs.attributes import AttributeOps
 from ecslite.providers.ecs.capacity_providers import CapacityProviderOps
 from ecslite.providers.ecs.clusters import ClusterOps
+from ecslite.providers.ecs.container_instances import ContainerInstanceOps
+from ecslite.providers.ecs.tags import TagOps
 from ecslite.providers.ecs.task_definitions import TaskDefinitionOps
 from ecslite.providers.ecs.tasks import TaskOps
 
 
-class EcsProvider(ClusterOps, TaskDefinitionOps, TaskOps, CapacityProviderOps):
+class EcsProvider(
+    ClusterOps,
+    TaskDefinitionOps,
+    TaskOps,
+    ContainerInstanceOps,
+    CapacityProviderOps,
+    AccountSettingOps,
+    AttributeOps,
+    TagOps,
+):
     """Amazon ECS, API version 2014-11-13. Unimplemented operations answer UnsupportedFeatureException."""
