@@ -123,6 +123,42 @@ CASES = [
         fargate({"name": "app", "image": "busybox", "dnsServers": ["10.0.0.2"]}),
         "Tasks using the Fargate launch type do not support dnsServers.",
     ),
+    *[
+        (
+            f"fargate-{member}",
+            fargate({"name": "app", "image": "busybox", member: value}),
+            f"Tasks using the Fargate launch type do not support {member}.",
+        )
+        for member, value in (
+            ("disableNetworking", True),
+            ("dnsSearchDomains", ["example.com"]),
+            ("dockerSecurityOptions", ["no-new-privileges"]),
+            ("extraHosts", [{"hostname": "db", "ipAddress": "10.0.0.5"}]),
+        )
+    ],
+    *[
+        (
+            f"fargate-linux-{member}",
+            fargate({"name": "app", "image": "busybox", "linuxParameters": {member: value}}),
+            f"Tasks using the Fargate launch type do not support linuxParameters.{member}.",
+        )
+        for member, value in (
+            ("devices", [{"hostPath": "/dev/fuse"}]),
+            ("tmpfs", [{"containerPath": "/tmp", "size": 64}]),
+            ("maxSwap", 0),
+            ("swappiness", 10),
+        )
+    ],
+    (
+        "fargate-gpu",
+        fargate({"name": "app", "image": "busybox", "resourceRequirements": [{"type": "GPU", "value": "1"}]}),
+        "Tasks using the Fargate launch type do not support GPU resource requirements.",
+    ),
+    (
+        "fargate-kernel-sysctl",
+        fargate({"name": "app", "image": "busybox", "systemControls": [{"namespace": "kernel.shmmax", "value": "1"}]}),
+        "Tasks using the Fargate launch type do not support systemControls namespace kernel.shmmax.",
+    ),
     (
         "fargate-log-driver",
         fargate({"name": "app", "image": "busybox", "logConfiguration": {"logDriver": "json-file"}}),
@@ -548,3 +584,11 @@ def test_fargate_accepts_what_it_supports(ecs: Any) -> None:
     registered = ecs.register_task_definition(**td)["taskDefinition"]
     assert registered["compatibilities"] == ["EC2", "FARGATE"]
     assert registered["ephemeralStorage"] == {"sizeInGiB": 50}
+
+
+def test_register_task_definition_rejects_an_unknown_ulimit_name(ecs: Any) -> None:
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        ecs.register_task_definition(**ec2(container(ulimits=[{"name": "files", "softLimit": 1, "hardLimit": 1}])))
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidParameterException"
+    assert "containerDefinitions.1.member.ulimits.1.member.name" in error["Message"]
