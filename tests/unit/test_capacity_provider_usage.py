@@ -13,6 +13,7 @@ from ecslite.protocol.errors import AwsError
 from ecslite.providers.base import RequestContext
 from ecslite.providers.ecs import capacity_providers as cp
 from ecslite.providers.ecs.provider import EcsProvider
+from ecslite.store import tags as tag_store
 from ecslite.store.db import Database, dumps
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -178,3 +179,16 @@ def test_container_instances_are_taggable_until_deregistered(ecs: EcsProvider) -
         ecs.db.execute("UPDATE container_instances SET status='INACTIVE' WHERE arn=?", (arn,))
     code, _ = error_of(ecs.list_tags_for_resource, {"resourceArn": arn})
     assert code == "ResourceNotFoundException"
+
+
+def test_managed_aws_tags_do_not_count_towards_the_fifty(ecs: EcsProvider) -> None:
+    task = add_task(ecs, None)
+    with ecs.db.transaction():
+        tag_store.put(ecs.db, task, [("aws:ecs:clusterName", "default"), ("aws:ecs:serviceName", "web")])
+    ecs.tag_resource(CTX, {"resourceArn": task, "tags": [{"key": f"k{i}", "value": "v"} for i in range(50)]})
+    assert len(ecs.list_tags_for_resource(CTX, {"resourceArn": task})["tags"]) == 52
+    code, message = error_of(ecs.tag_resource, {"resourceArn": task, "tags": [{"key": "k50", "value": "v"}]})
+    assert (code, message) == (
+        "InvalidParameterException",
+        "A resource can have at most 50 tags; this request leaves 51.",
+    )

@@ -27,6 +27,9 @@ def remove(db: Database, arn: str, keys: Iterable[str]) -> None:
 
 
 def count_after(db: Database, arn: str, adding: Iterable[str]) -> int:
-    """How many tags ``arn`` would have after adding the keys in ``adding``."""
-    existing = {key for key, _ in get(db, arn)}
+    """How many tags ``arn`` would have after adding the keys in ``adding``.
+
+    Tags whose key starts with ``aws:`` (ECS managed tags) do not count towards the limit.
+    """
+    existing = {key for key, _ in get(db, arn) if not key.lower().startswith("aws:")}
     return len(existing | set(adding))
