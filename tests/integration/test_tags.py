@@ -173,3 +173,13 @@ def test_tags_through_the_aws_cli(aws: Any) -> None:
     ]
     aws("ecs", "untag-resource", "--resource-arn", CLUSTER, "--tag-keys", "k1")
     assert aws("ecs", "list-tags-for-resource", "--resource-arn", CLUSTER)["tags"] == [{"key": "k2", "value": "v2"}]
+
+
+def test_a_tag_without_a_key_is_rejected(ecs: Any) -> None:
+    code, message = error_of(ecs.tag_resource, resourceArn=CLUSTER, tags=[{"key": "ok", "value": "1"}, {"value": "x"}])
+    assert (code, message) == (
+        "InvalidParameterException",
+        "1 validation error detected: Value null at 'tags.2.member.key' failed to satisfy constraint: "
+        "Member must not be null",
+    )
+    assert tags_of(ecs, CLUSTER) == []

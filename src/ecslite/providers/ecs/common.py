@@ -117,6 +117,12 @@ class EcsBase:
 
     def check_tags(self, tags: list[dict[str, str]] | None, existing_arn: str | None = None) -> list[tuple[str, str]]:
         """Tags as ``(key, value)`` pairs after ECS's checks (count, reserved prefix)."""
+        for index, tag in enumerate(tags or [], 1):
+            if tag.get("key") is None:  # the model leaves Tag.key optional; ECS still needs it
+                raise InvalidParameterException(
+                    f"1 validation error detected: Value null at 'tags.{index}.member.key' failed to satisfy "
+                    "constraint: Member must not be null"
+                )
         pairs = [(t["key"], t.get("value", "")) for t in tags or []]
         for key, value in pairs:
             if key.lower().startswith("aws:") or value.lower().startswith("aws:"):
