@@ -32,14 +32,19 @@ class EdgeApp:
         if scope["type"] != "http" or scope["path"].startswith(_OWN_PREFIXES):
             await self.own(scope, receive, send)
             return
-        if scope["method"] == "GET" and scope["path"] == "/" and not scope.get("query_string"):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if (
+            scope["method"] == "GET"
+            and scope["path"] == "/"
+            and not scope.get("query_string")
+            and not headers.get("x-amz-target")
+        ):
             await self.own(scope, receive, send)
             return
         body = await _read_body(receive)
         if body is None:
             await _plain(send, 413, b"Request body too large")
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         response = await self.dispatcher.handle(
             scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body
         )

@@ -16,6 +16,9 @@ from ecslite.protocol.errors import AwsError, SerializationError
 from ecslite.protocol.values import blob_text, parse_blob, parse_timestamp, to_epoch
 
 _JSON_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+# Smithy integers are 32-bit and longs 64-bit, as in the Java services; a value outside is refused
+# here rather than reaching the store, which cannot hold integers past 64 bits.
+_INT_RANGES = {"integer": (-(2**31), 2**31 - 1, "a 32-bit integer"), "long": (-(2**63), 2**63 - 1, "a 64-bit long")}
 
 
 def _type_name(value: Any) -> str:
@@ -76,9 +79,12 @@ def _read_scalar(kind: str, value: Any, path: str) -> Any:
         return value
     if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise _wrong_type(path, "an integer", value)
+            if not (isinstance(value, float) and value.is_integer()):
+                raise _wrong_type(path, "an integer", value)
+            value = int(value)
+        low, high, name = _INT_RANGES[kind]
+        if not low <= value <= high:
+            raise SerializationError(f"The number at '{path}' is out of range for {name}.")
         return value
     if kind in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, int | float):

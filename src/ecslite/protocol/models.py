@@ -57,12 +57,24 @@ def service_model(name: str) -> ServiceModel:
     return ServiceModel(raw, service_name=name)
 
 
+# Operation models by (service, operation), filled on first use. Only names the model defines are
+# kept, so requests naming random operations cannot grow it.
+_OPERATIONS: dict[tuple[str, str], OperationModel] = {}
+
+
 @functools.cache
+def _operation_names(service: str) -> frozenset[str]:
+    return frozenset(service_model(service).operation_names)
+
+
 def operation_model(service: str, operation: str) -> OperationModel | None:
-    model = service_model(service)
-    if operation not in model.operation_names:
-        return None
-    return model.operation_model(operation)
+    key = (service, operation)
+    found = _OPERATIONS.get(key)
+    if found is None:
+        if operation not in _operation_names(service):
+            return None
+        found = _OPERATIONS[key] = service_model(service).operation_model(operation)
+    return found
 
 
 @functools.cache

@@ -7,6 +7,7 @@ with ``ResponseMetadata``; errors are ``<ErrorResponse><Error>…</Error><Reques
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
@@ -15,6 +16,15 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from ecslite.protocol.errors import AwsError, SerializationError
 from ecslite.protocol.values import blob_text, parse_blob, parse_timestamp, to_iso
+
+# Characters XML 1.0 cannot carry, even escaped. Values echoed from a request (an unknown Action, a
+# rejected member) may hold them; left in, they make the whole response unreadable to the client.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` escaped for XML character data, with characters XML cannot carry replaced by U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", value))
 
 
 def parse_form(body: bytes) -> dict[str, str]:
@@ -154,7 +164,7 @@ def _write(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
     if kind == "map":
         parts.append(f"<{tag}>")
         for k, v in value.items():
-            parts.append(f"<entry><key>{escape(str(k))}</key>")
+            parts.append(f"<entry><key>{xml_text(str(k))}</key>")
             _write(shape.value, "value", v, parts)  # type: ignore[attr-defined]
             parts.append("</entry>")
         parts.append(f"</{tag}>")
@@ -164,7 +174,7 @@ def _write(shape: Shape, tag: str, value: Any, parts: list[str]) -> None:
         _write_members(shape, value, parts)
         parts.append(f"</{tag}>")
         return
-    parts.append(f"<{tag}>{escape(_scalar_text(kind, value))}</{tag}>")
+    parts.append(f"<{tag}>{xml_text(_scalar_text(kind, value))}</{tag}>")
 
 
 def _scalar_text(kind: str, value: Any) -> str:
@@ -181,7 +191,7 @@ def serialize_error(error: AwsError, request_id: str) -> bytes:
     kind = "Sender" if error.sender_fault else "Receiver"
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{escape(error.code)}</Code>"
-        f"<Message>{escape(error.message)}</Message></Error>"
+        f"<ErrorResponse><Error><Type>{kind}</Type><Code>{xml_text(error.code)}</Code>"
+        f"<Message>{xml_text(error.message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()

@@ -31,16 +31,21 @@ def to_iso(value: Any) -> str:
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
 
 
+# Years 1 to 9999, what a datetime (and so every timestamp ecslite writes back) can represent.
+_EARLIEST = dt.datetime(1, 1, 2, tzinfo=UTC).timestamp()
+_LATEST = dt.datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+
+
 def parse_timestamp(value: Any, path: str) -> float:
     """Epoch seconds from a wire timestamp: a number, or an ISO 8601 / epoch string."""
     if isinstance(value, bool):
         raise SerializationError(f"Expected a timestamp at '{path}' but got a boolean.")
     if isinstance(value, int | float):
-        return float(value)
+        return _in_range(float(value), value, path)
     if isinstance(value, str):
         text = value.strip()
         try:
-            return float(text)
+            return _in_range(float(text), value, path)
         except ValueError:
             pass
         try:
@@ -49,8 +54,15 @@ def parse_timestamp(value: Any, path: str) -> float:
             raise SerializationError(f"Unable to parse timestamp '{value}' at '{path}'.") from None
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=UTC)
-        return stamp.timestamp()
+        return _in_range(stamp.timestamp(), value, path)
     raise SerializationError(f"Expected a timestamp at '{path}'.")
+
+
+def _in_range(seconds: float, value: Any, path: str) -> float:
+    # Also refuses NaN and infinities ("nan" parses as a float), which compare false to both bounds.
+    if not _EARLIEST <= seconds <= _LATEST:
+        raise SerializationError(f"Timestamp '{value}' at '{path}' is out of range.")
+    return seconds
 
 
 def parse_blob(value: Any, path: str) -> bytes:
