@@ -2,12 +2,16 @@
 
 This is the only module that knows every part. ``build_server`` is used by the CLI and by tests
 that want an in-process server; ``serve`` runs one under uvicorn until it is told to stop.
+
+A serving process holds an exclusive lock on ``<data dir>/server.lock`` for its whole life, so two
+servers never share a data directory; ``server.json`` and ``server.pid`` exist exactly while it
+serves and are removed when it stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -175,27 +179,75 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
+class DataDirInUse(Exception):
+    """Another live server holds the data directory's lock."""
+
+
+def _lock_data_dir(settings: Settings) -> int:
+    """Take the data directory's lock and return its descriptor; the kernel drops it when we die."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = read_pid(settings.pid_file)
+        raise DataDirInUse(
+            f"Another ecslite server{f' (pid {holder})' if holder else ''} is using {settings.data_dir}."
+        ) from None
+    return fd
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # uvicorn answers SIGTERM with a graceful shutdown and then raises the signal again, under the
+    # handler that was installed before it. Exiting here, instead of dying by the default action,
+    # lets ``serve`` remove the pid and info files.
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     """Run the server in this process until SIGINT/SIGTERM."""
-    server = build_server(settings)
-    sock = _bind(settings.host, settings.port)
-    endpoint = _write_info(settings, sock)
-    config = uvicorn.Config(
-        server.app,
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        http="httptools",
-        loop="uvloop",
-        timeout_graceful_shutdown=5,
-    )
-    log.warning("ecslite listening", extra={"endpoint": endpoint, "runtime": server.runtime.name})
+    lock = _lock_data_dir(settings)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
+        server = build_server(settings)
+        sock = _bind(settings.host, settings.port)
+        try:
+            endpoint = _write_info(settings, sock)
+            config = uvicorn.Config(
+                server.app,
+                lifespan="on",
+                access_log=False,
+                log_level=settings.log_level,
+                http="httptools",
+                loop="uvloop",
+                timeout_graceful_shutdown=5,
+            )
+            log.warning("ecslite listening", extra={"endpoint": endpoint, "runtime": server.runtime.name})
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            _remove_info(settings)
+            with contextlib.suppress(OSError):
+                sock.close()
     finally:
-        _remove_info(settings)
-        with contextlib.suppress(OSError):
-            sock.close()
+        signal.signal(signal.SIGTERM, previous)
+        os.close(lock)
+
+
+def process_exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie (it has exited; only its parent has yet to reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the parenthesised command name, which may itself contain spaces.
+    return stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 def terminate(pid: int, timeout: float = 15.0) -> bool:
@@ -206,9 +258,7 @@ def terminate(pid: int, timeout: float = 15.0) -> bool:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if process_exited(pid):
             return True
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):

@@ -108,12 +108,12 @@ def server(
         return
     from ecslite.logconfig import configure
     from ecslite.runtime.select import RuntimeUnavailable
-    from ecslite.server import serve
+    from ecslite.server import DataDirInUse, serve
 
     configure(log_level)
     try:
         serve(settings)
-    except RuntimeUnavailable as error:
+    except (RuntimeUnavailable, DataDirInUse) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
     except OSError as error:
@@ -131,6 +131,7 @@ def _running_server(settings: Settings) -> dict[str, Any] | None:
 
 
 def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
     if pid <= 0:
         return False
     try:
@@ -139,7 +140,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return not stat[stat.rfind(")") + 2 :].startswith("Z")
 
 
 def _detach(settings: Settings) -> None:
