@@ -1,15 +1,28 @@
 """The runtime interface: the seam between the task controller and whatever runs containers.
 
-The controller hands the runtime plain specs (command, environment, limits, network mode); the
-runtime never sees an API request, an ARN-keyed store row or the schema. Every method is safe to
-call again with the same arguments (a repeated ``prepare_sandbox`` returns the existing sandbox,
-``destroy_sandbox`` of a missing sandbox does nothing), because reconcilers retry after crashes.
+The controller hands the runtime plain specs (command, environment, limits, network mode, the
+ids it chose); the runtime never sees an API request, an ARN-keyed store row or the schema.
+A runtime identifies a task's sandbox by the task id and a container by (task id, container name).
+
+Contract every implementation keeps (the controller relies on it to be crash-safe):
+
+- Idempotent calls: ``prepare_sandbox`` of an existing sandbox returns it; ``start_container`` of a
+  container that already exists returns its current state instead of starting a second one;
+  ``destroy_sandbox`` of a missing sandbox and ``signal`` of an exited container do nothing.
+- Failures are :class:`RuntimeFailure` subclasses whose ``reason`` is the text ECS would show
+  (``CannotPullContainerError: …``); anything else is a bug of the runtime.
+- Exits are reported through ``on_exit`` listeners, called on the event loop thread; a listener
+  must only take note (the controller enqueues a key) and never block.
+- After a restart of the server, ``sandboxes()`` lists what survived and ``inspect`` reports it,
+  so the controller can re-attach; a runtime that keeps nothing (the fake) returns nothing.
+- Times are epoch seconds from the runtime's clock (the one injected into the server).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 
@@ -21,16 +34,24 @@ class RuntimeFailure(Exception):
         self.reason = reason
 
 
+class SandboxFailed(RuntimeFailure):
+    """The task's sandbox (network namespace, address, pause container) could not be set up."""
+
+
 class ImagePullFailed(RuntimeFailure):
-    pass
+    """The image could not be resolved or pulled (``CannotPullContainerError: …``)."""
+
+
+class ContainerCreateFailed(RuntimeFailure):
+    """The container could not be created (``CannotCreateContainerError: …``)."""
 
 
 class ContainerStartFailed(RuntimeFailure):
-    pass
+    """The container's process could not be started (``CannotStartContainerError: …``)."""
 
 
-class SandboxFailed(RuntimeFailure):
-    pass
+class ContainerNotFound(RuntimeFailure):
+    """An operation named a container (or sandbox) the runtime does not have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,25 +64,32 @@ class SandboxSpec:
 
 @dataclass(frozen=True, slots=True)
 class SandboxInfo:
+    """What a prepared sandbox reports: the task's address when it has its own (awsvpc)."""
+
+    task_id: str
     sandbox_id: str
     private_ipv4: str | None = None
     mac_address: str | None = None
     subnet_cidr: str | None = None
     gateway: str | None = None
+    created_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     image: str
-    digest: str
+    digest: str  # sha256:…, what DescribeTasks shows as imageDigest
     image_id: str
 
 
 @dataclass(frozen=True, slots=True)
 class ContainerSpec:
+    """One container to run, fully resolved by the controller (overrides and §9.1 env applied)."""
+
     task_id: str
     name: str
     image: str
+    runtime_id: str  # chosen by the controller before starting, so a retry finds the same container
     entry_point: Sequence[str] = ()
     command: Sequence[str] = ()
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -76,17 +104,26 @@ class ContainerSpec:
     pseudo_terminal: bool = False
 
 
+class ContainerRunState(StrEnum):
+    RUNNING = "running"
+    EXITED = "exited"
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerState:
-    container_id: str
+    task_id: str
     name: str
-    status: str  # "running" | "exited"
     runtime_id: str
+    status: ContainerRunState
     pid: int | None = None
     started_at: float | None = None
     finished_at: float | None = None
     exit_code: int | None = None
     oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status is ContainerRunState.RUNNING
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +131,10 @@ class ExecResult:
     exit_code: int | None
     output: str
     timed_out: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return not self.timed_out and self.exit_code == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,22 +155,32 @@ class Runtime(Protocol):
 
     async def prepare_sandbox(self, spec: SandboxSpec) -> SandboxInfo: ...
 
-    async def pull_image(self, image: str) -> ImageInfo: ...
+    async def sandbox(self, task_id: str) -> SandboxInfo | None:
+        """The task's sandbox if it exists (after a restart: if it survived)."""
+        ...
 
-    async def start_container(self, sandbox: SandboxInfo, spec: ContainerSpec) -> ContainerState: ...
+    async def sandboxes(self) -> list[str]:
+        """Task ids of every sandbox that exists (used to re-attach and to remove orphans)."""
+        ...
+
+    async def pull_image(self, spec: ContainerSpec) -> ImageInfo:
+        """Make the container's image available locally (with the spec's registry credentials)."""
+        ...
+
+    async def start_container(self, spec: ContainerSpec) -> ContainerState: ...
 
     async def inspect(self, task_id: str, name: str) -> ContainerState | None: ...
 
     async def signal(self, task_id: str, name: str, signum: int) -> None: ...
 
-    async def exec(self, task_id: str, name: str, command: Sequence[str], timeout: float) -> ExecResult: ...
+    async def exec(self, task_id: str, name: str, command: Sequence[str], timeout: float) -> ExecResult:
+        """Run ``command`` inside the container (health checks, ECS Exec); ``timed_out`` after ``timeout``."""
+        ...
 
     async def stats(self, task_id: str, name: str) -> ContainerStats | None: ...
 
-    async def destroy_sandbox(self, task_id: str) -> None: ...
-
-    async def sandboxes(self) -> list[str]:
-        """Task ids of every sandbox that still exists (used to re-attach after a restart)."""
+    async def destroy_sandbox(self, task_id: str) -> None:
+        """Kill whatever still runs in the sandbox and remove it."""
         ...
 
     def on_exit(self, listener: ExitListener) -> None:

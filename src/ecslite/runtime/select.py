@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ecslite.clock import Clock
 from ecslite.runtime.base import Runtime
 
 
@@ -9,15 +10,15 @@ class RuntimeUnavailable(Exception):
     pass
 
 
-def select_runtime(requested: str) -> tuple[Runtime, str]:
-    """The runtime to use and a sentence saying why it was chosen."""
+def select_runtime(requested: str, clock: Clock | None = None) -> tuple[Runtime, str]:
+    """The runtime to use and a sentence saying why it was chosen; times come from ``clock``."""
     from ecslite.runtime.fake import FakeRuntime
 
     if requested == "fake":
-        return FakeRuntime(), "requested with --runtime fake"
+        return FakeRuntime(clock), "requested with --runtime fake"
     if requested == "auto":
         return (
-            FakeRuntime(),
+            FakeRuntime(clock),
             "the process and docker runtimes are not part of this build yet; tasks run on the fake runtime",
         )
     raise RuntimeUnavailable(

@@ -1,0 +1,119 @@
+"""First-fit placement of tasks on container instances (spec/ecs.md §5.2, basic form).
+
+An instance fits a task when it has the CPU units, MiB and static host ports the task needs.
+Instances are tried in the order given (registration order); the first that fits takes the task
+and its remaining resources shrink before the next task is placed. Strategies and constraints
+come with the full placement engine; this is RunTask's default without them.
+
+An unplaced task is reported like ECS does (``RESOURCE:CPU``, ``RESOURCE:MEMORY``,
+``RESOURCE:PORTS``, ``RESOURCE:PORTS_UDP``) with the ARN of the closest instance, and — Beyond
+ECS — a ``detail`` sentence summarising why each instance was rejected.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+DYNAMIC_PORT_RANGE = (49153, 65535)  # Docker's default ephemeral range (§2.5)
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    cpu: int
+    memory: int
+    tcp_ports: tuple[int, ...] = ()
+    udp_ports: tuple[int, ...] = ()
+    dynamic: tuple[tuple[str, str], ...] = ()  # (port key, protocol) needing a dynamic host port
+
+
+@dataclass(slots=True)
+class Candidate:
+    arn: str
+    cpu_left: int
+    memory_left: int
+    tcp_used: set[int] = field(default_factory=set)  # reserved ports included
+    udp_used: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    arn: str
+    dynamic_ports: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaced:
+    arn: str
+    reason: str
+    detail: str
+
+
+_WORDS = {
+    "RESOURCE:CPU": "lacked CPU units",
+    "RESOURCE:MEMORY": "lacked memory",
+    "RESOURCE:PORTS": "had a required TCP port in use",
+    "RESOURCE:PORTS_UDP": "had a required UDP port in use",
+}
+
+
+def rejection(demand: Demand, candidate: Candidate) -> list[str]:
+    """Every reason ``candidate`` cannot take the task (empty when it fits)."""
+    reasons = []
+    if demand.cpu > candidate.cpu_left:
+        reasons.append("RESOURCE:CPU")
+    if demand.memory > candidate.memory_left:
+        reasons.append("RESOURCE:MEMORY")
+    if set(demand.tcp_ports) & candidate.tcp_used or len(set(demand.tcp_ports)) != len(demand.tcp_ports):
+        reasons.append("RESOURCE:PORTS")
+    if set(demand.udp_ports) & candidate.udp_used or len(set(demand.udp_ports)) != len(demand.udp_ports):
+        reasons.append("RESOURCE:PORTS_UDP")
+    return reasons
+
+
+def _dynamic_ports(demand: Demand, candidate: Candidate) -> dict[str, int] | None:
+    chosen: dict[str, int] = {}
+    taken = {
+        "tcp": set(candidate.tcp_used) | set(demand.tcp_ports),
+        "udp": set(candidate.udp_used) | set(demand.udp_ports),
+    }
+    for key, protocol in demand.dynamic:
+        used = taken["udp" if protocol == "udp" else "tcp"]
+        port = next((p for p in range(DYNAMIC_PORT_RANGE[0], DYNAMIC_PORT_RANGE[1] + 1) if p not in used), None)
+        if port is None:
+            return None
+        used.add(port)
+        chosen[key] = port
+    return chosen
+
+
+def place(demand: Demand, candidates: Sequence[Candidate]) -> Placement | Unplaced:
+    """Take the first candidate that fits and reserve the task on it, or say why none did."""
+    rejected: list[tuple[Candidate, list[str]]] = []
+    for candidate in candidates:
+        reasons = rejection(demand, candidate)
+        dynamic = _dynamic_ports(demand, candidate) if not reasons else None
+        if not reasons and dynamic is None:
+            reasons = ["RESOURCE:PORTS"]
+        if reasons:
+            rejected.append((candidate, reasons))
+            continue
+        assert dynamic is not None
+        candidate.cpu_left -= demand.cpu
+        candidate.memory_left -= demand.memory
+        candidate.tcp_used.update(demand.tcp_ports)
+        candidate.udp_used.update(demand.udp_ports)
+        for key, protocol in demand.dynamic:
+            (candidate.udp_used if protocol == "udp" else candidate.tcp_used).add(dynamic[key])
+        return Placement(candidate.arn, dynamic)
+    closest, reasons = min(rejected, key=lambda item: (len(item[1]), -item[0].memory_left, -item[0].cpu_left))
+    return Unplaced(closest.arn, reasons[0], _summary(rejected))
+
+
+def _summary(rejected: Sequence[tuple[Candidate, list[str]]]) -> str:
+    counts = Counter(reason for _, reasons in rejected for reason in reasons)
+    n = len(rejected)
+    parts = [f"{count} {_WORDS.get(reason, reason)}" for reason, count in counts.items()]
+    noun = "instance" if n == 1 else "instances"
+    return f"No container instance met all of the task's requirements. {n} {noun}: {', '.join(parts)}."
