@@ -59,7 +59,9 @@ class Server:
         self.started = time.monotonic()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.state_path, durability=settings.durability)
-        self.runtime, self.runtime_reason = (runtime, "given") if runtime else select_runtime(settings.runtime)
+        self.runtime, self.runtime_reason = (
+            (runtime, "given") if runtime else select_runtime(settings.runtime, self.clock)
+        )
         self.ecs = EcsProvider(self.db, self.clock, settings)
         self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider()}
         self.components: list[Component] = []

@@ -221,3 +221,50 @@ def get_many(db: Database, arns: Sequence[str]) -> dict[str, Doc]:
         for row in db.query(f"SELECT arn, doc FROM tasks WHERE arn IN ({marks})", chunk):
             out[row["arn"]] = loads(row["doc"])
     return out
+
+
+# -- RunTask idempotency -------------------------------------------------------------------------
+
+TOKEN_TTL_SECONDS = 24 * 3600.0  # ECS keeps a RunTask clientToken for 24 hours
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedLaunch:
+    request_hash: str
+    task_arns: list[str]
+    failures: list[dict[str, str]]
+
+
+def recorded_launch(
+    db: Database, account: str, region: str, scope: str, token: str, now: float
+) -> RecordedLaunch | None:
+    """The launch an earlier RunTask with this token made in ``scope`` (its cluster), if still remembered."""
+    row = db.query_one(
+        """SELECT request_hash, response, created_at FROM idempotency_tokens
+           WHERE account=? AND region=? AND operation=? AND token=?""",
+        (account, region, scope, token),
+    )
+    if row is None or float(row["created_at"]) < now - TOKEN_TTL_SECONDS:
+        return None
+    response = loads(row["response"])
+    return RecordedLaunch(str(row["request_hash"]), list(response["taskArns"]), list(response["failures"]))
+
+
+def record_launch(
+    db: Database, account: str, region: str, scope: str, token: str, now: float, launch: RecordedLaunch
+) -> None:
+    db.execute(
+        """INSERT INTO idempotency_tokens (account, region, operation, token, request_hash, response, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (account, region, operation, token) DO UPDATE SET request_hash=excluded.request_hash,
+           response=excluded.response, created_at=excluded.created_at""",
+        (
+            account,
+            region,
+            scope,
+            token,
+            launch.request_hash,
+            dumps({"taskArns": launch.task_arns, "failures": launch.failures}),
+            now,
+        ),
+    )
