@@ -32,6 +32,9 @@ from ecslite.store.db import Change, Database
 
 log = logging.getLogger(__name__)
 
+# §3.1 local model: the retention is configurable but never below ECS's hour.
+MIN_RETENTION_SECONDS = 3600.0
+
 
 class TaskController:
     name = "tasks"
@@ -115,7 +118,8 @@ class TaskController:
 
     def purge_expired(self) -> int:
         """Delete STOPPED tasks past the retention; returns how many went."""
-        cutoff = self.clock.now() - self.settings.stopped_task_retention_seconds
+        retention = max(self.settings.stopped_task_retention_seconds, MIN_RETENTION_SECONDS)
+        cutoff = self.clock.now() - retention
         arns = task_store.expired(self.db, cutoff)
         if arns:
             with self.db.transaction():

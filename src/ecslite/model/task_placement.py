@@ -114,6 +114,8 @@ def place(demand: Demand, candidates: Sequence[Candidate]) -> Placement | Unplac
 def _summary(rejected: Sequence[tuple[Candidate, list[str]]]) -> str:
     counts = Counter(reason for _, reasons in rejected for reason in reasons)
     n = len(rejected)
-    parts = [f"{count} {_WORDS.get(reason, reason)}" for reason, count in counts.items()]
+    order = list(_WORDS)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], order.index(item[0]) if item[0] in order else 99))
+    parts = [f"{count} {_WORDS.get(reason, reason)}" for reason, count in ranked]
     noun = "instance" if n == 1 else "instances"
     return f"No container instance met all of the task's requirements. {n} {noun}: {', '.join(parts)}."

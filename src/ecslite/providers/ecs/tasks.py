@@ -584,6 +584,7 @@ def _instance_zone(db: Database, instance: dict[str, Any]) -> str | None:
 
 def _request_hash(params: Params) -> str:
     payload = {k: v for k, v in params.items() if k != "clientToken"}
+    payload.setdefault("count", 1)  # an omitted count and count=1 are the same request
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
