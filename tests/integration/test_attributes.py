@@ -1,8 +1,4 @@
-"""PutAttributes, DeleteAttributes and ListAttributes through boto3 and the AWS CLI (spec/ecs.md §5.1).
-
-Happy paths need registered container instances; those are covered against the store in
-``tests/unit/test_attribute_ops.py`` and, once instances register over the API, here.
-"""
+"""PutAttributes, DeleteAttributes and ListAttributes through boto3 and the AWS CLI (spec/ecs.md §5.1)."""
 
 from __future__ import annotations
 
@@ -119,3 +115,73 @@ def test_list_attributes_checks_its_arguments(ecs: Any) -> None:
 def test_list_attributes_through_the_aws_cli(aws: Any) -> None:
     result = aws("ecs", "list-attributes", "--target-type", "container-instance", "--cluster", "default")
     assert result == {"attributes": []}
+
+
+# -- with instances registered over the API ------------------------------------------------------
+
+
+def register(ecs: Any, cluster: str = "default") -> str:
+    arn: str = ecs.register_container_instance(cluster=cluster)["containerInstance"]["containerInstanceArn"]
+    return arn
+
+
+def custom(ecs: Any, **params: Any) -> list[dict[str, Any]]:
+    result = ecs.get_paginator("list_attributes").paginate(targetType="container-instance", **params)
+    return [a for a in result.build_full_result()["attributes"] if not a["name"].startswith(attr_ops.BUILT_IN_PREFIXES)]
+
+
+def test_put_list_and_delete_attributes_of_a_registered_instance(ecs: Any) -> None:
+    arn = register(ecs)
+    by_id = {"name": "zone", "value": "blue", "targetType": "container-instance", "targetId": arn.rsplit("/", 1)[1]}
+    put = ecs.put_attributes(attributes=[{"name": "stack", "value": "prod", "targetId": arn}, by_id])
+    assert put["attributes"] == [{"name": "stack", "value": "prod", "targetId": arn}, by_id]
+    assert custom(ecs) == [
+        {"name": "stack", "value": "prod", "targetId": arn},
+        {"name": "zone", "value": "blue", "targetId": arn},
+    ]
+    assert ecs.list_attributes(targetType="container-instance", attributeName="stack", attributeValue="prod")[
+        "attributes"
+    ] == [{"name": "stack", "value": "prod", "targetId": arn}]
+    deleted = ecs.delete_attributes(attributes=[{"name": "zone", "targetId": arn}])
+    assert deleted["attributes"] == [{"name": "zone", "value": "blue", "targetId": arn}]
+    assert [a["name"] for a in custom(ecs)] == ["stack"]
+
+
+def test_built_in_instance_attributes_are_listed(ecs: Any) -> None:
+    arn = register(ecs)
+    listed = ecs.list_attributes(targetType="container-instance", attributeName="ecs.os-type")["attributes"]
+    assert listed == [{"name": "ecs.os-type", "value": "linux", "targetId": arn}]
+
+
+def test_attributes_show_in_describe_container_instances(ecs: Any) -> None:
+    arn = register(ecs)
+    ecs.put_attributes(attributes=[{"name": "stack", "value": "prod", "targetId": arn}])
+    described = ecs.describe_container_instances(containerInstances=[arn])["containerInstances"][0]
+    assert {"name": "stack", "value": "prod"} in described["attributes"]
+
+
+def test_an_instance_takes_at_most_ten_custom_attributes(ecs: Any) -> None:
+    arn = register(ecs)
+    ecs.put_attributes(attributes=[{"name": f"c{i}", "targetId": arn} for i in range(10)])
+    code, message = error_of(ecs.put_attributes, attributes=[{"name": "c10", "targetId": arn}])
+    assert (code, message) == ("AttributeLimitExceededException", attr_ops.LIMIT_EXCEEDED)
+    assert len(custom(ecs)) == 10
+
+
+def test_a_deregistered_instance_is_no_target(ecs: Any) -> None:
+    arn = register(ecs)
+    ecs.put_attributes(attributes=[{"name": "stack", "value": "prod", "targetId": arn}])
+    ecs.deregister_container_instance(containerInstance=arn)
+    assert custom(ecs) == []
+    assert error_of(ecs.put_attributes, attributes=[{"name": "a", "targetId": arn}]) == not_found(arn)
+
+
+def test_put_attributes_through_the_aws_cli(aws: Any, ecs: Any) -> None:
+    arn = register(ecs)
+    put = aws("ecs", "put-attributes", "--attributes", f"name=stack,value=production,targetId={arn}")
+    assert put == {"attributes": [{"name": "stack", "value": "production", "targetId": arn}]}
+    listed = aws(
+        "ecs", "list-attributes", "--target-type", "container-instance", "--attribute-name", "stack",
+        "--attribute-value", "production", "--cluster", "default",
+    )  # fmt: skip
+    assert listed["attributes"] == [{"name": "stack", "value": "production", "targetId": arn}]
