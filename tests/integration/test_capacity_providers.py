@@ -447,3 +447,31 @@ def test_put_cluster_capacity_providers_through_the_aws_cli(aws: Any) -> None:
         "weight": 4,
         "base": 0,
     }
+
+
+def test_removing_a_provider_a_running_task_uses_is_refused(ecs: Any) -> None:
+    ecs.put_cluster_capacity_providers(
+        cluster="default", capacityProviders=["FARGATE", "FARGATE_SPOT"], defaultCapacityProviderStrategy=[]
+    )
+    ecs.register_task_definition(
+        family="web",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "app", "image": "nginx"}],
+    )
+    task = ecs.run_task(
+        taskDefinition="web",
+        capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
+        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+    )["tasks"][0]
+    assert task["capacityProviderName"] == "FARGATE_SPOT"
+    code, message = error_of(
+        ecs.put_cluster_capacity_providers,
+        cluster="default",
+        capacityProviders=["FARGATE"],
+        defaultCapacityProviderStrategy=[],
+    )
+    task_id = task["taskArn"].rsplit("/", 1)[1]
+    assert (code, message) == ("ResourceInUseException", f"{cp.IN_USE} It is still used by task {task_id}.")

@@ -183,3 +183,12 @@ def test_a_tag_without_a_key_is_rejected(ecs: Any) -> None:
         "Member must not be null",
     )
     assert tags_of(ecs, CLUSTER) == []
+
+
+def test_container_instances_are_taggable_until_deregistered(ecs: Any) -> None:
+    arn = ecs.register_container_instance(cluster="default")["containerInstance"]["containerInstanceArn"]
+    ecs.tag_resource(resourceArn=arn, tags=[{"key": "rack", "value": "r1"}])
+    assert tags_of(ecs, arn) == [{"key": "rack", "value": "r1"}]
+    ecs.deregister_container_instance(containerInstance=arn)
+    code, _ = error_of(ecs.list_tags_for_resource, resourceArn=arn)
+    assert code == "ResourceNotFoundException"
