@@ -104,6 +104,10 @@ class Server:
                 await component.stop()
             except Exception:
                 log.exception("component failed to stop", extra={"component": component.name})
+        try:
+            await self.runtime.close()
+        except Exception:
+            log.exception("runtime failed to close", extra={"runtime": self.runtime.name})
         self.db.close()
 
     def health(self) -> dict[str, Any]:

@@ -165,3 +165,19 @@ def test_a_failing_reconcile_is_retried_with_backoff() -> None:
         await h.controller.stop()
 
     run(scenario())
+
+
+def test_metadata_tokens_and_credentials_ids_lead_back_to_their_task() -> None:
+    from ecslite.store import tasks as task_store
+
+    async def scenario() -> None:
+        h = Harness()
+        arn = h.launch(definition(container("app"), container("side"), taskRoleArn="arn:aws:iam::1:role/r"))
+        spec = h.task(arn)["_spec"]
+        found = task_store.by_metadata_token(h.db, spec["containers"][1]["metadataToken"])
+        assert found is not None and (found[0]["taskArn"], found[1]) == (arn, "side")
+        assert task_store.by_metadata_token(h.db, "nope") is None
+        by_role = task_store.by_credentials_id(h.db, spec["credentialsId"])
+        assert by_role is not None and by_role["taskArn"] == arn
+
+    run(scenario())

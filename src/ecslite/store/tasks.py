@@ -268,3 +268,25 @@ def record_launch(
             now,
         ),
     )
+
+
+# -- lookups for the task metadata and credentials endpoints (§9) ---------------------------------
+
+
+def by_metadata_token(db: Database, token: str) -> tuple[Doc, str] | None:
+    """The task and container name a metadata path token (``ECS_CONTAINER_METADATA_URI_V4``) belongs to."""
+    row = db.query_one(
+        """SELECT t.doc, json_extract(c.value, '$.name') AS name FROM tasks t,
+           json_each(t.doc, '$._spec.containers') c
+           WHERE json_extract(c.value, '$.metadataToken') = ? LIMIT 1""",
+        (token,),
+    )
+    return (loads(row["doc"]), str(row["name"])) if row else None
+
+
+def by_credentials_id(db: Database, credentials_id: str) -> Doc | None:
+    """The task whose ``AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`` ends in ``credentials_id``."""
+    row = db.query_one(
+        "SELECT doc FROM tasks WHERE json_extract(doc, '$._spec.credentialsId') = ? LIMIT 1", (credentials_id,)
+    )
+    return loads(row["doc"]) if row else None
