@@ -128,3 +128,32 @@ def test_probes_stop_when_the_container_exits() -> None:
         await h.controller.stop()
 
     run(scenario())
+
+
+def test_checks_run_every_interval_with_the_timeout_and_a_timeout_counts_as_a_failure() -> None:
+    from collections.abc import Sequence
+
+    from ecslite.runtime.base import ExecResult
+
+    async def scenario() -> None:
+        h = await started(Harness())
+        calls: list[tuple[float, Sequence[str], float]] = []
+
+        async def slow_exec(task_id: str, name: str, command: Sequence[str], timeout: float) -> ExecResult:
+            calls.append((h.clock.now(), command, timeout))
+            return ExecResult(exit_code=None, output="", timed_out=True)
+
+        h.runtime.exec = slow_exec  # type: ignore[method-assign]
+        check = {"command": ["CMD-SHELL", "curl -f localhost"], "interval": 10, "timeout": 3, "retries": 2}
+        arn = h.launch(definition(container("app", healthCheck=check)))
+        await h.until(arn, "RUNNING")
+        started_at = h.clock.now()
+        await h.run(15)
+        assert h.container(arn, "app")["healthStatus"] == "UNKNOWN"
+        await h.run(6)
+        assert h.container(arn, "app")["healthStatus"] == "UNHEALTHY"
+        assert [round(t - started_at) for t, _, _ in calls] == [10, 20]
+        assert {(tuple(c), timeout) for _, c, timeout in calls} == {(("/bin/sh", "-c", "curl -f localhost"), 3.0)}
+        await h.controller.stop()
+
+    run(scenario())

@@ -27,7 +27,6 @@ which the runner logs and retries with back-off.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -70,8 +69,6 @@ from ecslite.runtime.base import (
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 from ecslite.store.tasks import StopRequest, apply_stop
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
