@@ -150,10 +150,11 @@ def _string(draw: st.DrawFn, shape: Shape, names: Sequence[str], weight: int, lo
     compiled = _compiled(pattern) if pattern else None
     if compiled is not None and (not loose or choice < 8):
         return str(draw(st.from_regex(compiled, fullmatch=True)))
-    if loose and choice == 9 and (low or high is not None):
+    outside = [n for n in (low - 1 if low else None, high + 1 if high is not None else None) if n is not None]
+    if loose and choice == 9 and outside:
         # Deliberately one character outside the allowed length.
-        size = draw(st.sampled_from([n for n in (low - 1 if low else None, high + 1 if high else None) if n]))
-        return "a" * size if 0 < size <= 5000 else ""
+        size = draw(st.sampled_from(outside))
+        return "a" * size if size <= 5000 else ""
     if loose:
         return str(draw(_TEXT))
     low = low or 0
