@@ -96,6 +96,22 @@ SEEDS = (
 )
 
 
+# Created when the operation exists, so EC2 launches have somewhere to go; a build without it
+# answers UnsupportedFeatureException and the properties run without.
+OPTIONAL_SEEDS = (
+    (
+        "RegisterContainerInstance",
+        {
+            "cluster": CLUSTER,
+            "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 8192},
+            ],
+        },
+    ),
+)
+
+
 def seed(harness: EdgeHarness) -> None:
     """Empty the store, then use every partition of ``SCOPES`` and create what ``NAMES`` points at."""
     reset = harness.send(path="/_ecslite/reset")
@@ -106,6 +122,10 @@ def seed(harness: EdgeHarness) -> None:
     for operation, params in SEEDS:
         seeded = harness.send(headers=ecs_headers(operation), content=orjson.dumps(params))
         assert seeded.response.status_code == 200, seeded.response.text
+    for operation, params in OPTIONAL_SEEDS:
+        seeded = harness.send(headers=ecs_headers(operation), content=orjson.dumps(params))
+        answer = seeded.response.json()
+        assert seeded.response.status_code == 200 or answer["__type"] == "UnsupportedFeatureException", answer
 
 
 @pytest.fixture(scope="session")
