@@ -31,6 +31,7 @@ import orjson
 
 from ecslite.config import Settings
 from ecslite.edge.aws import AwsDispatcher, AwsResponse
+from ecslite.protocol.errors import AwsError
 from ecslite.protocol.models import operation_model
 from ecslite.providers.base import find_handler
 from ecslite.server import Server, build_server
@@ -81,6 +82,9 @@ class _RecordingDispatcher:
             self.current.own_changes.extend(changes)
         else:
             self.current.foreign_commit = True
+
+    def reject(self, headers: dict[str, str], error: AwsError) -> AwsResponse:
+        return self.inner.reject(headers, error)
 
     async def handle(self, method: str, headers: dict[str, str], query_string: str, body: bytes) -> AwsResponse:
         exchange = self.current

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from ecslite.edge.app import MAX_BODY
 from ecslite.protocol.models import operation_model
 from tests.property.conftest import ecs_headers
 from tests.property.harness import EdgeHarness
@@ -72,6 +73,20 @@ def test_timestamp_a_datetime_cannot_hold_answers_serialization_exception(edge: 
     answer = exchange.response.json()
     assert answer["__type"] == "SerializationException"
     assert answer["message"] == f"Timestamp '{stamp}' at 'pullStartedAt' is out of range."
+
+
+@pytest.mark.parametrize("json_protocol", [True, False])
+def test_oversized_body_answers_in_the_protocol_error_shape(edge: EdgeHarness, json_protocol: bool) -> None:
+    headers = ecs_headers("ListClusters") if json_protocol else FORM
+    exchange = edge.send(headers=headers, content=b" " * (MAX_BODY + 1))
+    assert exchange.response.status_code == 413
+    if json_protocol:
+        assert edge.check_json_exchange(exchange) == {
+            "__type": "RequestEntityTooLarge",
+            "message": "The request body is larger than 16 MiB.",
+        }
+    else:
+        assert edge.check_xml_exchange(exchange).findtext("Error/Code") == "RequestEntityTooLarge"
 
 
 def test_get_root_with_a_target_goes_to_the_aws_edge(edge: EdgeHarness) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ecslite.edge.aws import AwsDispatcher
+from ecslite.edge.aws import AwsDispatcher, AwsResponse
+from ecslite.protocol.errors import AwsError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,19 +44,27 @@ class EdgeApp:
             return
         body = await _read_body(receive)
         if body is None:
-            await _plain(send, 413, b"Request body too large")
-            return
-        response = await self.dispatcher.handle(
-            scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [*response.headers, (b"content-length", str(len(response.body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.body})
+            response = self.dispatcher.reject(headers, _too_large())
+        else:
+            response = await self.dispatcher.handle(
+                scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body
+            )
+        await _respond(send, response)
+
+
+def _too_large() -> AwsError:
+    return AwsError("RequestEntityTooLarge", f"The request body is larger than {MAX_BODY // 2**20} MiB.", 413)
+
+
+async def _respond(send: Send, response: AwsResponse) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [*response.headers, (b"content-length", str(len(response.body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -73,14 +82,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-async def _plain(send: Send, status: int, text: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": text})

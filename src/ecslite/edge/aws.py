@@ -64,6 +64,16 @@ class AwsDispatcher:
             return await self._json(target, headers, query_string, body, request_id)
         return await self._query(method, headers, query_string, body, request_id)
 
+    def reject(self, headers: dict[str, str], error: AwsError) -> AwsResponse:
+        """``error`` in the shape of the protocol the request speaks, decided from its headers alone."""
+        request_id = str(uuid.uuid4())
+        target = headers.get("x-amz-target")
+        if not target:
+            return self._xml_error(error, request_id)
+        spec = BY_TARGET_PREFIX.get(target.rpartition(".")[0])
+        version = str(service_model(spec.name).metadata.get("jsonVersion", "1.1")) if spec else "1.1"
+        return self._json_error(error, request_id, version)
+
     # -- JSON 1.0 / 1.1 ----------------------------------------------------------------------
 
     async def _json(
