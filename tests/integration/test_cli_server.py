@@ -134,6 +134,8 @@ def test_environment_variables_configure_server_and_commands(cli: Cli, tmp_path:
         "ECSLITE_REGION": "eu-west-3",
         "ECSLITE_ACCOUNT_ID": "111122223333",
         "ECSLITE_EPHEMERAL": "1",
+        "ECSLITE_DEFAULT_CLUSTER": "false",
+        "ECSLITE_LOG_LEVEL": "info",
     }
     started = cli.run("server", "--detach", extra_env=server_env)
     assert started.returncode == 0, started.stderr
@@ -147,6 +149,14 @@ def test_environment_variables_configure_server_and_commands(cli: Cli, tmp_path:
     assert not (data_dir / "state.db").exists()
     unsigned = httpx.post(endpoint, content="Action=GetCallerIdentity&Version=2011-06-15", timeout=5)
     assert "<Account>111122223333</Account>" in unsigned.text
+    listed = httpx.post(
+        endpoint,
+        content="{}",
+        headers={"x-amz-target": "AmazonEC2ContainerServiceV20141113.ListClusters"},
+        timeout=5,
+    )
+    assert listed.json() == {"clusterArns": []}  # no `default` cluster created on first use
+    assert "Application startup complete." in (data_dir / "server.log").read_text()  # info-level logging
 
     client_env = {"ECSLITE_ENDPOINT": endpoint}
     status = cli.run("status", extra_env=client_env)
