@@ -1,10 +1,8 @@
-"""The dependsOn graph: cycles and start order (spec/ecs.md §2.6)."""
+"""The dependsOn graph of a task definition: entries and cycles (spec/ecs.md §2.6)."""
 
 from __future__ import annotations
 
-import pytest
-
-from ecslite.model.task_definitions import ContainerCondition, Dependency, dependencies_of, find_cycle, start_order
+from ecslite.model.task_definitions import ContainerCondition, Dependency, dependencies_of, find_cycle
 
 
 def test_find_cycle_is_none_for_a_chain() -> None:
@@ -31,21 +29,6 @@ def test_find_cycle_accepts_a_diamond() -> None:
 
 def test_find_cycle_ignores_unknown_targets() -> None:
     assert find_cycle(["a"], [("a", "ghost")]) is None
-
-
-def test_start_order_puts_targets_in_earlier_waves() -> None:
-    names = ["python", "nodejs", "fluent-bit", "java"]
-    edges = [(n, "fluent-bit") for n in ("python", "nodejs", "java")]
-    assert start_order(names, edges) == [["fluent-bit"], ["python", "nodejs", "java"]]
-
-
-def test_start_order_of_independent_containers_is_one_wave() -> None:
-    assert start_order(["a", "b", "c"], []) == [["a", "b", "c"]]
-
-
-def test_start_order_refuses_a_cycle() -> None:
-    with pytest.raises(ValueError, match="cycle"):
-        start_order(["a", "b"], [("a", "b"), ("b", "a")])
 
 
 def test_dependencies_of_reads_every_entry_in_definition_order() -> None:

@@ -25,14 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ecslite.model.task_definitions import ContainerCondition as Condition
 from ecslite.model.tasks import DEPENDENCY_PREFIX
 
-
-class Condition(StrEnum):
-    START = "START"
-    COMPLETE = "COMPLETE"
-    SUCCESS = "SUCCESS"
-    HEALTHY = "HEALTHY"
+__all__ = ["Condition", "ContainerFacts", "Dependency", "StartDecision", "Verdict"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,23 +189,3 @@ def find_cycle(names: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[s
                 pending.append(iter(graph[nxt]))
     return None
 
-
-def start_order(names: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[list[str]]:
-    """Containers grouped into waves: each wave depends only on earlier waves (targets start first).
-
-    Containers within a wave keep definition order. Raises ``ValueError`` on a cycle; registration
-    has already rejected those, so callers hold acyclic graphs.
-    """
-    waits: dict[str, set[str]] = {name: set() for name in names}
-    for source, target in edges:
-        if source in waits and target in waits:
-            waits[source].add(target)
-    placed: set[str] = set()
-    waves: list[list[str]] = []
-    while len(placed) < len(names):
-        wave = [n for n in names if n not in placed and waits[n] <= placed]
-        if not wave:
-            raise ValueError("dependsOn graph has a cycle")
-        waves.append(wave)
-        placed.update(wave)
-    return waves

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ecslite.store import attributes as attribute_store
 from ecslite.store.db import Database, dumps, loads
 
 KIND = "container-instance"
-TARGET_TYPE = "container-instance"
 
 Doc = dict[str, Any]
 
@@ -93,15 +93,10 @@ def in_cluster(db: Database, account: str, region: str, cluster: str, statuses: 
 
 
 def attributes(db: Database, arn: str) -> list[dict[str, str]]:
-    rows = db.query(
-        "SELECT name, value FROM attributes WHERE target_type=? AND target_id=? ORDER BY rid", (TARGET_TYPE, arn)
-    )
+    """The instance's attributes as the API shows them (``value`` left out when unset)."""
     out = []
-    for row in rows:
-        item = {"name": row["name"]}
-        if row["value"] is not None:
-            item["value"] = row["value"]
-        out.append(item)
+    for name, value in attribute_store.of_target(db, attribute_store.INSTANCE_KIND, arn).items():
+        out.append({"name": name} if value is None else {"name": name, "value": value})
     return out
 
 
@@ -109,13 +104,7 @@ def put_attributes(
     db: Database, account: str, region: str, cluster: str, arn: str, items: Iterable[tuple[str, str | None]]
 ) -> None:
     for name, value in items:
-        db.execute(
-            """INSERT INTO attributes (account, region, cluster, target_type, target_id, name, value)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (account, region, cluster, target_type, target_id, name)
-               DO UPDATE SET value=excluded.value""",
-            (account, region, cluster, TARGET_TYPE, arn, name, value),
-        )
+        attribute_store.put(db, account, region, cluster, attribute_store.INSTANCE_KIND, arn, name, value)
 
 
 # -- resources held by tasks ---------------------------------------------------------------------

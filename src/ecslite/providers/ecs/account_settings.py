@@ -62,7 +62,7 @@ BAD_PRINCIPAL = (
 )
 VALUE_NEEDS_NAME = "The value filter requires a setting name; specify name as well."
 
-_PRINCIPAL = re.compile(r"^arn:aws:iam::(\d{12}):(root|user/.+|role/.+)$")
+_PRINCIPAL = re.compile(r"arn:aws:iam::(\d{12}):(root|user/.+|role/.+)")
 
 
 class AccountSettingOps(EcsBase):
@@ -128,7 +128,7 @@ class AccountSettingOps(EcsBase):
         """The principal a request is about: ``principalArn``, else the caller."""
         if given is None:
             return ctx.principal_arn
-        match = _PRINCIPAL.match(given)
+        match = _PRINCIPAL.fullmatch(given)
         if match is None or match.group(1) != ctx.account:
             raise InvalidParameterException(BAD_PRINCIPAL.format(principal=given, account=ctx.account))
         return given

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ecslite.model.arns import parse_arn
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.common import EcsBase
 from ecslite.providers.ecs.errors import (
@@ -29,8 +28,8 @@ TARGET_TYPE = "container-instance"
 MAX_PER_CALL = 10
 MAX_CUSTOM = 10
 BUILT_IN_PREFIXES = ("ecs.", "com.amazonaws.ecs.")
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_./\\-]{1,128}$")
-VALUE_PATTERN = re.compile(r"^[a-zA-Z0-9_.@/\\: -]{1,128}$")
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9_./\\-]{1,128}")
+VALUE_PATTERN = re.compile(r"[a-zA-Z0-9_.@/\\: -]{1,128}")
 
 # The first two texts are the ECS API reference's descriptions of these errors; every text here is
 # unverified against the live service and kept in one place so it can be corrected.
@@ -131,24 +130,11 @@ class AttributeOps(EcsBase):
         ref = item.get("targetId")
         if not ref:
             raise InvalidParameterException(NO_TARGET.format(name=item["name"]))
-        if ref.startswith("arn:"):
-            arn = parse_arn(ref)
-            path = arn.resource_path if arn is not None else []
-            if (
-                arn is None
-                or arn.service != "ecs"
-                or arn.resource_type != TARGET_TYPE
-                or arn.region != ctx.region
-                or arn.account != ctx.account
-                or len(path) not in (1, 2)
-                or (len(path) == 2 and path[0] != cluster)
-            ):
-                raise self._not_found(ref, cluster)
-            instance_id = path[-1]
-        else:
-            if item.get("targetType") is None:
-                raise InvalidParameterException(NEEDS_TARGET_TYPE.format(name=item["name"]))
-            instance_id = ref
+        if not ref.startswith("arn:") and item.get("targetType") is None:
+            raise InvalidParameterException(NEEDS_TARGET_TYPE.format(name=item["name"]))
+        instance_id = self.ref_id(ctx, ref, TARGET_TYPE, cluster=cluster, lengths=(1, 2))
+        if instance_id is None:
+            raise self._not_found(ref, cluster)
         row = self.db.query_one(
             """SELECT arn FROM container_instances WHERE account=? AND region=? AND cluster=? AND id=?
                AND status != 'INACTIVE'""",
@@ -176,10 +162,10 @@ class AttributeOps(EcsBase):
 
 def _check_attribute(item: dict[str, Any], *, with_value: bool) -> None:
     name = item["name"]
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise InvalidParameterException(BAD_NAME.format(name=name))
     if name.startswith(BUILT_IN_PREFIXES):
         raise InvalidParameterException(RESERVED_NAME.format(name=name))
     value = item.get("value")
-    if with_value and value is not None and (not VALUE_PATTERN.match(value) or value != value.strip(" ")):
+    if with_value and value is not None and (not VALUE_PATTERN.fullmatch(value) or value != value.strip(" ")):
         raise InvalidParameterException(BAD_VALUE.format(name=name, value=value))

@@ -16,14 +16,13 @@ the response shows ECS's in-progress state while the store already holds the fin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ecslite.model.arns import capacity_provider_arn, parse_arn
 from ecslite.model.capacity import StrategyItem, parse_strategy
 from ecslite.providers.base import Params, RequestContext
-from ecslite.providers.ecs.common import EcsBase
+from ecslite.providers.ecs.common import NAME_PATTERN, EcsBase
 from ecslite.providers.ecs.errors import (
     ClientException,
     InvalidParameterException,
@@ -38,7 +37,6 @@ from ecslite.store import tags as tag_store
 from ecslite.store.db import Database
 
 BUILT_IN = ("FARGATE", "FARGATE_SPOT")
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
 RESERVED_PREFIXES = ("aws", "ecs", "fargate")  # checked case-insensitively, as ECS does
 MAX_PER_REGION = 20  # hard limit of Auto Scaling group providers per Region
 MAX_PER_CLUSTER = 20  # §13.2 (unverified)
@@ -223,7 +221,7 @@ class CapacityProviderOps(EcsBase):
 
     def create_capacity_provider(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         name = params["name"]
-        if not NAME_PATTERN.match(name) or name.lower().startswith(RESERVED_PREFIXES):
+        if not NAME_PATTERN.fullmatch(name) or name.lower().startswith(RESERVED_PREFIXES):
             raise ClientException(INVALID_NAME)
         if params.get("managedInstancesProvider"):
             raise UnsupportedFeatureException(MANAGED_INSTANCES_UNSUPPORTED)

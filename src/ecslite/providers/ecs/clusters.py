@@ -27,7 +27,7 @@ BUILT_IN_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
 class ClusterOps(EcsBase):
     def create_cluster(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         name = params.get("clusterName") or "default"
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.fullmatch(name):
             raise InvalidParameterException(
                 "Cluster name can only contain up to 255 letters (uppercase and lowercase), numbers, "
                 f"underscores, and hyphens; got '{name}'."

@@ -16,7 +16,8 @@ from ecslite.store import clusters as cluster_store
 from ecslite.store import tags as tag_store
 from ecslite.store.db import Change, Database
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,255}$")
+# Names of clusters, services, families, containers and capacity providers (use with fullmatch).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 MAX_TAGS = 50
 DEFAULT_CLUSTER = "default"
 
@@ -87,23 +88,39 @@ class EcsBase:
 
     # -- references ------------------------------------------------------------------------------
 
+    @staticmethod
+    def ref_id(
+        ctx: RequestContext,
+        ref: str,
+        resource_type: str,
+        *,
+        cluster: str | None = None,
+        lengths: tuple[int, ...] = (1,),
+    ) -> str | None:
+        """The id a reference names (§1.5): the reference itself unless it is an ARN; for an ARN, its last
+        path part when it is an ECS ``resource_type`` ARN of the caller's partition whose path has one of
+        ``lengths`` parts and, where the path names a cluster, names ``cluster``. ``None`` otherwise:
+        an ARN of another region or account names nothing here."""
+        if not ref.startswith("arn:"):
+            return ref
+        arn = parse_arn(ref)
+        if arn is None or (arn.service, arn.region, arn.account) != ("ecs", ctx.region, ctx.account):
+            return None
+        path = arn.resource_path
+        if arn.resource_type != resource_type or len(path) not in lengths:
+            return None
+        if cluster is not None and len(path) > 1 and path[0] != cluster:
+            return None
+        return path[-1]
+
     def cluster_name(self, ctx: RequestContext, ref: str | None) -> str:
         """The cluster name a reference (name, ARN or nothing) points at in the caller's partition."""
         if not ref:
             return DEFAULT_CLUSTER
-        if ref.startswith("arn:"):
-            arn = parse_arn(ref)
-            if (
-                arn is None
-                or arn.service != "ecs"
-                or arn.resource_type != "cluster"
-                or arn.region != ctx.region
-                or arn.account != ctx.account
-                or len(arn.resource_path) != 1
-            ):
-                raise ClusterNotFoundException()
-            return arn.resource_path[0]
-        return ref
+        name = self.ref_id(ctx, ref, "cluster")
+        if name is None:
+            raise ClusterNotFoundException()
+        return name
 
     def get_cluster(self, ctx: RequestContext, ref: str | None, *, active: bool = True) -> dict[str, Any]:
         """The cluster a reference names; ``ClusterNotFoundException`` if absent (or INACTIVE when ``active``)."""

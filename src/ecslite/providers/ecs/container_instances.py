@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ecslite.model.arns import container_instance_arn, parse_arn
+from ecslite.model.arns import container_instance_arn
 from ecslite.model.tasks import FORCED_DEREGISTRATION_REASON, StopCode
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.common import EcsBase
@@ -234,21 +234,9 @@ class ContainerInstanceOps(EcsBase):
         return None
 
     def _instance_by_ref(self, ctx: RequestContext, cluster: str, ref: str) -> dict[str, Any] | None:
-        instance_id = ref
-        if ref.startswith("arn:"):
-            arn = parse_arn(ref)
-            path = arn.resource_path if arn is not None else []
-            if (
-                arn is None
-                or arn.service != "ecs"
-                or arn.resource_type != "container-instance"
-                or arn.region != ctx.region
-                or arn.account != ctx.account
-                or not path
-                or (len(path) == 2 and path[0] != cluster)
-            ):
-                return None
-            instance_id = path[-1]
+        instance_id = self.ref_id(ctx, ref, "container-instance", cluster=cluster, lengths=(1, 2))
+        if instance_id is None:
+            return None
         return ci_store.get(self.db, ctx.account, ctx.region, cluster, instance_id)
 
     @staticmethod

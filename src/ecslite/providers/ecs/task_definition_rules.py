@@ -26,11 +26,11 @@ from ecslite.model.task_definitions import (
     parse_task_memory,
 )
 from ecslite.providers.ecs import task_definition_messages as msg
+from ecslite.providers.ecs.common import NAME_PATTERN
 from ecslite.providers.ecs.errors import ClientException
 from ecslite.providers.ecs.task_definition_launch_types import external_problems, fargate_problems
 
 # Matched with fullmatch: "$" alone would let a trailing newline through.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,255}")
 PORT_NAME_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_-]{0,63}")
 PORT_RANGE_PATTERN = re.compile(r"([0-9]{1,5})-([0-9]{1,5})")
 MAX_CONTAINERS = 10

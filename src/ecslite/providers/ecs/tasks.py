@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ecslite.model.arns import container_instance_arn, parse_arn, task_arn
+from ecslite.model.arns import container_instance_arn, task_arn
 from ecslite.model.capacity import distribute
 from ecslite.model.task_definitions import is_fargate_size
 from ecslite.model.task_launch import (
@@ -57,7 +57,7 @@ MAX_SUBNETS = 16
 MAX_SECURITY_GROUPS = 5
 MAX_OVERRIDES_LENGTH = 8192
 MAX_REASON = 255
-STARTED_BY = re.compile(r"^[a-zA-Z0-9_/-]{1,128}$")
+STARTED_BY = re.compile(r"[a-zA-Z0-9_/-]{1,128}")
 
 BOTH_LAUNCH_OPTIONS = (
     "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again."
@@ -251,7 +251,7 @@ class TaskOps(EcsBase):
         subnets, groups, public_ip = self._launch_network(network_mode, launch_type, params.get("networkConfiguration"))
         overrides = self._launch_overrides(definition, params.get("overrides"), launch_type)
         started_by = params.get("startedBy")
-        if started_by is not None and not STARTED_BY.match(started_by):
+        if started_by is not None and not STARTED_BY.fullmatch(started_by):
             raise InvalidParameterException(STARTED_BY_INVALID.format(value=started_by))
         return _Launch(
             definition=definition,
@@ -524,25 +524,13 @@ class TaskOps(EcsBase):
 
     def _find_task_doc(self, ctx: RequestContext, cluster: str, ref: str) -> dict[str, Any] | None:
         """A task of ``cluster`` by id or ARN (§1.5); an ARN of another cluster or partition is not found."""
-        task_id = ref
-        if ref.startswith("arn:"):
-            arn = parse_arn(ref)
-            path = arn.resource_path if arn is not None else []
-            if (
-                arn is None
-                or arn.service != "ecs"
-                or arn.resource_type != "task"
-                or arn.region != ctx.region
-                or arn.account != ctx.account
-                or len(path) != 2
-                or path[0] != cluster
-            ):
-                return None
-            task_id = path[1]
+        task_id = self.ref_id(ctx, ref, "task", cluster=cluster, lengths=(2,))
+        if task_id is None:
+            return None
         return task_store.get_by_id(self.db, ctx.account, ctx.region, cluster, task_id)
 
     def _task_instance(self, ctx: RequestContext, cluster: str, ref: str) -> dict[str, Any] | None:
-        instance_id = _instance_id(ctx, cluster, ref)
+        instance_id = self.ref_id(ctx, ref, "container-instance", cluster=cluster, lengths=(1, 2))
         return ci_store.get(self.db, ctx.account, ctx.region, cluster, instance_id) if instance_id else None
 
     @staticmethod
@@ -556,23 +544,6 @@ class TaskOps(EcsBase):
         view["tags"] = self.tags_of(doc["taskArn"]) if tags else []
         return view
 
-
-def _instance_id(ctx: RequestContext, cluster: str, ref: str) -> str | None:
-    if not ref.startswith("arn:"):
-        return ref
-    arn = parse_arn(ref)
-    path = arn.resource_path if arn is not None else []
-    if (
-        arn is None
-        or arn.service != "ecs"
-        or arn.resource_type != "container-instance"
-        or arn.region != ctx.region
-        or arn.account != ctx.account
-        or not path
-        or (len(path) == 2 and path[0] != cluster)
-    ):
-        return None
-    return path[-1]
 
 
 def _instance_zone(db: Database, instance: dict[str, Any]) -> str | None:
