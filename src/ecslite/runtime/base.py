@@ -55,11 +55,42 @@ class ContainerNotFound(RuntimeFailure):
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    """The address the controller allocated for a task's own network namespace.
+
+    For ``awsvpc`` this is the task's ENI (an address of its subnet in the virtual VPC); for
+    ``bridge`` it is the task's endpoint on the ``ecslite0`` bridge. The controller records the
+    allocation in the store before asking for the sandbox, so a retry gets the same address.
+    """
+
+    ipv4: str
+    prefix_length: int
+    gateway: str
+    mac_address: str
+    subnet_cidr: str
+    dns_servers: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    """A host port the runtime publishes for a bridge-mode container port (spec/ecs.md §2.5)."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "tcp"  # tcp | udp
+    host_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
 class SandboxSpec:
     task_id: str
     network_mode: str  # awsvpc | bridge | host | none
     hostname: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    network: NetworkSpec | None = None  # awsvpc and bridge; None for host and none
+    port_bindings: tuple[PortBinding, ...] = ()
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, address) lines for /etc/hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +133,10 @@ class ContainerSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     interactive: bool = False
     pseudo_terminal: bool = False
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard), names as in ECS ulimits
+    init_process: bool = False  # linuxParameters.initProcessEnabled: a reaping init as PID 1
+    readonly_root: bool = False
+    hostname: str | None = None
 
 
 class ContainerRunState(StrEnum):
