@@ -32,6 +32,19 @@ class Settings:
     create_default_cluster: bool = True
     # How long stopped tasks stay visible (ECS: at least one hour).
     stopped_task_retention_seconds: float = 3600.0
+    # Image name → local directory and defaults (JSON, or TOML with an [images] table).
+    image_map: Path | None = None
+    # The host bridge every task network hangs off, and the default VPC carved into subnets per zone.
+    # Two servers on one machine need different values for both.
+    bridge: str = "ecslite0"
+    vpc_cidr: str = "172.31.0.0/16"
+    # Address host ports of bridge-mode containers are published on.
+    publish_address: str = "127.0.0.1"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Per-task runtime state (shim sockets, container output, exit records); survives restarts."""
+        return self.data_dir / "runtime"
 
     @property
     def state_path(self) -> Path | None:

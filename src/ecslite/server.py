@@ -60,7 +60,7 @@ class Server:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.state_path, durability=settings.durability)
         self.runtime, self.runtime_reason = (
-            (runtime, "given") if runtime else select_runtime(settings.runtime, self.clock)
+            (runtime, "given") if runtime else select_runtime(settings, self.clock)
         )
         self.ecs = EcsProvider(self.db, self.clock, settings)
         self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider()}

@@ -76,6 +76,17 @@ def server(
         typer.Option(envvar="ECSLITE_DEFAULT_CLUSTER", help="Create the 'default' cluster on first use."),
     ] = True,
     log_level: Annotated[str, typer.Option(envvar="ECSLITE_LOG_LEVEL", help="debug, info or warning.")] = "warning",
+    image_map: Annotated[
+        Path | None,
+        typer.Option(envvar="ECSLITE_IMAGE_MAP", help="Image map file: JSON, or TOML with an [images] table."),
+    ] = None,
+    bridge: Annotated[str, typer.Option(envvar="ECSLITE_BRIDGE", help="Host bridge for task networks.")] = "ecslite0",
+    vpc_cidr: Annotated[
+        str, typer.Option(envvar="ECSLITE_VPC_CIDR", help="CIDR of the default VPC (tasks' addresses).")
+    ] = "172.31.0.0/16",
+    publish_address: Annotated[
+        str, typer.Option(envvar="ECSLITE_PUBLISH_ADDRESS", help="Address bridge-mode host ports bind to.")
+    ] = "127.0.0.1",
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
 ) -> None:
     """Run the ecslite server."""
@@ -96,6 +107,10 @@ def server(
         durability=durability,
         log_level=log_level,
         create_default_cluster=default_cluster,
+        image_map=image_map.expanduser().resolve() if image_map else None,
+        bridge=bridge,
+        vpc_cidr=vpc_cidr,
+        publish_address=publish_address,
     )
     running = _running_server(settings)
     if running is not None:

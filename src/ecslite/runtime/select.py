@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ecslite.clock import Clock
+from ecslite.config import Settings
 from ecslite.runtime.base import Runtime
 
 
@@ -10,10 +11,11 @@ class RuntimeUnavailable(Exception):
     pass
 
 
-def select_runtime(requested: str, clock: Clock | None = None) -> tuple[Runtime, str]:
+def select_runtime(settings: Settings, clock: Clock | None = None) -> tuple[Runtime, str]:
     """The runtime to use and a sentence saying why it was chosen; times come from ``clock``."""
     from ecslite.runtime.fake import FakeRuntime
 
+    requested = settings.runtime
     if requested == "fake":
         return FakeRuntime(clock), "requested with --runtime fake"
     if requested == "auto":
