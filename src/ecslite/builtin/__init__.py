@@ -1,0 +1,6 @@
+"""Built-in images: container images ECS users put in task definitions for plumbing (log routers,
+collectors), implemented by ecslite as Python programs run as the container's process.
+
+:mod:`ecslite.builtin.registry` holds the registry (image name patterns → implementation) and the
+image reference grammar it matches with; the implementations register themselves there.
+"""
