@@ -2,30 +2,62 @@
 
 The document layout is described in :mod:`ecslite.store.tasks`; these helpers keep the controller's
 steps free of dictionary plumbing and are the one place that maps a stored container snapshot
-to a :class:`~ecslite.runtime.base.ContainerSpec` (with the §9.1 environment and ECS labels).
+to a :class:`~ecslite.runtime.base.ContainerSpec` (spec/ecs.md §2.4, §2.10, §2.11, §9.1):
+
+- ``environment``: ECS's variables (§9.1), then the ``environmentFiles``, then the definition's
+  ``environment`` (with overrides). Among files the first one to set a name wins and the
+  definition beats every file, as the ECS agent merges them (``MergeEnvironmentVariablesFromEnvfiles``).
+- ``environmentFiles`` are read when the spec is built (the pull step, §3.3) with the agent's line
+  rules: lines starting with ``#`` are comments, a line counts only with ``=`` and something on
+  both sides, the value is everything after the first ``=`` as written. **Local model:** a
+  ``value`` that is a local absolute path (or a ``file://`` URL) is read directly; an S3 ARN
+  ``arn:aws:s3:::bucket/key`` is read from ``$ECSLITE_S3_DIR/bucket/key`` (the directory that plays
+  S3). A file that cannot be read fails the task with ``ResourceInitializationError: failed to
+  download env files: …`` naming the file and the fix.
+- ``hostname``: awsvpc tasks get the ENI's private DNS name, as on ECS; bridge and none use the
+  definition's ``hostname`` or Docker's default (the first 12 characters of the container id);
+  host mode keeps the host's name (``None``).
+- ``ulimits``, ``linuxParameters.initProcessEnabled``, ``readonlyRootFilesystem``, ``user`` and
+  ``workingDirectory`` pass through as given; the runtime resolves the user in the image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ecslite.model.container_ordering import ContainerFacts, parse_dependencies
-from ecslite.model.task_launch import container_environment, ecs_labels
-from ecslite.model.tasks import SIGTERM, AttachmentStatus, ContainerStatus, HealthStatus
-from ecslite.runtime.base import ContainerSpec
+from ecslite.model.task_launch import ecs_labels, injected_environment, private_dns_name
+from ecslite.model.tasks import RESOURCE_INITIALIZATION, SIGTERM, AttachmentStatus, ContainerStatus, HealthStatus
+from ecslite.runtime.base import ContainerSpec, RuntimeFailure
 from ecslite.store.tasks import Doc, stamp_value
 
 __all__ = [
     "Doc",
+    "EnvironmentFilesFailed",
     "api_container",
     "container_facts",
+    "container_hostname",
     "container_spec",
+    "read_environment_files",
     "set_attachment",
     "spec_containers",
     "stamp",
     "task_id_of",
 ]
+
+# The directory that plays S3 for environmentFiles given as S3 ARNs (Local model, see above).
+S3_DIR_VARIABLE = "ECSLITE_S3_DIR"
+# §3.3: ECS's prefix for environment files it could not fetch (the tail after it is unverified).
+ENV_FILES_FAILED = f"{RESOURCE_INITIALIZATION}: failed to download env files:"
+S3_ARN_PREFIXES = ("arn:aws:s3:::", "arn:aws-cn:s3:::", "arn:aws-us-gov:s3:::")
+DOCKER_HOSTNAME_LENGTH = 12
+
+
+class EnvironmentFilesFailed(RuntimeFailure):
+    """An environment file of a container could not be read; ``reason`` is what the task shows."""
 
 
 def task_id_of(doc: Doc) -> str:
@@ -83,11 +115,17 @@ def container_facts(doc: Doc) -> dict[str, ContainerFacts]:
 
 
 def container_spec(doc: Doc, name: str) -> ContainerSpec:
-    """The runtime's view of one container: plain values only (style.md layers)."""
+    """The runtime's view of one container: plain values only (style.md layers).
+
+    Raises :class:`EnvironmentFilesFailed` when an environment file cannot be read.
+    """
     task = doc["_spec"]
     container = spec_containers(doc)[name]
     memory = container.get("memory")
     reservation = container.get("memoryReservation")
+    environment = injected_environment(task, container)
+    environment.update(read_environment_files(container.get("environmentFiles") or ()))
+    environment.update(container.get("environment") or {})
     return ContainerSpec(
         task_id=task["taskId"],
         name=name,
@@ -95,9 +133,9 @@ def container_spec(doc: Doc, name: str) -> ContainerSpec:
         runtime_id=container["runtimeId"],
         entry_point=tuple(container.get("entryPoint") or ()),
         command=tuple(container.get("command") or ()),
-        environment=container_environment(task, container),
-        working_directory=container.get("workingDirectory"),
-        user=container.get("user"),
+        environment=environment,
+        working_directory=container.get("workingDirectory") or None,
+        user=container.get("user") or None,
         cpu_units=int(container.get("cpu") or 0),
         memory_mib=int(memory) if memory else None,
         memory_reservation_mib=int(reservation) if reservation else None,
@@ -105,4 +143,101 @@ def container_spec(doc: Doc, name: str) -> ContainerSpec:
         labels=ecs_labels(task, container),
         interactive=bool(container.get("interactive")),
         pseudo_terminal=bool(container.get("pseudoTerminal")),
+        ulimits=tuple(
+            (str(u["name"]), int(u["softLimit"]), int(u["hardLimit"])) for u in container.get("ulimits") or ()
+        ),
+        init_process=bool(container.get("initProcessEnabled")),
+        readonly_root=bool(container.get("readonlyRootFilesystem")),
+        hostname=container_hostname(doc, container),
     )
+
+
+def container_hostname(doc: Doc, container: Mapping[str, Any]) -> str | None:
+    """The container's host name by network mode (see the module docstring)."""
+    task = doc["_spec"]
+    mode = task.get("networkMode")
+    if mode == "host":
+        return None
+    if mode == "awsvpc":
+        address = ((doc.get("_run") or {}).get("sandbox") or {}).get("privateIpv4")
+        return private_dns_name(task["region"], address) if address else None
+    given = container.get("hostname")
+    return str(given) if given else str(container["runtimeId"])[:DOCKER_HOSTNAME_LENGTH]
+
+
+# -- environment files -------------------------------------------------------------------------
+
+
+def read_environment_files(files: Sequence[Mapping[str, Any]], *, s3_dir: Path | None = None) -> dict[str, str]:
+    """The variables of a container's ``environmentFiles``, the first file winning a name."""
+    if not files:
+        return {}
+    root = s3_dir if s3_dir is not None else _s3_dir()
+    merged: dict[str, str] = {}
+    errors: list[str] = []
+    for item in files:
+        value = str(item.get("value") or "")
+        try:
+            variables = _parse_env_file(_env_file_path(value, root).read_text(encoding="utf-8", errors="replace"))
+        except _EnvFileError as error:
+            errors.append(str(error))
+            continue
+        except OSError as error:
+            errors.append(_read_error(value, error))
+            continue
+        for key, variable in variables.items():
+            merged.setdefault(key, variable)
+    if errors:
+        raise EnvironmentFilesFailed(f"{ENV_FILES_FAILED} {'; '.join(errors)}")
+    return merged
+
+
+class _EnvFileError(Exception):
+    pass
+
+
+def _s3_dir() -> Path | None:
+    configured = os.environ.get(S3_DIR_VARIABLE)
+    return Path(configured) if configured else None
+
+
+def _env_file_path(value: str, s3_dir: Path | None) -> Path:
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    if value.startswith("/"):
+        return Path(value)
+    for prefix in S3_ARN_PREFIXES:
+        if value.startswith(prefix):
+            bucket, _, key = value[len(prefix) :].partition("/")
+            if not bucket or not key:
+                break
+            if s3_dir is None:
+                raise _EnvFileError(
+                    f"unable to download env file with key {key} from bucket {bucket}, error: ecslite has no S3 "
+                    f"here; set {S3_DIR_VARIABLE} to a directory holding {bucket}/{key} for the server, or give "
+                    "the file's local absolute path as the environmentFiles value"
+                )
+            return s3_dir / bucket / key
+    raise _EnvFileError(
+        f"unable to parse bucket and key from s3 ARN specified in environmentFile {value}; use "
+        "arn:aws:s3:::<bucket>/<key> or a local absolute path"
+    )
+
+
+def _read_error(value: str, error: OSError) -> str:
+    why = error.strerror or str(error)
+    location = f" ({error.filename})" if error.filename and str(error.filename) != value else ""
+    return f"unable to read env file {value}{location}, error: {why}"
+
+
+def _parse_env_file(text: str) -> dict[str, str]:
+    """The agent's rules (``readEnvVarsFromFile``): ``#`` comments, ``KEY=VALUE`` with both sides set."""
+    variables: dict[str, str] = {}
+    for raw in text.split("\n"):
+        line = raw.removesuffix("\r")
+        if line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        if key and value:
+            variables[key] = value
+    return variables

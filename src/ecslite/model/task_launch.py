@@ -73,8 +73,10 @@ def _env_list_to_dict(items: Sequence[Mapping[str, str]] | None) -> dict[str, st
 def container_snapshot(definition: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
     """One container as it will run: the definition with its override applied (§2.11).
 
-    ``command`` replaces, ``environment`` merges by name (override wins), cpu/memory values replace.
-    Fields are read defensively with ECS's defaults (``essential`` true, ``cpu`` 0).
+    ``command`` replaces, ``environment`` merges by name (override wins), ``environmentFiles`` and
+    cpu/memory values replace. Fields are read defensively with ECS's defaults (``essential`` true,
+    ``cpu`` 0); the §2.4/§2.10 settings the runtime applies (``user``, ``workingDirectory``,
+    ``hostname``, ``ulimits``, ``initProcessEnabled``, ``readonlyRootFilesystem``) are kept as given.
     """
     override = override or {}
     environment = _env_list_to_dict(definition.get("environment"))
@@ -100,6 +102,10 @@ def container_snapshot(definition: Mapping[str, Any], override: Mapping[str, Any
         "interactive": bool(definition.get("interactive", False)),
         "pseudoTerminal": bool(definition.get("pseudoTerminal", False)),
         "portMappings": list(definition.get("portMappings") or ()),
+        "hostname": definition.get("hostname"),
+        "ulimits": [dict(u) for u in definition.get("ulimits") or ()],
+        "initProcessEnabled": bool((definition.get("linuxParameters") or {}).get("initProcessEnabled", False)),
+        "readonlyRootFilesystem": bool(definition.get("readonlyRootFilesystem", False)),
     }
     return snapshot
 
