@@ -33,6 +33,7 @@ from ecslite.clock import Clock, SystemClock
 from ecslite.config import Settings
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
+from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
@@ -64,6 +65,7 @@ class Server:
         )
         self.ecs = EcsProvider(self.db, self.clock, settings)
         self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider()}
+        self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings)
         self.components: list[Component] = []
         self._add_controllers()
         self.dispatcher = AwsDispatcher(self.providers, EdgeSettings(settings.account_id, settings.region))

@@ -183,7 +183,14 @@ class EdgeHarness:
         response = exchange.response
         assert response.headers["content-type"] == "text/xml", response.headers
         root = ET.fromstring(response.content)
-        if response.status_code >= 400:
+        if response.status_code >= 400 and root.tag == "Response":
+            # EC2's dialect: <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
+            code = root.findtext("Errors/Error/Code")
+            assert code, response.text
+            assert root.find("Errors/Error/Message") is not None, response.text
+            assert root.findtext("RequestID"), response.text
+            self._check_server_fault(exchange, code, root.findtext("Errors/Error/Message") or "")
+        elif response.status_code >= 400:
             assert root.tag == "ErrorResponse", response.text
             code = root.findtext("Error/Code")
             assert code, response.text

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from botocore.model import OperationModel
 
 from ecslite.edge.auth import account_for, credential_scope
-from ecslite.protocol import json_rpc, query
+from ecslite.protocol import ec2, json_rpc, query
 from ecslite.protocol.errors import AwsError, NotImplementedOperation, SerializationError, internal_error
 from ecslite.protocol.models import (
     BY_NAME,
@@ -127,22 +127,25 @@ class AwsDispatcher:
         if spec is None:
             message = f"Could not find operation {action} for version {form.get('Version', 'NO_VERSION_SPECIFIED')}"
             return self._xml_error(AwsError("InvalidAction", message), request_id)
+        # EC2 speaks its own dialect of the query protocol (names, response and error shapes).
+        codec = ec2 if spec.protocol == "ec2" else query
         op = operation_model(spec.name, action)
         if op is None:
             version = form.get("Version", "NO_VERSION_SPECIFIED")
             return self._xml_error(
                 AwsError("InvalidAction", f"Could not find operation {action} for version {version}"),
                 request_id,
+                codec,
             )
         try:
-            params = query.parse_request(op, form)
+            params = codec.parse_request(op, form)
             result = await self._invoke(spec, op, params, headers, query_string, request_id)
-            payload = query.serialize_response(op, result, request_id)
+            payload = codec.serialize_response(op, result, request_id)
         except AwsError as error:
-            return self._xml_error(error, request_id)
+            return self._xml_error(error, request_id, codec)
         except Exception:
             log.exception("request failed", extra={"request_id": request_id, "operation": action})
-            return self._xml_error(self._internal(spec, request_id), request_id)
+            return self._xml_error(self._internal(spec, request_id), request_id, codec)
         return AwsResponse(200, payload, self._xml_headers(request_id))
 
     def _query_service(self, headers: dict[str, str], query_string: str, action: str) -> ServiceSpec | None:
@@ -157,8 +160,8 @@ class AwsDispatcher:
                 return spec
         return None
 
-    def _xml_error(self, error: AwsError, request_id: str) -> AwsResponse:
-        return AwsResponse(error.status, query.serialize_error(error, request_id), self._xml_headers(request_id))
+    def _xml_error(self, error: AwsError, request_id: str, codec: Any = query) -> AwsResponse:
+        return AwsResponse(error.status, codec.serialize_error(error, request_id), self._xml_headers(request_id))
 
     @staticmethod
     def _xml_headers(request_id: str) -> Headers:

@@ -39,6 +39,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("sts", "query", "sts", None, "ValidationError"),
     ServiceSpec("elbv2", "query", "elasticloadbalancing", None, "ValidationError"),
     ServiceSpec("cloudformation", "query", "cloudformation", None, "ValidationError"),
+    ServiceSpec("ec2", "ec2", "ec2", None, "InvalidParameterValue"),
 )
 
 BY_TARGET_PREFIX = {s.target_prefix: s for s in SERVICES if s.target_prefix}

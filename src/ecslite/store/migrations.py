@@ -75,4 +75,84 @@ _V1 = [
         UNIQUE (account, region, operation, token))""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# Version 2: the virtual VPC (store/vpc.py). Addresses are unique per pool (a subnet CIDR or the
+# bridge-mode range) across every partition, because every partition's tasks share one host bridge.
+_V2 = [
+    """CREATE TABLE vpc_partitions (
+        account TEXT NOT NULL, region TEXT NOT NULL, initialized_at REAL NOT NULL,
+        PRIMARY KEY (account, region))""",
+    """CREATE TABLE vpcs (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, cidr TEXT NOT NULL,
+        is_default INTEGER NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, id))""",
+    """CREATE TABLE subnets (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, vpc_id TEXT NOT NULL,
+        cidr TEXT NOT NULL, zone TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, id))""",
+    "CREATE INDEX subnets_by_vpc ON subnets (account, region, vpc_id)",
+    """CREATE TABLE security_groups (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, vpc_id TEXT NOT NULL,
+        name TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, id), UNIQUE (account, region, vpc_id, name))""",
+    """CREATE TABLE network_interfaces (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL,
+        pool TEXT NOT NULL, address TEXT NOT NULL, mac TEXT NOT NULL, subnet_id TEXT, vpc_id TEXT,
+        task_arn TEXT, doc TEXT NOT NULL,
+        UNIQUE (id), UNIQUE (pool, address))""",
+    "CREATE INDEX network_interfaces_by_task ON network_interfaces (task_arn)",
+    "CREATE INDEX network_interfaces_by_subnet ON network_interfaces (account, region, subnet_id)",
+]
+
+# Version 3: IAM roles and their policies (global: one partition per account), credentials issued by
+# STS (store/iam.py), Secrets Manager secrets (store/secrets.py) and SSM parameters
+# (store/parameters.py). Secret and parameter values are stored encrypted; a version belongs to its
+# secret or parameter and goes with it.
+_V3 = [
+    """CREATE TABLE iam_roles (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, name TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL, role_id TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, name_key))""",
+    """CREATE TABLE iam_role_policies (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        role_rid INTEGER NOT NULL REFERENCES iam_roles (rid) ON DELETE CASCADE,
+        name TEXT NOT NULL, document TEXT NOT NULL,
+        UNIQUE (role_rid, name))""",
+    """CREATE TABLE iam_role_attachments (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        role_rid INTEGER NOT NULL REFERENCES iam_roles (rid) ON DELETE CASCADE,
+        policy_arn TEXT NOT NULL, policy_name TEXT NOT NULL, policy_path TEXT NOT NULL,
+        UNIQUE (role_rid, policy_arn))""",
+    """CREATE TABLE sts_credentials (
+        access_key_id TEXT PRIMARY KEY,
+        account TEXT NOT NULL, role_arn TEXT NOT NULL, role_id TEXT NOT NULL, session_name TEXT NOT NULL,
+        secret_access_key TEXT NOT NULL, session_token TEXT NOT NULL,
+        issued_at REAL NOT NULL, expires_at REAL NOT NULL)""",
+    "CREATE INDEX sts_credentials_by_expiry ON sts_credentials (expires_at)",
+    """CREATE TABLE secrets (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        created_at REAL NOT NULL, deleted_at REAL, purge_at REAL, doc TEXT NOT NULL,
+        UNIQUE (account, region, name), UNIQUE (arn))""",
+    """CREATE TABLE secret_versions (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        secret_rid INTEGER NOT NULL REFERENCES secrets (rid) ON DELETE CASCADE,
+        version_id TEXT NOT NULL, stages TEXT NOT NULL, created_at REAL NOT NULL,
+        kind TEXT NOT NULL, value BLOB NOT NULL,
+        UNIQUE (secret_rid, version_id))""",
+    """CREATE TABLE ssm_parameters (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+        UNIQUE (account, region, name))""",
+    """CREATE TABLE ssm_parameter_versions (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        parameter_rid INTEGER NOT NULL REFERENCES ssm_parameters (rid) ON DELETE CASCADE,
+        version INTEGER NOT NULL, labels TEXT NOT NULL, value BLOB NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (parameter_rid, version))""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]

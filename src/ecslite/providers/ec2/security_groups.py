@@ -1,0 +1,216 @@
+"""Security groups: CreateSecurityGroup, DescribeSecurityGroups, DeleteSecurityGroup,
+AuthorizeSecurityGroupIngress.
+
+**Local model**: groups and their rules are stored and shown exactly, and awsvpc tasks name
+them, but they are not enforced as a firewall: every task on the host bridge can reach every
+other (docs/networking.md says so). Rules are kept as EC2 shows them, merged per
+(protocol, from port, to port), each source also recorded as a rule with its ``sgr-`` id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ecslite.model.vpc import new_id, parse_cidr
+from ecslite.model.vpc_docs import security_group_doc
+from ecslite.providers.base import Params, RequestContext
+from ecslite.providers.ec2 import errors
+from ecslite.providers.ec2.common import Doc, Ec2Base, Values
+from ecslite.store import vpc as vpc_store
+
+GROUP_FILTERS = ("group-id", "group-name", "vpc-id", "description", "owner-id", "ip-permission.protocol")
+PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+NAME_MAX = 255
+
+
+def group_values(doc: Doc) -> Values:
+    return {
+        "group-id": [doc["GroupId"]],
+        "group-name": [doc["GroupName"]],
+        "vpc-id": [doc["VpcId"]],
+        "description": [doc["Description"]],
+        "owner-id": [doc["OwnerId"]],
+        "ip-permission.protocol": [p["IpProtocol"] for p in doc.get("IpPermissions") or ()],
+    }
+
+
+class SecurityGroupOps(Ec2Base):
+    def describe_security_groups(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        rows = vpc_store.groups(self.db, ctx.account, ctx.region)
+        names = params.get("GroupNames") or []
+        if names:
+            vpc_id = self.default_vpc_id(ctx)
+            by_name = {d["GroupName"]: d for _, d in rows if d["VpcId"] == vpc_id}
+            for name in names:
+                if name not in by_name:
+                    raise errors.group_name_not_found(name, vpc_id)
+            rows = [(rid, d) for rid, d in rows if d["VpcId"] == vpc_id and d["GroupName"] in names]
+        for group_id in params.get("GroupIds") or ():
+            if not group_id.startswith("sg-"):
+                raise errors.malformed("InvalidGroupId.Malformed", group_id, "sg")
+        return self.describe(
+            params,
+            rows,
+            ids_param="GroupIds",
+            id_key="GroupId",
+            not_found=errors.group_not_found,
+            filter_values=group_values,
+            known_filters=GROUP_FILTERS,
+            result_key="SecurityGroups",
+        )
+
+    def create_security_group(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        self.check_dry_run(params)
+        name = params["GroupName"]
+        description = params["Description"]
+        if name.lower().startswith("sg-"):
+            raise errors.invalid_value("Group names may not be in the format sg-*.")
+        if not name or len(name) > NAME_MAX:
+            raise errors.invalid_value(f"Invalid value '{name}' for groupName. Length must be 1-{NAME_MAX}.")
+        if name == vpc_store.DEFAULT_GROUP:
+            raise errors.invalid_value("The security group name 'default' is reserved.")
+        vpc_id = params.get("VpcId") or self.default_vpc_id(ctx)
+        self.vpc(ctx, vpc_id)
+        if vpc_store.group_by_name(self.db, ctx.account, ctx.region, vpc_id, name) is not None:
+            raise errors.Ec2Error(
+                "InvalidGroup.Duplicate", f"The security group '{name}' already exists for VPC '{vpc_id}'"
+            )
+        tags = self.spec_tags(params, "security-group")
+        doc = security_group_doc(ctx.account, ctx.region, new_id("sg"), vpc_id, name, description, tags=tags)
+        with self.db.transaction():
+            vpc_store.put_group(self.db, ctx.account, ctx.region, doc)
+        return {"GroupId": doc["GroupId"], "Tags": doc["Tags"], "SecurityGroupArn": doc["SecurityGroupArn"]}
+
+    def delete_security_group(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        self.check_dry_run(params)
+        group = self._group(ctx, params)
+        group_id = group["GroupId"]
+        if group["GroupName"] == vpc_store.DEFAULT_GROUP:
+            raise errors.Ec2Error(
+                "CannotDelete", f'the specified group: "{group_id}" name: "default" cannot be deleted by a user'
+            )
+        if vpc_store.interfaces_with_group(self.db, ctx.account, ctx.region, group_id):
+            raise errors.dependency(f"resource {group_id} has a dependent object")
+        with self.db.transaction():
+            vpc_store.delete_group(self.db, ctx.account, ctx.region, group_id)
+        return {"Return": True, "GroupId": group_id}
+
+    def authorize_security_group_ingress(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        self.check_dry_run(params)
+        group = self._group(ctx, params)
+        permissions = list(params.get("IpPermissions") or ())
+        if params.get("IpProtocol") or params.get("CidrIp") or params.get("SourceSecurityGroupName"):
+            permissions.append(self._flat_permission(ctx, params))
+        if not permissions:
+            raise errors.Ec2Error("MissingParameter", "No IP permissions specified.")
+        rules: list[Doc] = []
+        stored = group.setdefault("IpPermissions", [])
+        for permission in permissions:
+            rules += self._add(group, stored, _normalised(permission))
+        with self.db.transaction():
+            vpc_store.put_group(self.db, ctx.account, ctx.region, group)
+        return {"Return": True, "SecurityGroupRules": rules}
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _group(self, ctx: RequestContext, params: Params) -> Doc:
+        group_id = params.get("GroupId")
+        if group_id:
+            if not group_id.startswith("sg-"):
+                raise errors.malformed("InvalidGroupId.Malformed", group_id, "sg")
+            found = vpc_store.get_group(self.db, ctx.account, ctx.region, group_id)
+            if found is None:
+                raise errors.group_not_found(group_id)
+            return found
+        name = params.get("GroupName")
+        if not name:
+            raise errors.Ec2Error("MissingParameter", "The request must contain the parameter groupName or groupId")
+        vpc_id = self.default_vpc_id(ctx)
+        found = vpc_store.group_by_name(self.db, ctx.account, ctx.region, vpc_id, name)
+        if found is None:
+            raise errors.group_name_not_found(name, vpc_id)
+        return found
+
+    def _flat_permission(self, ctx: RequestContext, params: Params) -> Doc:
+        permission: Doc = {"IpProtocol": params.get("IpProtocol") or "-1"}
+        for key in ("FromPort", "ToPort"):
+            if params.get(key) is not None:
+                permission[key] = params[key]
+        if params.get("CidrIp"):
+            permission["IpRanges"] = [{"CidrIp": params["CidrIp"]}]
+        if params.get("SourceSecurityGroupName"):
+            source = self._group(ctx, {"GroupName": params["SourceSecurityGroupName"]})
+            permission["UserIdGroupPairs"] = [{"GroupId": source["GroupId"], "UserId": ctx.account}]
+        return permission
+
+    @staticmethod
+    def _add(group: Doc, stored: list[Doc], permission: Doc) -> list[Doc]:
+        key = (permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"))
+        target = next(
+            (p for p in stored if (p["IpProtocol"], p.get("FromPort"), p.get("ToPort")) == key),
+            None,
+        )
+        if target is None:
+            target = {**permission, "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []}
+            stored.append(target)
+        rules: list[Doc] = []
+        for field, peer_key in (("IpRanges", "CidrIp"), ("UserIdGroupPairs", "GroupId")):
+            for peer in permission.get(field) or ():
+                if any(existing.get(peer_key) == peer.get(peer_key) for existing in target[field]):
+                    raise errors.Ec2Error("InvalidPermission.Duplicate", _duplicate_text(permission, peer[peer_key]))
+                target[field].append(peer)
+                rule: Doc = {
+                    "SecurityGroupRuleId": new_id("sgr"),
+                    "GroupId": group["GroupId"],
+                    "GroupOwnerId": group["OwnerId"],
+                    "IsEgress": False,
+                    "IpProtocol": permission["IpProtocol"],
+                    "FromPort": permission.get("FromPort", -1),
+                    "ToPort": permission.get("ToPort", -1),
+                }
+                if peer_key == "CidrIp":
+                    rule["CidrIpv4"] = peer["CidrIp"]
+                else:
+                    rule["ReferencedGroupInfo"] = {"GroupId": peer["GroupId"], "UserId": peer.get("UserId")}
+                if peer.get("Description"):
+                    rule["Description"] = peer["Description"]
+                rules.append(rule)
+        return rules
+
+
+def _normalised(permission: Doc) -> Doc:
+    """A permission as EC2 stores it: named protocol, ports checked, CIDRs valid."""
+    protocol = str(permission.get("IpProtocol") or "").lower()
+    protocol = PROTOCOL_NAMES.get(protocol, protocol)
+    if protocol not in ("tcp", "udp", "icmp", "icmpv6", "-1") and not (protocol.isdigit() and int(protocol) < 256):
+        raise errors.invalid_value(f"Invalid value '{permission.get('IpProtocol')}' for IP protocol. Unknown protocol.")
+    out: Doc = {"IpProtocol": protocol}
+    if protocol in ("tcp", "udp"):
+        low, high = permission.get("FromPort"), permission.get("ToPort")
+        if low is None or high is None:
+            raise errors.invalid_value(
+                "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange"
+            )
+        if not (0 <= low <= high <= 65535):
+            raise errors.invalid_value(f"Invalid value '{low}-{high}' for portRange. Ports must be 0-65535, from ≤ to.")
+        out.update(FromPort=low, ToPort=high)
+    elif protocol != "-1":
+        out.update(FromPort=permission.get("FromPort", -1), ToPort=permission.get("ToPort", -1))
+    ranges = []
+    for item in permission.get("IpRanges") or ():
+        if parse_cidr(item.get("CidrIp") or "") is None:
+            raise errors.bad_cidr(item.get("CidrIp") or "", "cidrIp")
+        ranges.append({k: v for k, v in item.items() if k in ("CidrIp", "Description")})
+    out["IpRanges"] = ranges
+    out["UserIdGroupPairs"] = [
+        {k: v for k, v in pair.items() if k in ("GroupId", "UserId", "Description")}
+        for pair in permission.get("UserIdGroupPairs") or ()
+        if pair.get("GroupId")
+    ]
+    return out
+
+
+def _duplicate_text(permission: Doc, peer: str) -> str:
+    protocol = "ALL" if permission["IpProtocol"] == "-1" else permission["IpProtocol"].upper()
+    low, high = permission.get("FromPort", -1), permission.get("ToPort", -1)
+    return f'the specified rule "peer: {peer}, {protocol}, from port: {low}, to port: {high}, ALLOW" already exists'
