@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -33,8 +34,10 @@ from ecslite.clock import Clock, SystemClock
 from ecslite.config import Settings
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
+from ecslite.model.credentials import account_for_access_key
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
+from ecslite.providers.iam.provider import IamProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
 from ecslite.runtime.select import select_runtime
@@ -64,11 +67,16 @@ class Server:
             (runtime, "given") if runtime else select_runtime(settings, self.clock)
         )
         self.ecs = EcsProvider(self.db, self.clock, settings)
-        self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider()}
+        self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider(self.db, self.clock)}
+        self.providers["iam"] = IamProvider(self.db, self.clock)
         self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings)
         self.components: list[Component] = []
         self._add_controllers()
-        self.dispatcher = AwsDispatcher(self.providers, EdgeSettings(settings.account_id, settings.region))
+        self.dispatcher = AwsDispatcher(
+            self.providers,
+            EdgeSettings(settings.account_id, settings.region),
+            account_resolver=functools.partial(account_for_access_key, self.db),
+        )
         self.app = EdgeApp(self.dispatcher, self._own_app())
 
     def _add_controllers(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -30,8 +31,18 @@ def credential_scope(headers: dict[str, str], query_string: str = "") -> Credent
     return None
 
 
-def account_for(access_key: str | None, default: str) -> str:
-    """A 12-digit access key id names the account (the convention of other local emulators)."""
+# Looks up the account of an access key id ecslite itself issued (temporary credentials); ``None``
+# for any other key. The edge is given one by the server and never reads the store itself.
+AccessKeyResolver = Callable[[str], str | None]
+
+
+def account_for(access_key: str | None, default: str, resolve: AccessKeyResolver | None = None) -> str:
+    """The account a request acts in: that of credentials ecslite issued (``resolve``), else a 12-digit
+    access key id taken as the account (the convention of other local emulators), else ``default``."""
+    if access_key and resolve is not None:
+        issued = resolve(access_key)
+        if issued is not None:
+            return issued
     if access_key and len(access_key) == 12 and access_key.isdigit():
         return access_key
     return default

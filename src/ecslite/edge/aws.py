@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from botocore.model import OperationModel
 
-from ecslite.edge.auth import account_for, credential_scope
+from ecslite.edge.auth import AccessKeyResolver, account_for, credential_scope
 from ecslite.protocol import ec2, json_rpc, query
 from ecslite.protocol.errors import AwsError, NotImplementedOperation, SerializationError, internal_error
 from ecslite.protocol.models import (
@@ -53,9 +53,15 @@ class EdgeSettings:
 class AwsDispatcher:
     """Turns raw AWS HTTP requests into provider calls. ``providers`` maps service name → provider."""
 
-    def __init__(self, providers: dict[str, object], settings: EdgeSettings) -> None:
+    def __init__(
+        self,
+        providers: dict[str, object],
+        settings: EdgeSettings,
+        account_resolver: AccessKeyResolver | None = None,
+    ) -> None:
         self.providers = providers
         self.settings = settings
+        self.account_resolver = account_resolver
 
     async def handle(self, method: str, headers: dict[str, str], query_string: str, body: bytes) -> AwsResponse:
         request_id = str(uuid.uuid4())
@@ -185,7 +191,7 @@ class AwsDispatcher:
             raise self._not_implemented(spec, op.name)
         scope = credential_scope(headers, query_string)
         ctx = RequestContext(
-            account=account_for(scope.access_key if scope else None, self.settings.account_id),
+            account=account_for(scope.access_key if scope else None, self.settings.account_id, self.account_resolver),
             region=scope.region if scope else self.settings.region,
             request_id=request_id,
             service=spec.name,

@@ -37,6 +37,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("secretsmanager", "json", "secretsmanager", "secretsmanager", "InvalidParameterException"),
     ServiceSpec("ssm", "json", "ssm", "AmazonSSM"),
     ServiceSpec("sts", "query", "sts", None, "ValidationError"),
+    ServiceSpec("iam", "query", "iam", None, "ValidationError"),
     ServiceSpec("elbv2", "query", "elasticloadbalancing", None, "ValidationError"),
     ServiceSpec("cloudformation", "query", "cloudformation", None, "ValidationError"),
     ServiceSpec("ec2", "ec2", "ec2", None, "InvalidParameterValue"),
