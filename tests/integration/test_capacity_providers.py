@@ -11,6 +11,7 @@ from botocore.config import Config
 
 from ecslite.providers.ecs import capacity_providers as cp
 from tests.conftest import CLIENT_CONFIG, REGION
+from tests.integration.test_tasks_helpers import SUBNET
 
 PREFIX = "arn:aws:ecs:us-east-1:000000000000:"
 ASG = "arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:1111:autoScalingGroupName/"
@@ -464,7 +465,7 @@ def test_removing_a_provider_a_running_task_uses_is_refused(ecs: Any) -> None:
     task = ecs.run_task(
         taskDefinition="web",
         capacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT", "weight": 1}],
-        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [SUBNET]}},
     )["tasks"][0]
     assert task["capacityProviderName"] == "FARGATE_SPOT"
     code, message = error_of(

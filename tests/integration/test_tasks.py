@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 from tests.integration.test_tasks_helpers import (
+    DEFAULT_SUBNETS,
     FAST_WAITER,
+    SUBNET,
     SUBNETS,
     TASK_ARN,
     app,
@@ -25,7 +27,7 @@ def test_run_task_returns_a_provisioning_fargate_task(ecs: Any) -> None:
     result = run_fargate(
         ecs,
         definition,
-        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-0a1b2c3d"], "assignPublicIp": "ENABLED"}},
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [SUBNET], "assignPublicIp": "ENABLED"}},
     )
     assert result["failures"] == []
     task = result["tasks"][0]
@@ -40,7 +42,7 @@ def test_run_task_returns_a_provisioning_fargate_task(ecs: Any) -> None:
     assert task["overrides"] == {"containerOverrides": [{"name": "app"}], "inferenceAcceleratorOverrides": []}
     attachment = task["attachments"][0]
     assert (attachment["type"], attachment["status"]) == ("ElasticNetworkInterface", "PRECREATED")
-    assert attachment["details"] == [{"name": "subnetId", "value": "subnet-0a1b2c3d"}]
+    assert attachment["details"] == [{"name": "subnetId", "value": SUBNET}]
     container = task["containers"][0]
     assert (container["name"], container["lastStatus"], container["healthStatus"]) == ("app", "PENDING", "UNKNOWN")
     assert container["containerArn"].startswith(
@@ -190,8 +192,7 @@ def test_run_task_count_launches_several_tasks(ecs: Any) -> None:
 
 
 def test_fargate_spreads_a_group_over_the_zones_of_its_subnets(ecs: Any) -> None:
-    subnets = [f"subnet-{i:08x}" for i in range(12)]
-    config = {"awsvpcConfiguration": {"subnets": subnets}}
+    config = {"awsvpcConfiguration": {"subnets": list(DEFAULT_SUBNETS)}}
     tasks = run_fargate(ecs, fargate_definition(ecs), count=6, networkConfiguration=config)["tasks"]
     zones = [t["availabilityZone"] for t in tasks]
     assert sorted(zones.count(z) for z in set(zones)) == [2, 2, 2]

@@ -9,6 +9,8 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from ecslite.store.vpc import default_ids
+
 TASK_ARN = "arn:aws:ecs:us-east-1:000000000000:task/"
 INSTANCE_ARN = "arn:aws:ecs:us-east-1:000000000000:container-instance/"
 TIMESTAMP_ORDER = (
@@ -21,7 +23,10 @@ TIMESTAMP_ORDER = (
     "stoppedAt",
 )
 FAST_WAITER = {"Delay": 0.2, "MaxAttempts": 100}
-SUBNETS = {"awsvpcConfiguration": {"subnets": ["subnet-0a1b2c3d"], "assignPublicIp": "DISABLED"}}
+# The default VPC's subnets (one per zone) of the tests' partition; their ids are stable (store.vpc).
+DEFAULT_SUBNETS = default_ids("000000000000", "us-east-1", "172.31.0.0/16").subnets
+SUBNET = DEFAULT_SUBNETS[0]
+SUBNETS = {"awsvpcConfiguration": {"subnets": [SUBNET], "assignPublicIp": "DISABLED"}}
 
 
 def error_of(call: Callable[..., Any], **kwargs: Any) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.conftest import make_client, start_server, stop_server
 from tests.integration.test_tasks_helpers import (
+    SUBNET,
     app,
     describe,
     ec2_definition,
@@ -99,7 +100,7 @@ def test_aws_cli_runs_and_describes_a_fargate_task(aws: Any, tmp_path: Path) -> 
         "--launch-type",
         "FARGATE",
         "--network-configuration",
-        "awsvpcConfiguration={subnets=[subnet-1],assignPublicIp=ENABLED}",
+        f"awsvpcConfiguration={{subnets=[{SUBNET}],assignPublicIp=ENABLED}}",
     )
     arn = run["tasks"][0]["taskArn"]
     assert run["failures"] == []
@@ -111,7 +112,7 @@ def test_aws_cli_runs_and_describes_a_fargate_task(aws: Any, tmp_path: Path) -> 
         time.sleep(0.2)
     assert task["lastStatus"] == "RUNNING"
     details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
-    assert details["subnetId"] == "subnet-1"
+    assert details["subnetId"] == SUBNET
     assert details["networkInterfaceId"].startswith("eni-")
     assert isinstance(task["createdAt"], float | int)  # CLI v1 prints epoch numbers (§1.6)
     listed = aws("ecs", "list-tasks", "--family", "cli-web")

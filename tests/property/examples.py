@@ -11,11 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ecslite.store.vpc import default_ids
 from tests.property.conftest import ACCOUNT, CLUSTER, CLUSTER_ARN, FAMILY, REGION, TASK_ARN, TASK_ID
 
 REPO = Path(__file__).resolve().parents[2]
 INSTANCE_ID = "fedcba9876543210fedcba9876543210"
-AWSVPC = {"awsvpcConfiguration": {"subnets": ["subnet-12345678"], "securityGroups": ["sg-12345678"]}}
+DEFAULTS = default_ids(ACCOUNT, REGION, "172.31.0.0/16")  # the default VPC the server sets up (store.vpc)
+AWSVPC = {"awsvpcConfiguration": {"subnets": [DEFAULTS.subnets[0]], "securityGroups": [DEFAULTS.group]}}
 
 
 def _otel_demo() -> dict[str, Any]:

@@ -254,7 +254,8 @@ def test_env_file_variables_reach_the_running_container(tmp_path: Path) -> None:
         await h.until(arn, "RUNNING")
         spec = h.runtime._container(h.task_id(arn), "app").spec
         assert spec.environment["DB_HOST"] == "db.internal"
-        assert spec.hostname is not None and spec.hostname.startswith("ip-10-0-1-")
+        details = {d["name"]: d["value"] for d in h.task(arn)["attachments"][0]["details"]}
+        assert spec.hostname == details["privateDnsName"]
         await h.controller.stop()
 
     run(scenario())

@@ -14,6 +14,7 @@ from ecslite.control.tasks import TaskController
 from ecslite.model.task_launch import LaunchRequest, build_task
 from ecslite.runtime.fake import FakeRuntime
 from ecslite.store import tasks as task_store
+from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database
 
 REGION = "us-east-1"
@@ -79,6 +80,13 @@ class Harness:
                 out.append(doc["version"])
         return out
 
+    @property
+    def subnet(self) -> str:
+        """The first default subnet: awsvpc tasks get their ENI there, as behind the API (which sets up
+        the partition's default VPC on first use, also after a reset)."""
+        vpc_store.ensure_default(self.db, ACCOUNT, REGION, self.settings.vpc_cidr, 0.0)
+        return str(vpc_store.subnets(self.db, ACCOUNT, REGION)[0][1]["SubnetId"])
+
     def launch(self, task_definition: dict[str, Any] | None = None, **request: Any) -> str:
         fargate = request.pop("launch_type", "FARGATE") == "FARGATE"
         doc = build_task(
@@ -90,7 +98,7 @@ class Harness:
                 definition=task_definition or definition(),
                 launch_type="FARGATE" if fargate else "EC2",
                 now=self.clock.now(),
-                subnet=request.pop("subnet", "subnet-1"),
+                subnet=request.pop("subnet", self.subnet),
                 availability_zone=f"{REGION}a",
                 **request,
             )

@@ -11,7 +11,6 @@ from ecslite.model.task_launch import (
     private_dns_name,
     runtime_id,
     task_size,
-    zone_for_subnet,
 )
 from ecslite.model.task_placement import Candidate, Demand, Placement, Unplaced, place
 from tests.unit.test_task_harness import CLUSTER_ARN, container, definition
@@ -37,12 +36,6 @@ def test_runtime_ids_look_like_fargate_or_docker_ids_and_are_stable() -> None:
     assert fargate.startswith("a" * 32 + "-") and len(fargate.split("-")[1]) == 10
     assert fargate == runtime_id("a" * 32, "app", fargate=True)
     assert len(runtime_id("a" * 32, "app", fargate=False)) == 64
-
-
-def test_subnets_map_to_stable_zones_of_the_region() -> None:
-    zones = {zone_for_subnet("eu-west-1", f"subnet-{i}") for i in range(30)}
-    assert zones == {"eu-west-1a", "eu-west-1b", "eu-west-1c"}
-    assert zone_for_subnet("eu-west-1", "subnet-7") == zone_for_subnet("eu-west-1", "subnet-7")
 
 
 def test_private_dns_names_follow_ec2() -> None:

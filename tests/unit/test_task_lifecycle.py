@@ -23,14 +23,15 @@ def test_fargate_task_goes_through_provisioning_and_pending_to_running() -> None
         attachment = task["attachments"][0]
         details = {d["name"]: d["value"] for d in attachment["details"]}
         assert attachment["status"] == "ATTACHED"
-        assert details["privateIPv4Address"] == "10.0.1.10"
+        # The first address of the first default subnet (172.31.0.0/20) after AWS's four reserved ones.
+        assert details["privateIPv4Address"] == "172.31.0.4"
         assert details["networkInterfaceId"].startswith("eni-") and len(details["networkInterfaceId"]) == 21
-        assert details["privateDnsName"] == "ip-10-0-1-10.ec2.internal"
-        assert details["macAddress"] == "0a:58:0a:00:01:0a"
+        assert details["privateDnsName"] == "ip-172-31-0-4.ec2.internal"
+        assert details["macAddress"] == task["_run"]["network"]["mac"] and details["macAddress"].startswith("0a:")
         app = task["containers"][0]
         assert app["lastStatus"] == "RUNNING"
         assert app["runtimeId"].startswith(h.task_id(arn) + "-") and len(app["runtimeId"].split("-")[1]) == 10
-        assert app["networkInterfaces"] == [{"attachmentId": attachment["id"], "privateIpv4Address": "10.0.1.10"}]
+        assert app["networkInterfaces"] == [{"attachmentId": attachment["id"], "privateIpv4Address": "172.31.0.4"}]
         assert app["imageDigest"].startswith("sha256:")
         assert task["pullStartedAt"] <= task["pullStoppedAt"] <= task["startedAt"]
         assert task["version"] >= 5

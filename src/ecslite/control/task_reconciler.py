@@ -29,8 +29,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ecslite.clock import Clock
+from ecslite.control import task_network
 from ecslite.control.health_probes import HealthProbes
 from ecslite.control.task_docs import (
     Doc,
@@ -46,7 +48,6 @@ from ecslite.control.task_stop import stop_step
 from ecslite.control.workqueue import Outcome
 from ecslite.model.container_ordering import Verdict, satisfied_for_running, start_decision
 from ecslite.model.health import HealthCheckSpec, task_health
-from ecslite.model.task_launch import private_dns_name
 from ecslite.model.tasks import (
     ESSENTIAL_CONTAINER_EXITED,
     EXIT_SIGTERM,
@@ -96,6 +97,7 @@ class TaskReconciler:
             await self._forget(key)
             return Outcome()
         if doc["lastStatus"] == TaskStatus.STOPPED:
+            task_network.release(self.db, key)  # its sandbox is gone: the ENI and addresses are free
             return Outcome()
         observed = await self._observe(doc)
         if observed.lost is not None:
@@ -120,6 +122,7 @@ class TaskReconciler:
         task_id = key.rsplit("/", 1)[-1]
         self.probes.forget_task(task_id)
         await self.runtime.destroy_sandbox(task_id)
+        task_network.release(self.db, key)
 
     async def _observe(self, doc: Doc) -> Observed:
         task_id = task_id_of(doc)
@@ -242,9 +245,24 @@ class TaskReconciler:
     async def _prepare_sandbox(self, key: str, doc: Doc) -> None:
         spec = doc["_spec"]
         now = self.now()
+        # The address is allocated and recorded before the runtime is asked (§3.7), so a retry or a
+        # restart finds the same one and the runtime never picks addresses itself.
+        try:
+            network = task_network.allocate(self.db, key, doc, now)
+        except task_network.NetworkUnavailable as unavailable:
+            self._fail_to_start(key, unavailable.reason)
+            return
         try:
             info = await self.runtime.prepare_sandbox(
-                SandboxSpec(task_id=spec["taskId"], network_mode=spec["networkMode"], labels={"family": spec["family"]})
+                SandboxSpec(
+                    task_id=spec["taskId"],
+                    network_mode=spec["networkMode"],
+                    hostname=task_network.hostname(doc, network),
+                    labels={"family": spec["family"]},
+                    network=task_network.network_spec(network),
+                    port_bindings=task_network.port_bindings(doc),
+                    extra_hosts=task_network.extra_hosts(doc),
+                )
             )
         except SandboxFailed as failure:
             self._fail_to_start(key, failure.reason)
@@ -253,39 +271,30 @@ class TaskReconciler:
         def change(fresh: Doc) -> bool:
             fresh.setdefault("_run", {})["sandbox"] = {
                 "id": info.sandbox_id,
-                "privateIpv4": info.private_ipv4,
-                "mac": info.mac_address,
-                "subnetCidr": info.subnet_cidr,
+                "privateIpv4": network["ipv4"] if network else info.private_ipv4,
+                "mac": network["mac"] if network else info.mac_address,
+                "subnetCidr": network["subnetCidr"] if network else info.subnet_cidr,
             }
             if fresh["desiredStatus"] == DesiredStatus.STOPPED:
                 return True
             fresh["connectivity"] = "CONNECTED"
             fresh["connectivityAt"] = now
-            if spec["networkMode"] == "awsvpc" and info.private_ipv4:
-                self._attach(fresh, info)
+            if spec["networkMode"] == "awsvpc" and network:
+                self._attach(fresh, network)
             if fresh["lastStatus"] == TaskStatus.PROVISIONING:
                 fresh["lastStatus"] = TaskStatus.PENDING
             return True
 
         task_store.update(self.db, key, change)
 
-    def _attach(self, doc: Doc, info: SandboxInfo) -> None:
-        """The ENI attachment takes the address the sandbox got (§3.7)."""
+    def _attach(self, doc: Doc, network: Mapping[str, Any]) -> None:
+        """The ENI attachment shows the address the controller allocated for the task (§3.7)."""
         spec = doc["_spec"]
-        address = info.private_ipv4 or ""
-        set_attachment(
-            doc,
-            AttachmentStatus.ATTACHED,
-            [
-                {"name": "subnetId", "value": spec.get("subnetId", "")},
-                {"name": "networkInterfaceId", "value": spec["eniId"]},
-                {"name": "macAddress", "value": info.mac_address or ""},
-                {"name": "privateDnsName", "value": private_dns_name(spec["region"], address)},
-                {"name": "privateIPv4Address", "value": address},
-            ],
-        )
+        set_attachment(doc, AttachmentStatus.ATTACHED, task_network.attachment_details(doc, network))
         for container in doc["containers"]:
-            container["networkInterfaces"] = [{"attachmentId": spec["attachmentId"], "privateIpv4Address": address}]
+            container["networkInterfaces"] = [
+                {"attachmentId": spec["attachmentId"], "privateIpv4Address": network["ipv4"]}
+            ]
 
     async def _pending_step(self, key: str, doc: Doc, observed: Observed) -> Outcome:
         if not (doc.get("_run") or {}).get("sandbox"):

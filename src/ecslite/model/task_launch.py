@@ -22,7 +22,6 @@ LABEL_CONTAINER_NAME = "com.amazonaws.ecs.container-name"
 LABEL_TASK_ARN = "com.amazonaws.ecs.task-arn"
 LABEL_FAMILY = "com.amazonaws.ecs.task-definition-family"
 LABEL_REVISION = "com.amazonaws.ecs.task-definition-version"
-ZONE_SUFFIXES = ("a", "b", "c")
 FARGATE_DEFAULT_STORAGE_GIB = 20
 FARGATE_PLATFORM_VERSIONS = {"LATEST": "1.4.0", "1.4.0": "1.4.0", "1.3.0": "1.3.0"}
 
@@ -46,12 +45,6 @@ def metadata_token(runtime: str, *, fargate: bool) -> str:
 
 def eni_id() -> str:
     return "eni-" + secrets.token_hex(9)[:17]
-
-
-def zone_for_subnet(region: str, subnet: str) -> str:
-    """**Local model** (§13.1): a subnet id maps to one of three zones of the region, always the same."""
-    index = int(hashlib.sha256(subnet.encode()).hexdigest(), 16) % len(ZONE_SUFFIXES)
-    return region + ZONE_SUFFIXES[index]
 
 
 def private_dns_name(region: str, address: str) -> str:
@@ -106,6 +99,7 @@ def container_snapshot(definition: Mapping[str, Any], override: Mapping[str, Any
         "ulimits": [dict(u) for u in definition.get("ulimits") or ()],
         "initProcessEnabled": bool((definition.get("linuxParameters") or {}).get("initProcessEnabled", False)),
         "readonlyRootFilesystem": bool(definition.get("readonlyRootFilesystem", False)),
+        "extraHosts": [dict(h) for h in definition.get("extraHosts") or ()],
     }
     return snapshot
 
@@ -247,6 +241,9 @@ class LaunchRequest:
     container_instance_arn: str | None = None
     availability_zone: str | None = None
     dynamic_ports: Mapping[str, int] = field(default_factory=dict)
+    vpc_id: str | None = None
+    bridge_pool: str | None = None  # the host's bridge-mode range (bridge network mode only)
+    ec2_instance_id: str | None = None
 
 
 def override_for(overrides: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
@@ -290,6 +287,9 @@ def build_task(request: LaunchRequest) -> dict[str, Any]:
         "launchType": request.launch_type,
         "fargate": fargate,
         "subnetId": request.subnet,
+        "vpcId": request.vpc_id,
+        "bridgePool": request.bridge_pool if network_mode == "bridge" else None,
+        "ec2InstanceId": request.ec2_instance_id,
         "securityGroups": list(request.security_groups),
         "assignPublicIp": request.assign_public_ip,
         "taskRoleArn": task_role,

@@ -34,31 +34,45 @@ DEFAULT_GROUP_DESCRIPTION = "default VPC security group"
 # -- the default VPC ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DefaultIds:
+    """The ids of a partition's default VPC: the same for the same (account, region, CIDR)."""
+
+    vpc: str
+    subnets: tuple[str, ...]  # in zone order: <region>a, b, c
+    group: str
+
+
+def default_ids(account: str, region: str, vpc_cidr: str) -> DefaultIds:
+    vpc_id = stable_id("vpc", account, region, vpc_cidr)
+    subnets = tuple(stable_id("subnet", account, region, str(cidr)) for _, cidr in default_layout(vpc_cidr).subnets)
+    return DefaultIds(vpc=vpc_id, subnets=subnets, group=stable_id("sg", account, region, vpc_id))
+
+
 def ensure_default(db: Database, account: str, region: str, vpc_cidr: str, now: float) -> bool:
     """Create the partition's default VPC (a subnet per zone, the ``default`` group) the first time.
 
-    Returns True when it was created now. Ids are stable for (account, region, CIDR).
+    Returns True when it was created now. Ids are stable (:func:`default_ids`), so scripts holding
+    them keep working after a reset.
     """
     if db.query_one("SELECT 1 FROM vpc_partitions WHERE account=? AND region=?", (account, region)) is not None:
         return False
     layout = default_layout(vpc_cidr)
+    ids = default_ids(account, region, vpc_cidr)
     with db.transaction():
         db.execute(
             "INSERT OR IGNORE INTO vpc_partitions (account, region, initialized_at) VALUES (?, ?, ?)",
             (account, region, now),
         )
-        vpc_id = stable_id("vpc", account, region, vpc_cidr)
-        put_vpc(db, account, region, vpc_doc(account, region, vpc_id, vpc_cidr, default=True, tags={}))
-        for (suffix, cidr), zone in zip(layout.subnets, zone_names(region), strict=True):
-            assert zone.endswith(suffix)
-            subnet_id = stable_id("subnet", account, region, str(cidr))
+        put_vpc(db, account, region, vpc_doc(account, region, ids.vpc, vpc_cidr, default=True, tags={}))
+        for (_, cidr), zone, subnet_id in zip(layout.subnets, zone_names(region), ids.subnets, strict=True):
             put_subnet(
                 db,
                 account,
                 region,
-                subnet_doc(account, region, subnet_id, vpc_id, str(cidr), zone, default=True, tags={}),
+                subnet_doc(account, region, subnet_id, ids.vpc, str(cidr), zone, default=True, tags={}),
             )
-        put_default_group(db, account, region, vpc_id, stable_id("sg", account, region, vpc_id))
+        put_default_group(db, account, region, ids.vpc, ids.group)
     return True
 
 

@@ -14,6 +14,7 @@ from ecslite.providers.ecs.errors import ClusterNotFoundException, InvalidParame
 from ecslite.providers.pagination import decode_token, page_size
 from ecslite.store import clusters as cluster_store
 from ecslite.store import tags as tag_store
+from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Change, Database
 
 # Names of clusters, services, families, containers and capacity providers (use with fullmatch).
@@ -59,7 +60,12 @@ class EcsBase:
                 )
                 if self.settings.create_default_cluster:
                     self.create_default_cluster(ctx)
+        self.prepare_network(ctx)
         self._initialized.add(key)
+
+    def prepare_network(self, ctx: RequestContext) -> None:
+        """The partition's default VPC, which awsvpc tasks are launched into (store.vpc)."""
+        vpc_store.ensure_default(self.db, ctx.account, ctx.region, self.settings.vpc_cidr, self.now())
 
     def create_default_cluster(self, ctx: RequestContext) -> None:
         if cluster_store.get(self.db, ctx.account, ctx.region, DEFAULT_CLUSTER) is None:

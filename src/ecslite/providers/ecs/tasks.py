@@ -29,10 +29,10 @@ from ecslite.model.task_launch import (
     host_ports,
     override_for,
     task_size,
-    zone_for_subnet,
 )
 from ecslite.model.task_placement import Candidate, Demand, Placement, place
 from ecslite.model.tasks import DEFAULT_USER_STOP_REASON, StopCode
+from ecslite.model.vpc import default_layout
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.capacity_providers import check_strategy, check_weighted, is_fargate, provider_name
 from ecslite.providers.ecs.common import EcsBase
@@ -47,6 +47,7 @@ from ecslite.providers.pagination import encode_token
 from ecslite.store import container_instances as ci_store
 from ecslite.store import tags as tag_store
 from ecslite.store import tasks as task_store
+from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database
 from ecslite.store.tasks import RecordedLaunch, StopRequest, TaskFilter
 
@@ -82,10 +83,19 @@ LIST_SERVICE_NAME_ALONE = "cannot specify serviceName with other arguments"
 NETWORK_NOT_VALID = "Network Configuration is not valid for the given networkMode of this task definition."
 COUNT_OUT_OF_RANGE = f"count must be between 1 and {MAX_COUNT}."
 SUBNETS_EMPTY = "subnets can not be empty."
+# ECS's texts for awsvpcConfiguration ids EC2 does not know (verified from ECS answers seen in the
+# wild); the bracket lists every subnet (or group) of the request, the quote the first unknown one.
 SUBNET_NOT_FOUND = (
-    "Error retrieving subnet information for [{subnet}]: The subnet ID '{subnet}' does not exist "
+    "Error retrieving subnet information for [{subnets}]: The subnet ID '{subnet}' does not exist "
     "(ErrorCode: InvalidSubnetID.NotFound)"
 )
+SECURITY_GROUP_NOT_FOUND = (
+    "Error retrieving security group information for [{groups}]: The security group '{group}' does not exist "
+    "(ErrorCode: InvalidGroup.NotFound)"
+)
+SECURITY_GROUP_OTHER_VPC = "Security group {group} does not appear to belong to the same VPC as the input subnets."
+# Unverified wording; the second sentence is ecslite's (spec §1.3 "Beyond ECS").
+SUBNETS_OTHER_VPCS = "The subnets must all belong to the same VPC. {detail}."
 STARTED_BY_INVALID = (
     "startedBy can have up to 128 letters (uppercase and lowercase), numbers, hyphens (-), forward slashes (/) "
     "and underscores (_); got '{value}'."
@@ -117,6 +127,8 @@ class _Launch:
     group: str
     enable_execute_command: bool
     tags: list[tuple[str, str]]
+    subnet_zones: dict[str, str]  # subnet id → its availability zone (from the virtual VPC)
+    vpc_id: str | None
 
 
 class TaskOps(EcsBase):
@@ -249,6 +261,7 @@ class TaskOps(EcsBase):
     ) -> _Launch:
         network_mode = definition.get("networkMode") or "bridge"
         subnets, groups, public_ip = self._launch_network(network_mode, launch_type, params.get("networkConfiguration"))
+        subnet_zones, vpc_id, groups = self._launch_vpc(ctx, subnets, groups)
         overrides = self._launch_overrides(definition, params.get("overrides"), launch_type)
         started_by = params.get("startedBy")
         if started_by is not None and not STARTED_BY.fullmatch(started_by):
@@ -264,6 +277,8 @@ class TaskOps(EcsBase):
             group=params.get("group") or f"family:{definition['family']}",
             enable_execute_command=bool(params.get("enableExecuteCommand", False)),
             tags=self._launch_tags(cluster, definition, params),
+            subnet_zones=subnet_zones,
+            vpc_id=vpc_id,
         )
 
     @staticmethod
@@ -285,14 +300,42 @@ class TaskOps(EcsBase):
             raise InvalidParameterException(SUBNETS_TOO_MANY)
         if len(groups) > MAX_SECURITY_GROUPS:
             raise InvalidParameterException(SECURITY_GROUPS_TOO_MANY)
-        for subnet in subnets:
-            # Real subnets come with the VPC model; until then any subnet-… id is a subnet (§13.1 local model).
-            if not subnet.startswith("subnet-") or len(subnet) == len("subnet-"):
-                raise InvalidParameterException(SUBNET_NOT_FOUND.format(subnet=subnet))
         public_ip = vpc.get("assignPublicIp") or "DISABLED"
         if public_ip == "ENABLED" and launch_type != "FARGATE":
             raise InvalidParameterException(PUBLIC_IP_UNSUPPORTED)
         return tuple(dict.fromkeys(subnets)), groups, public_ip
+
+    def _launch_vpc(
+        self, ctx: RequestContext, subnets: tuple[str, ...], groups: tuple[str, ...]
+    ) -> tuple[dict[str, str], str | None, tuple[str, ...]]:
+        """The subnets' zones, their VPC and the security groups, checked against the virtual VPC.
+
+        Subnets and groups must exist in the caller's partition, the subnets must share one VPC and
+        the groups belong to it; without groups the task gets the VPC's ``default`` group, as on ECS.
+        """
+        if not subnets:
+            return {}, None, groups
+        docs = {}
+        for subnet in subnets:
+            doc = vpc_store.get_subnet(self.db, ctx.account, ctx.region, subnet)
+            if doc is None:
+                raise InvalidParameterException(SUBNET_NOT_FOUND.format(subnets=", ".join(subnets), subnet=subnet))
+            docs[subnet] = doc
+        vpcs = {doc["VpcId"] for doc in docs.values()}
+        if len(vpcs) > 1:
+            detail = ", ".join(f"{s} is in {d['VpcId']}" for s, d in docs.items())
+            raise InvalidParameterException(SUBNETS_OTHER_VPCS.format(detail=detail))
+        vpc_id = vpcs.pop()
+        for group in groups:
+            found = vpc_store.get_group(self.db, ctx.account, ctx.region, group)
+            if found is None:
+                raise InvalidParameterException(SECURITY_GROUP_NOT_FOUND.format(groups=", ".join(groups), group=group))
+            if found["VpcId"] != vpc_id:
+                raise InvalidParameterException(SECURITY_GROUP_OTHER_VPC.format(group=group))
+        if not groups:
+            default = vpc_store.group_by_name(self.db, ctx.account, ctx.region, vpc_id, vpc_store.DEFAULT_GROUP)
+            groups = (default["GroupId"],) if default else ()
+        return {s: d["AvailabilityZone"] for s, d in docs.items()}, vpc_id, groups
 
     @staticmethod
     def _launch_overrides(
@@ -347,8 +390,8 @@ class TaskOps(EcsBase):
         candidates: dict[str | None, list[Candidate]] = {}
         for launch_type, provider in plan:
             if launch_type == "FARGATE":
-                chosen = self._fargate_subnet(ctx, launch.subnets, zones)
-                zone = zone_for_subnet(ctx.region, chosen)
+                chosen = self._fargate_subnet(launch, zones)
+                zone = launch.subnet_zones[chosen]
                 zones[zone] = zones.get(zone, 0) + 1
                 docs.append(self._new_task_doc(ctx, cluster, launch, launch_type, provider, chosen, None, {}, platform))
                 continue
@@ -361,16 +404,24 @@ class TaskOps(EcsBase):
             instance = ci_store.get(
                 self.db, ctx.account, ctx.region, cluster["clusterName"], outcome.arn.rsplit("/", 1)[1]
             )
-            subnet = launch.subnets[0] if launch.subnets else None
+            subnet = self._instance_subnet(launch, _instance_zone(self.db, instance) if instance else None)
             docs.append(
                 self._new_task_doc(ctx, cluster, launch, launch_type, provider, subnet, instance, outcome.dynamic_ports)
             )
         return docs, failures
 
     @staticmethod
-    def _fargate_subnet(ctx: RequestContext, subnets: tuple[str, ...], zones: dict[str, int]) -> str:
+    def _fargate_subnet(launch: _Launch, zones: dict[str, int]) -> str:
         """Fargate spreads a group's tasks over the zones of the given subnets (§13.1)."""
-        return min(subnets, key=lambda s: zones.get(zone_for_subnet(ctx.region, s), 0))
+        return min(launch.subnets, key=lambda s: zones.get(launch.subnet_zones[s], 0))
+
+    @staticmethod
+    def _instance_subnet(launch: _Launch, zone: str | None) -> str | None:
+        """An awsvpc task on an instance takes a subnet of the instance's zone when one was given."""
+        for subnet in launch.subnets:
+            if launch.subnet_zones.get(subnet) == zone:
+                return subnet
+        return launch.subnets[0] if launch.subnets else None
 
     def _placement_candidates(self, ctx: RequestContext, cluster: str, provider: str | None) -> list[Candidate]:
         instances = ci_store.in_cluster(self.db, ctx.account, ctx.region, cluster, ["ACTIVE"])
@@ -423,9 +474,12 @@ class TaskOps(EcsBase):
         dynamic_ports: dict[str, int],
         platform: str | None = None,
     ) -> dict[str, Any]:
-        zone = zone_for_subnet(ctx.region, subnet) if subnet else None
+        zone = launch.subnet_zones.get(subnet) if subnet else None
         if instance is not None:
             zone = _instance_zone(self.db, instance) or zone
+        bridge_pool = None
+        if launch.network_mode == "bridge":
+            bridge_pool = str(default_layout(self.settings.vpc_cidr).bridge_range)
         return build_task(
             LaunchRequest(
                 account=ctx.account,
@@ -447,6 +501,9 @@ class TaskOps(EcsBase):
                 container_instance_arn=instance["containerInstanceArn"] if instance else None,
                 availability_zone=zone,
                 dynamic_ports=dynamic_ports,
+                vpc_id=launch.vpc_id,
+                bridge_pool=bridge_pool,
+                ec2_instance_id=instance.get("ec2InstanceId") if instance else None,
             )
         )
 
@@ -543,7 +600,6 @@ class TaskOps(EcsBase):
         view = task_store.public_view(doc)
         view["tags"] = self.tags_of(doc["taskArn"]) if tags else []
         return view
-
 
 
 def _instance_zone(db: Database, instance: dict[str, Any]) -> str | None:
