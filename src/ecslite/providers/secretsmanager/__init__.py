@@ -1,0 +1,1 @@
+"""AWS Secrets Manager: secrets, their versions and staging labels, for containers' ``secrets``."""
