@@ -91,6 +91,8 @@ class SandboxSpec:
     network: NetworkSpec | None = None  # awsvpc and bridge; None for host and none
     port_bindings: tuple[PortBinding, ...] = ()
     extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, address) lines for /etc/hosts
+    cpu_units: int = 0  # task-level cpu: a hard cap for all containers together (0: none)
+    memory_mib: int | None = None  # task-level memory: a hard limit for all containers together
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,8 @@ class ContainerState:
     finished_at: float | None = None
     exit_code: int | None = None
     oom_killed: bool = False
+    # Set when the runtime, not the process, ended the container (its shim died): what the task shows.
+    reason: str | None = None
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,10 @@
+"""The process runtime: tasks as real processes in their own namespaces, owned by a per-task shim.
+
+- :mod:`.runtime` — :class:`~.runtime.ProcessRuntime`, the :class:`~ecslite.runtime.base.Runtime`.
+- :mod:`.shim_build` / ``shim/ecslite-shim.c`` — the per-task shim, compiled on first use.
+- :mod:`.shim_client` — the shim's launch, line protocol, spec and record files.
+- :mod:`.cgroups` — task and container cgroups (v1 and v2), limits, stats, OOM evidence.
+- :mod:`.exec` — commands inside a running container (health checks, ECS Exec).
+- :mod:`.network` — the task's network namespace on the host bridge.
+- :mod:`.images` — what an image name runs as (built-in images, the image map, the OCI store).
+"""
