@@ -1,0 +1,400 @@
+"""Host networking of the process runtime: the bridge, each task's network namespace, its
+``/etc/hosts``/``resolv.conf``/``hostname`` files, the tasks' DNS resolver and published ports.
+
+Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
+
+- One bridge, ``settings.bridge``, holds the gateway (``.1``) of every subnet in use, the
+  resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`) and
+  ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
+  gateway. IPv4 forwarding is on; outbound NAT for ``settings.vpc_cidr`` and the subnets in use is
+  an nftables masquerade table named after the bridge (when ``nft`` exists).
+- ``awsvpc`` and ``bridge`` tasks: a namespace ``/run/netns/<bridge>-<task id>``, a veth pair
+  (host side ``ve<first 13 hex of the task id>`` on the bridge, ``eth0`` inside with the
+  controller's MAC and address), ``lo`` up, a default route and a route to 169.254.170.2 via the
+  gateway. ``bridge`` tasks also get their host ports proxied from ``publish_address`` (:mod:`.ports`).
+- ``none``: a namespace with ``lo`` only. ``host``: no namespace; the host's own files.
+
+Invariants: every step is idempotent; a task's state (``<runtime_dir>/network/<task id>/state.json``)
+is written *before* anything is made for it, so whatever a crash leaves behind is listed by
+:meth:`HostNetwork.existing` and removed by :meth:`HostNetwork.destroy_sandbox`; namespaces and
+veths outlive the server, proxies and the DNS relay are made again by :meth:`HostNetwork.setup`.
+Kernel work runs on one thread owned by this object, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ecslite.config import Settings
+from ecslite.runtime.base import SandboxFailed, SandboxSpec
+from ecslite.runtime.process import netns
+from ecslite.runtime.process.dns import HOST_RESOLV_CONF, DnsForwarder
+from ecslite.runtime.process.netlink import Netlink, NetlinkError
+from ecslite.runtime.process.ports import PortInUse, Proxy, Route, start_proxies, stop_proxies
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+METADATA_ADDRESS = "169.254.170.2"
+NAMESPACED_MODES = ("awsvpc", "bridge", "none")
+ADDRESSED_MODES = ("awsvpc", "bridge")
+TASK_IFNAME = "eth0"
+VETH_PREFIX = "ve"
+IFNAME_MAX = 15
+SETUP_FAILED = "ResourceInitializationError: failed to set up the task's network"
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxNetwork:
+    task_id: str
+    netns_path: str | None  # /run/netns/<name>; None for host mode (containers stay in the host netns)
+    hosts_file: Path  # bind-mounted at /etc/hosts in every container of the task
+    resolv_file: Path  # bind-mounted at /etc/resolv.conf
+    hostname_file: Path  # bind-mounted at /etc/hostname
+    ipv4: str | None
+    mac_address: str | None
+    host_veth: str | None
+
+
+def veth_name(task_id: str) -> str:
+    return (VETH_PREFIX + "".join(c for c in task_id if c.isalnum()))[:IFNAME_MAX]
+
+
+class HostNetwork:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.runtime_dir / "network"
+        self.bridge = settings.bridge
+        self.netns_prefix = f"{settings.bridge}-"
+        self.dns = DnsForwarder()
+        self.nat_reason: str | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"net-{settings.bridge}")
+        self._host: Netlink | None = None  # used on the executor thread only
+        self._bridge_index: int | None = None
+        self._bridge_addresses: set[str] = set()
+        self._proxies: dict[str, list[Proxy]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._nat_ranges: set[str] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Bridge up with 169.254.170.2, forwarding on, NAT, the DNS relay and the proxies of every
+        sandbox that survived a restart. Safe to call again."""
+        await self._run(self._setup_bridge)
+        for task_id in self.existing():
+            state = self._state(task_id)
+            if state is None or not self._alive(state):
+                continue
+            await self._ensure_network_addresses(state)
+            await self._ensure_proxies(task_id, state)
+        await self._run(self._install_nat)
+
+    async def close(self) -> None:
+        """Stop proxies and the DNS relay; namespaces and veths stay (their tasks keep running)."""
+        for task_id in list(self._proxies):
+            await stop_proxies(self._proxies.pop(task_id))
+        await self.dns.close()
+        if self._host is not None:
+            await self._run(self._host.close)
+            self._host = None
+        self._executor.shutdown(wait=True)
+
+    # -- sandboxes -------------------------------------------------------------------------------
+
+    async def create_sandbox(self, spec: SandboxSpec) -> SandboxNetwork:
+        """The task's network, made now unless it exists already (then its proxies are checked)."""
+        async with self._lock(spec.task_id):
+            state = self._state(spec.task_id)
+            if state is not None and self._alive(state):
+                await self._ensure_network_addresses(state)
+                await self._ensure_proxies(spec.task_id, state)
+                return self._network(state)
+            if state is not None:
+                await self._teardown(spec.task_id)
+            if spec.network_mode in ADDRESSED_MODES and spec.network is None:
+                raise SandboxFailed(f"{SETUP_FAILED}: no address was allocated for the {spec.network_mode} task.")
+            state = self._initial_state(spec)
+            try:
+                await self._run(self._create, spec, state)
+                await self._ensure_network_addresses(state)
+                await self._ensure_proxies(spec.task_id, state)
+            except PortInUse as busy:
+                await self._teardown(spec.task_id)
+                raise SandboxFailed(
+                    f"CannotStartContainerError: Bind for {busy} failed: port is already allocated. Another "
+                    "process on this machine holds it; choose another hostPort, or 0 for a dynamic one."
+                ) from None
+            except (OSError, NetlinkError) as error:
+                await self._teardown(spec.task_id)
+                raise SandboxFailed(f"{SETUP_FAILED}: {error}") from None
+            return self._network(state)
+
+    async def destroy_sandbox(self, task_id: str) -> None:
+        """Remove the task's proxies, veth, namespace and files; nothing there is fine."""
+        async with self._lock(task_id):
+            await self._teardown(task_id)
+        self._locks.pop(task_id, None)
+
+    def sandbox(self, task_id: str) -> SandboxNetwork | None:
+        state = self._state(task_id)
+        return self._network(state) if state is not None and self._alive(state) else None
+
+    def existing(self) -> list[str]:
+        """Task ids with any network state here: a state file or a namespace named for this bridge."""
+        ids: set[str] = set()
+        with contextlib.suppress(FileNotFoundError):
+            ids.update(p.name for p in self.root.iterdir() if p.is_dir())
+        ids.update(n[len(self.netns_prefix) :] for n in netns.names() if n.startswith(self.netns_prefix))
+        return sorted(ids)
+
+    def counters(self, task_id: str) -> tuple[int, int] | None:
+        """(rx_bytes, tx_bytes) as the task sees them: the host side of its veth, the other way round."""
+        state = self._state(task_id)
+        if state is None or not state.get("hostVeth"):
+            return None
+        base = Path("/sys/class/net") / state["hostVeth"] / "statistics"
+        try:
+            host_rx = int((base / "rx_bytes").read_text())
+            host_tx = int((base / "tx_bytes").read_text())
+        except (OSError, ValueError):
+            return None
+        return host_tx, host_rx
+
+    # -- state -------------------------------------------------------------------------------------
+
+    def _dir(self, task_id: str) -> Path:
+        return self.root / task_id
+
+    def _state(self, task_id: str) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads((self._dir(task_id) / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def _initial_state(self, spec: SandboxSpec) -> dict[str, Any]:
+        network = spec.network
+        mode = spec.network_mode
+        return {
+            "taskId": spec.task_id,
+            "mode": mode,
+            "netns": self.netns_prefix + spec.task_id if mode in NAMESPACED_MODES else None,
+            "hostVeth": veth_name(spec.task_id) if mode in ADDRESSED_MODES else None,
+            "ipv4": network.ipv4 if network and mode in ADDRESSED_MODES else None,
+            "prefixLength": network.prefix_length if network else None,
+            "gateway": network.gateway if network else None,
+            "mac": network.mac_address if network and mode in ADDRESSED_MODES else None,
+            "dnsServers": list(network.dns_servers) if network else [],
+            "ports": [
+                {"containerPort": b.container_port, "hostPort": b.host_port, "protocol": b.protocol}
+                for b in (spec.port_bindings if mode == "bridge" else ())
+            ],
+        }
+
+    def _alive(self, state: dict[str, Any]) -> bool:
+        name = state.get("netns")
+        return name is None or netns.path_of(name).exists()
+
+    def _network(self, state: dict[str, Any]) -> SandboxNetwork:
+        folder = self._dir(state["taskId"])
+        name = state.get("netns")
+        return SandboxNetwork(
+            task_id=state["taskId"],
+            netns_path=str(netns.path_of(name)) if name else None,
+            hosts_file=folder / "hosts",
+            resolv_file=folder / "resolv.conf",
+            hostname_file=folder / "hostname",
+            ipv4=state.get("ipv4"),
+            mac_address=state.get("mac"),
+            host_veth=state.get("hostVeth"),
+        )
+
+    # -- on the network thread ---------------------------------------------------------------------
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def _netlink(self) -> Netlink:
+        if self._host is None:
+            self._host = Netlink()
+        return self._host
+
+    def _setup_bridge(self) -> None:
+        netns.prepare_dir()
+        host = self._netlink()
+        host.create_bridge(self.bridge)
+        link = host.link(self.bridge)
+        if link is None:
+            raise OSError(f"the bridge {self.bridge} could not be created")
+        host.set_up(link.index)
+        self._bridge_index = link.index
+        self._bridge_addresses = {a for a, _ in host.addresses(link.index)}
+        self._add_bridge_address(METADATA_ADDRESS, 32)
+        for path in ("/proc/sys/net/ipv4/ip_forward", f"/proc/sys/net/ipv4/conf/{self.bridge}/forwarding"):
+            with contextlib.suppress(OSError):
+                Path(path).write_text("1\n")
+
+    def _add_bridge_address(self, address: str, prefix: int) -> None:
+        if address in self._bridge_addresses:
+            return
+        if self._bridge_index is None:
+            self._setup_bridge()
+        assert self._bridge_index is not None
+        self._netlink().add_address(self._bridge_index, address, prefix)
+        self._bridge_addresses.add(address)
+
+    def _create(self, spec: SandboxSpec, state: dict[str, Any]) -> None:
+        folder = self._dir(spec.task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / "state.json", json.dumps(state).encode())
+        self._write_files(spec, folder)
+        if state["netns"] is None:
+            return
+        namespace = netns.create(state["netns"])
+        try:
+            inner = namespace.netlink
+            loopback = inner.link("lo")
+            if loopback is not None:
+                inner.set_up(loopback.index)
+            network = spec.network
+            if spec.network_mode not in ADDRESSED_MODES or network is None:
+                return
+            if self._bridge_index is None:
+                self._setup_bridge()
+            assert self._bridge_index is not None
+            self._add_bridge_address(network.gateway, network.prefix_length)
+            host = self._netlink()
+            host.delete_link(state["hostVeth"])
+            host.create_veth(state["hostVeth"], TASK_IFNAME, namespace.fd, network.mac_address, self._bridge_index)
+            host.forget_neighbor(self._bridge_index, network.ipv4)
+            eth = inner.link(TASK_IFNAME)
+            if eth is None:
+                raise OSError(f"{TASK_IFNAME} did not appear in {state['netns']}")
+            inner.add_address(eth.index, network.ipv4, network.prefix_length)
+            inner.set_up(eth.index)
+            inner.add_route("0.0.0.0", 0, network.gateway)
+            # The metadata endpoint (§9.1) is reached through the gateway, like the ECS agent routes it.
+            inner.add_route(METADATA_ADDRESS, 32, network.gateway)
+        finally:
+            namespace.close()
+
+    def _write_files(self, spec: SandboxSpec, folder: Path) -> None:
+        network = spec.network
+        if spec.network_mode == "host":
+            hosts = _read(Path("/etc/hosts"))
+            resolv = _read(HOST_RESOLV_CONF)
+            hostname = socket.gethostname()
+        else:
+            hostname = spec.hostname or (f"ip-{network.ipv4.replace('.', '-')}" if network else "localhost")
+            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+            if network is not None and spec.network_mode in ADDRESSED_MODES:
+                short = hostname.split(".", 1)[0]
+                lines.append(f"{network.ipv4}\t{hostname}" + (f" {short}" if short != hostname else ""))
+            hosts = "\n".join(lines) + "\n"
+            if network is not None and network.dns_servers:
+                resolv = "".join(f"nameserver {s}\n" for s in network.dns_servers)
+                if network.dns_search:
+                    resolv += "search " + " ".join(network.dns_search) + "\n"
+            else:
+                resolv = _read(HOST_RESOLV_CONF)
+        hosts += "".join(f"{address}\t{name}\n" for name, address in spec.extra_hosts)
+        _atomic_write(folder / "hosts", hosts.encode())
+        _atomic_write(folder / "resolv.conf", resolv.encode())
+        _atomic_write(folder / "hostname", (hostname + "\n").encode())
+
+    def _destroy(self, task_id: str, state: dict[str, Any] | None) -> None:
+        veth = (state or {}).get("hostVeth") or veth_name(task_id)
+        name = (state or {}).get("netns") or self.netns_prefix + task_id
+        self._netlink().delete_link(veth)
+        netns.delete(name)
+        shutil.rmtree(self._dir(task_id), ignore_errors=True)
+
+    def _install_nat(self) -> None:
+        """Masquerade what tasks send out of the host (nftables), once per server and range set."""
+        nft = shutil.which("nft")
+        if nft is None:
+            self.nat_reason = "nft is not installed: tasks reach this host but not beyond it"
+            log.warning("no outbound NAT for tasks", extra={"reason": self.nat_reason})
+            return
+        table = f"ecslite-{self.bridge}"
+        ranges = sorted({self.settings.vpc_cidr, *self._nat_ranges})
+        ruleset = (
+            f"table ip {table} {{}}\ndelete table ip {table}\n"
+            f"table ip {table} {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat; policy accept;\n"
+            f'  ip saddr {{ {", ".join(ranges)} }} oifname != "{self.bridge}" masquerade\n }}\n}}\n'
+        )
+        result = subprocess.run([nft, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False)
+        self.nat_reason = None if result.returncode == 0 else f"nft refused the NAT table: {result.stderr.strip()}"
+
+    # -- on the loop -------------------------------------------------------------------------------
+
+    async def _ensure_network_addresses(self, state: dict[str, Any]) -> None:
+        """The gateway and resolver addresses of the task's network exist on the bridge and answer."""
+        if state.get("mode") not in ADDRESSED_MODES or not state.get("gateway"):
+            return
+        await self._run(self._add_bridge_address, state["gateway"], int(state["prefixLength"]))
+        for server in state.get("dnsServers") or ():
+            await self._run(self._add_bridge_address, server, 32)
+            try:
+                await self.dns.listen(server)
+            except OSError as error:
+                log.warning("DNS relay cannot listen", extra={"address": server, "error": str(error)})
+        subnet = f"{state['gateway']}/{state['prefixLength']}"
+        network = str(ipaddress.IPv4Network(subnet, strict=False))
+        if network not in self._nat_ranges and not _within(network, self.settings.vpc_cidr):
+            self._nat_ranges.add(network)
+            await self._run(self._install_nat)
+
+    async def _ensure_proxies(self, task_id: str, state: dict[str, Any]) -> None:
+        if task_id in self._proxies or not state.get("ports") or not state.get("ipv4"):
+            return
+        routes = [
+            Route(
+                p["protocol"], self.settings.publish_address, int(p["hostPort"]), state["ipv4"], int(p["containerPort"])
+            )
+            for p in state["ports"]
+        ]
+        self._proxies[task_id] = await start_proxies(routes)
+
+    async def _teardown(self, task_id: str) -> None:
+        proxies = self._proxies.pop(task_id, None)
+        if proxies:
+            await stop_proxies(proxies)
+        await self._run(self._destroy, task_id, self._state(task_id))
+
+    def _lock(self, task_id: str) -> asyncio.Lock:
+        lock = self._locks.get(task_id)
+        if lock is None:
+            lock = self._locks[task_id] = asyncio.Lock()
+        return lock
+
+
+def _within(network: str, outer: str) -> bool:
+    return ipaddress.IPv4Network(network).subnet_of(ipaddress.IPv4Network(outer))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
