@@ -39,6 +39,7 @@ from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.iam.provider import IamProvider
 from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
+from ecslite.providers.ssm.provider import SsmProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
 from ecslite.runtime.select import select_runtime
@@ -71,6 +72,7 @@ class Server:
         self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider(self.db, self.clock)}
         self.providers["iam"] = IamProvider(self.db, self.clock)
         self.providers["secretsmanager"] = SecretsManagerProvider(self.db, self.clock)
+        self.providers["ssm"] = SsmProvider(self.db, self.clock)
         self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings)
         self.components: list[Component] = []
         self._add_controllers()

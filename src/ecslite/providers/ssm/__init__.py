@@ -1,0 +1,1 @@
+"""AWS Systems Manager Parameter Store: parameters, their versions and labels, for containers' ``secrets``."""
