@@ -109,6 +109,11 @@ class Server:
             await self.stop()
 
     async def start(self) -> None:
+        # A runtime that keeps tasks across restarts sets up the host and re-attaches to them first,
+        # so the controllers find the survivors (and hear their exits) when they look.
+        start_runtime = getattr(self.runtime, "start", None)
+        if start_runtime is not None:
+            await start_runtime()
         for component in self.components:
             await component.start()
 

@@ -1,0 +1,695 @@
+"""The process runtime: every task in its own network namespace, containers as real processes owned
+by a per-task shim, under cgroup limits (design.md "Runtimes", spec/ecs.md §3).
+
+For each task ``<runtime_dir>/tasks/<task id>/`` holds ``sandbox.json`` (written first, as the
+intent, then again once the sandbox is ready), the shim's files (see :mod:`.shim_client`) and each
+container's ``<name>.spec``, ``.started``, ``.exit`` and ``.log``. Everything the runtime knows
+can be rebuilt from that directory, the cgroups and the network, so a restarted server re-attaches:
+it reconnects to live shims (pids unchanged) and reads the exit records of containers that ended
+while it was away.
+
+Invariants:
+
+- A container's state comes from the shim's records; events only wake us up sooner. ``inspect``
+  looks for an exit record whenever it believes a container still runs, so a missed event costs
+  nothing.
+- ``oom_killed`` comes from the container cgroup's ``oom_kill`` counter, never from exit code 137
+  alone (§3.5).
+- When a shim dies (its pidfd says so) while its task is not being destroyed, whatever remains in
+  the task's container cgroups is killed and every container without an exit record gets one from
+  us, with a reason naming the shim; the controller then stops the task.
+- Blocking work (cgroup files, directory scans, spec files) runs on the runtime's own threads;
+  the event loop only waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ecslite.clock import Clock, SystemClock
+from ecslite.config import Settings
+from ecslite.runtime.base import (
+    ContainerNotFound,
+    ContainerRunState,
+    ContainerSpec,
+    ContainerStartFailed,
+    ContainerState,
+    ContainerStats,
+    ExecResult,
+    ExitListener,
+    ImageInfo,
+    RuntimeFailure,
+    SandboxFailed,
+    SandboxInfo,
+    SandboxSpec,
+)
+from ecslite.runtime.process.cgroups import CgroupError, Cgroups, Layout, Limits, cgroup_key
+from ecslite.runtime.process.exec import ExecTarget, run_in_container
+from ecslite.runtime.process.images import (
+    ImageResolver,
+    ResolvedImage,
+    process_argv,
+    process_cwd,
+    process_env,
+    resolve_user,
+)
+from ecslite.runtime.process.network import HostNetwork, SandboxNetwork
+from ecslite.runtime.process.shim_build import ensure_shim
+from ecslite.runtime.process.shim_client import (
+    Bind,
+    ExitRecord,
+    LaunchSpec,
+    ShimClient,
+    ShimError,
+    ShimGone,
+    launch_shim,
+    read_exit,
+    read_started,
+    shim_alive,
+    write_atomic,
+    write_exit,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MIB = 1024 * 1024
+SANDBOX_FILE = "sandbox.json"
+SHIM_EXIT_TIMEOUT = 5.0
+CANNOT_START = "CannotStartContainerError"
+CANNOT_CREATE = "CannotCreateContainerError"
+SANDBOX_FAILED = "ResourceInitializationError: failed to set up the task's sandbox"
+
+
+def shim_died_reason(pid: int | None, task_dir: Path) -> str:
+    shim = f"ecslite shim (pid {pid})" if pid else "ecslite shim"
+    return (
+        f"The task's {shim} exited unexpectedly, so its containers were stopped; see {task_dir / 'shim.log'} for why."
+    )
+
+
+@dataclass(slots=True)
+class _Container:
+    name: str
+    launch: LaunchSpec
+    pid: int
+    started_at: float
+    exit: ExitRecord | None = None
+    oom: bool = False
+
+    @property
+    def runtime_id(self) -> str:
+        return self.launch.notes.get("runtime-id", "")
+
+
+@dataclass(slots=True)
+class _Task:
+    task_id: str
+    dir: Path
+    info: SandboxInfo
+    network: SandboxNetwork | None
+    containers: dict[str, _Container] = field(default_factory=dict)
+    client: ShimClient | None = None
+    shim_pid: int | None = None
+    pidfd: int | None = None
+    shim_exited: asyncio.Event = field(default_factory=asyncio.Event)
+    destroying: bool = False
+    shim_died: bool = False
+
+
+class ProcessRuntime:
+    name = "process"
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        shim: Path | None = None,
+        cgroups: Cgroups | None = None,
+        network: HostNetwork | None = None,
+        images: ImageResolver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.shim = shim or ensure_shim()
+        self.cgroups = cgroups or Cgroups(Layout.detect(), cgroup_key(settings.runtime_dir))
+        self.network = network or HostNetwork(settings)
+        self.images = images or ImageResolver(settings)
+        self.tasks_dir = settings.runtime_dir / "tasks"
+        self._tasks: dict[str, _Task] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._resolved: dict[tuple[str, str], ResolvedImage] = {}
+        self._listeners: list[ExitListener] = []
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ecslite-process-runtime")
+        self._background: set[asyncio.Task[None]] = set()
+        self._network_ready = False
+        self._closing = False
+
+    # -- lifecycle (called by the server) -----------------------------------------------------
+
+    async def start(self) -> None:
+        """Set up the host network and re-attach to every task that survived a restart."""
+        await self._ensure_network()
+        for task_id in await self._io(self._task_dirs):
+            async with self._lock(task_id):
+                if task_id not in self._tasks:
+                    await self._attach(task_id)
+
+    def output_path(self, task_id: str, name: str) -> Path:
+        """Where the shim writes the container's output records (``<time> stdout|stderr <line>``)."""
+        return self.tasks_dir / task_id / f"{name}.log"
+
+    async def close(self) -> None:
+        """Let go of shims and the network's helpers; tasks and their containers keep running."""
+        self._closing = True
+        for task in list(self._tasks.values()):
+            self._unwatch(task)
+            if task.client is not None:
+                await task.client.close()
+        for background in list(self._background):
+            background.cancel()
+        self._tasks.clear()
+        await self.network.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def on_exit(self, listener: ExitListener) -> None:
+        self._listeners.append(listener)
+
+    # -- sandboxes ------------------------------------------------------------------------------
+
+    async def prepare_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
+        async with self._lock(spec.task_id):
+            task = self._tasks.get(spec.task_id) or await self._attach(spec.task_id)
+            if task is not None and task.info.sandbox_id and task.client is not None and not task.client.closed:
+                return task.info
+            try:
+                return await self._create(spec)
+            except RuntimeFailure:
+                raise
+            except (CgroupError, ShimError, OSError) as error:
+                raise SandboxFailed(f"{SANDBOX_FAILED}: {error}") from None
+
+    async def _create(self, spec: SandboxSpec) -> SandboxInfo:
+        task_dir = self.tasks_dir / spec.task_id
+        await self._io(task_dir.mkdir, 0o755, True, True)
+        created = self.clock.now()
+        info = SandboxInfo(
+            task_id=spec.task_id,
+            sandbox_id="",
+            private_ipv4=spec.network.ipv4 if spec.network else None,
+            mac_address=spec.network.mac_address if spec.network else None,
+            subnet_cidr=spec.network.subnet_cidr if spec.network else None,
+            gateway=spec.network.gateway if spec.network else None,
+            created_at=created,
+        )
+        # The intent first: a crash from here on leaves a sandbox that sandboxes() lists for removal.
+        await self._io(_write_sandbox, task_dir, info, spec, False)
+        await self._ensure_network()
+        network = await self.network.create_sandbox(spec)
+        limits = Limits(
+            cpu_quota_units=spec.cpu_units or None,
+            memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
+        )
+        await self._io(self.cgroups.create_task, spec.task_id, limits)
+        task = self._tasks.get(spec.task_id)
+        if task is None:
+            task = self._tasks[spec.task_id] = _Task(spec.task_id, task_dir, info, network)
+        task.info, task.network = info, network
+        if not await self._io(shim_alive, task_dir):
+            pid = await launch_shim(self.shim, task_dir)
+            # Out of the server's cgroup: a service manager restarting the server must not take the shim along.
+            await self._io(self.cgroups.join, self.cgroups.shim_dirs(spec.task_id), pid)
+        await self._connect(task)
+        task.info = replace(info, sandbox_id=f"{spec.task_id}@{task.shim_pid}")
+        await self._io(_write_sandbox, task_dir, task.info, spec, True)
+        return task.info
+
+    async def sandbox(self, task_id: str) -> SandboxInfo | None:
+        task = await self._get(task_id)
+        return task.info if task is not None and task.info.sandbox_id else None
+
+    async def sandboxes(self) -> list[str]:
+        for task_id in [t for t, lock in self._locks.items() if t not in self._tasks and not lock.locked()]:
+            del self._locks[task_id]
+        found = set(await self._io(self._task_dirs)) | set(self._tasks)
+        found |= set(self.network.existing())
+        found |= set(await self._io(self.cgroups.existing_tasks))
+        return sorted(found)
+
+    async def destroy_sandbox(self, task_id: str) -> None:
+        async with self._lock(task_id):
+            task = self._tasks.get(task_id) or await self._attach(task_id, quiet=True)
+            if task is not None:
+                task.destroying = True
+                await self._stop_shim(task)
+                self._unwatch(task)
+            with contextlib.suppress(CgroupError):
+                await self._io(self.cgroups.destroy_task, task_id)
+            await self.network.destroy_sandbox(task_id)
+            keep_shim_log = task is not None and task.shim_died
+            await self._io(_remove_task_files, self.tasks_dir / task_id, keep_shim_log)
+            self._tasks.pop(task_id, None)
+            for key in [k for k in self._resolved if k[0] == task_id]:
+                del self._resolved[key]
+
+    async def _stop_shim(self, task: _Task) -> None:
+        """Kill the containers, let the shim record their exits, and wait for it to leave."""
+        with contextlib.suppress(CgroupError):
+            await self._io(self._kill_containers, task)
+        client = await self._client(task, handle_death=False)
+        if client is not None:
+            with contextlib.suppress(ShimError):
+                await client.shutdown()
+        if task.pidfd is not None:
+            try:
+                await asyncio.wait_for(task.shim_exited.wait(), SHIM_EXIT_TIMEOUT)
+            except TimeoutError:
+                log.warning("shim did not exit; killing it", extra={"task_id": task.task_id, "pid": task.shim_pid})
+                with contextlib.suppress(OSError):
+                    # Through the pidfd: never a process that reused the shim's pid.
+                    signal.pidfd_send_signal(task.pidfd, signal.SIGKILL)
+        if task.client is not None:
+            await task.client.close()
+
+    def _kill_containers(self, task: _Task) -> None:
+        self.cgroups.kill_containers(task.task_id)
+
+    # -- images and containers ------------------------------------------------------------------
+
+    async def pull_image(self, spec: ContainerSpec) -> ImageInfo:
+        image = await self._io(self.images.resolve, spec.image)
+        self._resolved[(spec.task_id, spec.name)] = image
+        return ImageInfo(image=spec.image, digest=image.digest, image_id=image.image_id)
+
+    async def start_container(self, spec: ContainerSpec) -> ContainerState:
+        task = await self._get(spec.task_id)
+        if task is None or task.destroying:
+            raise ContainerNotFound(f"{CANNOT_CREATE}: the task's sandbox does not exist")
+        existing = task.containers.get(spec.name)
+        if existing is not None:
+            return self._state(task, existing)
+        image = self._resolved.get((spec.task_id, spec.name))
+        if image is None:
+            image = await self._io(self.images.resolve, spec.image)
+        launch = await self._io(self._write_launch, task, spec, image)
+        client = await self._client(task)
+        if client is None:
+            raise ContainerStartFailed(f"{CANNOT_START}: {shim_died_reason(task.shim_pid, task.dir)}")
+        try:
+            pid, started_at = await client.start(spec.name)
+        except ShimGone as gone:
+            raise ContainerStartFailed(f"{CANNOT_START}: the task's ecslite shim is gone ({gone})") from None
+        except ShimError as refused:
+            with contextlib.suppress(CgroupError):
+                await self._io(self.cgroups.remove, self.cgroups.container_dirs(spec.task_id, spec.name))
+            raise ContainerStartFailed(f"{CANNOT_START}: {refused}") from None
+        container = task.containers.get(spec.name)  # an exit event may have arrived first
+        if container is None:
+            container = _Container(spec.name, launch, pid, started_at)
+            task.containers[spec.name] = container
+        return self._state(task, container)
+
+    def _write_launch(self, task: _Task, spec: ContainerSpec, image: ResolvedImage) -> LaunchSpec:
+        """Resolve what the process gets (Docker's rules, §2.4), make its cgroups, write its spec file."""
+        argv = process_argv(image, spec.entry_point, spec.command)
+        user = resolve_user(image, spec.user)
+        env = process_env(image, spec.environment, user=user, hostname=spec.hostname)
+        reservation = spec.memory_reservation_mib
+        limits = Limits(
+            cpu_shares=spec.cpu_units,
+            memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
+            memory_low_bytes=reservation * MIB if reservation else None,
+        )
+        try:
+            cgroups = self.cgroups.create_container(spec.task_id, spec.name, limits)
+        except CgroupError as error:
+            raise ContainerStartFailed(f"{CANNOT_CREATE}: {error}") from None
+        launch = LaunchSpec(
+            argv=tuple(argv),
+            env=env,
+            cwd=process_cwd(image, spec.working_directory),
+            uid=user.uid,
+            gid=user.gid,
+            groups=user.groups,
+            rlimits=tuple(spec.ulimits),
+            cgroups=tuple(str(d) for d in cgroups),
+            netns=task.network.netns_path if task.network else None,
+            hostname=spec.hostname,
+            binds=self._binds(task, spec),
+            rootfs=str(image.root) if image.root is not None else None,
+            readonly=spec.readonly_root,
+            init=spec.init_process,
+            notes={"runtime-id": spec.runtime_id, "image": spec.image},
+        )
+        write_atomic(task.dir / f"{spec.name}.spec", launch.encode())
+        return launch
+
+    def _binds(self, task: _Task, spec: ContainerSpec) -> tuple[Bind, ...]:
+        network = task.network
+        if network is None:
+            return ()
+        hostname_file = network.hostname_file
+        if spec.hostname:
+            # A container's own name (bridge mode) gets its own /etc/hostname; the task's files stay shared.
+            hostname_file = task.dir / f"{spec.name}.hostname"
+            write_atomic(hostname_file, f"{spec.hostname}\n".encode())
+        return (
+            Bind(str(network.hosts_file), "/etc/hosts"),
+            Bind(str(network.resolv_file), "/etc/resolv.conf"),
+            Bind(str(hostname_file), "/etc/hostname"),
+        )
+
+    async def inspect(self, task_id: str, name: str) -> ContainerState | None:
+        task = await self._get(task_id)
+        container = task.containers.get(name) if task is not None else None
+        if task is None or container is None:
+            return None
+        if container.exit is None:
+            await self._io(self._read_exit, task, container)
+        return self._state(task, container)
+
+    async def signal(self, task_id: str, name: str, signum: int) -> None:
+        task = await self._get(task_id)
+        container = task.containers.get(name) if task is not None else None
+        if task is None or container is None:
+            raise ContainerNotFound(f"no container {name} in task {task_id}")
+        if container.exit is not None:
+            return
+        client = await self._client(task)
+        if client is None:
+            return  # the shim died: its containers were killed and have exit records now
+        try:
+            await client.signal(name, signum)
+        except ShimGone:
+            return
+        except ShimError as refused:
+            raise ContainerNotFound(str(refused)) from None
+
+    async def exec(self, task_id: str, name: str, command: Sequence[str], timeout: float) -> ExecResult:
+        task = await self._get(task_id)
+        container = task.containers.get(name) if task is not None else None
+        if task is None or container is None or container.exit is not None:
+            return ExecResult(exit_code=None, output="container is not running")
+        launch = container.launch
+        target = ExecTarget(
+            pid=container.pid,
+            cgroups=launch.cgroups,
+            uid=launch.uid,
+            gid=launch.gid,
+            groups=launch.groups,
+            cwd=launch.cwd,
+            env=launch.env,
+            rlimits=launch.rlimits,
+        )
+        return await run_in_container(self.shim, target, command, timeout)
+
+    async def stats(self, task_id: str, name: str) -> ContainerStats | None:
+        task = await self._get(task_id)
+        container = task.containers.get(name) if task is not None else None
+        if task is None or container is None or container.exit is not None:
+            return None
+        try:
+            usage = await self._io(self.cgroups.usage, task_id, name)
+        except CgroupError:
+            return None
+        rx, tx = self.network.counters(task_id) or (0, 0)
+        return ContainerStats(
+            read_at=self.clock.now(),
+            cpu_usage_ns=usage.cpu_usage_ns,
+            memory_usage_bytes=usage.memory_usage_bytes,
+            memory_limit_bytes=usage.memory_limit_bytes,
+            rx_bytes=rx,
+            tx_bytes=tx,
+        )
+
+    # -- attaching to what is on disk -----------------------------------------------------------
+
+    async def _get(self, task_id: str) -> _Task | None:
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task
+        async with self._lock(task_id):
+            return self._tasks.get(task_id) or await self._attach(task_id)
+
+    async def _attach(self, task_id: str, *, quiet: bool = False) -> _Task | None:
+        """Rebuild a task from its directory (after a restart); reconnect to its shim if it lives."""
+        task_dir = self.tasks_dir / task_id
+        loaded = await self._io(_read_sandbox, task_dir)
+        if loaded is None:
+            return None
+        info, ready = loaded
+        task = _Task(task_id, task_dir, info if ready else replace(info, sandbox_id=""), self.network.sandbox(task_id))
+        task.containers = await self._io(_load_containers, task_dir)
+        self._tasks[task_id] = task
+        for container in task.containers.values():
+            if container.exit is not None:
+                self._note_oom(task, container)
+        if await self._io(shim_alive, task_dir):
+            try:
+                await self._connect(task)
+            except ShimError as error:
+                log.warning("cannot reconnect to a shim", extra={"task_id": task_id, "error": str(error)})
+        elif not quiet and any(c.exit is None for c in task.containers.values()):
+            await self._shim_died(task)
+        return task
+
+    async def _connect(self, task: _Task) -> None:
+        client = await ShimClient.connect(
+            task.dir,
+            on_exit=lambda name, code, at: self._on_shim_exit(task, name),
+            on_close=lambda: None,
+        )
+        task.client = client
+        if task.shim_pid != client.pid:
+            self._unwatch(task)
+            task.shim_pid = client.pid
+            self._watch(task)
+        # Exits while nobody listened are in the records.
+        for container in task.containers.values():
+            if container.exit is None:
+                await self._io(self._read_exit, task, container)
+
+    async def _client(self, task: _Task, *, handle_death: bool = True) -> ShimClient | None:
+        """A live connection to the task's shim; ``None`` when the shim is gone."""
+        if task.client is not None and not task.client.closed:
+            return task.client
+        if await self._io(shim_alive, task.dir):
+            with contextlib.suppress(ShimError):
+                await self._connect(task)
+                return task.client
+        if handle_death and not task.destroying:
+            await self._shim_died(task)
+        return None
+
+    # -- exits ----------------------------------------------------------------------------------
+
+    def _on_shim_exit(self, task: _Task, name: str) -> None:
+        container = task.containers.get(name)
+        if container is None or container.exit is not None:
+            return
+        self._read_exit(task, container)
+        if container.exit is not None:
+            self._notify(task.task_id, name)
+
+    def _read_exit(self, task: _Task, container: _Container) -> None:
+        record = read_exit(task.dir / f"{container.name}.exit")
+        if record is not None:
+            container.exit = record
+            self._note_oom(task, container)
+
+    def _note_oom(self, task: _Task, container: _Container) -> None:
+        # §3.5: the cgroup's oom_kill counter is the evidence; exit code 137 alone is any SIGKILL.
+        if container.exit is not None and container.exit.code is not None:
+            container.oom = self.cgroups.oom_kills(task.task_id, container.name) > 0
+
+    def _watch(self, task: _Task) -> None:
+        """Learn of the shim's death from a pidfd, the moment it happens."""
+        if task.shim_pid is None:
+            return
+        try:
+            task.pidfd = os.pidfd_open(task.shim_pid)
+        except ProcessLookupError:
+            task.shim_exited.set()
+            return
+        task.shim_exited.clear()
+        asyncio.get_running_loop().add_reader(task.pidfd, self._on_shim_gone, task)
+
+    def _unwatch(self, task: _Task) -> None:
+        if task.pidfd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(task.pidfd)
+            os.close(task.pidfd)
+            task.pidfd = None
+
+    def _on_shim_gone(self, task: _Task) -> None:
+        self._unwatch(task)
+        task.shim_exited.set()
+        if task.destroying or self._closing:
+            return
+        background = asyncio.create_task(self._handle_shim_death(task))
+        self._background.add(background)
+        background.add_done_callback(self._background.discard)
+
+    async def _handle_shim_death(self, task: _Task) -> None:
+        async with self._lock(task.task_id):
+            if not task.destroying and self._tasks.get(task.task_id) is task:
+                await self._shim_died(task)
+
+    async def _shim_died(self, task: _Task) -> None:
+        """Kill what the dead shim left behind; every container it did not record ends with our record."""
+        log.warning("shim of a task died", extra={"task_id": task.task_id, "pid": task.shim_pid})
+        task.shim_died = True
+        if task.client is not None:
+            await task.client.close()
+        with contextlib.suppress(CgroupError):
+            await self._io(self._kill_containers, task)
+        reason = shim_died_reason(task.shim_pid, task.dir)
+        ended = await self._io(self._record_lost, task, reason)
+        for name in ended:
+            self._notify(task.task_id, name)
+
+    def _record_lost(self, task: _Task, reason: str) -> list[str]:
+        ended = []
+        for container in task.containers.values():
+            if container.exit is not None:
+                continue
+            self._read_exit(task, container)  # the shim may have recorded it just before dying
+            if container.exit is None:
+                record = ExitRecord(code=None, signal=0, finished_at=self.clock.now(), reason=reason)
+                write_exit(task.dir / f"{container.name}.exit", record)
+                container.exit = record
+            ended.append(container.name)
+        return ended
+
+    def _notify(self, task_id: str, name: str) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(task_id, name)
+            except Exception:
+                # A listener's bug must not keep the exit from the other listeners.
+                log.exception("exit listener failed", extra={"task_id": task_id})
+
+    def _state(self, task: _Task, container: _Container) -> ContainerState:
+        state = ContainerState(
+            task_id=task.task_id,
+            name=container.name,
+            runtime_id=container.runtime_id,
+            status=ContainerRunState.RUNNING,
+            pid=container.pid,
+            started_at=container.started_at,
+        )
+        record = container.exit
+        if record is None:
+            return state
+        return replace(
+            state,
+            status=ContainerRunState.EXITED,
+            pid=None,
+            finished_at=record.finished_at,
+            exit_code=record.code,
+            oom_killed=container.oom,
+            reason=record.reason,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def _ensure_network(self) -> None:
+        if not self._network_ready:
+            await self.network.setup()
+            self._network_ready = True
+
+    def _lock(self, task_id: str) -> asyncio.Lock:
+        lock = self._locks.get(task_id)
+        if lock is None:
+            lock = self._locks[task_id] = asyncio.Lock()
+        return lock
+
+    async def _io(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def _task_dirs(self) -> list[str]:
+        try:
+            return sorted(d.name for d in self.tasks_dir.iterdir() if (d / SANDBOX_FILE).exists())
+        except FileNotFoundError:
+            return []
+
+
+# -- files of a task --------------------------------------------------------------------------------
+
+
+def _write_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec, ready: bool) -> None:
+    record = {
+        "taskId": info.task_id,
+        "sandboxId": info.sandbox_id,
+        "networkMode": spec.network_mode,
+        "hostname": spec.hostname,
+        "privateIpv4": info.private_ipv4,
+        "macAddress": info.mac_address,
+        "subnetCidr": info.subnet_cidr,
+        "gateway": info.gateway,
+        "createdAt": info.created_at,
+        "ready": ready,
+    }
+    write_atomic(task_dir / SANDBOX_FILE, json.dumps(record).encode())
+
+
+def _read_sandbox(task_dir: Path) -> tuple[SandboxInfo, bool] | None:
+    try:
+        record = json.loads((task_dir / SANDBOX_FILE).read_bytes())
+    except (FileNotFoundError, ValueError):
+        return None
+    info = SandboxInfo(
+        task_id=record["taskId"],
+        sandbox_id=record.get("sandboxId") or "",
+        private_ipv4=record.get("privateIpv4"),
+        mac_address=record.get("macAddress"),
+        subnet_cidr=record.get("subnetCidr"),
+        gateway=record.get("gateway"),
+        created_at=record.get("createdAt"),
+    )
+    return info, bool(record.get("ready"))
+
+
+def _load_containers(task_dir: Path) -> dict[str, _Container]:
+    containers: dict[str, _Container] = {}
+    for started_file in sorted(task_dir.glob("*.started")):
+        name = started_file.name.removesuffix(".started")
+        started = read_started(started_file)
+        try:
+            launch = LaunchSpec.decode((task_dir / f"{name}.spec").read_bytes())
+        except (FileNotFoundError, ValueError):
+            continue
+        if started is None:
+            continue
+        exit_record = read_exit(task_dir / f"{name}.exit")
+        containers[name] = _Container(name, launch, started.pid, started.started_at, exit_record)
+    return containers
+
+
+def _remove_task_files(task_dir: Path, keep_shim_log: bool) -> None:
+    """Everything of the task but its containers' output, which outlives the sandbox as the task's logs
+    (and the log of a shim that died, which the stopped task's reason points at)."""
+    try:
+        entries = list(task_dir.iterdir())
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif not entry.name.endswith(".log") or (entry.name == "shim.log" and not keep_shim_log):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        task_dir.rmdir()  # only when no output was kept
