@@ -38,12 +38,14 @@ from ecslite.model.credentials import account_for_access_key
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.iam.provider import IamProvider
+from ecslite.providers.logs.provider import LogsProvider
 from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
 from ecslite.providers.ssm.provider import SsmProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
 from ecslite.runtime.select import select_runtime
 from ecslite.store.db import Database
+from ecslite.store.logs import LogStore
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,10 @@ class Server:
         self.providers["ssm"] = SsmProvider(self.db, self.clock)
         self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings)
         self.components: list[Component] = []
+        logs_path = None if settings.ephemeral else settings.data_dir / "logs.db"
+        self.logs = LogsProvider(LogStore(logs_path, durability=settings.durability), self.clock)
+        self.providers["logs"] = self.logs
+        self.components.append(self.logs)  # first in, last out: producers stop before it
         self._add_controllers()
         self.dispatcher = AwsDispatcher(
             self.providers,
