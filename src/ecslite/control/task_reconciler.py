@@ -196,6 +196,10 @@ class TaskReconciler:
                 container["exitCode"] = state.exit_code
                 if state.oom_killed:
                     container["reason"] = OOM_REASON
+                elif state.reason:
+                    # The runtime, not the process, ended it (the task's shim died): the task stops for that.
+                    container["reason"] = state.reason
+                    apply_stop(fresh, StopRequest(StopCode.INFRASTRUCTURE_HEALTH, state.reason, now))
                 for agent in container.get("managedAgents", []):
                     agent["lastStatus"] = "STOPPED"
                 run.setdefault(name, {})["finishedAt"] = state.finished_at or now

@@ -75,6 +75,7 @@ from ecslite.runtime.process.shim_client import (
     ShimGone,
     launch_shim,
     read_exit,
+    read_shim_pid,
     read_started,
     shim_alive,
     write_atomic,
@@ -119,6 +120,7 @@ class _Task:
     dir: Path
     info: SandboxInfo
     network: SandboxNetwork | None
+    hostname: str | None = None
     containers: dict[str, _Container] = field(default_factory=dict)
     client: ShimClient | None = None
     shim_pid: int | None = None
@@ -226,7 +228,7 @@ class ProcessRuntime:
         task = self._tasks.get(spec.task_id)
         if task is None:
             task = self._tasks[spec.task_id] = _Task(spec.task_id, task_dir, info, network)
-        task.info, task.network = info, network
+        task.info, task.network, task.hostname = info, network, spec.hostname
         if not await self._io(shim_alive, task_dir):
             pid = await launch_shim(self.shim, task_dir)
             # Out of the server's cgroup: a service manager restarting the server must not take the shim along.
@@ -325,7 +327,9 @@ class ProcessRuntime:
         """Resolve what the process gets (Docker's rules, §2.4), make its cgroups, write its spec file."""
         argv = process_argv(image, spec.entry_point, spec.command)
         user = resolve_user(image, spec.user)
-        env = process_env(image, spec.environment, user=user, hostname=spec.hostname)
+        # The container's own name, else the task's (awsvpc: its DNS name); host mode keeps the host's.
+        hostname = spec.hostname or task.hostname
+        env = process_env(image, spec.environment, user=user, hostname=hostname)
         reservation = spec.memory_reservation_mib
         limits = Limits(
             cpu_shares=spec.cpu_units,
@@ -346,8 +350,8 @@ class ProcessRuntime:
             rlimits=tuple(spec.ulimits),
             cgroups=tuple(str(d) for d in cgroups),
             netns=task.network.netns_path if task.network else None,
-            hostname=spec.hostname,
-            binds=self._binds(task, spec),
+            hostname=hostname,
+            binds=self._binds(task, spec.name, hostname),
             rootfs=str(image.root) if image.root is not None else None,
             readonly=spec.readonly_root,
             init=spec.init_process,
@@ -356,15 +360,15 @@ class ProcessRuntime:
         write_atomic(task.dir / f"{spec.name}.spec", launch.encode())
         return launch
 
-    def _binds(self, task: _Task, spec: ContainerSpec) -> tuple[Bind, ...]:
+    def _binds(self, task: _Task, name: str, hostname: str | None) -> tuple[Bind, ...]:
         network = task.network
         if network is None:
             return ()
         hostname_file = network.hostname_file
-        if spec.hostname:
+        if hostname and hostname != task.hostname:
             # A container's own name (bridge mode) gets its own /etc/hostname; the task's files stay shared.
-            hostname_file = task.dir / f"{spec.name}.hostname"
-            write_atomic(hostname_file, f"{spec.hostname}\n".encode())
+            hostname_file = task.dir / f"{name}.hostname"
+            write_atomic(hostname_file, f"{hostname}\n".encode())
         return (
             Bind(str(network.hosts_file), "/etc/hosts"),
             Bind(str(network.resolv_file), "/etc/resolv.conf"),
@@ -449,9 +453,12 @@ class ProcessRuntime:
         loaded = await self._io(_read_sandbox, task_dir)
         if loaded is None:
             return None
-        info, ready = loaded
-        task = _Task(task_id, task_dir, info if ready else replace(info, sandbox_id=""), self.network.sandbox(task_id))
+        info, ready, hostname = loaded
+        task = _Task(
+            task_id, task_dir, info if ready else replace(info, sandbox_id=""), self.network.sandbox(task_id), hostname
+        )
         task.containers = await self._io(_load_containers, task_dir)
+        task.shim_pid = await self._io(read_shim_pid, task_dir)
         self._tasks[task_id] = task
         for container in task.containers.values():
             if container.exit is not None:
@@ -472,7 +479,7 @@ class ProcessRuntime:
             on_close=lambda: None,
         )
         task.client = client
-        if task.shim_pid != client.pid:
+        if task.shim_pid != client.pid or task.pidfd is None:
             self._unwatch(task)
             task.shim_pid = client.pid
             self._watch(task)
@@ -645,7 +652,7 @@ def _write_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec, ready: 
     write_atomic(task_dir / SANDBOX_FILE, json.dumps(record).encode())
 
 
-def _read_sandbox(task_dir: Path) -> tuple[SandboxInfo, bool] | None:
+def _read_sandbox(task_dir: Path) -> tuple[SandboxInfo, bool, str | None] | None:
     try:
         record = json.loads((task_dir / SANDBOX_FILE).read_bytes())
     except (FileNotFoundError, ValueError):
@@ -659,7 +666,7 @@ def _read_sandbox(task_dir: Path) -> tuple[SandboxInfo, bool] | None:
         gateway=record.get("gateway"),
         created_at=record.get("createdAt"),
     )
-    return info, bool(record.get("ready"))
+    return info, bool(record.get("ready")), record.get("hostname")
 
 
 def _load_containers(task_dir: Path) -> dict[str, _Container]:
