@@ -266,6 +266,8 @@ class TaskReconciler:
                     network=task_network.network_spec(network),
                     port_bindings=task_network.port_bindings(doc),
                     extra_hosts=task_network.extra_hosts(doc),
+                    cpu_units=(spec.get("limits") or {}).get("cpu") or 0,
+                    memory_mib=(spec.get("limits") or {}).get("memory"),
                 )
             )
         except SandboxFailed as failure:

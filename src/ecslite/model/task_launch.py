@@ -163,6 +163,11 @@ def task_size(
     return cpu, memory
 
 
+def _units(value: Any) -> int | None:
+    """A task-level cpu or memory value as a number, ``None`` when the definition gives none."""
+    return int(value) if value and str(value).isdigit() else None
+
+
 def port_key(container: str, port: int, protocol: str) -> str:
     return f"{container}:{port}/{protocol}"
 
@@ -295,6 +300,8 @@ def build_task(request: LaunchRequest) -> dict[str, Any]:
         "taskRoleArn": task_role,
         "executionRoleArn": overrides.get("executionRoleArn") or definition.get("executionRoleArn"),
         "credentialsId": str(uuid.uuid4()) if task_role else None,
+        # Task-level limits as given (Fargate always has them): the sandbox enforces them (§13.1).
+        "limits": {"cpu": _units(task_cpu), "memory": _units(task_memory)},
         "reservation": {
             "cpu": cpu,
             "memory": memory,
