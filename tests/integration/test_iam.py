@@ -449,3 +449,20 @@ def test_seed_step_two_creates_both_roles_through_the_cli(aws: Callable[..., Any
     assert task_role["AssumeRolePolicyDocument"] == TRUST
     listed = aws("iam", "list-roles")["Roles"]
     assert [r["RoleName"] for r in listed] == ["ecsTaskExecutionRole", "ecsTaskRole"]
+
+
+def test_permissions_boundary_must_be_a_known_managed_policy(iam: Any) -> None:
+    create(iam, "bounded", PermissionsBoundary=LOGS_POLICY)
+    assert iam.get_role(RoleName="bounded")["Role"]["PermissionsBoundary"] == {
+        "PermissionsBoundaryType": "Policy",
+        "PermissionsBoundaryArn": LOGS_POLICY,
+    }
+    unknown = f"arn:aws:iam::{ACCOUNT}:policy/boundary"
+    code, message, status = error_of(
+        iam.create_role, RoleName="other", AssumeRolePolicyDocument=TRUST_TEXT, PermissionsBoundary=unknown
+    )
+    assert (code, message, status) == (
+        "NoSuchEntity",
+        f"Scope ARN: {unknown} does not exist or is not attachable.",
+        404,
+    )

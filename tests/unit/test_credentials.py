@@ -135,3 +135,14 @@ def test_caller_identity_with_expired_credentials_is_expired_token(db: Database,
         "ExpiredToken",
         "The security token included in the request is expired",
     )
+
+
+def test_endpoint_document_is_what_sdks_read_from_the_credentials_endpoint(db: Database, clock: FakeClock) -> None:
+    issued = issue(db, clock, 3600)
+    assert issued.endpoint_document() == {
+        "RoleArn": ROLE_ARN,
+        "AccessKeyId": issued.access_key_id,
+        "SecretAccessKey": issued.secret_access_key,
+        "Token": issued.session_token,
+        "Expiration": "2025-06-15T16:06:40Z",
+    }

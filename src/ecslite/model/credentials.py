@@ -13,6 +13,7 @@ issue and look up credentials through it.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import secrets
 import string
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ class Credentials:
 
     def expired(self, now: float) -> bool:
         return now >= self.expiration
+
+    def endpoint_document(self) -> dict[str, str]:
+        """The body the task credentials endpoint serves (spec/ecs.md §9.3), as SDKs read it."""
+        expiration = dt.datetime.fromtimestamp(self.expiration, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "RoleArn": self.role_arn,
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+            "Token": self.session_token,
+            "Expiration": expiration,
+        }
 
 
 def new_access_key_id() -> str:
