@@ -1,1 +1,1 @@
-"""AWS STS: the caller's identity (the seed's guide derives the account id from it)."""
+"""AWS STS: the caller's identity, and temporary credentials for IAM roles (AssumeRole)."""
