@@ -166,7 +166,8 @@ class DnsForwarder:
                 continue
             finally:
                 writer.close()
-        return servfail(query)
+        # Resolvers that take no TCP (some stub resolvers) still answer the query over UDP.
+        return await self.resolve_udp(query)
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -9,7 +9,7 @@ Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
   gateway. IPv4 forwarding is on; outbound NAT for ``settings.vpc_cidr`` and the subnets in use is
   an nftables masquerade table named after the bridge (when ``nft`` exists).
 - ``awsvpc`` and ``bridge`` tasks: a namespace ``/run/netns/<bridge>-<task id>``, a veth pair
-  (host side ``ve<first 13 hex of the task id>`` on the bridge, ``eth0`` inside with the
+  (host side ``ve`` + 13 hex of a hash of bridge and task id, on the bridge, ``eth0`` inside with the
   controller's MAC and address), ``lo`` up, a default route and a route to 169.254.170.2 via the
   gateway. ``bridge`` tasks also get their host ports proxied from ``publish_address`` (:mod:`.ports`).
 - ``none``: a namespace with ``lo`` only. ``host``: no namespace; the host's own files.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import json
 import logging
@@ -69,8 +70,10 @@ class SandboxNetwork:
     host_veth: str | None
 
 
-def veth_name(task_id: str) -> str:
-    return (VETH_PREFIX + "".join(c for c in task_id if c.isalnum()))[:IFNAME_MAX]
+def veth_name(bridge: str, task_id: str) -> str:
+    """The host side of a task's veth: unique per (bridge, task) within the 15 characters Linux allows."""
+    digest = hashlib.sha256(f"{bridge}/{task_id}".encode()).hexdigest()
+    return (VETH_PREFIX + digest)[:IFNAME_MAX]
 
 
 class HostNetwork:
@@ -134,9 +137,11 @@ class HostNetwork:
                 await self._ensure_proxies(spec.task_id, state)
             except PortInUse as busy:
                 await self._teardown(spec.task_id)
+                # Docker's words, which EC2 users see for the same conflict, then what to do about it.
                 raise SandboxFailed(
-                    f"CannotStartContainerError: Bind for {busy} failed: port is already allocated. Another "
-                    "process on this machine holds it; choose another hostPort, or 0 for a dynamic one."
+                    f"CannotStartContainerError: Bind for {busy.address} failed: port is already allocated. "
+                    f"Another process on this machine holds {busy.protocol} port {busy.port}; choose another "
+                    "hostPort, or 0 for a dynamic one."
                 ) from None
             except (OSError, NetlinkError) as error:
                 await self._teardown(spec.task_id)
@@ -193,7 +198,7 @@ class HostNetwork:
             "taskId": spec.task_id,
             "mode": mode,
             "netns": self.netns_prefix + spec.task_id if mode in NAMESPACED_MODES else None,
-            "hostVeth": veth_name(spec.task_id) if mode in ADDRESSED_MODES else None,
+            "hostVeth": veth_name(self.bridge, spec.task_id) if mode in ADDRESSED_MODES else None,
             "ipv4": network.ipv4 if network and mode in ADDRESSED_MODES else None,
             "prefixLength": network.prefix_length if network else None,
             "gateway": network.gateway if network else None,
@@ -317,7 +322,7 @@ class HostNetwork:
         _atomic_write(folder / "hostname", (hostname + "\n").encode())
 
     def _destroy(self, task_id: str, state: dict[str, Any] | None) -> None:
-        veth = (state or {}).get("hostVeth") or veth_name(task_id)
+        veth = (state or {}).get("hostVeth") or veth_name(self.bridge, task_id)
         name = (state or {}).get("netns") or self.netns_prefix + task_id
         self._netlink().delete_link(veth)
         netns.delete(name)

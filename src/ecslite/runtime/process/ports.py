@@ -21,10 +21,6 @@ UDP_IDLE_SECONDS = 60.0
 COPY_CHUNK = 1 << 16
 
 
-class PortInUse(Exception):
-    """The host port is taken on this machine (by another task, another server or any process)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Route:
     protocol: str  # tcp | udp
@@ -32,6 +28,16 @@ class Route:
     listen_port: int
     target_host: str
     target_port: int
+
+
+class PortInUse(Exception):
+    """The host port is taken on this machine (by another task, another server or any process)."""
+
+    def __init__(self, route: Route) -> None:
+        super().__init__(f"{route.listen_host}:{route.listen_port}/{route.protocol}")
+        self.address = f"{route.listen_host}:{route.listen_port}"
+        self.port = route.listen_port
+        self.protocol = route.protocol
 
 
 class TcpProxy:
@@ -45,8 +51,8 @@ class TcpProxy:
             self.server = await asyncio.start_server(
                 self._accept, self.route.listen_host, self.route.listen_port, reuse_address=True
             )
-        except OSError as error:
-            raise PortInUse(f"{self.route.listen_host}:{self.route.listen_port}/tcp: {error.strerror}") from None
+        except OSError:
+            raise PortInUse(self.route) from None
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -121,8 +127,8 @@ class UdpProxy(asyncio.DatagramProtocol):
             await loop.create_datagram_endpoint(
                 lambda: self, local_addr=(self.route.listen_host, self.route.listen_port)
             )
-        except OSError as error:
-            raise PortInUse(f"{self.route.listen_host}:{self.route.listen_port}/udp: {error.strerror}") from None
+        except OSError:
+            raise PortInUse(self.route) from None
         self.sweeper = asyncio.create_task(self._sweep())
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
