@@ -43,7 +43,7 @@ class Appended:
 def append(
     store: LogStore, gid: int, sid: int, events: Sequence[tuple[int, str]], ingested_ms: int, size: int
 ) -> Appended:
-    """Store ``events`` (already validated, in chronological order) at the end of stream ``sid``.
+    """Store ``events`` (validated, in chronological order) at the end of stream ``sid``.
 
     ``size`` is the batch's UTF-8 message bytes, added to the group's ``storedBytes``. One
     transaction: a batch is stored completely or not at all.
@@ -57,8 +57,7 @@ def append(
                 "INSERT INTO log_events (gid, sid, ts, seq, ingested_ms, message) VALUES (?, ?, ?, ?, ?, ?)",
                 [(gid, sid, ts, first + i, ingested_ms, message) for i, (ts, message) in enumerate(events)],
             )
-            low = min(ts for ts, _ in events)
-            high = max(ts for ts, _ in events)
+            low, high = events[0][0], events[-1][0]  # the batch is in chronological order
             conn.execute(
                 """UPDATE log_streams SET last_seq=?, uploads=?, last_ingestion_ms=?,
                    first_event_ms=min(coalesce(first_event_ms, ?), ?),
@@ -114,13 +113,14 @@ def scan_group(
     sids: Sequence[int] | None = None,
     after: tuple[int, int, int] | None = None,
     descending: bool = False,
-    max_eid: int | None = None,
+    snapshot: dict[int, int] | None = None,
     chunk: int = 2000,
 ) -> Iterator[list[StoredEvent]]:
     """The group's events with ``start <= ts <= end`` in ``(ts, sid, seq)`` order, chunk by chunk.
 
     The lock is held only while a chunk is fetched; each chunk resumes after the last key served,
-    so writers get in between chunks. ``max_eid`` pins the scan to events stored before it began.
+    so writers get in between chunks. ``snapshot`` (stream id → last sequence number, from
+    :func:`stream_positions`) pins the scan to the events stored when it was taken.
     """
     compare, direction = ("<", "DESC") if descending else (">", "ASC")
     base = "SELECT ts, sid, seq, ingested_ms, message FROM log_events WHERE gid=? AND ts>=? AND ts<=?"
@@ -130,9 +130,6 @@ def scan_group(
             return
         base += f" AND sid IN ({','.join('?' * len(sids))})"
         params += list(sids)
-    if max_eid is not None:
-        base += " AND eid<=?"
-        params.append(max_eid)
     order = f" ORDER BY ts {direction}, sid {direction}, seq {direction} LIMIT ?"
     position = after
     while True:
@@ -144,15 +141,22 @@ def scan_group(
         if not rows:
             return
         events = [StoredEvent(r[0], r[1], r[2], r[3], r[4]) for r in rows]
-        yield events
+        position = events[-1].group_key
+        if snapshot is not None:
+            events = [e for e in events if e.seq <= snapshot.get(e.sid, -1)]
+        if events:
+            yield events
         if len(rows) < chunk:
             return
-        position = events[-1].group_key
 
 
-def max_event_id(store: LogStore) -> int:
-    row = store.query_one("SELECT coalesce(max(eid), 0) FROM log_events")
-    return int(row[0]) if row else 0
+def stream_positions(store: LogStore, gids: Sequence[int]) -> dict[int, int]:
+    """The last sequence number of every stream of the groups: a snapshot for :func:`scan_group`."""
+    if not gids:
+        return {}
+    marks = ",".join("?" * len(gids))
+    rows = store.query(f"SELECT sid, last_seq FROM log_streams WHERE gid IN ({marks})", list(gids))
+    return {int(row[0]): int(row[1]) for row in rows}
 
 
 def purge_before(store: LogStore, gid: int, cutoff_ms: int) -> int:

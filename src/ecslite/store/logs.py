@@ -12,6 +12,8 @@ Invariants:
   names a deleted stream can never name a new one.
 - Within a stream, every event gets the next ``seq`` (per-stream ingestion sequence); reads order
   by ``(ts, seq)``, so events with equal timestamps keep the order they were put in.
+- Events are keyed ``(sid, ts, seq)`` (a WITHOUT ROWID table, so a stream's events are stored
+  together in read order) with one index ``(gid, ts, sid, seq)`` for reads across a group.
 - Event rows carry no foreign key (checks would cost ingestion); deleting a group or stream
   deletes its events explicitly in the same transaction.
 """
@@ -58,6 +60,19 @@ LOG_MIGRATIONS: list[list[str]] = [
         """CREATE TABLE log_settings (
             account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL,
             PRIMARY KEY (account, region, name))""",
+    ],
+    # Events clustered by stream: one B-tree keyed (sid, ts, seq) instead of a rowid table and
+    # two indexes, a quarter less work per ingested event.
+    [
+        """CREATE TABLE log_events_by_key (
+            sid INTEGER NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL, gid INTEGER NOT NULL,
+            ingested_ms INTEGER NOT NULL, message TEXT NOT NULL,
+            PRIMARY KEY (sid, ts, seq)) WITHOUT ROWID""",
+        """INSERT INTO log_events_by_key (sid, ts, seq, gid, ingested_ms, message)
+           SELECT sid, ts, seq, gid, ingested_ms, message FROM log_events""",
+        "DROP TABLE log_events",
+        "ALTER TABLE log_events_by_key RENAME TO log_events",
+        "CREATE INDEX log_events_by_group ON log_events (gid, ts, sid, seq)",
     ],
 ]
 

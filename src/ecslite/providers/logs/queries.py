@@ -3,7 +3,7 @@
 A query is parsed and checked when it starts (``MalformedQueryException`` at once), then runs on
 one of the provider's query threads: ``Scheduled`` until a thread takes it, ``Running`` while it
 scans, then ``Complete``, ``Failed`` or ``Cancelled``. The scan reads the events stored before the
-query started (pinned by event id), newest first across all its groups, chunk by chunk, so the
+query started (pinned by each stream's last sequence number), newest first across its groups, so the
 API and ingestion carry on while it runs and its results do not depend on what arrives meanwhile.
 Finished queries and their results are kept in ``logs.db`` for ``QUERY_RETENTION_MS``.
 """
@@ -142,8 +142,8 @@ class QueryOps(LogsBase):
         with self._queries_lock:
             self._queries[state.query_id] = state
         self._save(state)
-        max_eid = log_events.max_event_id(self.store)
-        self._query_threads.submit(self._execute, state, query, max_eid, groups)
+        snapshot = log_events.stream_positions(self.store, [g.gid for g in groups])
+        self._query_threads.submit(self._execute, state, query, snapshot, groups)
         return {"queryId": state.query_id}
 
     @on_worker
@@ -295,7 +295,7 @@ class QueryOps(LogsBase):
             orjson.dumps(doc).decode(),
         )
 
-    def _execute(self, state: QueryState, query: Query, max_eid: int, groups: list[LogGroupRow]) -> None:
+    def _execute(self, state: QueryState, query: Query, snapshot: dict[int, int], groups: list[LogGroupRow]) -> None:
         """Run on a query thread; never raises (a failure is the query's status)."""
         with self._queries_lock:
             if state.cancel.is_set():
@@ -304,7 +304,7 @@ class QueryOps(LogsBase):
         started = self.clock.monotonic()
         runner = QueryRun(query, state.limit)
         try:
-            for chunk in self._events(state, groups, max_eid):
+            for chunk in self._events(state, groups, snapshot):
                 if state.cancel.is_set():
                     return
                 runner.feed(chunk)
@@ -325,14 +325,16 @@ class QueryOps(LogsBase):
             state.status = "Complete"
         self._save(state)
 
-    def _events(self, state: QueryState, groups: list[LogGroupRow], max_eid: int) -> Iterator[list[InsightsEvent]]:
+    def _events(
+        self, state: QueryState, groups: list[LogGroupRow], snapshot: dict[int, int]
+    ) -> Iterator[list[InsightsEvent]]:
         """The queried events newest first across groups, in chunks."""
         streams: dict[int, str] = {}
         sources = []
         for group in groups:
             start = max(state.start_ms, self.retention_cutoff(group))
             chunks = log_events.scan_group(
-                self.store, group.gid, start=start, end=state.end_ms, descending=True, max_eid=max_eid, chunk=5000
+                self.store, group.gid, start=start, end=state.end_ms, descending=True, snapshot=snapshot, chunk=5000
             )
             sources.append(self._tagged(group, chunks))
         merged = heapq.merge(*sources, key=lambda item: item[1].group_key, reverse=True)
