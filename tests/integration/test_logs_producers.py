@@ -7,6 +7,7 @@ without HTTP: the awslogs driver and ``ecslite logs -f`` call it directly.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from ecslite.clock import FakeClock
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.base import RequestContext
 from ecslite.providers.logs.provider import LogsProvider
+from ecslite.providers.logs.queries import QUERY_THREADS
 from ecslite.store.logs import LogStore
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -128,5 +130,40 @@ def test_retention_sweep_deletes_expired_events() -> None:
         groups = await provider.describe_log_groups(CTX, {})
         assert groups["logGroups"][0]["storedBytes"] == 0
         assert await messages(provider, "g", "s") == []
+
+    scenario(body)
+
+
+def test_stop_query_cancels_a_query_that_has_not_finished() -> None:
+    async def body(provider: LogsProvider, clock: FakeClock) -> None:
+        await provider.append(ACCOUNT, REGION, "g", "s", [(now(clock), "x")], True)
+        # Occupy every query thread, so the next query stays Scheduled until released.
+        release = threading.Event()
+        blockers = [provider._query_threads.submit(release.wait) for _ in range(QUERY_THREADS)]
+        try:
+            second = int(clock.now())
+            params = {
+                "logGroupName": "g",
+                "startTime": second - 60,
+                "endTime": second,
+                "queryString": "fields @message",
+            }
+            query_id = (await provider.start_query(CTX, params))["queryId"]
+            assert (await provider.get_query_results(CTX, {"queryId": query_id}))["status"] == "Scheduled"
+            assert await provider.stop_query(CTX, {"queryId": query_id}) == {"success": True}
+        finally:
+            release.set()
+            for blocker in blockers:
+                blocker.result(timeout=5)
+        result = await provider.get_query_results(CTX, {"queryId": query_id})
+        assert (result["status"], result["results"]) == ("Cancelled", [])
+        listed = await provider.describe_queries(CTX, {"status": "Cancelled"})
+        assert [q["queryId"] for q in listed["queries"]] == [query_id]
+        with pytest.raises(AwsError) as caught:
+            await provider.stop_query(CTX, {"queryId": query_id})
+        assert (caught.value.code, caught.value.message) == (
+            "InvalidParameterException",
+            f"Query {query_id} is not running",
+        )
 
     scenario(body)

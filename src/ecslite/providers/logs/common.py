@@ -138,8 +138,7 @@ class LogsBase:
 
     async def run(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         loop = asyncio.get_running_loop()
-        if self.feed._loop is not loop:
-            self.feed.bind(loop)
+        self.feed.bind(loop)
         return await loop.run_in_executor(self._worker, functools.partial(fn, *args, **kwargs))
 
     def close_worker(self) -> None:

@@ -10,6 +10,7 @@ from ecslite.providers.logs.errors import (
     DELETION_PROTECTED,
     GROUP_OR_RESOURCE,
     IDENTIFIERS_WITH_FILTERS,
+    INVALID_NEXT_TOKEN,
     PREFIX_AND_PATTERN,
     InvalidParameterException,
     ResourceAlreadyExistsException,
@@ -74,7 +75,7 @@ class GroupOps(LogsBase):
         limit = params.get("limit") or DEFAULT_DESCRIBE_LIMIT
         after = self.token_key(params.get("nextToken"))
         if after is not None and not isinstance(after, str):
-            after = None
+            raise InvalidParameterException(INVALID_NEXT_TOKEN)
         rows = self.store.list_groups(
             ctx.account,
             ctx.region,

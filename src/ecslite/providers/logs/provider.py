@@ -45,8 +45,9 @@ class LogsProvider(GroupOps, StreamOps, EventOps, QueryOps):
                 await self._purger
             self._purger = None
         self.cancel_queries()
-        await asyncio.get_running_loop().run_in_executor(None, self.close_worker)
-        self.close_queries()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.close_worker)
+        await loop.run_in_executor(None, self.close_queries)
         self.store.close()
 
     async def reset(self) -> None:
