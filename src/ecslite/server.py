@@ -43,6 +43,7 @@ from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
 from ecslite.providers.ssm.provider import SsmProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
+from ecslite.runtime.process.netlink import host_routes
 from ecslite.runtime.select import select_runtime
 from ecslite.store.db import Database
 from ecslite.store.logs import LogStore
@@ -75,7 +76,9 @@ class Server:
         self.providers["iam"] = IamProvider(self.db, self.clock)
         self.providers["secretsmanager"] = SecretsManagerProvider(self.db, self.clock)
         self.providers["ssm"] = SsmProvider(self.db, self.clock)
-        self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings)
+        # With real processes, VPC space must not take over networks the host routes elsewhere.
+        routes = host_routes if self.runtime.name == "process" else None
+        self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings, host_routes=routes)
         self.components: list[Component] = []
         logs_path = None if settings.ephemeral else settings.data_dir / "logs.db"
         self.logs = LogsProvider(LogStore(logs_path, durability=settings.durability), self.clock)

@@ -546,3 +546,43 @@ def _no_stray_children() -> Iterator[None]:
     with contextlib.suppress(ChildProcessError):
         while os.waitpid(-1, os.WNOHANG) != (0, 0):
             pass
+
+
+def test_outbound_traffic_leaves_with_the_hosts_address(net_settings: Settings, worker_number: int) -> None:
+    """NAT (nftables masquerade): a task reaches a network beyond the host as the host, like behind a NAT gateway."""
+    if shutil.which("nft") is None:
+        pytest.skip("nft (Debian package nftables) is not installed: no outbound NAT to test")
+    outside, host_side = f"{net_settings.bridge}x-out", f"ox{worker_number}{os.getpid() % 10000}"
+    prefix = f"198.18.{worker_number}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    async def scenario() -> None:
+        network = HostNetwork(net_settings)
+        await network.setup()
+        assert network.nat_reason is None
+        sandbox = await network.create_sandbox(awsvpc_spec(net_settings, 14))
+        ip("netns", "add", outside)
+        try:
+            ip("link", "add", host_side, "type", "veth", "peer", "name", "eth0", "netns", outside)
+            ip("addr", "add", f"{prefix}.1/24", "dev", host_side)
+            ip("link", "set", host_side, "up")
+            ip("-n", outside, "addr", "add", f"{prefix}.2/24", "dev", "eth0")
+            ip("-n", outside, "link", "set", "eth0", "up")
+            ip("-n", outside, "route", "add", "default", "via", f"{prefix}.1")
+            far = InTask(SandboxNetwork(outside, f"/run/netns/{outside}", Path(), Path(), Path(), None, None, None))
+            task = InTask(sandbox)
+            try:
+                ready(far.start(SERVE_TCP.format(host="0.0.0.0", port=7000)))
+                answer = await asyncio.to_thread(task.run, FETCH_TCP.format(host=f"{prefix}.2", port=7000))
+                assert answer == f"hello from {prefix}.2 to {prefix}.1"  # not the task's own address
+            finally:
+                far.close()
+        finally:
+            subprocess.run(["ip", "link", "del", host_side], capture_output=True, check=False)
+            subprocess.run(["ip", "netns", "del", outside], capture_output=True, check=False)
+        await network.destroy_sandbox(task_id(14))
+        await network.close()
+
+    run(scenario())

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ecslite.clock import FakeClock
+from ecslite.config import Settings
 from ecslite.model.vpc import new_mac
+from ecslite.protocol.errors import AwsError
+from ecslite.providers.base import RequestContext
+from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.runtime.base import PortBinding, SandboxInfo, SandboxSpec
+from ecslite.runtime.process.netlink import host_routes
 from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database
 from tests.unit.test_task_harness import Harness, container, definition, run, started
 
 ACCOUNT, REGION, CIDR = "000000000000", "us-east-1", "172.31.0.0/16"
+DEFAULTS_VPC = vpc_store.default_ids(ACCOUNT, REGION, CIDR).vpc
 
 
 def request(n: int, pool: str = "172.31.0.0/20", task: str | None = None) -> vpc_store.InterfaceRequest:
@@ -159,3 +168,35 @@ def test_a_task_whose_subnet_vanished_fails_to_start_with_the_reason() -> None:
         await h.controller.stop()
 
     run(scenario())
+
+
+def test_vpc_space_never_takes_over_networks_the_host_routes(tmp_path: Path) -> None:
+    table = tmp_path / "route"
+    table.write_text(
+        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n"
+        "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n"
+        "eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+        "ecslite0\t00001FAC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n"
+    )
+    assert host_routes(str(table)) == [("eth0", "192.0.2.0/24"), ("ecslite0", "172.31.0.0/16")]
+    db = Database(None)
+    provider = Ec2Provider(db, FakeClock(), Settings(data_dir=tmp_path), host_routes=lambda: host_routes(str(table)))
+    ctx = RequestContext(ACCOUNT, REGION, "r", "ec2", "CreateVpc")
+    provider.prepare(ctx)
+    with pytest.raises(AwsError) as refused:
+        provider.create_vpc(ctx, {"CidrBlock": "192.0.2.0/24"})
+    assert (refused.value.code, refused.value.message) == (
+        "InvalidVpc.Range",
+        "The CIDR '192.0.2.0/24' is invalid. Its resolver address would be 192.0.2.2, but this host already routes "
+        "192.0.2.0/24 via eth0, and ecslite puts its VPCs' subnets and resolvers on its own bridge; choose a block "
+        "this host does not use.",
+    )
+    vpc = provider.create_vpc(ctx, {"CidrBlock": "192.0.0.0/16"})["Vpc"]["VpcId"]
+    with pytest.raises(AwsError) as conflict:
+        provider.create_subnet(ctx, {"VpcId": vpc, "CidrBlock": "192.0.2.0/25"})
+    assert conflict.value.code == "InvalidSubnet.Conflict"
+    assert provider.create_subnet(ctx, {"VpcId": vpc, "CidrBlock": "192.0.3.0/24"})["Subnet"]["CidrBlock"] == (
+        "192.0.3.0/24"
+    )
+    # The server's own bridge is not "elsewhere": the default VPC's subnets live there.
+    assert provider.create_subnet(ctx, {"VpcId": DEFAULTS_VPC, "CidrBlock": "172.31.48.0/20"})["Subnet"]

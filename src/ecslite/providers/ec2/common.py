@@ -9,6 +9,7 @@ creation order.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from ipaddress import IPv4Network
 from typing import Any
 
 from ecslite.clock import Clock
@@ -31,11 +32,19 @@ def yes(value: bool) -> str:
     return "true" if value else "false"
 
 
+HostRoutes = Callable[[], list[tuple[str, str]]]
+
+
 class Ec2Base:
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, settings: Settings, *, host_routes: HostRoutes | None = None
+    ) -> None:
+        """``host_routes`` lists ``(interface, network)`` the host routes; given when tasks really run
+        (the process runtime), so VPC space never takes over the host's own networks."""
         self.db = db
         self.clock = clock
         self.settings = settings
+        self.host_routes = host_routes
         self._initialized: set[tuple[str, str]] = set()
         db.subscribe(self._on_changes)
 
@@ -129,6 +138,30 @@ class Ec2Base:
                     raise errors.invalid_value(f"Tag key '{key}' uses the reserved prefix 'aws:'.")
                 tags[key] = tag.get("Value", "")
         return tags
+
+    def check_routable(self, cidr: IPv4Network, what: str) -> None:
+        """Refuse address space the host already routes elsewhere: on the bridge it would hijack it.
+
+        A subnet's whole block goes on the bridge; of a VPC only its resolver address (base + 2) does.
+        """
+        if self.host_routes is None:
+            return
+        mine = cidr if what == "subnet" else IPv4Network(f"{cidr.network_address + 2}/32")
+        for interface, network in self.host_routes():
+            if interface == self.settings.bridge or not IPv4Network(network).overlaps(mine):
+                continue
+            why = (
+                f"this host already routes {network} via {interface}, and ecslite puts its VPCs' subnets and "
+                "resolvers on its own bridge; choose a block this host does not use."
+            )
+            if what == "subnet":
+                raise errors.Ec2Error(
+                    "InvalidSubnet.Conflict", f"The CIDR '{cidr}' conflicts with another subnet: {why}"
+                )
+            raise errors.Ec2Error(
+                "InvalidVpc.Range",
+                f"The CIDR '{cidr}' is invalid. Its resolver address would be {mine.network_address}, but {why}",
+            )
 
     # -- lookups shared by several groups ----------------------------------------------------------
 

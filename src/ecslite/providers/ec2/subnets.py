@@ -97,6 +97,7 @@ class SubnetOps(Ec2Base):
         if not size_ok(cidr) or not cidr.subnet_of(IPv4Network(vpc["CidrBlock"])):
             raise errors.Ec2Error("InvalidSubnet.Range", f"The CIDR '{text}' is invalid.")
         self._check_conflicts(ctx, vpc, cidr)
+        self.check_routable(cidr, "subnet")
         zone = self._zone(ctx, vpc["VpcId"], params)
         tags = self.spec_tags(params, "subnet")
         doc = subnet_doc(

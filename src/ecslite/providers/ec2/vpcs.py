@@ -73,6 +73,7 @@ class VpcOps(Ec2Base):
             raise errors.bad_cidr(text, "cidrBlock")
         if not size_ok(cidr) or not usable(cidr):
             raise errors.Ec2Error("InvalidVpc.Range", f"The CIDR '{text}' is invalid.")
+        self.check_routable(cidr, "VPC")
         tags = self.spec_tags(params, "vpc")
         vpc_id = new_id("vpc")
         doc = vpc_doc(ctx.account, ctx.region, vpc_id, str(cidr), default=False, tags=tags)

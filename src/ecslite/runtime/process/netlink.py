@@ -256,3 +256,28 @@ def _link(payload: bytes) -> Link:
         elif kind == IFLA_MASTER:
             master = struct.unpack("=I", value[:4])[0]
     return Link(index=index, name=name, flags=flags, master=master)
+
+
+def host_routes(path: str = "/proc/net/route") -> list[tuple[str, str]]:
+    """``(interface, network)`` of the host's IPv4 routes other than the default route.
+
+    What the EC2 API checks new VPCs and subnets against: a subnet ecslite puts on its bridge must
+    not take over addresses the host already routes elsewhere.
+    """
+    out: list[tuple[str, str]] = []
+    try:
+        with open(path) as table:
+            next(table, None)
+            for line in table:
+                fields = line.split()
+                if len(fields) < 8:
+                    continue
+                destination = ipaddress.IPv4Address(struct.pack("<I", int(fields[1], 16)))
+                mask = ipaddress.IPv4Address(struct.pack("<I", int(fields[7], 16)))
+                if int(mask) == 0:
+                    continue
+                network = ipaddress.IPv4Network(f"{destination}/{mask}", strict=False)
+                out.append((fields[0], str(network)))
+    except (OSError, ValueError):
+        return out
+    return out
