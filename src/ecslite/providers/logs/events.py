@@ -85,15 +85,16 @@ class EventOps(LogsBase):
             raise ResourceNotFoundException(STREAM_NOT_FOUND)
         events = [(e["timestamp"], e["message"]) for e in params["logEvents"]]
         # ``sequenceToken`` is accepted and ignored: "PutLogEvents actions are always accepted".
-        uploads = self._store_batch(ctx, group, stream, events)
-        result: dict[str, Any] = {"nextSequenceToken": upload_sequence_token(uploads[0])}
-        if uploads[1]:
-            result["rejectedLogEventsInfo"] = uploads[1]
+        stream, rejected = self._store_batch(ctx, group, stream, events)
+        result: dict[str, Any] = {"nextSequenceToken": upload_sequence_token(stream)}
+        if rejected:
+            result["rejectedLogEventsInfo"] = rejected
         return result
 
     def _store_batch(
         self, ctx: RequestContext, group: LogGroupRow, stream: LogStreamRow, events: list[tuple[int, str]]
     ) -> tuple[LogStreamRow, dict[str, int]]:
+        """Check and store a batch; the stream as it is afterwards, and the rejection info."""
         now = self.now_ms()
         batch = check_batch(events, now, group.retention_days)
         if batch.accepted:
