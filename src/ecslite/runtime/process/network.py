@@ -103,7 +103,13 @@ class HostNetwork:
             if state is None or not self._alive(state):
                 continue
             await self._ensure_network_addresses(state)
-            await self._ensure_proxies(task_id, state)
+            try:
+                await self._ensure_proxies(task_id, state)
+            except PortInUse as busy:
+                # The task keeps running; only its published port is missing until the holder lets go.
+                log.warning(
+                    "published port taken while the server was down", extra={"task_id": task_id, "port": str(busy)}
+                )
         await self._run(self._install_nat)
 
     async def close(self) -> None:
@@ -124,7 +130,8 @@ class HostNetwork:
             state = self._state(spec.task_id)
             if state is not None and self._alive(state):
                 await self._ensure_network_addresses(state)
-                await self._ensure_proxies(spec.task_id, state)
+                with contextlib.suppress(PortInUse):  # logged when first missed; the task itself is fine
+                    await self._ensure_proxies(spec.task_id, state)
                 return self._network(state)
             if state is not None:
                 await self._teardown(spec.task_id)
