@@ -29,6 +29,7 @@ from ecslite.runtime.base import NetworkSpec, PortBinding, SandboxFailed, Sandbo
 from ecslite.runtime.process import netns
 from ecslite.runtime.process.dns import host_resolvers
 from ecslite.runtime.process.network import METADATA_ADDRESS, HostNetwork, SandboxNetwork, veth_name
+from tests.conftest import make_client
 from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wait_for
 
 
@@ -586,3 +587,120 @@ def test_outbound_traffic_leaves_with_the_hosts_address(net_settings: Settings, 
         await network.close()
 
     run(scenario())
+
+
+# -- through the API, on the process runtime ---------------------------------------------------------
+
+
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "/usr/bin/python3"
+
+
+def _wait_task(ecs: Any, arn: str, status: str, timeout: float = 40) -> dict[str, Any]:
+    def current() -> dict[str, Any] | None:
+        task: dict[str, Any] = ecs.describe_tasks(tasks=[arn])["tasks"][0]
+        return task if task["lastStatus"] == status else None
+
+    found: dict[str, Any] = wait_for(current, timeout=timeout)
+    return found
+
+
+def test_bridge_mode_task_serves_on_its_static_and_dynamic_host_ports(process_ecs: Any) -> None:
+    process_ecs.register_container_instance(
+        totalResources=[
+            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096},
+        ]
+    )
+    static = free_port()
+    definition = process_ecs.register_task_definition(
+        family="bridge-web",
+        networkMode="bridge",
+        containerDefinitions=[
+            {
+                "name": "web",
+                "image": "ecslite-test/programs",
+                "command": ["serve.py", "8080"],
+                "memory": 128,
+                "portMappings": [{"containerPort": 8080, "hostPort": static}],
+            },
+            {
+                "name": "api",
+                "image": "ecslite-test/programs",
+                "command": ["serve.py", "9090"],
+                "memory": 128,
+                "portMappings": [{"containerPort": 9090}],
+            },
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    arn = process_ecs.run_task(taskDefinition=definition, launchType="EC2")["tasks"][0]["taskArn"]
+    task = _wait_task(process_ecs, arn, "RUNNING")
+    bindings = {c["name"]: c["networkBindings"][0] for c in task["containers"]}
+    assert bindings["web"]["hostPort"] == static
+    dynamic = bindings["api"]["hostPort"]
+    assert 49153 <= dynamic <= 65535
+    assert task["attachments"] == []
+    for port in (static, dynamic):
+        answer = wait_for(lambda port=port: _http_ok(f"http://127.0.0.1:{port}/"), timeout=20)
+        assert answer
+    process_ecs.stop_task(task=arn)
+    _wait_task(process_ecs, arn, "STOPPED")
+    with pytest.raises(OSError):
+        fetch_from_host("127.0.0.1", static)
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+CHECK_NAMES = """
+import socket, sys
+me = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); me.connect(('169.254.170.2', 80))
+own = me.getsockname()[0]
+checks = {{
+    'hostname resolves to the task address': socket.gethostbyname(socket.gethostname()) == own,
+    'the host name is the ENI private DNS name':
+        socket.gethostname() == 'ip-' + own.replace('.', '-') + '.ec2.internal',
+    'DNS answers like the host': {name!r} == '' or socket.gethostbyname({name!r}) == {expected!r},
+}}
+failed = [k for k, ok in checks.items() if not ok]
+print(own, failed, flush=True)
+sys.exit(1 if failed else 0)
+"""
+
+
+def test_an_awsvpc_container_resolves_names_through_its_files_and_the_vpc_resolver(
+    process_ecs: Any, process_endpoint: str
+) -> None:
+    name, expected = "", ""
+    for candidate in ("pypi.org", "deb.debian.org", "github.com"):
+        with contextlib.suppress(OSError):
+            expected, name = socket.gethostbyname(candidate), candidate
+            break
+    definition = process_ecs.register_task_definition(
+        family="names",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": "check",
+                "image": "ecslite-test/host",
+                "command": [SYSTEM_PYTHON, "-c", CHECK_NAMES.format(name=name, expected=expected)],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    subnet = make_client("ec2", process_endpoint).describe_subnets()["Subnets"][0]["SubnetId"]
+    arn = process_ecs.run_task(
+        taskDefinition=definition,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet]}},
+    )["tasks"][0]["taskArn"]
+    task = _wait_task(process_ecs, arn, "STOPPED")
+    assert task["containers"][0].get("exitCode") == 0, task["containers"][0]
