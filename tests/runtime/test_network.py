@@ -704,3 +704,25 @@ def test_an_awsvpc_container_resolves_names_through_its_files_and_the_vpc_resolv
     )["tasks"][0]["taskArn"]
     task = _wait_task(process_ecs, arn, "STOPPED")
     assert task["containers"][0].get("exitCode") == 0, task["containers"][0]
+
+
+def test_a_portless_bridge_holding_our_vpc_space_gives_it_back(net_settings: Settings) -> None:
+    stale = f"{net_settings.bridge}s"[:15]
+    subnet = default_layout(net_settings.vpc_cidr).subnets[0][1]
+    subprocess.run(["ip", "link", "add", stale, "type", "bridge"], check=True)
+    try:
+        subprocess.run(
+            ["ip", "addr", "add", f"{subnet.network_address + 1}/{subnet.prefixlen}", "dev", stale], check=True
+        )
+        subprocess.run(["ip", "addr", "add", "198.51.100.201/32", "dev", stale], check=True)
+
+        async def scenario() -> None:
+            network = HostNetwork(net_settings)
+            await network.setup()
+            await network.close()
+
+        run(scenario())
+        left = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", stale], capture_output=True, text=True).stdout
+        assert str(subnet.network_address + 1) not in left and "198.51.100.201" in left  # only our space is taken back
+    finally:
+        subprocess.run(["ip", "link", "del", stale], check=False)

@@ -94,6 +94,7 @@ class Link:
     name: str
     flags: int
     master: int | None
+    kind: str | None = None  # IFLA_INFO_KIND: "bridge", "veth", …
 
 
 class Netlink:
@@ -214,6 +215,18 @@ class Netlink:
             raise
         return True
 
+    def delete_address(self, index: int, address: str, prefix: int) -> None:
+        body = (
+            _IFADDR.pack(socket.AF_INET, prefix, 0, RT_SCOPE_UNIVERSE, index)
+            + attr_ip(IFA_LOCAL, address)
+            + attr_ip(IFA_ADDRESS, address)
+        )
+        try:
+            self.request(RTM_DELADDR, NLM_F_ACK, body)
+        except NetlinkError as error:
+            if error.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+                raise
+
     def addresses(self, index: int) -> list[tuple[str, int]]:
         out = []
         for kind, payload in self.request(RTM_GETADDR, NLM_F_DUMP, _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)):
@@ -250,12 +263,17 @@ def _link(payload: bytes) -> Link:
     _family, _type, index, flags, _change = _IFINFO.unpack_from(payload)
     name = ""
     master: int | None = None
+    link_kind: str | None = None
     for kind, value in parse_attrs(payload[_IFINFO.size :]):
         if kind == IFLA_IFNAME:
             name = value.rstrip(b"\0").decode()
         elif kind == IFLA_MASTER:
             master = struct.unpack("=I", value[:4])[0]
-    return Link(index=index, name=name, flags=flags, master=master)
+        elif kind == IFLA_LINKINFO:
+            for info_kind, info in parse_attrs(value):
+                if info_kind == IFLA_INFO_KIND:
+                    link_kind = info.rstrip(b"\0").decode()
+    return Link(index=index, name=name, flags=flags, master=master, kind=link_kind)
 
 
 def host_routes(path: str = "/proc/net/route") -> list[tuple[str, str]]:

@@ -87,7 +87,6 @@ class HostNetwork:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"net-{settings.bridge}")
         self._host: Netlink | None = None  # used on the executor thread only
         self._bridge_index: int | None = None
-        self._bridge_addresses: set[str] = set()
         self._proxies: dict[str, list[Proxy]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._nat_ranges: set[str] = set()
@@ -254,20 +253,38 @@ class HostNetwork:
             raise OSError(f"the bridge {self.bridge} could not be created")
         host.set_up(link.index)
         self._bridge_index = link.index
-        self._bridge_addresses = {a for a, _ in host.addresses(link.index)}
+        self._release_stale_bridges(host, link.index)
         self._add_bridge_address(METADATA_ADDRESS, 32)
         for path in ("/proc/sys/net/ipv4/ip_forward", f"/proc/sys/net/ipv4/conf/{self.bridge}/forwarding"):
             with contextlib.suppress(OSError):
                 Path(path).write_text("1\n")
 
+    def _release_stale_bridges(self, host: Netlink, ours: int) -> None:
+        """Take our VPC space back from bridges without any port (left by an earlier server).
+
+        Two bridges holding the same subnet make the host route that subnet to whichever came first;
+        a bridge with no ports carries no task, so its copy can only misroute ours.
+        """
+        vpc = ipaddress.IPv4Network(self.settings.vpc_cidr)
+        links = host.links()
+        used = {link.master for link in links if link.master is not None}
+        for link in links:
+            if link.index == ours or link.kind != "bridge" or link.index in used:
+                continue
+            for address, prefix in host.addresses(link.index):
+                if ipaddress.IPv4Network(f"{address}/{prefix}", strict=False).overlaps(vpc):
+                    log.warning(
+                        "removing a stale copy of this server's VPC space",
+                        extra={"bridge": link.name, "address": f"{address}/{prefix}"},
+                    )
+                    host.delete_address(link.index, address, prefix)
+
     def _add_bridge_address(self, address: str, prefix: int) -> None:
-        if address in self._bridge_addresses:
-            return
+        # Asked every time (an existing address costs one EEXIST round trip): whatever removed it, it is back.
         if self._bridge_index is None:
             self._setup_bridge()
         assert self._bridge_index is not None
         self._netlink().add_address(self._bridge_index, address, prefix)
-        self._bridge_addresses.add(address)
 
     def _create(self, spec: SandboxSpec, state: dict[str, Any]) -> None:
         folder = self._dir(spec.task_id)
