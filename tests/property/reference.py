@@ -115,6 +115,10 @@ def _show(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
+    if isinstance(value, list):
+        return f"'[{len(value)} items]'"
+    if isinstance(value, dict):
+        return f"'{{{len(value)} entries}}'"
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
@@ -130,11 +134,13 @@ def _check(shape: Shape, value: Any, path: str, out: list[str]) -> None:
     if kind == "structure":
         for name in shape.required_members:
             if value.get(name) is None:
-                _add(out, None, f"{path}.{name}" if path else name, "Member must not be null")
+                field = name[:1].lower() + name[1:]
+                _add(out, None, f"{path}.{field}" if path else field, "Member must not be null")
         members = shape.members  # type: ignore[attr-defined]
         for name, item in value.items():
             if name in members and item is not None:
-                _check(members[name], item, f"{path}.{name}" if path else name, out)
+                field = name[:1].lower() + name[1:]
+                _check(members[name], item, f"{path}.{field}" if path else field, out)
     elif kind == "list":
         _check_size(shape, value, path, out)
         for i, item in enumerate(value, 1):
@@ -156,7 +162,7 @@ def _check(shape: Shape, value: Any, path: str, out: list[str]) -> None:
                 compiled = regex.compile(pattern)
             except regex.error:
                 return
-            if compiled.search(value) is None:
+            if compiled.fullmatch(value) is None:
                 _add(out, value, path, f"Member must satisfy regular expression pattern: {pattern}")
     elif kind in ("integer", "long", "float", "double"):
         low, high = shape.metadata.get("min"), shape.metadata.get("max")

@@ -28,7 +28,7 @@ def test_rejected_query_member_with_control_characters_answers_readable_xml(edge
     exchange = edge.send(headers=FORM, content=body)
     root = edge.check_xml_exchange(exchange)
     assert root.findtext("Error/Code") == "ValidationError"
-    assert "Value '\ufffd' at 'RoleArn'" in (root.findtext("Error/Message") or "")
+    assert "Value '\ufffd' at 'roleArn'" in (root.findtext("Error/Message") or "")
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,9 @@ def _show(value: Any) -> str:
         return "java.nio.HeapByteBuffer"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | dict):
+        # AWS echoes collections; a 10,000-event batch must not come back inside its own error.
+        return f"'[{len(value)} items]'" if isinstance(value, list) else f"'{{{len(value)} entries}}'"
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
@@ -118,20 +121,26 @@ def _compile(shape: Shape, memo: dict[str, Checker | None]) -> Checker | None:
     return None
 
 
+def field_name(member: str) -> str:
+    """How AWS names a member in validation messages: its Java property name (``RoleName`` → ``roleName``)."""
+    return member[:1].lower() + member[1:]
+
+
 def _compile_structure(shape: Shape, memo: dict[str, Checker | None]) -> Checker | None:
     required = tuple(shape.required_members)
     members: dict[str, Checker] = {}
+    names = {name: field_name(name) for name in shape.members}  # type: ignore[attr-defined]
 
     def check(value: dict[str, Any], path: Path, out: _Collector) -> None:
         if out.full:
             return
         for name in required:
             if value.get(name) is None:
-                out.add(None, (path, name), "Member must not be null")
+                out.add(None, (path, names[name]), "Member must not be null")
         for name, item in value.items():
             checker = members.get(name)
             if checker is not None and item is not None:
-                checker(item, (path, name), out)
+                checker(item, (path, names[name]), out)
 
     # A recursive shape refers to this checker before it is known to be needed; keep it then.
     memo[shape.name] = check
@@ -233,8 +242,8 @@ def _compile_string(shape: Shape) -> Checker | None:
             return
         if size is not None:
             size(value, path, out)
-        # Smithy patterns are not implicitly anchored: the value must contain a match.
-        if compiled is not None and compiled.search(value) is None:
+        # AWS front ends match the whole value (Java's String.matches): `bad name` fails `[A-Za-z0-9]+`.
+        if compiled is not None and compiled.fullmatch(value) is None:
             out.add(value, path, f"Member must satisfy regular expression pattern: {pattern}")
 
     return check
