@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,8 +28,10 @@ from ecslite.runtime.base import (
     NetworkSpec,
     SandboxSpec,
 )
+from ecslite.runtime.process.cgroups import Cgroups, Layout, Limits
 from ecslite.runtime.process.runtime import ProcessRuntime
 from ecslite.runtime.process.shim_client import read_shim_pid
+from ecslite.runtime.select import RuntimeUnavailable, select_runtime
 
 HOST_IMAGE = "ecslite-test/host"
 
@@ -466,3 +469,49 @@ def test_a_dead_shim_stops_its_containers_with_a_reason_naming_it(settings: Sett
                 assert before.pid is not None and process_gone(before.pid)
 
     run(scenario)
+
+
+# -- choosing the runtime and cgroup v2 --------------------------------------------------------------
+
+
+def test_auto_falls_back_to_the_fake_runtime_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    runtime, reason = select_runtime(Settings(data_dir=tmp_path, runtime="auto"))
+    assert runtime.name == "fake"
+    assert reason == (
+        "the process runtime needs root (network namespaces, cgroups and the host bridge); run ecslite as root; "
+        "tasks run on the fake runtime"
+    )
+    with pytest.raises(RuntimeUnavailable) as refused:
+        select_runtime(Settings(data_dir=tmp_path, runtime="process"))
+    assert str(refused.value).startswith("The process runtime cannot run here: the process runtime needs root")
+
+
+def test_auto_takes_the_process_runtime_where_it_can_run(settings: Settings) -> None:
+    runtime, reason = select_runtime(replace(settings, runtime="auto"))
+    assert (runtime.name, reason) == ("process", "this machine can run it")
+    asyncio.run(runtime.close())
+
+
+def test_cgroup_v2_groups_are_made_joined_killed_and_removed(tmp_path: Path) -> None:
+    unified = Path("/sys/fs/cgroup/unified")
+    if Layout.detect().version == 2:
+        pytest.skip("this host is cgroup v2 only: every other runtime test exercises v2")
+    if not (unified / "cgroup.procs").exists():
+        pytest.skip("no cgroup v2 hierarchy is mounted beside the v1 controllers")
+    cgroups = Cgroups(Layout(version=2, mounts={"unified": unified}), f"test-{os.getpid()}")
+    cgroups.create_task("task", Limits())
+    dirs = cgroups.create_container("task", "app", Limits())
+    sleeper = subprocess.Popen(["sleep", "100"])
+    try:
+        cgroups.join(dirs, sleeper.pid)
+        assert cgroups.procs(dirs[0]) == [sleeper.pid]
+        cgroups.kill_containers("task")
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        cgroups.destroy_task("task")
+        assert cgroups.existing_tasks() == []
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        cgroups.remove(cgroups.task_dirs("task"))
+        cgroups.remove(cgroups.base_dirs())

@@ -1,10 +1,8 @@
 """The process runtime: every task in its own network namespace, containers as real processes owned
 by a per-task shim, under cgroup limits (design.md "Runtimes", spec/ecs.md §3).
 
-For each task ``<runtime_dir>/tasks/<task id>/`` holds ``sandbox.json`` (written first, as the
-intent, then again once the sandbox is ready), the shim's files (see :mod:`.shim_client`) and each
-container's ``<name>.spec``, ``.started``, ``.exit`` and ``.log``. Everything the runtime knows
-can be rebuilt from that directory, the cgroups and the network, so a restarted server re-attaches:
+Everything the runtime knows can be rebuilt from the task's directory (:mod:`.task_dir`), its
+cgroups (:mod:`.cgroups`) and its network (:mod:`.network`), so a restarted server re-attaches:
 it reconnects to live shims (pids unchanged) and reads the exit records of containers that ended
 while it was away.
 
@@ -26,12 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import shutil
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,17 +72,23 @@ from ecslite.runtime.process.shim_client import (
     launch_shim,
     read_exit,
     read_shim_pid,
-    read_started,
     shim_alive,
     write_atomic,
     write_exit,
+)
+from ecslite.runtime.process.task_dir import (
+    ContainerRecord,
+    load_containers,
+    read_sandbox,
+    remove_task_files,
+    task_dirs,
+    write_sandbox,
 )
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MIB = 1024 * 1024
-SANDBOX_FILE = "sandbox.json"
 SHIM_EXIT_TIMEOUT = 5.0
 CANNOT_START = "CannotStartContainerError"
 CANNOT_CREATE = "CannotCreateContainerError"
@@ -101,31 +103,18 @@ def shim_died_reason(pid: int | None, task_dir: Path) -> str:
 
 
 @dataclass(slots=True)
-class _Container:
-    name: str
-    launch: LaunchSpec
-    pid: int
-    started_at: float
-    exit: ExitRecord | None = None
-    oom: bool = False
-
-    @property
-    def runtime_id(self) -> str:
-        return self.launch.notes.get("runtime-id", "")
-
-
-@dataclass(slots=True)
 class _Task:
     task_id: str
     dir: Path
     info: SandboxInfo
     network: SandboxNetwork | None
     hostname: str | None = None
-    containers: dict[str, _Container] = field(default_factory=dict)
+    containers: dict[str, ContainerRecord] = field(default_factory=dict)
     client: ShimClient | None = None
     shim_pid: int | None = None
     pidfd: int | None = None
     shim_exited: asyncio.Event = field(default_factory=asyncio.Event)
+    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
     destroying: bool = False
     shim_died: bool = False
 
@@ -217,7 +206,7 @@ class ProcessRuntime:
             created_at=created,
         )
         # The intent first: a crash from here on leaves a sandbox that sandboxes() lists for removal.
-        await self._io(_write_sandbox, task_dir, info, spec, False)
+        await self._io(write_sandbox, task_dir, info, spec, False)
         await self._ensure_network()
         network = await self.network.create_sandbox(spec)
         limits = Limits(
@@ -235,7 +224,7 @@ class ProcessRuntime:
             await self._io(self.cgroups.join, self.cgroups.shim_dirs(spec.task_id), pid)
         await self._connect(task)
         task.info = replace(info, sandbox_id=f"{spec.task_id}@{task.shim_pid}")
-        await self._io(_write_sandbox, task_dir, task.info, spec, True)
+        await self._io(write_sandbox, task_dir, task.info, spec, True)
         return task.info
 
     async def sandbox(self, task_id: str) -> SandboxInfo | None:
@@ -261,7 +250,7 @@ class ProcessRuntime:
                 await self._io(self.cgroups.destroy_task, task_id)
             await self.network.destroy_sandbox(task_id)
             keep_shim_log = task is not None and task.shim_died
-            await self._io(_remove_task_files, self.tasks_dir / task_id, keep_shim_log)
+            await self._io(remove_task_files, self.tasks_dir / task_id, keep_shim_log)
             self._tasks.pop(task_id, None)
             for key in [k for k in self._resolved if k[0] == task_id]:
                 del self._resolved[key]
@@ -319,7 +308,7 @@ class ProcessRuntime:
             raise ContainerStartFailed(f"{CANNOT_START}: {refused}") from None
         container = task.containers.get(spec.name)  # an exit event may have arrived first
         if container is None:
-            container = _Container(spec.name, launch, pid, started_at)
+            container = ContainerRecord(spec.name, launch, pid, started_at)
             task.containers[spec.name] = container
         return self._state(task, container)
 
@@ -450,14 +439,12 @@ class ProcessRuntime:
     async def _attach(self, task_id: str, *, quiet: bool = False) -> _Task | None:
         """Rebuild a task from its directory (after a restart); reconnect to its shim if it lives."""
         task_dir = self.tasks_dir / task_id
-        loaded = await self._io(_read_sandbox, task_dir)
+        loaded = await self._io(read_sandbox, task_dir)
         if loaded is None:
             return None
-        info, ready, hostname = loaded
-        task = _Task(
-            task_id, task_dir, info if ready else replace(info, sandbox_id=""), self.network.sandbox(task_id), hostname
-        )
-        task.containers = await self._io(_load_containers, task_dir)
+        info = loaded.info if loaded.ready else replace(loaded.info, sandbox_id="")
+        task = _Task(task_id, task_dir, info, self.network.sandbox(task_id), loaded.hostname)
+        task.containers = await self._io(load_containers, task_dir)
         task.shim_pid = await self._io(read_shim_pid, task_dir)
         self._tasks[task_id] = task
         for container in task.containers.values():
@@ -473,20 +460,35 @@ class ProcessRuntime:
         return task
 
     async def _connect(self, task: _Task) -> None:
-        client = await ShimClient.connect(
-            task.dir,
-            on_exit=lambda name, code, at: self._on_shim_exit(task, name),
-            on_close=lambda: None,
-        )
-        task.client = client
-        if task.shim_pid != client.pid or task.pidfd is None:
-            self._unwatch(task)
-            task.shim_pid = client.pid
-            self._watch(task)
+        async with task.connecting:
+            if task.client is not None and not task.client.closed:
+                return
+            client = await ShimClient.connect(
+                task.dir,
+                on_exit=lambda name, code, at: self._on_shim_exit(task, name),
+                on_close=lambda: self._on_disconnect(task),
+            )
+            task.client = client
+            if task.shim_pid != client.pid or task.pidfd is None:
+                self._unwatch(task)
+                task.shim_pid = client.pid
+                self._watch(task)
         # Exits while nobody listened are in the records.
-        for container in task.containers.values():
+        for container in list(task.containers.values()):
             if container.exit is None:
                 await self._io(self._read_exit, task, container)
+                if container.exit is not None:
+                    self._notify(task.task_id, container.name)
+
+    def _on_disconnect(self, task: _Task) -> None:
+        """The shim hung up on a live connection: reconnect (a dead shim is the pidfd's business)."""
+        if task.destroying or self._closing or task.shim_died:
+            return
+        self._background_task(self._reconnect(task))
+
+    async def _reconnect(self, task: _Task) -> None:
+        with contextlib.suppress(ShimError):
+            await self._client(task, handle_death=False)
 
     async def _client(self, task: _Task, *, handle_death: bool = True) -> ShimClient | None:
         """A live connection to the task's shim; ``None`` when the shim is gone."""
@@ -510,13 +512,13 @@ class ProcessRuntime:
         if container.exit is not None:
             self._notify(task.task_id, name)
 
-    def _read_exit(self, task: _Task, container: _Container) -> None:
+    def _read_exit(self, task: _Task, container: ContainerRecord) -> None:
         record = read_exit(task.dir / f"{container.name}.exit")
         if record is not None:
             container.exit = record
             self._note_oom(task, container)
 
-    def _note_oom(self, task: _Task, container: _Container) -> None:
+    def _note_oom(self, task: _Task, container: ContainerRecord) -> None:
         # §3.5: the cgroup's oom_kill counter is the evidence; exit code 137 alone is any SIGKILL.
         if container.exit is not None and container.exit.code is not None:
             container.oom = self.cgroups.oom_kills(task.task_id, container.name) > 0
@@ -545,7 +547,10 @@ class ProcessRuntime:
         task.shim_exited.set()
         if task.destroying or self._closing:
             return
-        background = asyncio.create_task(self._handle_shim_death(task))
+        self._background_task(self._handle_shim_death(task))
+
+    def _background_task(self, work: Coroutine[Any, Any, None]) -> None:
+        background = asyncio.create_task(work)
         self._background.add(background)
         background.add_done_callback(self._background.discard)
 
@@ -588,7 +593,7 @@ class ProcessRuntime:
                 # A listener's bug must not keep the exit from the other listeners.
                 log.exception("exit listener failed", extra={"task_id": task_id})
 
-    def _state(self, task: _Task, container: _Container) -> ContainerState:
+    def _state(self, task: _Task, container: ContainerRecord) -> ContainerState:
         state = ContainerState(
             task_id=task.task_id,
             name=container.name,
@@ -627,76 +632,4 @@ class ProcessRuntime:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
     def _task_dirs(self) -> list[str]:
-        try:
-            return sorted(d.name for d in self.tasks_dir.iterdir() if (d / SANDBOX_FILE).exists())
-        except FileNotFoundError:
-            return []
-
-
-# -- files of a task --------------------------------------------------------------------------------
-
-
-def _write_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec, ready: bool) -> None:
-    record = {
-        "taskId": info.task_id,
-        "sandboxId": info.sandbox_id,
-        "networkMode": spec.network_mode,
-        "hostname": spec.hostname,
-        "privateIpv4": info.private_ipv4,
-        "macAddress": info.mac_address,
-        "subnetCidr": info.subnet_cidr,
-        "gateway": info.gateway,
-        "createdAt": info.created_at,
-        "ready": ready,
-    }
-    write_atomic(task_dir / SANDBOX_FILE, json.dumps(record).encode())
-
-
-def _read_sandbox(task_dir: Path) -> tuple[SandboxInfo, bool, str | None] | None:
-    try:
-        record = json.loads((task_dir / SANDBOX_FILE).read_bytes())
-    except (FileNotFoundError, ValueError):
-        return None
-    info = SandboxInfo(
-        task_id=record["taskId"],
-        sandbox_id=record.get("sandboxId") or "",
-        private_ipv4=record.get("privateIpv4"),
-        mac_address=record.get("macAddress"),
-        subnet_cidr=record.get("subnetCidr"),
-        gateway=record.get("gateway"),
-        created_at=record.get("createdAt"),
-    )
-    return info, bool(record.get("ready")), record.get("hostname")
-
-
-def _load_containers(task_dir: Path) -> dict[str, _Container]:
-    containers: dict[str, _Container] = {}
-    for started_file in sorted(task_dir.glob("*.started")):
-        name = started_file.name.removesuffix(".started")
-        started = read_started(started_file)
-        try:
-            launch = LaunchSpec.decode((task_dir / f"{name}.spec").read_bytes())
-        except (FileNotFoundError, ValueError):
-            continue
-        if started is None:
-            continue
-        exit_record = read_exit(task_dir / f"{name}.exit")
-        containers[name] = _Container(name, launch, started.pid, started.started_at, exit_record)
-    return containers
-
-
-def _remove_task_files(task_dir: Path, keep_shim_log: bool) -> None:
-    """Everything of the task but its containers' output, which outlives the sandbox as the task's logs
-    (and the log of a shim that died, which the stopped task's reason points at)."""
-    try:
-        entries = list(task_dir.iterdir())
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        elif not entry.name.endswith(".log") or (entry.name == "shim.log" and not keep_shim_log):
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-    with contextlib.suppress(OSError):
-        task_dir.rmdir()  # only when no output was kept
+        return task_dirs(self.tasks_dir)
