@@ -402,8 +402,8 @@ def test_the_client_starts_signals_and_hears_exits(binary: Path, tmp_path: Path)
             assert client.pid == pid
             (task_dir / "a.spec").write_bytes(sh("sleep 100").encode())
             (task_dir / "b.spec").write_bytes(sh("sleep 100").encode())
-            (pid_a, _), (pid_b, _) = await asyncio.gather(client.start("a"), client.start("b"))
-            assert pid_a != pid_b
+            a, b = await asyncio.gather(client.start("a"), client.start("b"))
+            assert a.pid != b.pid and a.start_ticks > 0
             await client.signal("a", 9)
             await client.signal("b", 9)
             for _ in range(100):
@@ -445,3 +445,24 @@ def test_the_client_reaches_a_socket_path_longer_than_sun_path(binary: Path, tmp
                 os.kill(pid, signal.SIGKILL)
 
     asyncio.run(scenario())
+
+
+def test_exec_refuses_a_process_that_is_not_the_recorded_one(shim: Shim, binary: Path) -> None:
+    pid = shim.start("app", sh("sleep 100"))
+    record = read_started(shim.dir / "app.started")
+    assert record is not None and record.pid == pid and record.start_ticks > 0
+
+    def enter(ticks: int) -> subprocess.CompletedProcess[str]:
+        argv = [str(binary), "exec", str(pid), "--start-ticks", str(ticks), "--", "true"]
+        return subprocess.run(argv, capture_output=True, text=True, env={"PATH": PATH}, check=False)
+
+    assert enter(record.start_ticks).returncode == 0
+    other = enter(record.start_ticks + 1)  # what a process that took over the pid would show
+    assert (other.returncode, other.stderr) == (125, f"container process {pid} has exited\n")
+
+
+def test_the_recorded_start_ticks_are_the_processes_start_time(shim: Shim) -> None:
+    pid = shim.start("app", python("import time; data = bytearray(50 << 20); time.sleep(100)"))
+    record = read_started(shim.dir / "app.started")
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    assert record is not None and record.start_ticks == int(stat[stat.rfind(")") + 2 :].split()[19])

@@ -34,6 +34,7 @@ class ExecTarget:
     """Where and as whom a command runs: the container's process, cgroups and identity."""
 
     pid: int
+    start_ticks: int = 0  # checked by the helper, so a pid taken over by another process is never entered
     cgroups: tuple[str, ...] = ()
     uid: int = 0
     gid: int = 0
@@ -45,6 +46,8 @@ class ExecTarget:
 
 def exec_argv(shim: Path, target: ExecTarget, command: Sequence[str]) -> list[str]:
     argv = [str(shim), "exec", str(target.pid)]
+    if target.start_ticks:
+        argv += ["--start-ticks", str(target.start_ticks)]
     for directory in target.cgroups:
         argv += ["--cgroup", directory]
     for name, soft, hard in target.rlimits:

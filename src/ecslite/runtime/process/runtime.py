@@ -299,7 +299,7 @@ class ProcessRuntime:
         if client is None:
             raise ContainerStartFailed(f"{CANNOT_START}: {shim_died_reason(task.shim_pid, task.dir)}")
         try:
-            pid, started_at = await client.start(spec.name)
+            started = await client.start(spec.name)
         except ShimGone as gone:
             raise ContainerStartFailed(f"{CANNOT_START}: the task's ecslite shim is gone ({gone})") from None
         except ShimError as refused:
@@ -308,7 +308,7 @@ class ProcessRuntime:
             raise ContainerStartFailed(f"{CANNOT_START}: {refused}") from None
         container = task.containers.get(spec.name)  # an exit event may have arrived first
         if container is None:
-            container = ContainerRecord(spec.name, launch, pid, started_at)
+            container = ContainerRecord(spec.name, launch, started.pid, started.started_at, started.start_ticks)
             task.containers[spec.name] = container
         return self._state(task, container)
 
@@ -398,6 +398,7 @@ class ProcessRuntime:
         launch = container.launch
         target = ExecTarget(
             pid=container.pid,
+            start_ticks=container.start_ticks,
             cgroups=launch.cgroups,
             uid=launch.uid,
             gid=launch.gid,

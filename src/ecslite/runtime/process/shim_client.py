@@ -6,7 +6,7 @@ The shim (``shim/ecslite-shim.c``, whose header is the reference) serves one tas
   listens on ``DIR/shim.sock``, or exits 1 with the reason on stderr.
 - **Protocol**: lines of space-separated words. The shim greets with
   ``hello ecslite-shim VERSION PID`` and answers requests in order, one line each:
-  ``start NAME`` → ``ok PID STARTED_AT``; ``signal NAME SIGNUM`` → ``ok``; ``status`` →
+  ``start NAME`` → ``ok PID STARTED_AT START_TICKS``; ``signal NAME SIGNUM`` → ``ok``; ``status`` →
   ``ok NAME,PID,STARTED_AT,running|exited,CODE,FINISHED_AT ...``; ``shutdown`` → ``ok``; any failure
   → ``err MESSAGE``. Between answers it pushes ``event exit NAME CODE FINISHED_AT``.
 - **Files**: ``NAME.spec`` (written here, read by the shim at ``start``: NUL-terminated key and
@@ -164,6 +164,7 @@ class LaunchSpec:
 class StartedRecord:
     pid: int
     started_at: float
+    start_ticks: int = 0  # the process's start time since boot: with the pid, it names the process for good
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,9 @@ def read_started(path: Path) -> StartedRecord | None:
     values = _fields(path)
     if values is None:
         return None
-    return StartedRecord(pid=int(values["pid"]), started_at=float(values["started_at"]))
+    return StartedRecord(
+        pid=int(values["pid"]), started_at=float(values["started_at"]), start_ticks=int(values.get("start_ticks", 0))
+    )
 
 
 def read_exit(path: Path) -> ExitRecord | None:
@@ -335,9 +338,9 @@ class ShimClient:
     def closed(self) -> bool:
         return self._closed
 
-    async def start(self, name: str) -> tuple[int, float]:
+    async def start(self, name: str) -> StartedRecord:
         words = await self._request(f"start {name}")
-        return int(words[0]), float(words[1])
+        return StartedRecord(pid=int(words[0]), started_at=float(words[1]), start_ticks=int(words[2]))
 
     async def signal(self, name: str, signum: int) -> None:
         await self._request(f"signal {name} {signum}")

@@ -30,6 +30,7 @@ class ContainerRecord:
     launch: LaunchSpec
     pid: int
     started_at: float
+    start_ticks: int = 0
     exit: ExitRecord | None = None
     oom: bool = False
 
@@ -97,8 +98,9 @@ def load_containers(task_dir: Path) -> dict[str, ContainerRecord]:
             continue
         if started is None:
             continue
-        exit_record = read_exit(task_dir / f"{name}.exit")
-        containers[name] = ContainerRecord(name, launch, started.pid, started.started_at, exit_record)
+        containers[name] = ContainerRecord(
+            name, launch, started.pid, started.started_at, started.start_ticks, read_exit(task_dir / f"{name}.exit")
+        )
     return containers
 
 

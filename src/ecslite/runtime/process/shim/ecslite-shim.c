@@ -8,8 +8,8 @@
  *
  * Usage
  *   ecslite-shim serve TASK_DIR        daemonize and serve TASK_DIR/shim.sock; prints the pid
- *   ecslite-shim exec PID [--cgroup DIR]... [--rlimit "NAME SOFT HARD"]... [--uid N] [--gid N]
- *                     [--groups G,G] [--cwd DIR] -- ARGV...
+ *   ecslite-shim exec PID [--start-ticks N] [--cgroup DIR]... [--rlimit "NAME SOFT HARD"]...
+ *                     [--uid N] [--gid N] [--groups G,G] [--cwd DIR] -- ARGV...
  *                                      run ARGV inside the namespaces and cgroups of container
  *                                      process PID with the environment of this process
  *   ecslite-shim init FD -- ARGV...    (internal) PID 1 of a container with initProcessEnabled
@@ -22,7 +22,8 @@
  *   shim.log           the shim's own errors
  *   shim.sock          the control socket
  *   NAME.spec          the container's spec, written by the runtime before `start`
- *   NAME.started       "pid=PID\nstarted_at=T\n"
+ *   NAME.started       "pid=PID\nstarted_at=T\nstart_ticks=N\n" (N: the process's start time in
+ *                      clock ticks since boot, which with PID names it for good; exec checks it)
  *   NAME.log           every line of output: "T stdout|stderr LINE\n"; a partial line longer than
  *                      16 KiB, or unterminated at exit, is written as a record of its own
  *   NAME.exit          "code=N\nsignal=S\nfinished_at=T\n"; code is the exit status, or
@@ -38,7 +39,7 @@
  * Protocol on shim.sock: lines of words separated by single spaces. On connect the shim says
  *   hello ecslite-shim VERSION PID
  * then answers each request with one line, in order:
- *   start NAME          -> ok PID STARTED_AT | err MESSAGE   (starting a started NAME answers its state)
+ *   start NAME          -> ok PID STARTED_AT START_TICKS | err MESSAGE  (a started NAME answers its state)
  *   signal NAME SIGNUM  -> ok | err MESSAGE                  (the container's process group; no-op once exited)
  *   status              -> ok [NAME,PID,STARTED_AT,running|exited,CODE,FINISHED_AT ...] (CODE and
  *                          FINISHED_AT are - while running)
@@ -204,6 +205,28 @@ static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
         return false;
     *out = v;
     return true;
+}
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot; 0 if unknown. */
+static unsigned long long process_start_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p)
+        return 0;
+    p++; /* the space before field 3 */
+    for (int field = 3; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -856,11 +879,12 @@ static int init_main(int argc, char **argv)
 
 static int exec_main(int argc, char **argv)
 {
-    const char *usage = "usage: ecslite-shim exec PID [--cgroup DIR]... [--rlimit \"NAME SOFT HARD\"]... "
-                        "[--uid N] [--gid N] [--groups G,G] [--cwd DIR] -- ARGV...\n";
+    const char *usage = "usage: ecslite-shim exec PID [--start-ticks N] [--cgroup DIR]... "
+                        "[--rlimit \"NAME SOFT HARD\"]... [--uid N] [--gid N] [--groups G,G] [--cwd DIR] -- ARGV...\n";
     struct spec s;
     memset(&s, 0, sizeof s);
     unsigned long pid = 0, num;
+    unsigned long long start_ticks = 0;
     int i = 3;
     if (argc < 3 || !parse_ulong(argv[2], INT_MAX, &pid)) {
         fputs(usage, stderr);
@@ -873,7 +897,9 @@ static int exec_main(int argc, char **argv)
         }
         const char *opt = argv[i];
         char *value = argv[i + 1];
-        if (strcmp(opt, "--cgroup") == 0) {
+        if (strcmp(opt, "--start-ticks") == 0) {
+            start_ticks = strtoull(value, NULL, 10);
+        } else if (strcmp(opt, "--cgroup") == 0) {
             const char *dir = value;
             push((void **)&s.cgroups, &s.ncgroups, sizeof dir, &dir, false);
         } else if (strcmp(opt, "--rlimit") == 0) {
@@ -919,6 +945,12 @@ static int exec_main(int argc, char **argv)
     int rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) {
         fprintf(stderr, "container process %lu: %s\n", pid, lower_strerror(errno, tmp));
+        return 125;
+    }
+    /* Checked after opening: the descriptors are of the container's process, not of one that
+     * took its pid after it exited (its exit record can trail the exit while output drains). */
+    if (start_ticks && process_start_ticks((pid_t)pid) != start_ticks) {
+        fprintf(stderr, "container process %lu has exited\n", pid);
         return 125;
     }
     if (join_cgroups(s.cgroups, s.ncgroups, err, sizeof err) < 0) {
@@ -974,6 +1006,7 @@ struct container {
     int log_fd;
     int code, signo;
     struct timespec started, finished;
+    unsigned long long start_ticks;
     int64_t drain_deadline;
 };
 
@@ -1252,7 +1285,7 @@ static void reply_state(struct client *cl, const struct container *c)
 {
     char when[40];
     fmt_time(&c->started, when);
-    client_send(cl, "ok %d %s\n", (int)c->pid, when);
+    client_send(cl, "ok %d %s %llu\n", (int)c->pid, when, c->start_ticks);
 }
 
 static int start_process(struct spec *s, struct container *c, char *msg, size_t msglen)
@@ -1366,9 +1399,11 @@ static void handle_start(struct client *cl, const char *name)
         return;
     }
     c->state = C_RUNNING;
-    char when[40], record[120], recname[300];
+    char when[40], record[160], recname[300];
     fmt_time(&c->started, when);
-    snprintf(record, sizeof record, "pid=%d\nstarted_at=%s\n", (int)c->pid, when);
+    /* Not reaped yet, so the pid is still this container's process. */
+    c->start_ticks = process_start_ticks(c->pid);
+    snprintf(record, sizeof record, "pid=%d\nstarted_at=%s\nstart_ticks=%llu\n", (int)c->pid, when, c->start_ticks);
     snprintf(recname, sizeof recname, "%s.started", name);
     if (write_record(g_dirfd, recname, record) < 0)
         logmsg("%s: writing %s: %s", name, recname, strerror(errno));
