@@ -78,6 +78,7 @@ from ecslite.runtime.process.shim_client import (
 )
 from ecslite.runtime.process.task_dir import (
     ContainerRecord,
+    begin_sandbox,
     load_containers,
     read_sandbox,
     remove_task_files,
@@ -194,8 +195,6 @@ class ProcessRuntime:
 
     async def _create(self, spec: SandboxSpec) -> SandboxInfo:
         task_dir = self.tasks_dir / spec.task_id
-        await self._io(task_dir.mkdir, 0o755, True, True)
-        created = self.clock.now()
         info = SandboxInfo(
             task_id=spec.task_id,
             sandbox_id="",
@@ -203,29 +202,44 @@ class ProcessRuntime:
             mac_address=spec.network.mac_address if spec.network else None,
             subnet_cidr=spec.network.subnet_cidr if spec.network else None,
             gateway=spec.network.gateway if spec.network else None,
-            created_at=created,
+            created_at=self.clock.now(),
         )
         # The intent first: a crash from here on leaves a sandbox that sandboxes() lists for removal.
-        await self._io(write_sandbox, task_dir, info, spec, False)
+        await self._io(begin_sandbox, task_dir, info, spec)
         await self._ensure_network()
-        network = await self.network.create_sandbox(spec)
         limits = Limits(
             cpu_quota_units=spec.cpu_units or None,
             memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
         )
-        await self._io(self.cgroups.create_task, spec.task_id, limits)
+        # Independent steps, together: the network (its own thread), the cgroups (ours) and the shim.
+        results = await asyncio.gather(
+            self.network.create_sandbox(spec),
+            self._io(self.cgroups.create_task, spec.task_id, limits),
+            self._ensure_shim(task_dir),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        network, _, shim_pid = results
+        assert not isinstance(network, BaseException) and not isinstance(shim_pid, BaseException)
+        if shim_pid is not None:
+            # Out of the server's cgroup: a service manager restarting the server must not take the shim along.
+            await self._io(self.cgroups.join, self.cgroups.shim_dirs(spec.task_id), shim_pid)
         task = self._tasks.get(spec.task_id)
         if task is None:
             task = self._tasks[spec.task_id] = _Task(spec.task_id, task_dir, info, network)
         task.info, task.network, task.hostname = info, network, spec.hostname
-        if not await self._io(shim_alive, task_dir):
-            pid = await launch_shim(self.shim, task_dir)
-            # Out of the server's cgroup: a service manager restarting the server must not take the shim along.
-            await self._io(self.cgroups.join, self.cgroups.shim_dirs(spec.task_id), pid)
         await self._connect(task)
         task.info = replace(info, sandbox_id=f"{spec.task_id}@{task.shim_pid}")
         await self._io(write_sandbox, task_dir, task.info, spec, True)
         return task.info
+
+    async def _ensure_shim(self, task_dir: Path) -> int | None:
+        """Launch the task's shim unless one serves it already; the pid of a new one."""
+        if await self._io(shim_alive, task_dir):
+            return None
+        return await launch_shim(self.shim, task_dir)
 
     async def sandbox(self, task_id: str) -> SandboxInfo | None:
         task = await self._get(task_id)

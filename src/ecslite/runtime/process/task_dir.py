@@ -54,6 +54,12 @@ def task_dirs(tasks_dir: Path) -> list[str]:
         return []
 
 
+def begin_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec) -> None:
+    """Make the task's directory and record the sandbox as intended (not ready)."""
+    task_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    write_sandbox(task_dir, info, spec, False)
+
+
 def write_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec, ready: bool) -> None:
     record = {
         "taskId": info.task_id,
