@@ -34,12 +34,14 @@ from ecslite.runtime.process.shim_client import read_shim_pid
 from ecslite.runtime.select import RuntimeUnavailable, select_runtime
 
 HOST_IMAGE = "ecslite-test/host"
+STOPS_WITH_SIGINT = "ecslite-test/stops-with-sigint"
 
 
 @pytest.fixture
 def settings(runtime_settings: Settings, tmp_path: Path) -> Settings:
     image_map = tmp_path / "images.json"
-    image_map.write_text(json.dumps({HOST_IMAGE: {"path": "/"}}))
+    images = {HOST_IMAGE: {"path": "/"}, STOPS_WITH_SIGINT: {"path": "/", "stopSignal": "SIGINT"}}
+    image_map.write_text(json.dumps(images))
     return replace(runtime_settings, image_map=image_map)
 
 
@@ -423,6 +425,29 @@ def test_calls_are_idempotent(settings: Settings) -> None:
             await runtime.destroy_sandbox("idem")
             assert await runtime.sandboxes() == []
             assert await runtime.sandbox("idem") is None
+
+    run(scenario)
+
+
+def test_a_stop_sends_the_images_stop_signal(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with process_runtime(settings) as runtime:
+            await runtime.prepare_sandbox(SandboxSpec(task_id="sig", network_mode="none"))
+            handles_int = python(
+                """
+                import signal, sys, time
+                signal.signal(signal.SIGINT, lambda *_: sys.exit(21))
+                print("ready", flush=True)
+                time.sleep(100)
+                """
+            )
+            await start(runtime, replace(container("sig", "app", *handles_int), image=STOPS_WITH_SIGINT))
+            for _ in range(100):
+                if "ready" in output(runtime, "sig", "app"):
+                    break
+                await asyncio.sleep(0.05)
+            await runtime.signal("sig", "app", signal.SIGTERM)  # the stop sequence's "stop"
+            assert (await exited(runtime, "sig", "app")).exit_code == 21
 
     run(scenario)
 

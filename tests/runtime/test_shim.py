@@ -466,3 +466,16 @@ def test_the_recorded_start_ticks_are_the_processes_start_time(shim: Shim) -> No
     record = read_started(shim.dir / "app.started")
     stat = Path(f"/proc/{pid}/stat").read_text()
     assert record is not None and record.start_ticks == int(stat[stat.rfind(")") + 2 :].split()[19])
+
+
+def test_stop_sends_the_containers_stop_signal(shim: Shim) -> None:
+    handles_usr1 = """
+        import signal, sys, time
+        signal.signal(signal.SIGUSR1, lambda *_: sys.exit(21))
+        print("ready", flush=True)
+        time.sleep(100)
+        """
+    shim.start("app", python(handles_usr1, stop_signal=signal.SIGUSR1))
+    wait_for(lambda: b"ready" in (shim.dir / "app.log").read_bytes())
+    assert shim.request("stop app") == "ok"
+    assert shim.wait_exit("app") == 21

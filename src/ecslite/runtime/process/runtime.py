@@ -358,6 +358,8 @@ class ProcessRuntime:
             rootfs=str(image.root) if image.root is not None else None,
             readonly=spec.readonly_root,
             init=spec.init_process,
+            # docker stop sends the image's STOPSIGNAL; a stop signal other than the default is the spec's own.
+            stop_signal=spec.stop_signal if spec.stop_signal != signal.SIGTERM else image.stop_signal,
             notes={"runtime-id": spec.runtime_id, "image": spec.image},
         )
         write_atomic(task.dir / f"{spec.name}.spec", launch.encode())
@@ -388,6 +390,8 @@ class ProcessRuntime:
         return self._state(task, container)
 
     async def signal(self, task_id: str, name: str, signum: int) -> None:
+        """Signal the container's process group. SIGTERM is the stop sequence's "stop" (§3.4), so it
+        becomes the container's stop signal (the image's STOPSIGNAL), as ``docker stop`` does."""
         task = await self._get(task_id)
         container = task.containers.get(name) if task is not None else None
         if task is None or container is None:
@@ -398,7 +402,10 @@ class ProcessRuntime:
         if client is None:
             return  # the shim died: its containers were killed and have exit records now
         try:
-            await client.signal(name, signum)
+            if signum == signal.SIGTERM:
+                await client.stop(name)
+            else:
+                await client.signal(name, signum)
         except ShimGone:
             return
         except ShimError as refused:

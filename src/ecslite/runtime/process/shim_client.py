@@ -6,7 +6,8 @@ The shim (``shim/ecslite-shim.c``, whose header is the reference) serves one tas
   listens on ``DIR/shim.sock``, or exits 1 with the reason on stderr.
 - **Protocol**: lines of space-separated words. The shim greets with
   ``hello ecslite-shim VERSION PID`` and answers requests in order, one line each:
-  ``start NAME`` → ``ok PID STARTED_AT START_TICKS``; ``signal NAME SIGNUM`` → ``ok``; ``status`` →
+  ``start NAME`` → ``ok PID STARTED_AT START_TICKS``; ``signal NAME SIGNUM`` → ``ok``; ``stop NAME``
+  (the container's stop signal) → ``ok``; ``status`` →
   ``ok NAME,PID,STARTED_AT,running|exited,CODE,FINISHED_AT ...``; ``shutdown`` → ``ok``; any failure
   → ``err MESSAGE``. Between answers it pushes ``event exit NAME CODE FINISHED_AT``.
 - **Files**: ``NAME.spec`` (written here, read by the shim at ``start``: NUL-terminated key and
@@ -81,6 +82,7 @@ class LaunchSpec:
     rootfs: str | None = None
     readonly: bool = False
     init: bool = False
+    stop_signal: int = 15  # what a stop sends first (the image's STOPSIGNAL)
     notes: Mapping[str, str] = field(default_factory=dict)  # x-* keys: kept for the runtime, ignored by the shim
 
     def encode(self) -> bytes:
@@ -95,6 +97,7 @@ class LaunchSpec:
         optional = {"netns": self.netns, "hostname": self.hostname, "rootfs": self.rootfs}
         records += [(key, value) for key, value in optional.items() if value is not None]
         records += [(key, "1") for key, on in (("readonly", self.readonly), ("init", self.init)) if on]
+        records.append(("stop_signal", str(self.stop_signal)))
         records += [(f"x-{key}", value) for key, value in self.notes.items()]
         out = bytearray()
         for key, value in records:
@@ -153,6 +156,7 @@ class LaunchSpec:
             rootfs=values.get("rootfs"),
             readonly=values.get("readonly") == "1",
             init=values.get("init") == "1",
+            stop_signal=int(values.get("stop_signal", "15")),
             notes=notes,
         )
 
@@ -344,6 +348,10 @@ class ShimClient:
 
     async def signal(self, name: str, signum: int) -> None:
         await self._request(f"signal {name} {signum}")
+
+    async def stop(self, name: str) -> None:
+        """Send the container's stop signal (its spec's ``stop_signal``)."""
+        await self._request(f"stop {name}")
 
     async def status(self) -> list[ShimContainer]:
         entries = []

@@ -34,6 +34,7 @@
  *   arg*  env* (KEY=VALUE)  cwd  uid  gid  groups (comma-separated gids)  rlimit* ("NAME SOFT HARD",
  *   ECS ulimit names, -1 = unlimited)  cgroup* (directory to join)  netns (path)  hostname
  *   bind* ("ro|rw\nSOURCE\nTARGET")  rootfs (directory to pivot into)  readonly (1)  init (1)
+ *   stop_signal (what `stop` sends: the image's STOPSIGNAL; default 15)
  *   x-* (ignored: notes the runtime keeps for itself)
  *
  * Protocol on shim.sock: lines of words separated by single spaces. On connect the shim says
@@ -41,6 +42,7 @@
  * then answers each request with one line, in order:
  *   start NAME          -> ok PID STARTED_AT START_TICKS | err MESSAGE  (a started NAME answers its state)
  *   signal NAME SIGNUM  -> ok | err MESSAGE                  (the container's process group; no-op once exited)
+ *   stop NAME           -> ok | err MESSAGE                  (signal with the container's stop signal)
  *   status              -> ok [NAME,PID,STARTED_AT,running|exited,CODE,FINISHED_AT ...] (CODE and
  *                          FINISHED_AT are - while running)
  *   shutdown            -> ok; the shim exits once no container runs
@@ -261,6 +263,7 @@ struct spec {
     struct bind_item *binds;
     size_t nbinds;
     bool readonly, init;
+    int stop_signal;
 };
 
 static const struct {
@@ -419,6 +422,12 @@ static bool spec_apply(struct spec *s, const char *key, char *value, char *err, 
         }
         if (!push((void **)&s->binds, &s->nbinds, sizeof item, &item, false))
             goto nomem;
+    } else if (strcmp(key, "stop_signal") == 0) {
+        if (!parse_ulong(value, NSIG - 1, &num) || num == 0) {
+            snprintf(err, errlen, "invalid stop signal \"%s\"", value);
+            return false;
+        }
+        s->stop_signal = (int)num;
     } else if (strcmp(key, "readonly") == 0) {
         s->readonly = strcmp(value, "1") == 0;
     } else if (strcmp(key, "init") == 0) {
@@ -1007,6 +1016,7 @@ struct container {
     int code, signo;
     struct timespec started, finished;
     unsigned long long start_ticks;
+    int stop_signal;
     int64_t drain_deadline;
 };
 
@@ -1386,6 +1396,7 @@ static void handle_start(struct client *cl, const char *name)
     }
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "%s", name);
+    c->stop_signal = s.stop_signal ? s.stop_signal : SIGTERM;
     c->log_fd = -1;
     c->out.fd = c->err.fd = -1;
     int rc = start_process(&s, c, msg, sizeof msg);
@@ -1418,7 +1429,9 @@ static void handle_signal(struct client *cl, const char *name, const char *signu
         client_send(cl, "err no container %s\n", name);
         return;
     }
-    if (!parse_ulong(signum, NSIG - 1, &sig) || sig == 0) {
+    if (!signum)
+        sig = (unsigned long)c->stop_signal;
+    else if (!parse_ulong(signum, NSIG - 1, &sig) || sig == 0) {
         client_send(cl, "err invalid signal %s\n", signum);
         return;
     }
@@ -1463,6 +1476,8 @@ static void handle_request(struct client *cl, char *line)
         handle_start(cl, words[1]);
     else if (n == 3 && strcmp(words[0], "signal") == 0)
         handle_signal(cl, words[1], words[2]);
+    else if (n == 2 && strcmp(words[0], "stop") == 0)
+        handle_signal(cl, words[1], NULL);
     else if (n == 1 && strcmp(words[0], "status") == 0)
         handle_status(cl);
     else if (n == 1 && strcmp(words[0], "shutdown") == 0) {
