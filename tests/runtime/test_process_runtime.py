@@ -452,6 +452,19 @@ def test_a_stop_sends_the_images_stop_signal(settings: Settings) -> None:
     run(scenario)
 
 
+def test_a_containers_environment_is_kept_from_other_users(settings: Settings) -> None:
+    async def scenario() -> None:
+        async with process_runtime(settings) as runtime:
+            await runtime.prepare_sandbox(SandboxSpec(task_id="sec", network_mode="none"))
+            await start(runtime, container("sec", "app", "sleep", "100", environment={"DB_PASSWORD": "hunter2"}))
+            task_dir = runtime.tasks_dir / "sec"
+            assert task_dir.stat().st_mode & 0o777 == 0o700
+            assert (task_dir / "app.spec").stat().st_mode & 0o777 == 0o600
+            assert b"DB_PASSWORD=hunter2" in (task_dir / "app.spec").read_bytes()
+
+    run(scenario)
+
+
 def test_exits_reach_the_listeners(settings: Settings) -> None:
     async def scenario() -> None:
         async with process_runtime(settings) as runtime:

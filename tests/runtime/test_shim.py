@@ -479,3 +479,35 @@ def test_stop_sends_the_containers_stop_signal(shim: Shim) -> None:
     wait_for(lambda: b"ready" in (shim.dir / "app.log").read_bytes())
     assert shim.request("stop app") == "ok"
     assert shim.wait_exit("app") == 21
+
+
+STATIC_PROGRAM = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char cwd[256];
+    printf("pid %d cwd %s\n", (int)getpid(), getcwd(cwd, sizeof cwd));
+    printf("bin %d proc %d dev-null %d\n", access("/bin/sh", F_OK) == 0, access("/proc/1/stat", F_OK) == 0,
+           access("/dev/null", W_OK) == 0);
+    FILE *f = fopen("/written", "w");
+    printf("root writable %d\n", f != NULL);
+    return 0;
+}
+"""
+
+
+def test_a_root_filesystem_without_libc_runs_with_init(shim: Shim, tmp_path: Path) -> None:
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    source = tmp_path / "program.c"
+    source.write_text(STATIC_PROGRAM)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "program"), str(source)], check=True)
+    spec = LaunchSpec(argv=("/program",), env={"PATH": "/"}, rootfs=str(root), init=True, readonly=True)
+    shim.start("app", spec)
+    assert shim.wait_exit("app") == 0
+    assert [line for _, line in shim.output("app")] == [
+        b"pid 2 cwd /",  # PID 1 is the init (the shim itself, no libc needed in the image)
+        b"bin 0 proc 1 dev-null 1",  # the image only: no host /bin/sh, a /proc and a /dev of its own
+        b"root writable 0",
+    ]
+    assert not (root / "written").exists()

@@ -362,7 +362,8 @@ class ProcessRuntime:
             stop_signal=spec.stop_signal if spec.stop_signal != signal.SIGTERM else image.stop_signal,
             notes={"runtime-id": spec.runtime_id, "image": spec.image},
         )
-        write_atomic(task.dir / f"{spec.name}.spec", launch.encode())
+        # Owner-only: the environment may hold the task's secrets (§2.8).
+        write_atomic(task.dir / f"{spec.name}.spec", launch.encode(), mode=0o600)
         return launch
 
     def _binds(self, task: _Task, name: str, hostname: str | None) -> tuple[Bind, ...]:

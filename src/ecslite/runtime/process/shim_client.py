@@ -221,9 +221,11 @@ def write_exit(path: Path, record: ExitRecord) -> None:
     write_atomic(path, ("\n".join(lines) + "\n").encode())
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode), "wb") as handle:
+        os.fchmod(handle.fileno(), mode)  # exactly this mode, whatever the umask
+        handle.write(data)
     os.replace(tmp, path)
 
 

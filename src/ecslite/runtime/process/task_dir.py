@@ -56,7 +56,9 @@ def task_dirs(tasks_dir: Path) -> list[str]:
 
 def begin_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec) -> None:
     """Make the task's directory and record the sandbox as intended (not ready)."""
-    task_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # Owner-only: spec files hold the containers' environments (secrets among them). Containers
+    # still read the files bound into them: a bind mount does not look at the source's directories.
+    task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_sandbox(task_dir, info, spec, False)
 
 
