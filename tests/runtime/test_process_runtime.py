@@ -7,6 +7,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -220,6 +221,26 @@ def test_user_ulimits_hostname_and_working_directory_apply(settings: Settings) -
             ]
 
     run(scenario)
+
+
+def test_the_server_takes_more_open_files_but_containers_keep_its_limits(settings: Settings) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"the hard open-file limit here ({hard}) leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1000, hard))
+
+    async def scenario() -> None:
+        async with process_runtime(settings) as runtime:
+            assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+            await runtime.prepare_sandbox(SandboxSpec(task_id="nof", network_mode="none"))
+            await start(runtime, container("nof", "app", "sh", "-c", "ulimit -n"))
+            await exited(runtime, "nof", "app")
+            assert output(runtime, "nof", "app") == ["1000"]
+
+    try:
+        run(scenario)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_container_sees_its_own_pid_1_and_proc(settings: Settings) -> None:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,11 +149,18 @@ class ProcessRuntime:
         self._background: set[asyncio.Task[None]] = set()
         self._network_ready = False
         self._closing = False
+        # Containers keep the open-file limits the server was started with (see start()).
+        self._nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
 
     # -- lifecycle (called by the server) -----------------------------------------------------
 
     async def start(self) -> None:
         """Set up the host network and re-attach to every task that survived a restart."""
+        # Every task holds a socket and a pidfd here: the soft limit (often 1024) would cap the
+        # number of tasks, so take the hard one, as Go programs and dockerd do.
+        soft, hard = self._nofile
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         await self._ensure_network()
         for task_id in await self._io(self._task_dirs):
             async with self._lock(task_id):
@@ -350,7 +358,7 @@ class ProcessRuntime:
             uid=user.uid,
             gid=user.gid,
             groups=user.groups,
-            rlimits=tuple(spec.ulimits),
+            rlimits=self._rlimits(spec),
             cgroups=tuple(str(d) for d in cgroups),
             netns=task.network.netns_path if task.network else None,
             hostname=hostname,
@@ -365,6 +373,12 @@ class ProcessRuntime:
         # Owner-only: the environment may hold the task's secrets (§2.8).
         write_atomic(task.dir / f"{spec.name}.spec", launch.encode(), mode=0o600)
         return launch
+
+    def _rlimits(self, spec: ContainerSpec) -> tuple[tuple[str, int, int], ...]:
+        """The container's ulimits; without a nofile one, the limits the server itself started with."""
+        if any(name == "nofile" for name, _, _ in spec.ulimits):
+            return tuple(spec.ulimits)
+        return (*spec.ulimits, ("nofile", *self._nofile))
 
     def _binds(self, task: _Task, name: str, hostname: str | None) -> tuple[Bind, ...]:
         network = task.network
