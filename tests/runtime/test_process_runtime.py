@@ -9,6 +9,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -482,6 +483,42 @@ def test_a_containers_environment_is_kept_from_other_users(settings: Settings) -
             assert task_dir.stat().st_mode & 0o777 == 0o700
             assert (task_dir / "app.spec").stat().st_mode & 0o777 == 0o600
             assert b"DB_PASSWORD=hunter2" in (task_dir / "app.spec").read_bytes()
+
+    run(scenario)
+
+
+def test_a_shim_that_cannot_be_reached_does_not_keep_a_container_from_stopping(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        async with process_runtime(settings) as runtime:
+            await runtime.prepare_sandbox(SandboxSpec(task_id="busy", network_mode="none"))
+            await start(runtime, container("busy", "app", "sleep", "100"))
+            task_dir = runtime.tasks_dir / "busy"
+            # Every client slot of the shim taken: it hangs up on anyone else.
+            hogs = [socket.socket(socket.AF_UNIX) for _ in range(15)]
+            for hog in hogs:
+                hog.connect(str(task_dir / "shim.sock"))
+            try:
+                await runtime._tasks["busy"].client.close()  # type: ignore[union-attr]
+                last = socket.socket(socket.AF_UNIX)
+                hogs.append(last)
+                for _ in range(100):  # the shim frees the runtime's slot once it sees the close
+                    last.connect(str(task_dir / "shim.sock"))
+                    last.settimeout(2)
+                    if last.recv(100).startswith(b"hello"):
+                        break
+                    last.close()
+                    last = socket.socket(socket.AF_UNIX)
+                    hogs[-1] = last
+                    await asyncio.sleep(0.02)
+                await runtime.signal("busy", "app", signal.SIGKILL)
+                state = await exited(runtime, "busy", "app")
+                assert state.exit_code == 137 and state.reason is None
+                assert "cannot reach a live shim" in caplog.text  # the signal went around the shim
+            finally:
+                for hog in hogs:
+                    hog.close()
 
     run(scenario)
 

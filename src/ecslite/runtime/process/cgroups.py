@@ -281,6 +281,14 @@ class Cgroups:
                             raise CgroupError(f"cannot remove {directory}: {error.strerror}") from None
                         time.sleep(0.005)
 
+    def signal_container(self, task_id: str, name: str, signum: int) -> None:
+        """Send ``signum`` to every process of the container (when its shim cannot be asked to)."""
+        for directory in self.container_dirs(task_id, name):
+            for leaf in _walk(directory):
+                for pid in self.procs(leaf):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signum)
+
     def kill_containers(self, task_id: str) -> None:
         """SIGKILL every container process of the task, leaving its shim alone."""
         dirs = [

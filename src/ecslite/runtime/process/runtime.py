@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from ecslite.clock import Clock, SystemClock
 from ecslite.config import Settings
 from ecslite.runtime.base import (
+    ContainerCreateFailed,
     ContainerNotFound,
     ContainerRunState,
     ContainerSpec,
@@ -220,17 +221,18 @@ class ProcessRuntime:
             memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
         )
         # Independent steps, together: the network (its own thread), the cgroups (ours) and the shim.
-        results = await asyncio.gather(
+        network, made, shim_pid = await asyncio.gather(
             self.network.create_sandbox(spec),
             self._io(self.cgroups.create_task, spec.task_id, limits),
             self._ensure_shim(task_dir),
-            return_exceptions=True,
+            return_exceptions=True,  # all three finish before we go on (or fail), never half-running
         )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        network, _, shim_pid = results
-        assert not isinstance(network, BaseException) and not isinstance(shim_pid, BaseException)
+        if isinstance(network, BaseException):
+            raise network
+        if isinstance(made, BaseException):
+            raise made
+        if isinstance(shim_pid, BaseException):
+            raise shim_pid
         if shim_pid is not None:
             # Out of the server's cgroup: a service manager restarting the server must not take the shim along.
             await self._io(self.cgroups.join, self.cgroups.shim_dirs(spec.task_id), shim_pid)
@@ -316,7 +318,10 @@ class ProcessRuntime:
         image = self._resolved.get((spec.task_id, spec.name))
         if image is None:
             image = await self._io(self.images.resolve, spec.image)
-        launch = await self._io(self._write_launch, task, spec, image)
+        try:
+            launch = await self._io(self._write_launch, task, spec, image)
+        except OSError as error:
+            raise ContainerCreateFailed(f"{CANNOT_CREATE}: cannot write the container's spec: {error}") from None
         client = await self._client(task)
         if client is None:
             raise ContainerStartFailed(f"{CANNOT_START}: {shim_died_reason(task.shim_pid, task.dir)}")
@@ -350,7 +355,7 @@ class ProcessRuntime:
         try:
             cgroups = self.cgroups.create_container(spec.task_id, spec.name, limits)
         except CgroupError as error:
-            raise ContainerStartFailed(f"{CANNOT_CREATE}: {error}") from None
+            raise ContainerCreateFailed(f"{CANNOT_CREATE}: {error}") from None
         launch = LaunchSpec(
             argv=tuple(argv),
             env=env,
@@ -400,7 +405,8 @@ class ProcessRuntime:
         container = task.containers.get(name) if task is not None else None
         if task is None or container is None:
             return None
-        if container.exit is None:
+        # A stat, on the loop: the common answer (still running) needs no thread.
+        if container.exit is None and (task.dir / f"{name}.exit").exists():
             await self._io(self._read_exit, task, container)
         return self._state(task, container)
 
@@ -413,18 +419,21 @@ class ProcessRuntime:
             raise ContainerNotFound(f"no container {name} in task {task_id}")
         if container.exit is not None:
             return
+        stopping = signum == signal.SIGTERM
         client = await self._client(task)
-        if client is None:
-            return  # the shim died: its containers were killed and have exit records now
         try:
-            if signum == signal.SIGTERM:
-                await client.stop(name)
-            else:
-                await client.signal(name, signum)
+            if client is not None:
+                await (client.stop(name) if stopping else client.signal(name, signum))
+                return
         except ShimGone:
-            return
+            pass
         except ShimError as refused:
             raise ContainerNotFound(str(refused)) from None
+        if container.exit is None and not task.shim_died:
+            # The shim cannot be reached: signal the processes in the container's cgroups directly,
+            # so a stop still stops (a dead shim's containers were already killed).
+            direct = container.launch.stop_signal if stopping else signum
+            await self._io(self.cgroups.signal_container, task.task_id, name, direct)
 
     async def exec(self, task_id: str, name: str, command: Sequence[str], timeout: float) -> ExecResult:
         task = await self._get(task_id)
@@ -528,13 +537,17 @@ class ProcessRuntime:
             await self._client(task, handle_death=False)
 
     async def _client(self, task: _Task, *, handle_death: bool = True) -> ShimClient | None:
-        """A live connection to the task's shim; ``None`` when the shim is gone."""
+        """A live connection to the task's shim; ``None`` when it is gone or cannot be reached now."""
         if task.client is not None and not task.client.closed:
             return task.client
         if await self._io(shim_alive, task.dir):
-            with contextlib.suppress(ShimError):
+            try:
                 await self._connect(task)
-                return task.client
+            except ShimError as error:
+                # Alive but not answering: its containers are fine; callers fall back or retry.
+                log.warning("cannot reach a live shim", extra={"task_id": task.task_id, "error": str(error)})
+                return None
+            return task.client
         if handle_death and not task.destroying:
             await self._shim_died(task)
         return None
@@ -598,6 +611,8 @@ class ProcessRuntime:
 
     async def _shim_died(self, task: _Task) -> None:
         """Kill what the dead shim left behind; every container it did not record ends with our record."""
+        if task.shim_died:
+            return
         log.warning("shim of a task died", extra={"task_id": task.task_id, "pid": task.shim_pid})
         task.shim_died = True
         if task.client is not None:
