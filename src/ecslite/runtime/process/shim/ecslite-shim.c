@@ -1304,8 +1304,12 @@ static int start_process(struct spec *s, struct container *c, char *msg, size_t 
     char tmp[128], logname[300];
     snprintf(logname, sizeof logname, "%s.log", c->name);
     c->log_fd = openat(g_dirfd, logname, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    char *out_buf = malloc(LINE_MAX_BYTES), *err_buf = malloc(LINE_MAX_BYTES);
     void *stack = MAP_FAILED;
-    if (c->log_fd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
+    if (!out_buf || !err_buf)
+        errno = ENOMEM;
+    if (!out_buf || !err_buf || c->log_fd < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+        pipe2(ep, O_CLOEXEC) < 0 ||
         (stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) ==
             MAP_FAILED) {
         snprintf(msg, msglen, "prepare container: %s", lower_strerror(errno, tmp));
@@ -1336,16 +1340,14 @@ static int start_process(struct spec *s, struct container *c, char *msg, size_t 
         goto fail;
     }
     clock_gettime(CLOCK_REALTIME, &c->started);
-    c->out = (struct stream){.fd = out[0], .label = "stdout", .buf = malloc(LINE_MAX_BYTES)};
-    c->err = (struct stream){.fd = err[0], .label = "stderr", .buf = malloc(LINE_MAX_BYTES)};
+    c->out = (struct stream){.fd = out[0], .label = "stdout", .buf = out_buf};
+    c->err = (struct stream){.fd = err[0], .label = "stderr", .buf = err_buf};
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(err[0], F_SETFL, O_NONBLOCK);
-    if (!c->out.buf || !c->err.buf) {
-        /* Keep the process (it runs); its output goes unread rather than block it forever. */
-        logmsg("%s: out of memory for output buffers", c->name);
-    }
     return 0;
 fail:
+    free(out_buf);
+    free(err_buf);
     for (int *fd = &out[0]; fd <= &out[1]; fd++)
         if (*fd >= 0)
             close(*fd);
@@ -1557,13 +1559,12 @@ static void serve_loop(void)
             struct container *c = &g_containers[i];
             if (c->state == C_REAPED && (deadline < 0 || c->drain_deadline < deadline))
                 deadline = c->drain_deadline;
-            /* Without a line buffer (out of memory) the stream is left unread; the pipe just fills. */
-            if (c->out.fd >= 0 && c->out.buf) {
+            if (c->out.fd >= 0) {
                 pfds[n] = (struct pollfd){.fd = c->out.fd, .events = POLLIN};
                 what[n].type = P_STDOUT;
                 what[n++].index = i;
             }
-            if (c->err.fd >= 0 && c->err.buf) {
+            if (c->err.fd >= 0) {
                 pfds[n] = (struct pollfd){.fd = c->err.fd, .events = POLLIN};
                 what[n].type = P_STDERR;
                 what[n++].index = i;
