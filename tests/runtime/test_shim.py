@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 
 from ecslite.runtime.process.cgroups import Cgroups, Layout, Limits
-from ecslite.runtime.process.shim_build import ensure_shim
+from ecslite.runtime.process.shim_build import ShimBuildError, ensure_shim, explain_build_failure, source_digest
 from ecslite.runtime.process.shim_client import (
     Bind,
     LaunchSpec,
@@ -511,3 +512,34 @@ def test_a_root_filesystem_without_libc_runs_with_init(shim: Shim, tmp_path: Pat
         b"root writable 0",
     ]
     assert not (root / "written").exists()
+
+
+# -- building ----------------------------------------------------------------------------------------
+
+
+def test_the_shim_is_built_once_per_source_into_the_cache(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    built = ensure_shim(tmp_path)
+    assert built.name == f"ecslite-shim-{source_digest()}"
+    assert subprocess.run([str(built), "version"], capture_output=True, text=True, check=True).stdout == "1\n"
+    stamp = built.stat().st_mtime_ns
+    assert ensure_shim(tmp_path) == built and built.stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == [built.name]  # no temporary files left
+
+
+def test_a_machine_without_gcc_is_told_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ShimBuildError) as missing:
+        ensure_shim(tmp_path)
+    assert str(missing.value) == (
+        "Cannot build the ecslite shim: gcc is not installed (install them with: apt-get install gcc libc6-dev)."
+    )
+
+
+def test_missing_c_headers_are_named() -> None:
+    stderr = "ecslite-shim.c:61:10: fatal error: errno.h: No such file or directory\ncompilation terminated.\n"
+    assert explain_build_failure(stderr) == (
+        "Cannot build the ecslite shim: the C library headers are missing (ecslite-shim.c:61:10: fatal error: "
+        "errno.h: No such file or directory); install them with: apt-get install gcc libc6-dev."
+    )

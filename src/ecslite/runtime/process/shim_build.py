@@ -82,7 +82,7 @@ def _compile(compiler: str, source: bytes, directory: Path, binary: Path) -> Non
         except subprocess.TimeoutExpired:
             raise ShimBuildError("Cannot build the ecslite shim: gcc did not finish within 120 seconds.") from None
         if result.returncode != 0:
-            raise ShimBuildError(_explain(result.stderr))
+            raise ShimBuildError(explain_build_failure(result.stderr))
         tmp = directory / f".{binary.name}.{os.getpid()}.tmp"
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -91,7 +91,7 @@ def _compile(compiler: str, source: bytes, directory: Path, binary: Path) -> Non
         os.replace(tmp, binary)
 
 
-def _explain(stderr: str) -> str:
+def explain_build_failure(stderr: str) -> str:
     """gcc's complaint, reduced to what the user has to do about it."""
     if "No such file or directory" in stderr and ".h" in stderr:
         missing = next((line.strip() for line in stderr.splitlines() if "fatal error" in line), "a header is missing")
