@@ -67,10 +67,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @functools.cache
 def process_runtime_problem() -> str | None:
     """Why the process runtime cannot run here (the server's own check), or ``None``."""
+    settings = Settings(data_dir=Path("/tmp/ecslite-capability-check"))
     try:
-        check_process_runtime(Settings(data_dir=Path("/tmp/ecslite-capability-check")))
+        check_process_runtime(settings)
     except RuntimeUnavailable as unavailable:
         return str(unavailable)
+    Cgroups(Layout.detect(), cgroup_key(settings.runtime_dir)).remove_base_if_unused()
     return None
 
 

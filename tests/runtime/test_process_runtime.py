@@ -610,4 +610,4 @@ def test_cgroup_v2_groups_are_made_joined_killed_and_removed(tmp_path: Path) -> 
         sleeper.kill()
         sleeper.wait()
         cgroups.remove(cgroups.task_dirs("task"))
-        cgroups.remove(cgroups.base_dirs())
+        cgroups.remove_base_if_unused()

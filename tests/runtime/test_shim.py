@@ -308,7 +308,7 @@ def test_cgroups_are_joined_before_the_program_runs(shim: Shim, tmp_path: Path) 
         assert f"/ecslite/test-{os.getpid()}/task/app" in text
     finally:
         cgroups.destroy_task("task")
-        cgroups.remove(cgroups.base_dirs())
+        cgroups.remove_base_if_unused()
 
 
 def test_init_is_pid_1_and_reaps_orphans(shim: Shim) -> None:

@@ -150,6 +150,11 @@ class Cgroups:
         for directory in directories:
             _write(directory / "cgroup.procs", str(pid))
 
+    def release(self, pid: int) -> None:
+        """Move ``pid`` to the hierarchies' roots: an exiting shim then leaves no zombie in the task's
+        groups while whoever inherited it gets round to reaping it, and they can be removed at once."""
+        self.join(self.layout.hierarchies(), pid)
+
     def _make(self, directory: Path) -> None:
         if self.layout.version == 2:
             # v2 hands a controller to children only when every ancestor enables it for its subtree.
@@ -300,6 +305,13 @@ class Cgroups:
         ]
         if dirs:
             self.kill(dirs)
+
+    def remove_base_if_unused(self) -> None:
+        """Remove this server's groups (and the shared top) where no task is left in them."""
+        for base in self.base_dirs():
+            for directory in (base, base.parent):
+                with contextlib.suppress(OSError):  # still in use: by our tasks, or by another server
+                    directory.rmdir()
 
     def destroy_task(self, task_id: str) -> None:
         dirs = self.task_dirs(task_id)

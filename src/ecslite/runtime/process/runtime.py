@@ -183,6 +183,7 @@ class ProcessRuntime:
             background.cancel()
         self._tasks.clear()
         await self.network.close()
+        await self._io(self.cgroups.remove_base_if_unused)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def on_exit(self, listener: ExitListener) -> None:
@@ -285,6 +286,8 @@ class ProcessRuntime:
             await self._io(self._kill_containers, task)
         client = await self._client(task, handle_death=False)
         if client is not None:
+            with contextlib.suppress(CgroupError):
+                await self._io(self.cgroups.release, client.pid)
             with contextlib.suppress(ShimError):
                 await client.shutdown()
         if task.pidfd is not None:
