@@ -4,17 +4,13 @@ Every test under ``tests/runtime`` is marked ``runtime``. A test that needs the 
 skips with the precise reason when this machine cannot run it, and **fails** instead when ``CI``
 is set (a skipped runtime test in CI hides a broken machine).
 
-Servers never share host state: each xdist worker gets its own bridge and VPC,
+Servers never share host state: each xdist worker ``n`` gets its own bridges and VPCs,
 
-==========================  ================  ====================
-server                      bridge            VPC
-==========================  ================  ====================
-``process_server``          ``ecsl-<worker>``  ``10.<100+n>.0.0/16``
-``restartable_server``      ``ecsl-<worker>r`` ``10.<150+n>.0.0/16``
-in-process ``runtime_settings`` ``ecsl-<worker>i`` ``10.<200+n>.0.0/16``
-==========================  ================  ====================
+- ``process_server``: bridge ``ecsl-<worker>``, VPC ``10.<100+n>.0.0/16``;
+- ``restartable_server``: bridge ``ecsl-<worker>r``, VPC ``10.<150+n>.0.0/16``;
+- in-process runtimes (``runtime_settings``): bridge ``ecsl-<worker>i``, VPC ``10.<200+n>.0.0/16``;
 
-and its own data directory; servers are stopped by pid. Each server gets an image map file
+each with its own data directory, and stopped by pid. Each server gets an image map file
 (``server.image_map``) with two entries — ``ecslite-test/host`` (the host's own programs) and
 ``ecslite-test/programs`` (``tests/runtime/programs`` run by this Python) — and
 :func:`map_images` adds more while it runs (the resolver re-reads the file when it changes).
