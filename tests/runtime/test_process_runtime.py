@@ -575,12 +575,16 @@ def test_auto_falls_back_to_the_fake_runtime_with_the_reason(tmp_path: Path, mon
     runtime, reason = select_runtime(Settings(data_dir=tmp_path, runtime="auto"))
     assert runtime.name == "fake"
     assert reason == (
-        "the process runtime needs root (network namespaces, cgroups and the host bridge); run ecslite as root; "
-        "tasks run on the fake runtime"
+        "the process runtime cannot run here: it needs root (network namespaces, cgroups and the host bridge); "
+        "run ecslite as root; tasks run on the fake runtime"
     )
     with pytest.raises(RuntimeUnavailable) as refused:
         select_runtime(Settings(data_dir=tmp_path, runtime="process"))
-    assert str(refused.value).startswith("The process runtime cannot run here: the process runtime needs root")
+    assert str(refused.value) == (
+        "The process runtime cannot run here: it needs root (network namespaces, cgroups and the host bridge); "
+        "run ecslite as root. Use --runtime fake (tasks go through the whole ECS lifecycle without running "
+        "processes)."
+    )
 
 
 def test_auto_takes_the_process_runtime_where_it_can_run(settings: Settings) -> None:

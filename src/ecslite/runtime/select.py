@@ -32,29 +32,29 @@ class ProcessSupport:
 
 
 def check_process_runtime(settings: Settings) -> ProcessSupport:
-    """Everything the process runtime needs, or :class:`RuntimeUnavailable` naming what is missing."""
+    """Everything the process runtime needs, or :class:`RuntimeUnavailable` naming what is missing
+    (a phrase about "it", the process runtime, to put after "the process runtime cannot run here: ")."""
     from ecslite.runtime.process.cgroups import CgroupError, Cgroups, Layout, cgroup_key
     from ecslite.runtime.process.shim_build import ShimBuildError, ensure_shim
 
     if sys.platform != "linux":
-        raise RuntimeUnavailable(f"the process runtime needs Linux, and this is {sys.platform}")
+        raise RuntimeUnavailable(f"it needs Linux, and this is {sys.platform}")
     if os.geteuid() != 0:
-        raise RuntimeUnavailable(
-            "the process runtime needs root (network namespaces, cgroups and the host bridge); run ecslite as root"
-        )
+        raise RuntimeUnavailable("it needs root (network namespaces, cgroups and the host bridge); run ecslite as root")
     if shutil.which("ip") is None:
-        raise RuntimeUnavailable("the process runtime needs the ip command (apt-get install iproute2)")
+        raise RuntimeUnavailable("it needs the ip command (apt-get install iproute2)")
     try:
         Cgroups(Layout.detect(), cgroup_key(settings.runtime_dir)).check_writable()
     except (CgroupError, OSError) as error:
-        raise RuntimeUnavailable(f"the process runtime cannot create cgroups: {error}") from None
+        raise RuntimeUnavailable(f"it cannot create cgroups: {error}") from None
     try:
         shim = ensure_shim()
     except ShimBuildError as error:
-        raise RuntimeUnavailable(str(error)) from None
+        text = str(error).rstrip(".")
+        raise RuntimeUnavailable(text[:1].lower() + text[1:]) from None
     probe = subprocess.run([str(shim), "probe"], capture_output=True, text=True, timeout=30, check=False)
     if probe.returncode != 0:
-        raise RuntimeUnavailable(f"the process runtime cannot create containers here: {probe.stderr.strip()}")
+        raise RuntimeUnavailable(f"it cannot create containers here: {probe.stderr.strip()}")
     return ProcessSupport(shim=shim)
 
 
@@ -74,7 +74,8 @@ def select_runtime(settings: Settings, clock: Clock | None = None) -> tuple[Runt
                     f"The process runtime cannot run here: {unavailable}. Use --runtime fake (tasks go through "
                     "the whole ECS lifecycle without running processes)."
                 ) from None
-            return FakeRuntime(clock), f"{unavailable}; tasks run on the fake runtime"
+            why = f"the process runtime cannot run here: {unavailable}; tasks run on the fake runtime"
+            return FakeRuntime(clock), why
         from ecslite.runtime.process.runtime import ProcessRuntime
 
         why = "requested with --runtime process" if requested == "process" else "this machine can run it"
