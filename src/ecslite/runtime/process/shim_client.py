@@ -346,7 +346,8 @@ class ShimClient:
 
     async def start(self, name: str) -> StartedRecord:
         words = await self._request(f"start {name}")
-        return StartedRecord(pid=int(words[0]), started_at=float(words[1]), start_ticks=int(words[2]))
+        ticks = int(words[2]) if len(words) > 2 else 0
+        return StartedRecord(pid=int(words[0]), started_at=float(words[1]), start_ticks=ticks)
 
     async def signal(self, name: str, signum: int) -> None:
         await self._request(f"signal {name} {signum}")
