@@ -155,4 +155,33 @@ _V3 = [
         UNIQUE (parameter_rid, version))""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# Version 4: services (store/services.py). A service ARN names one row (a reused name replaces the
+# INACTIVE row); events, service deployments, revisions and the scheduler's per-task records hang
+# off the service ARN. Tasks are looked up by their service.
+_V4 = [
+    "CREATE UNIQUE INDEX services_by_arn ON services (arn)",
+    "CREATE INDEX tasks_by_service ON tasks (account, region, cluster, service_name)",
+    """CREATE TABLE service_events (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_arn TEXT NOT NULL, id TEXT NOT NULL, created_at REAL NOT NULL, message TEXT NOT NULL)""",
+    "CREATE INDEX service_events_by_service ON service_events (service_arn, rid)",
+    """CREATE TABLE service_deployments (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_arn TEXT NOT NULL, arn TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (arn))""",
+    "CREATE INDEX service_deployments_by_service ON service_deployments (service_arn, rid)",
+    """CREATE TABLE service_revisions (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_arn TEXT NOT NULL, arn TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (arn))""",
+    """CREATE TABLE service_tasks (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        service_arn TEXT NOT NULL, task_arn TEXT NOT NULL, deployment_id TEXT NOT NULL,
+        created_at REAL NOT NULL, healthy_at REAL, for_health INTEGER NOT NULL DEFAULT 0,
+        settled INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (task_arn))""",
+    "CREATE INDEX service_tasks_open ON service_tasks (service_arn) WHERE settled = 0",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
