@@ -1,0 +1,6 @@
+"""Telemetry: OTLP and Forward receivers, the ingest pipeline, ECS enrichment, the embedded store
+(spec/telemetry.md §0–§2, §8) and, built on them, the query APIs and exporters.
+
+Records are defined in :mod:`ecslite.telemetry.model`; the store's write and read interfaces in
+:mod:`ecslite.telemetry.store`; receivers hand raw bodies to :mod:`ecslite.telemetry.pipeline`.
+"""
