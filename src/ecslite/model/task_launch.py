@@ -1,9 +1,11 @@
 """How a task is shaped at launch and what its containers get (spec/ecs.md §2.11, §3.7, §9.1, §13.1).
 
-Pure functions shared by the provider (which builds the task document once, at RunTask/StartTask)
-and the task controller (which turns the stored snapshot into runtime specs). Ids that the runtime
-will use (``runtimeId``, metadata tokens, ENI ids) are chosen here at launch, so a retried step of
-the controller finds the same container instead of creating a second one.
+Pure functions shared by the launchers (the provider at RunTask/StartTask, the service scheduler
+for a deployment's tasks), which build the task document once through :class:`LaunchTemplate`
+and :func:`launch_request`, and by the task controller, which turns the stored snapshot into
+runtime specs. Ids that the runtime will use (``runtimeId``, metadata tokens, ENI ids) are chosen
+here at launch, so a retried step of the controller finds the same container instead of creating
+a second one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ecslite.model.task_placement import Demand
 
 METADATA_HOST = "169.254.170.2"
 # ECS adds these labels to every container it runs (§2.4 dockerLabels).
@@ -249,6 +253,7 @@ class LaunchRequest:
     vpc_id: str | None = None
     bridge_pool: str | None = None  # the host's bridge-mode range (bridge network mode only)
     ec2_instance_id: str | None = None
+    service_name: str | None = None  # the service that launched the task (ListTasks serviceName)
 
 
 def override_for(overrides: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
@@ -295,6 +300,7 @@ def build_task(request: LaunchRequest) -> dict[str, Any]:
         "vpcId": request.vpc_id,
         "bridgePool": request.bridge_pool if network_mode == "bridge" else None,
         "ec2InstanceId": request.ec2_instance_id,
+        "serviceName": request.service_name,
         "securityGroups": list(request.security_groups),
         "assignPublicIp": request.assign_public_ip,
         "taskRoleArn": task_role,
@@ -398,3 +404,122 @@ def _container_view(task_arn: str, request: LaunchRequest, snapshot: Mapping[str
     if request.enable_execute_command:
         view["managedAgents"] = [{"name": "ExecuteCommandAgent", "lastStatus": "PENDING"}]
     return view
+
+
+# -- launchers: what one launch shares, and the tasks it makes -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchTemplate:
+    """What every task of one launch shares (a RunTask/StartTask request, or a service deployment),
+    already validated: the definition, its network, overrides, grouping and tags."""
+
+    definition: Mapping[str, Any]
+    network_mode: str
+    subnets: tuple[str, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    assign_public_ip: str = "DISABLED"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    started_by: str | None = None
+    group: str | None = None
+    enable_execute_command: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+    subnet_zones: Mapping[str, str] = field(default_factory=dict)  # subnet id → its availability zone
+    vpc_id: str | None = None
+    service_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTarget:
+    """Where one task of a launch goes: the cluster, the launch type or capacity provider, and the
+    subnet (Fargate) or container instance (EC2) placement chose."""
+
+    account: str
+    region: str
+    cluster_name: str
+    cluster_arn: str
+    launch_type: str
+    now: float
+    capacity_provider: str | None = None
+    subnet: str | None = None
+    availability_zone: str | None = None
+    container_instance_arn: str | None = None
+    ec2_instance_id: str | None = None
+    dynamic_ports: Mapping[str, int] = field(default_factory=dict)
+    platform_version: str | None = None
+    bridge_pool: str | None = None
+
+
+def launch_request(template: LaunchTemplate, target: TaskTarget) -> LaunchRequest:
+    return LaunchRequest(
+        account=target.account,
+        region=target.region,
+        cluster_name=target.cluster_name,
+        cluster_arn=target.cluster_arn,
+        definition=template.definition,
+        launch_type=target.launch_type,
+        now=target.now,
+        capacity_provider=target.capacity_provider,
+        overrides=template.overrides,
+        subnet=target.subnet,
+        security_groups=template.security_groups,
+        assign_public_ip=template.assign_public_ip,
+        platform_version=target.platform_version,
+        started_by=template.started_by,
+        group=template.group,
+        enable_execute_command=template.enable_execute_command,
+        container_instance_arn=target.container_instance_arn,
+        availability_zone=target.availability_zone,
+        dynamic_ports=target.dynamic_ports,
+        vpc_id=template.vpc_id,
+        bridge_pool=target.bridge_pool if template.network_mode == "bridge" else None,
+        ec2_instance_id=target.ec2_instance_id,
+        service_name=template.service_name,
+    )
+
+
+def template_demand(template: LaunchTemplate) -> Demand:
+    """CPU units, MiB, static host ports and dynamic port mappings one task of the launch needs."""
+    definition = template.definition
+    snapshots = [
+        container_snapshot(c, override_for(template.overrides, c["name"]))
+        for c in definition.get("containerDefinitions") or ()
+    ]
+    cpu, memory = task_size(
+        template.overrides.get("cpu") or definition.get("cpu"),
+        template.overrides.get("memory") or definition.get("memory"),
+        snapshots,
+    )
+    tcp, udp, dynamic = host_ports(template.network_mode, snapshots)
+    return Demand(cpu, memory, tuple(tcp), tuple(udp), tuple(dynamic))
+
+
+@dataclass(frozen=True, slots=True)
+class TagSources:
+    """Where a launched task's tags come from (§1.6): the request (or the service's propagation),
+    the definition's tags, and ECS-managed ones."""
+
+    given: Sequence[tuple[str, str]] = ()
+    propagate: str | None = None  # TASK_DEFINITION | SERVICE | NONE
+    definition_tags: Sequence[tuple[str, str]] = ()
+    service_tags: Sequence[tuple[str, str]] = ()
+    managed: bool = False
+    cluster_name: str = ""
+    service_name: str | None = None
+
+
+def launch_tags(sources: TagSources) -> tuple[tuple[str, str], ...]:
+    """The given tags, then the propagated ones where no key clashes, then ``aws:ecs:clusterName``
+    (and ``aws:ecs:serviceName`` for service tasks) when ECS-managed tags are on."""
+    tags = dict(sources.given)
+    if sources.propagate == "TASK_DEFINITION":
+        for key, value in sources.definition_tags:
+            tags.setdefault(key, value)
+    elif sources.propagate == "SERVICE":
+        for key, value in sources.service_tags:
+            tags.setdefault(key, value)
+    if sources.managed:
+        tags["aws:ecs:clusterName"] = sources.cluster_name
+        if sources.service_name:
+            tags["aws:ecs:serviceName"] = sources.service_name
+    return tuple(tags.items())

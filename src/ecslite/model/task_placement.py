@@ -1,4 +1,5 @@
-"""First-fit placement of tasks on container instances (spec/ecs.md §5.2, basic form).
+"""First-fit placement of tasks on container instances (spec/ecs.md §5.2, basic form), and the
+Fargate choice of a subnet (§13.1).
 
 An instance fits a task when it has the CPU units, MiB and static host ports the task needs.
 Instances are tried in the order given (registration order); the first that fits takes the task
@@ -13,7 +14,7 @@ ECS — a ``detail`` sentence summarising why each instance was rejected.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 DYNAMIC_PORT_RANGE = (49153, 65535)  # Docker's default ephemeral range (§2.5)
@@ -119,3 +120,20 @@ def _summary(rejected: Sequence[tuple[Candidate, list[str]]]) -> str:
     parts = [f"{count} {_WORDS.get(reason, reason)}" for reason, count in ranked]
     noun = "instance" if n == 1 else "instances"
     return f"No container instance met all of the task's requirements. {n} {noun}: {', '.join(parts)}."
+
+
+# -- subnets ---------------------------------------------------------------------------------------
+
+
+def fargate_subnet(subnets: Sequence[str], subnet_zones: Mapping[str, str], zone_counts: Mapping[str, int]) -> str:
+    """Fargate spreads a group's tasks over the zones of the given subnets (§13.1): the subnet whose
+    zone holds the fewest live tasks of the group, the earlier subnet on a tie."""
+    return min(subnets, key=lambda s: zone_counts.get(subnet_zones[s], 0))
+
+
+def instance_subnet(subnets: Sequence[str], subnet_zones: Mapping[str, str], zone: str | None) -> str | None:
+    """An awsvpc task on an instance takes a subnet of the instance's zone when one was given."""
+    for subnet in subnets:
+        if subnet_zones.get(subnet) == zone:
+            return subnet
+    return subnets[0] if subnets else None

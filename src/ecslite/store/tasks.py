@@ -4,7 +4,8 @@
   overrides, network, ids chosen for the runtime). Never changes afterwards.
 - ``_run``: the task controller's own bookkeeping (sandbox, per-container timestamps, stop signals).
 
-Ownership (style.md "each stored field has one owner"): the provider writes the task at launch;
+Ownership (style.md "each stored field has one owner"): the launcher (the provider for
+RunTask/StartTask, the service scheduler for service tasks) writes the task at launch;
 the stop request (``desiredStatus``, ``stoppingAt``, ``stopCode``, ``stoppedReason``) is written by
 :func:`request_stop` alone, first request wins, whoever asks (StopTask, the controller on an
 essential exit); every observed field is written by the controller through :func:`update`.
@@ -19,7 +20,7 @@ Indexed columns mirror the document: ``desired_status``, ``last_status``, ``fami
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,17 @@ def insert(db: Database, account: str, region: str, cluster: str, doc: Doc) -> N
         (account, region, cluster, doc["_spec"]["taskId"], doc["taskArn"], *_columns(doc)),
     )
     db.changed(KIND, doc["taskArn"])
+
+
+def insert_launched(
+    db: Database, account: str, region: str, cluster: str, docs: Sequence[Doc], tags: Iterable[tuple[str, str]]
+) -> None:
+    """New tasks of one launch, each with the launch's tags, in the caller's transaction (or its own)."""
+    pairs = list(tags)
+    with db.transaction():
+        for doc in docs:
+            insert(db, account, region, cluster, doc)
+            tag_store.put(db, doc["taskArn"], pairs)
 
 
 def _write(db: Database, doc: Doc) -> None:

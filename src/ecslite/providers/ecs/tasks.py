@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,14 +22,15 @@ from ecslite.model.capacity import distribute
 from ecslite.model.task_definitions import is_fargate_size
 from ecslite.model.task_launch import (
     FARGATE_PLATFORM_VERSIONS,
-    LaunchRequest,
+    LaunchTemplate,
+    TagSources,
+    TaskTarget,
     build_task,
-    container_snapshot,
-    host_ports,
-    override_for,
-    task_size,
+    launch_request,
+    launch_tags,
+    template_demand,
 )
-from ecslite.model.task_placement import Candidate, Demand, Placement, place
+from ecslite.model.task_placement import Candidate, Placement, fargate_subnet, instance_subnet, place
 from ecslite.model.tasks import DEFAULT_USER_STOP_REASON, StopCode
 from ecslite.model.vpc import default_layout
 from ecslite.providers.base import Params, RequestContext
@@ -45,9 +45,9 @@ from ecslite.providers.ecs.errors import (
 )
 from ecslite.providers.pagination import encode_token
 from ecslite.store import container_instances as ci_store
+from ecslite.store import placement as placement_store
 from ecslite.store import tags as tag_store
 from ecslite.store import tasks as task_store
-from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database
 from ecslite.store.tasks import RecordedLaunch, StopRequest, TaskFilter
 
@@ -111,24 +111,6 @@ FARGATE_SIZE_OVERRIDE = (
     "is not a Fargate task size."
 )
 PLATFORM_HINT = " Use LATEST, 1.4.0 or 1.3.0."
-
-
-@dataclass(frozen=True, slots=True)
-class _Launch:
-    """What every task of one RunTask/StartTask request shares, validated."""
-
-    definition: dict[str, Any]
-    network_mode: str
-    subnets: tuple[str, ...]
-    security_groups: tuple[str, ...]
-    assign_public_ip: str
-    overrides: dict[str, Any]
-    started_by: str | None
-    group: str
-    enable_execute_command: bool
-    tags: list[tuple[str, str]]
-    subnet_zones: dict[str, str]  # subnet id → its availability zone (from the virtual VPC)
-    vpc_id: str | None
 
 
 class TaskOps(EcsBase):
@@ -258,84 +240,28 @@ class TaskOps(EcsBase):
 
     def _launch_common(
         self, ctx: RequestContext, cluster: dict[str, Any], definition: dict[str, Any], params: Params, launch_type: str
-    ) -> _Launch:
+    ) -> LaunchTemplate:
         network_mode = definition.get("networkMode") or "bridge"
-        subnets, groups, public_ip = self._launch_network(network_mode, launch_type, params.get("networkConfiguration"))
-        subnet_zones, vpc_id, groups = self._launch_vpc(ctx, subnets, groups)
+        subnets, groups, public_ip = check_network(network_mode, launch_type, params.get("networkConfiguration"))
+        network = check_vpc(self.db, ctx, subnets, groups)
         overrides = self._launch_overrides(definition, params.get("overrides"), launch_type)
         started_by = params.get("startedBy")
         if started_by is not None and not STARTED_BY.fullmatch(started_by):
             raise InvalidParameterException(STARTED_BY_INVALID.format(value=started_by))
-        return _Launch(
+        return LaunchTemplate(
             definition=definition,
             network_mode=network_mode,
             subnets=subnets,
-            security_groups=groups,
+            security_groups=network.security_groups,
             assign_public_ip=public_ip,
             overrides=overrides,
             started_by=started_by,
             group=params.get("group") or f"family:{definition['family']}",
             enable_execute_command=bool(params.get("enableExecuteCommand", False)),
             tags=self._launch_tags(cluster, definition, params),
-            subnet_zones=subnet_zones,
-            vpc_id=vpc_id,
+            subnet_zones=network.subnet_zones,
+            vpc_id=network.vpc_id,
         )
-
-    @staticmethod
-    def _launch_network(
-        network_mode: str, launch_type: str, config: dict[str, Any] | None
-    ) -> tuple[tuple[str, ...], tuple[str, ...], str]:
-        vpc = (config or {}).get("awsvpcConfiguration")
-        if network_mode != "awsvpc":
-            if vpc:
-                raise InvalidParameterException(NETWORK_NOT_VALID)
-            return (), (), "DISABLED"
-        if not vpc:
-            raise InvalidParameterException(NETWORK_REQUIRED)
-        subnets = tuple(vpc.get("subnets") or ())
-        groups = tuple(vpc.get("securityGroups") or ())
-        if not subnets:
-            raise InvalidParameterException(SUBNETS_EMPTY)
-        if len(subnets) > MAX_SUBNETS:
-            raise InvalidParameterException(SUBNETS_TOO_MANY)
-        if len(groups) > MAX_SECURITY_GROUPS:
-            raise InvalidParameterException(SECURITY_GROUPS_TOO_MANY)
-        public_ip = vpc.get("assignPublicIp") or "DISABLED"
-        if public_ip == "ENABLED" and launch_type != "FARGATE":
-            raise InvalidParameterException(PUBLIC_IP_UNSUPPORTED)
-        return tuple(dict.fromkeys(subnets)), groups, public_ip
-
-    def _launch_vpc(
-        self, ctx: RequestContext, subnets: tuple[str, ...], groups: tuple[str, ...]
-    ) -> tuple[dict[str, str], str | None, tuple[str, ...]]:
-        """The subnets' zones, their VPC and the security groups, checked against the virtual VPC.
-
-        Subnets and groups must exist in the caller's partition, the subnets must share one VPC and
-        the groups belong to it; without groups the task gets the VPC's ``default`` group, as on ECS.
-        """
-        if not subnets:
-            return {}, None, groups
-        docs = {}
-        for subnet in subnets:
-            doc = vpc_store.get_subnet(self.db, ctx.account, ctx.region, subnet)
-            if doc is None:
-                raise InvalidParameterException(SUBNET_NOT_FOUND.format(subnets=", ".join(subnets), subnet=subnet))
-            docs[subnet] = doc
-        vpcs = {doc["VpcId"] for doc in docs.values()}
-        if len(vpcs) > 1:
-            detail = ", ".join(f"{s} is in {d['VpcId']}" for s, d in docs.items())
-            raise InvalidParameterException(SUBNETS_OTHER_VPCS.format(detail=detail))
-        vpc_id = vpcs.pop()
-        for group in groups:
-            found = vpc_store.get_group(self.db, ctx.account, ctx.region, group)
-            if found is None:
-                raise InvalidParameterException(SECURITY_GROUP_NOT_FOUND.format(groups=", ".join(groups), group=group))
-            if found["VpcId"] != vpc_id:
-                raise InvalidParameterException(SECURITY_GROUP_OTHER_VPC.format(group=group))
-        if not groups:
-            default = vpc_store.group_by_name(self.db, ctx.account, ctx.region, vpc_id, vpc_store.DEFAULT_GROUP)
-            groups = (default["GroupId"],) if default else ()
-        return {s: d["AvailabilityZone"] for s, d in docs.items()}, vpc_id, groups
 
     @staticmethod
     def _launch_overrides(
@@ -364,15 +290,17 @@ class TaskOps(EcsBase):
 
     def _launch_tags(
         self, cluster: dict[str, Any], definition: dict[str, Any], params: Params
-    ) -> list[tuple[str, str]]:
+    ) -> tuple[tuple[str, str], ...]:
         """The request's tags, plus the definition's (``propagateTags``) and ECS-managed ones (§1.6)."""
-        tags = dict(self.check_tags(params.get("tags")))
-        if params.get("propagateTags") == "TASK_DEFINITION":
-            for key, value in tag_store.get(self.db, definition["taskDefinitionArn"]):
-                tags.setdefault(key, value)
-        if params.get("enableECSManagedTags"):
-            tags["aws:ecs:clusterName"] = cluster["clusterName"]
-        return list(tags.items())
+        return launch_tags(
+            TagSources(
+                given=self.check_tags(params.get("tags")),
+                propagate=params.get("propagateTags"),
+                definition_tags=tag_store.get(self.db, definition["taskDefinitionArn"]),
+                managed=bool(params.get("enableECSManagedTags")),
+                cluster_name=cluster["clusterName"],
+            )
+        )
 
     # -- placement -------------------------------------------------------------------------------
 
@@ -380,93 +308,52 @@ class TaskOps(EcsBase):
         self,
         ctx: RequestContext,
         cluster: dict[str, Any],
-        launch: _Launch,
+        launch: LaunchTemplate,
         plan: list[tuple[str, str | None]],
         platform: str | None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         docs: list[dict[str, Any]] = []
         failures: list[dict[str, str]] = []
-        zones = task_store.count_by_zone(self.db, ctx.account, ctx.region, cluster["clusterName"], launch.group)
+        name = cluster["clusterName"]
+        zones = task_store.count_by_zone(self.db, ctx.account, ctx.region, name, launch.group or "")
         candidates: dict[str | None, list[Candidate]] = {}
+        demand = template_demand(launch)
         for launch_type, provider in plan:
             if launch_type == "FARGATE":
-                chosen = self._fargate_subnet(launch, zones)
+                chosen = fargate_subnet(launch.subnets, launch.subnet_zones, zones)
                 zone = launch.subnet_zones[chosen]
                 zones[zone] = zones.get(zone, 0) + 1
                 docs.append(self._new_task_doc(ctx, cluster, launch, launch_type, provider, chosen, None, {}, platform))
                 continue
             if provider not in candidates:
-                candidates[provider] = self._placement_candidates(ctx, cluster["clusterName"], provider)
-            outcome = place(self._placement_demand(launch), candidates[provider])
+                candidates[provider] = self._placement_candidates(ctx, name, provider)
+            outcome = place(demand, candidates[provider])
             if not isinstance(outcome, Placement):
                 failures.append({"arn": outcome.arn, "reason": outcome.reason, "detail": outcome.detail})
                 continue
-            instance = ci_store.get(
-                self.db, ctx.account, ctx.region, cluster["clusterName"], outcome.arn.rsplit("/", 1)[1]
-            )
-            subnet = self._instance_subnet(launch, _instance_zone(self.db, instance) if instance else None)
+            instance = placement_store.instance(self.db, ctx.account, ctx.region, name, outcome.arn)
+            instance_zone = placement_store.instance_zone(self.db, instance) if instance else None
+            subnet = instance_subnet(launch.subnets, launch.subnet_zones, instance_zone)
             docs.append(
                 self._new_task_doc(ctx, cluster, launch, launch_type, provider, subnet, instance, outcome.dynamic_ports)
             )
         return docs, failures
 
-    @staticmethod
-    def _fargate_subnet(launch: _Launch, zones: dict[str, int]) -> str:
-        """Fargate spreads a group's tasks over the zones of the given subnets (§13.1)."""
-        return min(launch.subnets, key=lambda s: zones.get(launch.subnet_zones[s], 0))
-
-    @staticmethod
-    def _instance_subnet(launch: _Launch, zone: str | None) -> str | None:
-        """An awsvpc task on an instance takes a subnet of the instance's zone when one was given."""
-        for subnet in launch.subnets:
-            if launch.subnet_zones.get(subnet) == zone:
-                return subnet
-        return launch.subnets[0] if launch.subnets else None
-
     def _placement_candidates(self, ctx: RequestContext, cluster: str, provider: str | None) -> list[Candidate]:
-        instances = ci_store.in_cluster(self.db, ctx.account, ctx.region, cluster, ["ACTIVE"])
-        if provider is not None:
-            instances = [i for i in instances if i.get("capacityProviderName") == provider]
-        if not instances:
+        found = placement_store.candidates(self.db, ctx.account, ctx.region, cluster, provider)
+        if not found:
             message = NO_INSTANCES
-            draining = ci_store.in_cluster(self.db, ctx.account, ctx.region, cluster, ["DRAINING"])
+            draining = placement_store.draining_count(self.db, ctx.account, ctx.region, cluster)
             if draining and provider is None:
-                message += f" {len(draining)} registered instance(s) are DRAINING and take no new tasks."
+                message += f" {draining} registered instance(s) are DRAINING and take no new tasks."
             raise InvalidParameterException(message)
-        return [self._placement_candidate(i) for i in instances]
-
-    def _placement_candidate(self, instance: dict[str, Any]) -> Candidate:
-        arn = instance["containerInstanceArn"]
-        used = ci_store.usage(self.db, arn)
-        resources = {r["name"]: r for r in instance.get("registeredResources") or ()}
-        return Candidate(
-            arn=arn,
-            cpu_left=int(resources.get("CPU", {}).get("integerValue", 0)) - used.cpu,
-            memory_left=int(resources.get("MEMORY", {}).get("integerValue", 0)) - used.memory,
-            tcp_used={int(p) for p in resources.get("PORTS", {}).get("stringSetValue", ())} | used.tcp_ports,
-            udp_used={int(p) for p in resources.get("PORTS_UDP", {}).get("stringSetValue", ())} | used.udp_ports,
-        )
-
-    @staticmethod
-    def _placement_demand(launch: _Launch) -> Demand:
-        definition = launch.definition
-        snapshots = [
-            container_snapshot(c, override_for(launch.overrides, c["name"]))
-            for c in definition.get("containerDefinitions") or ()
-        ]
-        cpu, memory = task_size(
-            launch.overrides.get("cpu") or definition.get("cpu"),
-            launch.overrides.get("memory") or definition.get("memory"),
-            snapshots,
-        )
-        tcp, udp, dynamic = host_ports(launch.network_mode, snapshots)
-        return Demand(cpu, memory, tuple(tcp), tuple(udp), tuple(dynamic))
+        return found
 
     def _new_task_doc(
         self,
         ctx: RequestContext,
         cluster: dict[str, Any],
-        launch: _Launch,
+        launch: LaunchTemplate,
         launch_type: str,
         provider: str | None,
         subnet: str | None,
@@ -476,44 +363,33 @@ class TaskOps(EcsBase):
     ) -> dict[str, Any]:
         zone = launch.subnet_zones.get(subnet) if subnet else None
         if instance is not None:
-            zone = _instance_zone(self.db, instance) or zone
-        bridge_pool = None
-        if launch.network_mode == "bridge":
-            bridge_pool = str(default_layout(self.settings.vpc_cidr).bridge_range)
-        return build_task(
-            LaunchRequest(
-                account=ctx.account,
-                region=ctx.region,
-                cluster_name=cluster["clusterName"],
-                cluster_arn=cluster["clusterArn"],
-                definition=launch.definition,
-                launch_type=launch_type,
-                now=self.now(),
-                capacity_provider=provider,
-                overrides=launch.overrides,
-                subnet=subnet,
-                security_groups=launch.security_groups,
-                assign_public_ip=launch.assign_public_ip,
-                platform_version=platform,
-                started_by=launch.started_by,
-                group=launch.group,
-                enable_execute_command=launch.enable_execute_command,
-                container_instance_arn=instance["containerInstanceArn"] if instance else None,
-                availability_zone=zone,
-                dynamic_ports=dynamic_ports,
-                vpc_id=launch.vpc_id,
-                bridge_pool=bridge_pool,
-                ec2_instance_id=instance.get("ec2InstanceId") if instance else None,
-            )
+            zone = placement_store.instance_zone(self.db, instance) or zone
+        target = TaskTarget(
+            account=ctx.account,
+            region=ctx.region,
+            cluster_name=cluster["clusterName"],
+            cluster_arn=cluster["clusterArn"],
+            launch_type=launch_type,
+            now=self.now(),
+            capacity_provider=provider,
+            subnet=subnet,
+            availability_zone=zone,
+            container_instance_arn=instance["containerInstanceArn"] if instance else None,
+            ec2_instance_id=instance.get("ec2InstanceId") if instance else None,
+            dynamic_ports=dynamic_ports,
+            platform_version=platform,
+            bridge_pool=str(default_layout(self.settings.vpc_cidr).bridge_range),
         )
+        return build_task(launch_request(launch, target))
 
     def _store_new_tasks(
-        self, ctx: RequestContext, cluster: dict[str, Any], docs: list[dict[str, Any]], tags: list[tuple[str, str]]
+        self,
+        ctx: RequestContext,
+        cluster: dict[str, Any],
+        docs: list[dict[str, Any]],
+        tags: tuple[tuple[str, str], ...],
     ) -> None:
-        with self.db.transaction():
-            for doc in docs:
-                task_store.insert(self.db, ctx.account, ctx.region, cluster["clusterName"], doc)
-                tag_store.put(self.db, doc["taskArn"], tags)
+        task_store.insert_launched(self.db, ctx.account, ctx.region, cluster["clusterName"], docs, tags)
 
     # -- StopTask ------------------------------------------------------------------------------
 
@@ -602,13 +478,6 @@ class TaskOps(EcsBase):
         return view
 
 
-def _instance_zone(db: Database, instance: dict[str, Any]) -> str | None:
-    for item in ci_store.attributes(db, instance["containerInstanceArn"]):
-        if item["name"] == "ecs.availability-zone":
-            return item.get("value")
-    return None
-
-
 def _request_hash(params: Params) -> str:
     payload = {k: v for k, v in params.items() if k != "clientToken"}
     payload.setdefault("count", 1)  # an omitted count and count=1 are the same request
@@ -618,3 +487,53 @@ def _request_hash(params: Params) -> str:
 def _token_scope(cluster: str) -> str:
     """Tokens are idempotent per cluster (ECS idempotency guide)."""
     return f"RunTask/{cluster}"
+
+
+# -- network checks shared by RunTask, StartTask, CreateService and UpdateService ----------------
+
+
+def check_network(
+    network_mode: str, launch_type: str, config: dict[str, Any] | None
+) -> tuple[tuple[str, ...], tuple[str, ...], str]:
+    """``(subnets, security groups, assignPublicIp)`` of a launch: required for awsvpc, refused otherwise."""
+    vpc = (config or {}).get("awsvpcConfiguration")
+    if network_mode != "awsvpc":
+        if vpc:
+            raise InvalidParameterException(NETWORK_NOT_VALID)
+        return (), (), "DISABLED"
+    if not vpc:
+        raise InvalidParameterException(NETWORK_REQUIRED)
+    subnets = tuple(vpc.get("subnets") or ())
+    groups = tuple(vpc.get("securityGroups") or ())
+    if not subnets:
+        raise InvalidParameterException(SUBNETS_EMPTY)
+    if len(subnets) > MAX_SUBNETS:
+        raise InvalidParameterException(SUBNETS_TOO_MANY)
+    if len(groups) > MAX_SECURITY_GROUPS:
+        raise InvalidParameterException(SECURITY_GROUPS_TOO_MANY)
+    public_ip = vpc.get("assignPublicIp") or "DISABLED"
+    if public_ip == "ENABLED" and launch_type != "FARGATE":
+        raise InvalidParameterException(PUBLIC_IP_UNSUPPORTED)
+    return tuple(dict.fromkeys(subnets)), groups, public_ip
+
+
+def check_vpc(
+    db: Database, ctx: RequestContext, subnets: tuple[str, ...], groups: tuple[str, ...]
+) -> placement_store.ResolvedNetwork:
+    """The subnets' zones, their VPC and the security groups, checked against the virtual VPC, in
+    ECS's words when something does not fit."""
+    try:
+        return placement_store.resolve_network(db, ctx.account, ctx.region, subnets, groups)
+    except placement_store.SubnetNotFound as problem:
+        raise InvalidParameterException(
+            SUBNET_NOT_FOUND.format(subnets=", ".join(problem.subnets), subnet=problem.subnet)
+        ) from None
+    except placement_store.SubnetsInManyVpcs as problem:
+        detail = ", ".join(f"{s} is in {v}" for s, v in problem.vpc_of.items())
+        raise InvalidParameterException(SUBNETS_OTHER_VPCS.format(detail=detail)) from None
+    except placement_store.SecurityGroupNotFound as problem:
+        raise InvalidParameterException(
+            SECURITY_GROUP_NOT_FOUND.format(groups=", ".join(problem.groups), group=problem.group)
+        ) from None
+    except placement_store.SecurityGroupInOtherVpc as problem:
+        raise InvalidParameterException(SECURITY_GROUP_OTHER_VPC.format(group=problem.group)) from None
