@@ -40,6 +40,20 @@ class Settings:
     vpc_cidr: str = "172.31.0.0/16"
     # Address host ports of bridge-mode containers are published on.
     publish_address: str = "127.0.0.1"
+    # Host OTLP receivers on 127.0.0.1 (spec/telemetry.md §0, §1); 0 turns one off. The command line
+    # defaults to 4317/4318; servers built in-process (tests, harnesses) take no well-known port.
+    otlp_grpc_port: int = 0
+    otlp_http_port: int = 0
+    # Implicit OTLP receivers on localhost:4317/4318 inside every task namespace (§0, Beyond ECS).
+    implicit_receivers: bool = True
+    # Telemetry store: retention per signal in days and the total size cap (§8.2).
+    telemetry_max_bytes: int = 2 * 1024**3
+    telemetry_retention_days: tuple[float, float, float] = (3.0, 3.0, 15.0)  # traces, logs, metrics
+    # Ingest back-pressure (§1.4): records accepted and not yet stored, bodies waiting to be parsed.
+    telemetry_max_pending: int = 100_000
+    telemetry_max_queue_bytes: int = 256 * 1024**2
+    # SDK resource attributes win over ecslite's unless this is set (§2.1).
+    telemetry_override_resource: bool = False
 
     @property
     def runtime_dir(self) -> Path:
@@ -49,6 +63,11 @@ class Settings:
     @property
     def state_path(self) -> Path | None:
         return None if self.ephemeral else self.data_dir / "state.db"
+
+    @property
+    def telemetry_dir(self) -> Path | None:
+        """The telemetry store's segment files (§8.2); ``None`` keeps them in memory."""
+        return None if self.ephemeral else self.data_dir / "telemetry"
 
     @property
     def pid_file(self) -> Path:

@@ -84,6 +84,7 @@ class Server:
         self.logs = LogsProvider(LogStore(logs_path, durability=settings.durability), self.clock)
         self.providers["logs"] = self.logs
         self.components.append(self.logs)  # first in, last out: producers stop before it
+        self._add_telemetry()
         self._add_controllers()
         self.dispatcher = AwsDispatcher(
             self.providers,
@@ -91,6 +92,21 @@ class Server:
             account_resolver=functools.partial(account_for_access_key, self.db),
         )
         self.app = EdgeApp(self.dispatcher, self._own_app())
+
+    def _add_telemetry(self) -> None:
+        from ecslite.control.telemetry_owners import TelemetryOwnersFeed
+        from ecslite.telemetry.service import Telemetry
+
+        self.telemetry = Telemetry(self.settings, self.clock)
+        self.components.append(self.telemetry)
+        self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
+
+    def _netns_path(self, task_id: str) -> str | None:
+        """The task's network namespace, where the runtime has one (the process runtime)."""
+        network = getattr(self.runtime, "network", None)
+        sandbox = network.sandbox(task_id) if network is not None else None
+        path = getattr(sandbox, "netns_path", None)
+        return str(path) if path else None
 
     def _add_controllers(self) -> None:
         from ecslite.control.tasks import TaskController
@@ -105,6 +121,7 @@ class Server:
                 Route("/", self._root, methods=["GET"]),
                 Route("/_ecslite/health", self._health, methods=["GET"]),
                 Route("/_ecslite/reset", self._reset, methods=["POST"]),
+                Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
             ],
             lifespan=self._lifespan,
         )
@@ -155,6 +172,9 @@ class Server:
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse(self.health())
+
+    async def _telemetry_stats(self, request: Request) -> Response:
+        return JSONResponse(self.telemetry.stats())
 
     async def _root(self, request: Request) -> Response:
         return RedirectResponse("/_ecslite/health")

@@ -87,6 +87,27 @@ def server(
     publish_address: Annotated[
         str, typer.Option(envvar="ECSLITE_PUBLISH_ADDRESS", help="Address bridge-mode host ports bind to.")
     ] = "127.0.0.1",
+    otlp_grpc_port: Annotated[
+        int, typer.Option(envvar="ECSLITE_OTLP_GRPC_PORT", help="Host OTLP/gRPC receiver on 127.0.0.1 (0: off).")
+    ] = 4317,
+    otlp_http_port: Annotated[
+        int, typer.Option(envvar="ECSLITE_OTLP_HTTP_PORT", help="Host OTLP/HTTP receiver on 127.0.0.1 (0: off).")
+    ] = 4318,
+    implicit_receivers: Annotated[
+        bool,
+        typer.Option(envvar="ECSLITE_IMPLICIT_RECEIVERS", help="OTLP receivers on localhost:4317/4318 in every task."),
+    ] = True,
+    telemetry_max_bytes: Annotated[
+        int, typer.Option(envvar="ECSLITE_TELEMETRY_MAX_BYTES", help="Size cap of the telemetry store in bytes.")
+    ] = 2 * 1024**3,
+    telemetry_max_pending: Annotated[
+        int,
+        typer.Option(envvar="ECSLITE_TELEMETRY_MAX_PENDING", help="Records not yet stored before push-back."),
+    ] = 100_000,
+    telemetry_override_resource: Annotated[
+        bool,
+        typer.Option(envvar="ECSLITE_TELEMETRY_OVERRIDE_RESOURCE", help="ECS resource attributes win over the SDK's."),
+    ] = False,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
 ) -> None:
     """Run the ecslite server."""
@@ -111,6 +132,12 @@ def server(
         bridge=bridge,
         vpc_cidr=vpc_cidr,
         publish_address=publish_address,
+        otlp_grpc_port=otlp_grpc_port,
+        otlp_http_port=otlp_http_port,
+        implicit_receivers=implicit_receivers,
+        telemetry_max_bytes=telemetry_max_bytes,
+        telemetry_max_pending=telemetry_max_pending,
+        telemetry_override_resource=telemetry_override_resource,
     )
     running = _running_server(settings)
     if running is not None:
@@ -124,11 +151,12 @@ def server(
     from ecslite.logconfig import configure
     from ecslite.runtime.select import RuntimeUnavailable
     from ecslite.server import DataDirInUse, serve
+    from ecslite.telemetry.receivers.listeners import ReceiverPortBusy
 
     configure(log_level)
     try:
         serve(settings)
-    except (RuntimeUnavailable, DataDirInUse) as error:
+    except (RuntimeUnavailable, DataDirInUse, ReceiverPortBusy) as error:
         err.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
     except OSError as error:

@@ -57,6 +57,8 @@ class StoreSettings:
     max_pending: int = 100_000
     janitor_interval: float = 30.0
     searchable_span_keys: frozenset[str] = field(default_factory=frozenset)
+    # Another process's files, read only: no writer threads, no janitor (tools, tests).
+    read_only: bool = False
 
     @property
     def segment_bytes(self) -> int:
@@ -86,8 +88,11 @@ class TelemetryStore:
                 bounds,
                 now=self.clock.now,
                 segment_bytes=settings.segment_bytes,
+                read_only=settings.read_only,
             )
             self._sets[signal] = segments
+            if settings.read_only:
+                continue
             self._writers[signal] = SignalWriter(
                 segments,
                 write,
@@ -97,7 +102,8 @@ class TelemetryStore:
             )
         self._stop = threading.Event()
         self._janitor = threading.Thread(target=self._janitor_loop, name="telemetry-janitor", daemon=True)
-        self._janitor.start()
+        if not settings.read_only:
+            self._janitor.start()
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -135,7 +141,8 @@ class TelemetryStore:
 
     def close(self) -> None:
         self._stop.set()
-        self._janitor.join(5.0)
+        if self._janitor.is_alive():
+            self._janitor.join(5.0)
         for writer in self._writers.values():
             writer.close()
         for segments in self._sets.values():
@@ -188,6 +195,23 @@ class TelemetryStore:
         if done is not None:
             done.wait(10.0)
         return [segment.name for segment in doomed]
+
+    def clear(self, timeout: float = 10.0) -> None:
+        """Remove every segment of every signal (``POST /_ecslite/reset``); writes go on into new ones."""
+        self.flush(timeout)
+        events = []
+        for signal, segments in self._sets.items():
+            done = threading.Event()
+
+            def drop_all(segments: SegmentSet = segments, done: threading.Event = done) -> None:
+                for segment in segments.segments():
+                    segments.drop(segment)
+                done.set()
+
+            self._writers[signal].run_on_writer(drop_all)
+            events.append(done)
+        for done in events:
+            done.wait(timeout)
 
     def size_bytes(self) -> int:
         return sum(seg.size() for s in self._sets.values() for seg in s.segments())

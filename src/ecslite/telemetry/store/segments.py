@@ -100,6 +100,7 @@ class SegmentSet:
         *,
         now: Callable[[], float],
         segment_bytes: int,
+        read_only: bool = False,
     ) -> None:
         self.signal = signal
         self.directory = directory
@@ -107,6 +108,7 @@ class SegmentSet:
         self.time_bounds_sql = time_bounds_sql
         self.now = now
         self.segment_bytes = segment_bytes
+        self.read_only = read_only
         self._lock = threading.Lock()
         self._segments: list[Segment] = []
         self._local = threading.local()
@@ -128,6 +130,8 @@ class SegmentSet:
             try:
                 segment = self._open(day, seq, path)
             except sqlite3.DatabaseError as error:
+                if self.read_only:
+                    continue
                 # A damaged file must not keep the server from starting; it is kept for inspection.
                 log.error("telemetry segment unreadable, set aside", extra={"path": str(path), "error": str(error)})
                 path.rename(path.with_suffix(".damaged"))
@@ -140,6 +144,10 @@ class SegmentSet:
     def _open(self, day: str, seq: int, path: Path | None) -> Segment:
         if path is None:
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        elif self.read_only:
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA query_only=1")
+            return Segment(self.signal, day, seq, path, conn)
         else:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
@@ -192,7 +200,8 @@ class SegmentSet:
     # -- removal -----------------------------------------------------------------------------------
 
     def drop(self, segment: Segment) -> None:
-        """Remove a segment (never the active one): close it and delete its files."""
+        """Remove a segment: close it and delete its files. Call on the signal's writer thread; when it
+        was the active one, the next write starts a new segment."""
         with self._lock:
             if segment not in self._segments:
                 return

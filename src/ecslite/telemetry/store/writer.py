@@ -76,8 +76,10 @@ class SignalWriter:
             self.pending += rows
             self._submitted_seq += 1
             if self._oldest is None:
+                # The first record starts the commit interval: wake the writer so it times it.
                 self._oldest = time.monotonic()
-            if self._queued_rows >= self.commit_rows:
+                self._cond.notify_all()
+            elif self._queued_rows >= self.commit_rows:
                 self._cond.notify_all()
 
     def has_room(self) -> bool:
