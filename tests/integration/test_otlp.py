@@ -298,3 +298,67 @@ def test_busy_port_stops_the_server_with_a_clear_message(tmp_path: Path) -> None
     message = " ".join(str(raised.value).split())
     assert f"Cannot listen for OTLP/HTTP on 127.0.0.1:{port}: Address already in use." in message
     assert "pass --otlp-http-port with another port, or --otlp-http-port 0 to turn this receiver off" in message
+
+
+def span_batch(trace_id: bytes, count: int) -> bytes:
+    request = trace_service_pb2.ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    kv = resource_spans.resource.attributes.add(key="service.name")
+    kv.value.string_value = "flood"
+    spans = resource_spans.scope_spans.add()
+    now = time.time_ns()
+    for i in range(count):
+        spans.spans.add(
+            trace_id=trace_id,
+            span_id=(i + 1).to_bytes(8, "big"),
+            name=f"op {i % 7}",
+            start_time_unix_nano=now,
+            end_time_unix_nano=now + 1000,
+        )
+    return request.SerializeToString()
+
+
+def test_overload_pushes_back_and_stores_every_accepted_span(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    http_port = free_port()
+    server = start_server(
+        tmp_path, "--otlp-http-port", str(http_port), "--telemetry-max-pending", "1024", ephemeral=False
+    )
+    try:
+        url = f"http://127.0.0.1:{http_port}/v1/traces"
+
+        def sender(worker: int) -> list[tuple[bytes, int, str | None]]:
+            results = []
+            with httpx.Client(timeout=30) as client:
+                for n in range(25):
+                    trace_id = (worker * 1000 + n + 1).to_bytes(16, "big")
+                    response = client.post(url, content=span_batch(trace_id, 512), headers=PROTOBUF)
+                    results.append((trace_id, response.status_code, response.headers.get("retry-after")))
+            return results
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = [r for batch in pool.map(sender, range(8)) for r in batch]
+        statuses = [status for _, status, _ in results]
+        assert set(statuses) == {200, 503}, "a sender faster than the store gets push-back"
+        assert {retry for _, status, retry in results if status == 503} == {"1"}
+        stats = httpx.get(f"{server.endpoint}/_ecslite/telemetry/stats").json()
+        assert stats["pipeline"]["refused"] == {"otlp_http/traces": statuses.count(503)}
+        rss_kib = int(
+            next(
+                line for line in Path(f"/proc/{server.pid}/status").read_text().splitlines() if line.startswith("VmRSS")
+            ).split()[1]
+        )
+        assert rss_kib < 1024 * 1024, "memory stays bounded"
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{server.endpoint}/_ecslite/telemetry/stats").json()["pipeline"]["pending"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        store = TelemetryStore(StoreSettings(directory=tmp_path / "telemetry", read_only=True))
+        try:
+            for trace_id, status, _ in results:
+                assert len(store.trace(trace_id)) == (512 if status == 200 else 0)
+        finally:
+            store.close()
+    finally:
+        stop_server(server)
