@@ -32,6 +32,8 @@ class Settings:
     create_default_cluster: bool = True
     # How long stopped tasks stay visible (ECS: at least one hour).
     stopped_task_retention_seconds: float = 3600.0
+    # The longest pause between launches of a service whose tasks keep failing to start (ECS: 15 minutes).
+    service_throttle_max_seconds: float = 900.0
     # Image name → local directory and defaults (JSON, or TOML with an [images] table).
     image_map: Path | None = None
     # The host bridge every task network hangs off, and the default VPC carved into subnets per zone.

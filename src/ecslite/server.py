@@ -109,9 +109,11 @@ class Server:
         return str(path) if path else None
 
     def _add_controllers(self) -> None:
+        from ecslite.control.services import ServiceController
         from ecslite.control.tasks import TaskController
 
         self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings))
+        self.components.append(ServiceController(self.db, self.clock, self.settings))
 
     # -- ecslite's own API ---------------------------------------------------------------------
 

@@ -108,6 +108,13 @@ def server(
         bool,
         typer.Option(envvar="ECSLITE_TELEMETRY_OVERRIDE_RESOURCE", help="ECS resource attributes win over the SDK's."),
     ] = False,
+    service_throttle_max: Annotated[
+        float,
+        typer.Option(
+            envvar="ECSLITE_SERVICE_THROTTLE_MAX",
+            help="Longest pause, in seconds, between launches of a service whose tasks keep failing to start.",
+        ),
+    ] = 900.0,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
 ) -> None:
     """Run the ecslite server."""
@@ -138,6 +145,7 @@ def server(
         telemetry_max_bytes=telemetry_max_bytes,
         telemetry_max_pending=telemetry_max_pending,
         telemetry_override_resource=telemetry_override_resource,
+        service_throttle_max_seconds=service_throttle_max,
     )
     running = _running_server(settings)
     if running is not None:

@@ -105,8 +105,8 @@ def namespace_page(
         f"""SELECT s.rid, s.arn FROM services s JOIN clusters c
             ON c.account = s.account AND c.region = s.region AND c.name = s.cluster
             WHERE s.account=? AND s.region=? AND s.status='ACTIVE' AND s.rid > ?
-            AND json_extract(s.doc, '$.serviceConnectConfiguration.enabled') = 1
-            AND COALESCE(json_extract(s.doc, '$.serviceConnectConfiguration.namespace'),
+            AND json_extract(s.doc, '$._serviceConnectConfiguration.enabled') = 1
+            AND COALESCE(json_extract(s.doc, '$._serviceConnectConfiguration.namespace'),
                          json_extract(c.doc, '$.serviceConnectDefaults.namespace')) IN ({marks})
             ORDER BY s.rid LIMIT ?""",
         (account, region, after or 0, *names, limit),

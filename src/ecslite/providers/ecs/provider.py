@@ -7,6 +7,7 @@ from ecslite.providers.ecs.attributes import AttributeOps
 from ecslite.providers.ecs.capacity_providers import CapacityProviderOps
 from ecslite.providers.ecs.clusters import ClusterOps
 from ecslite.providers.ecs.container_instances import ContainerInstanceOps
+from ecslite.providers.ecs.services import ServiceOps
 from ecslite.providers.ecs.tags import TagOps
 from ecslite.providers.ecs.task_definitions import TaskDefinitionOps
 from ecslite.providers.ecs.tasks import TaskOps
@@ -16,6 +17,7 @@ class EcsProvider(
     ClusterOps,
     TaskDefinitionOps,
     TaskOps,
+    ServiceOps,
     ContainerInstanceOps,
     CapacityProviderOps,
     AccountSettingOps,

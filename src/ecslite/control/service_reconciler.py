@@ -1,0 +1,572 @@
+"""The service reconciler: one idempotent step of a service's scheduler per call (spec/ecs.md §4).
+
+``reconcile(service_arn)`` reads the service and its tasks from the store and takes one step, all
+inside one transaction: the scheduler never waits on the runtime (the task controller runs what
+it writes), so a step either happens completely or not at all. That is what makes it safe to
+repeat after a crash: the task rows a step launches and the scheduler's record of them
+(``store.services.record_launch``, the intent) are one commit, and every decision is recomputed
+from the rows on the next step, so a restart neither duplicates nor orphans a task.
+
+The step, in order:
+
+1. Account for the tasks it launched (``service_tasks`` records not yet settled): the first time
+   a task counts healthy (§4.5) resets the deployment's failure count (``resetOnHealthyTask``,
+   default true) and ends a throttling episode; a task whose stop was requested is classified once
+   (§4.9 failures, §4.10 failed starts) and settled.
+2. Drop ACTIVE deployments with no live task left (§4.3: drained deployments are removed).
+3. DRAINING: stop every task; INACTIVE once none is left (§4.2). DAEMON: nothing is scheduled yet
+   (an event says so).
+4. Circuit breaker (§4.9): the PRIMARY fails at the threshold; with ``rollback`` a new PRIMARY
+   returns to the last COMPLETED deployment.
+5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7): stops, then launches (unless
+   throttled, §4.10), the stuck-configuration event once per deployment.
+6. Steady state (§4.6): the PRIMARY completes (rollout state, service deployment, events), and
+   ``has reached a steady state.`` is written when the service becomes steady and every six hours.
+
+Ownership: this module writes the deployments' rollout fields, the service's status from DRAINING
+on, events, the scheduler records and service deployments after they started; the provider writes
+what the user asked for. The task rows it launches are written once; their stop goes through
+``store.tasks.request_stop`` (the first stop request wins). Announcements (§12.1) go to the hooks
+after the transaction committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecslite.clock import Clock
+from ecslite.config import Settings
+from ecslite.control import service_events as texts
+from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
+from ecslite.control.service_launch import ServiceLauncher, ServiceRef
+from ecslite.control.workqueue import Outcome
+from ecslite.model.deployments import (
+    STEADY_REPEAT_SECONDS,
+    THROTTLE_MAX_SECONDS,
+    PhaseAt,
+    RolloutInput,
+    ServiceTask,
+    StopOrder,
+    StopWhy,
+    TaskPhase,
+    breaker_threshold,
+    classify_stop,
+    counts_for_breaker,
+    counts_for_throttle,
+    has_essential_health_check,
+    is_steady,
+    rollout_step,
+    task_phase,
+    throttle_delay,
+)
+from ecslite.model.services import (
+    ROLLOUT_BREAKER_FAILED,
+    ROLLOUT_COMPLETED,
+    ROLLOUT_ROLLING_BACK,
+    DeploymentSpec,
+    DeploymentStart,
+    DeploymentStatus,
+    MonitorStatus,
+    Rollback,
+    RolloutState,
+    SchedulingStrategy,
+    ServiceDeploymentStatus,
+    ServiceStatus,
+    apply_spec,
+    start_deployment,
+)
+from ecslite.model.tasks import StopCode
+from ecslite.store import services as svc_store
+from ecslite.store import task_definitions as td_store
+from ecslite.store import tasks as task_store
+from ecslite.store.db import Database, dumps
+from ecslite.store.tasks import StopRequest
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+SCALING_REASON = "Scaling activity initiated by (deployment {id})"  # §3.6
+UNHEALTHY_REASON = "Task failed container health checks"  # §3.6 (unverified)
+DELETED_REASON = "Stopped because the service was deleted."  # service deployment statusReason (unverified)
+# How soon a launch that could not be placed is tried again (container instances may join).
+PLACEMENT_RETRY_SECONDS = 10.0
+# §4.9: the events spell the breaker's reason in the singular.
+BREAKER_EVENT_REASON = "ECS deployment circuit breaker: task failed to start."
+
+
+@dataclass(slots=True)
+class _Step:
+    """What one reconcile step works on."""
+
+    doc: Doc
+    ref: ServiceRef
+    now: float
+    live: list[Doc]  # the service's tasks not yet STOPPED
+    announcements: list[Announcement]
+    recheck: list[float] = field(default_factory=list)  # times to look again without a store change
+
+    @property
+    def arn(self) -> str:
+        return str(self.doc["serviceArn"])
+
+    def primary(self) -> Doc:
+        for deployment in self.doc["deployments"]:
+            if deployment["status"] == DeploymentStatus.PRIMARY:
+                found: Doc = deployment
+                return found
+        raise ValueError(f"service {self.arn} has no PRIMARY deployment")
+
+    def deployment(self, deployment_id: str) -> Doc | None:
+        return next((d for d in self.doc["deployments"] if d["id"] == deployment_id), None)
+
+
+class ServiceReconciler:
+    def __init__(self, db: Database, clock: Clock, settings: Settings, hooks: Sequence[AnnouncementHook] = ()) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.hooks = list(hooks)
+        self.launcher = ServiceLauncher(db, settings)
+        self.throttle_max = float(getattr(settings, "service_throttle_max_seconds", THROTTLE_MAX_SECONDS))
+
+    def now(self) -> float:
+        return round(self.clock.now(), 3)
+
+    async def reconcile(self, key: str) -> Outcome:
+        announcements: list[Announcement] = []
+        with self.db.transaction():
+            outcome = self._reconcile(key, announcements)
+        for announcement in announcements:
+            for hook in self.hooks:
+                try:
+                    hook(announcement)
+                except Exception:
+                    # A listener's bug must not undo or repeat a committed step.
+                    log.exception("announcement hook failed", extra={"service": key})
+        return outcome
+
+    def _reconcile(self, key: str, announcements: list[Announcement]) -> Outcome:
+        doc = svc_store.get(self.db, key)
+        if doc is None or doc["status"] == ServiceStatus.INACTIVE:
+            return Outcome()
+        before = dumps(doc)
+        step = _Step(doc, _ref(doc), self.now(), [], announcements)
+        step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+        self._account(step)
+        self._prune(step)
+        if doc["status"] == ServiceStatus.DRAINING:
+            self._drain(step)
+        elif doc["schedulingStrategy"] == SchedulingStrategy.DAEMON:
+            self._note_once(step, "daemon", texts.DAEMON_NOT_SCHEDULED)
+        else:
+            self._notes(step)
+            self._breaker(step)
+            self._roll(step)
+        if dumps(doc) != before:
+            svc_store.put(self.db, doc)
+        future = [at - step.now for at in step.recheck if at > step.now]
+        return Outcome(requeue_after=min(future) if future else None)
+
+    # -- 1. accounting ---------------------------------------------------------------------------
+
+    def _account(self, step: _Step) -> None:
+        live = {t["taskArn"]: t for t in step.live}
+        grace = float(step.doc.get("healthCheckGracePeriodSeconds") or 0)
+        for record in svc_store.open_records(self.db, step.arn):
+            task = live.get(record.task_arn) or task_store.get(self.db, record.task_arn)
+            if task is None:  # purged, or the store was reset under it
+                svc_store.settle(self.db, record.task_arn)
+                continue
+            stopping = task["desiredStatus"] == "STOPPED"
+            at = float(task.get("stoppingAt") or step.now) if stopping else step.now
+            healthy = _phase(task, grace, at).phase is TaskPhase.HEALTHY
+            if healthy and record.healthy_at is None:
+                svc_store.mark_healthy(self.db, record.task_arn, step.now)
+                self._first_healthy(step, record.deployment_id)
+            if not stopping:
+                continue
+            outcome = classify_stop(
+                task.get("stopCode"),
+                reached_running=task.get("startedAt") is not None,
+                ever_healthy=healthy or record.healthy_at is not None,
+                for_health=record.for_health,
+            )
+            deployment = step.deployment(record.deployment_id)
+            if counts_for_breaker(outcome) and deployment is not None:
+                deployment["failedTasks"] = int(deployment.get("failedTasks", 0)) + 1
+                deployment["updatedAt"] = step.now
+            if counts_for_throttle(outcome):
+                self._failed_start(step)
+            svc_store.settle(self.db, record.task_arn)
+
+    def _first_healthy(self, step: _Step, deployment_id: str) -> None:
+        deployment = step.deployment(deployment_id)
+        breaker = step.doc["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        reset = breaker.get("resetOnHealthyTask")
+        if deployment is not None and deployment["rolloutState"] == RolloutState.IN_PROGRESS and reset is not False:
+            deployment["failedTasks"] = 0
+        step.doc.pop("_throttle", None)  # §4.10: the episode is over once tasks start successfully
+
+    def _failed_start(self, step: _Step) -> None:
+        """§4.10: space launches out, doubling; one event (and announcement) per episode."""
+        throttle = step.doc.setdefault("_throttle", {"failures": 0, "until": None, "notified": False})
+        throttle["failures"] += 1
+        throttle["until"] = step.now + throttle_delay(throttle["failures"], self.throttle_max)
+        if not throttle["notified"]:
+            throttle["notified"] = True
+            self._event(step, texts.THROTTLED)
+            self._announce(step, AnnouncementKind.SERVICE_ACTION, "WARN", "SERVICE_TASK_START_IMPAIRED")
+
+    # -- 2. drained deployments ----------------------------------------------------------------------
+
+    @staticmethod
+    def _prune(step: _Step) -> None:
+        owners = {t.get("startedBy") for t in step.live if t["desiredStatus"] == "RUNNING"}
+        step.doc["deployments"] = [
+            d for d in step.doc["deployments"] if d["status"] == DeploymentStatus.PRIMARY or d["id"] in owners
+        ]
+
+    # -- 3. DRAINING and DAEMON ------------------------------------------------------------------------
+
+    def _drain(self, step: _Step) -> None:
+        primary = step.primary()
+        running = [t["taskArn"] for t in step.live if t["desiredStatus"] == "RUNNING"]
+        if running:
+            self._stop(step, [StopOrder(arn, StopWhy.ROLLOUT) for arn in running], primary)
+            return
+        if step.live:
+            return  # tasks still stopping; their changes wake the service again
+        step.doc["status"] = ServiceStatus.INACTIVE.value
+        for deployment in step.doc["deployments"]:
+            record = self._service_deployment(deployment)
+            if record is not None and record["status"] in (
+                ServiceDeploymentStatus.IN_PROGRESS,
+                ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
+            ):
+                record.update(
+                    status=ServiceDeploymentStatus.STOPPED.value,
+                    statusReason=DELETED_REASON,
+                    stoppedAt=step.now,
+                    updatedAt=step.now,
+                )
+                svc_store.put_service_deployment(self.db, record)
+        # Definitions waiting for deletion may have been held by this service alone (§2.2).
+        td_store.remove_unreferenced(self.db, step.ref.account, step.ref.region)
+
+    def _notes(self, step: _Step) -> None:
+        spec = step.primary()["_spec"]
+        if spec.get("loadBalancers"):
+            self._note_once(step, "loadBalancers", texts.LOAD_BALANCERS_NOT_REGISTERED)
+        if spec.get("serviceRegistries"):
+            self._note_once(step, "serviceRegistries", texts.REGISTRIES_NOT_REGISTERED)
+        if (spec.get("serviceConnectConfiguration") or {}).get("enabled"):
+            self._note_once(step, "serviceConnect", texts.SERVICE_CONNECT_NOT_SERVED)
+        if (step.doc["deploymentConfiguration"].get("alarms") or {}).get("enable"):
+            self._note_once(step, "alarms", texts.ALARMS_NOT_WATCHED)
+
+    def _note_once(self, step: _Step, kind: str, text: str) -> None:
+        notes = step.doc.setdefault("_notes", [])
+        if kind not in notes:
+            notes.append(kind)
+            self._event(step, text)
+
+    # -- 4. circuit breaker ----------------------------------------------------------------------------
+
+    def _breaker(self, step: _Step) -> None:
+        primary = step.primary()
+        breaker = step.doc["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        if not breaker.get("enable") or primary["rolloutState"] != RolloutState.IN_PROGRESS:
+            return
+        threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
+        failures = int(primary.get("failedTasks", 0))
+        if failures < threshold:
+            return
+        primary.update(rolloutState=RolloutState.FAILED.value, rolloutStateReason=ROLLOUT_BREAKER_FAILED)
+        primary["updatedAt"] = step.now
+        self._event(step, texts.DEPLOYMENT_FAILED.format(id=primary["id"]))
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "ERROR",
+            "SERVICE_DEPLOYMENT_FAILED",
+            primary["id"],
+            BREAKER_EVENT_REASON,
+        )
+        record = self._service_deployment(primary)
+        tripped = {"status": MonitorStatus.TRIGGERED.value, "failureCount": failures, "threshold": threshold}
+        last = step.doc.get("_lastCompleted")
+        if breaker.get("rollback") and last and record and record["status"] == ServiceDeploymentStatus.IN_PROGRESS:
+            self._rollback(step, primary, record, last, tripped)
+            return
+        if record is not None:
+            rolled_back = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
+            record.update(statusReason=ROLLOUT_BREAKER_FAILED, updatedAt=step.now, _breaker=tripped)
+            if rolled_back:
+                record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
+            else:
+                record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
+            svc_store.put_service_deployment(self.db, record)
+
+    def _rollback(self, step: _Step, failed: Doc, record: Doc, last: Doc, tripped: Doc) -> None:
+        """§4.9: a new PRIMARY from the last COMPLETED deployment; the failed one turns ACTIVE and drains."""
+        spec = DeploymentSpec.from_doc(last["spec"])
+        new = start_deployment(
+            DeploymentStart(
+                region=step.ref.region,
+                account=step.ref.account,
+                cluster=step.ref.cluster,
+                service=step.ref.name,
+                service_arn=step.arn,
+                cluster_arn=step.doc["clusterArn"],
+                spec=spec,
+                desired=int(step.doc["desiredCount"]),
+                now=step.now,
+                deployment_configuration=step.doc["deploymentConfiguration"],
+                rollback=Rollback(last["deploymentId"], last["revisionArn"], record["serviceDeploymentArn"]),
+            )
+        )
+        for deployment in step.doc["deployments"]:
+            deployment["status"] = DeploymentStatus.ACTIVE.value
+        failed["updatedAt"] = step.now
+        step.doc["deployments"] = [new.deployment, *step.doc["deployments"]]
+        apply_spec(step.doc, spec)
+        step.doc.pop("_throttle", None)
+        step.doc.pop("_steadyAt", None)
+        reason = ROLLOUT_ROLLING_BACK.format(id=last["deploymentId"])
+        record.update(
+            status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
+            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": last["revisionArn"]},
+            updatedAt=step.now,
+            _breaker=tripped,
+        )
+        svc_store.put_service_deployment(self.db, record)
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "INFO",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            new.deployment["id"],
+            reason,
+        )
+
+    # -- 5. rolling step -------------------------------------------------------------------------------
+
+    def _roll(self, step: _Step) -> None:
+        primary = step.primary()
+        config = step.doc["deploymentConfiguration"]
+        grace = float(step.doc.get("healthCheckGracePeriodSeconds") or 0)
+        tasks = []
+        for task in step.live:
+            if task["desiredStatus"] != "RUNNING":
+                continue
+            phase = _phase(task, grace, step.now)
+            if phase.recheck_at is not None:
+                step.recheck.append(phase.recheck_at)
+            tasks.append(
+                ServiceTask(
+                    arn=task["taskArn"],
+                    deployment_id=str(task.get("startedBy")),
+                    phase=phase.phase,
+                    created_at=float(task.get("createdAt") or 0),
+                    zone=task.get("availabilityZone"),
+                )
+            )
+        stamp = (step.doc.get("_throttle") or {}).get("until")
+        until = float(stamp) if stamp is not None else step.now
+        throttled = step.now < until
+        failed = primary["rolloutState"] == RolloutState.FAILED
+        plan = rollout_step(
+            RolloutInput(
+                desired=int(step.doc["desiredCount"]),
+                minimum_percent=int(config["minimumHealthyPercent"]),
+                maximum_percent=int(config["maximumPercent"]),
+                primary_id=primary["id"],
+                tasks=tasks,
+                can_launch=not failed and not throttled,
+            )
+        )
+        if throttled and not failed:
+            step.recheck.append(until)
+        replaced = sum(1 for order in plan.stops if order.why is StopWhy.UNHEALTHY)
+        if plan.stops:
+            self._stop(step, list(plan.stops), primary)
+        if plan.launch:
+            self._launch(step, primary, plan.launch, replaced)
+        if plan.stuck and not primary.get("_stuckNoted"):
+            primary["_stuckNoted"] = True
+            self._event(step, texts.STUCK)
+        if plan.stops or plan.launch:
+            step.doc.pop("_steadyAt", None)
+        else:
+            self._steady(step, primary, tasks)
+        self._resolve_digests(step, primary)
+
+    def _stop(self, step: _Step, orders: list[StopOrder], primary: Doc) -> None:
+        scaling = SCALING_REASON.format(id=primary["id"])
+        for order in orders:
+            reason = scaling
+            if order.why is StopWhy.UNHEALTHY:
+                reason = UNHEALTHY_REASON
+                svc_store.mark_for_health(self.db, order.arn)
+                self._event(step, texts.CONTAINER_UNHEALTHY.format(task=order.arn.rsplit("/", 1)[-1]))
+            task_store.request_stop(
+                self.db, order.arn, StopRequest(StopCode.SERVICE_SCHEDULER_INITIATED, reason, step.now)
+            )
+        arns = [order.arn for order in orders]
+        self._event(step, texts.STOPPED.format(count=len(arns), tasks=texts.task_list(arns)))
+
+    def _launch(self, step: _Step, primary: Doc, count: int, replaced: int) -> None:
+        outcome = self.launcher.launch(step.ref, step.doc, primary, count, step.live, step.now)
+        if outcome.docs:
+            task_store.insert_launched(
+                self.db, step.ref.account, step.ref.region, step.ref.cluster, outcome.docs, outcome.tags
+            )
+            for doc in outcome.docs:
+                svc_store.record_launch(self.db, step.arn, doc["taskArn"], primary["id"], step.now)
+            arns = [doc["taskArn"] for doc in outcome.docs]
+            text = texts.STARTED.format(count=len(arns), tasks=texts.task_list(arns))
+            if replaced:
+                text += texts.REPLACED_UNHEALTHY.format(count=replaced)
+            self._event(step, text)
+        if outcome.problem is not None:
+            self._event(step, outcome.problem)
+            self._announce(step, AnnouncementKind.SERVICE_ACTION, "ERROR", "SERVICE_TASK_PLACEMENT_FAILURE")
+            step.recheck.append(step.now + PLACEMENT_RETRY_SECONDS)
+
+    # -- 6. steady state ----------------------------------------------------------------------------------
+
+    def _steady(self, step: _Step, primary: Doc, tasks: list[ServiceTask]) -> None:
+        if not is_steady(int(step.doc["desiredCount"]), primary["id"], tasks):
+            step.doc.pop("_steadyAt", None)
+            return
+        if primary["rolloutState"] == RolloutState.IN_PROGRESS:
+            self._complete(step, primary)
+        steady_at = step.doc.get("_steadyAt")
+        if steady_at is None or step.now - float(steady_at) >= STEADY_REPEAT_SECONDS:
+            step.doc["_steadyAt"] = steady_at = step.now
+            self._event(step, texts.STEADY)
+            self._announce(step, AnnouncementKind.SERVICE_ACTION, "INFO", "SERVICE_STEADY_STATE")
+        step.recheck.append(float(steady_at) + STEADY_REPEAT_SECONDS)
+
+    def _complete(self, step: _Step, primary: Doc) -> None:
+        """§4.6: once per deployment, the rollout, its service deployment and the events."""
+        primary["rolloutState"] = RolloutState.COMPLETED.value
+        primary["rolloutStateReason"] = ROLLOUT_COMPLETED.format(id=primary["id"])
+        primary["updatedAt"] = step.now
+        step.doc["_lastCompleted"] = {
+            "deploymentId": primary["id"],
+            "revisionArn": primary["_revisionArn"],
+            "spec": primary["_spec"],
+        }
+        record = self._service_deployment(primary)
+        if record is not None and record["status"] in (
+            ServiceDeploymentStatus.IN_PROGRESS,
+            ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
+        ):
+            rollback = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
+            status = ServiceDeploymentStatus.ROLLBACK_SUCCESSFUL if rollback else ServiceDeploymentStatus.SUCCESSFUL
+            record.update(status=status.value, finishedAt=step.now, updatedAt=step.now)
+            self._freeze_counts(step, record)
+            breaker = record["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+            if breaker.get("enable") and not record.get("_breaker"):
+                threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
+                record["_breaker"] = {
+                    "status": MonitorStatus.MONITORING_COMPLETE.value,
+                    "failureCount": int(primary.get("failedTasks", 0)),
+                    "threshold": threshold,
+                }
+            svc_store.put_service_deployment(self.db, record)
+        self._event(step, texts.DEPLOYMENT_COMPLETED.format(id=primary["id"]))
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "INFO",
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            primary["id"],
+            ROLLOUT_COMPLETED.format(id=primary["id"]),
+        )
+
+    def _freeze_counts(self, step: _Step, record: Doc) -> None:
+        """A finished service deployment keeps the counts it ended with."""
+        counts = svc_store.task_counts(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+        by_revision: dict[str, tuple[int, int]] = {}
+        for deployment in step.doc["deployments"]:
+            count = counts.get(deployment["id"], svc_store.Counts())
+            running, pending = by_revision.get(deployment["_revisionArn"], (0, 0))
+            by_revision[deployment["_revisionArn"]] = (running + count.running, pending + count.pending)
+
+        def summary(arn: str, requested: int | None) -> Doc:
+            running, pending = by_revision.get(arn, (0, 0))
+            return {
+                "arn": arn,
+                "requestedTaskCount": running + pending if requested is None else requested,
+                "runningTaskCount": running,
+                "pendingTaskCount": pending,
+            }
+
+        target = record["targetServiceRevision"]["arn"]
+        is_target = record["status"] == ServiceDeploymentStatus.SUCCESSFUL
+        record["targetServiceRevision"] = summary(target, int(step.doc["desiredCount"]) if is_target else None)
+        record["sourceServiceRevisions"] = [summary(s["arn"], None) for s in record.get("sourceServiceRevisions") or ()]
+
+    def _resolve_digests(self, step: _Step, primary: Doc) -> None:
+        """The revision's ``containerImages`` get the digests the deployment's first task resolved."""
+        if primary.get("_digests"):
+            return
+        for task in step.live:
+            if task.get("startedBy") != primary["id"]:
+                continue
+            digests = {c["name"]: c["imageDigest"] for c in task["containers"] if c.get("imageDigest")}
+            if len(digests) < len(task["containers"]):
+                continue
+            revision = svc_store.get_revision(self.db, primary["_revisionArn"])
+            if revision is not None:
+                for image in revision.get("containerImages") or ():
+                    if image["containerName"] in digests and not image.get("imageDigest"):
+                        image["imageDigest"] = digests[image["containerName"]]
+                svc_store.put_revision(self.db, revision)
+            primary["_digests"] = True
+            return
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _service_deployment(self, deployment: Doc) -> Doc | None:
+        arn = deployment.get("_serviceDeploymentArn")
+        return svc_store.get_service_deployment(self.db, arn) if arn else None
+
+    def _event(self, step: _Step, text: str) -> None:
+        texts.record(self.db, step.arn, texts.message(step.ref.name, text), step.now)
+
+    @staticmethod
+    def _announce(
+        step: _Step,
+        kind: AnnouncementKind,
+        event_type: str,
+        name: str,
+        deployment_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        step.announcements.append(
+            Announcement(kind, event_type, name, step.arn, step.doc["clusterArn"], step.now, deployment_id, reason)
+        )
+
+
+def _phase(task: Doc, grace: float, now: float) -> PhaseAt:
+    return task_phase(
+        last_status=task["lastStatus"],
+        started_at=task.get("startedAt"),
+        health_status=task.get("healthStatus"),
+        has_health_check=has_essential_health_check(task["_spec"]["containers"]),
+        grace_seconds=grace,
+        now=now,
+    )
+
+
+def _ref(doc: Doc) -> ServiceRef:
+    """``arn:aws:ecs:<region>:<account>:service/<cluster>/<name>``."""
+    parts = doc["serviceArn"].split(":", 5)
+    return ServiceRef(account=parts[4], region=parts[3], cluster=parts[5].split("/")[1], name=doc["serviceName"])

@@ -1,0 +1,114 @@
+"""The service controller: the work queue, the reconciler and housekeeping of the service scheduler.
+
+- Keys are service ARNs. A store change of kind ``service`` enqueues its key; a change of a task
+  that belongs to a service (``tasks.service_name``) enqueues that service, so task progress, health
+  and exits drive the rollout. Reconcile steps ask to look again when only time changes something
+  (the 40-second health rule, the grace period, throttling, the six-hourly steady-state message).
+- On start (also after a restart of the server) every ACTIVE or DRAINING service is enqueued; the
+  runner's resync does it again every ``resync_seconds``, so a missed wake-up costs latency only.
+- Housekeeping forgets the scheduler's records of tasks whose rows were purged.
+- ``reset()`` (``POST /_ecslite/reset``) stops the workers and starts over empty.
+
+:attr:`hooks` receive the announcements of service state changes (§12.1) after each step commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from ecslite.clock import Clock
+from ecslite.config import Settings
+from ecslite.control.service_events import AnnouncementHook
+from ecslite.control.service_reconciler import ServiceReconciler
+from ecslite.control.workqueue import Runner, WorkQueue
+from ecslite.model.arns import service_arn
+from ecslite.store import services as svc_store
+from ecslite.store import tasks as task_store
+from ecslite.store.db import Change, Database
+
+log = logging.getLogger(__name__)
+
+
+class ServiceController:
+    name = "services"
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        *,
+        workers: int = 4,
+        resync_seconds: float = 30.0,
+        hooks: Sequence[AnnouncementHook] = (),
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.hooks: list[AnnouncementHook] = list(hooks)
+        self.queue = WorkQueue(clock)
+        self.reconciler = ServiceReconciler(db, clock, settings, self.hooks)
+        self.runner = Runner(
+            "services",
+            self.queue,
+            self.reconciler.reconcile,
+            clock,
+            workers=workers,
+            resync=lambda: svc_store.live_arns(self.db),
+            resync_seconds=resync_seconds,
+        )
+        self.resync_seconds = resync_seconds
+        self._housekeeping: asyncio.Task[None] | None = None
+        db.subscribe(self._on_changes)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.runner.start()
+        self.runner.enqueue_all()
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="services-housekeeping")
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
+        await self.runner.stop()
+
+    async def reset(self) -> None:
+        await self.stop()
+        self.queue.clear()
+        await self.runner.start()
+        self._housekeeping = asyncio.create_task(self._housekeep(), name="services-housekeeping")
+
+    # -- wake-ups --------------------------------------------------------------------------------
+
+    def _on_changes(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if change.kind == svc_store.KIND:
+                self.queue.add(change.key)
+            elif change.kind == task_store.KIND:
+                owner = self._owner(change.key)
+                if owner is not None:
+                    self.queue.add(owner)
+
+    def _owner(self, task_arn: str) -> str | None:
+        row = self.db.query_one("SELECT account, region, cluster, service_name FROM tasks WHERE arn=?", (task_arn,))
+        if row is None or row["service_name"] is None:
+            return None
+        return service_arn(row["region"], row["account"], row["cluster"], row["service_name"])
+
+    # -- housekeeping ----------------------------------------------------------------------------
+
+    async def _housekeep(self) -> None:
+        while True:
+            await self.clock.sleep(self.resync_seconds)
+            try:
+                with self.db.transaction():
+                    svc_store.prune_records(self.db)
+            except Exception:
+                log.exception("service housekeeping failed")

@@ -1,0 +1,164 @@
+"""Services, deployments, service deployments and revisions as the API shows them (spec/ecs.md §4.3,
+§4.11), built from the stored documents and, for every count, from the task rows at the moment of
+the call: ``runningCount``/``pendingCount`` are never stored, so they are always true to the tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ecslite.model.deployments import breaker_threshold
+from ecslite.model.services import (
+    FINISHED_SERVICE_DEPLOYMENT,
+    DeploymentStatus,
+    MonitorStatus,
+    ServiceDeploymentStatus,
+    public,
+)
+from ecslite.store import services as svc_store
+from ecslite.store import tags as tag_store
+from ecslite.store.db import Database
+
+# Members of the stored service document that DescribeServices shows as they are.
+_SERVICE_MEMBERS = (
+    "serviceArn",
+    "serviceName",
+    "clusterArn",
+    "loadBalancers",
+    "serviceRegistries",
+    "status",
+    "desiredCount",
+    "launchType",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "platformFamily",
+    "taskDefinition",
+    "deploymentConfiguration",
+    "roleArn",
+    "createdAt",
+    "createdBy",
+    "currentServiceDeployment",
+    "placementConstraints",
+    "placementStrategy",
+    "networkConfiguration",
+    "healthCheckGracePeriodSeconds",
+    "schedulingStrategy",
+    "deploymentController",
+    "enableECSManagedTags",
+    "propagateTags",
+    "enableExecuteCommand",
+    "availabilityZoneRebalancing",
+)
+
+
+def service_view(db: Database, doc: Mapping[str, Any], *, include_tags: bool) -> dict[str, Any]:
+    account, region, cluster = _partition(doc)
+    counts = svc_store.task_counts(db, account, region, cluster, doc["serviceName"])
+    view: dict[str, Any] = {key: doc[key] for key in _SERVICE_MEMBERS if key in doc}
+    view["runningCount"] = sum(c.running for c in counts.values())
+    view["pendingCount"] = sum(c.pending for c in counts.values())
+    deployments = [deployment_view(doc, d, counts) for d in doc.get("deployments") or ()]
+    view["deployments"] = deployments
+    view["currentServiceRevisions"] = [
+        {
+            "arn": stored["_revisionArn"],
+            "requestedTaskCount": shown["desiredCount"],
+            "runningTaskCount": shown["runningCount"],
+            "pendingTaskCount": shown["pendingCount"],
+        }
+        for stored, shown in zip(doc.get("deployments") or (), deployments, strict=True)
+    ]
+    view["events"] = svc_store.events(db, doc["serviceArn"])
+    view["tags"] = [{"key": k, "value": v} for k, v in tag_store.get(db, doc["serviceArn"])] if include_tags else []
+    view["resourceManagementType"] = "CUSTOMER"
+    return view
+
+
+def deployment_view(
+    service: Mapping[str, Any], deployment: Mapping[str, Any], counts: Mapping[str, svc_store.Counts]
+) -> dict[str, Any]:
+    """A ``deployments[]`` item: the PRIMARY wants the service's desired count; an ACTIVE one's desired
+    count shrinks with its live tasks as it is scaled in (§4.3)."""
+    view = public(deployment)
+    count = counts.get(deployment["id"], svc_store.Counts())
+    view["runningCount"] = count.running
+    view["pendingCount"] = count.pending
+    if deployment["status"] == DeploymentStatus.PRIMARY:
+        view["desiredCount"] = service["desiredCount"]
+    else:
+        view["desiredCount"] = count.running + count.pending
+    return view
+
+
+def service_deployment_view(db: Database, doc: Mapping[str, Any], service: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A ServiceDeployment: counts from the tasks while it runs, as recorded once it finished."""
+    view = public(doc)
+    finished = doc["status"] in FINISHED_SERVICE_DEPLOYMENT
+    if not finished and service is not None:
+        account, region, cluster = _partition(service)
+        counts = svc_store.task_counts(db, account, region, cluster, service["serviceName"])
+        by_revision = _revision_counts(service, counts)
+        view["targetServiceRevision"] = _revision_summary(doc["targetServiceRevision"]["arn"], by_revision, service)
+        view["sourceServiceRevisions"] = [
+            _revision_summary(item["arn"], by_revision, None) for item in doc.get("sourceServiceRevisions") or ()
+        ]
+    view["deploymentCircuitBreaker"] = _breaker_view(doc, service)
+    view["alarms"] = {"status": MonitorStatus.DISABLED.value}
+    return view
+
+
+def _revision_counts(service: Mapping[str, Any], counts: Mapping[str, svc_store.Counts]) -> dict[str, svc_store.Counts]:
+    out: dict[str, svc_store.Counts] = {}
+    for deployment in service.get("deployments") or ():
+        count = counts.get(deployment["id"], svc_store.Counts())
+        before = out.get(deployment["_revisionArn"], svc_store.Counts())
+        out[deployment["_revisionArn"]] = svc_store.Counts(
+            before.running + count.running, before.pending + count.pending
+        )
+    return out
+
+
+def _revision_summary(
+    arn: str, counts: Mapping[str, svc_store.Counts], service: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    count = counts.get(arn, svc_store.Counts())
+    requested = service["desiredCount"] if service is not None else count.running + count.pending
+    return {
+        "arn": arn,
+        "requestedTaskCount": requested,
+        "runningTaskCount": count.running,
+        "pendingTaskCount": count.pending,
+    }
+
+
+def _breaker_view(doc: Mapping[str, Any], service: Mapping[str, Any] | None) -> dict[str, Any]:
+    breaker = (doc.get("deploymentConfiguration") or {}).get("deploymentCircuitBreaker") or {}
+    if not breaker.get("enable"):
+        return {"status": MonitorStatus.DISABLED.value, "failureCount": 0, "threshold": 0}
+    recorded = doc.get("_breaker") or {}
+    failures = int(recorded.get("failureCount", 0))
+    desired = int(service["desiredCount"]) if service is not None else 0
+    threshold = int(recorded.get("threshold") or breaker_threshold(desired, breaker.get("thresholdConfiguration")))
+    if recorded.get("status"):
+        status = recorded["status"]
+    elif doc["status"] in FINISHED_SERVICE_DEPLOYMENT:
+        status = MonitorStatus.MONITORING_COMPLETE.value
+    else:
+        status = MonitorStatus.MONITORING.value
+    if service is not None and doc["status"] == ServiceDeploymentStatus.IN_PROGRESS:
+        for deployment in service.get("deployments") or ():
+            if deployment.get("_serviceDeploymentArn") == doc["serviceDeploymentArn"]:
+                failures = int(deployment.get("failedTasks", 0))
+    return {"status": status, "failureCount": failures, "threshold": threshold}
+
+
+def revision_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return public(doc)
+
+
+def _partition(doc: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``(account, region, cluster)`` from a service ARN ``arn:aws:ecs:<region>:<account>:service/<cluster>/<name>``."""
+    parts = doc["serviceArn"].split(":", 5)
+    cluster = parts[5].split("/")[1]
+    return parts[4], parts[3], cluster
