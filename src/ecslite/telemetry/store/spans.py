@@ -63,7 +63,7 @@ TIME_BOUNDS_SQL = "SELECT min(start_ns), max(start_ns + duration_ns) FROM spans"
 
 def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanBatch]) -> tuple[int | None, int | None]:
     rows: list[tuple[object, ...]] = []
-    tag_rows: list[tuple[object, ...]] = []
+    tag_rows: dict[tuple[str, str, bytes], tuple[object, ...]] = {}
     traces: dict[bytes, _Summary] = {}
     catalog: dict[tuple[str, str], str] = {}
     values: dict[tuple[str, str, str], str] = {}
@@ -103,10 +103,15 @@ def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanBatc
             _summarise(traces, span, service)
             operations.add((service, span.name, span.kind))
             for key, value in span.tags:
+                # One row per (key, value, trace) and commit: searches find traces, not spans (§8.3).
                 text = str(value).lower() if isinstance(value, bool) else str(value)
-                num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-                tag_rows.append((key, text, num, tid, start))
-                values[("span", key, text)] = _tag_type(value)
+                seen_tag = tag_rows.get((key, text, tid))
+                if seen_tag is None:
+                    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+                    tag_rows[(key, text, tid)] = (key, text, num, tid, start)
+                    values[("span", key, text)] = _tag_type(value)
+                elif start < seen_tag[4]:  # type: ignore[operator]
+                    tag_rows[(key, text, tid)] = (*seen_tag[:4], start)
             for key, kind in span.attr_types:
                 catalog[("span", key)] = kind
     conn.executemany(
@@ -115,7 +120,9 @@ def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanBatc
         rows,
     )
     if tag_rows:
-        conn.executemany("INSERT INTO span_tags (key, value, num, trace_id, start_ns) VALUES (?, ?, ?, ?, ?)", tag_rows)
+        conn.executemany(
+            "INSERT INTO span_tags (key, value, num, trace_id, start_ns) VALUES (?, ?, ?, ?, ?)", tag_rows.values()
+        )
     _upsert_traces(conn, traces)
     seen = high or 0
     _upsert_catalog(conn, segment, catalog, values, seen)

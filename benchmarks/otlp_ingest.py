@@ -1,0 +1,274 @@
+"""OTLP/HTTP span ingestion: ecslite beside a null HTTP sink, a parsing sink and raw protobuf parsing.
+
+    .venv/bin/python benchmarks/otlp_ingest.py [--batches 400] [--connections 4] [--ephemeral]
+
+Builds ``--batches`` OTLP/HTTP protobuf requests of 512 spans each, spread over 20 services with
+realistic attributes (HTTP method, route, status code, peer, db system, user agent; one trace id
+per request, parent/child links inside it), then, in the same run:
+
+1. raw parsing: ``ExportTraceServiceRequest.FromString`` over every body, in this process;
+2. null sink: an asyncio + httptools HTTP/1.1 server (a child process) that reads each body and
+   answers 200;
+3. parsing sink: the same server, also parsing every body with protobuf (the figure ecslite is
+   held against: a sink that does the least a receiver must do);
+4. ecslite: ``python -m ecslite server --runtime fake --otlp-http-port P`` on a fresh data dir
+   (``--ephemeral`` keeps the store in memory), same requests.
+
+Every HTTP target gets the same load: ``--connections`` client processes, each one keep-alive
+connection, sending their share of the requests back to back (a 503 is retried after its
+Retry-After). Prints spans/s per target, ecslite/parsing-sink ratio, and for ecslite the time
+from the last accepted request until every trace id was readable through the store (goal ≤ 2 s).
+Exits non-zero if a span is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+SPANS_PER_BATCH = 512
+SERVICES = 20
+ROUTES = ["/orders", "/orders/{id}", "/cart", "/checkout", "/price", "/stock", "/users/{id}", "/health"]
+
+
+def build_batches(count: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    """(trace id of the batch, body) for ``count`` batches of 512 spans."""
+    rng = random.Random(seed)
+    batches = []
+    now = time.time_ns()
+    for n in range(count):
+        service = n % SERVICES
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        rs = request.resource_spans.add()
+        for key, value in (
+            ("service.name", f"service-{service:02d}"),
+            ("service.version", "1.4.2"),
+            ("telemetry.sdk.language", "python"),
+            ("telemetry.sdk.name", "opentelemetry"),
+            ("host.name", f"ip-10-0-1-{service}.ec2.internal"),
+        ):
+            kv = rs.resource.attributes.add(key=key)
+            kv.value.string_value = value
+        scope = rs.scope_spans.add()
+        scope.scope.name = "opentelemetry.instrumentation.fastapi"
+        scope.scope.version = "0.66b2"
+        trace_id = (n + 1).to_bytes(8, "big") + rng.getrandbits(64).to_bytes(8, "big")
+        for i in range(SPANS_PER_BATCH):
+            start = now + i * 1000
+            span = scope.spans.add(
+                trace_id=trace_id,
+                span_id=(i + 1).to_bytes(8, "big"),
+                parent_span_id=(i // 2 + 1).to_bytes(8, "big") if i else b"",
+                name=f"GET {ROUTES[i % len(ROUTES)]}",
+                kind=2 if i % 3 == 0 else 3,
+                start_time_unix_nano=start,
+                end_time_unix_nano=start + rng.randint(100_000, 50_000_000),
+            )
+            status = 500 if i % 50 == 0 else 200
+            for key, value in (
+                ("http.request.method", "GET"),
+                ("http.route", ROUTES[i % len(ROUTES)]),
+                ("url.path", ROUTES[i % len(ROUTES)].replace("{id}", str(i))),
+                ("server.address", f"service-{(service + 1) % SERVICES:02d}"),
+                ("user_agent.original", "python-requests/2.32"),
+                ("db.system", "sqlite"),
+            ):
+                kv = span.attributes.add(key=key)
+                kv.value.string_value = value
+            kv = span.attributes.add(key="http.response.status_code")
+            kv.value.int_value = status
+            if status == 500:
+                span.status.code = 2
+                span.status.message = "upstream failed"
+        batches.append((trace_id, request.SerializeToString()))
+    return batches
+
+
+# -- sinks -------------------------------------------------------------------------------------------
+
+
+def run_sink(port: int, parse: bool, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    import httptools
+
+    class Sink(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+            self.parser = httptools.HttpRequestParser(self)
+            self.body: list[bytes] = []
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+
+        def on_body(self, chunk: bytes) -> None:
+            self.body.append(chunk)
+
+        def on_message_complete(self) -> None:
+            body = b"".join(self.body)
+            self.body = []
+            if parse:
+                trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+            self.transport.write(  # type: ignore[attr-defined]
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n"
+            )
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(Sink, "127.0.0.1", port)
+        ready.set()
+        async with server:
+            await server.serve_forever()
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+
+def send_share(port: int, bodies: list[bytes], out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/x-protobuf"}
+    retries = 0
+    for body in bodies:
+        while True:
+            conn.request("POST", "/v1/traces", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                break
+            if response.status != 503:
+                raise SystemExit(f"unexpected status {response.status}")
+            retries += 1
+            time.sleep(float(response.getheader("Retry-After") or 1) / 10)
+    out.put((time.monotonic(), retries))
+
+
+def drive(port: int, bodies: list[bytes], connections: int) -> tuple[float, float, int]:
+    """(spans/s, monotonic time of the last answer, 503 retries)."""
+    out: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    shares = [bodies[i::connections] for i in range(connections)]
+    processes = [multiprocessing.Process(target=send_share, args=(port, share, out)) for share in shares]
+    start = time.monotonic()
+    for process in processes:
+        process.start()
+    finished = [out.get() for _ in processes]
+    for process in processes:
+        process.join()
+    last = max(t for t, _ in finished)
+    return len(bodies) * SPANS_PER_BATCH / (last - start), last, sum(r for _, r in finished)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measure_sink(parse: bool, bodies: list[bytes], connections: int) -> float:
+    port = free_port()
+    ready = multiprocessing.Event()
+    process = multiprocessing.Process(target=run_sink, args=(port, parse, ready), daemon=True)
+    process.start()
+    ready.wait(10)
+    try:
+        rate, _, _ = drive(port, bodies, connections)
+        return rate
+    finally:
+        process.terminate()
+        process.join(5)
+
+
+def measure_ecslite(
+    batches: list[tuple[bytes, bytes]], connections: int, ephemeral: bool
+) -> tuple[float, float, int, int]:
+    from ecslite.telemetry.store import StoreSettings, TelemetryStore
+
+    data_dir = Path(tempfile.mkdtemp(prefix="ecslite-otlp-bench-"))
+    port, http_port = free_port(), free_port()
+    args = [sys.executable, "-m", "ecslite", "server", "--runtime", "fake", "--port", str(port)]
+    args += ["--data-dir", str(data_dir), "--otlp-grpc-port", "0", "--otlp-http-port", str(http_port)]
+    if ephemeral:
+        args.append("--ephemeral")
+    log = open(data_dir / "bench.log", "wb")  # noqa: SIM115 - handed to the child
+    server = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", http_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("ecslite did not start") from None
+                time.sleep(0.1)
+        rate, last, retries = drive(http_port, [b for _, b in batches], connections)
+        if ephemeral:
+            return rate, float("nan"), retries, -1
+        missing = len(batches)
+        lag = float("nan")
+        while time.monotonic() - last < 30:
+            store = TelemetryStore(StoreSettings(directory=data_dir / "telemetry", read_only=True))
+            try:
+                missing = sum(1 for trace_id, _ in batches if len(store.trace(trace_id)) != SPANS_PER_BATCH)
+            finally:
+                store.close()
+            if not missing:
+                lag = time.monotonic() - last
+                break
+            time.sleep(0.1)
+        return rate, lag, retries, missing
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        server.wait(30)
+        log.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--ephemeral", action="store_true")
+    options = parser.parse_args()
+    batches = build_batches(options.batches)
+    bodies = [b for _, b in batches]
+    total = len(bodies) * SPANS_PER_BATCH
+    mib = sum(map(len, bodies)) / 2**20
+    print(f"{total:,} spans in {len(bodies)} requests of {SPANS_PER_BATCH} ({mib:.1f} MiB), {SERVICES} services")
+    start = time.perf_counter()
+    for body in bodies:
+        trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+    raw = total / (time.perf_counter() - start)
+    null = measure_sink(False, bodies, options.connections)
+    parsing = measure_sink(True, bodies, options.connections)
+    ecslite, lag, retries, missing = measure_ecslite(batches, options.connections, options.ephemeral)
+    print(f"raw protobuf parsing      {raw:12,.0f} spans/s")
+    print(f"null HTTP sink            {null:12,.0f} spans/s  ({options.connections} keep-alive connections)")
+    print(f"parsing sink              {parsing:12,.0f} spans/s")
+    print(f"ecslite                   {ecslite:12,.0f} spans/s  ({retries} requests retried after 503)")
+    print(f"ecslite / parsing sink    {ecslite / parsing:12.2f}  (goal >= 0.45)")
+    print(f"ecslite / null sink       {ecslite / null:12.2f}")
+    if missing >= 0:
+        print(f"all trace ids readable    {lag:12.2f} s after the last answer (goal <= 2 s); missing {missing}")
+    return 1 if missing > 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
