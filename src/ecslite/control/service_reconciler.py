@@ -13,7 +13,8 @@ The step, in order:
    a task counts healthy (§4.5) resets the deployment's failure count (``resetOnHealthyTask``,
    default true) and ends a throttling episode; a task whose stop was requested is classified once
    (§4.9 failures, §4.10 failed starts) and settled.
-2. Drop ACTIVE deployments with no live task left (§4.3: drained deployments are removed).
+2. Drop ACTIVE deployments with no live task left (§4.3: drained deployments are removed); a
+   FAILED one stays listed until the deployment that replaced it settles, so it can be seen.
 3. DRAINING: stop every task; INACTIVE once none is left (§4.2). DAEMON: nothing is scheduled yet
    (an event says so).
 4. Circuit breaker (§4.9): the PRIMARY fails at the threshold; with ``rollback`` a new PRIMARY
@@ -166,6 +167,7 @@ class ServiceReconciler:
             self._notes(step)
             self._breaker(step)
             self._roll(step)
+            self._prune(step)
         if dumps(doc) != before:
             svc_store.put(self.db, doc)
         future = [at - step.now for at in step.recheck if at > step.now]
@@ -225,9 +227,17 @@ class ServiceReconciler:
 
     @staticmethod
     def _prune(step: _Step) -> None:
+        """ACTIVE deployments without live tasks go; a FAILED one stays visible while the PRIMARY that
+        replaced it (a rollback, or the next update) is still in progress."""
         owners = {t.get("startedBy") for t in step.live if t["desiredStatus"] == "RUNNING"}
+        primary = step.primary()
+        settled = primary["rolloutState"] != RolloutState.IN_PROGRESS
         step.doc["deployments"] = [
-            d for d in step.doc["deployments"] if d["status"] == DeploymentStatus.PRIMARY or d["id"] in owners
+            d
+            for d in step.doc["deployments"]
+            if d["status"] == DeploymentStatus.PRIMARY
+            or d["id"] in owners
+            or (d["rolloutState"] == RolloutState.FAILED and not settled)
         ]
 
     # -- 3. DRAINING and DAEMON ------------------------------------------------------------------------
