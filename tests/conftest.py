@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Servers started by tests never take the well-known OTLP ports (4317/4318): several run at once.
 os.environ.setdefault("ECSLITE_OTLP_GRPC_PORT", "0")
 os.environ.setdefault("ECSLITE_OTLP_HTTP_PORT", "0")
+os.environ.setdefault("ECSLITE_FORWARD_PORT", "0")
 
 
 @dataclass

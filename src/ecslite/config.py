@@ -46,6 +46,8 @@ class Settings:
     # defaults to 4317/4318; servers built in-process (tests, harnesses) take no well-known port.
     otlp_grpc_port: int = 0
     otlp_http_port: int = 0
+    # Host Fluent Forward receiver on 127.0.0.1 (§4); 0 turns it off. The command line defaults to 24224.
+    forward_port: int = 0
     # Implicit OTLP receivers on localhost:4317/4318 inside every task namespace (§0, Beyond ECS).
     implicit_receivers: bool = True
     # Telemetry store: retention per signal in days and the total size cap (§8.2).

@@ -99,7 +99,14 @@ class Server:
 
         self.telemetry = Telemetry(self.settings, self.clock)
         self.components.append(self.telemetry)
+        self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
+
+    def _add_forward_receiver(self) -> None:
+        from ecslite.telemetry.receivers.forward import ForwardReceiver
+
+        self.forward = ForwardReceiver(self.telemetry.pipeline, self.telemetry.owners, port=self.settings.forward_port)
+        self.components.append(self.forward)
 
     def _netns_path(self, task_id: str) -> str | None:
         """The task's network namespace, where the runtime has one (the process runtime)."""
@@ -176,7 +183,7 @@ class Server:
         return JSONResponse(self.health())
 
     async def _telemetry_stats(self, request: Request) -> Response:
-        return JSONResponse(self.telemetry.stats())
+        return JSONResponse({**self.telemetry.stats(), "forward": self.forward.stats()})
 
     async def _root(self, request: Request) -> Response:
         return RedirectResponse("/_ecslite/health")

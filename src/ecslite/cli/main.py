@@ -93,6 +93,9 @@ def server(
     otlp_http_port: Annotated[
         int, typer.Option(envvar="ECSLITE_OTLP_HTTP_PORT", help="Host OTLP/HTTP receiver on 127.0.0.1 (0: off).")
     ] = 4318,
+    forward_port: Annotated[
+        int, typer.Option(envvar="ECSLITE_FORWARD_PORT", help="Host Fluent Forward receiver on 127.0.0.1 (0: off).")
+    ] = 24224,
     implicit_receivers: Annotated[
         bool,
         typer.Option(envvar="ECSLITE_IMPLICIT_RECEIVERS", help="OTLP receivers on localhost:4317/4318 in every task."),
@@ -141,6 +144,7 @@ def server(
         publish_address=publish_address,
         otlp_grpc_port=otlp_grpc_port,
         otlp_http_port=otlp_http_port,
+        forward_port=forward_port,
         implicit_receivers=implicit_receivers,
         telemetry_max_bytes=telemetry_max_bytes,
         telemetry_max_pending=telemetry_max_pending,

@@ -1,0 +1,266 @@
+"""Forward (and FireLens) records as telemetry log records (spec/telemetry.md §2.3, §4.7).
+
+One record becomes one :class:`~ecslite.telemetry.model.LogRecord`:
+
+- ``body``: the record's ``log`` (a FireLens/Docker line) without its trailing newline; a record
+  without ``log`` is kept whole as its JSON text (what Fluent Bit's JSON line format would send).
+- time: the entry's time (EventTime or seconds); observed time: when it was received.
+- attributes: every other key of the record (``source``, ``container_id``, ``container_name``,
+  ``ecs_*``, ...), plus ``log.iostream`` from ``source`` and ``fluent.tag``.
+- severity and trace context (§2.3): a JSON line lifts ``level``/``severity``/``levelname`` and
+  ``trace_id``/``traceId``/``otelTraceID``, ``span_id``/``spanId``/``otelSpanID``; a text line takes
+  the first ``trace_id=…``, ``"traceId": "…"``, ``otelTraceID=…`` or X-Ray ``1-…-…`` match, likewise
+  span ids, and the first level word in its first 64 characters. A structured record's own
+  ``level``/``severity`` keys count too.
+
+Resources (§2.1): the owning task is the listener's, else the one a FireLens record names in
+``ecs_task_arn``; the container is the one the record's ``container_name`` names, and the resource's
+``service.name`` is that container's ``OTEL_SERVICE_NAME``, else its name, so stdout lines and the
+container's OTLP telemetry share a service. Records from no task get ``service.name`` = the first
+component of the tag. Resources are enriched here (:func:`~ecslite.telemetry.enrich.enrich`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import orjson
+
+from ecslite.telemetry.enrich import TaskOwner, TaskOwners, enrich
+from ecslite.telemetry.model import DETAIL_MSGPACK, LogBatch, LogRecord, Resource, Scope
+
+if TYPE_CHECKING:
+    from ecslite.telemetry.receivers.forward import ForwardMessage
+
+SCOPE = Scope("ecslite.forward")
+SEVERITIES = {
+    "TRACE": 1,
+    "DEBUG": 5,
+    "INFO": 9,
+    "NOTICE": 10,
+    "WARN": 13,
+    "WARNING": 13,
+    "ERROR": 17,
+    "FATAL": 21,
+    "CRITICAL": 21,
+}
+LEVEL_KEYS = ("level", "severity", "levelname")
+TRACE_KEYS = ("trace_id", "traceId", "otelTraceID")
+SPAN_KEYS = ("span_id", "spanId", "otelSpanID")
+_LEVEL_WORD = re.compile(r"\b(TRACE|DEBUG|INFO|WARNING|WARN|ERROR|FATAL|CRITICAL)\b")
+_TEXT_TRACE = (
+    re.compile(r"trace_id=([0-9a-f]{32})"),
+    re.compile(r'"trace_?[iI][dD]"\s*:\s*"([0-9a-fA-F]{32})"'),
+    re.compile(r"otelTraceID=([0-9a-f]{32})"),
+)
+_XRAY_TRACE = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
+_TEXT_SPAN = (
+    re.compile(r"span_id=([0-9a-f]{16})"),
+    re.compile(r'"span_?[iI][dD]"\s*:\s*"([0-9a-fA-F]{16})"'),
+    re.compile(r"otelSpanID=([0-9a-f]{16})"),
+)
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_DETAIL_PREFIX = bytes([DETAIL_MSGPACK])
+
+
+def clean(value: str) -> str:
+    """A string safe to store: undecodable bytes kept by the decoder as surrogates become U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _value(value: Any) -> Any:
+    """A record value as an attribute value (bytes from Docker's driver become text)."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {_key(k): _value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_value(v) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return clean(key)
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "replace")
+    return str(key)
+
+
+def _hex_id(value: Any, length: int) -> bytes:
+    if isinstance(value, str) and len(value) == length * 2 and _HEX.fullmatch(value):
+        return bytes.fromhex(value)
+    return b""
+
+
+def _severity(text: Any) -> tuple[int, str]:
+    if not isinstance(text, str) or not text:
+        return 0, ""
+    number = SEVERITIES.get(text.upper())
+    return (number, text) if number is not None else (0, text)
+
+
+def scan_line(line: str) -> tuple[int, str, bytes, bytes]:
+    """Severity number and text, trace id and span id found in a log line (§2.3)."""
+    severity, severity_text = 0, ""
+    trace_id = span_id = b""
+    if line.startswith("{"):
+        try:
+            parsed = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            for key in LEVEL_KEYS:
+                if key in parsed:
+                    severity, severity_text = _severity(parsed[key])
+                    break
+            for key in TRACE_KEYS:
+                if key in parsed:
+                    trace_id = _hex_id(parsed[key], 16)
+                    break
+            for key in SPAN_KEYS:
+                if key in parsed:
+                    span_id = _hex_id(parsed[key], 8)
+                    break
+            return severity, severity_text, trace_id, span_id
+    found = _LEVEL_WORD.search(line, 0, 64)
+    if found is not None:
+        severity_text = found.group(1)
+        severity = SEVERITIES[severity_text]
+    if "race" in line or "1-" in line:  # cheap guard: most lines carry no trace context
+        for pattern in _TEXT_TRACE:
+            match = pattern.search(line)
+            if match is not None:
+                trace_id = bytes.fromhex(match.group(1))
+                break
+        else:
+            xray = _XRAY_TRACE.search(line)
+            if xray is not None:
+                trace_id = bytes.fromhex(xray.group(1) + xray.group(2))
+    if "pan" in line:
+        for pattern in _TEXT_SPAN:
+            match = pattern.search(line)
+            if match is not None:
+                span_id = bytes.fromhex(match.group(1))
+                break
+    return severity, severity_text, trace_id, span_id
+
+
+def to_log_record(time_ns: int, record: dict[Any, Any], tag: str, observed_ns: int) -> LogRecord:
+    """One Forward entry as a log record (see the module docstring)."""
+    attributes: dict[str, Any] = {}
+    line: str | None = None
+    for key, value in record.items():
+        name = key if type(key) is str else _key(key)
+        if name == "log" and line is None:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            if isinstance(value, str):
+                line = clean(value)
+                continue
+        attributes[name] = _value(value)
+    if line is None:
+        body = orjson.dumps(attributes, default=str).decode()
+        severity, severity_text, trace_id, span_id = scan_line(body)
+    else:
+        body = line[:-1] if line.endswith("\n") else line
+        if body.endswith("\r"):
+            body = body[:-1]
+        severity, severity_text, trace_id, span_id = scan_line(body)
+    if not severity_text:
+        for key in LEVEL_KEYS:
+            if key in attributes:
+                severity, severity_text = _severity(attributes[key])
+                break
+    source = attributes.get("source")
+    if source in ("stdout", "stderr"):
+        attributes["log.iostream"] = source
+        stream = source
+    else:
+        stream = "forward"
+    attributes["fluent.tag"] = tag
+    detail = _DETAIL_PREFIX + msgpack.packb([list(attributes.items()), body, 0], use_bin_type=True, default=str)
+    return LogRecord(time_ns, observed_ns, severity, severity_text, body, trace_id, span_id, 0, stream, detail)
+
+
+def container_name(record: dict[Any, Any]) -> str | None:
+    """The container a FireLens/Docker record names (Docker's ``/name`` form loses its slash)."""
+    value = record.get("container_name")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str) or not value:
+        return None
+    return value[1:] if value.startswith("/") else value
+
+
+class RecordConverter:
+    """Builds enriched log batches from Forward messages; one per (task, service) group."""
+
+    def __init__(self, owners: TaskOwners | None) -> None:
+        self.owners = owners
+        self._resources: dict[tuple[str | None, str], tuple[TaskOwner | None, Resource]] = {}
+
+    def _owner(self, listener_owner: TaskOwner | None, record: dict[Any, Any]) -> TaskOwner | None:
+        if listener_owner is not None:
+            return listener_owner
+        arn = record.get("ecs_task_arn")
+        if self.owners is None or not isinstance(arn, str):
+            return None
+        return self.owners.get(arn)
+
+    def _service(self, owner: TaskOwner | None, record: dict[Any, Any], tag: str) -> str:
+        name = container_name(record)
+        if owner is not None:
+            for container in owner.containers:
+                if name is not None and (container.name == name or name.endswith(f"-{container.name}")):
+                    return container.otel_service_name or container.name
+                if name is None and container.container_id and record.get("container_id") == container.container_id:
+                    return container.otel_service_name or container.name
+        if name is not None:
+            return name
+        return tag.split(".", 1)[0] or tag
+
+    def resource(self, owner: TaskOwner | None, service: str) -> Resource:
+        key = (owner.task_arn if owner is not None else None, service)
+        found = self._resources.get(key)
+        # A task's owner record is replaced when the task changes (container ids appear): rebuild then.
+        if found is not None and found[0] is owner:
+            return found[1]
+        resource = enrich(Resource({"service.name": service}), owner)
+        if len(self._resources) > 4096:
+            self._resources.clear()
+        self._resources[key] = (owner, resource)
+        return resource
+
+    def batches(
+        self, messages: Sequence[ForwardMessage], listener_owner: TaskOwner | None, now_ns: int
+    ) -> list[LogBatch]:
+        groups: dict[tuple[str | None, str], list[LogRecord]] = {}
+        owners: dict[tuple[str | None, str], TaskOwner | None] = {}
+        for message in messages:
+            if message.signal != 0:
+                continue
+            tag = clean(message.tag)
+            for time_ns, record in message.entries:
+                owner = self._owner(listener_owner, record)
+                service = self._service(owner, record, tag)
+                key = (owner.task_arn if owner is not None else None, service)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = []
+                    owners[key] = owner
+                group.append(to_log_record(time_ns, record, tag, now_ns))
+        return [LogBatch(self.resource(owners[key], key[1]), SCOPE, records) for key, records in groups.items()]
