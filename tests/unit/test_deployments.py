@@ -184,6 +184,14 @@ def test_old_tasks_that_are_not_healthy_go_first_without_using_the_budget() -> N
     assert plan.launch == 1  # the freed slot is used at once
 
 
+def test_old_tasks_that_run_but_are_not_yet_healthy_are_kept_while_there_is_room() -> None:
+    tasks = [ServiceTask("a", OLD, TaskPhase.STARTING), ServiceTask("b", OLD, TaskPhase.HEALTHY)]
+    plan = rollout_step(RolloutInput(2, 100, 200, NEW, tasks))
+    assert (plan.launch, plan.stops, plan.stuck) == (2, (), False)
+    tight = rollout_step(RolloutInput(2, 50, 100, NEW, tasks))
+    assert [o.arn for o in tight.stops] == ["a"]  # making room, the one not yet counted healthy goes first
+
+
 def test_failed_primary_launches_nothing_and_keeps_old_tasks() -> None:
     tasks = [ServiceTask(str(i), OLD, TaskPhase.HEALTHY) for i in range(4)]
     plan = rollout_step(RolloutInput(4, 50, 100, NEW, tasks, can_launch=False))

@@ -7,11 +7,12 @@ tasks as :class:`ServiceTask` values and gets back what to do. The rules:
   deployment together; ``minHealthy = ceil(D × minimumHealthyPercent / 100)`` is the floor of
   healthy tasks. Integer arithmetic, so 3 × 125 % is 3, never 3.75 rounded by a float.
 - One rolling step (:func:`rollout_step`): launch before stop. PRIMARY tasks are launched up to
-  ``D`` while the total stays within ``maxTasks``; old tasks that are not healthy go first (they
-  never count towards the floor); a healthy old task is stopped only when the healthy tasks exceed
-  ``D`` (a healthy new task released it) or, when the ceiling leaves no room for the launches the
-  PRIMARY still needs, down to ``minHealthy`` to make room. Unhealthy PRIMARY tasks are replaced
-  the same way: the replacement starts first when there is room, else they go one at a time.
+  ``D`` while the total stays within ``maxTasks``; old tasks that do not serve (not yet RUNNING, or
+  unhealthy) go first (they never count towards the floor); a running old task is stopped only
+  when the healthy tasks exceed ``D`` (a healthy new task released it) or, when the ceiling leaves
+  no room for the launches the PRIMARY still needs, down to ``minHealthy`` to make room (old tasks
+  not yet counted healthy first). Unhealthy PRIMARY tasks are replaced the same way: the
+  replacement starts first when there is room, else they go one at a time.
 - Healthy (§4.5, no load balancer yet): the task's ``healthStatus`` when an essential container has
   a health check, else :data:`HEALTHY_AFTER_RUNNING_SECONDS` after it reached RUNNING. Failing
   checks do not get a task replaced before ``healthCheckGracePeriodSeconds`` (§4.8).
@@ -227,9 +228,13 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     primary = [t for t in given.tasks if t.deployment_id == given.primary_id]
     old = [t for t in given.tasks if t.deployment_id != given.primary_id]
     stops: list[StopOrder] = []
-    # Old tasks that are not healthy never count towards the floor: they go first, freeing room.
-    old_healthy = [t for t in old if t.phase is TaskPhase.HEALTHY]
-    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in old if t.phase is not TaskPhase.HEALTHY]
+    # Old tasks that are not serving (not yet RUNNING, or failing their checks) never count towards
+    # the floor: they go first, freeing room. Old tasks that run but are not yet counted healthy are
+    # kept like healthy ones, and are the first to go when old tasks must make way.
+    serving = (TaskPhase.HEALTHY, TaskPhase.STARTING)
+    old_serving = [t for t in old if t.phase in serving]
+    old_starting = [t for t in old_serving if t.phase is TaskPhase.STARTING]
+    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in old if t.phase not in serving]
     # A PRIMARY above the desired count is scaled in, the least useful tasks first.
     excess = len(primary) - desired
     victims = scale_in_victims(primary, excess) if excess > 0 else []
@@ -238,7 +243,7 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     primary = [t for t in primary if t.arn not in gone]
     unhealthy = [t for t in primary if t.phase is TaskPhase.UNHEALTHY]
     useful = len(primary) - len(unhealthy)
-    live = len(old_healthy) + len(primary)
+    live = len(old_serving) + len(primary)
     need = max(0, desired - useful)
     room = max(0, ceiling - live)
     launch = min(need, room) if given.can_launch else 0
@@ -248,12 +253,12 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     if given.can_launch and launch < need and room == 0:
         replaced = max(replaced, 1)
     stops += [StopOrder(t.arn, StopWhy.UNHEALTHY) for t in unhealthy[: min(len(unhealthy), replaced)]]
-    healthy = sum(1 for t in primary if t.phase is TaskPhase.HEALTHY) + len(old_healthy)
+    healthy = sum(1 for t in primary if t.phase is TaskPhase.HEALTHY) + len(old_serving) - len(old_starting)
     surplus = max(0, healthy - desired)
     shortfall = need - launch if given.can_launch else 0
-    droppable = max(0, healthy - floor)
-    release = min(len(old_healthy), max(surplus, min(droppable, shortfall)))
-    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in scale_in_victims(old_healthy, release)]
+    droppable = len(old_starting) + max(0, healthy - floor)
+    release = min(len(old_serving), max(surplus, min(droppable, shortfall)))
+    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in scale_in_victims(old_serving, release)]
     in_flight = any(t.phase is not TaskPhase.HEALTHY for t in given.tasks)
     unfinished = bool(old) or useful < desired
     stuck = given.can_launch and unfinished and not in_flight and launch == 0 and not stops
