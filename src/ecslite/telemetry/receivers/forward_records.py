@@ -30,7 +30,7 @@ import msgpack
 import orjson
 
 from ecslite.telemetry.enrich import TaskOwner, TaskOwners, enrich
-from ecslite.telemetry.model import DETAIL_MSGPACK, LogBatch, LogRecord, Resource, Scope
+from ecslite.telemetry.model import DETAIL_MSGPACK, LogBatch, LogDetail, LogRecord, Resource, Scope, encode_log_detail
 
 if TYPE_CHECKING:
     from ecslite.telemetry.receivers.forward import ForwardMessage
@@ -115,47 +115,60 @@ def _severity(text: Any) -> tuple[int, str]:
 
 def scan_line(line: str) -> tuple[int, str, bytes, bytes]:
     """Severity number and text, trace id and span id found in a log line (§2.3)."""
+    if line.startswith("{"):
+        found = _scan_json(line)
+        if found is not None:
+            return found
     severity, severity_text = 0, ""
     trace_id = span_id = b""
-    if line.startswith("{"):
-        try:
-            parsed = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict):
-            for key in LEVEL_KEYS:
-                if key in parsed:
-                    severity, severity_text = _severity(parsed[key])
-                    break
-            for key in TRACE_KEYS:
-                if key in parsed:
-                    trace_id = _hex_id(parsed[key], 16)
-                    break
-            for key in SPAN_KEYS:
-                if key in parsed:
-                    span_id = _hex_id(parsed[key], 8)
-                    break
-            return severity, severity_text, trace_id, span_id
-    found = _LEVEL_WORD.search(line, 0, 64)
-    if found is not None:
-        severity_text = found.group(1)
+    level = _LEVEL_WORD.search(line, 0, 64)
+    if level is not None:
+        severity_text = level.group(1)
         severity = SEVERITIES[severity_text]
-    if "race" in line or "1-" in line:  # cheap guard: most lines carry no trace context
-        for pattern in _TEXT_TRACE:
-            match = pattern.search(line)
-            if match is not None:
-                trace_id = bytes.fromhex(match.group(1))
-                break
-        else:
-            xray = _XRAY_TRACE.search(line)
-            if xray is not None:
-                trace_id = bytes.fromhex(xray.group(1) + xray.group(2))
+    # The patterns in §2.3's order, each behind a substring test: most lines carry no trace context.
+    match = None
+    if "trace_id=" in line:
+        match = _TEXT_TRACE[0].search(line)
+    if match is None and "race" in line and '"' in line:
+        match = _TEXT_TRACE[1].search(line)
+    if match is None and "otelTraceID=" in line:
+        match = _TEXT_TRACE[2].search(line)
+    if match is not None:
+        trace_id = bytes.fromhex(match.group(1))
+    elif "1-" in line:
+        xray = _XRAY_TRACE.search(line)
+        if xray is not None:
+            trace_id = bytes.fromhex(xray.group(1) + xray.group(2))
     if "pan" in line:
         for pattern in _TEXT_SPAN:
-            match = pattern.search(line)
-            if match is not None:
-                span_id = bytes.fromhex(match.group(1))
+            found_span = pattern.search(line)
+            if found_span is not None:
+                span_id = bytes.fromhex(found_span.group(1))
                 break
+    return severity, severity_text, trace_id, span_id
+
+
+def _scan_json(line: str) -> tuple[int, str, bytes, bytes] | None:
+    try:
+        parsed = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    severity, severity_text = 0, ""
+    trace_id = span_id = b""
+    for key in LEVEL_KEYS:
+        if key in parsed:
+            severity, severity_text = _severity(parsed[key])
+            break
+    for key in TRACE_KEYS:
+        if key in parsed:
+            trace_id = _hex_id(parsed[key], 16)
+            break
+    for key in SPAN_KEYS:
+        if key in parsed:
+            span_id = _hex_id(parsed[key], 8)
+            break
     return severity, severity_text, trace_id, span_id
 
 
@@ -163,36 +176,47 @@ def to_log_record(time_ns: int, record: dict[Any, Any], tag: str, observed_ns: i
     """One Forward entry as a log record (see the module docstring)."""
     attributes: dict[str, Any] = {}
     line: str | None = None
+    nested = False
     for key, value in record.items():
-        name = key if type(key) is str else _key(key)
-        if name == "log" and line is None:
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            if isinstance(value, str):
-                line = clean(value)
-                continue
-        attributes[name] = _value(value)
+        name = key if type(key) is str and key.isascii() else _key(key)
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                value = clean(value)
+        elif kind is bytes:
+            value = value.decode("utf-8", "replace")
+        elif kind is dict or kind is list:
+            nested = True
+            value = _value(value)
+        elif not (kind is int or kind is float or kind is bool or value is None):
+            value = _value(value)
+        if name == "log" and line is None and type(value) is str:
+            line = value
+            continue
+        attributes[name] = value
     if line is None:
         body = orjson.dumps(attributes, default=str).decode()
-        severity, severity_text, trace_id, span_id = scan_line(body)
     else:
         body = line[:-1] if line.endswith("\n") else line
         if body.endswith("\r"):
             body = body[:-1]
-        severity, severity_text, trace_id, span_id = scan_line(body)
+    severity, severity_text, trace_id, span_id = scan_line(body)
     if not severity_text:
         for key in LEVEL_KEYS:
             if key in attributes:
                 severity, severity_text = _severity(attributes[key])
                 break
     source = attributes.get("source")
-    if source in ("stdout", "stderr"):
+    if source == "stdout" or source == "stderr":
         attributes["log.iostream"] = source
         stream = source
     else:
         stream = "forward"
     attributes["fluent.tag"] = tag
-    detail = _DETAIL_PREFIX + msgpack.packb([list(attributes.items()), body, 0], use_bin_type=True, default=str)
+    if nested:
+        detail = encode_log_detail(LogDetail(attributes, body))
+    else:
+        detail = _DETAIL_PREFIX + msgpack.packb([list(attributes.items()), body, 0], use_bin_type=True)
     return LogRecord(time_ns, observed_ns, severity, severity_text, body, trace_id, span_id, 0, stream, detail)
 
 
