@@ -58,6 +58,16 @@ class Settings:
     telemetry_max_queue_bytes: int = 256 * 1024**2
     # SDK resource attributes win over ecslite's unless this is set (§2.1).
     telemetry_override_resource: bool = False
+    # Exporters (§6): every record the telemetry store accepts also goes to each of these URLs
+    # (OTLP/HTTP base URL, Loki push URL, remote-write URL); ``export_buffer`` keeps their queues
+    # in SQLite files under ``<data dir>/export`` so they survive a restart (§6.1).
+    export_otlp: tuple[str, ...] = ()
+    export_loki: tuple[str, ...] = ()
+    export_remote_write: tuple[str, ...] = ()
+    export_buffer: bool = False
+    # Container stats sampling for the §9.1 metrics, and Prometheus scraping of marked ports.
+    runtime_metrics_interval: float = 10.0
+    scrape_interval: float = 15.0
 
     @property
     def runtime_dir(self) -> Path:
@@ -72,6 +82,11 @@ class Settings:
     def telemetry_dir(self) -> Path | None:
         """The telemetry store's segment files (§8.2); ``None`` keeps them in memory."""
         return None if self.ephemeral else self.data_dir / "telemetry"
+
+    @property
+    def export_dir(self) -> Path | None:
+        """Where persistent export queues live (``None``: in memory)."""
+        return self.data_dir / "export" if self.export_buffer and not self.ephemeral else None
 
     @property
     def pid_file(self) -> Path:

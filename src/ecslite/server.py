@@ -95,9 +95,14 @@ class Server:
 
     def _add_telemetry(self) -> None:
         from ecslite.control.telemetry_owners import TelemetryOwnersFeed
+        from ecslite.telemetry.export.tap import ExportTap
         from ecslite.telemetry.service import Telemetry
 
         self.telemetry = Telemetry(self.settings, self.clock)
+        # The exporters' tap starts before the telemetry pipeline and stops after it, so what the
+        # pipeline drains at shutdown still goes out (telemetry.export.tap).
+        self.exports = ExportTap.from_settings(self.settings, self.telemetry.store)
+        self.components.append(self.exports)
         self.components.append(self.telemetry)
         self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
@@ -125,12 +130,15 @@ class Server:
     # -- ecslite's own API ---------------------------------------------------------------------
 
     def _own_app(self) -> Starlette:
+        from ecslite.telemetry.receivers.loki_push import loki_push_route
+
         return Starlette(
             routes=[
                 Route("/", self._root, methods=["GET"]),
                 Route("/_ecslite/health", self._health, methods=["GET"]),
                 Route("/_ecslite/reset", self._reset, methods=["POST"]),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
+                loki_push_route(self.telemetry.pipeline, self.clock),
             ],
             lifespan=self._lifespan,
         )
@@ -183,7 +191,8 @@ class Server:
         return JSONResponse(self.health())
 
     async def _telemetry_stats(self, request: Request) -> Response:
-        return JSONResponse({**self.telemetry.stats(), "forward": self.forward.stats()})
+        stats = {**self.telemetry.stats(), "forward": self.forward.stats(), "exporters": self.exports.stats()}
+        return JSONResponse(stats)
 
     async def _root(self, request: Request) -> Response:
         return RedirectResponse("/_ecslite/health")

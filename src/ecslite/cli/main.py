@@ -111,6 +111,30 @@ def server(
         bool,
         typer.Option(envvar="ECSLITE_TELEMETRY_OVERRIDE_RESOURCE", help="ECS resource attributes win over the SDK's."),
     ] = False,
+    export_otlp: Annotated[
+        list[str] | None,
+        typer.Option(help="Also send every trace, log and metric to this OTLP/HTTP endpoint (repeatable)."),
+    ] = None,
+    export_loki: Annotated[
+        list[str] | None,
+        typer.Option(help="Also push every log record to this Loki push URL (repeatable)."),
+    ] = None,
+    export_remote_write: Annotated[
+        list[str] | None,
+        typer.Option(help="Also send every metric sample to this Prometheus remote-write URL (repeatable)."),
+    ] = None,
+    export_buffer: Annotated[
+        bool,
+        typer.Option(envvar="ECSLITE_EXPORT_BUFFER", help="Keep export queues on disk across restarts."),
+    ] = False,
+    runtime_metrics_interval: Annotated[
+        float,
+        typer.Option(envvar="ECSLITE_RUNTIME_METRICS_INTERVAL", help="Seconds between container stats samples."),
+    ] = 10.0,
+    scrape_interval: Annotated[
+        float,
+        typer.Option(envvar="ECSLITE_SCRAPE_INTERVAL", help="Seconds between scrapes of marked metrics ports."),
+    ] = 15.0,
     service_throttle_max: Annotated[
         float,
         typer.Option(
@@ -149,6 +173,12 @@ def server(
         telemetry_max_bytes=telemetry_max_bytes,
         telemetry_max_pending=telemetry_max_pending,
         telemetry_override_resource=telemetry_override_resource,
+        export_otlp=tuple(export_otlp or ()),
+        export_loki=tuple(export_loki or ()),
+        export_remote_write=tuple(export_remote_write or ()),
+        export_buffer=export_buffer,
+        runtime_metrics_interval=runtime_metrics_interval,
+        scrape_interval=scrape_interval,
         service_throttle_max_seconds=service_throttle_max,
     )
     running = _running_server(settings)

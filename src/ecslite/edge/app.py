@@ -19,7 +19,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths served by ecslite's own routes instead of the AWS dispatcher.
-_OWN_PREFIXES = ("/_ecslite", "/ui", "/favicon.ico")
+_OWN_PREFIXES = ("/_ecslite", "/ui", "/favicon.ico", "/loki/api/v1/push")
 # Request bodies larger than this are refused before they are read in full (AWS caps most at 1 MB+).
 MAX_BODY = 16 * 1024 * 1024
 

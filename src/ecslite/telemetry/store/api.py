@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 GIB = 1024**3
+Tap = Callable[[str, "SpanBatch | LogBatch | MetricBatch"], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ class TelemetryStore:
                 commit_rows=settings.commit_rows,
                 max_pending=settings.max_pending,
             )
+        self._taps: list[Tap] = []
         self._stop = threading.Event()
         self._janitor = threading.Thread(target=self._janitor_loop, name="telemetry-janitor", daemon=True)
         if not settings.read_only:
@@ -109,12 +111,34 @@ class TelemetryStore:
 
     def write_spans(self, batch: SpanBatch) -> None:
         self._writers[Signal.TRACES].submit(batch, len(batch.spans))
+        if self._taps:
+            self._tap(Signal.TRACES, batch)
 
     def write_logs(self, batch: LogBatch) -> None:
         self._writers[Signal.LOGS].submit(batch, len(batch.records))
+        if self._taps:
+            self._tap(Signal.LOGS, batch)
 
     def write_metrics(self, batch: MetricBatch) -> None:
         self._writers[Signal.METRICS].submit(batch, len(batch.samples) + len(batch.exemplars))
+        if self._taps:
+            self._tap(Signal.METRICS, batch)
+
+    def add_tap(self, tap: Tap) -> None:
+        """Call ``tap(signal, batch)`` with every batch the store accepts, on the writing thread
+        (the exporters, §6.5: "a tap before routing"). A tap must only queue, never block."""
+        self._taps.append(tap)
+
+    def remove_tap(self, tap: Tap) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def _tap(self, signal: str, batch: SpanBatch | LogBatch | MetricBatch) -> None:
+        for tap in list(self._taps):
+            try:
+                tap(signal, batch)
+            except Exception:  # a tap's bug never costs the store a write
+                log.exception("telemetry tap failed", extra={"signal": signal})
 
     @property
     def pending(self) -> int:
