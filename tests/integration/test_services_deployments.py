@@ -21,7 +21,6 @@ class Sample:
     healthy: int
     healthy_new: int
     stopped_old: int
-    old_stopped_while_healthy_new_below: bool = False
 
 
 @dataclass
@@ -44,7 +43,10 @@ class Sampler:
     def sample(self) -> Sample:
         running = self.ecs.list_tasks(serviceName="web", desiredStatus="RUNNING")["taskArns"]
         stopped = self.ecs.list_tasks(serviceName="web", desiredStatus="STOPPED")["taskArns"]
-        tasks = self.ecs.describe_tasks(tasks=running + stopped)["tasks"] if running or stopped else []
+        # A task asked to stop between the two lists is in both; DescribeTasks then shows it once
+        # per mention, so ask for each task once (one DescribeTasks call is one consistent view).
+        arns = list(dict.fromkeys(running + stopped))
+        tasks = self.ecs.describe_tasks(tasks=arns)["tasks"] if arns else []
         live = [t for t in tasks if t["desiredStatus"] == "RUNNING"]
         healthy = [t for t in live if t["lastStatus"] == "RUNNING" and t["healthStatus"] == "HEALTHY"]
         healthy_new = [t for t in healthy if t["startedBy"] != self.old_deployment]
@@ -76,7 +78,7 @@ def test_rolling_update_keeps_healthy_tasks_above_the_floor_and_the_total_below_
     assert max(s.live for s in samples) == 8  # the surge was used: all new tasks started at once
     assert min(s.healthy for s in samples) >= 2  # ceil(4 × 50 / 100)
     # Old tasks are stopped only as new ones are healthy: never more old stopped than new healthy.
-    assert all(s.stopped_old <= s.healthy_new for s in samples)
+    assert all(s.stopped_old <= s.healthy_new for s in samples), [s for s in samples if s.stopped_old > s.healthy_new]
     assert samples[-1].stopped_old == 4 and samples[-1].healthy_new == 4
     service = describe(ecs)
     assert len(service["deployments"]) == 1 and service["runningCount"] == 4
