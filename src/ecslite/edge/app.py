@@ -18,8 +18,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Paths served by ecslite's own routes instead of the AWS dispatcher.
-_OWN_PREFIXES = ("/_ecslite", "/ui", "/favicon.ico", "/loki/api/v1/push")
+# Paths served by ecslite's own routes instead of the AWS dispatcher; the query APIs' mount points
+# (telemetry.query.routes.PREFIXES) are among them.
+_OWN_PREFIXES = ("/_ecslite", "/ui", "/favicon.ico", "/prometheus", "/loki", "/tempo", "/jaeger", "/ready")
 # Request bodies larger than this are refused before they are read in full (AWS caps most at 1 MB+).
 MAX_BODY = 16 * 1024 * 1024
 

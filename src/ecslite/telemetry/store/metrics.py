@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
 
-from ecslite.telemetry.model import Labels, MetricBatch, MetricMetadata
+from ecslite.telemetry.model import STALE_NAN_BITS, Labels, MetricBatch, MetricMetadata, is_stale
 from ecslite.telemetry.store.common import RESOURCES_DDL, resource_id
 from ecslite.telemetry.store.matchers import Matcher, best_equality, match_all
 from ecslite.telemetry.store.segments import Segment
 
 MAX_EXEMPLARS_PER_SERIES = 100
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
 DDL = (
     *RESOURCES_DDL,
     """CREATE TABLE series (id INTEGER PRIMARY KEY, hash BLOB UNIQUE NOT NULL, name TEXT NOT NULL,
@@ -41,6 +43,20 @@ DDL = (
 TIME_BOUNDS_SQL = "SELECT min(ts_ms), max(ts_ms) FROM samples"
 
 
+def stored_value(value: float) -> float | str | None:
+    """SQLite keeps no NaN payloads (it stores NULL), so the staleness marker is stored as NULL and
+    any other NaN as the text ``NaN``; :func:`loaded_value` reverses it (§2.4)."""
+    if value != value:
+        return None if is_stale(value) else "NaN"
+    return value
+
+
+def loaded_value(value: float | str | None) -> float:
+    if value is None:
+        return STALE_NAN
+    return float(value) if isinstance(value, str) else value
+
+
 def labels_hash(labels: Labels) -> bytes:
     return hashlib.blake2b(orjson.dumps(labels), digest_size=16).digest()
 
@@ -49,7 +65,7 @@ def labels_hash(labels: Labels) -> bytes:
 
 
 def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[MetricBatch]) -> tuple[int | None, int | None]:
-    rows: list[tuple[int, int, float]] = []
+    rows: list[tuple[int, int, float | str | None]] = []
     low: int | None = None
     high: int | None = None
     types: dict[str, MetricMetadata] = {}
@@ -60,7 +76,7 @@ def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[MetricBa
         rid = resource_id(conn, segment, batch.resource)
         for labels, ts, value in batch.samples:
             sid = _series_id(conn, segment, labels, rid, types)
-            rows.append((sid, ts, value))
+            rows.append((sid, ts, stored_value(value)))
             if low is None or ts < low:
                 low = ts
             if high is None or ts > high:
@@ -185,7 +201,7 @@ def read_samples(
             (sid, start_ms, end_ms),
         ):
             data.timestamps.append(ts)
-            data.values.append(float("nan") if value is None else value)
+            data.values.append(loaded_value(value))
         if data.timestamps:
             out[labels] = data
     return out
