@@ -10,11 +10,15 @@ the server's virtual VPC that the test reaches from the host.
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
@@ -23,7 +27,7 @@ import pytest
 
 from ecslite.model.tasks import OOM_REASON
 from tests.conftest import make_client
-from tests.runtime.conftest import PROGRAMS, ProcessServer, assert_no_leaks, wait_for
+from tests.runtime.conftest import PROGRAMS, ProcessServer, assert_no_leaks, map_images, wait_for
 
 PROGRAMS_IMAGE = "ecslite-test/programs"
 HOST_IMAGE = "ecslite-test/host"
@@ -464,3 +468,110 @@ def test_fifty_concurrent_tasks_stop_without_leaving_anything_behind(
     assert_no_leaks(process_server.settings)
     interfaces = make_client("ec2", process_endpoint).describe_network_interfaces()["NetworkInterfaces"]
     assert not [i for i in interfaces if i.get("PrivateIpAddress") in addresses]
+
+
+# -- the seed's task definition through the AWS CLI -----------------------------------------------------
+
+SEED_IMAGES = {
+    # image tag → ports its stand-in serves (the ports the seed's guide and health checks use)
+    "fluent-bit": ["4317", "4318", "24224", "2020"],
+    "python": ["8000"],
+    "nodejs": ["3000"],
+    "go": ["8080"],
+    "java": ["8081", "9464"],
+}
+
+
+def aws_cli(endpoint: str, home: Path) -> Callable[..., Any]:
+    """The AWS CLI against ``endpoint`` (as ``tests.conftest``'s ``aws`` fixture runs it)."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "ap-northeast-1",
+        "AWS_CONFIG_FILE": str(home / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+
+    def run_cli(*args: str) -> Any:
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("aws")), "--endpoint-url", endpoint, "--output", "json", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=home,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    return run_cli
+
+
+def test_seed_otel_demo_definition_runs_for_real_through_the_aws_cli(
+    process_server: ProcessServer, process_endpoint: str, tmp_path: Path
+) -> None:
+    registry = "<AWS_ACCOUNT_ID>.dkr.ecr.ap-northeast-1.amazonaws.com"
+    map_images(
+        process_server,
+        {
+            f"{registry}/otel-demo:{tag}": {
+                "path": str(PROGRAMS),
+                "entryPoint": [sys.executable, "serve.py"],
+                "command": ports,
+            }
+            for tag, ports in SEED_IMAGES.items()
+        },
+    )
+    seed = (Path(__file__).resolve().parents[2] / "examples" / "otel-demo" / "task-definition.json").read_text()
+    (tmp_path / "task-definition.json").write_text(seed.replace("<AWS_ACCOUNT_ID>", "000000000000"))
+    aws = aws_cli(process_endpoint, tmp_path)
+    aws("logs", "create-log-group", "--log-group-name", "/ecs/otel-demo-app")
+    aws("ecs", "register-task-definition", "--cli-input-json", "file://task-definition.json")
+    aws("ecs", "create-cluster", "--cluster-name", "otel-demo-cluster")
+    subnets = aws("ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true")["Subnets"]
+    subnet = sorted(subnets, key=lambda s: s["AvailabilityZone"])[0]["SubnetId"]
+    started = aws(
+        "ecs",
+        "run-task",
+        "--cluster",
+        "otel-demo-cluster",
+        "--task-definition",
+        "otel-demo-app",
+        "--launch-type",
+        "FARGATE",
+        "--network-configuration",
+        f"awsvpcConfiguration={{subnets=[{subnet}],assignPublicIp=ENABLED}}",
+    )
+    arn = started["tasks"][0]["taskArn"]
+
+    def running() -> dict[str, Any] | None:
+        task = aws("ecs", "describe-tasks", "--cluster", "otel-demo-cluster", "--tasks", arn)["tasks"][0]
+        assert task["lastStatus"] != "STOPPED", task.get("stoppedReason")
+        return task if task["lastStatus"] == "RUNNING" else None
+
+    task = wait_for(running, timeout=60, interval=0.5)
+    assert {c["name"]: c["lastStatus"] for c in task["containers"]} == dict.fromkeys(
+        ("fluent-bit", "python-service", "nodejs-service", "go-service", "java-service"), "RUNNING"
+    )
+    # The seed's guide: the ENI from attachments[0], its address from EC2, then the services' ports.
+    eni = next(d["value"] for d in task["attachments"][0]["details"] if d["name"] == "networkInterfaceId")
+    interface = aws("ec2", "describe-network-interfaces", "--network-interface-ids", eni)["NetworkInterfaces"][0]
+    address = interface["PrivateIpAddress"]
+    for path in (
+        ":8000/health",
+        ":3000/health",
+        ":8080/health",
+        ":8081/health",
+        ":9464/metrics",
+        ":2020/api/v1/health",
+    ):
+        assert httpx.get(f"http://{address}{path}", timeout=5).status_code == 200, path
+    aws("ecs", "stop-task", "--cluster", "otel-demo-cluster", "--task", arn)
+
+    def stopped() -> dict[str, Any] | None:
+        found = aws("ecs", "describe-tasks", "--cluster", "otel-demo-cluster", "--tasks", arn)["tasks"][0]
+        return found if found["lastStatus"] == "STOPPED" else None
+
+    assert wait_for(stopped, timeout=60, interval=0.5)["stopCode"] == "UserInitiated"

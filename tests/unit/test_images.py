@@ -6,6 +6,8 @@ import json
 import os
 import signal
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -494,3 +496,22 @@ def test_user_home_sets_home_variable(rootfs: Path) -> None:
     user = resolve_user(_image(rootfs), "app")
     assert process_env(_image(rootfs), {}, user=user)["HOME"] == "/home/app"
     assert process_env(_image(rootfs), {"HOME": "/x"}, user=user)["HOME"] == "/x"
+
+
+def test_map_change_seen_by_every_thread_resolving_at_once(tmp_path: Path) -> None:
+    path = _write_map(tmp_path, {"web": {"path": "/"}})
+    resolver = _resolver(path)
+    resolver.resolve("web")
+    barrier = threading.Barrier(8)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for round_number in range(10):  # the race this guards against shows in about half the rounds
+            entries = {f"app{i}": {"path": "/", "command": [f"{round_number}-{i}"]} for i in range(8)}
+            replacement = tmp_path / "next.json"
+            replacement.write_text(json.dumps(entries))
+            os.replace(replacement, path)
+
+            def resolve(i: int) -> tuple[str, ...]:
+                barrier.wait()
+                return resolver.resolve(f"app{i}").command
+
+            assert list(pool.map(resolve, range(8))) == [(f"{round_number}-{i}",) for i in range(8)]

@@ -1,6 +1,6 @@
 """HTTP server for the runtime tests: tells what the process sees, stops promptly on SIGTERM.
 
-    python3 serve.py PORT [--delay SECONDS]
+    python3 serve.py PORT [PORT...] [--delay SECONDS]
 
 Any GET answers JSON: pid, uid/gid/groups, cwd, hostname, environment, open-file limits, whether
 the root filesystem is read-only, the time the process started and the time it began to listen.
@@ -13,6 +13,7 @@ import resource
 import signal
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,9 +39,14 @@ def info(listening_at: float) -> dict[str, object]:
 
 
 def main() -> None:
-    port = int(sys.argv[1])
-    if "--delay" in sys.argv:
-        time.sleep(float(sys.argv[sys.argv.index("--delay") + 1]))
+    args = sys.argv[1:]
+    delay = 0.0
+    if "--delay" in args:
+        at = args.index("--delay")
+        delay = float(args[at + 1])
+        del args[at : at + 2]
+    ports = [int(arg) for arg in args]
+    time.sleep(delay)
     listening_at = time.time()
 
     class Handler(BaseHTTPRequestHandler):
@@ -55,15 +61,17 @@ def main() -> None:
         def log_message(self, format: str, *args: object) -> None:
             print("request", self.path, flush=True)
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    servers = [ThreadingHTTPServer(("0.0.0.0", port), Handler) for port in ports]
 
     def stop(signum: int, frame: object) -> None:
         print("stopping on SIGTERM", flush=True)
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    print(f"listening on {port}", flush=True)
-    server.serve_forever()
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"listening on {', '.join(map(str, ports))}", flush=True)
+    servers[0].serve_forever()
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import hashlib
 import json
 import signal
 import sys
+import threading
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,7 +80,9 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CANNOT_PULL = "CannotPullContainerError"
 CANNOT_CREATE = "CannotCreateContainerError"
 CANNOT_START = "CannotStartContainerError"
-ENTRY_KEYS = ("path", "entryPoint", "command", "environment", "workingDirectory", "stopSignal")
+ENTRY_KEYS = ("path", "entryPoint", "command", "environment", "workingDirectory", "stopSignal", "builtin")
+# Given to a built-in image run for an image map entry: the entry's directory plays the image's root.
+IMAGE_ROOT_VARIABLE = "ECSLITE_IMAGE_ROOT"
 
 
 class ImageSource(StrEnum):
@@ -116,6 +119,9 @@ class ImageMapEntry:
     environment: Mapping[str, str] = field(default_factory=dict)
     working_directory: str | None = None
     stop_signal: int = signal.SIGTERM
+    # An image built FROM a built-in one (the seed's router image): that implementation runs, with
+    # ``path`` as the image's root for the files it reads (``"builtin": "aws-for-fluent-bit"``).
+    builtin: str | None = None
 
 
 class OciImageStore(Protocol):
@@ -182,10 +188,18 @@ def _entry(source: Path, key: str, value: Any) -> ImageMapEntry:
     working_directory = value.get("workingDirectory")
     if working_directory is not None and (not isinstance(working_directory, str) or not working_directory):
         raise ImageMapError(f'{where}: "workingDirectory" must be a directory path')
+    builtin = value.get("builtin")
+    if builtin is not None:
+        from ecslite.builtin.catalog import IMAGES, by_name
+
+        if not isinstance(builtin, str) or by_name(builtin) is None:
+            names = ", ".join(image.name for image in IMAGES)
+            raise ImageMapError(f'{where}: "builtin" must name a built-in image ({names}); got {builtin!r}')
     return ImageMapEntry(
         image=key,
         reference=reference,
         path=directory,
+        builtin=builtin,
         entry_point=_string_list(where, "entryPoint", value.get("entryPoint")),
         command=_string_list(where, "command", value.get("command")),
         environment=_string_map(where, value.get("environment")),
@@ -250,6 +264,7 @@ class ImageResolver:
         self._entries: list[ImageMapEntry] = []
         self._stamp: tuple[int, int] | None = None
         self._map_error: str | None = None
+        self._reload_lock = threading.Lock()
         if self.map_path is not None:
             # An explicit map that cannot be read stops the server at start, with the reason.
             self._entries = load_image_map(self.map_path)
@@ -264,8 +279,7 @@ class ImageResolver:
 
     def entries(self) -> list[ImageMapEntry]:
         """The image map as it is now (re-read when the file changed)."""
-        self._reload_if_changed()
-        return list(self._entries)
+        return list(self._current_map()[0])
 
     def resolve(self, image: str) -> ResolvedImage:
         """What ``image`` runs as; raises :class:`ImagePullFailed` with ``CannotPullContainerError: …``."""
@@ -276,37 +290,40 @@ class ImageResolver:
         builtin = self.builtins.lookup(reference)
         if builtin is not None:
             return _from_builtin(image, reference, builtin)
-        self._reload_if_changed()
-        if self._map_error is None:
-            entry = match_entry(self._entries, reference)
+        entries, map_error = self._current_map()
+        if map_error is None:
+            entry = match_entry(entries, reference)
             if entry is not None:
                 return _from_entry(image, reference, entry)
         if self.oci_store is not None:
             found = self.oci_store.resolve(reference, image)
             if found is not None:
                 return found
-        raise ImagePullFailed(self._not_found(image, reference))
+        raise ImagePullFailed(self._not_found(image, reference, map_error))
 
-    def _reload_if_changed(self) -> None:
-        if self.map_path is None:
-            return
-        stamp = _file_stamp(self.map_path)
-        if stamp == self._stamp:
-            return
-        self._stamp = stamp
-        try:
-            self._entries = load_image_map(self.map_path)
-            self._map_error = None
-        except ImageMapError as error:
-            self._entries = []
-            self._map_error = str(error)
+    def _current_map(self) -> tuple[list[ImageMapEntry], str | None]:
+        """The entries and the load error of the map file as it is now, re-read when it changed.
 
-    def _not_found(self, image: str, reference: ImageReference) -> str:
+        The runtime resolves the containers of a task in parallel threads: one re-reads while the
+        others wait, so none matches against the entries of a file that has since changed.
+        """
+        with self._reload_lock:
+            if self.map_path is not None:
+                stamp = _file_stamp(self.map_path)
+                if stamp != self._stamp:
+                    try:
+                        self._entries, self._map_error = load_image_map(self.map_path), None
+                    except ImageMapError as error:
+                        self._entries, self._map_error = [], str(error)
+                    self._stamp = stamp
+            return self._entries, self._map_error
+
+    def _not_found(self, image: str, reference: ImageReference, map_error: str | None) -> str:
         """ECS's prefix, then (Beyond ECS, §3.3) the stages tried and an entry to copy."""
         if self.map_path is None:
             map_stage = "image map: none given"
-        elif self._map_error is not None:
-            map_stage = f"image map: unusable ({self._map_error})"
+        elif map_error is not None:
+            map_stage = f"image map: unusable ({map_error})"
         else:
             map_stage = f"image map {self.map_path}: no entry for {reference.canonical}"
         oci_stage = "OCI image store: " + (self.oci_store.describe() if self.oci_store else "not loaded")
@@ -378,10 +395,14 @@ def _resolved(
     return ResolvedImage(name=image, source=source.value, digest=digest, image_id=image_id, **fields)
 
 
-def _from_builtin(image: str, reference: ImageReference, builtin: BuiltinImage) -> ResolvedImage:
+def _from_builtin(
+    image: str, reference: ImageReference, builtin: BuiltinImage, image_root: Path | None = None
+) -> ResolvedImage:
     module = builtin.module
     entry_point = (sys.executable, "-m", module)
     environment = {"PATH": DEFAULT_PATH, **builtin.environment}
+    if image_root is not None:
+        environment[IMAGE_ROOT_VARIABLE] = str(image_root)
     content = {"builtin": builtin.name, "module": module, "command": builtin.command, "environment": environment}
     return _resolved(
         image,
