@@ -96,6 +96,8 @@ class Server:
     def _add_telemetry(self) -> None:
         from ecslite.control.telemetry_owners import TelemetryOwnersFeed
         from ecslite.telemetry.export.tap import ExportTap
+        from ecslite.telemetry.runtime_metrics import RuntimeMetrics
+        from ecslite.telemetry.scrape import Scraper
         from ecslite.telemetry.service import Telemetry
 
         self.telemetry = Telemetry(self.settings, self.clock)
@@ -106,6 +108,10 @@ class Server:
         self.components.append(self.telemetry)
         self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
+        interval = self.settings.runtime_metrics_interval
+        self.components.append(RuntimeMetrics(self.db, self.runtime, self.telemetry.store, self.clock, interval))
+        pipeline, owners = self.telemetry.pipeline, self.telemetry.owners
+        self.components.append(Scraper(self.db, pipeline, owners, self.clock, self.settings.scrape_interval))
 
     def _add_forward_receiver(self) -> None:
         from ecslite.telemetry.receivers.forward import ForwardReceiver

@@ -184,6 +184,11 @@ class ContainerStats:
     memory_limit_bytes: int | None = None
     rx_bytes: int = 0
     tx_bytes: int = 0
+    # Storage bytes read and written by the container's processes (cumulative) and how many there
+    # are (spec/telemetry.md §9.1); runtimes that cannot tell leave them 0.
+    io_read_bytes: int = 0
+    io_write_bytes: int = 0
+    pids: int = 0
 
 
 ExitListener = Callable[[str, str], None]  # (task_id, container name)

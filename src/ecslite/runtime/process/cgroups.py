@@ -65,6 +65,13 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    io_read_bytes: int
+    io_write_bytes: int
+    pids: int
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     """Where the hierarchies are: v1 maps controllers to mount points, v2 has one mount."""
 
@@ -219,6 +226,34 @@ class Cgroups:
             inactive = parse_flat_keyed(_read(memory / "memory.stat")).get("total_inactive_file", 0)
             limit = parse_limit(_read(memory / "memory.limit_in_bytes"))
         return Usage(cpu_usage_ns=cpu_ns, memory_usage_bytes=max(0, current - inactive), memory_limit_bytes=limit)
+
+    def activity(self, task_id: str, name: str) -> Activity:
+        """Storage bytes and process count of a container (spec/telemetry.md §9.1).
+
+        Bytes come from v2 ``io.stat`` where the io controller is on, else from ``/proc/<pid>/io``
+        of the container's processes (so on v1 too, whose ``blkio`` hierarchy tasks do not join);
+        a process that exits takes its bytes along, which the sampler treats as no change.
+        """
+        pids: set[int] = set()
+        for directory in self.container_dirs(task_id, name):
+            for leaf in _walk(directory):
+                pids.update(self.procs(leaf))
+        memory = self._dir("memory", task_id, name)
+        io_stat = memory / "io.stat" if memory is not None and self.layout.version == 2 else None
+        if io_stat is not None and io_stat.exists():
+            read, write = parse_io_stat(_read(io_stat))
+        else:
+            read = write = 0
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    r, w = parse_proc_io(Path(f"/proc/{pid}/io").read_text())
+                    read, write = read + r, write + w
+        counted = self._dir("pids", task_id, name)
+        current = len(pids)
+        if counted is not None and (counted / "pids.current").exists():
+            with contextlib.suppress(CgroupError, ValueError):
+                current = int(_read(counted / "pids.current"))
+        return Activity(io_read_bytes=read, io_write_bytes=write, pids=current)
 
     def oom_kills(self, task_id: str, name: str) -> int:
         """Processes of the container the OOM killer ended (spec/ecs.md §3.5: the OOM evidence)."""
@@ -424,6 +459,27 @@ def parse_flat_keyed(text: str) -> dict[str, int]:
         with contextlib.suppress(ValueError):
             values[key] = int(value.strip())
     return values
+
+
+def parse_io_stat(text: str) -> tuple[int, int]:
+    """Total ``rbytes``/``wbytes`` over the devices of a v2 ``io.stat``."""
+    read = write = 0
+    for line in text.splitlines():
+        for item in line.split()[1:]:
+            key, _, value = item.partition("=")
+            if key == "rbytes" and value.isdigit():
+                read += int(value)
+            elif key == "wbytes" and value.isdigit():
+                write += int(value)
+    return read, write
+
+
+def parse_proc_io(text: str) -> tuple[int, int]:
+    """``read_bytes``/``write_bytes`` (bytes that reached the storage layer) of ``/proc/<pid>/io``."""
+    values = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+    read = values.get("read_bytes", "0")
+    write = values.get("write_bytes", "0")
+    return (int(read) if read.isdigit() else 0), (int(write) if write.isdigit() else 0)
 
 
 def parse_limit(text: str) -> int | None:

@@ -466,6 +466,7 @@ class ProcessRuntime:
             usage = await self._io(self.cgroups.usage, task_id, name)
         except CgroupError:
             return None
+        activity = await self._io(self.cgroups.activity, task_id, name)
         rx, tx = self.network.counters(task_id) or (0, 0)
         return ContainerStats(
             read_at=self.clock.now(),
@@ -474,6 +475,9 @@ class ProcessRuntime:
             memory_limit_bytes=usage.memory_limit_bytes,
             rx_bytes=rx,
             tx_bytes=tx,
+            io_read_bytes=activity.io_read_bytes,
+            io_write_bytes=activity.io_write_bytes,
+            pids=activity.pids,
         )
 
     # -- attaching to what is on disk -----------------------------------------------------------
