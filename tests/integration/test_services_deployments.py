@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.integration.test_services import FAST_WAITER, create, describe, register, stable, wait_for
+from tests.integration.test_tasks_helpers import register_instance
 
 FAKE_EXIT_AT_ONCE = {"ecslite.fake.exit-code": "1", "ecslite.fake.run-seconds": "0"}
 
@@ -166,3 +167,28 @@ def test_services_stable_waiter_returns_once_drained_deployments_are_gone(ecs: A
     service = describe(ecs)
     assert len(service["deployments"]) == 1 and stable(ecs)
     assert service["deployments"][0]["taskDefinition"].endswith(":2")
+
+
+def test_ec2_service_reports_placement_failures_and_places_once_capacity_exists(ecs: Any) -> None:
+    ecs.register_task_definition(
+        family="batch", containerDefinitions=[{"name": "app", "image": "x", "memory": 512, "cpu": 256}]
+    )
+    ecs.create_service(serviceName="web", taskDefinition="batch", desiredCount=2, launchType="EC2")
+    no_instances = (
+        "(service web) was unable to place a task because no container instance met all of its requirements. "
+        "Reason: No Container Instances were found in your cluster. For more information, see the "
+        "Troubleshooting section of the Amazon ECS Developer Guide."
+    )
+    wait_for(lambda: any(e["message"] == no_instances for e in describe(ecs)["events"]), timeout=10)
+    instance = register_instance(ecs, cpu=1024, memory=768)  # room for one task of the two
+    wait_for(lambda: describe(ecs)["runningCount"] == 1, timeout=30)
+    closest = (
+        f"(service web) was unable to place a task because no container instance met all of its requirements. "
+        f"The closest matching (container-instance {instance.rsplit('/', 1)[1]}) has insufficient memory available. "
+        "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+    )
+    wait_for(lambda: any(e["message"].startswith(closest) for e in describe(ecs)["events"]), timeout=30)
+    messages = [e["message"] for e in describe(ecs)["events"]]
+    assert messages.count(no_instances) == 1  # a repeated failure is not written again
+    (task,) = ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="web")["taskArns"])["tasks"]
+    assert task["containerInstanceArn"] == instance and task["launchType"] == "EC2"

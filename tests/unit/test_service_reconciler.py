@@ -350,3 +350,52 @@ def test_service_deployments_record_the_history() -> None:
         assert revisions[0]["containerImages"][0]["imageDigest"].startswith("sha256:")
 
     run(scenario)
+
+
+def test_a_crash_loop_after_running_trips_the_breaker_without_throttling() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        h.register(health=False, dockerLabels=labels(run_seconds=2, exit_code=3))
+        h.create(
+            desiredCount=1, deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}}
+        )
+        waited = await h.until(lambda: h.describe()["deployments"][0]["rolloutState"] == "FAILED", limit=120)
+        assert waited < 30  # crashes after RUNNING are replaced at once, not spaced out (§4.10)
+        stopped = h.service_tasks(desired="STOPPED")
+        assert len(stopped) == 3 and all(t.get("startedAt") for t in stopped)
+        assert {t["stopCode"] for t in stopped} == {"EssentialContainerExited"}
+        assert not any("unable to consistently start tasks" in e for e in h.events())
+
+    run(scenario)
+
+
+def test_announcements_reach_the_hooks_after_each_step() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        h.register()
+        service = h.create(desiredCount=1)
+        await h.until(lambda: h.completed())
+        names = [(a.kind.value, a.event_type, a.event_name) for a in h.announcements]
+        assert names == [
+            ("ECS Deployment State Change", "INFO", "SERVICE_DEPLOYMENT_COMPLETED"),
+            ("ECS Service Action", "INFO", "SERVICE_STEADY_STATE"),
+        ]
+        completed = h.announcements[0]
+        assert completed.deployment_id == service["deployments"][0]["id"]
+        assert completed.reason == f"ECS deployment {completed.deployment_id} completed."
+        assert completed.service_arn == service["serviceArn"]
+
+    run(scenario)
+
+
+def test_only_the_newest_hundred_events_are_kept() -> None:
+    from ecslite.store import services as svc_store
+
+    h = ServiceHarness()
+    h.register()
+    arn = h.create(desiredCount=0)["serviceArn"]
+    with h.db.transaction():
+        for i in range(130):
+            svc_store.add_event(h.db, arn, f"(service web) event {i}", 1000.0 + i)
+    events = h.describe()["events"]
+    assert len(events) == 100
+    assert events[0]["message"] == "(service web) event 129" and events[-1]["message"] == "(service web) event 30"
+    assert len({e["id"] for e in events}) == 100

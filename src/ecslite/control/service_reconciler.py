@@ -178,6 +178,7 @@ class ServiceReconciler:
     def _account(self, step: _Step) -> None:
         live = {t["taskArn"]: t for t in step.live}
         grace = float(step.doc.get("healthCheckGracePeriodSeconds") or 0)
+        failed_starts = 0
         for record in svc_store.open_records(self.db, step.arn):
             task = live.get(record.task_arn) or task_store.get(self.db, record.task_arn)
             if task is None:  # purged, or the store was reset under it
@@ -202,8 +203,10 @@ class ServiceReconciler:
                 deployment["failedTasks"] = int(deployment.get("failedTasks", 0)) + 1
                 deployment["updatedAt"] = step.now
             if counts_for_throttle(outcome):
-                self._failed_start(step)
+                failed_starts += 1
             svc_store.settle(self.db, record.task_arn)
+        if failed_starts:
+            self._failed_start(step)
 
     def _first_healthy(self, step: _Step, deployment_id: str) -> None:
         deployment = step.deployment(deployment_id)
@@ -214,7 +217,8 @@ class ServiceReconciler:
         step.doc.pop("_throttle", None)  # §4.10: the episode is over once tasks start successfully
 
     def _failed_start(self, step: _Step) -> None:
-        """§4.10: space launches out, doubling; one event (and announcement) per episode."""
+        """§4.10: space launches out, doubling with each step that saw launches fail (a batch that
+        fails together counts once); one event (and announcement) per episode."""
         throttle = step.doc.setdefault("_throttle", {"failures": 0, "until": None, "notified": False})
         throttle["failures"] += 1
         throttle["until"] = step.now + throttle_delay(throttle["failures"], self.throttle_max)
