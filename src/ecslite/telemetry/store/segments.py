@@ -147,6 +147,10 @@ class SegmentSet:
         elif self.read_only:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA query_only=1")
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # The writer has created the file but not yet its tables: nothing to read in it yet.
+                conn.close()
+                raise sqlite3.DatabaseError(f"{path.name} has no tables yet")
             return Segment(self.signal, day, seq, path, conn)
         else:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
