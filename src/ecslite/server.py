@@ -96,6 +96,7 @@ class Server:
     def _add_telemetry(self) -> None:
         from ecslite.control.telemetry_owners import TelemetryOwnersFeed
         from ecslite.telemetry.export.tap import ExportTap
+        from ecslite.telemetry.red import SpanMetrics
         from ecslite.telemetry.runtime_metrics import RuntimeMetrics
         from ecslite.telemetry.scrape import Scraper
         from ecslite.telemetry.service import Telemetry
@@ -106,6 +107,9 @@ class Server:
         self.exports = ExportTap.from_settings(self.settings, self.telemetry.store)
         self.components.append(self.exports)
         self.components.append(self.telemetry)
+        # RED metrics and service graph edges from spans (§9.2, §9.3): after the telemetry component,
+        # so its last flush reaches the store before the store closes.
+        self.components.append(SpanMetrics(self.telemetry.store, self.clock))
         self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
         interval = self.settings.runtime_metrics_interval

@@ -9,7 +9,9 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 
 from ecslite.clock import Clock
+from ecslite.telemetry.query.jaeger import JaegerApi
 from ecslite.telemetry.query.prometheus_api import PrometheusApi
+from ecslite.telemetry.query.tempo import TempoApi
 from ecslite.telemetry.store import TelemetryStore
 
 PREFIXES = ("/prometheus", "/loki", "/tempo", "/jaeger", "/ready")
@@ -18,4 +20,6 @@ PREFIXES = ("/prometheus", "/loki", "/tempo", "/jaeger", "/ready")
 def query_routes(store: TelemetryStore, clock: Clock) -> list[BaseRoute]:
     return [
         Mount("/prometheus", routes=PrometheusApi(store, clock).routes()),
+        Mount("/tempo", routes=TempoApi(store, clock).routes()),
+        Mount("/jaeger", routes=JaegerApi(store, clock).routes()),
     ]
