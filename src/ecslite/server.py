@@ -112,6 +112,7 @@ class Server:
         self.components.append(SpanMetrics(self.telemetry.store, self.clock))
         self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
+        self._add_task_gateway()
         interval = self.settings.runtime_metrics_interval
         self.components.append(RuntimeMetrics(self.db, self.runtime, self.telemetry.store, self.clock, interval))
         pipeline, owners = self.telemetry.pipeline, self.telemetry.owners
@@ -122,6 +123,24 @@ class Server:
 
         self.forward = ForwardReceiver(self.telemetry.pipeline, self.telemetry.owners, port=self.settings.forward_port)
         self.components.append(self.forward)
+
+    def _add_task_gateway(self) -> None:
+        """Built-in images inside tasks reach ecslite at 169.254.170.2 (process runtime only)."""
+        output_path = getattr(self.runtime, "output_path", None)
+        if self.runtime.name != "process" or output_path is None:
+            self.gateway = None
+            return
+        from ecslite.builtin.gateway import TaskGateway
+
+        self.gateway = TaskGateway(
+            self.db,
+            self.settings,
+            self.telemetry.pipeline,
+            self.telemetry.owners,
+            logs=self.logs,
+            output_path=output_path,
+        )
+        self.components.append(self.gateway)
 
     def _netns_path(self, task_id: str) -> str | None:
         """The task's network namespace, where the runtime has one (the process runtime)."""
@@ -204,6 +223,7 @@ class Server:
 
     async def _telemetry_stats(self, request: Request) -> Response:
         stats = {**self.telemetry.stats(), "forward": self.forward.stats(), "exporters": self.exports.stats()}
+        stats["gateway"] = self.gateway.stats() if self.gateway is not None else None
         return JSONResponse(stats)
 
     async def _root(self, request: Request) -> Response:

@@ -104,6 +104,7 @@ def container_snapshot(definition: Mapping[str, Any], override: Mapping[str, Any
         "initProcessEnabled": bool((definition.get("linuxParameters") or {}).get("initProcessEnabled", False)),
         "readonlyRootFilesystem": bool(definition.get("readonlyRootFilesystem", False)),
         "extraHosts": [dict(h) for h in definition.get("extraHosts") or ()],
+        "logConfiguration": dict(definition.get("logConfiguration") or {}) or None,
     }
     return snapshot
 
@@ -137,6 +138,10 @@ def injected_environment(task: Mapping[str, Any], container: Mapping[str, Any]) 
         env["AWS_DEFAULT_REGION"] = task["region"]
     if task.get("credentialsId"):
         env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = f"/v2/credentials/{task['credentialsId']}"
+    if (container.get("logConfiguration") or {}).get("logDriver") == "awsfirelens":
+        # §9.1: the task's log router; every container of an ecslite task shares its network namespace.
+        env["FLUENT_HOST"] = "127.0.0.1"
+        env["FLUENT_PORT"] = "24224"
     return env
 
 

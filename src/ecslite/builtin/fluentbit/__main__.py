@@ -1,0 +1,3 @@
+from ecslite.builtin.fluentbit.main import main
+
+raise SystemExit(main())
