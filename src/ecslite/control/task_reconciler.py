@@ -61,6 +61,7 @@ from ecslite.model.tasks import (
 )
 from ecslite.runtime.base import (
     ContainerState,
+    ImageInfo,
     Runtime,
     RuntimeFailure,
     SandboxFailed,
@@ -319,9 +320,7 @@ class TaskReconciler:
         """Pull every image at once (§3.3); a failed pull stops that container, and the task if essential."""
         specs = spec_containers(doc)
         names = [n for n in specs if api_container(doc, n)["lastStatus"] == ContainerStatus.PENDING]
-        results = await asyncio.gather(
-            *(self.runtime.pull_image(container_spec(doc, n)) for n in names), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._pull_one(doc, n) for n in names), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, RuntimeFailure):
                 raise result
@@ -339,6 +338,14 @@ class TaskReconciler:
             return True
 
         task_store.update(self.db, key, change)
+
+    async def _pull_one(self, doc: Doc, name: str) -> ImageInfo:
+        # The spec is built inside the coroutine, so an environment file that cannot be read
+        # (a RuntimeFailure) fails this container like a failed pull instead of the whole step.
+        return await self.runtime.pull_image(container_spec(doc, name))
+
+    async def _start_one(self, doc: Doc, name: str) -> ContainerState:
+        return await self.runtime.start_container(container_spec(doc, name))
 
     async def _start_containers(self, key: str, doc: Doc, observed: Observed) -> Outcome:
         now = self.now()
@@ -367,9 +374,7 @@ class TaskReconciler:
 
     async def _start(self, key: str, doc: Doc, ready: list[str], failures: Mapping[str, str]) -> None:
         """Start the containers whose dependencies hold, together; fail those whose never will (§3.3)."""
-        results = await asyncio.gather(
-            *(self.runtime.start_container(container_spec(doc, n)) for n in ready), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._start_one(doc, n) for n in ready), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, RuntimeFailure):
                 raise result

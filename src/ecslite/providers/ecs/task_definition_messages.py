@@ -51,6 +51,7 @@ HOST_PORT_MISMATCH = "When networkMode={mode}, the host ports and container port
 LINKS_NOT_SUPPORTED = "Links are not supported when networkMode={mode}."
 LINKS_CYCLE = "Container links should not have a cycle"
 HOSTNAME_AWSVPC = "hostname is not supported on container when networkMode=awsvpc."
+HOST_PORT_MAPPED_TWICE = "{protocol} host port '{port}' is mapped multiple times in task."
 UNKNOWN_VOLUME = "Unknown volume '{name}'."
 DEPENDS_ON_UNKNOWN = "Cannot depend on container + '{target}' because it does not exist"
 DEPENDS_ON_ESSENTIAL = "A dependency container with SUCCESS or COMPLETE condition cannot be an essential container"

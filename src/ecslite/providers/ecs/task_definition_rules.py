@@ -86,6 +86,7 @@ def check_registration(td: dict[str, Any]) -> TaskSize:
         _check_container(td, container, size)
     _check_sums(containers, size)
     _check_port_names(containers)
+    _check_host_ports(containers, network_mode(td))
     _check_links(containers, network_mode(td))
     _check_essential(containers)
     _check_dependencies(containers)
@@ -345,6 +346,22 @@ def _check_port_names(containers: list[dict[str, Any]]) -> None:
             if port_name in seen:
                 raise fail(msg.PORT_NAME_NOT_UNIQUE.format(port_name=port_name))
             seen.add(port_name)
+
+
+def _check_host_ports(containers: list[dict[str, Any]], mode: str) -> None:
+    """One static host port per protocol in a task: bridge ``hostPort``s, host-mode container ports (§2.5)."""
+    if mode not in (NetworkMode.BRIDGE, NetworkMode.HOST):
+        return
+    seen: set[tuple[str, int]] = set()
+    for container in containers:
+        for mapping in container.get("portMappings") or ():
+            port = mapping.get("containerPort") if mode == NetworkMode.HOST else mapping.get("hostPort")
+            if not port:
+                continue  # bridge 0/absent: a dynamic port, never a clash
+            key = (str(mapping.get("protocol") or "tcp").upper(), int(port))
+            if key in seen:
+                raise fail(msg.HOST_PORT_MAPPED_TWICE.format(protocol=key[0], port=key[1]))
+            seen.add(key)
 
 
 def _link_target(link: str) -> str:
