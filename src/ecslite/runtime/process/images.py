@@ -293,6 +293,12 @@ class ImageResolver:
         entries, map_error = self._current_map()
         if map_error is None:
             entry = match_entry(entries, reference)
+            if entry is not None and entry.builtin is not None:
+                from ecslite.builtin.catalog import by_name
+
+                implementation = by_name(entry.builtin)
+                if implementation is not None:
+                    return _from_builtin(image, reference, implementation, image_root=entry.path)
             if entry is not None:
                 return _from_entry(image, reference, entry)
         if self.oci_store is not None:
