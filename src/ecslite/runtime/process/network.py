@@ -112,14 +112,27 @@ class HostNetwork:
         await self._run(self._install_nat)
 
     async def close(self) -> None:
-        """Stop proxies and the DNS relay; namespaces and veths stay (their tasks keep running)."""
+        """Stop proxies and the DNS relay; namespaces and veths stay (their tasks keep running).
+
+        With no sandbox left the bridge and the NAT table go too, so a stopped server leaves the
+        host as it found it and no idle bridge keeps a route to this server's VPC space.
+        """
         for task_id in list(self._proxies):
             await stop_proxies(self._proxies.pop(task_id))
         await self.dns.close()
+        if not self.existing():
+            await self._run(self._remove_bridge)
         if self._host is not None:
             await self._run(self._host.close)
             self._host = None
         self._executor.shutdown(wait=True)
+
+    def _remove_bridge(self) -> None:
+        self._netlink().delete_link(self.bridge)
+        self._bridge_index = None
+        nft = shutil.which("nft")
+        if nft is not None:
+            subprocess.run([nft, "delete", "table", "ip", self._nat_table], capture_output=True, check=False)
 
     # -- sandboxes -------------------------------------------------------------------------------
 
@@ -238,6 +251,10 @@ class HostNetwork:
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    @property
+    def _nat_table(self) -> str:
+        return f"ecslite-{self.bridge}"
 
     def _netlink(self) -> Netlink:
         if self._host is None:
@@ -361,7 +378,7 @@ class HostNetwork:
             self.nat_reason = "nft is not installed: tasks reach this host but not beyond it"
             log.warning("no outbound NAT for tasks", extra={"reason": self.nat_reason})
             return
-        table = f"ecslite-{self.bridge}"
+        table = self._nat_table
         ranges = sorted({self.settings.vpc_cidr, *self._nat_ranges})
         ruleset = (
             f"table ip {table} {{}}\ndelete table ip {table}\n"
