@@ -1,0 +1,3 @@
+from ecslite.builtin.otelcol.collector import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from ecslite.builtin.xray.daemon import main
+
+raise SystemExit(main())
