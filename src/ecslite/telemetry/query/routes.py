@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount
 
 from ecslite.clock import Clock
 from ecslite.telemetry.query.jaeger import JaegerApi
+from ecslite.telemetry.query.loki import LokiApi
 from ecslite.telemetry.query.prometheus_api import PrometheusApi
 from ecslite.telemetry.query.tempo import TempoApi
 from ecslite.telemetry.store import TelemetryStore
@@ -18,8 +19,11 @@ PREFIXES = ("/prometheus", "/loki", "/tempo", "/jaeger", "/ready")
 
 
 def query_routes(store: TelemetryStore, clock: Clock) -> list[BaseRoute]:
+    loki = LokiApi(store, clock)
     return [
         Mount("/prometheus", routes=PrometheusApi(store, clock).routes()),
+        Mount("/loki/api/v1", routes=loki.routes()),
+        *loki.root_routes(),
         Mount("/tempo", routes=TempoApi(store, clock).routes()),
         Mount("/jaeger", routes=JaegerApi(store, clock).routes()),
     ]
