@@ -27,12 +27,14 @@ Edges feed ``traces_service_graph_request_total{client, server, connection_type}
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ecslite.clock import Clock
 from ecslite.telemetry.model import (
@@ -108,9 +110,8 @@ class SpanMetricsSettings:
 # -- edges -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SpanView:
-    """The little of a span the service graph needs."""
+class SpanView(NamedTuple):
+    """The little of a span the service graph needs (a tuple: built once per span on ingest)."""
 
     trace_id: bytes
     span_id: bytes
@@ -122,8 +123,7 @@ class SpanView:
     peer: tuple[str, str] | None = None  # (node, connection type) for an unpaired client
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):
     client: str
     server: str
     connection_type: str
@@ -205,7 +205,7 @@ class _Histogram:
     exemplars: dict[int, tuple[float, bytes, bytes, int]] = field(default_factory=dict)
 
     def observe(self, seconds: float, trace_id: bytes = b"", span_id: bytes = b"", end_ms: int = 0) -> None:
-        index = _bucket_index(seconds)
+        index = bisect.bisect_left(BUCKETS, seconds)  # bucket i holds (BUCKETS[i-1], BUCKETS[i]]
         self.buckets[index] += 1
         self.total += seconds
         self.count += 1
@@ -213,20 +213,21 @@ class _Histogram:
             self.exemplars[index] = (seconds, trace_id, span_id, end_ms)
 
 
-def _bucket_index(seconds: float) -> int:
-    for index, bound in enumerate(BUCKETS):
-        if seconds <= bound:
-            return index
-    return len(BUCKETS)
+@dataclass(slots=True)
+class _Red:
+    """Calls, bytes and latency of one (service, span name, kind, status, dimensions) key."""
+
+    calls: int = 0
+    size: int = 0
+    latency: _Histogram = field(default_factory=_Histogram)
+
+
+RedKey = tuple[str, str, int, int, tuple[tuple[str, str], ...]]
 
 
 @dataclass(slots=True)
 class _State:
-    calls: dict[Labels, int] = field(default_factory=dict)  # connector flavour
-    durations: dict[Labels, _Histogram] = field(default_factory=dict)
-    tempo_calls: dict[Labels, int] = field(default_factory=dict)  # Tempo flavour
-    sizes: dict[Labels, int] = field(default_factory=dict)
-    latency: dict[Labels, _Histogram] = field(default_factory=dict)
+    red: dict[RedKey, _Red] = field(default_factory=dict)
     requests: dict[Labels, int] = field(default_factory=dict)
     failed: dict[Labels, int] = field(default_factory=dict)
     server_seconds: dict[Labels, _Histogram] = field(default_factory=dict)
@@ -254,6 +255,8 @@ class SpanMetrics:
         self._clients: OrderedDict[tuple[bytes, bytes], tuple[SpanView, float]] = OrderedDict()
         self._servers: OrderedDict[tuple[bytes, bytes], tuple[SpanView, float]] = OrderedDict()
         self._thread: threading.Thread | None = None
+        self._edge_labels: dict[tuple[str, str, str], Labels] = {}
+        self._label_names: dict[str, str] = {}
         self._resource = Resource({"service.name": "ecslite", "service.instance.id": "span-metrics"})
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -319,42 +322,47 @@ class SpanMetrics:
             self.store.write_metrics(MetricBatch(self._resource, samples, METADATA, exemplars))
 
     def _fold(self, batch: SpanBatch, now: float) -> None:
+        # The hot loop of this component: plain tuples and dict lookups per span, labels built
+        # only when series are written (_samples).
         settings = self.settings
+        dimensions = frozenset(settings.dimensions)
         resource = batch.resource
         service = resource.service_name
-        resource_dims = {
-            sanitize_label_name(key): str(value)
+        resource_dims = tuple(
+            (sanitize_label_name(key), str(value))
             for key in settings.dimensions
             if isinstance(value := resource.attributes.get(key), str | int | float) and not isinstance(value, bool)
-        }
-        state = self._state
+        )
+        red = self._state.red
+        all_kinds = settings.all_kinds
         for span in batch.spans:
             kind = span.kind
-            if kind in RED_KINDS or settings.all_kinds:
-                self._count(state, span, service, resource_dims)
-            if kind in CALLER_KINDS or kind in CALLEE_KINDS:
+            caller, callee = kind in CALLER_KINDS, kind in CALLEE_KINDS
+            if caller or callee or all_kinds:
+                dims = resource_dims
+                if span.tags:
+                    extra = tuple(
+                        (self._label_name(k), str(v).lower() if isinstance(v, bool) else str(v))
+                        for k, v in span.tags
+                        if k in dimensions
+                    )
+                    if extra:
+                        dims = (*dims, *extra)
+                key = (service, span.name, kind, span.status_code, dims)
+                entry = red.get(key)
+                if entry is None:
+                    entry = red[key] = _Red()
+                entry.calls += 1
+                entry.size += len(span.detail)
+                entry.latency.observe(span.duration_ns / 1e9, span.trace_id, span.span_id, span.end_ns // 1_000_000)
+            if caller or callee:
                 self._pair(span_view(span, service), now)
 
-    def _count(self, state: _State, span: Span, service: str, resource_dims: dict[str, str]) -> None:
-        dims = dict(resource_dims)
-        for key, value in span.tags:
-            if key in self.settings.dimensions:
-                dims[sanitize_label_name(key)] = str(value).lower() if isinstance(value, bool) else str(value)
-        kind = KIND_NAMES.get(span.kind, "SPAN_KIND_UNSPECIFIED")
-        status = STATUS_NAMES.get(span.status_code, "STATUS_CODE_UNSET")
-        common = {"span_name": span.name, "span_kind": kind, "status_code": status, **dims}
-        connector = _labels({"service_name": service, **common})
-        tempo = _labels({"service": service, **common})
-        state.calls[connector] = state.calls.get(connector, 0) + 1
-        state.tempo_calls[tempo] = state.tempo_calls.get(tempo, 0) + 1
-        state.sizes[tempo] = state.sizes.get(tempo, 0) + len(span.detail)
-        seconds = span.duration_ns / 1e9
-        end_ms = span.end_ns // 1_000_000
-        for series, histograms in ((connector, state.durations), (tempo, state.latency)):
-            histogram = histograms.get(series)
-            if histogram is None:
-                histogram = histograms[series] = _Histogram()
-            histogram.observe(seconds, span.trace_id, span.span_id, end_ms)
+    def _label_name(self, key: str) -> str:
+        name = self._label_names.get(key)
+        if name is None:
+            name = self._label_names[key] = sanitize_label_name(key)
+        return name
 
     def _pair(self, view: SpanView, now: float) -> None:
         if view.kind in CALLER_KINDS:
@@ -402,7 +410,12 @@ class SpanMetrics:
 
     def _edge(self, edge: Edge) -> None:
         state = self._state
-        key = _labels({"client": edge.client, "server": edge.server, "connection_type": edge.connection_type})
+        names = (edge.client, edge.server, edge.connection_type)
+        key = self._edge_labels.get(names)
+        if key is None:
+            key = self._edge_labels[names] = _labels(
+                {"client": edge.client, "server": edge.server, "connection_type": edge.connection_type}
+            )
         state.requests[key] = state.requests.get(key, 0) + 1
         if edge.failed:
             state.failed[key] = state.failed.get(key, 0) + 1
@@ -421,17 +434,21 @@ class SpanMetrics:
         state = self._state
         samples: list[Sample] = []
         exemplars: list[Exemplar] = []
-        for labels, count in state.calls.items():
-            samples.append(Sample(_named("traces_span_metrics_calls_total", labels), ts, float(count)))
-        for labels, count in state.tempo_calls.items():
-            samples.append(Sample(_named("traces_spanmetrics_calls_total", labels), ts, float(count)))
-        for labels, size in state.sizes.items():
-            samples.append(Sample(_named("traces_spanmetrics_size_total", labels), ts, float(size)))
-        for labels, histogram in state.durations.items():
+        for (service, name, kind, status, dims), entry in state.red.items():
+            common = {
+                "span_name": name,
+                "span_kind": KIND_NAMES.get(kind, "SPAN_KIND_UNSPECIFIED"),
+                "status_code": STATUS_NAMES.get(status, "STATUS_CODE_UNSET"),
+                **dict(dims),
+            }
+            connector = _labels({"service_name": service, **common})
+            tempo = _labels({"service": service, **common})
+            samples.append(Sample(_named("traces_span_metrics_calls_total", connector), ts, float(entry.calls)))
+            samples.append(Sample(_named("traces_spanmetrics_calls_total", tempo), ts, float(entry.calls)))
+            samples.append(Sample(_named("traces_spanmetrics_size_total", tempo), ts, float(entry.size)))
             base = "traces_span_metrics_duration_milliseconds"
-            _histogram_samples(base, labels, histogram, 1000.0, ts, samples, exemplars)
-        for labels, histogram in state.latency.items():
-            _histogram_samples("traces_spanmetrics_latency", labels, histogram, 1.0, ts, samples, exemplars)
+            _histogram_samples(base, connector, entry.latency, 1000.0, ts, samples, exemplars, keep=True)
+            _histogram_samples("traces_spanmetrics_latency", tempo, entry.latency, 1.0, ts, samples, exemplars)
         for labels, count in state.requests.items():
             samples.append(Sample(_named("traces_service_graph_request_total", labels), ts, float(count)))
         for labels, count in state.failed.items():
@@ -465,7 +482,9 @@ def _histogram_samples(
     ts: int,
     samples: list[Sample],
     exemplars: list[Exemplar],
+    keep: bool = False,
 ) -> None:
+    """Write one histogram's series; ``keep`` leaves its exemplars for a second flavour's series."""
     cumulative = 0
     for index, count in enumerate(histogram.buckets):
         cumulative += count
@@ -477,7 +496,8 @@ def _histogram_samples(
         if exemplar is not None:
             seconds, trace_id, span_id, end_ms = exemplar
             exemplars.append(Exemplar(series, end_ms, seconds * scale, trace_id, span_id))
-    histogram.exemplars.clear()  # one exemplar per bucket per interval (§9.2)
+    if not keep:
+        histogram.exemplars.clear()  # one exemplar per bucket per interval (§9.2)
     samples.append(Sample(_named(base + "_sum", labels), ts, histogram.total * scale))
     samples.append(Sample(_named(base + "_count", labels), ts, float(histogram.count)))
 

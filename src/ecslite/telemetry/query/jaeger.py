@@ -18,7 +18,6 @@ Search: spans of ``service`` (and ``operation``, ``tags``, span duration bounds)
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -167,7 +166,7 @@ class JaegerApi:
             view = span_view(stored.span, stored.service)
             if stored.span.kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
                 # Read back spans carry no tag tuple: take the virtual node from the attributes.
-                view = dataclasses.replace(view, peer=virtual_node(stored.detail().attributes.items()))
+                view = view._replace(peer=virtual_node(stored.detail().attributes.items()))
             views.append(view)
         edges, _unpaired = pair_spans(views)
         counts = Counter((edge.client, edge.server) for edge in edges)
