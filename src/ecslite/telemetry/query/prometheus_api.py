@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from ecslite.clock import Clock
 from ecslite.telemetry.model import Labels
+from ecslite.telemetry.prometheus import unit_suffix
 from ecslite.telemetry.query.http import guarded, json_response, off_loop, text_response
 from ecslite.telemetry.query.params import (
     MAX_TIME_MS,
@@ -226,7 +227,9 @@ class PrometheusApi:
         for meta in found:
             if limit >= 0 and len(data) >= limit:
                 break
-            entries = [{"type": meta.type, "help": meta.help, "unit": meta.unit}]
+            # The store keeps the OTel unit ("s"); Prometheus shows the unit its name carries ("seconds").
+            unit = unit_suffix(meta.unit, gauge=meta.type == "gauge") if meta.unit else ""
+            entries = [{"type": meta.type, "help": meta.help, "unit": unit}]
             data[meta.name] = entries[:per_metric] if per_metric >= 0 else entries
         return success(data)
 
