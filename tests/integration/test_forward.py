@@ -200,3 +200,50 @@ def test_busy_forward_port_stops_the_server_with_a_reason(tmp_path: Any, port: i
         start_server(tmp_path / "busy", "--forward-port", str(port))
     assert f"Cannot listen for Fluent Forward on 127.0.0.1:{port}" in str(failed.value)
     assert "--forward-port 0 to turn this receiver off" in str(failed.value)
+
+
+def test_full_pipeline_delays_acks_and_stores_every_record(tmp_path: Any) -> None:
+    """§1.4: a sender faster than the store is held back (reading stops, acks wait); nothing is lost."""
+    port = free_port()
+    server = start_server(
+        tmp_path / "full", "--forward-port", str(port), "--telemetry-max-pending", "500", ephemeral=False
+    )
+    try:
+        requests, chunks = [], []
+        for n in range(20):
+            chunk = f"chunk-{n}"
+            chunks.append(chunk)
+            entries = [[int(time.time()), {"log": f"burst {n} line {i}", "source": "stdout"}] for i in range(1000)]
+            requests.append(msgpack.packb(["burst.app", entries, {"chunk": chunk}]))
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+            sock.sendall(b"".join(requests))
+            reader = msgpack.Unpacker(raw=False)
+            acks: list[Any] = []
+            while len(acks) < len(chunks):
+                data = sock.recv(65536)
+                assert data, "closed before every request was acknowledged"
+                reader.feed(data)
+                acks.extend(reader)
+        assert acks == [{"ack": chunk} for chunk in chunks]
+        stats = httpx.get(f"{server.endpoint}/_ecslite/telemetry/stats", timeout=5).json()
+        assert stats["forward"]["refusals"] > 0  # the pipeline pushed back at least once
+        directory = server.data_dir / "telemetry"
+
+        def stored() -> int:
+            total = 0
+            for path in directory.glob("logs-*.db"):
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                try:
+                    total += conn.execute("SELECT count(*) FROM logs").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+                finally:
+                    conn.close()
+            return total
+
+        deadline = time.monotonic() + 30
+        while stored() < 20_000 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stored() == 20_000
+    finally:
+        stop_server(server)
