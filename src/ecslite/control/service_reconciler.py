@@ -17,11 +17,12 @@ The step, in order:
    FAILED one stays listed until the deployment that replaced it settles, so it can be seen.
 3. DRAINING: stop every task; INACTIVE once none is left (§4.2). DAEMON: nothing is scheduled yet
    (an event says so).
-4. Circuit breaker (§4.9): the PRIMARY fails at the threshold; with ``rollback`` a new PRIMARY
-   returns to the last COMPLETED deployment.
+4. Circuit breaker (§4.9, ``control.service_outcomes``): the PRIMARY fails at the threshold;
+   with ``rollback`` a new PRIMARY returns to the last COMPLETED deployment.
 5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7): stops, then launches (unless
    throttled, §4.10), the stuck-configuration event once per deployment.
-6. Steady state (§4.6): the PRIMARY completes (rollout state, service deployment, events), and
+6. Steady state (§4.6): the PRIMARY completes (rollout state, service deployment, events, in
+   ``control.service_outcomes``), and
    ``has reached a steady state.`` is written when the service becomes steady and every six hours.
 
 Ownership: this module writes the deployments' rollout fields, the service's status from DRAINING
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ecslite.clock import Clock
@@ -43,6 +43,7 @@ from ecslite.config import Settings
 from ecslite.control import service_events as texts
 from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
+from ecslite.control.service_outcomes import DeploymentOutcomes, Step
 from ecslite.control.workqueue import Outcome
 from ecslite.model.deployments import (
     STEADY_REPEAT_SECONDS,
@@ -53,7 +54,6 @@ from ecslite.model.deployments import (
     StopOrder,
     StopWhy,
     TaskPhase,
-    breaker_threshold,
     classify_stop,
     counts_for_breaker,
     counts_for_throttle,
@@ -64,20 +64,11 @@ from ecslite.model.deployments import (
     throttle_delay,
 )
 from ecslite.model.services import (
-    ROLLOUT_BREAKER_FAILED,
-    ROLLOUT_COMPLETED,
-    ROLLOUT_ROLLING_BACK,
-    DeploymentSpec,
-    DeploymentStart,
     DeploymentStatus,
-    MonitorStatus,
-    Rollback,
     RolloutState,
     SchedulingStrategy,
     ServiceDeploymentStatus,
     ServiceStatus,
-    apply_spec,
-    start_deployment,
 )
 from ecslite.model.tasks import StopCode
 from ecslite.store import services as svc_store
@@ -95,37 +86,9 @@ UNHEALTHY_REASON = "Task failed container health checks"  # §3.6 (unverified)
 DELETED_REASON = "Stopped because the service was deleted."  # service deployment statusReason (unverified)
 # How soon a launch that could not be placed is tried again (container instances may join).
 PLACEMENT_RETRY_SECONDS = 10.0
-# §4.9: the events spell the breaker's reason in the singular.
-BREAKER_EVENT_REASON = "ECS deployment circuit breaker: task failed to start."
 
 
-@dataclass(slots=True)
-class _Step:
-    """What one reconcile step works on."""
-
-    doc: Doc
-    ref: ServiceRef
-    now: float
-    live: list[Doc]  # the service's tasks not yet STOPPED
-    announcements: list[Announcement]
-    recheck: list[float] = field(default_factory=list)  # times to look again without a store change
-
-    @property
-    def arn(self) -> str:
-        return str(self.doc["serviceArn"])
-
-    def primary(self) -> Doc:
-        for deployment in self.doc["deployments"]:
-            if deployment["status"] == DeploymentStatus.PRIMARY:
-                found: Doc = deployment
-                return found
-        raise ValueError(f"service {self.arn} has no PRIMARY deployment")
-
-    def deployment(self, deployment_id: str) -> Doc | None:
-        return next((d for d in self.doc["deployments"] if d["id"] == deployment_id), None)
-
-
-class ServiceReconciler:
+class ServiceReconciler(DeploymentOutcomes):
     def __init__(self, db: Database, clock: Clock, settings: Settings, hooks: Sequence[AnnouncementHook] = ()) -> None:
         self.db = db
         self.clock = clock
@@ -155,7 +118,7 @@ class ServiceReconciler:
         if doc is None or doc["status"] == ServiceStatus.INACTIVE:
             return Outcome()
         before = dumps(doc)
-        step = _Step(doc, _ref(doc), self.now(), [], announcements)
+        step = Step(doc, _ref(doc), self.now(), [], announcements)
         step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
         self._account(step)
         self._prune(step)
@@ -175,7 +138,7 @@ class ServiceReconciler:
 
     # -- 1. accounting ---------------------------------------------------------------------------
 
-    def _account(self, step: _Step) -> None:
+    def _account(self, step: Step) -> None:
         live = {t["taskArn"]: t for t in step.live}
         grace = float(step.doc.get("healthCheckGracePeriodSeconds") or 0)
         failed_starts = 0
@@ -208,7 +171,7 @@ class ServiceReconciler:
         if failed_starts:
             self._failed_start(step)
 
-    def _first_healthy(self, step: _Step, deployment_id: str) -> None:
+    def _first_healthy(self, step: Step, deployment_id: str) -> None:
         deployment = step.deployment(deployment_id)
         breaker = step.doc["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
         reset = breaker.get("resetOnHealthyTask")
@@ -216,7 +179,7 @@ class ServiceReconciler:
             deployment["failedTasks"] = 0
         step.doc.pop("_throttle", None)  # §4.10: the episode is over once tasks start successfully
 
-    def _failed_start(self, step: _Step) -> None:
+    def _failed_start(self, step: Step) -> None:
         """§4.10: space launches out, doubling with each step that saw launches fail (a batch that
         fails together counts once); one event (and announcement) per episode."""
         throttle = step.doc.setdefault("_throttle", {"failures": 0, "until": None, "notified": False})
@@ -230,7 +193,7 @@ class ServiceReconciler:
     # -- 2. drained deployments ----------------------------------------------------------------------
 
     @staticmethod
-    def _prune(step: _Step) -> None:
+    def _prune(step: Step) -> None:
         """ACTIVE deployments without live tasks go; a FAILED one stays visible while the PRIMARY that
         replaced it (a rollback, or the next update) is still in progress."""
         owners = {t.get("startedBy") for t in step.live if t["desiredStatus"] == "RUNNING"}
@@ -246,7 +209,7 @@ class ServiceReconciler:
 
     # -- 3. DRAINING and DAEMON ------------------------------------------------------------------------
 
-    def _drain(self, step: _Step) -> None:
+    def _drain(self, step: Step) -> None:
         primary = step.primary()
         running = [t["taskArn"] for t in step.live if t["desiredStatus"] == "RUNNING"]
         if running:
@@ -271,7 +234,7 @@ class ServiceReconciler:
         # Definitions waiting for deletion may have been held by this service alone (§2.2).
         td_store.remove_unreferenced(self.db, step.ref.account, step.ref.region)
 
-    def _notes(self, step: _Step) -> None:
+    def _notes(self, step: Step) -> None:
         spec = step.primary()["_spec"]
         if spec.get("loadBalancers"):
             self._note_once(step, "loadBalancers", texts.LOAD_BALANCERS_NOT_REGISTERED)
@@ -282,94 +245,15 @@ class ServiceReconciler:
         if (step.doc["deploymentConfiguration"].get("alarms") or {}).get("enable"):
             self._note_once(step, "alarms", texts.ALARMS_NOT_WATCHED)
 
-    def _note_once(self, step: _Step, kind: str, text: str) -> None:
+    def _note_once(self, step: Step, kind: str, text: str) -> None:
         notes = step.doc.setdefault("_notes", [])
         if kind not in notes:
             notes.append(kind)
             self._event(step, text)
 
-    # -- 4. circuit breaker ----------------------------------------------------------------------------
-
-    def _breaker(self, step: _Step) -> None:
-        primary = step.primary()
-        breaker = step.doc["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
-        if not breaker.get("enable") or primary["rolloutState"] != RolloutState.IN_PROGRESS:
-            return
-        threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
-        failures = int(primary.get("failedTasks", 0))
-        if failures < threshold:
-            return
-        primary.update(rolloutState=RolloutState.FAILED.value, rolloutStateReason=ROLLOUT_BREAKER_FAILED)
-        primary["updatedAt"] = step.now
-        self._event(step, texts.DEPLOYMENT_FAILED.format(id=primary["id"]))
-        self._announce(
-            step,
-            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
-            "ERROR",
-            "SERVICE_DEPLOYMENT_FAILED",
-            primary["id"],
-            BREAKER_EVENT_REASON,
-        )
-        record = self._service_deployment(primary)
-        tripped = {"status": MonitorStatus.TRIGGERED.value, "failureCount": failures, "threshold": threshold}
-        last = step.doc.get("_lastCompleted")
-        if breaker.get("rollback") and last and record and record["status"] == ServiceDeploymentStatus.IN_PROGRESS:
-            self._rollback(step, primary, record, last, tripped)
-            return
-        if record is not None:
-            rolled_back = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
-            record.update(statusReason=ROLLOUT_BREAKER_FAILED, updatedAt=step.now, _breaker=tripped)
-            if rolled_back:
-                record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
-            else:
-                record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
-            svc_store.put_service_deployment(self.db, record)
-
-    def _rollback(self, step: _Step, failed: Doc, record: Doc, last: Doc, tripped: Doc) -> None:
-        """§4.9: a new PRIMARY from the last COMPLETED deployment; the failed one turns ACTIVE and drains."""
-        spec = DeploymentSpec.from_doc(last["spec"])
-        new = start_deployment(
-            DeploymentStart(
-                region=step.ref.region,
-                account=step.ref.account,
-                cluster=step.ref.cluster,
-                service=step.ref.name,
-                service_arn=step.arn,
-                cluster_arn=step.doc["clusterArn"],
-                spec=spec,
-                desired=int(step.doc["desiredCount"]),
-                now=step.now,
-                deployment_configuration=step.doc["deploymentConfiguration"],
-                rollback=Rollback(last["deploymentId"], last["revisionArn"], record["serviceDeploymentArn"]),
-            )
-        )
-        for deployment in step.doc["deployments"]:
-            deployment["status"] = DeploymentStatus.ACTIVE.value
-        failed["updatedAt"] = step.now
-        step.doc["deployments"] = [new.deployment, *step.doc["deployments"]]
-        apply_spec(step.doc, spec)
-        step.doc.pop("_throttle", None)
-        step.doc.pop("_steadyAt", None)
-        reason = ROLLOUT_ROLLING_BACK.format(id=last["deploymentId"])
-        record.update(
-            status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
-            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": last["revisionArn"]},
-            updatedAt=step.now,
-            _breaker=tripped,
-        )
-        svc_store.put_service_deployment(self.db, record)
-        self._announce(
-            step,
-            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
-            "INFO",
-            "SERVICE_DEPLOYMENT_IN_PROGRESS",
-            new.deployment["id"],
-            reason,
-        )
-
     # -- 5. rolling step -------------------------------------------------------------------------------
 
-    def _roll(self, step: _Step) -> None:
+    def _roll(self, step: Step) -> None:
         primary = step.primary()
         config = step.doc["deploymentConfiguration"]
         grace = float(step.doc.get("healthCheckGracePeriodSeconds") or 0)
@@ -419,7 +303,7 @@ class ServiceReconciler:
             self._steady(step, primary, tasks)
         self._resolve_digests(step, primary)
 
-    def _stop(self, step: _Step, orders: list[StopOrder], primary: Doc) -> None:
+    def _stop(self, step: Step, orders: list[StopOrder], primary: Doc) -> None:
         scaling = SCALING_REASON.format(id=primary["id"])
         for order in orders:
             reason = scaling
@@ -433,7 +317,7 @@ class ServiceReconciler:
         arns = [order.arn for order in orders]
         self._event(step, texts.STOPPED.format(count=len(arns), tasks=texts.task_list(arns)))
 
-    def _launch(self, step: _Step, primary: Doc, count: int, replaced: int) -> None:
+    def _launch(self, step: Step, primary: Doc, count: int, replaced: int) -> None:
         outcome = self.launcher.launch(step.ref, step.doc, primary, count, step.live, step.now)
         if outcome.docs:
             task_store.insert_launched(
@@ -453,7 +337,7 @@ class ServiceReconciler:
 
     # -- 6. steady state ----------------------------------------------------------------------------------
 
-    def _steady(self, step: _Step, primary: Doc, tasks: list[ServiceTask]) -> None:
+    def _steady(self, step: Step, primary: Doc, tasks: list[ServiceTask]) -> None:
         if not is_steady(int(step.doc["desiredCount"]), primary["id"], tasks):
             step.doc.pop("_steadyAt", None)
             return
@@ -466,68 +350,7 @@ class ServiceReconciler:
             self._announce(step, AnnouncementKind.SERVICE_ACTION, "INFO", "SERVICE_STEADY_STATE")
         step.recheck.append(float(steady_at) + STEADY_REPEAT_SECONDS)
 
-    def _complete(self, step: _Step, primary: Doc) -> None:
-        """§4.6: once per deployment, the rollout, its service deployment and the events."""
-        primary["rolloutState"] = RolloutState.COMPLETED.value
-        primary["rolloutStateReason"] = ROLLOUT_COMPLETED.format(id=primary["id"])
-        primary["updatedAt"] = step.now
-        step.doc["_lastCompleted"] = {
-            "deploymentId": primary["id"],
-            "revisionArn": primary["_revisionArn"],
-            "spec": primary["_spec"],
-        }
-        record = self._service_deployment(primary)
-        if record is not None and record["status"] in (
-            ServiceDeploymentStatus.IN_PROGRESS,
-            ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
-        ):
-            rollback = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
-            status = ServiceDeploymentStatus.ROLLBACK_SUCCESSFUL if rollback else ServiceDeploymentStatus.SUCCESSFUL
-            record.update(status=status.value, finishedAt=step.now, updatedAt=step.now)
-            self._freeze_counts(step, record)
-            breaker = record["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
-            if breaker.get("enable") and not record.get("_breaker"):
-                threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
-                record["_breaker"] = {
-                    "status": MonitorStatus.MONITORING_COMPLETE.value,
-                    "failureCount": int(primary.get("failedTasks", 0)),
-                    "threshold": threshold,
-                }
-            svc_store.put_service_deployment(self.db, record)
-        self._event(step, texts.DEPLOYMENT_COMPLETED.format(id=primary["id"]))
-        self._announce(
-            step,
-            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
-            "INFO",
-            "SERVICE_DEPLOYMENT_COMPLETED",
-            primary["id"],
-            ROLLOUT_COMPLETED.format(id=primary["id"]),
-        )
-
-    def _freeze_counts(self, step: _Step, record: Doc) -> None:
-        """A finished service deployment keeps the counts it ended with."""
-        counts = svc_store.task_counts(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
-        by_revision: dict[str, tuple[int, int]] = {}
-        for deployment in step.doc["deployments"]:
-            count = counts.get(deployment["id"], svc_store.Counts())
-            running, pending = by_revision.get(deployment["_revisionArn"], (0, 0))
-            by_revision[deployment["_revisionArn"]] = (running + count.running, pending + count.pending)
-
-        def summary(arn: str, requested: int | None) -> Doc:
-            running, pending = by_revision.get(arn, (0, 0))
-            return {
-                "arn": arn,
-                "requestedTaskCount": running + pending if requested is None else requested,
-                "runningTaskCount": running,
-                "pendingTaskCount": pending,
-            }
-
-        target = record["targetServiceRevision"]["arn"]
-        is_target = record["status"] == ServiceDeploymentStatus.SUCCESSFUL
-        record["targetServiceRevision"] = summary(target, int(step.doc["desiredCount"]) if is_target else None)
-        record["sourceServiceRevisions"] = [summary(s["arn"], None) for s in record.get("sourceServiceRevisions") or ()]
-
-    def _resolve_digests(self, step: _Step, primary: Doc) -> None:
+    def _resolve_digests(self, step: Step, primary: Doc) -> None:
         """The revision's ``containerImages`` get the digests the deployment's first task resolved."""
         if primary.get("_digests"):
             return
@@ -545,28 +368,6 @@ class ServiceReconciler:
                 svc_store.put_revision(self.db, revision)
             primary["_digests"] = True
             return
-
-    # -- helpers -------------------------------------------------------------------------------------
-
-    def _service_deployment(self, deployment: Doc) -> Doc | None:
-        arn = deployment.get("_serviceDeploymentArn")
-        return svc_store.get_service_deployment(self.db, arn) if arn else None
-
-    def _event(self, step: _Step, text: str) -> None:
-        texts.record(self.db, step.arn, texts.message(step.ref.name, text), step.now)
-
-    @staticmethod
-    def _announce(
-        step: _Step,
-        kind: AnnouncementKind,
-        event_type: str,
-        name: str,
-        deployment_id: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        step.announcements.append(
-            Announcement(kind, event_type, name, step.arn, step.doc["clusterArn"], step.now, deployment_id, reason)
-        )
 
 
 def _phase(task: Doc, grace: float, now: float) -> PhaseAt:

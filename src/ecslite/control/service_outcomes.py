@@ -1,0 +1,233 @@
+"""What deployments come to (spec/ecs.md §4.6, §4.9, §4.11): the circuit breaker and its rollback,
+completion, and the service deployment records both update. A mixin of the service reconciler,
+working on the :class:`Step` the reconciler is taking, inside its transaction.
+
+- Breaker: the PRIMARY fails once its failures reach the threshold (``model.deployments``); with
+  ``rollback`` a new PRIMARY returns to the last COMPLETED deployment's revision and the failed
+  service deployment goes ``ROLLBACK_IN_PROGRESS``; without, it is ``STOPPED`` (a failed rollback
+  is ``ROLLBACK_FAILED``). The breaker never rolls a rollback back.
+- Completion: once per deployment, ``COMPLETED`` with ECS's reason, the service deployment
+  ``SUCCESSFUL`` (or ``ROLLBACK_SUCCESSFUL``) with the counts it ended with, the events and the
+  announcement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecslite.control import service_events as texts
+from ecslite.control.service_events import Announcement, AnnouncementKind
+from ecslite.control.service_launch import ServiceRef
+from ecslite.model.deployments import breaker_threshold
+from ecslite.model.services import (
+    ROLLOUT_BREAKER_FAILED,
+    ROLLOUT_COMPLETED,
+    ROLLOUT_ROLLING_BACK,
+    DeploymentSpec,
+    DeploymentStart,
+    DeploymentStatus,
+    MonitorStatus,
+    Rollback,
+    RolloutState,
+    ServiceDeploymentStatus,
+    apply_spec,
+    start_deployment,
+)
+from ecslite.store import services as svc_store
+from ecslite.store.db import Database
+
+Doc = dict[str, Any]
+
+# §4.9: the events spell the breaker's reason in the singular.
+BREAKER_EVENT_REASON = "ECS deployment circuit breaker: task failed to start."
+
+
+@dataclass(slots=True)
+class Step:
+    """What one reconcile step works on."""
+
+    doc: Doc
+    ref: ServiceRef
+    now: float
+    live: list[Doc]  # the service's tasks not yet STOPPED
+    announcements: list[Announcement]
+    recheck: list[float] = field(default_factory=list)  # times to look again without a store change
+
+    @property
+    def arn(self) -> str:
+        return str(self.doc["serviceArn"])
+
+    def primary(self) -> Doc:
+        for deployment in self.doc["deployments"]:
+            if deployment["status"] == DeploymentStatus.PRIMARY:
+                found: Doc = deployment
+                return found
+        raise ValueError(f"service {self.arn} has no PRIMARY deployment")
+
+    def deployment(self, deployment_id: str) -> Doc | None:
+        return next((d for d in self.doc["deployments"] if d["id"] == deployment_id), None)
+
+
+class DeploymentOutcomes:
+    """The reconciler's steps that end or restart a deployment (mixed into ServiceReconciler)."""
+
+    db: Database
+
+    def _breaker(self, step: Step) -> None:
+        primary = step.primary()
+        breaker = step.doc["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+        if not breaker.get("enable") or primary["rolloutState"] != RolloutState.IN_PROGRESS:
+            return
+        threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
+        failures = int(primary.get("failedTasks", 0))
+        if failures < threshold:
+            return
+        primary.update(rolloutState=RolloutState.FAILED.value, rolloutStateReason=ROLLOUT_BREAKER_FAILED)
+        primary["updatedAt"] = step.now
+        self._event(step, texts.DEPLOYMENT_FAILED.format(id=primary["id"]))
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "ERROR",
+            "SERVICE_DEPLOYMENT_FAILED",
+            primary["id"],
+            BREAKER_EVENT_REASON,
+        )
+        record = self._service_deployment(primary)
+        tripped = {"status": MonitorStatus.TRIGGERED.value, "failureCount": failures, "threshold": threshold}
+        last = step.doc.get("_lastCompleted")
+        if breaker.get("rollback") and last and record and record["status"] == ServiceDeploymentStatus.IN_PROGRESS:
+            self._rollback(step, primary, record, last, tripped)
+            return
+        if record is not None:
+            rolled_back = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
+            record.update(statusReason=ROLLOUT_BREAKER_FAILED, updatedAt=step.now, _breaker=tripped)
+            if rolled_back:
+                record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
+            else:
+                record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
+            svc_store.put_service_deployment(self.db, record)
+
+    def _rollback(self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc) -> None:
+        """§4.9: a new PRIMARY from the last COMPLETED deployment; the failed one turns ACTIVE and drains."""
+        spec = DeploymentSpec.from_doc(last["spec"])
+        new = start_deployment(
+            DeploymentStart(
+                region=step.ref.region,
+                account=step.ref.account,
+                cluster=step.ref.cluster,
+                service=step.ref.name,
+                service_arn=step.arn,
+                cluster_arn=step.doc["clusterArn"],
+                spec=spec,
+                desired=int(step.doc["desiredCount"]),
+                now=step.now,
+                deployment_configuration=step.doc["deploymentConfiguration"],
+                rollback=Rollback(last["deploymentId"], last["revisionArn"], record["serviceDeploymentArn"]),
+            )
+        )
+        for deployment in step.doc["deployments"]:
+            deployment["status"] = DeploymentStatus.ACTIVE.value
+        failed["updatedAt"] = step.now
+        step.doc["deployments"] = [new.deployment, *step.doc["deployments"]]
+        apply_spec(step.doc, spec)
+        step.doc.pop("_throttle", None)
+        step.doc.pop("_steadyAt", None)
+        reason = ROLLOUT_ROLLING_BACK.format(id=last["deploymentId"])
+        record.update(
+            status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
+            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": last["revisionArn"]},
+            updatedAt=step.now,
+            _breaker=tripped,
+        )
+        svc_store.put_service_deployment(self.db, record)
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "INFO",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            new.deployment["id"],
+            reason,
+        )
+
+    def _complete(self, step: Step, primary: Doc) -> None:
+        """§4.6: once per deployment, the rollout, its service deployment and the events."""
+        primary["rolloutState"] = RolloutState.COMPLETED.value
+        primary["rolloutStateReason"] = ROLLOUT_COMPLETED.format(id=primary["id"])
+        primary["updatedAt"] = step.now
+        step.doc["_lastCompleted"] = {
+            "deploymentId": primary["id"],
+            "revisionArn": primary["_revisionArn"],
+            "spec": primary["_spec"],
+        }
+        record = self._service_deployment(primary)
+        if record is not None and record["status"] in (
+            ServiceDeploymentStatus.IN_PROGRESS,
+            ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
+        ):
+            rollback = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
+            status = ServiceDeploymentStatus.ROLLBACK_SUCCESSFUL if rollback else ServiceDeploymentStatus.SUCCESSFUL
+            record.update(status=status.value, finishedAt=step.now, updatedAt=step.now)
+            self._freeze_counts(step, record)
+            breaker = record["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
+            if breaker.get("enable") and not record.get("_breaker"):
+                threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
+                record["_breaker"] = {
+                    "status": MonitorStatus.MONITORING_COMPLETE.value,
+                    "failureCount": int(primary.get("failedTasks", 0)),
+                    "threshold": threshold,
+                }
+            svc_store.put_service_deployment(self.db, record)
+        self._event(step, texts.DEPLOYMENT_COMPLETED.format(id=primary["id"]))
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "INFO",
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            primary["id"],
+            ROLLOUT_COMPLETED.format(id=primary["id"]),
+        )
+
+    def _freeze_counts(self, step: Step, record: Doc) -> None:
+        """A finished service deployment keeps the counts it ended with."""
+        counts = svc_store.task_counts(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+        by_revision: dict[str, tuple[int, int]] = {}
+        for deployment in step.doc["deployments"]:
+            count = counts.get(deployment["id"], svc_store.Counts())
+            running, pending = by_revision.get(deployment["_revisionArn"], (0, 0))
+            by_revision[deployment["_revisionArn"]] = (running + count.running, pending + count.pending)
+
+        def summary(arn: str, requested: int | None) -> Doc:
+            running, pending = by_revision.get(arn, (0, 0))
+            return {
+                "arn": arn,
+                "requestedTaskCount": running + pending if requested is None else requested,
+                "runningTaskCount": running,
+                "pendingTaskCount": pending,
+            }
+
+        target = record["targetServiceRevision"]["arn"]
+        is_target = record["status"] == ServiceDeploymentStatus.SUCCESSFUL
+        record["targetServiceRevision"] = summary(target, int(step.doc["desiredCount"]) if is_target else None)
+        record["sourceServiceRevisions"] = [summary(s["arn"], None) for s in record.get("sourceServiceRevisions") or ()]
+
+    def _service_deployment(self, deployment: Doc) -> Doc | None:
+        arn = deployment.get("_serviceDeploymentArn")
+        return svc_store.get_service_deployment(self.db, arn) if arn else None
+
+    def _event(self, step: Step, text: str) -> None:
+        texts.record(self.db, step.arn, texts.message(step.ref.name, text), step.now)
+
+    @staticmethod
+    def _announce(
+        step: Step,
+        kind: AnnouncementKind,
+        event_type: str,
+        name: str,
+        deployment_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        step.announcements.append(
+            Announcement(kind, event_type, name, step.arn, step.doc["clusterArn"], step.now, deployment_id, reason)
+        )
