@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ecslite.telemetry.query.logql import (
     LineFilter,
@@ -162,3 +164,39 @@ def test_selectors_for_series_and_bytes_units() -> None:
     assert bytes_value("1KB") == 1000 and bytes_value("1KiB") == 1024 and bytes_value("2mb") == 2_000_000
     assert isinstance(parse('{app="a"} | unpack'), LogQuery)
     assert isinstance(parse('{app="a"} | unpack').stages[0], Parser)  # type: ignore[union-attr]
+
+
+LOGQL_PIECES = st.sampled_from(
+    [
+        '{app="a"}',
+        " |= ",
+        '"x"',
+        " | json",
+        " | logfmt",
+        " | status > 5",
+        ' | line_format "{{.a}}"',
+        "sum(",
+        "count_over_time(",
+        "[1m]",
+        ")",
+        " by (a)",
+        " or ",
+        " | ",
+        "rate(",
+        " / ",
+        "2",
+        '{app=~".*"}',
+        " | unwrap x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LOGQL_PIECES, max_size=8).map("".join))
+def test_any_query_parses_or_fails_with_logql_error(query: str) -> None:
+    try:
+        parsed = parse(query)
+    except LogQLError:
+        return
+    if isinstance(parsed, LogQuery):
+        Pipeline(parsed).run(Entry(0, '{"a": 1} a=2', {"app": "a"}, frozenset({"app"})))

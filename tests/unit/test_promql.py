@@ -9,6 +9,8 @@ import math
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ecslite.telemetry.query.params import (
     BadParameter,
@@ -298,3 +300,48 @@ def test_time_and_duration_parameters() -> None:
     assert parse_loki_time_ns("1700000000", "start") == 1_700_000_000_000_000_000
     with pytest.raises(BadParameter, match='invalid parameter "time": cannot parse "noon" to a valid timestamp'):
         parse_prometheus_time("noon", "time")
+
+
+PROMQL_PIECES = st.sampled_from(
+    [
+        "up",
+        "rate(",
+        "sum",
+        " by (a)",
+        "(",
+        ")",
+        "[5m]",
+        "[1m:10s]",
+        '{a=~"x.*"}',
+        " + ",
+        " / on(a) ",
+        "1",
+        "-",
+        " offset 1m",
+        " @ 100",
+        "topk(2,",
+        ",",
+        '"s"',
+        "histogram_quantile(0.9,",
+        " > bool ",
+        " and ",
+        "abs(",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PROMQL_PIECES, max_size=8).map("".join))
+def test_any_query_parses_or_fails_with_parse_error_and_evaluates_or_fails_cleanly(query: str) -> None:
+    data = Data()
+    data.add("up", {"a": "x1"}, [(0, 1), (60, 2)])
+    try:
+        expr = PromQL.parse(query)
+    except ParseError:
+        return
+    try:
+        expr.instant(data.read, 90_000)
+        if expr.type in ("vector", "scalar"):
+            expr.range(data.read, 0, 120_000, 30_000)
+    except EvalError:
+        pass
