@@ -399,3 +399,22 @@ def test_only_the_newest_hundred_events_are_kept() -> None:
     assert len(events) == 100
     assert events[0]["message"] == "(service web) event 129" and events[-1]["message"] == "(service web) event 30"
     assert len({e["id"] for e in events}) == 100
+
+
+def test_the_throttle_maximum_is_a_setting() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        h.register(dockerLabels=labels(start_error="exec: boom"))
+        h.create(desiredCount=1)
+        created: list[float] = []
+
+        def watch() -> None:
+            created.extend(
+                float(t["createdAt"]) for t in h.service_tasks(desired=None) if float(t["createdAt"]) not in created
+            )
+
+        h.changes.append(watch)
+        await h.run(200, step=1)
+        gaps = [round(b - a) for a, b in itertools.pairwise(created)]
+        assert gaps[:5] == [10, 20, 30, 30, 30]
+
+    run(scenario, throttle_max=30.0)
