@@ -107,6 +107,7 @@ class DeploymentOutcomes:
                 record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
             else:
                 record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
+            svc_store.freeze_counts(self.db, step.doc, record, None)
             svc_store.put_service_deployment(self.db, record)
 
     def _rollback(self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc) -> None:
@@ -169,7 +170,8 @@ class DeploymentOutcomes:
             rollback = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
             status = ServiceDeploymentStatus.ROLLBACK_SUCCESSFUL if rollback else ServiceDeploymentStatus.SUCCESSFUL
             record.update(status=status.value, finishedAt=step.now, updatedAt=step.now)
-            self._freeze_counts(step, record)
+            requested = None if rollback else int(step.doc["desiredCount"])
+            svc_store.freeze_counts(self.db, step.doc, record, requested)
             breaker = record["deploymentConfiguration"].get("deploymentCircuitBreaker") or {}
             if breaker.get("enable") and not record.get("_breaker"):
                 threshold = breaker_threshold(int(step.doc["desiredCount"]), breaker.get("thresholdConfiguration"))
@@ -188,29 +190,6 @@ class DeploymentOutcomes:
             primary["id"],
             ROLLOUT_COMPLETED.format(id=primary["id"]),
         )
-
-    def _freeze_counts(self, step: Step, record: Doc) -> None:
-        """A finished service deployment keeps the counts it ended with."""
-        counts = svc_store.task_counts(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
-        by_revision: dict[str, tuple[int, int]] = {}
-        for deployment in step.doc["deployments"]:
-            count = counts.get(deployment["id"], svc_store.Counts())
-            running, pending = by_revision.get(deployment["_revisionArn"], (0, 0))
-            by_revision[deployment["_revisionArn"]] = (running + count.running, pending + count.pending)
-
-        def summary(arn: str, requested: int | None) -> Doc:
-            running, pending = by_revision.get(arn, (0, 0))
-            return {
-                "arn": arn,
-                "requestedTaskCount": running + pending if requested is None else requested,
-                "runningTaskCount": running,
-                "pendingTaskCount": pending,
-            }
-
-        target = record["targetServiceRevision"]["arn"]
-        is_target = record["status"] == ServiceDeploymentStatus.SUCCESSFUL
-        record["targetServiceRevision"] = summary(target, int(step.doc["desiredCount"]) if is_target else None)
-        record["sourceServiceRevisions"] = [summary(s["arn"], None) for s in record.get("sourceServiceRevisions") or ()]
 
     def _service_deployment(self, deployment: Doc) -> Doc | None:
         arn = deployment.get("_serviceDeploymentArn")

@@ -230,6 +230,7 @@ class ServiceReconciler(DeploymentOutcomes):
                     stoppedAt=step.now,
                     updatedAt=step.now,
                 )
+                svc_store.freeze_counts(self.db, step.doc, record, None)
                 svc_store.put_service_deployment(self.db, record)
         # Definitions waiting for deletion may have been held by this service alone (§2.2).
         td_store.remove_unreferenced(self.db, step.ref.account, step.ref.region)

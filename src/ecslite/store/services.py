@@ -21,7 +21,7 @@ the task rows (``tasks.service_name``, ``tasks.started_by`` = the deployment id)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +155,39 @@ def task_counts(db: Database, account: str, region: str, cluster: str, service: 
             current = Counts(current.running, current.pending + row["n"])
         out[row["started_by"]] = current
     return out
+
+
+def revision_counts(db: Database, service: Mapping[str, Any]) -> dict[str, Counts]:
+    """Running/pending tasks per service revision (the revision of each deployment that has them)."""
+    parts = service["serviceArn"].split(":", 5)
+    account, region, cluster = parts[4], parts[3], parts[5].split("/")[1]
+    counts = task_counts(db, account, region, cluster, service["serviceName"])
+    out: dict[str, Counts] = {}
+    for deployment in service.get("deployments") or ():
+        count = counts.get(deployment["id"], Counts())
+        before = out.get(deployment["_revisionArn"], Counts())
+        out[deployment["_revisionArn"]] = Counts(before.running + count.running, before.pending + count.pending)
+    return out
+
+
+def revision_summary(arn: str, counts: Mapping[str, Counts], requested: int | None = None) -> Doc:
+    """``{arn, requestedTaskCount, runningTaskCount, pendingTaskCount}``; requested defaults to the live tasks."""
+    count = counts.get(arn, Counts())
+    return {
+        "arn": arn,
+        "requestedTaskCount": count.running + count.pending if requested is None else requested,
+        "runningTaskCount": count.running,
+        "pendingTaskCount": count.pending,
+    }
+
+
+def freeze_counts(db: Database, service: Mapping[str, Any], record: Doc, requested: int | None) -> None:
+    """A service deployment that ends keeps the counts it ended with (``requested``: its target's)."""
+    counts = revision_counts(db, service)
+    record["targetServiceRevision"] = revision_summary(record["targetServiceRevision"]["arn"], counts, requested)
+    record["sourceServiceRevisions"] = [
+        revision_summary(item["arn"], counts) for item in record.get("sourceServiceRevisions") or ()
+    ]
 
 
 # -- the scheduler's task records ------------------------------------------------------------------

@@ -96,40 +96,15 @@ def service_deployment_view(db: Database, doc: Mapping[str, Any], service: Mappi
     view = public(doc)
     finished = doc["status"] in FINISHED_SERVICE_DEPLOYMENT
     if not finished and service is not None:
-        account, region, cluster = _partition(service)
-        counts = svc_store.task_counts(db, account, region, cluster, service["serviceName"])
-        by_revision = _revision_counts(service, counts)
-        view["targetServiceRevision"] = _revision_summary(doc["targetServiceRevision"]["arn"], by_revision, service)
+        counts = svc_store.revision_counts(db, service)
+        target = doc["targetServiceRevision"]["arn"]
+        view["targetServiceRevision"] = svc_store.revision_summary(target, counts, int(service["desiredCount"]))
         view["sourceServiceRevisions"] = [
-            _revision_summary(item["arn"], by_revision, None) for item in doc.get("sourceServiceRevisions") or ()
+            svc_store.revision_summary(item["arn"], counts) for item in doc.get("sourceServiceRevisions") or ()
         ]
     view["deploymentCircuitBreaker"] = _breaker_view(doc, service)
     view["alarms"] = {"status": MonitorStatus.DISABLED.value}
     return view
-
-
-def _revision_counts(service: Mapping[str, Any], counts: Mapping[str, svc_store.Counts]) -> dict[str, svc_store.Counts]:
-    out: dict[str, svc_store.Counts] = {}
-    for deployment in service.get("deployments") or ():
-        count = counts.get(deployment["id"], svc_store.Counts())
-        before = out.get(deployment["_revisionArn"], svc_store.Counts())
-        out[deployment["_revisionArn"]] = svc_store.Counts(
-            before.running + count.running, before.pending + count.pending
-        )
-    return out
-
-
-def _revision_summary(
-    arn: str, counts: Mapping[str, svc_store.Counts], service: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    count = counts.get(arn, svc_store.Counts())
-    requested = service["desiredCount"] if service is not None else count.running + count.pending
-    return {
-        "arn": arn,
-        "requestedTaskCount": requested,
-        "runningTaskCount": count.running,
-        "pendingTaskCount": count.pending,
-    }
 
 
 def _breaker_view(doc: Mapping[str, Any], service: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -322,6 +322,7 @@ class ServiceOps(ServiceDeploymentOps):
             record.update(
                 status=ServiceDeploymentStatus.STOPPED.value, statusReason=SUPERSEDED, stoppedAt=now, updatedAt=now
             )
+            svc_store.freeze_counts(self.db, before, record, None)
             svc_store.put_service_deployment(self.db, record)
 
     # -- DeleteService ---------------------------------------------------------------------------
