@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from ecslite.telemetry.query.logql import (
+from ecslite.telemetry.query.logql_ast import (
     BoolExpr,
     Comparison,
     Decolorize,

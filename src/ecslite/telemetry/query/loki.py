@@ -35,11 +35,12 @@ from ecslite.clock import Clock
 from ecslite.telemetry.model import Labels
 from ecslite.telemetry.query import logql
 from ecslite.telemetry.query.http import guarded, json_response, off_loop, text_response
-from ecslite.telemetry.query.logql import LogQLError, LogQuery, LogRange, MetricQuery
+from ecslite.telemetry.query.logql_ast import LogQLError, LogQuery, LogRange, MetricQuery
 from ecslite.telemetry.query.logql_pipeline import ERROR, ERROR_DETAILS, Entry, Pipeline
 from ecslite.telemetry.query.params import BadParameter, Params, parse_duration_ms, parse_int, parse_loki_time_ns
 from ecslite.telemetry.query.promql_eval import Evaluator
-from ecslite.telemetry.query.promql_functions import absent_labels, quantile
+from ecslite.telemetry.query.promql_functions import absent_labels
+from ecslite.telemetry.query.promql_range import quantile
 from ecslite.telemetry.query.promql_values import (
     EvalError,
     QueryTimeout,
@@ -60,7 +61,6 @@ PAGE = 5000
 MAX_SCANNED = 200_000  # lines read for one query: beyond it the answer covers the newest (oldest) part
 TIMEOUT = 120.0
 CATEGORIZE = "categorize-labels"
-METADATA_KEYS = ("trace_id", "span_id")
 
 
 def _bad(message: str) -> Response:

@@ -3,7 +3,7 @@ read per selector, then evaluate at one time (instant query) or at each step (ra
 Prometheus 2.x does (spec/telemetry.md §7.1).
 
 Layout: :mod:`.promql_ast` (parsing with the ``promql-parser`` package), :mod:`.promql_eval`
-(selectors, subqueries, dispatch), :mod:`.promql_functions`, :mod:`.promql_aggregate`,
+(selectors, subqueries, dispatch), :mod:`.promql_functions`, :mod:`.promql_range`, :mod:`.promql_aggregate`,
 :mod:`.promql_binary`, :mod:`.promql_histogram`, :mod:`.promql_values`.
 
 Invariants: a range query evaluates at ``start + k·step ≤ end`` and returns series sorted by
@@ -40,7 +40,6 @@ from ecslite.telemetry.query.promql_values import (
     QueryTimeout,
     Scalar,
     Series,
-    String,
     Value,
     Vector,
 )
@@ -188,13 +187,3 @@ def _load(reader: SeriesReader, selector: VectorSel, lo: int, hi: int) -> list[S
         for series in reader(matchers, lo, hi):
             merged.setdefault(series.labels, series)
     return [merged[labels] for labels in sorted(merged)]
-
-
-def result_type(value: Value) -> str:
-    if isinstance(value, Scalar):
-        return "scalar"
-    if isinstance(value, String):
-        return "string"
-    if isinstance(value, Vector):
-        return "vector"
-    return "matrix"

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from ecslite.telemetry.model import Labels
 from ecslite.telemetry.query.promql_ast import Aggregate, StringLit, unwrap
-from ecslite.telemetry.query.promql_functions import LABEL_NAME, quantile
+from ecslite.telemetry.query.promql_functions import LABEL_NAME
+from ecslite.telemetry.query.promql_range import quantile
 from ecslite.telemetry.query.promql_values import (
     NAME,
     EvalError,

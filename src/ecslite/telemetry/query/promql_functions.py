@@ -5,8 +5,7 @@ Conventions kept from Prometheus:
 - Functions drop the metric name from their output, except ``last_over_time``, ``sort*``,
   ``label_replace``/``label_join`` and the ``vector``/``absent`` constructors; a result holding
   one label set twice is an error ("vector cannot contain metrics with the same labelset").
-- ``rate``/``increase``/``delta`` extrapolate to the window edges (:func:`extrapolated_rate`);
-  ``irate``/``idelta`` use the last two samples.
+- Functions of range vectors (``rate``, ``*_over_time``, ...) live in :mod:`.promql_range`.
 - Native histograms do not exist here, so the ``histogram_count``-style functions, which only
   read native histogram samples, return empty vectors as Prometheus does for float series.
 """
@@ -14,7 +13,6 @@ Conventions kept from Prometheus:
 from __future__ import annotations
 
 import calendar
-import itertools
 import math
 import re
 from collections.abc import Callable
@@ -23,19 +21,34 @@ from typing import TYPE_CHECKING
 
 from ecslite.telemetry.model import Labels
 from ecslite.telemetry.query.promql_ast import Call, MatrixSel, Node, StringLit, VectorSel, unwrap
+from ecslite.telemetry.query.promql_range import (
+    changes,
+    deriv,
+    extrapolated_rate,
+    holt_winters,
+    instant_value,
+    kahan_sum,
+    maximum,
+    mean,
+    median_absolute_deviation,
+    minimum,
+    over_range,
+    predict_linear,
+    quantile_over_time,
+    resets,
+    variance,
+)
 from ecslite.telemetry.query.promql_values import (
     NAME,
     EvalError,
     Sample,
     Scalar,
-    Series,
     Value,
     Vector,
     check_unique,
     drop_name,
     get_label,
     go_div,
-    kahan_add,
     with_label,
 )
 
@@ -317,220 +330,6 @@ def _label_join(ev: Evaluator, node: Call, ts: int) -> Value:
 
 # -- range-vector functions ----------------------------------------------------------------------
 
-RangeFn = Callable[[Series, int, int, int], float | None]
-
-
-def _over_range(fn: RangeFn, keep_name: bool = False) -> Function:
-    """Apply ``fn(series, window start, window end, range)`` to each series of the range argument."""
-
-    def apply(ev: Evaluator, node: Call, ts: int) -> Value:
-        matrix, lo, hi = ev.range_of(node.args[0], ts)
-        out = []
-        for series in matrix.series:
-            value = fn(series, lo, hi, hi - lo)
-            if value is not None:
-                out.append(Sample(series.labels if keep_name else drop_name(series.labels), value))
-        check_unique(out)
-        return Vector(out)
-
-    return apply
-
-
-def extrapolated_rate(series: Series, lo: int, hi: int, range_ms: int, counter: bool, per_second: bool) -> float | None:
-    """Prometheus' ``extrapolatedRate``: the increase over the samples, counter resets added back,
-    extrapolated towards the window edges by at most 1.1 × the mean sample gap (not below zero)."""
-    times, values = series.timestamps, series.values
-    if len(values) < 2:
-        return None
-    result = values[-1] - values[0]
-    if counter:
-        last = 0.0
-        for value in values:
-            if value < last:
-                result += last
-            last = value
-    to_start = (times[0] - lo) / 1000
-    to_end = (hi - times[-1]) / 1000
-    sampled = (times[-1] - times[0]) / 1000
-    average_gap = sampled / (len(values) - 1)
-    if counter and result > 0 and values[0] >= 0:
-        to_zero = sampled * (values[0] / result)
-        if to_zero < to_start:
-            to_start = to_zero
-    threshold = average_gap * 1.1
-    interval = sampled
-    interval += to_start if to_start < threshold else average_gap / 2
-    interval += to_end if to_end < threshold else average_gap / 2
-    result = result * go_div(interval, sampled)
-    if per_second:
-        result = result / (range_ms / 1000)
-    return result
-
-
-def _instant_value(series: Series, rate: bool) -> float | None:
-    values, times = series.values, series.timestamps
-    if len(values) < 2:
-        return None
-    last, previous = values[-1], values[-2]
-    result = last if rate and last < previous else last - previous
-    interval = times[-1] - times[-2]
-    if interval == 0:
-        return None
-    if rate:
-        result /= interval / 1000
-    return result
-
-
-def _avg(values: list[float]) -> float:
-    mean, compensation, count = 0.0, 0.0, 0.0
-    for value in values:
-        count += 1
-        if math.isinf(mean):
-            if math.isinf(value) and (mean > 0) == (value > 0):
-                continue
-            if not math.isinf(value) and not math.isnan(value):
-                continue
-        mean, compensation = kahan_add(value / count - mean / count, mean, compensation)
-    return mean if math.isinf(mean) else mean + compensation
-
-
-def _sum(values: list[float]) -> float:
-    total, compensation = 0.0, 0.0
-    for value in values:
-        total, compensation = kahan_add(value, total, compensation)
-    return total if math.isinf(total) else total + compensation
-
-
-def _variance(values: list[float]) -> float:
-    count, mean, c_mean, aux, c_aux = 0.0, 0.0, 0.0, 0.0, 0.0
-    for value in values:
-        count += 1
-        delta = value - (mean + c_mean)
-        mean, c_mean = kahan_add(delta / count, mean, c_mean)
-        aux, c_aux = kahan_add(delta * (value - (mean + c_mean)), aux, c_aux)
-    return (aux + c_aux) / count
-
-
-def _min(values: list[float]) -> float:
-    result = values[0]
-    for value in values[1:]:
-        if value < result or math.isnan(result):
-            result = value
-    return result
-
-
-def _max(values: list[float]) -> float:
-    result = values[0]
-    for value in values[1:]:
-        if value > result or math.isnan(result):
-            result = value
-    return result
-
-
-def quantile(q: float, values: list[float]) -> float:
-    """Prometheus' ``quantile``: linear interpolation between the closest ranks (NaN sorts first)."""
-    if not values:
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    if math.isnan(q):
-        return math.nan
-    ordered = sorted(values, key=lambda v: (not math.isnan(v), v if v == v else 0.0))
-    n = len(ordered)
-    rank = q * (n - 1)
-    lower = max(0, math.floor(rank))
-    upper = min(n - 1, lower + 1)
-    weight = rank - math.floor(rank)
-    return ordered[lower] * (1 - weight) + ordered[upper] * weight
-
-
-def _median_absolute_deviation(values: list[float]) -> float:
-    median = quantile(0.5, values)
-    return quantile(0.5, [abs(v - median) for v in values])
-
-
-def linear_regression(times: list[int], values: list[float], intercept_ms: int) -> tuple[float, float]:
-    if all(v == values[0] for v in values[1:]):
-        if math.isinf(values[0]):
-            return math.nan, math.nan
-        return 0.0, values[0]
-    n = float(len(values))
-    sx = cx = sy = cy = sxy = cxy = sx2 = cx2 = 0.0
-    for t, v in zip(times, values, strict=True):
-        x = (t - intercept_ms) / 1000
-        sx, cx = kahan_add(x, sx, cx)
-        sy, cy = kahan_add(v, sy, cy)
-        sxy, cxy = kahan_add(x * v, sxy, cxy)
-        sx2, cx2 = kahan_add(x * x, sx2, cx2)
-    sx, sy, sxy, sx2 = sx + cx, sy + cy, sxy + cxy, sx2 + cx2
-    cov = sxy - sx * sy / n
-    var = sx2 - sx * sx / n
-    slope = go_div(cov, var)
-    return slope, sy / n - slope * sx / n
-
-
-def _deriv(series: Series, lo: int, hi: int, r: int) -> float | None:
-    if len(series.values) < 2:
-        return None
-    return linear_regression(series.timestamps, series.values, series.timestamps[0])[0]
-
-
-def _predict_linear(ev: Evaluator, node: Call, ts: int) -> Value:
-    seconds = ev.scalar(node.args[1], ts)
-
-    def predict(series: Series, lo: int, hi: int, r: int) -> float | None:
-        if len(series.values) < 2:
-            return None
-        slope, intercept = linear_regression(series.timestamps, series.values, ts)
-        return intercept + slope * seconds
-
-    return _over_range(predict)(ev, node, ts)
-
-
-def _quantile_over_time(ev: Evaluator, node: Call, ts: int) -> Value:
-    q = ev.scalar(node.args[0], ts)
-    inner = Call(node.name, [node.args[1]])
-    return _over_range(lambda s, lo, hi, r: quantile(q, s.values))(ev, inner, ts)
-
-
-def _holt_winters(ev: Evaluator, node: Call, ts: int) -> Value:
-    sf, tf = ev.scalar(node.args[1], ts), ev.scalar(node.args[2], ts)
-    if not 0 < sf < 1:
-        raise EvalError(f"invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:f}")
-    if not 0 < tf < 1:
-        raise EvalError(f"invalid trend factor. Expected: 0 < tf < 1, got: {tf:f}")
-
-    def smooth(series: Series, lo: int, hi: int, r: int) -> float | None:
-        values = series.values
-        if len(values) < 2:
-            return None
-        s0, s1, trend = 0.0, values[0], values[1] - values[0]
-        for i in range(1, len(values)):
-            x = sf * values[i]
-            if i > 1:
-                trend = tf * (s1 - s0) + (1 - tf) * trend
-            y = (1 - sf) * (s1 + trend)
-            s0, s1 = s1, x + y
-        return s1
-
-    return _over_range(smooth)(ev, node, ts)
-
-
-def _changes(series: Series, lo: int, hi: int, r: int) -> float:
-    count = 0
-    values = series.values
-    for previous, current in itertools.pairwise(values):
-        if not (current == previous or (math.isnan(current) and math.isnan(previous))):
-            count += 1
-    return float(count)
-
-
-def _resets(series: Series, lo: int, hi: int, r: int) -> float:
-    values = series.values
-    return float(sum(1 for previous, current in itertools.pairwise(values) if current < previous))
-
 
 def _native_histogram_only(ev: Evaluator, node: Call, ts: int) -> Value:
     for arg in node.args:
@@ -543,10 +342,6 @@ def _histogram_quantile(ev: Evaluator, node: Call, ts: int) -> Value:
     from ecslite.telemetry.query.promql_histogram import histogram_quantile
 
     return histogram_quantile(ev.scalar(node.args[0], ts), ev.vector(node.args[1], ts))
-
-
-def _range(fn: Callable[[Series, int, int, int], float | None], keep_name: bool = False) -> Function:
-    return _over_range(fn, keep_name)
 
 
 def _days_in_month(moment: datetime) -> float:
@@ -599,28 +394,28 @@ FUNCTIONS: dict[str, Function] = {
     "histogram_stddev": _native_histogram_only,
     "histogram_stdvar": _native_histogram_only,
     "histogram_avg": _native_histogram_only,
-    "rate": _range(lambda s, lo, hi, r: extrapolated_rate(s, lo, hi, r, True, True)),
-    "increase": _range(lambda s, lo, hi, r: extrapolated_rate(s, lo, hi, r, True, False)),
-    "delta": _range(lambda s, lo, hi, r: extrapolated_rate(s, lo, hi, r, False, False)),
-    "irate": _range(lambda s, lo, hi, r: _instant_value(s, True)),
-    "idelta": _range(lambda s, lo, hi, r: _instant_value(s, False)),
-    "deriv": _range(_deriv),
-    "predict_linear": _predict_linear,
-    "holt_winters": _holt_winters,
-    "double_exponential_smoothing": _holt_winters,
-    "changes": _range(_changes),
-    "resets": _range(_resets),
-    "avg_over_time": _range(lambda s, lo, hi, r: _avg(s.values)),
-    "sum_over_time": _range(lambda s, lo, hi, r: _sum(s.values)),
-    "count_over_time": _range(lambda s, lo, hi, r: float(len(s.values))),
-    "min_over_time": _range(lambda s, lo, hi, r: _min(s.values)),
-    "max_over_time": _range(lambda s, lo, hi, r: _max(s.values)),
-    "last_over_time": _range(lambda s, lo, hi, r: s.values[-1], keep_name=True),
-    "present_over_time": _range(lambda s, lo, hi, r: 1.0),
-    "stddev_over_time": _range(lambda s, lo, hi, r: math.sqrt(_variance(s.values))),
-    "stdvar_over_time": _range(lambda s, lo, hi, r: _variance(s.values)),
-    "mad_over_time": _range(lambda s, lo, hi, r: _median_absolute_deviation(s.values)),
-    "quantile_over_time": _quantile_over_time,
+    "rate": over_range(lambda s, lo, hi, r: extrapolated_rate(s, lo, hi, r, True, True)),
+    "increase": over_range(lambda s, lo, hi, r: extrapolated_rate(s, lo, hi, r, True, False)),
+    "delta": over_range(lambda s, lo, hi, r: extrapolated_rate(s, lo, hi, r, False, False)),
+    "irate": over_range(lambda s, lo, hi, r: instant_value(s, True)),
+    "idelta": over_range(lambda s, lo, hi, r: instant_value(s, False)),
+    "deriv": over_range(deriv),
+    "predict_linear": predict_linear,
+    "holt_winters": holt_winters,
+    "double_exponential_smoothing": holt_winters,
+    "changes": over_range(changes),
+    "resets": over_range(resets),
+    "avg_over_time": over_range(lambda s, lo, hi, r: mean(s.values)),
+    "sum_over_time": over_range(lambda s, lo, hi, r: kahan_sum(s.values)),
+    "count_over_time": over_range(lambda s, lo, hi, r: float(len(s.values))),
+    "min_over_time": over_range(lambda s, lo, hi, r: minimum(s.values)),
+    "max_over_time": over_range(lambda s, lo, hi, r: maximum(s.values)),
+    "last_over_time": over_range(lambda s, lo, hi, r: s.values[-1], keep_name=True),
+    "present_over_time": over_range(lambda s, lo, hi, r: 1.0),
+    "stddev_over_time": over_range(lambda s, lo, hi, r: math.sqrt(variance(s.values))),
+    "stdvar_over_time": over_range(lambda s, lo, hi, r: variance(s.values)),
+    "mad_over_time": over_range(lambda s, lo, hi, r: median_absolute_deviation(s.values)),
+    "quantile_over_time": quantile_over_time,
     "minute": _date_function(lambda d: float(d.minute)),
     "hour": _date_function(lambda d: float(d.hour)),
     "day_of_month": _date_function(lambda d: float(d.day)),
@@ -630,12 +425,3 @@ FUNCTIONS: dict[str, Function] = {
     "month": _date_function(lambda d: float(d.month)),
     "year": _date_function(lambda d: float(d.year)),
 }
-
-# Functions whose argument is a range vector (matrix selector or subquery).
-RANGE_FUNCTIONS = frozenset(
-    name
-    for name in FUNCTIONS
-    if name.endswith("_over_time")
-    or name
-    in {"rate", "increase", "delta", "irate", "idelta", "deriv", "predict_linear", "holt_winters", "changes", "resets"}
-)

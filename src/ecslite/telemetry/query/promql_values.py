@@ -61,17 +61,6 @@ class Matrix:
 Value: TypeAlias = Scalar | String | Vector | Matrix
 
 
-def type_name(value: Value) -> str:
-    """The ``resultType`` Prometheus reports."""
-    if isinstance(value, Scalar):
-        return "scalar"
-    if isinstance(value, String):
-        return "string"
-    if isinstance(value, Vector):
-        return "vector"
-    return "matrix"
-
-
 # -- labels --------------------------------------------------------------------------------------
 
 
@@ -88,14 +77,6 @@ def with_label(labels: Labels, name: str, value: str) -> Labels:
         kept.append((name, value))
         kept.sort()
     return tuple(kept)
-
-
-def keep_only(labels: Labels, names: frozenset[str]) -> Labels:
-    return tuple(pair for pair in labels if pair[0] in names)
-
-
-def drop_labels(labels: Labels, names: frozenset[str]) -> Labels:
-    return tuple(pair for pair in labels if pair[0] not in names)
 
 
 def get_label(labels: Labels, name: str) -> str:
