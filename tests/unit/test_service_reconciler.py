@@ -418,3 +418,19 @@ def test_the_throttle_maximum_is_a_setting() -> None:
         assert gaps[:5] == [10, 20, 30, 30, 30]
 
     run(scenario, throttle_max=30.0)
+
+
+def test_large_launches_are_reported_ten_tasks_per_event() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        h.register()
+        h.create(desiredCount=25)
+        await h.until(lambda: h.describe()["runningCount"] == 25)
+        started = [e for e in h.events() if "has started" in e]
+        assert [e.split(" tasks: ")[0] for e in started] == [
+            prefix("has started 10"),
+            prefix("has started 10"),
+            prefix("has started 5"),
+        ]
+        assert sum(e.count("(task ") for e in started) == 25
+
+    run(scenario)

@@ -23,6 +23,8 @@ from ecslite.store import services as svc_store
 from ecslite.store.db import Database
 
 REPEAT_SECONDS = 6 * 3600.0
+# ECS names at most ten tasks in one "has started"/"has stopped" event; a larger batch takes several.
+TASKS_PER_EVENT = 10
 TROUBLESHOOTING = "For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
 
 STARTED = "has started {count} tasks: {tasks}."
@@ -75,6 +77,10 @@ ALARMS_NOT_WATCHED = (
 
 def message(service: str, text: str) -> str:
     return f"(service {service}) {text}"
+
+
+def batches(task_arns: Sequence[str]) -> list[Sequence[str]]:
+    return [task_arns[i : i + TASKS_PER_EVENT] for i in range(0, len(task_arns), TASKS_PER_EVENT)]
 
 
 def task_list(task_arns: Sequence[str]) -> str:

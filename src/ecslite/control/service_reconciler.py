@@ -315,8 +315,8 @@ class ServiceReconciler(DeploymentOutcomes):
             task_store.request_stop(
                 self.db, order.arn, StopRequest(StopCode.SERVICE_SCHEDULER_INITIATED, reason, step.now)
             )
-        arns = [order.arn for order in orders]
-        self._event(step, texts.STOPPED.format(count=len(arns), tasks=texts.task_list(arns)))
+        for batch in texts.batches([order.arn for order in orders]):
+            self._event(step, texts.STOPPED.format(count=len(batch), tasks=texts.task_list(batch)))
 
     def _launch(self, step: Step, primary: Doc, count: int, replaced: int) -> None:
         outcome = self.launcher.launch(step.ref, step.doc, primary, count, step.live, step.now)
@@ -326,11 +326,12 @@ class ServiceReconciler(DeploymentOutcomes):
             )
             for doc in outcome.docs:
                 svc_store.record_launch(self.db, step.arn, doc["taskArn"], primary["id"], step.now)
-            arns = [doc["taskArn"] for doc in outcome.docs]
-            text = texts.STARTED.format(count=len(arns), tasks=texts.task_list(arns))
-            if replaced:
-                text += texts.REPLACED_UNHEALTHY.format(count=replaced)
-            self._event(step, text)
+            for batch in texts.batches([doc["taskArn"] for doc in outcome.docs]):
+                text = texts.STARTED.format(count=len(batch), tasks=texts.task_list(batch))
+                if replaced:
+                    text += texts.REPLACED_UNHEALTHY.format(count=replaced)
+                    replaced = 0
+                self._event(step, text)
         if outcome.problem is not None:
             self._event(step, outcome.problem)
             self._announce(step, AnnouncementKind.SERVICE_ACTION, "ERROR", "SERVICE_TASK_PLACEMENT_FAILURE")
