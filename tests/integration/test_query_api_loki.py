@@ -1,6 +1,6 @@
 """The Loki query API of a real server fed OTLP logs through its receiver (spec/telemetry.md §7.2):
 labels, series, log queries with line filters, parsers, label filters and formatting, metric
-queries, structured metadata, and Loki's plain-text errors."""
+queries, structured metadata, live tail over a websocket, and Loki's plain-text errors."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
+import orjson
 import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from tests.conftest import start_server, stop_server
 
@@ -57,6 +61,7 @@ def free_port() -> int:
 class Loki:
     url: str
     t0: int  # ns
+    otlp_port: int
 
     def get(self, path: str, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
         return httpx.get(f"{self.url}/loki/api/v1/{path}", params=params, headers=headers, timeout=30)
@@ -114,7 +119,7 @@ def loki(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loki]:
             timeout=30,
         )
         assert response.status_code == 200, response.text
-        api = Loki(server.endpoint, t0)
+        api = Loki(server.endpoint, t0, http_port)
         deadline = time.monotonic() + 5
         while len(api.lines('{source="otlp"}')) < len(RECORDS):
             assert time.monotonic() < deadline, "the log records did not become readable"
@@ -290,3 +295,40 @@ def test_grafana_probes(loki: Loki) -> None:
     assert loki.get("index/volume", query='{source="otlp"}').json()["data"]["result"] == []
     assert loki.get("detected_labels").json() == {"detectedLabels": []}
     assert loki.get("patterns").json() == {"status": "success", "data": []}
+
+
+def test_tail_streams_new_lines_over_a_websocket(loki: Loki) -> None:
+    ws_url = loki.url.replace("http://", "ws://") + "/loki/api/v1/tail"
+    query = urlencode({"query": '{service_name="billing"} |= "invoice"', "start": str(loki.t0)})
+    with connect(f"{ws_url}?{query}", open_timeout=10) as socket_:
+        first = orjson.loads(socket_.recv(timeout=10))
+        lines = [line for stream in first["streams"] for _, line in stream["values"]]
+        assert lines == ['level=error msg="invoice failed" code=500', 'level=info msg="invoice sent" code=200']
+        assert first["dropped_entries"] is None
+        late = (int(time.time()) - 1) * 10**9
+        record = logs_pb2.LogRecord(time_unix_nano=late, severity_number=9)  # type: ignore[arg-type]
+        record.body.string_value = 'level=info msg="invoice late" code=200'
+        request = logs_service_pb2.ExportLogsServiceRequest()
+        resource_logs = request.resource_logs.add()
+        resource_logs.resource.attributes.append(
+            common_pb2.KeyValue(key="service.name", value=common_pb2.AnyValue(string_value="billing"))
+        )
+        resource_logs.scope_logs.add().log_records.append(record)
+        sent = httpx.post(
+            f"http://127.0.0.1:{loki.otlp_port}/v1/logs",
+            content=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+            timeout=30,
+        )
+        assert sent.status_code == 200
+        second = orjson.loads(socket_.recv(timeout=10))
+        assert [line for s in second["streams"] for _, line in s["values"]] == [
+            'level=info msg="invoice late" code=200'
+        ]
+
+
+def test_tail_refuses_metric_queries(loki: Loki) -> None:
+    ws_url = loki.url.replace("http://", "ws://") + "/loki/api/v1/tail"
+    query = urlencode({"query": 'rate({service_name="billing"}[1m])'})
+    with pytest.raises(InvalidStatus):
+        connect(f"{ws_url}?{query}", open_timeout=10)

@@ -170,6 +170,13 @@ def test_errors_use_the_prometheus_envelope(
     assert message in body["error"]
 
 
+def test_format_query_pretty_prints(prom: str) -> None:
+    body = httpx.post(f"{prom}/api/v1/format_query", data={"query": "sum(rate(x[5m]))by(a)"}, timeout=30).json()
+    assert body == {"status": "success", "data": "sum by (a) (rate(x[5m]))"}
+    bad = httpx.post(f"{prom}/api/v1/format_query", data={"query": "sum("}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["errorType"] == "bad_data"
+
+
 def test_unknown_paths_are_not_aws_errors(prom: str) -> None:
     response = httpx.get(f"{prom}/api/v1/nothing", timeout=30)
     assert response.status_code == 404

@@ -177,6 +177,8 @@ def test_tempo_search_by_traceql(fed: Fed) -> None:
         ('{ name = "GET /health" } || { name = "nothing" }', False, True),
         ("{ duration > 5ms && kind = server }", True, False),
         ('{ .missing != "x" }', False, False),
+        ("{ .db.system != nil }", True, False),
+        ('{ .http.request.method = "GET" && .db.system = nil && kind = server }', True, True),
         ("{ }", True, True),
     ],
 )

@@ -1,7 +1,7 @@
 """The Loki HTTP API under ``/loki/api/v1`` (and ``/ready`` at the root) (spec/telemetry.md §7.2):
 ``query``, ``query_range``, ``labels`` (alias ``label``), ``label/<name>/values``, ``series``,
-``index/stats``, and empty answers for the newer endpoints Grafana probes (``index/volume*``,
-``detected_labels``, ``detected_fields``, ``patterns``).
+``index/stats``, ``tail`` (websocket: new lines every second), and empty answers for the newer
+endpoints Grafana probes (``index/volume*``, ``detected_labels``, ``detected_fields``, ``patterns``).
 
 Log queries: lines of the matching streams in ``[start, end)`` run through the pipeline
 (:mod:`.logql_pipeline`); each distinct label set (stream labels, structured metadata, extracted
@@ -20,16 +20,20 @@ Errors are plain-text bodies (400 for bad input, 500 otherwise), as Loki answers
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ecslite.clock import Clock
 from ecslite.telemetry.model import Labels
@@ -61,6 +65,7 @@ PAGE = 5000
 MAX_SCANNED = 200_000  # lines read for one query: beyond it the answer covers the newest (oldest) part
 TIMEOUT = 120.0
 CATEGORIZE = "categorize-labels"
+TAIL_INTERVAL = 1.0
 
 
 def _bad(message: str) -> Response:
@@ -107,6 +112,7 @@ class LokiApi:
             Route("/detected_labels", self.detected_labels, methods=both),
             Route("/detected_fields", self.detected_fields, methods=both),
             Route("/patterns", self.patterns, methods=both),
+            WebSocketRoute("/tail", self.tail),
         ]
 
     def root_routes(self) -> list[BaseRoute]:
@@ -293,6 +299,40 @@ class LokiApi:
             values.append(value)
         return RangeData(series)
 
+    # -- live tail -------------------------------------------------------------------------------
+
+    async def tail(self, websocket: WebSocket) -> None:
+        """``/tail``: every second, the lines that arrived since the last message (Grafana's Live mode)."""
+        params = Params(parse_qsl(websocket.url.query, keep_blank_values=True))
+        try:
+            parsed = logql.parse(params.get("query") or "")
+            if not isinstance(parsed, LogQuery):
+                raise LogQLError("tail requires a log query, not a metric query")
+            limit = _limit(params)
+            start_text = params.get("start")
+            since = parse_loki_time_ns(start_text, "start") if start_text else self._now_ns() - 3_600_000_000_000
+        except (LogQLError, BadParameter) as problem:
+            await websocket.close(code=1008, reason=str(problem)[:120])
+            return
+        await websocket.accept()
+        closed = asyncio.Event()
+        watcher = asyncio.create_task(_watch_disconnect(websocket, closed))
+        seen: set[tuple[int, str, Labels]] = set()
+        try:
+            while not closed.is_set():
+                lines = await off_loop(self._lines, parsed, since, self._now_ns() + 1, "forward", limit)
+                fresh = [line for line in lines if (line.ts, line.line, line.stream) not in seen]
+                if fresh:
+                    streams = _streams_json(fresh, "forward", categorize=False)["result"]
+                    await websocket.send_text(orjson.dumps({"streams": streams, "dropped_entries": None}).decode())
+                    since = fresh[-1].ts
+                    seen = {(line.ts, line.line, line.stream) for line in lines if line.ts == since}
+                await _sleep_unless(self.clock, closed, TAIL_INTERVAL)
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client went away between two sends
+        finally:
+            watcher.cancel()
+
     # -- labels and series -----------------------------------------------------------------------
 
     async def labels(self, request: Request) -> Response:
@@ -362,6 +402,22 @@ class LokiApi:
 
     async def patterns(self, request: Request) -> Response:
         return success([])
+
+
+async def _watch_disconnect(websocket: WebSocket, closed: asyncio.Event) -> None:
+    try:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+    finally:
+        closed.set()
+
+
+async def _sleep_unless(clock: Clock, closed: asyncio.Event, seconds: float) -> None:
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waiter = asyncio.ensure_future(closed.wait())
+    await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    sleeper.cancel()
+    waiter.cancel()
 
 
 # -- evaluation of log range aggregations ----------------------------------------------------------

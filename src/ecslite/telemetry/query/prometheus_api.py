@@ -1,6 +1,6 @@
 """The Prometheus HTTP API under ``/prometheus`` (spec/telemetry.md §7.1): ``query``,
 ``query_range``, ``series``, ``labels``, ``label/<name>/values``, ``metadata``,
-``query_exemplars``, ``status/buildinfo``, the empty ``rules``/``alerts`` Grafana probes, and
+``query_exemplars``, ``format_query``, ``status/buildinfo``, the empty ``rules``/``alerts`` Grafana probes, and
 ``/-/ready``/``/-/healthy``.
 
 Every endpoint takes GET parameters or a POST form (Grafana posts). Answers use Prometheus'
@@ -33,7 +33,7 @@ from ecslite.telemetry.query.params import (
     parse_prometheus_time,
 )
 from ecslite.telemetry.query.promql import MAX_POINTS, EvalError, ParseError, PromQL, QueryTimeout
-from ecslite.telemetry.query.promql_ast import VectorSel, walk
+from ecslite.telemetry.query.promql_ast import VectorSel, format_query, walk
 from ecslite.telemetry.query.promql_functions import LABEL_NAME
 from ecslite.telemetry.query.promql_values import (
     Matrix,
@@ -81,6 +81,7 @@ class PrometheusApi:
             Route("/api/v1/label/{name}/values", guard(self.label_values), methods=["GET"]),
             Route("/api/v1/metadata", guard(self.metadata), methods=["GET"]),
             Route("/api/v1/query_exemplars", guard(self.query_exemplars), methods=both),
+            Route("/api/v1/format_query", guard(self.format_query), methods=both),
             Route("/api/v1/status/buildinfo", guard(self.buildinfo), methods=["GET"]),
             Route("/api/v1/rules", guard(self.rules), methods=["GET"]),
             Route("/api/v1/alerts", guard(self.alerts), methods=["GET"]),
@@ -259,6 +260,13 @@ class PrometheusApi:
             return [{"seriesLabels": dict(series), "exemplars": grouped[series]} for series in sorted(grouped)]
 
         return success(await off_loop(find))
+
+    async def format_query(self, request: Request) -> Response:
+        params = await Params.read(request)
+        try:
+            return success(format_query(params.get("query") or ""))
+        except ParseError as problem:
+            return error("bad_data", f'invalid parameter "query": parse error: {problem}')
 
     # -- status --------------------------------------------------------------------------------
 

@@ -154,6 +154,12 @@ def parse(query: str) -> Node:
         raise ParseError(f"unsupported expression: {error}") from None
 
 
+def format_query(query: str) -> str:
+    """The query pretty-printed by the parser (``/api/v1/format_query``)."""
+    parse(query)  # the same errors as evaluation
+    return str(promql_parser.parse(query).prettify())
+
+
 def _ms(delta: timedelta | None) -> int:
     if delta is None:
         return 0

@@ -6,7 +6,8 @@ Attributes: ``resource.<k>``, ``span.<k>``, unscoped ``.<k>`` (span first, then 
 intrinsics ``name``, ``status`` (``error|ok|unset``), ``kind`` (``server|client|producer|consumer|
 internal|unspecified``), ``duration``, ``statusMessage``, ``rootName``, ``rootServiceName``,
 ``traceDuration`` with their colon forms (``span:status``, ``trace:rootService``, ...). Values:
-strings, numbers, durations (``100ms``), booleans and keywords.
+strings, numbers, durations (``100ms``), booleans, keywords and ``nil`` (``!= nil``: the
+attribute is set).
 
 Semantics kept from Tempo: a missing attribute makes every comparison false (``!=`` included);
 regexes are fully anchored; ``{A} && {B}`` needs a span matching A and one matching B in the same
@@ -266,6 +267,8 @@ def _literal(kind: str, raw: str) -> object:
     if kind == "ident":
         if raw in ("true", "false"):
             return raw == "true"
+        if raw == "nil":
+            return NIL
         return _Keyword(raw)
     raise TraceQLError(f"parse error: unexpected {raw!r}")
 
@@ -273,6 +276,9 @@ def _literal(kind: str, raw: str) -> object:
 @dataclass(frozen=True, slots=True)
 class _Keyword:
     name: str
+
+
+NIL = object()  # ``nil``: "= nil" tests that an attribute is missing, "!= nil" that it is set
 
 
 def _comparison(name: str, op: str, literal: object) -> Predicate:
@@ -331,6 +337,10 @@ def _attribute_getter(name: str) -> Getter:
 
 
 def _operator(op: str, literal: object) -> Callable[[object], bool]:
+    if literal is NIL:
+        if op not in ("=", "!="):
+            raise TraceQLError(f"{op} cannot compare with nil")
+        return (lambda value: value is None) if op == "=" else (lambda value: value is not None)
     if op in ("=~", "!~"):
         if not isinstance(literal, str):
             raise TraceQLError(f"{op} needs a string")
