@@ -81,15 +81,21 @@ def require_process_runtime() -> None:
     pytest.skip(f"the process runtime cannot run here: {problem}")
 
 
+# Two test runs on one host (a developer's and a clean checkout's, say) keep apart when each sets
+# its own ECSLITE_TEST_SLOT (0-4): slot s takes network numbers s*10 .. s*10+9 and tags bridges with s.
+SLOT = int(os.environ.get("ECSLITE_TEST_SLOT", "0"))
+
+
 @pytest.fixture(scope="session")
 def worker_number(worker_id: str) -> int:
-    # A run without xdist ("main") gets a number no gwN of a parallel run on this host takes.
-    return int(worker_id[2:]) if worker_id.startswith("gw") else 40
+    # A run without xdist ("main") gets a number no gwN of the same slot takes.
+    return SLOT * 10 + (int(worker_id[2:]) % 9 if worker_id.startswith("gw") else 9)
 
 
 @pytest.fixture(scope="session")
 def worker_tag(worker_id: str) -> str:
-    return worker_id if worker_id.startswith("gw") else "main"
+    tag = worker_id if worker_id.startswith("gw") else "main"
+    return f"{SLOT}{tag}" if SLOT else tag
 
 
 # -- servers ---------------------------------------------------------------------------------------
