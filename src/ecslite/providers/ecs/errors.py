@@ -95,3 +95,8 @@ class ConflictException(AwsError):
 class UpdateInProgressException(AwsError):
     def __init__(self, message: str) -> None:
         super().__init__("UpdateInProgressException", message)
+
+
+class TargetNotConnectedException(AwsError):
+    def __init__(self, message: str) -> None:
+        super().__init__("TargetNotConnectedException", message)

@@ -7,9 +7,11 @@ from ecslite.providers.ecs.attributes import AttributeOps
 from ecslite.providers.ecs.capacity_providers import CapacityProviderOps
 from ecslite.providers.ecs.clusters import ClusterOps
 from ecslite.providers.ecs.container_instances import ContainerInstanceOps
+from ecslite.providers.ecs.exec import ExecOps
 from ecslite.providers.ecs.services import ServiceOps
 from ecslite.providers.ecs.tags import TagOps
 from ecslite.providers.ecs.task_definitions import TaskDefinitionOps
+from ecslite.providers.ecs.task_protection import TaskProtectionOps
 from ecslite.providers.ecs.tasks import TaskOps
 
 
@@ -23,5 +25,7 @@ class EcsProvider(
     AccountSettingOps,
     AttributeOps,
     TagOps,
+    ExecOps,
+    TaskProtectionOps,
 ):
     """Amazon ECS, API version 2014-11-13. Unimplemented operations answer UnsupportedFeatureException."""
