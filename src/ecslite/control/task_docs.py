@@ -5,8 +5,15 @@ steps free of dictionary plumbing and are the one place that maps a stored conta
 to a :class:`~ecslite.runtime.base.ContainerSpec` (spec/ecs.md §2.4, §2.10, §2.11, §9.1):
 
 - ``environment``: ECS's variables (§9.1), then the ``environmentFiles``, then the definition's
-  ``environment`` (with overrides). Among files the first one to set a name wins and the
-  definition beats every file, as the ECS agent merges them (``MergeEnvironmentVariablesFromEnvfiles``).
+  ``environment`` (with overrides), then the resolved ``secrets`` (§2.8: secrets > environment >
+  files). Among files the first one to set a name wins and the definition beats every file, as the
+  ECS agent merges them (``MergeEnvironmentVariablesFromEnvfiles``). A user value that replaces one
+  of ECS's own variables is kept, as §2.8 prefers, and logged as a warning.
+- ``secrets`` and ``logConfiguration.secretOptions`` are resolved once, when the container starts
+  (:func:`container_secrets`), in the execution role's account and the task's region; values are
+  handed to the runtime and never written to the store. A reference that cannot be resolved fails
+  the container with ECS's ``ResourceInitializationError: unable to pull secrets or registry auth:
+  …`` (:class:`SecretsFailed`), and the task with it when the container is essential.
 - ``environmentFiles`` are read when the spec is built (the pull step, §3.3) with the agent's line
   rules: lines starting with ``#`` are comments, a line counts only with ``=`` and something on
   both sides, the value is everything after the first ``=`` as written. **Local model:** a
@@ -23,23 +30,32 @@ to a :class:`~ecslite.runtime.base.ContainerSpec` (spec/ecs.md §2.4, §2.10, §
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecslite.clock import Clock
 from ecslite.model.container_ordering import ContainerFacts, parse_dependencies
+from ecslite.model.secret_refs import SecretResolutionError, resolve_secrets
 from ecslite.model.task_launch import ecs_labels, injected_environment, private_dns_name
 from ecslite.model.tasks import RESOURCE_INITIALIZATION, SIGTERM, AttachmentStatus, ContainerStatus, HealthStatus
 from ecslite.runtime.base import ContainerSpec, RuntimeFailure
+from ecslite.store.db import Database
 from ecslite.store.tasks import Doc, stamp_value
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Doc",
     "EnvironmentFilesFailed",
+    "SecretsFailed",
     "api_container",
     "container_facts",
     "container_hostname",
+    "container_secrets",
     "container_spec",
     "read_environment_files",
     "set_attachment",
@@ -58,6 +74,18 @@ DOCKER_HOSTNAME_LENGTH = 12
 
 class EnvironmentFilesFailed(RuntimeFailure):
     """An environment file of a container could not be read; ``reason`` is what the task shows."""
+
+
+class SecretsFailed(RuntimeFailure):
+    """A container secret could not be resolved; ``reason`` is ECS's ``ResourceInitializationError`` text."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSecrets:
+    """A container's resolved ``secrets`` (environment) and ``logConfiguration.secretOptions``."""
+
+    environment: Mapping[str, str] = field(default_factory=dict)
+    log_options: Mapping[str, str] = field(default_factory=dict)
 
 
 def task_id_of(doc: Doc) -> str:
@@ -114,18 +142,17 @@ def container_facts(doc: Doc) -> dict[str, ContainerFacts]:
     return facts
 
 
-def container_spec(doc: Doc, name: str) -> ContainerSpec:
+def container_spec(doc: Doc, name: str, *, secrets: ResolvedSecrets | None = None) -> ContainerSpec:
     """The runtime's view of one container: plain values only (style.md layers).
 
-    Raises :class:`EnvironmentFilesFailed` when an environment file cannot be read.
+    ``secrets`` are the container's resolved secrets (:func:`container_secrets`), given when the
+    container starts. Raises :class:`EnvironmentFilesFailed` when an environment file cannot be read.
     """
     task = doc["_spec"]
     container = spec_containers(doc)[name]
     memory = container.get("memory")
     reservation = container.get("memoryReservation")
-    environment = injected_environment(task, container)
-    environment.update(read_environment_files(container.get("environmentFiles") or ()))
-    environment.update(container.get("environment") or {})
+    environment = container_environment(doc, name, secrets)
     return ContainerSpec(
         task_id=task["taskId"],
         name=name,
@@ -150,6 +177,51 @@ def container_spec(doc: Doc, name: str) -> ContainerSpec:
         readonly_root=bool(container.get("readonlyRootFilesystem")),
         hostname=container_hostname(doc, container),
     )
+
+
+def container_environment(doc: Doc, name: str, secrets: ResolvedSecrets | None = None) -> dict[str, str]:
+    """The container's variables, layered as the module docstring says (§2.8, §9.1)."""
+    task = doc["_spec"]
+    container = spec_containers(doc)[name]
+    injected = injected_environment(task, container)
+    environment = dict(injected)
+    environment.update(read_environment_files(container.get("environmentFiles") or ()))
+    environment.update(container.get("environment") or {})
+    environment.update(secrets.environment if secrets is not None else {})
+    replaced = sorted(k for k, v in injected.items() if environment[k] != v)
+    if replaced:
+        # §2.8 (unverified whether ECS lets users replace its variables): the user value is kept.
+        log.warning(
+            "a container's own values replace variables ECS sets",
+            extra={"task": task["taskArn"], "container": name, "variables": replaced},
+        )
+    return environment
+
+
+def container_secrets(db: Database, doc: Doc, name: str, *, clock: Clock) -> ResolvedSecrets:
+    """Resolve the container's ``secrets`` and ``logConfiguration.secretOptions`` (§2.8).
+
+    Names without an ARN are looked up in the execution role's account (the task's when it has no
+    execution role) and the task's region. Raises :class:`SecretsFailed` with ECS's reason.
+    """
+    task = doc["_spec"]
+    container = spec_containers(doc)[name]
+    options = list((container.get("logConfiguration") or {}).get("secretOptions") or ())
+    secrets = list(container.get("secrets") or ())
+    if not secrets and not options:
+        return ResolvedSecrets()
+    account = _role_account(task.get("executionRoleArn")) or task["account"]
+    try:
+        environment = resolve_secrets(db, account, task["region"], secrets, clock=clock) if secrets else {}
+        log_options = resolve_secrets(db, account, task["region"], options, clock=clock) if options else {}
+    except SecretResolutionError as failure:
+        raise SecretsFailed(failure.message) from None
+    return ResolvedSecrets(environment, log_options)
+
+
+def _role_account(role_arn: str | None) -> str | None:
+    parts = (role_arn or "").split(":")
+    return parts[4] if len(parts) > 5 and parts[0] == "arn" and parts[4].isdigit() else None
 
 
 def container_hostname(doc: Doc, container: Mapping[str, Any]) -> str | None:

@@ -38,6 +38,7 @@ from ecslite.control.task_docs import (
     Doc,
     api_container,
     container_facts,
+    container_secrets,
     container_spec,
     set_attachment,
     spec_containers,
@@ -345,7 +346,10 @@ class TaskReconciler:
         return await self.runtime.pull_image(container_spec(doc, name))
 
     async def _start_one(self, doc: Doc, name: str) -> ContainerState:
-        return await self.runtime.start_container(container_spec(doc, name))
+        # §2.8: secrets are resolved once, as the container starts; a failure (SecretsFailed, a
+        # RuntimeFailure) fails this container like a failed start.
+        secrets = container_secrets(self.db, doc, name, clock=self.clock)
+        return await self.runtime.start_container(container_spec(doc, name, secrets=secrets))
 
     async def _start_containers(self, key: str, doc: Doc, observed: Observed) -> Outcome:
         now = self.now()

@@ -105,6 +105,8 @@ def container_snapshot(definition: Mapping[str, Any], override: Mapping[str, Any
         "readonlyRootFilesystem": bool(definition.get("readonlyRootFilesystem", False)),
         "extraHosts": [dict(h) for h in definition.get("extraHosts") or ()],
         "logConfiguration": dict(definition.get("logConfiguration") or {}) or None,
+        # §2.8: resolved when the container starts (control.task_docs.container_secrets), never stored.
+        "secrets": [dict(s) for s in definition.get("secrets") or ()],
     }
     return snapshot
 
