@@ -6,8 +6,10 @@ Service tasks get ``startedBy`` = the deployment id, ``group`` = ``service:<name
 ``enableExecuteCommand``, tags per ``propagateTags`` and, with ECS-managed tags, ``aws:ecs:clusterName``
 and ``aws:ecs:serviceName`` (§1.6, §3.7). A capacity provider strategy is followed task by task
 (``model.capacity.next_provider``), Fargate tasks are spread over the zones of the service's
-subnets, EC2 tasks go to the first instance that fits — :meth:`ServiceLauncher.place` is the seam
-the placement engine (strategies, constraints) replaces.
+subnets, EC2 tasks are placed by the placement engine (``store.placement.Placer``) with the
+service's constraints, the definition's ``memberOf`` constraints and required attributes, and the
+service's strategies — ``spread`` over ``attribute:ecs.availability-zone`` when it has none (§4.1).
+A DAEMON service's tasks are placed each on the instance it is for (``on_instances``).
 
 Nothing here writes: the reconciler inserts the returned documents together with its own record of
 them, in its step's transaction. A launch that cannot happen (no instance fits, the network is gone)
@@ -24,6 +26,8 @@ from typing import Any
 from ecslite.config import Settings
 from ecslite.control import service_events as texts
 from ecslite.model.capacity import StrategyItem, next_provider, parse_strategy
+from ecslite.model.placement.constraints import parse_constraints
+from ecslite.model.placement.strategies import DEFAULT_SERVICE_STRATEGY, PlacementInputError, parse_strategies
 from ecslite.model.services import DeploymentSpec, resolved_platform
 from ecslite.model.task_launch import (
     LaunchTemplate,
@@ -34,7 +38,7 @@ from ecslite.model.task_launch import (
     launch_tags,
     template_demand,
 )
-from ecslite.model.task_placement import Candidate, Placement, fargate_subnet, instance_subnet, place
+from ecslite.model.task_placement import Placement, fargate_subnet, instance_subnet
 from ecslite.model.vpc import default_layout
 from ecslite.store import clusters as cluster_store
 from ecslite.store import placement as placement_store
@@ -44,6 +48,14 @@ from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 
 Doc = dict[str, Any]
+
+# §4.10 "closest matching (container-instance <id>) …" texts for the reasons the engine adds to the
+# service events' own table.
+CLOSEST_PROBLEMS = {
+    "ATTRIBUTE": "is missing an attribute required by your task.",
+    "AGENT": 'encountered error "AGENT".',
+    "RESOURCE:GPU": "has insufficient GPU resources available.",
+}
 
 
 @dataclass(slots=True)
@@ -67,9 +79,18 @@ class ServiceLauncher:
         self.settings = settings
 
     def launch(
-        self, ref: ServiceRef, service: Doc, deployment: Doc, count: int, live: Sequence[Doc], now: float
+        self,
+        ref: ServiceRef,
+        service: Doc,
+        deployment: Doc,
+        count: int,
+        live: Sequence[Doc],
+        now: float,
+        on_instances: Sequence[str] | None = None,
     ) -> LaunchOutcome:
-        """Up to ``count`` new task documents of ``deployment``; ``live`` are the service's live tasks."""
+        """Up to ``count`` new task documents of ``deployment``; ``live`` are the service's live tasks.
+
+        With ``on_instances`` (DAEMON), one task for each of those container instances instead."""
         outcome = LaunchOutcome()
         cluster = cluster_store.get(self.db, ref.account, ref.region, ref.cluster)
         spec = DeploymentSpec.from_doc(deployment["_spec"])
@@ -84,10 +105,11 @@ class ServiceLauncher:
             outcome.problem = texts.LAUNCH_FAILED.format(error=_network_error(problem))
             return outcome
         outcome.tags = template.tags
-        providers = self._providers(spec, deployment["id"], live, count)
+        targets: list[str | None] = list(on_instances) if on_instances is not None else [None] * count
+        providers = self._providers(spec, deployment["id"], live, len(targets))
         zones = task_store.count_by_zone(self.db, ref.account, ref.region, ref.cluster, template.group or "")
-        candidates: dict[str | None, list[Candidate]] = {}
-        for provider in providers:
+        placer: placement_store.Placer | None = None
+        for provider, instance_arn in zip(providers, targets, strict=True):
             kind = "FARGATE" if spec.fargate else (spec.launch_type or "EC2")
             target = TaskTarget(
                 account=ref.account,
@@ -106,41 +128,66 @@ class ServiceLauncher:
                 zones[zone] = zones.get(zone, 0) + 1
                 target = replace(target, subnet=subnet, availability_zone=zone)
             else:
-                if provider not in candidates:
-                    candidates[provider] = placement_store.candidates(
-                        self.db, ref.account, ref.region, ref.cluster, provider
-                    )
-                placed = self.place(ref, template, candidates[provider], target)
+                if placer is None:
+                    try:
+                        placer = self.placer(ref, service, template, definition)
+                    except PlacementInputError as error:
+                        outcome.problem = texts.LAUNCH_FAILED.format(error=str(error))
+                        break
+                placed = self.place(template, placer, provider, target, instance_arn)
                 if isinstance(placed, str):
                     outcome.problem = placed
-                    break
+                    if instance_arn is None:
+                        break
+                    continue  # a DAEMON task that does not fit one instance does not hold back the others
                 target = placed
             outcome.docs.append(build_task(launch_request(template, target)))
         return outcome
 
+    def placer(
+        self, ref: ServiceRef, service: Doc, template: LaunchTemplate, definition: Doc
+    ) -> placement_store.Placer:
+        """The placement of this launch: the service's constraints and strategies (§4.1 default
+        spread over zones; DAEMON services place by instance, without strategies)."""
+        constraints = parse_constraints(service.get("placementConstraints") or ())
+        strategies = parse_strategies(service.get("placementStrategy") or ()) or DEFAULT_SERVICE_STRATEGY
+        launch = placement_store.launch_placement(definition, template.group or "", constraints, strategies)
+        demand = replace(template_demand(template), gpu=placement_store.definition_gpus(definition))
+        view = placement_store.cluster_view(self.db, ref.account, ref.region, ref.cluster)
+        return placement_store.Placer(view, launch, demand)
+
     def place(
-        self, ref: ServiceRef, template: LaunchTemplate, candidates: list[Candidate], target: TaskTarget
+        self,
+        template: LaunchTemplate,
+        placer: placement_store.Placer,
+        provider: str | None,
+        target: TaskTarget,
+        instance_arn: str | None = None,
     ) -> TaskTarget | str:
-        """EC2 placement: the first instance that fits (§5.2), or the event text saying why none did."""
-        if not candidates:
+        """EC2 placement (§5.2): where the task goes, or the event text saying why it cannot go anywhere."""
+        if instance_arn is None and not placer.has_candidates(provider):
             return texts.NO_INSTANCES
-        outcome = place(template_demand(template), candidates)
+        outcome = placer.place(provider) if instance_arn is None else placer.place_on(instance_arn)
         if not isinstance(outcome, Placement):
-            problem = texts.CLOSEST_PROBLEMS.get(outcome.reason, f"could not take the task ({outcome.reason}).")
+            if not outcome.arn:
+                return texts.NO_INSTANCES
+            problem = CLOSEST_PROBLEMS.get(outcome.reason) or texts.CLOSEST_PROBLEMS.get(
+                outcome.reason, f'encountered error "{outcome.reason}".'
+            )
             return texts.CLOSEST_INSTANCE.format(
                 instance=outcome.arn.rsplit("/", 1)[-1],
                 problem=problem,
                 troubleshooting=texts.TROUBLESHOOTING,
                 detail=outcome.detail,
             )
-        instance = placement_store.instance(self.db, ref.account, ref.region, ref.cluster, outcome.arn)
-        zone = placement_store.instance_zone(self.db, instance) if instance else None
+        zone = placer.view.zone(outcome.arn)
+        instance = placer.view.docs.get(outcome.arn) or {}
         return replace(
             target,
             subnet=instance_subnet(template.subnets, template.subnet_zones, zone),
             availability_zone=zone,
             container_instance_arn=outcome.arn,
-            ec2_instance_id=instance.get("ec2InstanceId") if instance else None,
+            ec2_instance_id=instance.get("ec2InstanceId"),
             dynamic_ports=outcome.dynamic_ports,
         )
 

@@ -1,14 +1,15 @@
-"""First-fit placement of tasks on container instances (spec/ecs.md §5.2, basic form), and the
-Fargate choice of a subnet (§13.1).
+"""What a task needs from a container instance, first-fit placement, and the Fargate choice of a
+subnet (spec/ecs.md §5.2, §13.1).
 
-An instance fits a task when it has the CPU units, MiB and static host ports the task needs.
-Instances are tried in the order given (registration order); the first that fits takes the task
-and its remaining resources shrink before the next task is placed. Strategies and constraints
-come with the full placement engine; this is RunTask's default without them.
+:class:`Demand` is one task's need (CPU units, MiB, GPUs, static and dynamic host ports); the
+placement engine (``model.placement.engine``) places demands with strategies and constraints and
+reports failures as :class:`Unplaced`. :func:`place` is the plain first fit (instances in the
+order given, the first that fits takes the task and its remaining resources shrink), kept for
+callers without strategies.
 
 An unplaced task is reported like ECS does (``RESOURCE:CPU``, ``RESOURCE:MEMORY``,
-``RESOURCE:PORTS``, ``RESOURCE:PORTS_UDP``) with the ARN of the closest instance, and — Beyond
-ECS — a ``detail`` sentence summarising why each instance was rejected.
+``RESOURCE:PORTS``, ``RESOURCE:PORTS_UDP``, …) with the ARN of the closest instance, and — Beyond
+ECS — a ``detail`` sentence summarising why each instance was rejected (:func:`summary`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Demand:
     tcp_ports: tuple[int, ...] = ()
     udp_ports: tuple[int, ...] = ()
     dynamic: tuple[tuple[str, str], ...] = ()  # (port key, protocol) needing a dynamic host port
+    gpu: int = 0  # GPUs of the containers' resourceRequirements (§2.4)
 
 
 @dataclass(slots=True)
@@ -52,8 +54,11 @@ class Unplaced:
 
 
 _WORDS = {
+    "AGENT": "had a disconnected agent",
+    "ATTRIBUTE": "lacked a required attribute or met no placement constraint",
     "RESOURCE:CPU": "lacked CPU units",
     "RESOURCE:MEMORY": "lacked memory",
+    "RESOURCE:GPU": "lacked GPUs",
     "RESOURCE:PORTS": "had a required TCP port in use",
     "RESOURCE:PORTS_UDP": "had a required UDP port in use",
 }
@@ -74,10 +79,15 @@ def rejection(demand: Demand, candidate: Candidate) -> list[str]:
 
 
 def _dynamic_ports(demand: Demand, candidate: Candidate) -> dict[str, int] | None:
+    return dynamic_ports(demand, candidate.tcp_used, candidate.udp_used)
+
+
+def dynamic_ports(demand: Demand, tcp_used: set[int], udp_used: set[int]) -> dict[str, int] | None:
+    """Host ports from the ephemeral range for the demand's dynamic mappings (``None``: range exhausted)."""
     chosen: dict[str, int] = {}
     taken = {
-        "tcp": set(candidate.tcp_used) | set(demand.tcp_ports),
-        "udp": set(candidate.udp_used) | set(demand.udp_ports),
+        "tcp": set(tcp_used) | set(demand.tcp_ports),
+        "udp": set(udp_used) | set(demand.udp_ports),
     }
     for key, protocol in demand.dynamic:
         used = taken["udp" if protocol == "udp" else "tcp"]
@@ -109,17 +119,18 @@ def place(demand: Demand, candidates: Sequence[Candidate]) -> Placement | Unplac
             (candidate.udp_used if protocol == "udp" else candidate.tcp_used).add(dynamic[key])
         return Placement(candidate.arn, dynamic)
     closest, reasons = min(rejected, key=lambda item: (len(item[1]), -item[0].memory_left, -item[0].cpu_left))
-    return Unplaced(closest.arn, reasons[0], _summary(rejected))
+    return Unplaced(closest.arn, reasons[0], summary([reasons for _, reasons in rejected]))
 
 
-def _summary(rejected: Sequence[tuple[Candidate, list[str]]]) -> str:
-    counts = Counter(reason for _, reasons in rejected for reason in reasons)
-    n = len(rejected)
+def summary(rejections: Sequence[Sequence[str]], extra: str = "") -> str:
+    """Beyond ECS (§5.2): how many instances were rejected for each reason, in one sentence."""
+    counts = Counter(reason for reasons in rejections for reason in reasons)
+    n = len(rejections)
     order = list(_WORDS)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], order.index(item[0]) if item[0] in order else 99))
     parts = [f"{count} {_WORDS.get(reason, reason)}" for reason, count in ranked]
     noun = "instance" if n == 1 else "instances"
-    return f"No container instance met all of the task's requirements. {n} {noun}: {', '.join(parts)}."
+    return f"No container instance met all of the task's requirements. {n} {noun}: {', '.join(parts)}.{extra}"
 
 
 # -- subnets ---------------------------------------------------------------------------------------

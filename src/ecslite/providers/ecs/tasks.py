@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ecslite.model.arns import container_instance_arn, task_arn
 from ecslite.model.capacity import distribute
+from ecslite.model.placement.constraints import parse_constraints
+from ecslite.model.placement.strategies import PlacementInputError, parse_strategies
 from ecslite.model.task_definitions import is_fargate_size
 from ecslite.model.task_launch import (
     FARGATE_PLATFORM_VERSIONS,
@@ -30,7 +33,7 @@ from ecslite.model.task_launch import (
     launch_tags,
     template_demand,
 )
-from ecslite.model.task_placement import Candidate, Placement, fargate_subnet, instance_subnet, place
+from ecslite.model.task_placement import Placement, fargate_subnet, instance_subnet
 from ecslite.model.tasks import DEFAULT_USER_STOP_REASON, StopCode
 from ecslite.model.vpc import default_layout
 from ecslite.providers.base import Params, RequestContext
@@ -140,7 +143,8 @@ class TaskOps(EcsBase):
             self._check_launch_type(definition, launch_type)
         launch = self._launch_common(ctx, cluster, definition, params, plan[0][0])
         platform = self._fargate_platform(plan[0][0], params.get("platformVersion"))
-        docs, failures = self._place_new_tasks(ctx, cluster, launch, plan, platform)
+        placement = _launch_placement(definition, launch.group or "", params)
+        docs, failures = self._place_new_tasks(ctx, cluster, launch, plan, platform, placement)
         self._store_new_tasks(ctx, cluster, docs, launch.tags)
         if token:
             with self.db.transaction():
@@ -311,13 +315,14 @@ class TaskOps(EcsBase):
         launch: LaunchTemplate,
         plan: list[tuple[str, str | None]],
         platform: str | None,
+        placement: placement_store.LaunchPlacement,
     ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         docs: list[dict[str, Any]] = []
         failures: list[dict[str, str]] = []
         name = cluster["clusterName"]
         zones = task_store.count_by_zone(self.db, ctx.account, ctx.region, name, launch.group or "")
-        candidates: dict[str | None, list[Candidate]] = {}
-        demand = template_demand(launch)
+        placer: placement_store.Placer | None = None
+        demand = replace(template_demand(launch), gpu=placement_store.definition_gpus(launch.definition))
         for launch_type, provider in plan:
             if launch_type == "FARGATE":
                 chosen = fargate_subnet(launch.subnets, launch.subnet_zones, zones)
@@ -325,29 +330,30 @@ class TaskOps(EcsBase):
                 zones[zone] = zones.get(zone, 0) + 1
                 docs.append(self._new_task_doc(ctx, cluster, launch, launch_type, provider, chosen, None, {}, platform))
                 continue
-            if provider not in candidates:
-                candidates[provider] = self._placement_candidates(ctx, name, provider)
-            outcome = place(demand, candidates[provider])
+            if placer is None:
+                view = placement_store.cluster_view(self.db, ctx.account, ctx.region, name)
+                placer = placement_store.Placer(view, placement, demand)
+            self._check_candidates(ctx, name, placer, provider)
+            outcome = placer.place(provider)
             if not isinstance(outcome, Placement):
                 failures.append({"arn": outcome.arn, "reason": outcome.reason, "detail": outcome.detail})
                 continue
-            instance = placement_store.instance(self.db, ctx.account, ctx.region, name, outcome.arn)
-            instance_zone = placement_store.instance_zone(self.db, instance) if instance else None
-            subnet = instance_subnet(launch.subnets, launch.subnet_zones, instance_zone)
+            instance = placer.view.docs.get(outcome.arn)
+            subnet = instance_subnet(launch.subnets, launch.subnet_zones, placer.view.zone(outcome.arn))
             docs.append(
                 self._new_task_doc(ctx, cluster, launch, launch_type, provider, subnet, instance, outcome.dynamic_ports)
             )
         return docs, failures
 
-    def _placement_candidates(self, ctx: RequestContext, cluster: str, provider: str | None) -> list[Candidate]:
-        found = placement_store.candidates(self.db, ctx.account, ctx.region, cluster, provider)
-        if not found:
+    def _check_candidates(
+        self, ctx: RequestContext, cluster: str, placer: placement_store.Placer, provider: str | None
+    ) -> None:
+        if not placer.has_candidates(provider):
             message = NO_INSTANCES
             draining = placement_store.draining_count(self.db, ctx.account, ctx.region, cluster)
             if draining and provider is None:
                 message += f" {draining} registered instance(s) are DRAINING and take no new tasks."
             raise InvalidParameterException(message)
-        return found
 
     def _new_task_doc(
         self,
@@ -476,6 +482,16 @@ class TaskOps(EcsBase):
         view = task_store.public_view(doc)
         view["tags"] = self.tags_of(doc["taskArn"]) if tags else []
         return view
+
+
+def _launch_placement(definition: dict[str, Any], group: str, params: Params) -> placement_store.LaunchPlacement:
+    """RunTask's constraints and strategies (§5.3, §5.4) with the definition's; no strategy is first fit."""
+    try:
+        constraints = parse_constraints(params.get("placementConstraints"))
+        strategies = parse_strategies(params.get("placementStrategy"))
+        return placement_store.launch_placement(definition, group, constraints, strategies)
+    except PlacementInputError as error:
+        raise InvalidParameterException(str(error)) from None
 
 
 def _request_hash(params: Params) -> str:
