@@ -184,4 +184,15 @@ _V4 = [
     "CREATE INDEX service_tasks_open ON service_tasks (service_arn) WHERE settled = 0",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# Version 5: Spot interruptions announced and not yet carried out (store/capacity.py): the task is
+# stopped with SpotInterruption once its warning has run out.
+_V5 = [
+    """CREATE TABLE spot_interruptions (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, cluster TEXT NOT NULL, task_arn TEXT NOT NULL,
+        warned_at REAL NOT NULL, due_at REAL NOT NULL,
+        UNIQUE (task_arn))""",
+    "CREATE INDEX spot_interruptions_due ON spot_interruptions (due_at)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
