@@ -121,12 +121,6 @@ def test_list_filters_by_status_and_paginates(ecs: Any) -> None:
     assert [a for p in pages for a in p["containerInstanceArns"]] == arns
 
 
-def test_list_with_a_filter_expression_is_not_supported_yet(ecs: Any) -> None:
-    code, message = error_of(ecs.list_container_instances, filter="attribute:ecs.instance-type == t3.medium")
-    assert code == "UnsupportedFeatureException"
-    assert "filter" in message
-
-
 def test_update_state_between_active_and_draining(ecs: Any) -> None:
     arn = register_instance(ecs)
     result = ecs.update_container_instances_state(containerInstances=[arn, "b" * 32], status="DRAINING")

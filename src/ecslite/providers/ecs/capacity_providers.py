@@ -12,6 +12,10 @@ providers are rows in ``store.capacity_providers``. Invariants kept here:
 
 Updates and deletions finish at once locally (there is no Auto Scaling group to wait for), so
 the response shows ECS's in-progress state while the store already holds the final one.
+
+Spot interruptions (§13.1, ``ecslite spot interrupt``): :meth:`CapacityProviderOps.interrupt_spot_tasks`
+records a warning for each chosen FARGATE_SPOT task; the capacity controller stops it with
+``SpotInterruption`` when the warning (two minutes by default) has run out, and a service replaces it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from ecslite.providers.ecs.errors import (
     UnsupportedFeatureException,
 )
 from ecslite.providers.pagination import encode_token
+from ecslite.store import capacity as capacity_store
 from ecslite.store import capacity_providers as cp_store
 from ecslite.store import clusters as cluster_store
 from ecslite.store import tags as tag_store
@@ -124,6 +129,14 @@ MANAGED_INSTANCES_UNSUPPORTED = (
     "Amazon ECS Managed Instances capacity providers (managedInstancesProvider) are not supported by ecslite; "
     "use an autoScalingGroupProvider."
 )
+
+
+# Spot interruptions (§13.1): the warning ECS gives before it stops the task.
+SPOT_WARNING_SECONDS = 120.0
+SPOT = "FARGATE_SPOT"
+TASK_NOT_FOUND = "The referenced task was not found."
+NOT_SPOT = "Task {task} does not run on FARGATE_SPOT capacity, so it cannot be interrupted."
+WARNING_RANGE = "The warning must be between 0 and 3600 seconds."
 
 
 # -- rules shared with CreateCluster, RunTask and CreateService ---------------------------------
@@ -328,6 +341,48 @@ class CapacityProviderOps(EcsBase):
         with self.db.transaction():
             cluster_store.put(self.db, ctx.account, ctx.region, doc)
         return {"cluster": self.cluster_view(ctx, doc, ("SETTINGS", "CONFIGURATIONS"))}
+
+    # -- Spot interruptions (ecslite's own operation) ------------------------------------------------
+
+    def interrupt_spot_tasks(
+        self,
+        ctx: RequestContext,
+        cluster: str | None,
+        service: str | None = None,
+        task: str | None = None,
+        warning_seconds: float = SPOT_WARNING_SECONDS,
+    ) -> dict[str, Any]:
+        """Warn the cluster's live FARGATE_SPOT tasks (of ``service``, or just ``task``) that they will
+        be interrupted; returns each task with when its warning runs out."""
+        found = self.get_cluster(ctx, cluster)
+        name = found["clusterName"]
+        if not 0 <= warning_seconds <= 3600:
+            raise InvalidParameterException(WARNING_RANGE)
+        sql = """SELECT arn, id, service_name, json_extract(doc, '$.capacityProviderName') AS provider FROM tasks
+                 WHERE account=? AND region=? AND cluster=? AND desired_status='RUNNING'"""
+        args: list[Any] = [ctx.account, ctx.region, name]
+        if service:
+            sql += " AND service_name=?"
+            args.append(service.rsplit("/", 1)[-1])
+        rows = self.db.query(sql + " ORDER BY rid", args)
+        if task:
+            wanted = task.rsplit("/", 1)[-1]
+            rows = [r for r in rows if r["id"] == wanted]
+            if not rows:
+                raise InvalidParameterException(TASK_NOT_FOUND)
+            if rows[0]["provider"] != SPOT:
+                raise InvalidParameterException(NOT_SPOT.format(task=wanted))
+        now = self.now()
+        out = []
+        with self.db.transaction():
+            for row in rows:
+                if row["provider"] != SPOT:
+                    continue
+                stands = capacity_store.add_interruption(
+                    self.db, ctx.account, ctx.region, name, row["arn"], now, now + warning_seconds
+                )
+                out.append({"taskArn": stands.task_arn, "warnedAt": stands.warned_at, "interruptAt": stands.due_at})
+        return {"interruptions": out}
 
     # -- helpers ---------------------------------------------------------------------------------
 

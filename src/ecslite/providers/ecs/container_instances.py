@@ -1,10 +1,17 @@
-"""Container instances (spec/ecs.md §5.1): register, describe, list, change state, deregister.
+"""Container instances (spec/ecs.md §5.1): register, describe, list (with the cluster query
+language ``filter``, §5.4), change state, deregister; and virtual instances made on command.
 
 **Local model:** a container instance is a virtual EC2 instance, an accounting object with CPU,
-memory, reserved ports, a zone, an instance type and attributes; its tasks run on this machine.
-``remainingResources`` and the task counts are computed from the tasks placed on it, so they are
-always what placement sees. Attributes (built-in ``ecs.*`` and capabilities, plus the ones given
-at registration) live in the shared attributes table, where PutAttributes and placement see them.
+memory, GPUs, reserved ports, a zone, an instance type and attributes; its tasks run on this
+machine. ``remainingResources`` and the task counts are computed from the tasks placed on it, so
+they are always what placement sees. Attributes (built-in ``ecs.*`` and capabilities, plus the
+ones given at registration) live in the shared attributes table, where PutAttributes and
+placement see them.
+
+:meth:`ContainerInstanceOps.add_virtual_instances` (``ecslite instances add``, the managed scaling
+of capacity providers) registers instances as the agent of a launched EC2 instance would: its
+type's CPU and memory (``model.placement.instance_types``), the zone's subnet of the default VPC,
+and, for an Auto Scaling group provider's instances, ``capacityProviderName``.
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ from typing import Any
 import orjson
 
 from ecslite.model.arns import container_instance_arn
+from ecslite.model.placement.instance_types import INSTANCE_TYPES, InstanceType, instance_type
+from ecslite.model.placement.query_language import PlainFacts, QueryError, parse
 from ecslite.model.tasks import FORCED_DEREGISTRATION_REASON, StopCode
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.common import EcsBase
-from ecslite.providers.ecs.errors import ClientException, InvalidParameterException, UnsupportedFeatureException
+from ecslite.providers.ecs.errors import ClientException, InvalidParameterException
 from ecslite.providers.pagination import encode_token
+from ecslite.store import capacity_providers as cp_store
 from ecslite.store import container_instances as ci_store
+from ecslite.store import placement as placement_store
 from ecslite.store import tags as tag_store
 from ecslite.store import tasks as task_store
+from ecslite.store import vpc as vpc_store
 
 MAX_DESCRIBE = 100
 MAX_STATE_UPDATE = 10
@@ -85,14 +97,104 @@ RESOURCE_INVALID = (  # unverified
     "Invalid totalResources entry {resource}: each resource needs a name and a type of INTEGER, LONG, DOUBLE "
     "or STRINGSET."
 )
-FILTER_UNSUPPORTED = (
-    "The filter parameter (cluster query language) of ListContainerInstances is not supported by ecslite yet. "
-    "List without a filter, or select instances with ListAttributes."
+FILTER_INVALID = "Invalid filter expression '{expression}'. {detail}"  # unverified
+# ecslite's own requests (``ecslite instances add``): the CLI shows these texts.
+MAX_VIRTUAL = 100
+UNKNOWN_TYPE = "Unknown instance type '{name}'. Known families: {families}."
+BAD_ZONE = "Availability zone '{zone}' is not in region {region}; use a zone such as {region}a."
+BAD_COUNT = f"count must be between 1 and {MAX_VIRTUAL}."
+NOT_A_GROUP_PROVIDER = (
+    "Capacity provider '{name}' is not an ACTIVE Auto Scaling group provider; create it with CreateCapacityProvider."
 )
 
 
 class ContainerInstanceOps(EcsBase):
     def register_container_instance(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        doc = self._register(ctx, params)
+        return {"containerInstance": self._instance_view(doc, ("TAGS",))}
+
+    def add_virtual_instances(
+        self,
+        ctx: RequestContext,
+        cluster: str | None,
+        type_name: str,
+        zone: str | None,
+        count: int,
+        capacity_provider: str | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Virtual EC2 instances joining ``cluster`` as their agents would (§5.1 local model)."""
+        found = self.get_cluster(ctx, cluster)
+        kind = instance_type(type_name)
+        if kind is None:
+            families = ", ".join(sorted({n.split(".", 1)[0] for n in INSTANCE_TYPES}))
+            raise InvalidParameterException(UNKNOWN_TYPE.format(name=type_name, families=families))
+        if not 1 <= count <= MAX_VIRTUAL:
+            raise InvalidParameterException(BAD_COUNT)
+        zones = self._zones(ctx)
+        if zone is not None and not (zone.startswith(ctx.region) and len(zone) == len(ctx.region) + 1):
+            raise InvalidParameterException(BAD_ZONE.format(zone=zone, region=ctx.region))
+        if capacity_provider is not None:
+            provider = cp_store.get(self.db, ctx.account, ctx.region, capacity_provider)
+            if provider is None or provider["status"] != "ACTIVE":
+                raise InvalidParameterException(NOT_A_GROUP_PROVIDER.format(name=capacity_provider))
+        # Without a zone, instances go round-robin over the default VPC's zones (§5.6 local model).
+        order = sorted(zones) or [f"{ctx.region}a"]
+        docs = []
+        for n in range(count):
+            chosen = zone or order[n % len(order)]
+            docs.append(
+                self._register_virtual(ctx, found["clusterName"], kind, chosen, zones, capacity_provider, attributes)
+            )
+        return [self._instance_view(d, ("TAGS",)) for d in docs]
+
+    def _register_virtual(
+        self,
+        ctx: RequestContext,
+        cluster: str,
+        kind: InstanceType,
+        zone: str,
+        zones: dict[str, tuple[str, str]],
+        capacity_provider: str | None,
+        attributes: dict[str, str] | None,
+    ) -> dict[str, Any]:
+        ec2_id = _ec2_instance_id()
+        identity = {
+            "instanceId": ec2_id,
+            "instanceType": kind.name,
+            "availabilityZone": zone,
+            "region": ctx.region,
+            "imageId": DEFAULT_AMI,
+            "architecture": kind.architecture,
+        }
+        subnet, vpc = zones.get(zone, (None, None))
+        extra = [("ecs.subnet-id", subnet), ("ecs.vpc-id", vpc)] if subnet else []
+        params: Params = {
+            "cluster": cluster,
+            "instanceIdentityDocument": orjson.dumps(identity).decode(),
+            "attributes": [{"name": k, "value": v} for k, v in (attributes or {}).items()],
+        }
+        return self._register(ctx, params, capacity_provider=capacity_provider, extra=extra, virtual=True)
+
+    def _zones(self, ctx: RequestContext) -> dict[str, tuple[str, str]]:
+        """The default VPC's zones, each with its default subnet and the VPC id."""
+        vpc = vpc_store.default_vpc(self.db, ctx.account, ctx.region)
+        if vpc is None:
+            return {}
+        out: dict[str, tuple[str, str]] = {}
+        for _, subnet in vpc_store.subnets(self.db, ctx.account, ctx.region, str(vpc["VpcId"])):
+            out.setdefault(str(subnet["AvailabilityZone"]), (str(subnet["SubnetId"]), str(vpc["VpcId"])))
+        return out
+
+    def _register(
+        self,
+        ctx: RequestContext,
+        params: Params,
+        *,
+        capacity_provider: str | None = None,
+        extra: list[tuple[str, str | None]] | None = None,
+        virtual: bool = False,
+    ) -> dict[str, Any]:
         cluster = self.get_cluster(ctx, params.get("cluster"))
         name = cluster["clusterName"]
         identity = _identity(params.get("instanceIdentityDocument"))
@@ -107,7 +209,9 @@ class ContainerInstanceOps(EcsBase):
             "ec2InstanceId": ec2_id,
             "version": int((existing or {}).get("version", 0)) + 1,
             "versionInfo": {**VERSION_INFO, **(params.get("versionInfo") or {})},
-            "registeredResources": _resources(params.get("totalResources")),
+            "registeredResources": _resources(
+                params.get("totalResources"), instance_type(str(identity.get("instanceType")))
+            ),
             "status": "ACTIVE",
             "agentConnected": True,
             "registeredAt": (existing or {}).get("registeredAt", self.now()),
@@ -124,13 +228,18 @@ class ContainerInstanceOps(EcsBase):
                 ],
             },
         }
-        attributes = _built_in_attributes(identity, zone)
+        provider = capacity_provider or (existing or {}).get("capacityProviderName")
+        if provider:
+            doc["capacityProviderName"] = provider
+        if virtual or (existing or {}).get("_virtual"):
+            doc["_virtual"] = True
+        attributes = _built_in_attributes(identity, zone) + list(extra or ())
         attributes += [(a["name"], a.get("value")) for a in params.get("attributes") or ()]
         with self.db.transaction():
             ci_store.put(self.db, ctx.account, ctx.region, name, doc)
             ci_store.put_attributes(self.db, ctx.account, ctx.region, name, arn, attributes)
             tag_store.put(self.db, arn, tags)
-        return {"containerInstance": self._instance_view(doc, ("TAGS",))}
+        return doc
 
     def describe_container_instances(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         cluster = self.get_cluster(ctx, params.get("cluster"))
@@ -151,14 +260,24 @@ class ContainerInstanceOps(EcsBase):
 
     def list_container_instances(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         cluster = self.get_cluster(ctx, params.get("cluster"))
-        if params.get("filter"):
-            raise UnsupportedFeatureException(FILTER_UNSUPPORTED)
+        expression = params.get("filter")
+        matcher = None
+        if expression:
+            try:
+                matcher = parse(expression)
+            except QueryError as error:
+                raise InvalidParameterException(FILTER_INVALID.format(expression=expression, detail=error)) from None
         after, limit = self.page_args(params)
         if after is not None and not isinstance(after, int):
             raise InvalidParameterException("Invalid nextToken.")
-        rows = ci_store.list_page(
-            self.db, ctx.account, ctx.region, cluster["clusterName"], params.get("status"), after, limit + 1
-        )
+        name = cluster["clusterName"]
+        if matcher is None:
+            rows = ci_store.list_page(self.db, ctx.account, ctx.region, name, params.get("status"), after, limit + 1)
+        else:
+            # §5.4: the expression sees what placement sees (attributes, counts, task groups).
+            every = ci_store.list_page(self.db, ctx.account, ctx.region, name, params.get("status"), after, 1 << 30)
+            facts = self._facts(ctx, name, [arn for _, arn in every])
+            rows = [(rid, arn) for rid, arn in every if matcher.matches(facts[arn])][: limit + 1]
         result: dict[str, Any] = {"containerInstanceArns": [arn for _, arn in rows[:limit]]}
         if len(rows) > limit:
             result["nextToken"] = encode_token(rows[limit - 1][0])
@@ -217,6 +336,35 @@ class ContainerInstanceOps(EcsBase):
         return {"containerInstance": self._instance_view(doc, ())}
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _facts(self, ctx: RequestContext, cluster: str, arns: list[str]) -> dict[str, PlainFacts]:
+        view = placement_store.cluster_view(self.db, ctx.account, ctx.region, cluster)
+        out: dict[str, PlainFacts] = {}
+        for arn in arns:
+            inst = view.instance(arn)
+            if inst is not None:
+                out[arn] = PlainFacts(
+                    inst.attributes,
+                    inst.agent_connected,
+                    inst.ec2_instance_id,
+                    inst.agent_version,
+                    inst.running_tasks_count,
+                    inst.registered_at,
+                    inst.task_groups,
+                )
+                continue
+            doc = ci_store.get(self.db, ctx.account, ctx.region, cluster, arn.rsplit("/", 1)[1]) or {}
+            attributes = {a["name"]: a.get("value") for a in ci_store.attributes(self.db, arn)}
+            out[arn] = PlainFacts(
+                attributes,
+                bool(doc.get("agentConnected")),
+                str(doc.get("ec2InstanceId") or ""),
+                str((doc.get("versionInfo") or {}).get("agentVersion") or ""),
+                0,
+                float(doc.get("registeredAt") or 0.0),
+                {},
+            )
+        return out
 
     def _registered_instance(
         self, ctx: RequestContext, cluster: str, arn: str | None, ec2_id: str | None
@@ -291,14 +439,20 @@ def _zone(region: str, ec2_id: str) -> str:
     return region + "abc"[int(hashlib.sha256(ec2_id.encode()).hexdigest(), 16) % 3]
 
 
-def _resources(given: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """``totalResources`` with ECS's defaults for what the agent did not report (§5.1)."""
+def _resources(given: list[dict[str, Any]] | None, kind: InstanceType | None = None) -> list[dict[str, Any]]:
+    """``totalResources`` with ECS's defaults for what the agent did not report (§5.1): the instance
+    type's CPU, memory and GPUs when the identity document names a known type."""
     defaults: dict[str, dict[str, Any]] = {
-        "CPU": {"name": "CPU", "type": "INTEGER", "integerValue": DEFAULT_CPU},
-        "MEMORY": {"name": "MEMORY", "type": "INTEGER", "integerValue": DEFAULT_MEMORY},
+        "CPU": {"name": "CPU", "type": "INTEGER", "integerValue": kind.cpu_units if kind else DEFAULT_CPU},
+        "MEMORY": {"name": "MEMORY", "type": "INTEGER", "integerValue": kind.task_memory if kind else DEFAULT_MEMORY},
         "PORTS": {"name": "PORTS", "type": "STRINGSET", "stringSetValue": list(RESERVED_TCP_PORTS)},
         "PORTS_UDP": {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
     }
+    if kind is not None and kind.gpus:
+        gpu_ids = [
+            f"GPU-{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}" for _ in range(kind.gpus)
+        ]
+        defaults["GPU"] = {"name": "GPU", "type": "STRINGSET", "stringSetValue": gpu_ids}
     for item in given or ():
         if not item.get("name") or item.get("type", "INTEGER") not in RESOURCE_TYPES:
             raise InvalidParameterException(RESOURCE_INVALID.format(resource=orjson.dumps(item).decode()))

@@ -1,0 +1,76 @@
+"""The capacity controller (spec/ecs.md §13.1): Spot interruptions.
+
+- **Spot interruption**: a FARGATE_SPOT task whose warning (``store.capacity``) has run out is
+  stopped through the normal stop request with ``stopCode SpotInterruption`` and ECS's reason; its
+  containers get SIGTERM and their stop timeout as in any stop (§3.4), and a service replaces it
+  like any task that ended (§4.7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ecslite.clock import Clock
+from ecslite.config import Settings
+from ecslite.model.tasks import StopCode
+from ecslite.store import capacity as capacity_store
+from ecslite.store import tasks as task_store
+from ecslite.store.db import Database
+from ecslite.store.tasks import StopRequest
+
+log = logging.getLogger(__name__)
+
+SPOT_REASON = "Your Spot Task was interrupted."  # §3.6 (unverified)
+PASS_SECONDS = 0.5
+
+
+class CapacityController:
+    name = "capacity"
+
+    def __init__(self, db: Database, clock: Clock, settings: Settings, *, interval: float = PASS_SECONDS) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = settings
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="capacity")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def reset(self) -> None:
+        await self.stop()
+        await self.start()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                self.step()
+            except Exception:
+                # One bad pass must not end Spot interruptions or scaling for good; the next pass retries.
+                log.exception("capacity pass failed")
+            await self.clock.sleep(self.interval)
+
+    def step(self) -> None:
+        self.interrupt_due()
+
+    def interrupt_due(self) -> list[str]:
+        """Stop the Spot tasks whose warning has run out; returns their ARNs."""
+        now = round(self.clock.now(), 3)
+        stopped = []
+        with self.db.transaction():
+            for due in capacity_store.due(self.db, now):
+                task_store.request_stop(
+                    self.db, due.task_arn, StopRequest(StopCode.SPOT_INTERRUPTION.value, SPOT_REASON, now)
+                )
+                capacity_store.remove(self.db, due.task_arn)
+                stopped.append(due.task_arn)
+        return stopped
