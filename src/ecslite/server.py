@@ -27,7 +27,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from ecslite import __version__
 from ecslite.clock import Clock, SystemClock
@@ -186,12 +186,16 @@ class Server:
     # -- ecslite's own API ---------------------------------------------------------------------
 
     def _own_app(self) -> Starlette:
+        from ecslite.agent.exec_server import ExecServer
         from ecslite.telemetry.query.routes import query_routes
         from ecslite.telemetry.receivers.loki_push import loki_push_route
 
+        # ECS Exec's data channel (§11.4): the streamUrl ExecuteCommand returns.
+        self.exec_server = ExecServer(self.ecs.exec_sessions, self.runtime, self.clock, self.logs)
         return Starlette(
             routes=[
                 Route("/", self._root, methods=["GET"]),
+                WebSocketRoute(ExecServer.PATH, self.exec_server),
                 Route("/_ecslite/health", self._health, methods=["GET"]),
                 Route("/_ecslite/reset", self._reset, methods=["POST"]),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),

@@ -235,3 +235,32 @@ class Runtime(Protocol):
         """Release the runtime's own resources when the server stops. Containers of a runtime that
         keeps them across restarts (a per-task shim) go on running; the fake forgets everything."""
         ...
+
+
+class ExecProcess(Protocol):
+    """A command running inside a container with a terminal (ECS Exec, spec/ecs.md §11.4)."""
+
+    async def read(self) -> bytes:
+        """The next output; ``b""`` once the command's terminal has closed."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    async def wait(self) -> int:
+        """The command's exit code (128 + signal number when a signal ended it)."""
+        ...
+
+    def kill(self) -> None: ...
+
+
+class InteractiveExec(Protocol):
+    """A runtime that can run a command inside a container on a terminal (optional for runtimes)."""
+
+    async def open_exec(
+        self, task_id: str, name: str, command: Sequence[str], *, rows: int = 24, cols: int = 80
+    ) -> ExecProcess:
+        """Start ``command`` in the container as root on a new terminal; ``ContainerNotFound`` when it
+        is not running."""
+        ...

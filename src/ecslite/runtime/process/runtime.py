@@ -54,6 +54,7 @@ from ecslite.runtime.base import (
 )
 from ecslite.runtime.process.cgroups import CgroupError, Cgroups, Layout, Limits, cgroup_key
 from ecslite.runtime.process.exec import ExecTarget, run_in_container
+from ecslite.runtime.process.exec_pty import PtyProcess, spawn_on_terminal
 from ecslite.runtime.process.images import (
     ImageResolver,
     ResolvedImage,
@@ -456,6 +457,25 @@ class ProcessRuntime:
             rlimits=launch.rlimits,
         )
         return await run_in_container(self.shim, target, command, timeout)
+
+    async def open_exec(
+        self, task_id: str, name: str, command: Sequence[str], *, rows: int = 24, cols: int = 80
+    ) -> PtyProcess:
+        """ECS Exec (§11.4): ``command`` in the container's namespaces and cgroups, as root, on a terminal."""
+        task = await self._get(task_id)
+        container = task.containers.get(name) if task is not None else None
+        if task is None or container is None or container.exit is not None:
+            raise ContainerNotFound(f"container {name} of task {task_id} is not running")
+        launch = container.launch
+        target = ExecTarget(
+            pid=container.pid,
+            start_ticks=container.start_ticks,
+            cgroups=launch.cgroups,
+            cwd=launch.cwd,
+            env=launch.env,
+            rlimits=launch.rlimits,
+        )
+        return await spawn_on_terminal(self.shim, target, command, rows=rows, cols=cols)
 
     async def stats(self, task_id: str, name: str) -> ContainerStats | None:
         task = await self._get(task_id)
