@@ -311,7 +311,7 @@ def test_daemon_services_are_accepted_with_daemon_defaults(ecs: Any) -> None:
         0,
     )
     wait_for(lambda: bool(describe(ecs, "agent")["events"]))
-    assert "DAEMON" in describe(ecs, "agent")["events"][0]["message"]
+    assert describe(ecs, "agent")["events"][0]["message"] == "(service agent) has reached a steady state."
     code, message = error_of(ecs.update_service, service="agent", desiredCount=2)
     assert code == "InvalidParameterException" and message.startswith("The daemon scheduling strategy does not support")
 

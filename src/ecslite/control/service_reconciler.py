@@ -15,12 +15,14 @@ The step, in order:
    (§4.9 failures, §4.10 failed starts) and settled.
 2. Drop ACTIVE deployments with no live task left (§4.3: drained deployments are removed); a
    FAILED one stays listed until the deployment that replaced it settles, so it can be seen.
-3. DRAINING: stop every task; INACTIVE once none is left (§4.2). DAEMON: nothing is scheduled yet
-   (an event says so).
+3. DRAINING: stop every task; INACTIVE once none is left (§4.2). DAEMON: one task per eligible
+   container instance (``control.service_placement.DaemonScheduler``, §4.11).
 4. Circuit breaker (§4.9, ``control.service_outcomes``): the PRIMARY fails at the threshold;
    with ``rollback`` a new PRIMARY returns to the last COMPLETED deployment.
 5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7): stops, then launches (unless
-   throttled, §4.10), the stuck-configuration event once per deployment.
+   throttled, §4.10), the stuck-configuration event once per deployment. Tasks on DRAINING
+   instances are moved under the same bounds, and scale-in follows the placement strategies
+   (``control.service_placement``, §5.3, §5.5).
 6. Steady state (§4.6): the PRIMARY completes (rollout state, service deployment, events, in
    ``control.service_outcomes``), and
    ``has reached a steady state.`` is written when the service becomes steady and every six hours.
@@ -44,6 +46,7 @@ from ecslite.control import service_events as texts
 from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
 from ecslite.control.service_outcomes import DeploymentOutcomes, Step
+from ecslite.control.service_placement import DRAINING_PREFIX, DaemonScheduler, draining_instances, victim_chooser
 from ecslite.control.workqueue import Outcome
 from ecslite.model.deployments import (
     STEADY_REPEAT_SECONDS,
@@ -71,6 +74,7 @@ from ecslite.model.services import (
     ServiceStatus,
 )
 from ecslite.model.tasks import StopCode
+from ecslite.store import placement as placement_store
 from ecslite.store import services as svc_store
 from ecslite.store import task_definitions as td_store
 from ecslite.store import tasks as task_store
@@ -95,6 +99,7 @@ class ServiceReconciler(DeploymentOutcomes):
         self.settings = settings
         self.hooks = list(hooks)
         self.launcher = ServiceLauncher(db, settings)
+        self.daemon = DaemonScheduler(db)
         self.throttle_max = float(getattr(settings, "service_throttle_max_seconds", THROTTLE_MAX_SECONDS))
 
     def now(self) -> float:
@@ -125,7 +130,10 @@ class ServiceReconciler(DeploymentOutcomes):
         if doc["status"] == ServiceStatus.DRAINING:
             self._drain(step)
         elif doc["schedulingStrategy"] == SchedulingStrategy.DAEMON:
-            self._note_once(step, "daemon", texts.DAEMON_NOT_SCHEDULED)
+            self._notes(step)
+            self._breaker(step)
+            self.daemon.step(self, step, self._service_tasks(step, set()))
+            self._prune(step)
         else:
             self._notes(step)
             self._breaker(step)
@@ -254,9 +262,9 @@ class ServiceReconciler(DeploymentOutcomes):
 
     # -- 5. rolling step -------------------------------------------------------------------------------
 
-    def _roll(self, step: Step) -> None:
-        primary = step.primary()
-        config = step.doc["deploymentConfiguration"]
+    def _service_tasks(self, step: Step, draining: set[str]) -> list[ServiceTask]:
+        """The live tasks as the rolling step sees them; those on ``draining`` instances belong to a
+        pseudo-deployment that the rollout replaces (§5.5)."""
         grace = float(step.doc.get("healthCheckGracePeriodSeconds") or 0)
         tasks = []
         for task in step.live:
@@ -265,15 +273,28 @@ class ServiceReconciler(DeploymentOutcomes):
             phase = _phase(task, grace, step.now)
             if phase.recheck_at is not None:
                 step.recheck.append(phase.recheck_at)
+            owner = str(task.get("startedBy"))
+            if task.get("containerInstanceArn") in draining:
+                owner = DRAINING_PREFIX + owner
             tasks.append(
                 ServiceTask(
                     arn=task["taskArn"],
-                    deployment_id=str(task.get("startedBy")),
+                    deployment_id=owner,
                     phase=phase.phase,
                     created_at=float(task.get("createdAt") or 0),
                     zone=task.get("availabilityZone"),
                 )
             )
+        return tasks
+
+    def _roll(self, step: Step) -> None:
+        primary = step.primary()
+        config = step.doc["deploymentConfiguration"]
+        on_instances = any(t.get("containerInstanceArn") for t in step.live)
+        ref = step.ref
+        draining = draining_instances(self.db, ref.account, ref.region, ref.cluster) if on_instances else set()
+        tasks = self._service_tasks(step, draining)
+        view = placement_store.cluster_view(self.db, ref.account, ref.region, ref.cluster) if on_instances else None
         stamp = (step.doc.get("_throttle") or {}).get("until")
         until = float(stamp) if stamp is not None else step.now
         throttled = step.now < until
@@ -286,6 +307,7 @@ class ServiceReconciler(DeploymentOutcomes):
                 primary_id=primary["id"],
                 tasks=tasks,
                 can_launch=not failed and not throttled,
+                victims=victim_chooser(step.doc, step.live, view),
             )
         )
         if throttled and not failed:

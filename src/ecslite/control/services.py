@@ -25,6 +25,7 @@ from ecslite.control.service_events import AnnouncementHook
 from ecslite.control.service_reconciler import ServiceReconciler
 from ecslite.control.workqueue import Runner, WorkQueue
 from ecslite.model.arns import service_arn
+from ecslite.store import container_instances as ci_store
 from ecslite.store import services as svc_store
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Change, Database
@@ -95,12 +96,28 @@ class ServiceController:
                 owner = self._owner(change.key)
                 if owner is not None:
                     self.queue.add(owner)
+            elif change.kind == ci_store.KIND:
+                # An instance joined, drained or left: DAEMON services and draining moves (§4.11, §5.5).
+                for arn in self._cluster_services(change.key):
+                    self.queue.add(arn)
 
     def _owner(self, task_arn: str) -> str | None:
         row = self.db.query_one("SELECT account, region, cluster, service_name FROM tasks WHERE arn=?", (task_arn,))
         if row is None or row["service_name"] is None:
             return None
         return service_arn(row["region"], row["account"], row["cluster"], row["service_name"])
+
+    def _cluster_services(self, instance_arn: str) -> list[str]:
+        """``arn:aws:ecs:<region>:<account>:container-instance/<cluster>/<id>`` → the cluster's live services."""
+        parts = instance_arn.split(":", 5)
+        if len(parts) < 6 or parts[5].count("/") != 2:
+            return []
+        cluster = parts[5].split("/")[1]
+        rows = self.db.query(
+            "SELECT arn FROM services WHERE account=? AND region=? AND cluster=? AND status IN ('ACTIVE', 'DRAINING')",
+            (parts[4], parts[3], cluster),
+        )
+        return [str(r["arn"]) for r in rows]
 
     # -- housekeeping ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -204,6 +204,10 @@ class StopOrder:
     why: StopWhy
 
 
+# Picks ``count`` tasks to stop among the given ones (the placement strategies' choice, §5.3).
+VictimChooser = Callable[[Sequence[ServiceTask], int], list[ServiceTask]]
+
+
 @dataclass(frozen=True, slots=True)
 class RolloutInput:
     desired: int
@@ -212,6 +216,7 @@ class RolloutInput:
     primary_id: str
     tasks: Sequence[ServiceTask]
     can_launch: bool = True  # False while the PRIMARY failed (breaker) or its launches are throttled
+    victims: VictimChooser | None = None  # default: scale_in_victims
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +232,7 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     floor = min_healthy(desired, given.minimum_percent)
     primary = [t for t in given.tasks if t.deployment_id == given.primary_id]
     old = [t for t in given.tasks if t.deployment_id != given.primary_id]
+    choose = given.victims or scale_in_victims
     stops: list[StopOrder] = []
     # Old tasks that are not serving (not yet RUNNING, or failing their checks) never count towards
     # the floor: they go first, freeing room. Old tasks that run but are not yet counted healthy are
@@ -237,7 +243,7 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in old if t.phase not in serving]
     # A PRIMARY above the desired count is scaled in, the least useful tasks first.
     excess = len(primary) - desired
-    victims = scale_in_victims(primary, excess) if excess > 0 else []
+    victims = choose(primary, excess) if excess > 0 else []
     stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in victims]
     gone = {t.arn for t in victims}
     primary = [t for t in primary if t.arn not in gone]
@@ -258,7 +264,7 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     shortfall = need - launch if given.can_launch else 0
     droppable = len(old_starting) + max(0, healthy - floor)
     release = min(len(old_serving), max(surplus, min(droppable, shortfall)))
-    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in scale_in_victims(old_serving, release)]
+    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in choose(old_serving, release)] if release > 0 else []
     in_flight = any(t.phase is not TaskPhase.HEALTHY for t in given.tasks)
     unfinished = bool(old) or useful < desired
     stuck = given.can_launch and unfinished and not in_flight and launch == 0 and not stops
@@ -268,10 +274,14 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
 _VICTIM_ORDER = {TaskPhase.UNHEALTHY: 0, TaskPhase.PENDING: 1, TaskPhase.STARTING: 2, TaskPhase.HEALTHY: 3}
 
 
+VICTIM_RANK = _VICTIM_ORDER
+
+
 def scale_in_victims(tasks: Sequence[ServiceTask], count: int) -> list[ServiceTask]:
     """Which ``count`` tasks to stop (§4.4): unhealthy, then not yet RUNNING, then not yet healthy,
     then healthy; within each, from the zone holding the most tasks (keeping zones balanced, the
-    default spread), newest first. The placement engine may replace this with its strategies."""
+    default spread), newest first. Services on container instances pass a chooser that follows
+    their placement strategies instead (``RolloutInput.victims``, ``control.service_placement``)."""
     chosen: list[ServiceTask] = []
     remaining = list(tasks)
     zones = Counter(t.zone for t in remaining)
