@@ -182,10 +182,14 @@ class Server:
 
         self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings))
         self.components.append(ServiceController(self.db, self.clock, self.settings))
+        from ecslite.control.capacity import CapacityController
+
+        self.components.append(CapacityController(self.db, self.clock, self.settings))
 
     # -- ecslite's own API ---------------------------------------------------------------------
 
     def _own_app(self) -> Starlette:
+        from ecslite.providers.ecs.internal_routes import internal_routes
         from ecslite.agent.exec_server import ExecServer
         from ecslite.telemetry.query.routes import query_routes
         from ecslite.telemetry.receivers.loki_push import loki_push_route
@@ -198,6 +202,7 @@ class Server:
                 WebSocketRoute(ExecServer.PATH, self.exec_server),
                 Route("/_ecslite/health", self._health, methods=["GET"]),
                 Route("/_ecslite/reset", self._reset, methods=["POST"]),
+                *internal_routes(self.ecs, self.settings),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
                 loki_push_route(self.telemetry.pipeline, self.clock),
                 *query_routes(self.telemetry.store, self.clock),

@@ -318,5 +318,15 @@ def stop(endpoint: EndpointOpt = DEFAULT_ENDPOINT, data_dir: DataDirOpt = defaul
     console.print(f"ecslite (pid {pid}) stopped.")
 
 
+def _add_commands() -> None:
+    from ecslite.cli.instances import instances_app, spot_app
+
+    app.add_typer(instances_app, name="instances")
+    app.add_typer(spot_app, name="spot")
+
+
+_add_commands()
+
+
 def main() -> None:
     app()
