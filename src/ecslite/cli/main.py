@@ -21,6 +21,7 @@ from rich.table import Table
 
 from ecslite import __version__
 from ecslite.cli import exec as exec_cli
+from ecslite.cli import logs as logs_cli
 from ecslite.config import DEFAULT_ENDPOINT, RUNTIMES, Settings, default_data_dir
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 exec_cli.register(app)
+logs_cli.register(app)
 
 EndpointOpt = Annotated[str, typer.Option("--endpoint", envvar="ECSLITE_ENDPOINT", help="URL of the ecslite server.")]
 DataDirOpt = Annotated[

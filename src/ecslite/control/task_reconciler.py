@@ -14,8 +14,8 @@ Steps, in the order they are considered:
    task to stop (``EssentialContainerExited``, §3.5).
 4. Health results of the probes: container and task ``healthStatus`` (§2.7).
 5. Desired STOPPED: the stop sequence in :mod:`ecslite.control.task_stop` (§3.4).
-6. PROVISIONING: the sandbox (§3.1); PENDING: pulls, then containers as their ``dependsOn`` allow
-   (§3.3), then RUNNING.
+6. PROVISIONING: the sandbox (§3.1); PENDING: pulls, the awslogs streams (``task_logs``), then
+   containers as their ``dependsOn`` allow (§3.3), then RUNNING.
 
 Ownership: this module writes observed fields only (``lastStatus``, timestamps, container state,
 health, attachments, ``_run``); a stop request goes through ``task_store.apply_stop`` (first wins).
@@ -45,6 +45,7 @@ from ecslite.control.task_docs import (
     stamp,
     task_id_of,
 )
+from ecslite.control.task_logs import LogStreams, awslogs_containers
 from ecslite.control.task_stop import stop_step
 from ecslite.control.workqueue import Outcome
 from ecslite.model.container_ordering import Verdict, satisfied_for_running, start_decision
@@ -84,11 +85,14 @@ class Observed:
 
 
 class TaskReconciler:
-    def __init__(self, db: Database, runtime: Runtime, clock: Clock, probes: HealthProbes) -> None:
+    def __init__(
+        self, db: Database, runtime: Runtime, clock: Clock, probes: HealthProbes, logs: LogStreams | None = None
+    ) -> None:
         self.db = db
         self.runtime = runtime
         self.clock = clock
         self.probes = probes
+        self.logs = logs
 
     def now(self) -> float:
         return round(self.clock.now(), 3)
@@ -315,7 +319,24 @@ class TaskReconciler:
         if doc.get("pullStoppedAt") is None:
             await self._pull(key, doc)
             return Outcome()
+        if self.logs is not None and "logStreams" not in (doc.get("_run") or {}) and awslogs_containers(doc):
+            await self._create_log_streams(key, doc)
+            return Outcome()
         return await self._start_containers(key, doc, observed)
+
+    async def _create_log_streams(self, key: str, doc: Doc) -> None:
+        """§3.3: awslogs groups and streams exist before any container starts, or the task fails to start."""
+        assert self.logs is not None
+        prepared = await self.logs.prepare(doc)
+        if prepared.failure is not None:
+            self._fail_to_start(key, prepared.failure)
+            return
+
+        def change(fresh: Doc) -> bool:
+            fresh.setdefault("_run", {})["logStreams"] = prepared.streams
+            return True
+
+        task_store.update(self.db, key, change, visible=False)
 
     async def _pull(self, key: str, doc: Doc) -> None:
         """Pull every image at once (§3.3); a failed pull stops that container, and the task if essential."""

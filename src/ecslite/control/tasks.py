@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.control.health_probes import HealthProbes
+from ecslite.control.task_logs import LogStreams
 from ecslite.control.task_reconciler import TaskReconciler
 from ecslite.control.workqueue import Runner, WorkQueue
 from ecslite.runtime.base import Runtime
@@ -48,6 +49,7 @@ class TaskController:
         *,
         workers: int = 8,
         resync_seconds: float = 30.0,
+        logs: LogStreams | None = None,
     ) -> None:
         self.db = db
         self.runtime = runtime
@@ -56,7 +58,7 @@ class TaskController:
         self.resync_seconds = resync_seconds
         self.queue = WorkQueue(clock)
         self.probes = HealthProbes(runtime, clock, self.queue.add)
-        self.reconciler = TaskReconciler(db, runtime, clock, self.probes)
+        self.reconciler = TaskReconciler(db, runtime, clock, self.probes, logs)
         self.runner = Runner("tasks", self.queue, self.reconciler.reconcile, clock, workers=workers, resync=None)
         self._housekeeping: asyncio.Task[None] | None = None
         db.subscribe(self._on_changes)

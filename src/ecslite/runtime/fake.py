@@ -21,7 +21,19 @@ Scripting through the container definition's ``dockerLabels`` (usable over HTTP)
 ``ecslite.fake.pull-seconds``          the image pull takes this long
 ``ecslite.fake.start-error``           the start fails with this text (``CannotStartContainerError: …``)
 ``ecslite.fake.start-seconds``         the start takes this long
+``ecslite.fake.output``                what the container prints: lines separated by newlines, to stdout,
+                                       or to stderr when a line starts with ``2>`` (removed); ``{n}`` in
+                                       a line becomes the number of the line printed (1, 2, …)
+``ecslite.fake.output-interval``       seconds between two printed lines (default 0: all at once)
+``ecslite.fake.output-repeat``         print the lines this many times (default 1); 0: until the
+                                       container exits (needs an interval)
 =====================================  =================================================================
+
+Output goes where the process runtime's shim puts it (:meth:`FakeRuntime.output_path`): one record
+per line, ``<epoch seconds with 9 decimals> stdout|stderr <line>``, the time from the runtime's
+clock, lines longer than 16 KiB cut into records of 16 KiB. The files outlive the sandbox, as the
+shim's do, and live in ``output_dir`` (a temporary directory removed by :meth:`close` when none
+is given).
 
 A label with a value of the wrong kind fails the container's creation with a
 ``CannotCreateContainerError`` that names the label, rather than being ignored.
@@ -37,9 +49,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
+import itertools
 import logging
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ecslite.clock import Clock, SystemClock
 from ecslite.runtime.base import (
@@ -67,6 +83,8 @@ SIGKILL = 9
 SIGTERM = 15
 _POOL = ipaddress.ip_network("10.0.0.0/16")
 _FIRST_HOST = 256 + 10  # 10.0.1.10
+OUTPUT_RECORD_BYTES = 16 * 1024  # the shim's LINE_MAX_BYTES: a longer line becomes several records
+STDERR_PREFIX = "2>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +101,9 @@ class FakeScript:
     pull_seconds: float = 0.0
     start_error: str | None = None
     start_seconds: float = 0.0
+    output: tuple[str, ...] = ()
+    output_interval: float = 0.0
+    output_repeat: int = 1
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str]) -> FakeScript:
@@ -99,6 +120,9 @@ class FakeScript:
             "pull-seconds",
             "start-error",
             "start-seconds",
+            "output",
+            "output-interval",
+            "output-repeat",
         }
         unknown = sorted(set(get) - known)
         if unknown:
@@ -110,6 +134,14 @@ class FakeScript:
         health = get.get("health", "HEALTHY").upper()
         if health not in ("HEALTHY", "UNHEALTHY"):
             raise ValueError(f"label {LABEL}health must be HEALTHY or UNHEALTHY; got '{get['health']}'")
+        output = tuple(get["output"].split("\n")) if get.get("output") else ()
+        interval = _seconds(get, "output-interval") or 0.0
+        repeat = _integer(get, "output-repeat", 1)
+        if repeat < 0 or (repeat == 0 and not interval):
+            raise ValueError(
+                f"label {LABEL}output-repeat must be a count of at least 1, or 0 with {LABEL}output-interval set; "
+                f"got '{get['output-repeat']}'"
+            )
         ignore = get.get("ignore-sigterm", "false").lower()
         if ignore not in ("true", "false"):
             raise ValueError(f"label {LABEL}ignore-sigterm must be true or false; got '{get['ignore-sigterm']}'")
@@ -124,7 +156,18 @@ class FakeScript:
             pull_seconds=_seconds(get, "pull-seconds") or 0.0,
             start_error=get.get("start-error"),
             start_seconds=_seconds(get, "start-seconds") or 0.0,
+            output=output,
+            output_interval=interval,
+            output_repeat=repeat,
         )
+
+
+def _records(now: float, stream: str, line: str) -> bytes:
+    """One line as output records, cut at 16 KiB as the shim cuts it."""
+    stamp = f"{now:.9f} {stream} ".encode()
+    data = line.encode("utf-8")
+    pieces = [data[i : i + OUTPUT_RECORD_BYTES] for i in range(0, len(data), OUTPUT_RECORD_BYTES)] or [b""]
+    return b"".join(stamp + piece + b"\n" for piece in pieces)
 
 
 def _integer(values: Mapping[str, str], key: str, default: int) -> int:
@@ -173,8 +216,10 @@ class _Sandbox:
 class FakeRuntime:
     name = "fake"
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, output_dir: Path | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
+        self._output_dir = output_dir
+        self._own_output_dir = False
         self.calls: list[tuple[str, ...]] = []
         self._sandboxes: dict[str, _Sandbox] = {}
         self._listeners: list[ExitListener] = []
@@ -211,6 +256,13 @@ class FakeRuntime:
             for container in sandbox.containers.values():
                 container.cancel_timers()
         self._sandboxes.clear()
+
+    def output_path(self, task_id: str, name: str) -> Path:
+        """Where the container's output records are (see the module docstring)."""
+        if self._output_dir is None:
+            self._output_dir = Path(tempfile.mkdtemp(prefix="ecslite-fake-output-"))
+            self._own_output_dir = True
+        return self._output_dir / task_id / f"{name}.log"
 
     # -- Runtime ---------------------------------------------------------------------------
 
@@ -306,7 +358,28 @@ class FakeRuntime:
             container.timers.append(
                 asyncio.create_task(self._exit_later(container, now + script.oom_after_seconds, 137, oom=True))
             )
+        if script.output:
+            container.timers.append(asyncio.create_task(self._print(container)))
         return state
+
+    async def _print(self, container: _Container) -> None:
+        """Write the scripted output as the shim would, until done or the container exits."""
+        script = container.script
+        path = self.output_path(container.spec.task_id, container.spec.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        numbers = itertools.count(1)
+        rounds = itertools.count() if script.output_repeat == 0 else range(script.output_repeat)
+        for _ in rounds:
+            for line in script.output:
+                if not container.state.running:
+                    return
+                stream, text = (
+                    ("stderr", line[len(STDERR_PREFIX) :]) if line.startswith(STDERR_PREFIX) else ("stdout", line)
+                )
+                with path.open("ab") as handle:
+                    handle.write(_records(self.clock.now(), stream, text.replace("{n}", str(next(numbers)))))
+                if script.output_interval:
+                    await self.clock.sleep(script.output_interval)
 
     async def _exit_later(self, container: _Container, at: float, exit_code: int, *, oom: bool = False) -> None:
         await self.clock.sleep(at - self.clock.now())
@@ -363,6 +436,8 @@ class FakeRuntime:
 
     async def close(self) -> None:
         self.lose_everything()
+        if self._own_output_dir and self._output_dir is not None:
+            shutil.rmtree(self._output_dir, ignore_errors=True)
 
     # -- internals -------------------------------------------------------------------------
 

@@ -170,3 +170,30 @@ def purge_before(store: LogStore, gid: int, cutoff_ms: int) -> int:
             conn.execute("DELETE FROM log_events WHERE gid=? AND ts<?", (gid, cutoff_ms))
             conn.execute("UPDATE log_groups SET stored_bytes = max(0, stored_bytes - ?) WHERE gid=?", (size, gid))
     return int(removed)
+
+
+# -- producer positions ------------------------------------------------------------------------------
+
+
+def save_position(store: LogStore, producer: str, position: str) -> None:
+    """Record where a producer is in its source; inside :func:`append`'s transaction when it appends."""
+    with store.transaction() as conn:
+        conn.execute(
+            """INSERT INTO log_producer_positions (producer, position) VALUES (?, ?)
+               ON CONFLICT (producer) DO UPDATE SET position=excluded.position""",
+            (producer, position),
+        )
+
+
+def positions(store: LogStore, prefix: str = "") -> dict[str, str]:
+    """Every producer position whose key starts with ``prefix``."""
+    rows = store.query(
+        "SELECT producer, position FROM log_producer_positions WHERE substr(producer, 1, ?) = ? ORDER BY producer",
+        (len(prefix), prefix),
+    )
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def forget_position(store: LogStore, producer: str) -> None:
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM log_producer_positions WHERE producer=?", (producer,))

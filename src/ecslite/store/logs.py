@@ -74,6 +74,12 @@ LOG_MIGRATIONS: list[list[str]] = [
         "ALTER TABLE log_events_by_key RENAME TO log_events",
         "CREATE INDEX log_events_by_group ON log_events (gid, ts, sid, seq)",
     ],
+    # Where ecslite's own producers (the awslogs driver) are in their sources, written in the same
+    # transaction as the events they appended, so a restart neither loses nor repeats a line.
+    [
+        """CREATE TABLE log_producer_positions (
+            producer TEXT PRIMARY KEY, position TEXT NOT NULL) WITHOUT ROWID""",
+    ],
 ]
 
 
@@ -191,7 +197,15 @@ class LogStore:
     def reset(self) -> None:
         """Drop every group, stream, event and query of every partition (the schema stays)."""
         with self.transaction():
-            for table in ("log_events", "log_streams", "log_group_tags", "log_groups", "log_queries", "log_settings"):
+            for table in (
+                "log_events",
+                "log_streams",
+                "log_group_tags",
+                "log_groups",
+                "log_queries",
+                "log_settings",
+                "log_producer_positions",
+            ):
                 self.conn.execute(f"DELETE FROM {table}")
 
     def close(self) -> None:

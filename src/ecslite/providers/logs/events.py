@@ -113,14 +113,35 @@ class EventOps(LogsBase):
         stream: str,
         events: list[tuple[int, str]],
         create_group: bool = False,
+        *,
+        position: tuple[str, str] | None = None,
     ) -> AppendResult:
         """Store events for ecslite's own producers (the awslogs driver) with PutLogEvents' rules.
 
         The stream is created when missing, as the awslogs driver does at container start; the group
         only when ``create_group`` (``awslogs-create-group``), else ``ResourceNotFoundException``
         with AWS's text. Batch errors raise the same ``InvalidParameterException`` as the API.
+        ``position`` (producer key, opaque value) is saved in the same transaction as the events
+        (``log_events.save_position``), so a producer that resumes from it never loses or repeats one.
         """
-        return await self.run(self._append, account, region, group, stream, events, create_group)
+        return await self.run(self._append_at, account, region, group, stream, events, create_group, position)
+
+    def _append_at(
+        self,
+        account: str,
+        region: str,
+        group_name: str,
+        stream_name: str,
+        events: list[tuple[int, str]],
+        create: bool,
+        position: tuple[str, str] | None,
+    ) -> AppendResult:
+        if position is None:
+            return self._append(account, region, group_name, stream_name, events, create)
+        with self.store.transaction():
+            result = self._append(account, region, group_name, stream_name, events, create)
+            log_events.save_position(self.store, *position)
+        return result
 
     def _append(
         self, account: str, region: str, group_name: str, stream_name: str, events: list[tuple[int, str]], create: bool
