@@ -200,11 +200,6 @@ def test_create_service_with_the_same_client_token_returns_the_first_service(ecs
             "The container app did not have a container port 8080 defined.",
         ),
         (
-            {"deploymentController": {"type": "EXTERNAL"}},
-            "UnsupportedFeatureException",
-            None,
-        ),
-        (
             {"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-0000000000000000a"]}}},
             "InvalidParameterException",
             "Error retrieving subnet information for [subnet-0000000000000000a]: The subnet ID "

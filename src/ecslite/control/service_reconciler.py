@@ -47,6 +47,7 @@ from ecslite.control.service_events import Announcement, AnnouncementHook, Annou
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
 from ecslite.control.service_outcomes import DeploymentOutcomes, Step
 from ecslite.control.service_placement import DRAINING_PREFIX, DaemonScheduler, draining_instances, victim_chooser
+from ecslite.control.task_sets import TaskSetScheduler
 from ecslite.control.workqueue import Outcome
 from ecslite.model.deployments import (
     STEADY_REPEAT_SECONDS,
@@ -67,6 +68,7 @@ from ecslite.model.deployments import (
     throttle_delay,
 )
 from ecslite.model.services import (
+    ControllerType,
     DeploymentStatus,
     RolloutState,
     SchedulingStrategy,
@@ -100,6 +102,7 @@ class ServiceReconciler(DeploymentOutcomes):
         self.hooks = list(hooks)
         self.launcher = ServiceLauncher(db, settings)
         self.daemon = DaemonScheduler(db)
+        self.task_sets = TaskSetScheduler(db)
         self.throttle_max = float(getattr(settings, "service_throttle_max_seconds", THROTTLE_MAX_SECONDS))
 
     def now(self) -> float:
@@ -126,6 +129,18 @@ class ServiceReconciler(DeploymentOutcomes):
         step = Step(doc, _ref(doc), self.now(), [], announcements)
         step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
         self._account(step)
+        if doc["deploymentController"]["type"] == ControllerType.EXTERNAL:
+            # §4.11: task sets, not deployments, say what runs.
+            self.task_sets.step(self, step, self._service_tasks(step, set()))
+        else:
+            self._schedule(step)
+        if dumps(doc) != before:
+            svc_store.put(self.db, doc)
+        future = [at - step.now for at in step.recheck if at > step.now]
+        return Outcome(requeue_after=min(future) if future else None)
+
+    def _schedule(self, step: Step) -> None:
+        doc = step.doc
         self._prune(step)
         if doc["status"] == ServiceStatus.DRAINING:
             self._drain(step)
@@ -139,10 +154,6 @@ class ServiceReconciler(DeploymentOutcomes):
             self._breaker(step)
             self._roll(step)
             self._prune(step)
-        if dumps(doc) != before:
-            svc_store.put(self.db, doc)
-        future = [at - step.now for at in step.recheck if at > step.now]
-        return Outcome(requeue_after=min(future) if future else None)
 
     # -- 1. accounting ---------------------------------------------------------------------------
 

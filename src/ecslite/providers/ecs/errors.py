@@ -100,3 +100,8 @@ class UpdateInProgressException(AwsError):
 class TargetNotConnectedException(AwsError):
     def __init__(self, message: str) -> None:
         super().__init__("TargetNotConnectedException", message)
+
+
+class TaskSetNotFoundException(AwsError):
+    def __init__(self, message: str = "The specified task set does not exist.") -> None:  # unverified text
+        super().__init__("TaskSetNotFoundException", message)

@@ -12,6 +12,7 @@ from ecslite.providers.ecs.services import ServiceOps
 from ecslite.providers.ecs.tags import TagOps
 from ecslite.providers.ecs.task_definitions import TaskDefinitionOps
 from ecslite.providers.ecs.task_protection import TaskProtectionOps
+from ecslite.providers.ecs.task_sets import TaskSetOps
 from ecslite.providers.ecs.tasks import TaskOps
 
 
@@ -20,6 +21,7 @@ class EcsProvider(
     TaskDefinitionOps,
     TaskOps,
     ServiceOps,
+    TaskSetOps,
     ContainerInstanceOps,
     CapacityProviderOps,
     AccountSettingOps,

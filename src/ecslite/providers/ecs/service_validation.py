@@ -77,10 +77,6 @@ CODE_DEPLOY_UPDATE = (
 )
 SERVICE_CONNECT_CONTROLLER = "Service Connect is not supported with the {controller} deployment controller."
 # ecslite's own refusals (§1.1 "UnsupportedFeatureException naming the feature").
-EXTERNAL_UNSUPPORTED = (
-    "The EXTERNAL deployment controller needs task sets (CreateTaskSet), which ecslite does not support yet; "
-    "use the ECS deployment controller."
-)
 STRATEGY_UNSUPPORTED = (
     "The {strategy} deployment strategy is not supported by ecslite yet; use ROLLING (the default) with the ECS "
     "deployment controller."
@@ -99,10 +95,7 @@ def check_client_token(token: str | None) -> None:
 
 
 def check_controller(params: Mapping[str, Any]) -> ControllerType:
-    kind = ControllerType((params.get("deploymentController") or {}).get("type") or ControllerType.ECS)
-    if kind is ControllerType.EXTERNAL:
-        raise UnsupportedFeatureException(EXTERNAL_UNSUPPORTED)
-    return kind
+    return ControllerType((params.get("deploymentController") or {}).get("type") or ControllerType.ECS)
 
 
 def check_scheduling(params: Mapping[str, Any], controller: ControllerType) -> tuple[SchedulingStrategy, int]:

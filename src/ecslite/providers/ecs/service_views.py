@@ -72,6 +72,10 @@ def service_view(db: Database, doc: Mapping[str, Any], *, include_tags: bool) ->
     view["events"] = svc_store.events(db, doc["serviceArn"])
     view["tags"] = [{"key": k, "value": v} for k, v in tag_store.get(db, doc["serviceArn"])] if include_tags else []
     view["resourceManagementType"] = "CUSTOMER"
+    if "taskSets" in doc:  # EXTERNAL services (§4.11, providers.ecs.task_sets)
+        view["taskSets"] = [
+            {**{k: v for k, v in ts.items() if not k.startswith("_")}, "startedBy": ts["id"]} for ts in doc["taskSets"]
+        ]
     return view
 
 

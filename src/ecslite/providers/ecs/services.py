@@ -7,8 +7,8 @@ that needs one (§4.2) gets a new PRIMARY deployment with its service revision a
 deployment; everything that follows (tasks, rollout, events, DRAINING → INACTIVE) is the service
 controller's. Every write happens in one transaction.
 
-DAEMON services are accepted and stored; scheduling them on container instances comes with the
-placement engine (their events say so). The EXTERNAL controller needs task sets and is refused.
+DAEMON services are scheduled on container instances by the service controller; EXTERNAL services
+run task sets (``providers.ecs.task_sets``).
 """
 
 from __future__ import annotations
@@ -98,9 +98,23 @@ class _Launch:
 
 
 class ServiceOps(ServiceDeploymentOps):
-    if TYPE_CHECKING:  # provided by TaskDefinitionOps in the assembled provider
+    if TYPE_CHECKING:  # provided by TaskDefinitionOps and TaskSetOps in the assembled provider
 
         def find_task_definition(self, ctx: RequestContext, ref: str, *, active_only: bool) -> dict[str, Any]: ...
+
+        def create_external_service(
+            self,
+            ctx: RequestContext,
+            cluster: dict[str, Any],
+            params: Params,
+            arn: str,
+            desired: int,
+            extra: dict[str, Any],
+        ) -> dict[str, Any]: ...
+
+        def update_external_service(
+            self, ctx: RequestContext, doc: dict[str, Any], params: Params
+        ) -> dict[str, Any]: ...
 
     # -- CreateService ---------------------------------------------------------------------------
 
@@ -121,6 +135,10 @@ class ServiceOps(ServiceDeploymentOps):
         check_unsupported(params)
         controller = check_controller(params)
         strategy, desired = check_scheduling(params, controller)
+        if controller is ControllerType.EXTERNAL:
+            # §4.11: task sets bring the tasks (providers.ecs.task_sets).
+            extra = {"_clientToken": token, "_requestHash": request_hash}
+            return self.create_external_service(ctx, cluster, params, arn, desired, extra)
         if not params.get("taskDefinition"):
             raise InvalidParameterException(TASK_DEFINITION_REQUIRED.format(controller=controller.value))
         definition = self.find_task_definition(ctx, params["taskDefinition"], active_only=False)
@@ -201,6 +219,8 @@ class ServiceOps(ServiceDeploymentOps):
         doc = self._active_service(ctx, cluster, params["service"])
         check_unsupported(params)
         controller = ControllerType(doc["deploymentController"]["type"])
+        if controller is ControllerType.EXTERNAL:
+            return self.update_external_service(ctx, doc, params)
         if params.get("deploymentController"):
             controller = check_controller(params)
         strategy = SchedulingStrategy(doc["schedulingStrategy"])
