@@ -181,6 +181,8 @@ class ExecChannel:
             )
         except RuntimeFailure as failure:
             return f"The command could not start in container {self.session.container}: {failure.reason}"
+        if self._pending_size is not None and self._pending_size != (rows, cols):
+            self._process.resize(*self._pending_size)  # a size that arrived while the command started
         return None
 
     # -- output ----------------------------------------------------------------------------------
@@ -381,7 +383,13 @@ class ExecServer:
         self.logs = logs
         self.active: set[str] = set()
 
-    async def __call__(self, websocket: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """The route's ASGI app (Starlette mounts callable objects as raw ASGI apps)."""
+        from starlette.websockets import WebSocket
+
+        await self.serve(WebSocket(scope, receive, send))
+
+    async def serve(self, websocket: Any) -> None:
         await websocket.accept()
         transport = StarletteTransport(websocket)
         try:

@@ -1,9 +1,10 @@
 """A command inside a running container on a new terminal: ECS Exec's process side (spec/ecs.md §11.4).
 
 The shim's ``exec`` mode enters the container (:mod:`.exec`); here it runs with a pseudo-terminal as
-its standard streams. ``setsid --ctty`` (util-linux) makes the helper a session leader with the
-terminal as its controlling terminal before the shim runs, so the command inside (the helper's child,
-in the container's PID namespace) has job control, gets SIGINT from Ctrl-C and SIGWINCH on resize.
+its standard streams. Seeing a terminal, the shim makes the command (its child, in the container's PID
+namespace) the leader of a new session with that terminal as its controlling terminal, so it has job
+control, gets SIGINT from Ctrl-C and SIGWINCH on resize. The helper itself runs in a session of its
+own, so ending the session can kill its whole group.
 
 The terminal's master side is read and written without blocking on the event loop. Output ends when
 every process holding the terminal has exited (the master then reads EIO); the exit code is the
@@ -17,7 +18,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import signal
 import struct
 import termios
@@ -26,7 +26,6 @@ from pathlib import Path
 
 from ecslite.runtime.process.exec import ExecTarget, exec_argv
 
-SETSID = shutil.which("setsid") or "/usr/bin/setsid"
 READ_SIZE = 65536
 
 
@@ -126,13 +125,12 @@ async def spawn_on_terminal(
         environment = dict(target.env)
         environment.setdefault("TERM", "xterm")  # as docker exec -t does when the image sets none
         process = await asyncio.create_subprocess_exec(
-            SETSID,
-            "--ctty",
             *exec_argv(shim, target, command),
             stdin=slave,
             stdout=slave,
             stderr=slave,
             env=environment,
+            start_new_session=True,
         )
     except BaseException:
         os.close(master)

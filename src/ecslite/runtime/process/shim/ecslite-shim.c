@@ -67,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -983,6 +984,13 @@ static int exec_main(int argc, char **argv)
     }
     if (child == 0) {
         int code = 126;
+        /* On a terminal (ECS Exec): the command leads its own session with the terminal as its
+         * controlling terminal, inside the container's PID namespace, as docker exec -t does; a
+         * shell's job control then sees process groups it can name. */
+        if (isatty(STDIN_FILENO) && (setsid() < 0 || ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)) {
+            fprintf(stderr, "take the terminal: %s\n", lower_strerror(errno, tmp));
+            _exit(125);
+        }
         if (setup_identity(&s, err, sizeof err) == 0)
             code = exec_program(program, environ, err, sizeof err);
         fprintf(stderr, "%s\n", err);
