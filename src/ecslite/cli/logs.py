@@ -48,6 +48,10 @@ class LogsError(Exception):
     """A problem to report in one line before exiting non-zero."""
 
 
+class UsageError(LogsError):
+    """An option the command cannot use (exit status 2)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     ts: int
@@ -65,7 +69,7 @@ def parse_since(text: str | None, now_ms: int) -> int:
     try:
         moment = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise LogsError(
+        raise UsageError(
             f"Invalid --since value '{text}': give a duration (30s, 10m, 1h, 2d, 1w) or an ISO 8601 time "
             "(2025-06-15T10:00:00Z)."
         ) from None
@@ -361,7 +365,7 @@ def logs_command(
         raise typer.Exit(2) from None
     except LogsError as error:
         err.print(str(error))
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except Exception as error:
