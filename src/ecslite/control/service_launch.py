@@ -240,7 +240,8 @@ class ServiceLauncher:
         placed: Counter[str] = Counter(
             str(t.get("capacityProviderName"))
             for t in live
-            if t.get("startedBy") == deployment_id and t.get("capacityProviderName")
+            # Tasks already told to stop (scale-in, Spot interruption) no longer hold their provider's share.
+            if t.get("startedBy") == deployment_id and t.get("capacityProviderName") and t["desiredStatus"] == "RUNNING"
         )
         out: list[str | None] = []
         for _ in range(count):
