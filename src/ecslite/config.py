@@ -68,6 +68,9 @@ class Settings:
     # Container stats sampling for the §9.1 metrics, and Prometheus scraping of marked ports.
     runtime_metrics_interval: float = 10.0
     scrape_interval: float = 15.0
+    # Beyond ECS, opt-in: the task credentials endpoint serves the host's own AWS credentials (botocore's
+    # default chain) instead of ecslite's role credentials, for tasks that call a real account (§9.3).
+    host_credentials: bool = False
 
     @property
     def runtime_dir(self) -> Path:

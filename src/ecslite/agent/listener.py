@@ -83,9 +83,7 @@ class AgentEndpoint:
         self.caller_of = caller_of
         self.ecs = ecs
         self.aws = aws
-        self.credentials = credentials or TaskCredentials(
-            db, clock, host_credentials=settings_host_credentials(settings)
-        )
+        self.credentials = credentials or TaskCredentials(db, clock, host_credentials=settings.host_credentials)
         self.history = stats.StatsHistory()
         self.requests = 0
 
@@ -213,10 +211,6 @@ class AgentEndpoint:
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "application/json")
         rest = tuple((k, v) for k, v in headers if k.lower() not in ("content-type", "content-length"))
         return Response(answer.status, answer.body, content_type, rest)
-
-
-def settings_host_credentials(settings: Settings) -> bool:
-    return bool(getattr(settings, "host_credentials", False))
 
 
 # -- readings the task document needs (on threads) --------------------------------------------------

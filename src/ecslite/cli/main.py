@@ -146,6 +146,15 @@ def server(
             help="Longest pause, in seconds, between launches of a service whose tasks keep failing to start.",
         ),
     ] = 900.0,
+    host_credentials: Annotated[
+        bool,
+        typer.Option(
+            envvar="ECSLITE_HOST_CREDENTIALS",
+            help="Serve tasks that have a task role this host's own AWS credentials (botocore's default chain) "
+            "instead of ecslite's role credentials, for calls to a real AWS account. Off by default: without "
+            "it a task never sees the host's keys.",
+        ),
+    ] = False,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
 ) -> None:
     """Run the ecslite server."""
@@ -184,6 +193,7 @@ def server(
         runtime_metrics_interval=runtime_metrics_interval,
         scrape_interval=scrape_interval,
         service_throttle_max_seconds=service_throttle_max,
+        host_credentials=host_credentials,
     )
     running = _running_server(settings)
     if running is not None:
