@@ -12,6 +12,8 @@ Invariants:
   :func:`encode_log_detail` (msgpack) for records built in Python, or the original OTLP protobuf
   bytes of the span or log record for records received over OTLP (no per-attribute Python work
   on the ingest path, §8.1). :func:`decode_span_detail` and :func:`decode_log_detail` read both.
+  In a msgpack blob the attributes are a list of ``[key, value]`` pairs, or a map when every
+  value is a plain scalar (Forward records, which pack faster that way).
 - Hot records (:class:`Span`, :class:`LogRecord`, :class:`Sample`) are ``NamedTuple``\\ s: they
   are immutable like the frozen dataclasses used elsewhere but cost a fifth to build, which
   matters at tens of thousands of records a second (§8.1).
@@ -600,8 +602,10 @@ def _attrs_list(attributes: Attributes) -> list[Any]:
     return [[k, _pack_value(v)] for k, v in attributes.items()]
 
 
-def _attrs_dict(pairs: Sequence[Any]) -> dict[str, AttrValue]:
-    return {k: _unpack_value(v) for k, v in pairs}
+def _attrs_dict(pairs: Sequence[Any] | Mapping[str, Any]) -> dict[str, AttrValue]:
+    # A list of pairs, or (Forward records' fast path, flat values only) a msgpack map.
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return {k: _unpack_value(v) for k, v in items}
 
 
 # msgpack keeps str/bytes/int/float/bool/None/list apart; maps are tagged so that a kvlist with

@@ -8,7 +8,8 @@ the store's writer threads (§8.1).
 
 Back-pressure (never a silent drop): a request is refused when the bodies waiting for the
 ingest thread would pass ``max_queue_bytes`` (256 MiB) or the records accepted and not yet
-committed reach ``max_pending_items`` (100,000). Every refusal is counted per receiver and
+committed (waiting for the ingest thread as ready-made records, or in the store's writers) reach
+``max_pending_items`` (100,000). Every refusal is counted per receiver and
 signal (``ecslite_receiver_refused_total``). Memory is therefore bounded by the two limits; a
 request that was not refused is stored in full (records it rejects are reported to the sender as
 partial success).
@@ -26,7 +27,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
+
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from ecslite.clock import Clock, SystemClock
 from ecslite.telemetry import otlp, prometheus
@@ -83,6 +86,7 @@ class Pipeline:
         self._queue: queue.SimpleQueue[tuple[Any, concurrent.futures.Future[IngestResult]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued_bytes = 0
+        self._queued_items = 0  # records of submit_batches not yet handed to the store
         self.refused: Counter[tuple[str, str]] = Counter()
         self.accepted: Counter[tuple[str, str]] = Counter()
         self.rejected: Counter[tuple[str, str]] = Counter()
@@ -95,27 +99,29 @@ class Pipeline:
 
     def submit(self, request: IngestRequest) -> concurrent.futures.Future[IngestResult] | None:
         """Queue a request for the ingest thread, or ``None`` when the pipeline is full (counted)."""
-        return self._offer(request, len(request.body), request.receiver, request.signal)
+        return self._offer(request, len(request.body), 0, request.receiver, request.signal)
 
     def submit_batches(
         self, signal: str, batches: Sequence[SpanBatch | LogBatch | MetricBatch], owner: TaskOwner | None, receiver: str
     ) -> concurrent.futures.Future[IngestResult] | None:
         """Records built by another receiver (Forward, X-Ray, scrapes): enriched and stored like OTLP."""
-        return self._offer((signal, list(batches), owner, receiver), 0, receiver, signal)
+        items = sum(_size(b) for b in batches)
+        return self._offer((signal, list(batches), owner, receiver), 0, items, receiver, signal)
 
     def _offer(
-        self, item: Any, size: int, receiver: str, signal: str
+        self, item: Any, size: int, items: int, receiver: str, signal: str
     ) -> concurrent.futures.Future[IngestResult] | None:
         key = (receiver, signal)
         with self._lock:
             full = (
                 self._queued_bytes + size > self.settings.max_queue_bytes
-                or self.store.pending >= self.settings.max_pending_items
+                or self._queued_items + self.store.pending >= self.settings.max_pending_items
             )
             if full:
                 self.refused[key] += 1
                 return None
             self._queued_bytes += size
+            self._queued_items += items
             self.received_bytes[key] += size
         future: concurrent.futures.Future[IngestResult] = concurrent.futures.Future()
         self._queue.put((item, future))
@@ -136,9 +142,11 @@ class Pipeline:
             "badRequests": flat(self.bad_requests),
             "receivedBytes": flat(self.received_bytes),
             "queuedBytes": self._queued_bytes,
+            "queuedItems": self._queued_items,
             "pending": self.store.pending,
             "deltaDropped": self.delta.dropped,
             "store": self.store.counters(),
+            "writer": self.store.writer_info(),
         }
 
     def close(self) -> None:
@@ -159,9 +167,11 @@ class Pipeline:
                 log.exception("telemetry ingest failed")
                 result = IngestResult(Outcome.BAD_REQUEST, message=f"internal error: {error}")
             finally:
-                if isinstance(item, IngestRequest):
-                    with self._lock:
+                with self._lock:
+                    if isinstance(item, IngestRequest):
                         self._queued_bytes -= len(item.body)
+                    else:
+                        self._queued_items -= sum(_size(b) for b in item[1])
             future.set_result(result)
 
     def _process(self, request: IngestRequest) -> IngestResult:
@@ -175,17 +185,16 @@ class Pipeline:
             self.bad_requests[key] += 1
             return IngestResult(Outcome.BAD_REQUEST, message=str(error))
         try:
-            message = otlp.parse_request(request.signal, body, request.encoding)
+            decoded = self._decode(request.signal, body, request.encoding, request.owner)
         except otlp.BadRequest as error:
             self.bad_requests[key] += 1
             return IngestResult(Outcome.BAD_REQUEST, message=str(error))
-        decoded = self._decode(request.signal, message, request.owner)
         self._store(request.signal, decoded.batches)
         self.accepted[key] += decoded.accepted
         self.rejected[key] += decoded.rejected
         return IngestResult(Outcome.OK, decoded.accepted, decoded.rejected, decoded.error_message)
 
-    def _decode(self, signal: str, message: Any, owner: TaskOwner | None) -> otlp.Decoded:
+    def _decode(self, signal: str, body: bytes, encoding: str, owner: TaskOwner | None) -> otlp.Decoded:
         now = self.clock.now()
         override = self.settings.override_resource
 
@@ -193,10 +202,14 @@ class Pipeline:
             return enrich(resource, owner, override=override)
 
         oldest_ns = int((now - self.store.settings.retention_seconds.get(signal, 3 * 86400.0)) * 1e9)
+        if signal in (Signal.TRACES, Signal.LOGS) and encoding == "json":
+            # JSON becomes protobuf once, so both encodings share the column decoders (otlp module doc).
+            body = otlp.parse_request(signal, body, encoding).SerializeToString()
         if signal == Signal.TRACES:
-            return otlp.decode_traces(message, on_resource, oldest_ns)
+            return otlp.decode_trace_bytes(body, on_resource, oldest_ns)
         if signal == Signal.LOGS:
-            return otlp.decode_logs(message, on_resource, oldest_ns, int(now * 1e9))
+            return otlp.decode_log_bytes(body, on_resource, oldest_ns, int(now * 1e9))
+        message = cast(metrics_service_pb2.ExportMetricsServiceRequest, otlp.parse_request(signal, body, encoding))
         resources = [
             on_resource(Resource(attributes_from_pb(rm.resource.attributes), rm.resource.dropped_attributes_count))
             for rm in message.resource_metrics

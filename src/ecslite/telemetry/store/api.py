@@ -33,9 +33,10 @@ from ecslite.telemetry.store import spans as span_tables
 from ecslite.telemetry.store.logs import LogQuery, StoredLog
 from ecslite.telemetry.store.matchers import Matcher
 from ecslite.telemetry.store.metrics import SeriesData, StoredExemplar
+from ecslite.telemetry.store.process import ProcessEngine, WriterProcess
 from ecslite.telemetry.store.segments import Segment, SegmentSet
 from ecslite.telemetry.store.spans import SpanQuery, StoredSpan, TraceSummary
-from ecslite.telemetry.store.writer import SignalWriter, WriteFunction
+from ecslite.telemetry.store.writer import Engine, IndexFunction, LocalEngine, SignalWriter, WriteFunction
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class StoreSettings:
     searchable_span_keys: frozenset[str] = field(default_factory=frozenset)
     # Another process's files, read only: no writer threads, no janitor (tools, tests).
     read_only: bool = False
+    # Files only: run the SQL in a writer process (store.process) rather than on the writer threads.
+    writer_process: bool = True
 
     @property
     def segment_bytes(self) -> int:
@@ -76,30 +79,58 @@ class TelemetryStore:
         self.searchable = SEARCHABLE_SPAN_KEYS | settings.searchable_span_keys
         self._sets: dict[str, SegmentSet] = {}
         self._writers: dict[str, SignalWriter] = {}
-        tables: dict[str, tuple[tuple[str, ...], str, WriteFunction]] = {
-            Signal.TRACES: (span_tables.DDL, span_tables.TIME_BOUNDS_SQL, span_tables.write),
-            Signal.LOGS: (log_tables.DDL, log_tables.TIME_BOUNDS_SQL, log_tables.write),
-            Signal.METRICS: (metric_tables.DDL, metric_tables.TIME_BOUNDS_SQL, metric_tables.write),
+        tables: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, WriteFunction, IndexFunction | None]] = {
+            Signal.TRACES: (span_tables.DDL, span_tables.UPGRADE, span_tables.TIME_BOUNDS_SQL, span_tables.write, None),
+            Signal.LOGS: (
+                log_tables.DDL,
+                log_tables.UPGRADE,
+                log_tables.TIME_BOUNDS_SQL,
+                log_tables.write,
+                log_tables.index_pending,
+            ),
+            Signal.METRICS: (
+                metric_tables.DDL,
+                metric_tables.UPGRADE,
+                metric_tables.TIME_BOUNDS_SQL,
+                metric_tables.write,
+                None,
+            ),
         }
-        for signal, (ddl, bounds, write) in tables.items():
-            segments = SegmentSet(
+        for signal, (ddl, upgrade, bounds, _write, _index) in tables.items():
+            self._sets[signal] = SegmentSet(
                 signal,
                 settings.directory,
                 ddl,
                 bounds,
+                upgrade=upgrade,
                 now=self.clock.now,
                 segment_bytes=settings.segment_bytes,
                 read_only=settings.read_only,
             )
-            self._sets[signal] = segments
+        self.process: WriterProcess | None = None
+        if not settings.read_only and settings.directory is not None and settings.writer_process:
+            try:
+                self.process = WriterProcess(self._log_segment_paths, name=str(settings.directory))
+            except OSError:
+                log.exception("telemetry writer process could not start; writing in this process")
+        for signal, (_ddl, _upgrade, _bounds, write, index) in tables.items():
             if settings.read_only:
                 continue
+            engine: Engine
+            if self.process is not None:
+                engine = ProcessEngine(self.process, signal)
+            else:
+                local = LocalEngine(write, index)
+                for segment in self._sets[signal].segments():
+                    local.hint(segment)
+                engine = local
             self._writers[signal] = SignalWriter(
-                segments,
+                self._sets[signal],
                 write,
                 commit_interval=settings.commit_interval,
                 commit_rows=settings.commit_rows,
                 max_pending=settings.max_pending,
+                engine=engine,
             )
         self._taps: list[Tap] = []
         self._stop = threading.Event()
@@ -160,7 +191,8 @@ class TelemetryStore:
 
     def counters(self) -> dict[str, dict[str, int]]:
         return {
-            s: {"committed": w.committed, "failed": w.failed, "pending": w.pending} for s, w in self._writers.items()
+            s: {"committed": w.committed, "failed": w.failed, "pending": w.pending, "writerRestarts": w.engine.restarts}
+            for s, w in self._writers.items()
         }
 
     def close(self) -> None:
@@ -169,6 +201,8 @@ class TelemetryStore:
             self._janitor.join(5.0)
         for writer in self._writers.values():
             writer.close()
+        if self.process is not None:
+            self.process.close()
         for segments in self._sets.values():
             segments.close()
 
@@ -207,10 +241,10 @@ class TelemetryStore:
         done = threading.Event() if doomed else None
         remaining = [len(doomed)]
         for segment in doomed:
-            owner = self._sets[segment.signal]
+            writer = self._writers[segment.signal]
 
-            def drop(owner: SegmentSet = owner, segment: Segment = segment) -> None:
-                owner.drop(segment)
+            def drop(writer: SignalWriter = writer, segment: Segment = segment) -> None:
+                writer.drop(segment)
                 remaining[0] -= 1
                 if remaining[0] == 0 and done is not None:
                     done.set()
@@ -226,16 +260,35 @@ class TelemetryStore:
         events = []
         for signal, segments in self._sets.items():
             done = threading.Event()
+            writer = self._writers[signal]
 
-            def drop_all(segments: SegmentSet = segments, done: threading.Event = done) -> None:
+            def drop_all(
+                segments: SegmentSet = segments, writer: SignalWriter = writer, done: threading.Event = done
+            ) -> None:
                 for segment in segments.segments():
-                    segments.drop(segment)
+                    writer.drop(segment)
                 done.set()
 
             self._writers[signal].run_on_writer(drop_all)
             events.append(done)
         for done in events:
             done.wait(timeout)
+
+    def writer_info(self) -> dict[str, object]:
+        """Where the SQL runs: ``{"process": pid or None, "restarts": n, "logIndexBacklog": rows}``."""
+        process = self.process
+        return {
+            "process": process.pid if process is not None else None,
+            "restarts": process.restarts if process is not None else 0,
+            "logIndexBacklog": self.log_index_backlog(),
+        }
+
+    def _log_segment_paths(self) -> list[str]:
+        return [str(seg.path) for seg in self._sets[Signal.LOGS].segments() if seg.path is not None]
+
+    def log_index_backlog(self) -> int:
+        """Log records not yet in the full-text index (found by scanning until they are)."""
+        return sum(log_tables.unindexed(conn) for _segment, conn in self._each(Signal.LOGS))
 
     def size_bytes(self) -> int:
         return sum(seg.size() for s in self._sets.values() for seg in s.segments())

@@ -3,6 +3,10 @@
 Resources are keyed by :attr:`Resource.key` (a hash of the sorted attributes); the writer caches
 hash → id per segment, readers cache id → :class:`Resource` per segment. Both caches are safe
 because a stored resource never changes.
+
+``writer_state.token`` is written by every commit of a writer process in the same transaction as
+its rows, so after the process dies mid-commit the store can tell whether that commit happened
+(:mod:`ecslite.telemetry.store.writer`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ RESOURCES_DDL = (
     "CREATE INDEX resources_by_service ON resources (service)",
     """CREATE TABLE scopes (id INTEGER PRIMARY KEY, hash BLOB UNIQUE NOT NULL, name TEXT NOT NULL,
        version TEXT NOT NULL, attrs BLOB NOT NULL)""",
+)
+
+
+WRITER_STATE_DDL = (
+    "CREATE TABLE writer_state (id INTEGER PRIMARY KEY CHECK (id = 1), token INTEGER NOT NULL)",
+    "INSERT INTO writer_state (id, token) VALUES (1, 0)",
 )
 
 

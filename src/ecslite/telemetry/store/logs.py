@@ -3,9 +3,19 @@
 Tables: ``streams`` (one per distinct label set, canonical sorted JSON) with ``stream_labels`` for
 selector matching and label listings; ``logs`` (one row per record; attributes and the original
 body in ``detail``); ``logs_fts``, an FTS5 external-content table with the trigram tokenizer on
-``body``, which serves ``|=`` filters of three characters or more. Shorter needles are checked
-with ``instr``; the trigram index is case-insensitive, so every hit is also checked with ``instr``
-(Loki's ``|=`` is case-sensitive).
+``body`` (``detail=none``: a quarter of the cost of a full index to fill), which serves ``|=``
+filters of three characters or more.
+
+The body index is filled lazily (:func:`index_pending`), by the writer when it has nothing else to
+do, so writing a record never waits for it; ``fts_state.indexed`` is the highest ``logs.id``
+indexed, and rows above it (the unindexed tail) are matched by scanning them. The mark only grows,
+so a reader that read it before a query can only scan more than it needs, never miss a line.
+
+A line filter is exact: the index answers "rows holding every trigram of the needle" (a
+``detail=none`` index cannot match phrases), a superset that ``instr`` then checks
+case-sensitively, as Loki's ``|=`` is. Shorter needles are checked with ``instr`` alone.
+Segments of schema 1 (written before the index was lazy) have a full index and no ``fts_state``:
+they are indexed completely, and the same query serves them.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import add, itemgetter
 
 import orjson
 
@@ -27,10 +38,14 @@ from ecslite.telemetry.model import (
     log_stream_labels,
     severity_level,
 )
-from ecslite.telemetry.store.common import RESOURCES_DDL, load_resource, resource_id
+from ecslite.telemetry.store.common import RESOURCES_DDL, WRITER_STATE_DDL, load_resource, resource_id
 from ecslite.telemetry.store.matchers import Matcher, best_equality, match_all
 from ecslite.telemetry.store.segments import Segment
 
+FTS_STATE_DDL = (
+    "CREATE TABLE fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed INTEGER NOT NULL)",
+    "INSERT INTO fts_state (id, indexed) VALUES (1, 0)",
+)
 DDL = (
     *RESOURCES_DDL,
     "CREATE TABLE streams (id INTEGER PRIMARY KEY, hash BLOB UNIQUE NOT NULL, labels TEXT NOT NULL)",
@@ -43,7 +58,16 @@ DDL = (
     "CREATE INDEX logs_by_stream ON logs (stream_id, ts_ns)",
     "CREATE INDEX logs_by_time ON logs (ts_ns)",
     "CREATE INDEX logs_by_trace ON logs (trace_id) WHERE trace_id IS NOT NULL",
-    "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', content_rowid='id', tokenize='trigram')",
+    "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', content_rowid='id', tokenize='trigram', "
+    "detail=none)",
+    *FTS_STATE_DDL,
+    *WRITER_STATE_DDL,
+)
+# Schema 1 → 2: the full index of a schema-1 segment covers every row; writes continue lazily.
+UPGRADE = (
+    *FTS_STATE_DDL[:1],
+    "INSERT INTO fts_state (id, indexed) SELECT 1, coalesce(max(id), 0) FROM logs",
+    *WRITER_STATE_DDL,
 )
 TIME_BOUNDS_SQL = "SELECT min(ts_ns), max(ts_ns) FROM logs"
 TRIGRAM = 3
@@ -60,48 +84,79 @@ def stream_of(resource: Resource, record: LogRecord) -> Labels:
 
 # -- writing -------------------------------------------------------------------------------------
 
+# Record fields by position (:class:`LogRecord` or a plain tuple in its order); ``source`` (8) only
+# picks the stream. The row adds the stream id as ?11.
+_ROW = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 9, 10)
+_STREAM_KEY = itemgetter(8, 2, 3)  # source, severity number and text: with the resource, the labels
+_INSERT = (
+    "INSERT INTO logs (ts_ns, observed_ns, severity, severity_text, body, trace_id, span_id, flags, detail, "
+    "event_name, stream_id, resource_id) "
+    "VALUES (coalesce(nullif(?1, 0), ?2), ?2, ?3, ?4, ?5, nullif(?6, x''), nullif(?7, x''), ?8, ?9, "
+    "nullif(?10, ''), ?11, {rid})"
+)
+
+
+class _Streams(dict[tuple[str, int, str], tuple[int]]):
+    """(source, severity number, severity text) → ``(stream id,)`` for one resource; filled on a miss,
+    so a batch's records find their stream at C speed."""
+
+    def __init__(self, conn: sqlite3.Connection, segment: Segment, resource: Resource) -> None:
+        super().__init__()
+        self.conn, self.segment, self.resource = conn, segment, resource
+
+    def __missing__(self, key: tuple[str, int, str]) -> tuple[int]:
+        source, number, text = key
+        labels = log_stream_labels(self.resource, source, severity_level(number, text))
+        found = self[key] = (_stream_id(self.conn, self.segment, labels),)
+        return found
+
 
 def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[LogBatch]) -> tuple[int | None, int | None]:
-    rows: list[tuple[object, ...]] = []
-    low: int | None = None
-    high: int | None = None
-    streams: dict[Labels, int] = {}
+    first = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0]
+    streams: dict[bytes, _Streams] = {}
     for batch in batches:
-        rid = resource_id(conn, segment, batch.resource)
-        for record in batch.records:
-            labels = stream_of(batch.resource, record)
-            stream = streams.get(labels)
-            if stream is None:
-                stream = streams[labels] = _stream_id(conn, segment, labels)
-            ts = record_time(record)
-            rows.append(
-                (
-                    ts,
-                    record.observed_ns,
-                    stream,
-                    record.severity_number,
-                    record.severity_text,
-                    record.body,
-                    record.trace_id or None,
-                    record.span_id or None,
-                    record.flags,
-                    rid,
-                    record.event_name or None,
-                    record.detail,
-                )
-            )
-            if low is None or ts < low:
-                low = ts
-            if high is None or ts > high:
-                high = ts
-    last = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0]
-    conn.executemany(
-        "INSERT INTO logs (ts_ns, observed_ns, stream_id, severity, severity_text, body, trace_id, span_id, flags, "
-        "resource_id, event_name, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    conn.execute("INSERT INTO logs_fts (rowid, body) SELECT id, body FROM logs WHERE id > ?", (last,))
+        records = batch.records
+        if not records:
+            continue
+        resource = batch.resource
+        rid = resource_id(conn, segment, resource)
+        known = streams.get(resource.key)
+        if known is None:
+            known = streams[resource.key] = _Streams(conn, segment, resource)
+        stream = known.__getitem__
+        # rid is an integer from this segment: safe as a literal, and the statement stays cached.
+        conn.executemany(_INSERT.format(rid=rid), map(add, map(_ROW, records), map(stream, map(_STREAM_KEY, records))))
+    low, high = conn.execute("SELECT min(ts_ns), max(ts_ns) FROM logs WHERE id > ?", (first,)).fetchone()
     return low, high
+
+
+def index_pending(conn: sqlite3.Connection, limit: int) -> int:
+    """Add up to ``limit`` unindexed bodies to the full-text index, inside the caller's transaction.
+
+    Returns how many rows still wait. A schema-1 segment (no ``fts_state``) is always complete.
+    """
+    try:
+        indexed = int(conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    top = int(conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0])
+    if top <= indexed:
+        return 0
+    upto = min(top, indexed + limit)
+    conn.execute(
+        "INSERT INTO logs_fts (rowid, body) SELECT id, body FROM logs WHERE id > ? AND id <= ?", (indexed, upto)
+    )
+    conn.execute("UPDATE fts_state SET indexed = ?", (upto,))
+    return top - upto  # ids are dense: rows are never deleted from a segment
+
+
+def unindexed(conn: sqlite3.Connection) -> int:
+    """How many rows wait for the full-text index."""
+    try:
+        indexed = conn.execute("SELECT indexed FROM fts_state").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    return int(conn.execute("SELECT count(*) FROM logs WHERE id > ?", (indexed,)).fetchone()[0])
 
 
 def _stream_id(conn: sqlite3.Connection, segment: Segment, labels: Labels) -> int:
@@ -180,8 +235,15 @@ def read(conn: sqlite3.Connection, segment: Segment, query: LogQuery) -> list[St
     params: list[object] = [query.start_ns, query.end_ns]
     fts = [needle for needle in query.contains if len(needle) >= TRIGRAM]
     if fts:
-        where.append("l.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
-        params.append(" AND ".join('"' + needle.replace('"', '""') + '"' for needle in fts))
+        expression = fts_expression(fts)
+        tail = _indexed_mark(conn)
+        if tail is None:
+            where.append("l.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
+            params.append(expression)
+        else:
+            # Rows above the mark are not in the index yet: they are scanned (instr below) instead.
+            where.append("(l.id > ? OR l.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?))")
+            params.extend((tail, expression))
     for needle in query.contains:
         where.append("instr(l.body, ?) > 0")
         params.append(needle)
@@ -203,6 +265,33 @@ def read(conn: sqlite3.Connection, segment: Segment, query: LogQuery) -> list[St
         )
         out.append(StoredLog(record, streams[row[8]], load_resource(conn, segment, row[9])))
     return out
+
+
+MAX_TRIGRAMS = 32
+
+
+def fts_expression(needles: Sequence[str]) -> str:
+    """An FTS5 query for rows holding every trigram of every needle (each needle ≥ 3 characters).
+
+    Each trigram is its own quoted term (a ``detail=none`` index has no positions for phrases); a
+    long needle uses at most :data:`MAX_TRIGRAMS` of its trigrams, spread over it.
+    """
+    terms: dict[str, None] = {}
+    for needle in needles:
+        grams = list(dict.fromkeys(needle[i : i + TRIGRAM] for i in range(len(needle) - TRIGRAM + 1)))
+        if len(grams) > MAX_TRIGRAMS:
+            step = len(grams) / MAX_TRIGRAMS
+            grams = [grams[int(i * step)] for i in range(MAX_TRIGRAMS)]
+        terms.update(dict.fromkeys(grams))
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in terms)
+
+
+def _indexed_mark(conn: sqlite3.Connection) -> int | None:
+    try:
+        row = conn.execute("SELECT indexed FROM fts_state").fetchone()
+    except sqlite3.OperationalError:
+        return None  # schema 1: everything is indexed
+    return int(row[0]) if row else None
 
 
 def label_names(conn: sqlite3.Connection) -> set[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from ecslite.telemetry.model import STALE_NAN_BITS, Labels, MetricBatch, MetricMetadata, is_stale
-from ecslite.telemetry.store.common import RESOURCES_DDL, resource_id
+from ecslite.telemetry.store.common import RESOURCES_DDL, WRITER_STATE_DDL, resource_id
 from ecslite.telemetry.store.matchers import Matcher, best_equality, match_all
 from ecslite.telemetry.store.segments import Segment
 
@@ -39,7 +39,9 @@ DDL = (
     """CREATE TABLE exemplars (series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL NOT NULL,
        trace_id BLOB, span_id BLOB, labels TEXT NOT NULL)""",
     "CREATE INDEX exemplars_by_series ON exemplars (series_id, ts_ms)",
+    *WRITER_STATE_DDL,
 )
+UPGRADE = WRITER_STATE_DDL  # schema 1 → 2
 TIME_BOUNDS_SQL = "SELECT min(ts_ms), max(ts_ms) FROM samples"
 
 

@@ -15,6 +15,12 @@ Invariants:
   connection shared by the writer and readers under the segment's lock.
 - A segment records the smallest and largest data time it holds (``min_ts``/``max_ts``), so a
   time-bounded query opens only the segments that can match.
+- ``PRAGMA user_version`` is the segment's schema (:data:`SCHEMA_VERSION`); a writer opening an
+  older segment upgrades it first (the signal's ``upgrade`` statements), a reader reads it as it is
+  (:attr:`Segment.version`). A segment of a newer schema is left alone.
+- With a writer process (:mod:`~ecslite.telemetry.store.writer`) the segment's ``conn`` only
+  creates the schema and answers the writer's questions after a crash; the rows are written by the
+  process through its own connection.
 """
 
 from __future__ import annotations
@@ -32,9 +38,14 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+SCHEMA_VERSION = 2  # 2: lazy full-text index (fts_state), writer_state
 PAGE_SIZE = 8192
 READER_MMAP_BYTES = 256 * 1024 * 1024
 _NAME = re.compile(r"^(?P<signal>[a-z]+)-(?P<day>\d{4}-\d{2}-\d{2})(?:\.(?P<seq>\d+))?\.db$")
+
+
+class NewerSchema(sqlite3.DatabaseError):
+    """A segment written by a newer ecslite (its ``user_version`` is above :data:`SCHEMA_VERSION`)."""
 
 
 def utc_day(epoch_seconds: float) -> str:
@@ -53,6 +64,7 @@ class Segment:
     max_ts: int | None = None
     last_write: float = 0.0
     closed: bool = False
+    version: int = SCHEMA_VERSION
     # Writer-side caches of ids local to this segment (resource hash → id, ...).
     cache: dict[str, dict[Any, Any]] = field(default_factory=dict)
 
@@ -98,6 +110,7 @@ class SegmentSet:
         ddl: Sequence[str],
         time_bounds_sql: str,
         *,
+        upgrade: Sequence[str] = (),
         now: Callable[[], float],
         segment_bytes: int,
         read_only: bool = False,
@@ -105,6 +118,7 @@ class SegmentSet:
         self.signal = signal
         self.directory = directory
         self.ddl = ddl
+        self.upgrade = upgrade
         self.time_bounds_sql = time_bounds_sql
         self.now = now
         self.segment_bytes = segment_bytes
@@ -129,6 +143,10 @@ class SegmentSet:
         for day, seq, path in sorted(found):
             try:
                 segment = self._open(day, seq, path)
+            except NewerSchema as error:
+                log.error("telemetry segment written by a newer ecslite, left alone", extra={"path": str(path)})
+                log.debug("newer schema", exc_info=error)
+                continue
             except sqlite3.DatabaseError as error:
                 if self.read_only:
                     continue
@@ -147,11 +165,12 @@ class SegmentSet:
         elif self.read_only:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA query_only=1")
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
                 # The writer has created the file but not yet its tables: nothing to read in it yet.
                 conn.close()
                 raise sqlite3.DatabaseError(f"{path.name} has no tables yet")
-            return Segment(self.signal, day, seq, path, conn)
+            return Segment(self.signal, day, seq, path, conn, version=version)
         else:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
@@ -159,11 +178,15 @@ class SegmentSet:
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("PRAGMA cache_size=-65536")
-        if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise NewerSchema(f"{path} has schema {version}; this ecslite writes {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:
             conn.execute("BEGIN")
-            for statement in self.ddl:
+            for statement in self.ddl if version == 0 else self.upgrade:
                 conn.execute(statement)
-            conn.execute("PRAGMA user_version=1")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
         return Segment(self.signal, day, seq, path, conn)
 

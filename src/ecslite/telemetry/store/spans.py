@@ -15,6 +15,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain, groupby, repeat
+from operator import itemgetter
 from typing import Any
 
 from ecslite.telemetry.model import (
@@ -27,7 +29,14 @@ from ecslite.telemetry.model import (
     StatusCode,
     decode_span_detail,
 )
-from ecslite.telemetry.store.common import RESOURCES_DDL, load_resource, load_scope, resource_id, scope_id
+from ecslite.telemetry.store.common import (
+    RESOURCES_DDL,
+    WRITER_STATE_DDL,
+    load_resource,
+    load_scope,
+    resource_id,
+    scope_id,
+)
 from ecslite.telemetry.store.segments import Segment
 
 MAX_TAG_VALUES = 1000
@@ -54,75 +63,74 @@ DDL = (
        last_seen INTEGER NOT NULL, PRIMARY KEY (scope, key, value)) WITHOUT ROWID""",
     """CREATE TABLE operations (service TEXT NOT NULL, name TEXT NOT NULL, kind INTEGER NOT NULL,
        last_seen INTEGER NOT NULL, PRIMARY KEY (service, name, kind)) WITHOUT ROWID""",
+    *WRITER_STATE_DDL,
 )
+UPGRADE = WRITER_STATE_DDL  # schema 1 → 2
 TIME_BOUNDS_SQL = "SELECT min(start_ns), max(start_ns + duration_ns) FROM spans"
 
 
 # -- writing -------------------------------------------------------------------------------------
 
+# Span fields by position: the writer takes :class:`Span` records or plain tuples in the same order
+# (what the writer process receives), and most per-span work is done by C iteration over them.
+_ROW = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+_TRACE_ID = itemgetter(0)
+_PARENT = itemgetter(2)
+_START = itemgetter(5)
+_END = itemgetter(6)
+_STATUS = itemgetter(7)
+_TAGS = itemgetter(12)
+_TYPES = itemgetter(13)
+# Columns the row computes itself: an empty parent or status message is NULL, duration = end - start.
+_INSERT = (
+    "INSERT INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, duration_ns, status, status_msg, "
+    "flags, http_status, detail, resource_id, scope_id) "
+    "VALUES (?1, ?2, nullif(?3, x''), ?4, ?5, ?6, ?7 - ?6, ?8, nullif(?9, ''), ?10, ?11, ?12, {rid}, {sid})"
+)
+MAX_TAG_TEXTS = 100_000
+
 
 def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanBatch]) -> tuple[int | None, int | None]:
-    rows: list[tuple[object, ...]] = []
-    tag_rows: dict[tuple[str, str, bytes], tuple[object, ...]] = {}
     traces: dict[bytes, _Summary] = {}
+    tag_starts: dict[tuple[bytes, tuple[str, Any]], int] = {}
+    types: set[tuple[str, str]] = set()
     catalog: dict[tuple[str, str], str] = {}
     values: dict[tuple[str, str, str], str] = {}
     operations: set[tuple[str, str, int]] = set()
     low: int | None = None
     high: int | None = None
     for batch in batches:
+        spans = batch.spans
+        if not spans:
+            continue
         rid = resource_id(conn, segment, batch.resource)
         sid = scope_id(conn, segment, batch.scope)
         service = batch.resource.service_name
         _resource_tags(batch.resource, catalog, values)
-        for span in batch.spans:
-            start, end = span.start_ns, span.end_ns
-            tid = span.trace_id
-            rows.append(
-                (
-                    tid,
-                    span.span_id,
-                    span.parent_span_id or None,
-                    span.name,
-                    span.kind,
-                    start,
-                    end - start,
-                    span.status_code,
-                    span.status_message or None,
-                    rid,
-                    sid,
-                    span.http_status,
-                    span.flags,
-                    span.detail,
-                )
-            )
-            if low is None or start < low:
-                low = start
-            if high is None or end > high:
-                high = end
-            _summarise(traces, span, service)
-            operations.add((service, span.name, span.kind))
-            for key, value in span.tags:
-                # One row per (key, value, trace) and commit: searches find traces, not spans (§8.3).
-                text = str(value).lower() if isinstance(value, bool) else str(value)
-                seen_tag = tag_rows.get((key, text, tid))
-                if seen_tag is None:
-                    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-                    tag_rows[(key, text, tid)] = (key, text, num, tid, start)
-                    values[("span", key, text)] = _tag_type(value)
-                elif start < seen_tag[4]:  # type: ignore[operator]
-                    tag_rows[(key, text, tid)] = (*seen_tag[:4], start)
-            for key, kind in span.attr_types:
-                catalog[("span", key)] = kind
-    conn.executemany(
-        "INSERT INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, duration_ns, status, status_msg, "
-        "resource_id, scope_id, http_status, flags, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+        # rid and sid are integers from this segment: safe as literals, and the statement stays cached.
+        conn.executemany(_INSERT.format(rid=rid, sid=sid), map(_ROW, spans))
+        first, last = min(map(_START, spans)), max(map(_END, spans))
+        low = first if low is None else min(low, first)
+        high = last if high is None else max(high, last)
+        operations.update(zip(repeat(service), map(itemgetter(3), spans), map(itemgetter(4), spans)))
+        types.update(chain.from_iterable(map(_TYPES, spans)))
+        for trace_id, group in groupby(spans, _TRACE_ID):
+            _summarise(traces, tag_starts, trace_id, list(group), service)
+    texts: dict[tuple[str, Any], tuple[str, str, float | None]] = segment.cache.setdefault("tag_texts", {})
+    if len(texts) > MAX_TAG_TEXTS:
+        texts.clear()
+    tag_rows: list[tuple[object, ...]] = []
+    for (trace_id, tag), start in tag_starts.items():
+        text = texts.get(tag)
+        if text is None:
+            text = texts[tag] = _tag_text(tag)
+            values[("span", text[0], text[1])] = _tag_type(tag[1])
+        tag_rows.append((*text, trace_id, start))
     if tag_rows:
-        conn.executemany(
-            "INSERT INTO span_tags (key, value, num, trace_id, start_ns) VALUES (?, ?, ?, ?, ?)", tag_rows.values()
-        )
+        # One row per (key, value, trace) and commit: searches find traces, not spans (§8.3).
+        conn.executemany("INSERT INTO span_tags (key, value, num, trace_id, start_ns) VALUES (?, ?, ?, ?, ?)", tag_rows)
+    for key, kind in types:
+        catalog[("span", key)] = kind
     _upsert_traces(conn, traces)
     seen = high or 0
     _upsert_catalog(conn, segment, catalog, values, seen)
@@ -145,27 +153,39 @@ class _Summary:
     services: set[str]
 
 
-def _summarise(traces: dict[bytes, _Summary], span: Span, service: str) -> None:
-    summary = traces.get(span.trace_id)
-    error = 1 if span.status_code == StatusCode.ERROR else 0
-    root = not span.parent_span_id
+def _summarise(
+    traces: dict[bytes, _Summary],
+    tag_starts: dict[tuple[bytes, tuple[str, Any]], int],
+    trace_id: bytes,
+    group: list[Any],
+    service: str,
+) -> None:
+    """Fold a run of one trace's spans (of one resource) into its summary and its searchable tags."""
+    start = min(map(_START, group))
+    end = max(map(_END, group))
+    errors = list(map(_STATUS, group)).count(StatusCode.ERROR)
+    parents = list(map(_PARENT, group))
+    root_name = None
+    if b"" in parents:
+        # The last root of the run, as if the spans were folded one by one.
+        root_name = group[len(parents) - 1 - parents[::-1].index(b"")][3]
+    for tag in set(chain.from_iterable(map(_TAGS, group))):
+        key = (trace_id, tag)
+        known = tag_starts.get(key)
+        if known is None or start < known:
+            tag_starts[key] = start
+    summary = traces.get(trace_id)
     if summary is None:
-        traces[span.trace_id] = _Summary(
-            span.start_ns,
-            span.end_ns,
-            service if root else None,
-            span.name if root else None,
-            1,
-            error,
-            {service},
+        traces[trace_id] = _Summary(
+            start, end, service if root_name is not None else None, root_name, len(group), errors, {service}
         )
         return
-    summary.start = min(summary.start, span.start_ns)
-    summary.end = max(summary.end, span.end_ns)
-    if root:
-        summary.root_service, summary.root_name = service, span.name
-    summary.spans += 1
-    summary.errors += error
+    summary.start = min(summary.start, start)
+    summary.end = max(summary.end, end)
+    if root_name is not None:
+        summary.root_service, summary.root_name = service, root_name
+    summary.spans += len(group)
+    summary.errors += errors
     summary.services.add(service)
 
 
@@ -195,6 +215,14 @@ def _upsert_traces(conn: sqlite3.Connection, traces: dict[bytes, _Summary]) -> N
             for tid, s in traces.items()
         ],
     )
+
+
+def _tag_text(tag: tuple[str, Any]) -> tuple[str, str, float | None]:
+    """(key, text, number) of a searchable tag: booleans as ``true``/``false``, numbers also as REAL."""
+    key, value = tag
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return key, text, num
 
 
 def _tag_type(value: object) -> str:

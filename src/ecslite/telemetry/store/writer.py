@@ -4,6 +4,12 @@ Commits happen every ``commit_interval`` seconds (250 ms) or as soon as ``commit
 records wait, whichever comes first (§8.2), so a record is readable well within 2 s of being
 accepted while a busy writer still commits large transactions.
 
+Who runs the SQL is the writer's :class:`Engine`: :class:`LocalEngine` runs it on this thread
+through the segment's own connection (memory mode, tests); the writer process of
+:mod:`~ecslite.telemetry.store.process` runs it in a child process, so SQLite and the per-row
+work of a commit never compete with the event loop and the receivers for the server's GIL.
+Either way the thread keeps every batch until its commit is confirmed.
+
 Invariants:
 
 - ``pending`` counts records submitted and not yet committed; the pipeline reads it to push back
@@ -12,6 +18,10 @@ Invariants:
 - A batch the database refuses (a bug or a full disk) is logged and counted in ``failed`` with
   its record count, never retried forever and never silently dropped.
 - :meth:`flush` returns once everything submitted before it was committed (tests, shutdown).
+- Idle work (the lazy full-text index of logs) runs only when no batch waits and the writer
+  spent less than :data:`IDLE_MAX_BUSY` of the last second committing, so a burst is stored
+  first and indexed after; a backlog past :data:`MAX_UNINDEXED` rows is also worked off after
+  commits, so it stays bounded under a sustained load.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from ecslite.telemetry.store.segments import Segment, SegmentSet
 
@@ -30,6 +40,123 @@ log = logging.getLogger(__name__)
 
 WriteFunction = Callable[[sqlite3.Connection, Segment, Sequence[Any]], tuple[int | None, int | None]]
 """Writes batches inside an open transaction; returns the (min, max) data time written."""
+IndexFunction = Callable[[sqlite3.Connection, int], int]
+"""Does one slice of idle work inside an open transaction; returns the rows still waiting."""
+
+IDLE_DELAY = 0.05  # quiet time before idle work starts, so a burst's commits come first
+IDLE_MAX_BUSY = 0.3  # idle work waits while commits took more than this share of the last second
+INDEX_CHUNK = 5000  # rows per slice of idle work (a transaction of a few tens of milliseconds)
+MAX_UNINDEXED = 500_000  # past this backlog a slice also follows every commit
+
+
+class BusyShare:
+    """The share of the last ``window`` seconds spent working."""
+
+    def __init__(self, window: float = 1.0) -> None:
+        self.window = window
+        self._spans: deque[tuple[float, float]] = deque()
+
+    def add(self, start: float, end: float) -> None:
+        self._spans.append((start, end))
+
+    def share(self, now: float) -> float:
+        cutoff = now - self.window
+        while self._spans and self._spans[0][1] <= cutoff:
+            self._spans.popleft()
+        return sum(end - max(start, cutoff) for start, end in self._spans) / self.window
+
+
+class Engine(Protocol):
+    """Runs a writer's SQL. ``commit`` raises when the batches could not be stored."""
+
+    restarts: int
+
+    def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]: ...
+
+    def release(self, segment: Segment) -> None:
+        """Forget ``segment`` (its files are about to be removed)."""
+
+    def has_idle_work(self) -> bool: ...
+
+    def idle(self) -> None:
+        """One slice of idle work."""
+
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """SQL on the writer thread through each segment's own connection, under the segment's lock."""
+
+    def __init__(self, write: WriteFunction, index: IndexFunction | None = None) -> None:
+        self.write = write
+        self.index = index
+        self.restarts = 0
+        # Segments whose idle work may not be done, with the rows known to wait (-1: unknown).
+        self._backlog: dict[Segment, int] = {}
+
+    def hint(self, segment: Segment) -> None:
+        """``segment`` (opened at start) may have idle work left from before."""
+        if self.index is not None:
+            self._backlog[segment] = -1
+
+    def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]:
+        with segment.lock:
+            conn = segment.conn
+            conn.execute("BEGIN")
+            try:
+                bounds = self.write(conn, segment, batches)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                segment.cache.clear()  # ids cached during the failed transaction do not exist
+                raise
+        if self.index is not None:
+            waiting = max(self._backlog.get(segment, 0), 0) + rows
+            self._backlog[segment] = waiting
+            if waiting > MAX_UNINDEXED:
+                try:
+                    self._slice(segment)
+                except Exception:  # the rows are committed; only the index waits
+                    log.exception("telemetry idle work failed", extra={"segment": segment.name})
+        return bounds
+
+    def release(self, segment: Segment) -> None:
+        self._backlog.pop(segment, None)
+
+    def has_idle_work(self) -> bool:
+        return bool(self._backlog)
+
+    def idle(self) -> None:
+        if not self._backlog:
+            return
+        segment = next(iter(self._backlog))
+        try:
+            self._slice(segment)
+        except BaseException:
+            self._backlog.pop(segment, None)  # not again and again: its rows stay found by scanning
+            raise
+
+    def _slice(self, segment: Segment) -> None:
+        assert self.index is not None
+        with segment.lock:
+            if segment.closed:
+                self._backlog.pop(segment, None)
+                return
+            conn = segment.conn
+            conn.execute("BEGIN")
+            try:
+                waiting = self.index(conn, INDEX_CHUNK)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        if waiting:
+            self._backlog[segment] = waiting
+        else:
+            self._backlog.pop(segment, None)
+
+    def close(self) -> None:
+        self._backlog.clear()
 
 
 class SignalWriter:
@@ -42,9 +169,11 @@ class SignalWriter:
         commit_rows: int = 5000,
         max_pending: int = 100_000,
         name: str = "",
+        engine: Engine | None = None,
     ) -> None:
         self.segments = segments
         self.write = write
+        self.engine: Engine = engine or LocalEngine(write)
         self.commit_interval = commit_interval
         self.commit_rows = commit_rows
         self.max_pending = max_pending
@@ -60,6 +189,7 @@ class SignalWriter:
         self._flush_requested = False
         self._closing = False
         self._maintenance: list[Callable[[], None]] = []
+        self._busy = BusyShare()
         self._thread = threading.Thread(
             target=self._run, name=f"telemetry-writer-{name or segments.signal}", daemon=True
         )
@@ -115,16 +245,25 @@ class SignalWriter:
             self._maintenance.append(work)
             self._cond.notify_all()
 
+    def drop(self, segment: Segment) -> None:
+        """Remove a segment of this signal; call on the writer thread (:meth:`run_on_writer`)."""
+        self.engine.release(segment)
+        self.segments.drop(segment)
+
     def close(self, timeout: float = 10.0) -> None:
         self.flush(timeout)
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        self.engine.close()
 
     # -- the thread ------------------------------------------------------------------------------
 
     def _take(self) -> tuple[list[tuple[Any, int]], int, list[Callable[[], None]]] | None:
+        """The next commit's batches (or only maintenance); ``([], -1, [])`` when idle work is due;
+        ``None`` when closed."""
+        quiet = False
         with self._cond:
             while True:
                 maintenance, self._maintenance = self._maintenance, []
@@ -152,6 +291,12 @@ class SignalWriter:
                     return [], self._committed_seq, maintenance
                 if self._closing:
                     return None
+                if self.engine.has_idle_work():
+                    if quiet and self._busy.share(time.monotonic()) < IDLE_MAX_BUSY:
+                        return [], -1, []
+                    quiet = True
+                    self._cond.wait(IDLE_DELAY)
+                    continue
                 self._cond.wait(1.0)
 
     def _run(self) -> None:
@@ -160,6 +305,9 @@ class SignalWriter:
             if taken is None:
                 return
             items, seq, maintenance = taken
+            if seq < 0:
+                self._idle()
+                continue
             for work in maintenance:
                 try:
                     work()
@@ -167,25 +315,24 @@ class SignalWriter:
                     log.exception("telemetry store maintenance failed", extra={"signal": self.segments.signal})
             rows = sum(n for _, n in items)
             if items:
+                started = time.monotonic()
                 self._commit([b for b, _ in items], rows)
+                self._busy.add(started, time.monotonic())
             with self._cond:
                 self.pending -= rows
                 self._committed_seq = max(self._committed_seq, seq)
                 self._cond.notify_all()
 
+    def _idle(self) -> None:
+        try:
+            self.engine.idle()
+        except Exception:
+            log.exception("telemetry store idle work failed", extra={"signal": self.segments.signal})
+
     def _commit(self, batches: list[Any], rows: int) -> None:
         try:
             segment = self.segments.active()
-            with segment.lock:
-                conn = segment.conn
-                conn.execute("BEGIN")
-                try:
-                    low, high = self.write(conn, segment, batches)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    segment.cache.clear()  # ids cached during the failed transaction do not exist
-                    raise
+            low, high = self.engine.commit(segment, batches, rows)
             segment.note_times(low, high)
             segment.last_write = self.segments.now()
             self.committed += rows

@@ -1,0 +1,205 @@
+"""The lazy full-text index of log bodies (store.logs): every line is found whether or not the writer
+has indexed it yet, exactly as ``|=`` would find it, and segments written before the index was lazy
+keep working."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecslite.telemetry.model import LogBatch, Resource, Scope, log_from_python
+from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
+from ecslite.telemetry.store import logs as log_tables
+from ecslite.telemetry.store.segments import SCHEMA_VERSION, Segment, SegmentSet
+
+RESOURCE = Resource({"service.name": "orders"})
+EVERYTHING = [Matcher("service_name", "=", "orders")]
+
+
+@pytest.fixture
+def segment() -> Iterator[Segment]:
+    segments = SegmentSet(
+        "logs",
+        None,
+        log_tables.DDL,
+        log_tables.TIME_BOUNDS_SQL,
+        upgrade=log_tables.UPGRADE,
+        now=time.time,
+        segment_bytes=1 << 30,
+    )
+    active = segments.active()
+    yield active
+    segments.close()
+
+
+def write(segment: Segment, bodies: list[str], start: int = 0) -> None:
+    records = [log_from_python(time_ns=1_000 + start + i, body=body) for i, body in enumerate(bodies)]
+    conn = segment.conn
+    conn.execute("BEGIN")
+    log_tables.write(conn, segment, [LogBatch(RESOURCE, Scope(), records)])
+    conn.execute("COMMIT")
+
+
+def index(segment: Segment, limit: int) -> int:
+    conn = segment.conn
+    conn.execute("BEGIN")
+    waiting = log_tables.index_pending(conn, limit)
+    conn.execute("COMMIT")
+    return waiting
+
+
+def found(segment: Segment, *needles: str) -> list[str]:
+    query = LogQuery(EVERYTHING, 0, 10**12, contains=needles, limit=10_000, direction="forward")
+    return [stored.record.body for stored in log_tables.read(segment.conn, segment, query)]
+
+
+BODIES = ["order 7 created", "ORDER 8 CREATED", "payment failed: card declined", "ordered twice", "x"]
+
+
+def test_unindexed_lines_are_found_by_scanning_the_tail(segment: Segment) -> None:
+    write(segment, BODIES)
+    assert log_tables.unindexed(segment.conn) == len(BODIES)
+    assert found(segment, "order") == ["order 7 created", "ordered twice"]
+    assert found(segment, "der 7 cr") == ["order 7 created"]
+
+
+def test_lines_are_found_the_same_while_the_index_catches_up(segment: Segment) -> None:
+    write(segment, BODIES)
+    expected = {needle: found(segment, needle) for needle in ("order", "CREATED", "card decl", "x", "twice")}
+    while True:
+        waiting = index(segment, 2)
+        for needle, bodies in expected.items():
+            assert found(segment, needle) == bodies, (needle, waiting)
+        if not waiting:
+            break
+    assert log_tables.unindexed(segment.conn) == 0
+    write(segment, ["a new order"], start=100)
+    assert found(segment, "order") == ["order 7 created", "ordered twice", "a new order"]
+
+
+def test_index_is_case_insensitive_but_the_filter_is_not(segment: Segment) -> None:
+    write(segment, BODIES)
+    index(segment, 100)
+    assert found(segment, "ORDER") == ["ORDER 8 CREATED"]
+    assert found(segment, "order", "created") == ["order 7 created"]
+    assert found(segment, "declined", "payment") == ["payment failed: card declined"]
+
+
+def test_needles_with_quotes_and_long_needles(segment: Segment) -> None:
+    long_line = "GET /api/v1/orders/7?expand=items&currency=EUR HTTP/1.1 200 " + "z" * 300
+    write(segment, ['say "hi" to ñandú', long_line, "say hi"])
+    for waiting_allowed in (True, False):
+        if not waiting_allowed:
+            index(segment, 100)
+        assert found(segment, 'y "h') == ['say "hi" to ñandú']
+        assert found(segment, "ñandú") == ['say "hi" to ñandú']
+        assert found(segment, long_line[5:200]) == [long_line]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bodies=st.lists(st.text(alphabet="abcAB \"'*:-", min_size=0, max_size=12), min_size=1, max_size=12),
+    needle=st.text(alphabet="abcAB \"'*:-", min_size=1, max_size=5),
+    indexed=st.integers(min_value=0, max_value=12),
+)
+def test_line_filter_matches_a_plain_substring_test(bodies: list[str], needle: str, indexed: int) -> None:
+    segments = SegmentSet(
+        "logs", None, log_tables.DDL, log_tables.TIME_BOUNDS_SQL, now=time.time, segment_bytes=1 << 30
+    )
+    try:
+        segment = segments.active()
+        write(segment, bodies)
+        index(segment, indexed)
+        assert found(segment, needle) == [body for body in bodies if needle in body]
+    finally:
+        segments.close()
+
+
+# -- segments of schema 1 -------------------------------------------------------------------------
+
+SCHEMA_1_FTS = "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', content_rowid='id', tokenize='trigram')"
+
+
+def schema_1_segment(path: Path, bodies: list[str]) -> None:
+    """A logs segment as ecslite wrote it before the index was lazy: full index, filled on write."""
+    ddl = [
+        statement
+        for statement in log_tables.DDL
+        if "fts5" not in statement and "fts_state" not in statement and "writer_state" not in statement
+    ]
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for statement in [*ddl, SCHEMA_1_FTS]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO streams (id, hash, labels) VALUES (1, x'00', '{\"service_name\":\"orders\"}')")
+    conn.execute("INSERT INTO stream_labels (name, value, stream_id) VALUES ('service_name', 'orders', 1)")
+    conn.execute(
+        "INSERT INTO resources (id, hash, service, attrs) VALUES (1, x'00', 'orders', ?)",
+        (b"\x91\x92\xacservice.name\xa6orders",),
+    )
+    for i, body in enumerate(bodies):
+        conn.execute(
+            "INSERT INTO logs (ts_ns, observed_ns, stream_id, severity, severity_text, body, flags, resource_id, "
+            "detail) VALUES (?, ?, 1, 0, '', ?, 0, 1, x'')",
+            (1_000 + i, 1_000 + i, body),
+        )
+    conn.execute("INSERT INTO logs_fts (rowid, body) SELECT id, body FROM logs")
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+
+
+def test_schema_1_segment_is_read_as_is_and_upgraded_by_the_writer(tmp_path: Path) -> None:
+    directory = tmp_path / "telemetry"
+    directory.mkdir()
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    schema_1_segment(directory / f"logs-{day}.db", BODIES)
+
+    reader = TelemetryStore(StoreSettings(directory=directory, read_only=True))
+    try:
+        query = LogQuery(EVERYTHING, 0, 10**12, contains=["order"], direction="forward")
+        assert [r.record.body for r in reader.read_logs(query)] == ["order 7 created", "ordered twice"]
+    finally:
+        reader.close()
+
+    store = TelemetryStore(StoreSettings(directory=directory, commit_interval=0.01, writer_process=False))
+    try:
+        conn = sqlite3.connect(directory / f"logs-{day}.db")
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT indexed FROM fts_state").fetchone()[0] == len(BODIES)
+        conn.close()
+        record = log_from_python(time_ns=time.time_ns(), body="another order")
+        store.write_logs(LogBatch(RESOURCE, Scope(), [record]))
+        assert store.flush()
+        query = LogQuery(EVERYTHING, 0, 2 * 10**18, contains=["order"], direction="forward")
+        assert [r.record.body for r in store.read_logs(query)] == ["order 7 created", "ordered twice", "another order"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("writer_process", [False, True], ids=["thread", "process"])
+def test_store_indexes_lazily_and_finds_every_line_meanwhile(tmp_path: Path, writer_process: bool) -> None:
+    store = TelemetryStore(
+        StoreSettings(directory=tmp_path / "telemetry", commit_interval=0.01, writer_process=writer_process)
+    )
+    try:
+        now = time.time_ns()
+        records = [log_from_python(time_ns=now + i, body=f"request {i} served") for i in range(12_000)]
+        store.write_logs(LogBatch(RESOURCE, Scope(), records))
+        assert store.flush()
+        query = LogQuery(EVERYTHING, now, now + 20_000, contains=["st 11999 se"])
+        assert [r.record.body for r in store.read_logs(query)] == ["request 11999 served"]
+        deadline = time.monotonic() + 20
+        while store.log_index_backlog():
+            assert time.monotonic() < deadline, "the idle writer indexes everything"
+            time.sleep(0.05)
+        assert [r.record.body for r in store.read_logs(query)] == ["request 11999 served"]
+        every = LogQuery(EVERYTHING, now, now + 20_000, contains=["served"], limit=20_000)
+        assert len(store.read_logs(every)) == 12_000
+    finally:
+        store.close()
