@@ -153,7 +153,7 @@ class ServiceLauncher:
         strategies = parse_strategies(service.get("placementStrategy") or ()) or DEFAULT_SERVICE_STRATEGY
         launch = placement_store.launch_placement(definition, template.group or "", constraints, strategies)
         demand = replace(template_demand(template), gpu=placement_store.definition_gpus(definition))
-        view = placement_store.cluster_view(self.db, ref.account, ref.region, ref.cluster)
+        view = placement_store.view_for(self.db, ref.account, ref.region, ref.cluster, launch)
         return placement_store.Placer(view, launch, demand)
 
     def place(

@@ -61,6 +61,15 @@ def draining_instances(db: Database, account: str, region: str, cluster: str) ->
     return {str(r["arn"]) for r in rows}
 
 
+def spread_attributes(service: Mapping[str, Any]) -> set[str]:
+    """The attributes the service's strategies spread over (what scale-in needs to read)."""
+    try:
+        strategies = parse_strategies(service.get("placementStrategy") or ()) or DEFAULT_SERVICE_STRATEGY
+    except PlacementInputError:
+        strategies = DEFAULT_SERVICE_STRATEGY
+    return {s.attribute for s in strategies if s.attribute}
+
+
 def victim_chooser(
     service: Mapping[str, Any], live: Sequence[Doc], view: placement_store.ClusterView | None
 ) -> VictimChooser:
@@ -105,9 +114,7 @@ class DaemonScheduler:
 
     def step(self, reconciler: ServiceReconciler, step: Step, tasks: Sequence[ServiceTask]) -> None:
         primary = step.primary()
-        ref = step.ref
-        view = placement_store.cluster_view(self.db, ref.account, ref.region, ref.cluster)
-        eligible = self._eligible(step, primary, view)
+        eligible = self._eligible(step, primary)
         desired = len(eligible)
         if step.doc["desiredCount"] != desired or primary.get("desiredCount") != desired:
             step.doc["desiredCount"] = desired
@@ -120,11 +127,12 @@ class DaemonScheduler:
             if doc.get("containerInstanceArn"):
                 occupied.add(str(doc["containerInstanceArn"]))
         violated = False
+        active = _active_instances(self.db, step.ref.account, step.ref.region, step.ref.cluster)
         for task in sorted(tasks, key=lambda t: t.created_at):
             instance = str(docs[task.arn].get("containerInstanceArn") or "")
             if instance not in eligible:
                 stops.append(StopOrder(task.arn, StopWhy.ROLLOUT))
-                violated = violated or (view.status(instance) == "ACTIVE")
+                violated = violated or instance in active
             elif task.deployment_id != primary["id"] or instance in kept:
                 stops.append(StopOrder(task.arn, StopWhy.ROLLOUT))  # min 0 %: the old task goes first
             else:
@@ -142,14 +150,16 @@ class DaemonScheduler:
         elif stops or missing:
             step.doc.pop("_steadyAt", None)
 
-    def _eligible(self, step: Step, primary: Doc, view: placement_store.ClusterView) -> list[str]:
+    def _eligible(self, step: Step, primary: Doc) -> list[str]:
         """ACTIVE instances meeting the constraints and required attributes, in registration order."""
-        definition = _definition(self.db, step.ref.account, step.ref.region, primary["_spec"]["taskDefinition"])
+        ref = step.ref
+        definition = _definition(self.db, ref.account, ref.region, primary["_spec"]["taskDefinition"])
         try:
             constraints = parse_constraints(step.doc.get("placementConstraints") or ())
-            launch = placement_store.launch_placement(definition or {}, f"service:{step.ref.name}", constraints)
+            launch = placement_store.launch_placement(definition or {}, f"service:{ref.name}", constraints)
         except PlacementInputError:
             return []
+        view = placement_store.view_for(self.db, ref.account, ref.region, ref.cluster, launch)
         out = []
         for inst in view.candidates():
             if not inst.agent_connected:
@@ -180,6 +190,14 @@ class DaemonScheduler:
             reconciler._event(step, outcome.problem)
             reconciler._announce(step, AnnouncementKind.SERVICE_ACTION, "ERROR", "SERVICE_TASK_PLACEMENT_FAILURE")
             step.recheck.append(step.now + 10.0)
+
+
+def _active_instances(db: Database, account: str, region: str, cluster: str) -> set[str]:
+    rows = db.query(
+        "SELECT arn FROM container_instances WHERE account=? AND region=? AND cluster=? AND status='ACTIVE'",
+        (account, region, cluster),
+    )
+    return {str(r["arn"]) for r in rows}
 
 
 def _definition(db: Database, account: str, region: str, arn: str) -> Doc | None:

@@ -46,7 +46,13 @@ from ecslite.control import service_events as texts
 from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
 from ecslite.control.service_outcomes import DeploymentOutcomes, Step
-from ecslite.control.service_placement import DRAINING_PREFIX, DaemonScheduler, draining_instances, victim_chooser
+from ecslite.control.service_placement import (
+    DRAINING_PREFIX,
+    DaemonScheduler,
+    draining_instances,
+    spread_attributes,
+    victim_chooser,
+)
 from ecslite.control.task_sets import TaskSetScheduler
 from ecslite.control.workqueue import Outcome
 from ecslite.model.deployments import (
@@ -305,7 +311,11 @@ class ServiceReconciler(DeploymentOutcomes):
         ref = step.ref
         draining = draining_instances(self.db, ref.account, ref.region, ref.cluster) if on_instances else set()
         tasks = self._service_tasks(step, draining)
-        view = placement_store.cluster_view(self.db, ref.account, ref.region, ref.cluster) if on_instances else None
+        view = (
+            placement_store.cluster_view(self.db, ref.account, ref.region, ref.cluster, spread_attributes(step.doc))
+            if on_instances
+            else None
+        )
         stamp = (step.doc.get("_throttle") or {}).get("until")
         until = float(stamp) if stamp is not None else step.now
         throttled = step.now < until

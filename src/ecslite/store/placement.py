@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ecslite.model.placement.constraints import Constraint, parse_constraints
 from ecslite.model.placement.engine import Engine, Instance, PlacementRequest
+from ecslite.model.placement.query_language import Node, subjects
 from ecslite.model.placement.strategies import Strategy
 from ecslite.model.task_placement import Demand, Placement, Unplaced
 from ecslite.store import container_instances as ci_store
@@ -33,6 +34,7 @@ from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database, loads
 
 INSTANCE_KIND = "container-instance"
+ZONE = "ecs.availability-zone"
 LIVE_INSTANCE_STATUSES = ("ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING")
 
 
@@ -68,7 +70,11 @@ class ClusterView:
         return None
 
 
-def cluster_view(db: Database, account: str, region: str, cluster: str) -> ClusterView:
+def cluster_view(
+    db: Database, account: str, region: str, cluster: str, attributes: Collection[str] | None = None
+) -> ClusterView:
+    """The cluster's live instances; with ``attributes``, only those attribute names (and the zone)
+    are read — an instance carries some forty capability attributes nobody may be asking about."""
     view = ClusterView()
     marks = ",".join("?" * len(LIVE_INSTANCE_STATUSES))
     rows = db.query(
@@ -78,20 +84,41 @@ def cluster_view(db: Database, account: str, region: str, cluster: str) -> Clust
     )
     if not rows:
         return view
-    attributes: dict[str, dict[str, str | None]] = {}
-    for row in db.query(
-        """SELECT target_id, name, value FROM attributes WHERE account=? AND region=? AND cluster=?
-           AND target_type=? ORDER BY rid""",
-        (account, region, cluster, INSTANCE_KIND),
-    ):
-        attributes.setdefault(row["target_id"], {})[row["name"]] = row["value"]
+    sql = """SELECT target_id, name, value FROM attributes WHERE account=? AND region=? AND cluster=?
+             AND target_type=?"""
+    args: list[Any] = [account, region, cluster, INSTANCE_KIND]
+    if attributes is not None:
+        names = sorted({*attributes, ZONE})
+        sql += f" AND name IN ({','.join('?' * len(names))})"
+        args += names
+    found: dict[str, dict[str, str | None]] = {}
+    for row in db.query(sql + " ORDER BY rid", args):
+        found.setdefault(row["target_id"], {})[row["name"]] = row["value"]
     usage = _usage(db, account, region, cluster)
     for index, row in enumerate(rows):
         doc = loads(row["doc"])
         arn = row["arn"]
         view.docs[arn] = doc
-        view.instances.append(_instance(index, doc, attributes.get(arn, {}), usage.get(arn)))
+        view.instances.append(_instance(index, doc, found.get(arn, {}), usage.get(arn)))
     return view
+
+
+def view_for(db: Database, account: str, region: str, cluster: str, launch: LaunchPlacement) -> ClusterView:
+    """The view one launch needs: the attributes its constraints, strategies and definition read."""
+    return cluster_view(db, account, region, cluster, launch_attributes(launch))
+
+
+def launch_attributes(launch: LaunchPlacement) -> set[str]:
+    names = {name for name, _ in launch.required_attributes}
+    names.update(s.attribute for s in launch.strategies if s.attribute)
+    for constraint in launch.constraints:
+        if constraint.expression is not None:
+            names.update(expression_attributes(constraint.expression.tree))
+    return names
+
+
+def expression_attributes(tree: Node) -> set[str]:
+    return {s.split(":", 1)[1] for s in subjects(tree) if s.startswith("attribute:")}
 
 
 @dataclass(slots=True)
@@ -250,11 +277,14 @@ def instance(db: Database, account: str, region: str, cluster: str, arn: str) ->
 
 
 def instance_zone(db: Database, doc: dict[str, Any]) -> str | None:
-    for item in ci_store.attributes(db, doc["containerInstanceArn"]):
-        if item["name"] == "ecs.availability-zone":
-            value = item.get("value")
-            return str(value) if value is not None else None
-    return None
+    arn = str(doc["containerInstanceArn"])
+    _, _, _, region, account, rest = arn.split(":", 5)
+    row = db.query_one(
+        """SELECT value FROM attributes WHERE account=? AND region=? AND cluster=? AND target_type=?
+           AND target_id=? AND name=?""",
+        (account, region, rest.split("/")[1], INSTANCE_KIND, arn, ZONE),
+    )
+    return str(row["value"]) if row is not None and row["value"] is not None else None
 
 
 # -- awsvpc network ----------------------------------------------------------------------------------

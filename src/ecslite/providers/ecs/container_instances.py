@@ -276,7 +276,8 @@ class ContainerInstanceOps(EcsBase):
         else:
             # §5.4: the expression sees what placement sees (attributes, counts, task groups).
             every = ci_store.list_page(self.db, ctx.account, ctx.region, name, params.get("status"), after, 1 << 30)
-            facts = self._facts(ctx, name, [arn for _, arn in every])
+            wanted = placement_store.expression_attributes(matcher.tree)
+            facts = self._facts(ctx, name, [arn for _, arn in every], wanted)
             rows = [(rid, arn) for rid, arn in every if matcher.matches(facts[arn])][: limit + 1]
         result: dict[str, Any] = {"containerInstanceArns": [arn for _, arn in rows[:limit]]}
         if len(rows) > limit:
@@ -337,8 +338,8 @@ class ContainerInstanceOps(EcsBase):
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _facts(self, ctx: RequestContext, cluster: str, arns: list[str]) -> dict[str, PlainFacts]:
-        view = placement_store.cluster_view(self.db, ctx.account, ctx.region, cluster)
+    def _facts(self, ctx: RequestContext, cluster: str, arns: list[str], names: set[str]) -> dict[str, PlainFacts]:
+        view = placement_store.cluster_view(self.db, ctx.account, ctx.region, cluster, names)
         out: dict[str, PlainFacts] = {}
         for arn in arns:
             inst = view.instance(arn)

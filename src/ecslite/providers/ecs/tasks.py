@@ -331,7 +331,7 @@ class TaskOps(EcsBase):
                 docs.append(self._new_task_doc(ctx, cluster, launch, launch_type, provider, chosen, None, {}, platform))
                 continue
             if placer is None:
-                view = placement_store.cluster_view(self.db, ctx.account, ctx.region, name)
+                view = placement_store.view_for(self.db, ctx.account, ctx.region, name, placement)
                 placer = placement_store.Placer(view, placement, demand)
             self._check_candidates(ctx, name, placer, provider)
             outcome = placer.place(provider)
