@@ -213,8 +213,9 @@ def test_tasks_reach_the_aws_api_and_strangers_do_not() -> None:
     async def test(h: Harness) -> None:
         s = Setup(h)
         first, _ = await two_tasks(h)
-        status, answer = await s.get(first, "/", "POST", b"Action=GetCallerIdentity&Version=2011-06-15")
-        assert (status, answer) == (200, b"<ok/>") and s.calls == [("POST", "", b"Action=GetCallerIdentity&Version=2011-06-15")]
+        body = b"Action=GetCallerIdentity&Version=2011-06-15"
+        status, answer = await s.get(first, "/", "POST", body)
+        assert (status, answer) == (200, b"<ok/>") and s.calls == [("POST", "", body)]
         status, _ = await s.get(None, "/", "POST", b"Action=GetCallerIdentity")
         assert status == 404 and len(s.calls) == 1
 
