@@ -183,8 +183,12 @@ class Server:
         self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings))
         self.components.append(ServiceController(self.db, self.clock, self.settings))
         from ecslite.control.capacity import CapacityController
+        from ecslite.control.capacity_scaling import ManagedScaling
+        from ecslite.providers.ecs.internal_routes import ScalingCallbacks
 
-        self.components.append(CapacityController(self.db, self.clock, self.settings))
+        callbacks = ScalingCallbacks(self.ecs)
+        scaling = ManagedScaling(self.db, self.clock, callbacks.add, callbacks.remove)
+        self.components.append(CapacityController(self.db, self.clock, self.settings, scaling=scaling))
 
     # -- ecslite's own API ---------------------------------------------------------------------
 

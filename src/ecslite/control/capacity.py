@@ -1,9 +1,11 @@
-"""The capacity controller (spec/ecs.md §13.1): Spot interruptions.
+"""The capacity controller (spec/ecs.md §5.6, §13.1): Spot interruptions and managed scaling.
 
 - **Spot interruption**: a FARGATE_SPOT task whose warning (``store.capacity``) has run out is
   stopped through the normal stop request with ``stopCode SpotInterruption`` and ECS's reason; its
   containers get SIGTERM and their stop timeout as in any stop (§3.4), and a service replaces it
   like any task that ended (§4.7).
+- **Managed scaling** of Auto Scaling group providers: one pass of ``control.capacity_scaling``
+  each time, when the server gives one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 
 from ecslite.clock import Clock
 from ecslite.config import Settings
+from ecslite.control.capacity_scaling import ManagedScaling
 from ecslite.model.tasks import StopCode
 from ecslite.store import capacity as capacity_store
 from ecslite.store import tasks as task_store
@@ -29,8 +32,17 @@ PASS_SECONDS = 0.5
 class CapacityController:
     name = "capacity"
 
-    def __init__(self, db: Database, clock: Clock, settings: Settings, *, interval: float = PASS_SECONDS) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        settings: Settings,
+        *,
+        interval: float = PASS_SECONDS,
+        scaling: ManagedScaling | None = None,
+    ) -> None:
         self.db = db
+        self.scaling = scaling
         self.clock = clock
         self.settings = settings
         self.interval = interval
@@ -61,6 +73,8 @@ class CapacityController:
 
     def step(self) -> None:
         self.interrupt_due()
+        if self.scaling is not None:
+            self.scaling.step()
 
     def interrupt_due(self) -> list[str]:
         """Stop the Spot tasks whose warning has run out; returns their ARNs."""

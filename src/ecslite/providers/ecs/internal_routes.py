@@ -87,6 +87,26 @@ def internal_routes(ecs: EcsProvider, settings: Settings) -> list[Route]:
     ]
 
 
+class ScalingCallbacks:
+    """How managed scaling adds and removes a group's instances: through the provider's own operations."""
+
+    def __init__(self, ecs: EcsProvider) -> None:
+        self.ecs = ecs
+
+    def _ctx(self, account: str, region: str, operation: str) -> RequestContext:
+        ctx = RequestContext(account, region, str(uuid.uuid4()), "ecs", operation)
+        self.ecs.prepare(ctx)
+        return ctx
+
+    def add(self, account: str, region: str, cluster: str, type_name: str, count: int, provider: str) -> None:
+        ctx = self._ctx(account, region, "AddVirtualInstances")
+        self.ecs.add_virtual_instances(ctx, cluster, type_name, None, count, provider)
+
+    def remove(self, account: str, region: str, cluster: str, arn: str) -> None:
+        ctx = self._ctx(account, region, "DeregisterContainerInstance")
+        self.ecs.deregister_container_instance(ctx, {"cluster": cluster, "containerInstance": arn, "force": False})
+
+
 def _error(error: AwsError) -> Response:
     return JSONResponse({"__type": error.code, "message": error.message}, status_code=error.status)
 
