@@ -3,6 +3,7 @@ names, output records, events and batches."""
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -215,3 +216,36 @@ def test_skipping_dropped_output_commits_past_it() -> None:
     builder.skip_to(500)
     [batch] = builder.take()
     assert (batch.events, batch.commit) == ([(1, "kept")], 500)
+
+
+def general_path(data: bytes) -> tuple[list[tuple[int, str]], int]:
+    builder = EventBuilder()
+    consumed = data.rfind(b"\n") + 1
+    builder.add(*parse_records(data[:consumed]))
+    return [e for b in builder.take() for e in b.events], builder.commit
+
+
+def test_the_fast_path_gives_what_the_general_one_gives() -> None:
+    lines = [record(1_750_000_000 + i / 7, f"line {i} " + "é" * (i % 3)) for i in range(25_000)]
+    lines[100] = b"not a record\n"
+    lines[20_000] = record(1_749_999_999.5, "the clock stepped back")
+    lines[20_100] = b"1750000100.5 stdout few decimals\n"
+    lines[20_200] = record(1_750_000_101, "\xff invalid").replace("ÿ".encode(), b"\xff")
+    data = b"".join(lines) + b"1750000200.000000000 stdout no newline yet"
+    builder = EventBuilder()
+    taken = 0
+    while chunk := data[taken : taken + 300_000]:
+        used = builder.add_output(chunk, taken)
+        if not used:
+            break
+        taken += used
+    batches = builder.take()
+    assert ([e for b in batches for e in b.events], builder.commit) == general_path(data)
+    assert taken == builder.commit == len(data) - len(b"1750000200.000000000 stdout no newline yet")
+    ends = set(itertools.accumulate(len(line) for line in lines))
+    assert all(b.commit in ends for b in batches)
+    assert any(b.full for b in batches) and not all(b.full for b in batches)  # both paths were taken
+    assert all(
+        len(b.events) <= MAX_BATCH_EVENTS and sum(len(m.encode()) + 26 for _, m in b.events) <= 1_048_576
+        for b in batches
+    )

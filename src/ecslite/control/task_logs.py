@@ -50,7 +50,6 @@ from ecslite.model.awslogs import (
     LoggerArgsError,
     awslogs_config,
     dropped_window,
-    parse_records,
     parse_sourced_records,
 )
 from ecslite.model.tasks import RESOURCE_INITIALIZATION
@@ -73,7 +72,7 @@ GROUP_MISSING_HINT = (
     "Create the log group {group} in {region} first (aws logs create-log-group --log-group-name {group}), "
     'or set awslogs-create-group to "true".'
 )
-READ_CHUNK = 4 * 1024 * 1024
+READ_CHUNK = 1024 * 1024  # one batch's worth: reading the next overlaps storing this one
 POLL_SECONDS = 0.1
 IDLE_POLL_SECONDS = 0.5  # a feed that has seen nothing for IDLE_AFTER_POLLS polls looks less often
 IDLE_AFTER_POLLS = 20
@@ -411,20 +410,39 @@ class TaskLogs:
             await self.clock.sleep(self.poll_seconds if idle < IDLE_AFTER_POLLS else self.idle_poll_seconds)
 
     async def _step(self, feed: _Feed) -> bool:
-        """Read and ship what the output has past the feed's offset; False when there was nothing."""
-        size = self._size(feed)
-        if size > feed.read_offset:
-            loop = asyncio.get_running_loop()
-            consumed = await loop.run_in_executor(self._executor, self._read, feed, size)
-            await self._ship_all(feed)
-            if consumed:
-                return True
+        """Read and ship what the output has past the feed's offset; False when there was nothing.
+
+        The next piece is read and parsed (on the component's thread) while the last one is stored
+        (on the logs provider's), so the two overlap where SQLite lets go of the interpreter.
+        """
+        progressed = False
+        reading = self._start_read(feed)
+        while reading is not None:
+            consumed = await reading
+            batches = feed.builder.take()
+            reading = self._start_read(feed) if consumed else None
+            try:
+                for batch in batches:
+                    await self._ship(feed, batch)
+            except BaseException:
+                if reading is not None:
+                    await asyncio.wait([reading])  # the read ends before the feed starts over from its position
+                raise
+            progressed = progressed or consumed > 0
+        if progressed:
+            return True
         pending_since = feed.builder.pending_since_ms()
         if pending_since is not None and self.clock.now() * 1000 - pending_since >= feed.config.flush_seconds * 1000:
             feed.builder.flush()
             await self._ship_all(feed)
             return True
         return False
+
+    def _start_read(self, feed: _Feed) -> asyncio.Future[int] | None:
+        size = self._size(feed)
+        if size <= feed.read_offset:
+            return None
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._read, feed, size)
 
     @staticmethod
     def _size(feed: _Feed) -> int:
@@ -441,11 +459,7 @@ class TaskLogs:
         end = limit if limit is not None else min(size, start + READ_CHUNK)
         with open(feed.path, "rb") as handle:
             handle.seek(start)
-            data = handle.read(end - start)
-            consumed = data.rfind(b"\n") + 1
-            records, ends = parse_records(data[:consumed], start)
-            feed.builder.add(records, ends)
-            feed.read_offset = start + consumed
+            feed.read_offset = start + feed.builder.add_output(handle.read(end - start), start)
             if limit is not None:
                 self._drop_past_buffer(feed, handle, size)
         return feed.read_offset - start

@@ -29,6 +29,11 @@ MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_BYTES = 1_048_576
 EVENT_OVERHEAD = 26
 MAX_BATCH_SPAN_MS = 24 * 3600 * 1000
+# A piece of output this big always fits one batch (each record takes at least the 26 bytes of overhead
+# PutLogEvents counts per event): the fast path's bound. Output that is not all ASCII may decode longer
+# (an invalid byte becomes a three-byte U+FFFD), so its pieces are a third of that.
+FAST_PIECE_BYTES = MAX_BATCH_BYTES
+FAST_PIECE_BYTES_UTF8 = MAX_BATCH_BYTES // 3
 DEFAULT_FLUSH_SECONDS = 5.0  # awslogs-force-flush-interval-seconds
 DEFAULT_MAX_BUFFER_BYTES = 1_000_000  # Docker's ring buffer (defaultRingMaxSize) without max-buffer-size
 BLOCKING = "blocking"
@@ -265,6 +270,7 @@ class Batch:
     size: int = 0
     commit: int = 0  # file offset up to which the output is shipped once this batch is stored
     last_ts: int = 0
+    full: bool = False  # takes no more events (a fast-path batch does not count its bytes)
 
 
 def split_message(message: str, limit: int = MAX_EVENT_BYTES) -> list[str]:
@@ -300,10 +306,69 @@ class EventBuilder:
         self._pending_ts = 0
         self._pending_end = commit
         self._batches: list[Batch] = []
+        self._millis_cache: dict[bytes, int] = {}
 
     def pending_since_ms(self) -> int | None:
         """When the pending multi-line event's first line was read, if there is one."""
         return self._pending_ts if self._pending else None
+
+    def add_output(self, data: bytes, base: int) -> int:
+        """Add the complete records of ``data`` (output read at file offset ``base``); returns the
+        bytes they take (a partial last record is left for the next read)."""
+        taken = 0
+        if self.multiline is None:
+            # One batch per piece of at most FAST_PIECE_BYTES and 10,000 records, without per-record
+            # offsets or limit checks: the piece's bound keeps every batch within PutLogEvents' limits.
+            while taken < len(data):
+                piece = data[taken : taken + FAST_PIECE_BYTES]
+                if not piece.isascii():
+                    piece = piece[:FAST_PIECE_BYTES_UTF8]
+                used = self._add_piece(piece, base + taken)
+                if used is None:
+                    break
+                if not used:
+                    return taken
+                taken += used
+        rest = data[taken:]
+        consumed = rest.rfind(b"\n") + 1
+        records, ends = parse_records(rest[:consumed], base + taken)
+        self.add(records, ends)
+        return taken + consumed
+
+    def _add_piece(self, piece: bytes, base: int) -> int | None:
+        """The fast path of :meth:`add_output`: bytes taken, or None when this piece needs the general one."""
+        lines = piece.split(b"\n", MAX_BATCH_EVENTS)
+        rest = lines.pop()  # a partial record, or what follows the 10,000th
+        if not lines:
+            return 0
+        if max(map(len, lines)) > FAST_PIECE_BYTES_UTF8 // 4:
+            return None  # a record that could decode past an event's size
+        events: list[tuple[int, str]] = []
+        append = events.append
+        cache = self._millis_cache
+        if len(cache) > 4096:
+            cache.clear()
+        last = self.last_ts
+        try:
+            for raw in lines:
+                stamp, _, text = raw.partition(b" ")
+                ms = cache.get(stamp[:-6])
+                if ms is None:
+                    ms = _millis(stamp)
+                    if len(stamp) >= 14 and stamp[-10] == 0x2E:  # <seconds>.<9 digits>: its millisecond prefix
+                        cache[stamp[:-6]] = ms
+                if ms < last:
+                    ms = last  # kept in file order even if the clock stepped back
+                last = ms
+                append((ms, text.partition(b" ")[2].decode("utf-8", "replace")))
+        except ValueError:
+            return None  # a record that is not <time> <source> <line>: the general path skips it
+        if events[-1][0] - events[0][0] > MAX_BATCH_SPAN_MS:
+            return None
+        taken = len(piece) - len(rest)
+        self._batches.append(Batch(events=events, commit=base + taken, last_ts=last, full=True))
+        self.last_ts, self.commit = last, base + taken
+        return taken
 
     def add(self, records: Sequence[tuple[int, str]], ends: Sequence[int]) -> None:
         if self.multiline is None:
@@ -392,7 +457,7 @@ class EventBuilder:
         self.last_ts, self.commit = ts, batch.commit
 
     def _current(self) -> Batch:
-        if not self._batches:
+        if not self._batches or self._batches[-1].full:
             self._batches.append(Batch(commit=self.commit, last_ts=self.last_ts))
         return self._batches[-1]
 
