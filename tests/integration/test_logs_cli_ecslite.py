@@ -280,3 +280,15 @@ def test_errors_are_reported_in_one_line(ecs: Any, endpoint: str, cli_env: dict[
         2,
         "Give one of: a task id or ARN, --service NAME, or --group NAME.",
     )
+
+
+def test_a_task_that_failed_to_start_says_why(ecs: Any, endpoint: str, cli_env: dict[str, str]) -> None:
+    options = {"awslogs-group": "/ecs/missing", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}
+    web = app("web", dockerLabels=fake(output="never"), logConfiguration={"logDriver": "awslogs", "options": options})
+    arn, task_id = run_task(ecs, web)
+    reason = wait_status(ecs, arn, "STOPPED")["stoppedReason"]
+    for args in ((), ("-f",)):
+        result = ecslite_logs(endpoint, cli_env, task_id, *args)
+        assert (result.returncode, result.stdout) == (0, "")
+        assert result.stderr.strip() == f"Task {task_id} failed to start: {reason}"
+    assert reason.startswith("ResourceInitializationError: failed to validate logger args:")

@@ -169,7 +169,12 @@ class CloudWatchSource:
             params["filterPattern"] = self.pattern
         lines: list[Line] = []
         while True:
-            page = client.filter_log_events(**params)
+            try:
+                page = client.filter_log_events(**params)
+            except client.exceptions.ResourceNotFoundException:
+                if self.stream is None:
+                    raise  # --group names a group that does not exist
+                return lines  # a task's group not created yet (awslogs-create-group at its start)
             for event in page["events"]:
                 if event["eventId"] in self.seen:
                     continue
@@ -352,7 +357,7 @@ def logs_command(
         matcher = parse_filter_pattern(filter_pattern)
         start = parse_since(since, int(time.time() * 1000))
         api = Api(endpoint, region)
-        run = _Run(api, Printer(console, timestamps), start, filter_pattern, matcher)
+        run = _Run(api, Printer(console, timestamps), err, start, filter_pattern, matcher)
         if group is not None:
             run.group(group, stream_prefix, follow)
         elif service is not None:
@@ -380,8 +385,11 @@ def logs_command(
 
 
 class _Run:
-    def __init__(self, api: Api, printer: Printer, since: int, pattern: str | None, matcher: Matcher) -> None:
-        self.api, self.printer, self.since, self.pattern, self.matcher = api, printer, since, pattern, matcher
+    def __init__(
+        self, api: Api, printer: Printer, notes: Console, since: int, pattern: str | None, matcher: Matcher
+    ) -> None:
+        self.api, self.printer, self.notes = api, printer, notes
+        self.since, self.pattern, self.matcher = since, pattern, matcher
         self.lines: queue.Queue[Any] = queue.Queue()
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -391,6 +399,7 @@ class _Run:
         sources = task_sources(self.api, found, container, self.pattern, self.matcher, short=False)
         self._history(sources)
         if not follow:
+            self._note_failed_start(found)
             return
         stopped = threading.Event()
         cluster_arn = found["clusterArn"]
@@ -408,6 +417,13 @@ class _Run:
         for source in sources:
             self._spawn(source.follow, self.since, self.lines, stopped.is_set, self.stop)
         self._print_until_done(wait_all=True)
+        ecs = self.api.client("ecs")
+        self._note_failed_start(ecs.describe_tasks(cluster=cluster_arn, tasks=[found["taskArn"]])["tasks"][0])
+
+    def _note_failed_start(self, task: dict[str, Any]) -> None:
+        """A task that never ran has no output: say why instead of printing nothing."""
+        if task.get("stopCode") == "TaskFailedToStart":
+            self.notes.print(f"Task {task['taskArn'].rsplit('/', 1)[-1]} failed to start: {task.get('stoppedReason')}")
 
     def service(self, name: str, cluster: str, container: str | None, follow: bool) -> None:
         statuses = ("RUNNING",) if follow else ("RUNNING", "STOPPED")
