@@ -241,8 +241,8 @@ class TaskLogs:
     async def prepare(self, doc: Mapping[str, Any]) -> Prepared:
         """Create the groups (``awslogs-create-group``) and streams of the task's awslogs containers.
 
-        Everything is checked before anything is created, so a task that cannot start leaves no
-        group or stream behind. Safe to repeat: existing groups and streams are kept.
+        The options and the groups are checked before anything is created, so a refused option or a
+        missing group leaves no group or stream behind. Safe to repeat: existing ones are kept.
         """
         spec = doc["_spec"]
         account, task_id = str(spec["account"]), str(spec["taskId"])
@@ -467,12 +467,18 @@ class TaskLogs:
     def _drop_past_buffer(self, feed: _Feed, handle: Any, size: int) -> None:
         """Non-blocking mode: skip the lines that arrived while the buffer was full (§10.1)."""
         handle.seek(feed.read_offset)
-        skipped = handle.read(size - feed.read_offset)
-        cut = skipped.rfind(b"\n") + 1
-        lines = skipped.count(b"\n", 0, cut)
+        lines, cut, position = 0, feed.read_offset, feed.read_offset
+        while position < size:
+            chunk = handle.read(min(READ_CHUNK, size - position))
+            if not chunk:
+                break
+            lines += chunk.count(b"\n")
+            if (last := chunk.rfind(b"\n")) >= 0:
+                cut = position + last + 1
+            position += len(chunk)
         if not lines:
             return
-        feed.read_offset += cut
+        feed.read_offset = cut
         feed.builder.skip_to(feed.read_offset)
         feed.dropped += lines
         self.dropped += lines
