@@ -45,10 +45,10 @@ class EdgeApp:
             return
         body = await _read_body(receive)
         if body is None:
-            response = self.dispatcher.reject(headers, _too_large())
+            response = self.dispatcher.reject(headers, _too_large(), scope["path"])
         else:
             response = await self.dispatcher.handle(
-                scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body
+                scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body, scope["path"]
             )
         await _respond(send, response)
 

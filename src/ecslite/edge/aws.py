@@ -17,8 +17,14 @@ from urllib.parse import parse_qsl
 from botocore.model import OperationModel
 
 from ecslite.edge.auth import AccessKeyResolver, account_for, credential_scope
-from ecslite.protocol import ec2, json_rpc, query
-from ecslite.protocol.errors import AwsError, NotImplementedOperation, SerializationError, internal_error
+from ecslite.protocol import cbor, ec2, json_rpc, query
+from ecslite.protocol.errors import (
+    AwsError,
+    NotImplementedOperation,
+    SerializationError,
+    UnknownOperationError,
+    internal_error,
+)
 from ecslite.protocol.models import (
     BY_NAME,
     BY_SIGNING_NAME,
@@ -26,7 +32,9 @@ from ecslite.protocol.models import (
     SERVICES,
     ServiceSpec,
     error_codes,
+    error_type,
     operation_model,
+    query_compatible,
     service_model,
 )
 from ecslite.protocol.validate import validate
@@ -63,17 +71,24 @@ class AwsDispatcher:
         self.settings = settings
         self.account_resolver = account_resolver
 
-    async def handle(self, method: str, headers: dict[str, str], query_string: str, body: bytes) -> AwsResponse:
+    async def handle(
+        self, method: str, headers: dict[str, str], query_string: str, body: bytes, path: str = "/"
+    ) -> AwsResponse:
         request_id = str(uuid.uuid4())
         target = headers.get("x-amz-target")
         if target:
             return await self._json(target, headers, query_string, body, request_id)
+        if cbor.is_cbor_request(path, headers):
+            return await self._cbor(path, headers, query_string, body, request_id)
         return await self._query(method, headers, query_string, body, request_id)
 
-    def reject(self, headers: dict[str, str], error: AwsError) -> AwsResponse:
+    def reject(self, headers: dict[str, str], error: AwsError, path: str = "/") -> AwsResponse:
         """``error`` in the shape of the protocol the request speaks, decided from its headers alone."""
         request_id = str(uuid.uuid4())
         target = headers.get("x-amz-target")
+        if not target and cbor.is_cbor_request(path, headers):
+            found = cbor.route(path)
+            return self._cbor_error(error, request_id, BY_TARGET_PREFIX.get(found[0]) if found else None)
         if not target:
             return self._xml_error(error, request_id)
         spec = BY_TARGET_PREFIX.get(target.rpartition(".")[0])
@@ -99,19 +114,71 @@ class AwsDispatcher:
             result = await self._invoke(spec, op, params, headers, query_string, request_id)
             payload = json_rpc.serialize_response(op, result)
         except AwsError as error:
-            return self._json_error(error, request_id, version)
+            return self._json_error(error, request_id, version, spec)
         except Exception:
             log.exception("request failed", extra={"request_id": request_id, "operation": op_name})
-            return self._json_error(self._internal(spec, request_id), request_id, version)
+            return self._json_error(self._internal(spec, request_id), request_id, version, spec)
         return AwsResponse(200, payload, self._json_headers(request_id, version))
 
-    def _json_error(self, error: AwsError, request_id: str, version: str) -> AwsResponse:
-        return AwsResponse(error.status, json_rpc.serialize_error(error), self._json_headers(request_id, version))
+    def _json_error(
+        self, error: AwsError, request_id: str, version: str, spec: ServiceSpec | None = None
+    ) -> AwsResponse:
+        headers = self._json_headers(request_id, version)
+        if spec is not None and query_compatible(spec.name):
+            # A service that left the query protocol keeps its codes: botocore reads them from the
+            # header, and the body's __type names the error shape (CloudWatch's JSON 1.0).
+            headers.append((b"x-amzn-query-error", cbor.query_error_header(error).encode()))
+            typed = AwsError(error_type(spec.name, error.code), error.message, error.status)
+            return AwsResponse(error.status, json_rpc.serialize_error(typed), headers)
+        return AwsResponse(error.status, json_rpc.serialize_error(error), headers)
 
     @staticmethod
     def _json_headers(request_id: str, version: str) -> Headers:
         return [
             (b"content-type", json_rpc.content_type(version).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+
+    # -- Smithy RPC v2 CBOR ----------------------------------------------------------------------
+
+    async def _cbor(
+        self, path: str, headers: dict[str, str], query_string: str, body: bytes, request_id: str
+    ) -> AwsResponse:
+        found = cbor.route(path)
+        spec = BY_TARGET_PREFIX.get(found[0]) if found else None
+        if found is None or spec is None or not spec.speaks("smithy-rpc-v2-cbor"):
+            return self._cbor_error(UnknownOperationError(f"Unknown operation path {path}."), request_id, spec)
+        op = operation_model(spec.name, found[1])
+        if op is None:
+            return self._cbor_error(UnknownOperationError(f"Unknown operation {found[1]}."), request_id, spec)
+        try:
+            params = cbor.parse_request(op, body)
+            result = await self._invoke(spec, op, params, headers, query_string, request_id)
+            payload = cbor.serialize_response(op, result)
+        except AwsError as error:
+            return self._cbor_error(error, request_id, spec)
+        except Exception:
+            log.exception("request failed", extra={"request_id": request_id, "operation": op.name})
+            return self._cbor_error(self._internal(spec, request_id), request_id, spec)
+        response_headers = self._cbor_headers(request_id)
+        if op.output_shape is None:
+            response_headers = [h for h in response_headers if h[0] != b"content-type"]
+        return AwsResponse(200, payload, response_headers)
+
+    def _cbor_error(self, error: AwsError, request_id: str, spec: ServiceSpec | None) -> AwsResponse:
+        headers = self._cbor_headers(request_id)
+        type_name = error.code
+        if spec is not None:
+            type_name = error_type(spec.name, error.code)
+            if query_compatible(spec.name):
+                headers.append((b"x-amzn-query-error", cbor.query_error_header(error).encode()))
+        return AwsResponse(error.status, cbor.serialize_error(error, type_name), headers)
+
+    @staticmethod
+    def _cbor_headers(request_id: str) -> Headers:
+        return [
+            (b"content-type", cbor.CONTENT_TYPE.encode()),
+            (cbor.PROTOCOL_HEADER.encode(), cbor.PROTOCOL.encode()),
             (b"x-amzn-requestid", request_id.encode()),
         ]
 
@@ -158,11 +225,11 @@ class AwsDispatcher:
         scope = credential_scope(headers, query_string)
         if scope is not None:
             spec = BY_SIGNING_NAME.get(scope.service)
-            if spec is not None and spec.protocol in ("query", "ec2"):
+            if spec is not None and (spec.speaks("query") or spec.protocol == "ec2"):
                 return spec
         # Unsigned requests name no service: take the query service that has this action.
         for spec in SERVICES:
-            if spec.protocol in ("query", "ec2") and operation_model(spec.name, action) is not None:
+            if (spec.speaks("query") or spec.protocol == "ec2") and operation_model(spec.name, action) is not None:
                 return spec
         return None
 

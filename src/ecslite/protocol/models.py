@@ -26,6 +26,12 @@ class ServiceSpec:
     signing_name: str  # the service name in the SigV4 credential scope
     target_prefix: str | None = None  # X-Amz-Target prefix for JSON protocols
     validation_error: str = "ValidationException"
+    # Other protocols the service also answers in (the model's ``protocols`` beyond ``protocol``):
+    # CloudWatch takes JSON 1.0, query and Smithy RPC v2 CBOR, whichever the client prefers.
+    also: tuple[str, ...] = ()
+
+    def speaks(self, protocol: str) -> bool:
+        return protocol == self.protocol or protocol in self.also
 
 
 # Every service ecslite answers for. A unit test checks this table against the installed models.
@@ -33,7 +39,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ecs", "json", "ecs", "AmazonEC2ContainerServiceV20141113", "InvalidParameterException"),
     ServiceSpec("logs", "json", "logs", "Logs_20140328", "InvalidParameterException"),
     ServiceSpec("application-autoscaling", "json", "application-autoscaling", "AnyScaleFrontendService"),
-    ServiceSpec("servicediscovery", "json", "servicediscovery", "Route53AutoNaming_v20170314", "InvalidInput"),
+    ServiceSpec(
+        "servicediscovery",
+        "json",
+        "servicediscovery",
+        "Route53AutoNaming_v20170314",
+        "InvalidInput",
+        also=("smithy-rpc-v2-cbor",),
+    ),
     ServiceSpec("secretsmanager", "json", "secretsmanager", "secretsmanager", "InvalidParameterException"),
     ServiceSpec("ssm", "json", "ssm", "AmazonSSM"),
     ServiceSpec("sts", "query", "sts", None, "ValidationError"),
@@ -41,6 +54,14 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("elbv2", "query", "elasticloadbalancing", None, "ValidationError"),
     ServiceSpec("cloudformation", "query", "cloudformation", None, "ValidationError"),
     ServiceSpec("ec2", "ec2", "ec2", None, "InvalidParameterValue"),
+    ServiceSpec(
+        "cloudwatch",
+        "json",
+        "monitoring",
+        "GraniteServiceVersion20100801",
+        "ValidationError",
+        also=("smithy-rpc-v2-cbor", "query"),
+    ),
 )
 
 BY_TARGET_PREFIX = {s.target_prefix: s for s in SERVICES if s.target_prefix}
@@ -87,3 +108,22 @@ def error_codes(service: str) -> frozenset[str]:
     for shape in model.error_shapes:
         codes.add(shape.metadata.get("error", {}).get("code", shape.name))
     return frozenset(codes)
+
+
+@functools.cache
+def query_compatible(service: str) -> bool:
+    """True for services that moved off the query protocol and keep its error codes (``awsQueryCompatible``):
+    their JSON and CBOR errors name the query code in the ``x-amzn-query-error`` header."""
+    return "awsQueryCompatible" in service_model(service).metadata
+
+
+@functools.cache
+def _error_shapes(service: str) -> dict[str, str]:
+    model = service_model(service)
+    return {shape.metadata.get("error", {}).get("code", shape.name): shape.name for shape in model.error_shapes}
+
+
+def error_type(service: str, code: str) -> str:
+    """The ``__type`` a JSON or CBOR error of ``code`` carries: the error shape's name where the model
+    declares the code (CloudWatch's ``InvalidParameterValue`` is ``InvalidParameterValueException``)."""
+    return _error_shapes(service).get(code, code)
