@@ -195,4 +195,54 @@ _V5 = [
     "CREATE INDEX spot_interruptions_due ON spot_interruptions (due_at)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
+# Version 6: Application Auto Scaling (store/autoscaling.py: scalable targets, scaling policies,
+# scheduled actions, scaling activities) and CloudWatch (store/cloudwatch.py: metrics put by users,
+# their datapoints, alarms and alarm history). A target's policies, actions and activities are keyed
+# by the target's (namespace, resource id, dimension); a metric's datapoints go with the metric.
+_V6 = [
+    """CREATE TABLE scalable_targets (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, namespace TEXT NOT NULL, resource_id TEXT NOT NULL,
+        dimension TEXT NOT NULL, arn TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, namespace, resource_id, dimension), UNIQUE (arn))""",
+    """CREATE TABLE scaling_policies (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, namespace TEXT NOT NULL, resource_id TEXT NOT NULL,
+        dimension TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, namespace, resource_id, dimension, name))""",
+    "CREATE INDEX scaling_policies_by_arn ON scaling_policies (arn)",
+    """CREATE TABLE scheduled_actions (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, namespace TEXT NOT NULL, resource_id TEXT NOT NULL,
+        dimension TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL, next_run REAL, doc TEXT NOT NULL,
+        UNIQUE (account, region, namespace, resource_id, dimension, name))""",
+    "CREATE INDEX scheduled_actions_due ON scheduled_actions (next_run)",
+    """CREATE TABLE scaling_activities (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, namespace TEXT NOT NULL, resource_id TEXT NOT NULL,
+        dimension TEXT NOT NULL, id TEXT NOT NULL, start_time REAL NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX scaling_activities_by_target ON scaling_activities (account, region, namespace, resource_id, rid)",
+    """CREATE TABLE cw_metrics (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        dims TEXT NOT NULL, last_at REAL NOT NULL,
+        UNIQUE (account, region, namespace, name, dims))""",
+    """CREATE TABLE cw_datapoints (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        metric_rid INTEGER NOT NULL REFERENCES cw_metrics (rid) ON DELETE CASCADE,
+        ts REAL NOT NULL, unit TEXT NOT NULL, count REAL NOT NULL, sum REAL NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL, resolution INTEGER NOT NULL)""",
+    "CREATE INDEX cw_datapoints_by_metric ON cw_datapoints (metric_rid, ts)",
+    """CREATE TABLE cw_alarms (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        state TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, name))""",
+    """CREATE TABLE cw_alarm_history (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, alarm_name TEXT NOT NULL, ts REAL NOT NULL,
+        kind TEXT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX cw_alarm_history_by_alarm ON cw_alarm_history (account, region, alarm_name, rid)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
