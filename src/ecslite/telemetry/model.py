@@ -362,6 +362,9 @@ class LogRecord(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class LogDetail:
+    """What a log record's ``detail`` blob holds. ``body`` is the original body (a map, a list, ...);
+    ``None`` when the record's text ``body`` is all there is (Forward lines store it once)."""
+
     attributes: dict[str, AttrValue]
     body: AttrValue = None
     dropped_attributes_count: int = 0

@@ -15,7 +15,7 @@ from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.telemetry.enrich import TaskOwners
 from ecslite.telemetry.model import Signal
-from ecslite.telemetry.pipeline import Pipeline, PipelineSettings
+from ecslite.telemetry.pipeline import Pipeline, PipelineSettings, tune_interpreter
 from ecslite.telemetry.receivers.listeners import OtlpReceivers
 from ecslite.telemetry.store import StoreSettings, TelemetryStore
 
@@ -26,6 +26,7 @@ class Telemetry:
     name = "telemetry"
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
+        tune_interpreter()  # this process ingests telemetry beside its event loop (pipeline.tune_interpreter)
         traces, logs, metrics = settings.telemetry_retention_days
         self.store = TelemetryStore(
             StoreSettings(

@@ -5,6 +5,7 @@ One record becomes one :class:`~ecslite.telemetry.model.LogRecord`:
 - ``body``: the record's ``log`` (a FireLens/Docker line) without its trailing newline; a record
   without ``log`` is kept whole as its JSON text (what Fluent Bit's JSON line format would send).
 - time: the entry's time (EventTime or seconds); observed time: when it was received.
+- detail: the attributes only (the body is the record's ``body``, model.LogDetail).
 - attributes: every other key of the record (``source``, ``container_id``, ``container_name``,
   ``ecs_*``, ...), plus ``log.iostream`` from ``source`` and ``fluent.tag``.
 - severity and trace context (§2.3): a JSON line lifts ``level``/``severity``/``levelname`` and
@@ -271,10 +272,13 @@ def _record(time_ns: int, observed_ns: int, body: str, attributes: dict[str, Any
     else:
         stream = "forward"
     attributes["fluent.tag"] = tag
+    if not body.isascii():
+        body.encode()  # UnicodeEncodeError for undecodable bytes: the caller cleans them
+    # The detail holds no body: the record's text body is the whole of it (model.LogDetail).
     if nested:
-        detail = encode_log_detail(LogDetail(attributes, body))
+        detail = encode_log_detail(LogDetail(attributes))
     else:
-        detail = _DETAIL_PREFIX + _packer().pack([attributes, body, 0])
+        detail = _DETAIL_PREFIX + _packer().pack([attributes, None, 0])
     return _new_record(
         LogRecord, (time_ns, observed_ns, severity, severity_text, body, trace_id, span_id, 0, stream, detail, "")
     )

@@ -88,18 +88,22 @@ class StoreRefused(Exception):
 
 # -- wire format ---------------------------------------------------------------------------------
 # Records travel in their fields' order, never as NamedTuples (pickle would call the class per
-# record on load, five times the cost), and the tables read them by position. Spans are pickled
-# as plain tuples: their tag and type pairs are shared objects (otlp.AttributeCache), which pickle
-# sends once per commit. Log records are one msgpack array per batch: a third cheaper to build
-# here than tuples and a pickle.
+# record on load, five times the cost), and the tables read them by position. Each batch is
+# serialized on its own, so no single C call holds the server's GIL for long (a commit's worth at
+# once would hold it for milliseconds and delay the event loop). Spans are pickled as plain
+# tuples: their tag and type pairs are shared objects (otlp.AttributeCache), which pickle sends
+# once per batch. Log records are one msgpack array per batch: a third cheaper to build here than
+# tuples and a pickle.
 
 
 def to_wire(signal: str, batches: Sequence[Any]) -> list[tuple[Any, ...]]:
     if signal == Signal.TRACES:
-        return [(b.resource, b.scope, list(map(tuple, b.spans))) for b in batches]
+        return [(b.resource, b.scope, pickle.dumps(list(map(tuple, b.spans)), protocol=5)) for b in batches]
     if signal == Signal.LOGS:
         return [(b.resource, b.scope, _pack_records(b.records)) for b in batches]
-    return [(b.resource, list(map(tuple, b.samples)), list(b.metadata), list(map(tuple, b.exemplars))) for b in batches]
+    return [
+        (b.resource, list(map(tuple, b.samples)), list(b.metadata), list(map(tuple, b.exemplars))) for b in batches
+    ]
 
 
 def _pack_records(records: Sequence[LogRecord]) -> bytes | list[tuple[Any, ...]]:
@@ -113,7 +117,7 @@ def _pack_records(records: Sequence[LogRecord]) -> bytes | list[tuple[Any, ...]]
 def from_wire(signal: str, wire: list[tuple[Any, ...]]) -> list[Any]:
     """Batches for the table writers; span and log records stay plain tuples (read by position)."""
     if signal == Signal.TRACES:
-        return [SpanBatch(resource, scope, rows) for resource, scope, rows in wire]
+        return [SpanBatch(resource, scope, pickle.loads(rows)) for resource, scope, rows in wire]
     if signal == Signal.LOGS:
         return [
             LogBatch(resource, scope, msgpack.unpackb(rows, raw=False, use_list=False) if type(rows) is bytes else rows)
