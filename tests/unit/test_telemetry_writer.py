@@ -194,3 +194,42 @@ def test_wire_format_keeps_every_field() -> None:
     assert (logs_back.resource, logs_back.scope) == (logs.resource, logs.scope)
     [metrics_back] = from_wire(Signal.METRICS, to_wire(Signal.METRICS, [metrics]))
     assert metrics_back == metrics
+
+
+def open_files(pid: int) -> list[str]:
+    names = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            names.append(os.readlink(fd))
+        except OSError:
+            continue
+    return names
+
+
+def test_the_child_keeps_only_the_active_segment_of_a_signal_open(tmp_path: Path) -> None:
+    store = TelemetryStore(
+        StoreSettings(directory=tmp_path / "telemetry", commit_interval=0.01, max_bytes=512 * 1024), FakeClock(NOW)
+    )
+    try:
+        trace = 0
+        while len(store.segment_names(Signal.TRACES)) < 3:
+            trace += 1
+            store.write_spans(spans(trace, 200))
+            assert store.flush()
+            assert trace < 500
+        segments = [name for name in open_files(writer_pid(store)) if "/traces-" in name and name.endswith(".db")]
+        assert [Path(name).name for name in segments] == [store.segment_names(Signal.TRACES)[-1]]
+        assert all(len(store.trace(t.to_bytes(16, "big"))) == 200 for t in range(1, trace + 1))
+    finally:
+        store.close()
+
+
+def test_clear_removes_everything_and_writing_goes_on(store: TelemetryStore, tmp_path: Path) -> None:
+    store.write_spans(spans(1, 3))
+    assert store.flush()
+    store.clear()
+    assert store.trace((1).to_bytes(16, "big")) == []
+    store.write_spans(spans(2, 4))
+    assert store.flush()
+    assert len(store.trace((2).to_bytes(16, "big"))) == 4
+    assert span_rows(tmp_path / "telemetry") == 4

@@ -51,6 +51,7 @@ EXIT_STATUS = 70  # what the test hook exits with
 class ChildWriter:
     def __init__(self) -> None:
         self.segments: dict[str, Segment] = {}
+        self.active: dict[str, str] = {}  # signal → the path its last commit went to
         # Logs segments whose full-text index may lag, with the rows known to wait (-1: unknown).
         self.backlog: dict[str, int] = {}
         self.exit_at: str | None = None  # test hook: "before_commit" or "after_commit"
@@ -85,6 +86,12 @@ class ChildWriter:
         return found
 
     def commit(self, signal_name: str, path: str, token: int, wire: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        previous = self.active.get(signal_name)
+        if previous is not None and previous != path:
+            # A new segment took over (a new day, or the last one full): the old one's connection
+            # and page cache go; idle indexing opens it again if it still needs to.
+            self._close(previous)
+        self.active[signal_name] = path
         segment = self.segment(signal_name, path)
         conn = segment.conn
         batches = from_wire(signal_name, wire)
@@ -134,9 +141,15 @@ class ChildWriter:
             self.backlog[path] = waiting
         else:
             self.backlog.pop(path, None)
+            if path not in self.active.values():
+                self._close(path)
 
     def release(self, path: str) -> None:
         self.backlog.pop(path, None)
+        self.active = {signal_name: p for signal_name, p in self.active.items() if p != path}
+        self._close(path)
+
+    def _close(self, path: str) -> None:
         segment = self.segments.pop(path, None)
         if segment is not None:
             segment.conn.close()
