@@ -67,6 +67,10 @@ class Settings:
     export_buffer: bool = False
     # Container stats sampling for the §9.1 metrics, and Prometheus scraping of marked ports.
     runtime_metrics_interval: float = 10.0
+    # How long one CloudWatch minute lasts (AWS: 60 s). Shorter values shorten alarm periods and scaling
+    # cooldowns in proportion, for local experiments; container stats are then sampled at least five
+    # times per period.
+    metrics_period: float = 60.0
     scrape_interval: float = 15.0
     # Beyond ECS, opt-in: the task credentials endpoint serves the host's own AWS credentials (botocore's
     # default chain) instead of ecslite's role credentials, for tasks that call a real account (§9.3).

@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ from ecslite.config import Settings
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
 from ecslite.model.credentials import account_for_access_key
+from ecslite.providers.base import RequestContext
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.iam.provider import IamProvider
@@ -86,6 +88,7 @@ class Server:
         self.components.append(self.logs)  # first in, last out: producers stop before it
         self._add_telemetry()
         self._add_controllers()
+        self._add_scaling()
         self.dispatcher = AwsDispatcher(
             self.providers,
             EdgeSettings(settings.account_id, settings.region),
@@ -114,7 +117,8 @@ class Server:
         self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
         self._add_task_gateway()
-        interval = self.settings.runtime_metrics_interval
+        # A short --metrics-period needs samples often enough to fill its periods.
+        interval = min(self.settings.runtime_metrics_interval, self.settings.metrics_period / 5)
         self.components.append(RuntimeMetrics(self.db, self.runtime, self.telemetry.store, self.clock, interval))
         pipeline, owners = self.telemetry.pipeline, self.telemetry.owners
         self.components.append(Scraper(self.db, pipeline, owners, self.clock, self.settings.scrape_interval))
@@ -189,6 +193,29 @@ class Server:
         callbacks = ScalingCallbacks(self.ecs)
         scaling = ManagedScaling(self.db, self.clock, callbacks.add, callbacks.remove)
         self.components.append(CapacityController(self.db, self.clock, self.settings, scaling=scaling))
+
+    def _add_scaling(self) -> None:
+        """CloudWatch metrics and alarms, Application Auto Scaling, the alarm evaluator and the scaling
+        controller, which changes desired counts through the ECS provider's UpdateService."""
+        from ecslite.control.alarms import AlarmEvaluator
+        from ecslite.control.scaling import ScalingController
+        from ecslite.model.scaling import TimeScale
+        from ecslite.providers.autoscaling.provider import AutoscalingProvider
+        from ecslite.providers.cloudwatch.provider import CloudWatchProvider
+
+        scale = TimeScale(self.settings.metrics_period)
+        self.cloudwatch = CloudWatchProvider(self.db, self.clock, self.telemetry.store, scale)
+        self.providers["cloudwatch"] = self.cloudwatch
+        self.providers["application-autoscaling"] = AutoscalingProvider(self.db, self.clock, self.cloudwatch)
+        self.scaling = ScalingController(self.db, self.clock, self._set_desired_count, scale)
+        evaluator = AlarmEvaluator(self.db, self.clock, self.cloudwatch, scale, handlers=[self.scaling.handle])
+        self.cloudwatch.state_listeners.append(evaluator.state_set)
+        self.components.extend([self.scaling, evaluator])
+
+    def _set_desired_count(self, account: str, region: str, cluster: str, service: str, count: int) -> None:
+        ctx = RequestContext(account, region, str(uuid.uuid4()), "ecs", "UpdateService")
+        self.ecs.prepare(ctx)
+        self.ecs.update_service(ctx, {"cluster": cluster, "service": service, "desiredCount": count})
 
     # -- ecslite's own API ---------------------------------------------------------------------
 

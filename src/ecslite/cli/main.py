@@ -139,6 +139,14 @@ def server(
         float,
         typer.Option(envvar="ECSLITE_SCRAPE_INTERVAL", help="Seconds between scrapes of marked metrics ports."),
     ] = 15.0,
+    metrics_period: Annotated[
+        float,
+        typer.Option(
+            envvar="ECSLITE_METRICS_PERIOD",
+            help="Seconds one CloudWatch minute lasts: alarm periods and scaling cooldowns shrink in proportion "
+            "(default 60, AWS's timing).",
+        ),
+    ] = 60.0,
     service_throttle_max: Annotated[
         float,
         typer.Option(
@@ -160,6 +168,9 @@ def server(
     """Run the ecslite server."""
     if runtime not in RUNTIMES:
         err.print(f"[red]Unknown runtime {runtime!r}[/]; choose one of {', '.join(RUNTIMES)}.")
+        raise typer.Exit(2)
+    if metrics_period <= 0:
+        err.print("[red]--metrics-period must be a positive number of seconds.[/]")
         raise typer.Exit(2)
     if durability not in ("normal", "full"):
         err.print(f"[red]Unknown durability {durability!r}[/]; choose normal or full.")
@@ -192,6 +203,7 @@ def server(
         export_buffer=export_buffer,
         runtime_metrics_interval=runtime_metrics_interval,
         scrape_interval=scrape_interval,
+        metrics_period=metrics_period,
         service_throttle_max_seconds=service_throttle_max,
         host_credentials=host_credentials,
     )

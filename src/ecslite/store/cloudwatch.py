@@ -263,3 +263,47 @@ def list_history(db: Database, where: HistoryFilter, cursor: int | None, limit: 
 
 def delete_history(db: Database, account: str, region: str, name: str) -> None:
     db.execute("DELETE FROM cw_alarm_history WHERE account=? AND region=? AND alarm_name=?", (account, region, name))
+
+
+# -- state changes ---------------------------------------------------------------------------------
+
+
+def history_item(name: str, ts: float, kind: str, summary: str, data: Any) -> Doc:
+    return {
+        "AlarmName": name,
+        "AlarmType": "MetricAlarm",
+        "Timestamp": ts,
+        "HistoryItemType": kind,
+        "HistorySummary": summary,
+        "HistoryData": dumps(data),
+    }
+
+
+def record_state(
+    db: Database, account: str, region: str, doc: Doc, state: str, reason: str, reason_data: Any, now: float
+) -> bool:
+    """Move an alarm to ``state`` with its reason and a StateUpdate history item; False if it was there.
+
+    The reason is updated even without a transition (CloudWatch refreshes it); the history only
+    records transitions.
+    """
+    old_state, old_reason = doc.get("StateValue"), doc.get("StateReason")
+    changed = old_state != state
+    doc["StateReason"] = reason
+    if reason_data is not None:
+        doc["StateReasonData"] = reason_data if isinstance(reason_data, str) else dumps(reason_data)
+    else:
+        doc.pop("StateReasonData", None)
+    if changed:
+        doc["StateValue"] = state
+        doc["StateUpdatedTimestamp"] = now
+        doc["StateTransitionedTimestamp"] = now
+        new_state: dict[str, Any] = {"stateValue": state, "stateReason": reason}
+        if reason_data is not None:
+            new_state["stateReasonData"] = loads(reason_data) if isinstance(reason_data, str) else reason_data
+        old = {"stateValue": old_state, "stateReason": old_reason}
+        data = {"version": "1.0", "oldState": old, "newState": new_state}
+        summary = f"Alarm updated from {old_state} to {state}"
+        add_history(db, account, region, history_item(doc["AlarmName"], now, "StateUpdate", summary, data))
+    put_alarm(db, account, region, doc)
+    return changed
