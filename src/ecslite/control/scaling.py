@@ -164,7 +164,14 @@ class ScalingController:
             return None
         cause = CAUSE_ALARM.format(alarm=inv.alarm_name, state=inv.state, policy=policy["PolicyName"])
         if role == "AlarmHigh":
-            return Change(tracking_capacity(current, inv.value, target), cause, "out")
+            # During the scale-out cooldown the metric still reflects the capacity before that scale-out:
+            # the formula starts from it, so the capacity the scale-out added counts (§6.2).
+            last = policy.get("_last") or {}
+            cooling = last.get("outAt") is not None and (
+                self.clock.now() - float(last["outAt"]) < self.scale.seconds(self._cooldown(policy, "out"))
+            )
+            base = int(last.get("outFrom", current)) if cooling else current
+            return Change(tracking_capacity(base, inv.value, target), cause, "out")
         if config.get("DisableScaleIn") or not self._all_want_in(key, policy):
             return None
         return Change(tracking_scale_in(current, inv.value, target), cause, "in")
@@ -258,7 +265,7 @@ class ScalingController:
                 if policy is not None:
                     last = dict(policy.get("_last") or {})
                     if change.direction == "out":
-                        last.update(outAt=now, outTo=change.count)
+                        last.update(outAt=now, outTo=change.count, outFrom=int(service["desiredCount"]))
                     else:
                         last["inAt"] = now
                     policy["_last"] = last
