@@ -1,0 +1,1 @@
+"""Code shared by the demo's services: OpenTelemetry set-up, failure injection, process life."""

@@ -1,0 +1,216 @@
+"""Helpers for the tests of ``examples/otel-demo``: the services' virtualenvs and their processes.
+
+Virtualenvs are built once per requirements file and kept in a cache keyed by the file's hash and
+the Python version (``$ECSLITE_VENV_CACHE``, else ``$XDG_CACHE_HOME/ecslite/venvs``, else
+``~/.cache/ecslite/venvs``), as ``ecslite up`` keeps them: ``<service>-<hash>/`` with a ``.complete``
+marker written last, built under a file lock so parallel test workers build each one once. The
+example's ``.venvs/<service>`` links point at them, which is what the image map's interpreters use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "otel-demo"
+PROJECT_FILE = EXAMPLE / "ecslite.toml"
+SERVICES = ("orders", "inventory", "pricing", "notifications", "loadgen")
+
+
+def project() -> dict[str, Any]:
+    with PROJECT_FILE.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def cache_root() -> Path:
+    configured = os.environ.get("ECSLITE_VENV_CACHE")
+    if configured:
+        return Path(configured)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "ecslite" / "venvs"
+
+
+def venv_key(requirements: Path) -> str:
+    digest = hashlib.sha256(requirements.read_bytes())
+    digest.update(f"python{sys.version_info.major}.{sys.version_info.minor}".encode())
+    return digest.hexdigest()[:16]
+
+
+def ensure_venv(service: str) -> Path:
+    """The cached virtualenv of ``service``, built when missing; the example's link points at it."""
+    requirements = EXAMPLE / project()["environments"][service]["requirements"]
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{service}-{venv_key(requirements)}"
+    with (root / f"{target.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            _build(target, requirements)
+    _link(EXAMPLE / ".venvs" / service, target)
+    return target
+
+
+def _build(target: Path, requirements: Path) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+    # This interpreter's pip installs into the new environment: no pip bootstrap per virtualenv.
+    pip = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python")]
+    result = subprocess.run(
+        [*pip, "install", "-q", "--disable-pip-version-check", "-r", str(requirements)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(target, ignore_errors=True)
+        raise RuntimeError(f"pip install -r {requirements} failed:\n{result.stdout}\n{result.stderr}")
+    (target / ".complete").write_text(requirements.read_text())
+
+
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(exist_ok=True)
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return
+    temporary = link.with_name(f".{link.name}.{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(target)
+    os.replace(temporary, link)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One demo service run on the host, its stdout/stderr captured in a file."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The JSON lines the service wrote so far (other lines are skipped)."""
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                document = json.loads(line)
+                if isinstance(document, dict):
+                    out.append(document)
+        return out
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        return int(self.process.returncode)
+
+
+def start_service(
+    service: str, port: int, environment: Mapping[str, str], log_dir: Path, health_path: str = "/health"
+) -> ServiceProcess:
+    """``python -m services.<service>`` with its cached interpreter, waiting until ``health_path`` answers."""
+    interpreter = ensure_venv(service) / "bin" / "python"
+    log_path = log_dir / f"{service}-{port}.log"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONUNBUFFERED": "1",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **environment,
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(interpreter), "-m", f"services.{service}"],
+            cwd=EXAMPLE,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    running = ServiceProcess(service, port, process, log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{service} exited with {process.returncode}:\n{log_path.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{running.url}{health_path}", timeout=2).status_code == 200:
+                return running
+        time.sleep(0.1)
+    running.stop()
+    raise RuntimeError(f"{service} did not answer {health_path} within 60 s:\n{log_path.read_text()}")
+
+
+def eventually(probe: Callable[[], Any], timeout: float = 20.0, interval: float = 0.2) -> Any:
+    """``probe()``'s first truthy value within ``timeout`` (its last value otherwise)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(interval)
+
+
+def spans_of(tempo_trace: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The spans of a Tempo ``/api/traces/<id>`` answer, each with its ``service`` added."""
+    out = []
+    for batch in tempo_trace.get("batches", []):
+        attributes = {a["key"]: a["value"] for a in batch["resource"]["attributes"]}
+        service = attributes.get("service.name", {}).get("stringValue", "")
+        for scope in batch.get("scopeSpans", []):
+            for span in scope.get("spans", []):
+                out.append({**span, "service": service, "scope": scope["scope"]["name"]})
+    return out
+
+
+def span_attributes(span: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for attribute in span.get("attributes", []):
+        value = attribute["value"]
+        out[attribute["key"]] = next(iter(value.values())) if value else None
+    return out
+
+
+@contextlib.contextmanager
+def services_running(
+    specs: Mapping[str, Mapping[str, str]], log_dir: Path, ports: Mapping[str, int]
+) -> Iterator[dict[str, ServiceProcess]]:
+    running: dict[str, ServiceProcess] = {}
+    try:
+        for service, environment in specs.items():
+            health = "/metrics" if service == "loadgen" else "/health"
+            running[service] = start_service(service, ports[service], environment, log_dir, health)
+        yield running
+    finally:
+        for process in running.values():
+            process.stop()
