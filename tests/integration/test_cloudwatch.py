@@ -132,8 +132,8 @@ def test_bad_metric_input_gets_cloudwatch_errors(cw: Any) -> None:
         cw.get_metric_statistics,
         Namespace="MyApp",
         MetricName="x",
-        StartTime=now() - dt.timedelta(days=2),
-        EndTime=now(),
+        StartTime=dt.datetime(2026, 1, 1, tzinfo=UTC),
+        EndTime=dt.datetime(2026, 1, 3, tzinfo=UTC),
         Period=60,
         Statistics=["Average"],
     )
