@@ -204,7 +204,7 @@ def measure_ecslite(requests: list[bytes], records: int, connections: int, ephem
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("ecslite did not start") from None
+                    raise SystemExit(f"ecslite did not start: {(data_dir / 'bench.log').read_text()[-2000:]}") from None
                 time.sleep(0.1)
         probe = Probe(port)
         api_idle = probe.idle()
@@ -236,7 +236,8 @@ def measure_ecslite(requests: list[bytes], records: int, connections: int, ephem
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         return EcsliteRun(rate, lag, missing, api_idle, api_during, cpu)
     finally:
-        os.kill(server.pid, signal.SIGTERM)
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
         server.wait(60)
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)

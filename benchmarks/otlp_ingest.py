@@ -231,6 +231,7 @@ def measure_ecslite(batches: list[tuple[bytes, bytes]], connections: int, epheme
     port, http_port = free_port(), free_port()
     args = [sys.executable, "-m", "ecslite", "server", "--runtime", "fake", "--port", str(port)]
     args += ["--data-dir", str(data_dir), "--otlp-grpc-port", "0", "--otlp-http-port", str(http_port)]
+    args += ["--forward-port", "0"]
     if ephemeral:
         args.append("--ephemeral")
     log = open(data_dir / "bench.log", "wb")  # noqa: SIM115 - handed to the child
@@ -244,7 +245,7 @@ def measure_ecslite(batches: list[tuple[bytes, bytes]], connections: int, epheme
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("ecslite did not start") from None
+                    raise SystemExit(f"ecslite did not start: {(data_dir / 'bench.log').read_text()[-2000:]}") from None
                 time.sleep(0.1)
         probe = Probe(port)
         api_idle = probe.idle()
@@ -273,7 +274,8 @@ def measure_ecslite(batches: list[tuple[bytes, bytes]], connections: int, epheme
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         return EcsliteRun(rate, lag, retries, missing, api_idle, api_during, cpu)
     finally:
-        os.kill(server.pid, signal.SIGTERM)
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
         server.wait(60)
         log.close()
         shutil.rmtree(data_dir, ignore_errors=True)

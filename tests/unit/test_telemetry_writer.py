@@ -30,6 +30,7 @@ from ecslite.telemetry.model import (
 )
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from ecslite.telemetry.store.process import from_wire, to_wire
+from ecslite.telemetry.store.spans import summarise
 
 NOW = 1_750_000_000.0
 NS = 1_000_000_000
@@ -188,7 +189,8 @@ def test_wire_format_keeps_every_field() -> None:
         [Exemplar(labels, 1, 2.0, b"\x02" * 16, b"\x03" * 8, (("k", "v"),))],
     )
     [spans_back] = from_wire(Signal.TRACES, to_wire(Signal.TRACES, [span_batch]))
-    assert [tuple(s) for s in spans_back.spans] == [tuple(s) for s in span_batch.spans]
+    assert spans_back == summarise(span_batch)
+    assert spans_back.rows == [tuple(s[:12]) for s in span_batch.spans]
     [logs_back] = from_wire(Signal.LOGS, to_wire(Signal.LOGS, [logs]))
     assert [tuple(r) for r in logs_back.records] == [tuple(r) for r in logs.records]
     assert (logs_back.resource, logs_back.scope) == (logs.resource, logs.scope)

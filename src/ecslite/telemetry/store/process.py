@@ -36,6 +36,7 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -47,6 +48,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -62,13 +64,14 @@ from ecslite.telemetry.model import (
     Sample,
     Signal,
     Span,
-    SpanBatch,
 )
+from ecslite.telemetry.store import spans as span_tables
 from ecslite.telemetry.store.segments import Segment
 
 log = logging.getLogger(__name__)
 
 FRAME = struct.Struct("<I")
+PIPE_BYTES = 1 << 20
 MAX_ATTEMPTS = 3
 REPLY_TIMEOUT = 300.0  # a commit is at most a few seconds; past this the child is stuck
 CHILD_MODULE = "ecslite.telemetry.store.writer_child"
@@ -90,20 +93,18 @@ class StoreRefused(Exception):
 # Records travel in their fields' order, never as NamedTuples (pickle would call the class per
 # record on load, five times the cost), and the tables read them by position. Each batch is
 # serialized on its own, so no single C call holds the server's GIL for long (a commit's worth at
-# once would hold it for milliseconds and delay the event loop). Spans are pickled as plain
-# tuples: their tag and type pairs are shared objects (otlp.AttributeCache), which pickle sends
-# once per batch. Log records are one msgpack array per batch: a third cheaper to build here than
-# tuples and a pickle.
+# once would hold it for milliseconds and delay the event loop). Spans travel summarised
+# (store.spans.SpanRows: rows of plain values, per-trace tag sets, the batch's attribute types),
+# so the child neither rebuilds nor walks each span's tags. Log records are one msgpack array per
+# batch: a third cheaper to build here than tuples and a pickle.
 
 
-def to_wire(signal: str, batches: Sequence[Any]) -> list[tuple[Any, ...]]:
+def to_wire(signal: str, batches: Sequence[Any]) -> list[Any]:
     if signal == Signal.TRACES:
-        return [(b.resource, b.scope, pickle.dumps(list(map(tuple, b.spans)), protocol=5)) for b in batches]
+        return [pickle.dumps(span_tables.summarise(b), protocol=5) for b in batches]
     if signal == Signal.LOGS:
         return [(b.resource, b.scope, _pack_records(b.records)) for b in batches]
-    return [
-        (b.resource, list(map(tuple, b.samples)), list(b.metadata), list(map(tuple, b.exemplars))) for b in batches
-    ]
+    return [(b.resource, list(map(tuple, b.samples)), list(b.metadata), list(map(tuple, b.exemplars))) for b in batches]
 
 
 def _pack_records(records: Sequence[LogRecord]) -> bytes | list[tuple[Any, ...]]:
@@ -114,10 +115,10 @@ def _pack_records(records: Sequence[LogRecord]) -> bytes | list[tuple[Any, ...]]
     return packed
 
 
-def from_wire(signal: str, wire: list[tuple[Any, ...]]) -> list[Any]:
-    """Batches for the table writers; span and log records stay plain tuples (read by position)."""
+def from_wire(signal: str, wire: list[Any]) -> list[Any]:
+    """Batches for the table writers (spans: :class:`~.spans.SpanRows`; log records plain tuples)."""
     if signal == Signal.TRACES:
-        return [SpanBatch(resource, scope, pickle.loads(rows)) for resource, scope, rows in wire]
+        return [pickle.loads(data) for data in wire]
     if signal == Signal.LOGS:
         return [
             LogBatch(resource, scope, msgpack.unpackb(rows, raw=False, use_list=False) if type(rows) is bytes else rows)
@@ -129,14 +130,32 @@ def from_wire(signal: str, wire: list[tuple[Any, ...]]) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class WireBatch:
+    """A batch as the writer process receives it (:func:`to_wire`), with its data time bounds."""
+
+    data: Any
+    low: int | None
+    high: int | None
+
+
+def prepare(signal: str, batch: Any) -> WireBatch:
+    if signal == Signal.TRACES:
+        rows = span_tables.summarise(batch)
+        return WireBatch(pickle.dumps(rows, protocol=5), rows.low, rows.high)
+    low, high = bounds_of(signal, [batch])
+    return WireBatch(to_wire(signal, [batch])[0], low, high)
+
+
 def bounds_of(signal: str, batches: Sequence[Any]) -> tuple[int | None, int | None]:
     """The (min, max) data time of batches, as the table writers report it."""
     times: list[int] = []
     if signal == Signal.TRACES:
         for batch in batches:
             spans: Sequence[Span] = batch.spans
-            times.extend(map(itemgetter(5), spans))
-            times.extend(map(itemgetter(6), spans))
+            if spans:
+                times.append(min(map(itemgetter(5), spans)))
+                times.append(max(map(itemgetter(6), spans)))
     elif signal == Signal.LOGS:
         for batch in batches:
             records: Sequence[LogRecord] = batch.records
@@ -180,6 +199,11 @@ class WriterProcess:
             env=env,
             start_new_session=True,
         )
+        if self._proc.stdin is not None:
+            # A commit is megabytes: a 1 MiB pipe (the kernel's usual maximum) moves it in a few
+            # writes instead of one switch to the child per 64 KiB.
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self._hints_due = True  # sent with the first call: the child is still importing now
 
     def call(self, request: tuple[Any, ...]) -> Any:
@@ -290,10 +314,13 @@ class ProcessEngine:
         self.restarts = 0
         self._token = secrets.randbits(62)
 
-    def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]:
+    def prepare(self, batch: Any) -> WireBatch:
+        return prepare(self.signal, batch)
+
+    def commit(self, segment: Segment, batches: list[WireBatch], rows: int) -> tuple[int | None, int | None]:
         self._token += 1
         token = self._token
-        request = ("commit", self.signal, str(segment.path), token, to_wire(self.signal, batches))
+        request = ("commit", self.signal, str(segment.path), token, [batch.data for batch in batches])
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 reply = self.process.call(request)
@@ -312,7 +339,9 @@ class ProcessEngine:
                     },
                 )
                 if done:
-                    return bounds_of(self.signal, batches)
+                    lows = [b.low for b in batches if b.low is not None]
+                    highs = [b.high for b in batches if b.high is not None]
+                    return (min(lows) if lows else None, max(highs) if highs else None)
                 continue
             if reply[0] == "ok":
                 return reply[1], reply[2]

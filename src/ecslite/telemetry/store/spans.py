@@ -1,5 +1,9 @@
 """Spans in a segment: schema, the batched write, and the reads the trace APIs need (§2.2, §8.3).
 
+Writing is two steps: :func:`summarise` turns a batch into its rows and what the summaries and
+catalogs need (C iteration over the spans, no per-span Python code), :func:`write_rows` stores
+that; :func:`write` does both. The writer process receives summarised batches.
+
 Tables: ``spans`` (one row per span; attributes, events and links in one ``detail`` blob),
 ``traces`` (one summary row per trace per segment, upserted as spans arrive), ``span_tags``
 (values of the searchable attributes only), ``tag_catalog``/``tag_values`` (capped at
@@ -15,9 +19,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain, groupby, repeat
+from itertools import chain, groupby
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecslite.telemetry.model import (
     ROOT_NOT_YET_RECEIVED,
@@ -71,8 +75,8 @@ TIME_BOUNDS_SQL = "SELECT min(start_ns), max(start_ns + duration_ns) FROM spans"
 
 # -- writing -------------------------------------------------------------------------------------
 
-# Span fields by position: the writer takes :class:`Span` records or plain tuples in the same order
-# (what the writer process receives), and most per-span work is done by C iteration over them.
+# Span fields by position: the writer takes :class:`Span` records or plain tuples in the same order,
+# and the per-span work is done by C iteration over them.
 _ROW = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
 _TRACE_ID = itemgetter(0)
 _PARENT = itemgetter(2)
@@ -81,6 +85,7 @@ _END = itemgetter(6)
 _STATUS = itemgetter(7)
 _TAGS = itemgetter(12)
 _TYPES = itemgetter(13)
+_OPERATION = itemgetter(3, 4)  # name, kind
 # Columns the row computes itself: an empty parent or status message is NULL, duration = end - start.
 _INSERT = (
     "INSERT INTO spans (trace_id, span_id, parent_id, name, kind, start_ns, duration_ns, status, status_msg, "
@@ -90,7 +95,72 @@ _INSERT = (
 MAX_TAG_TEXTS = 100_000
 
 
+class TraceRun(NamedTuple):
+    """What a run of one trace's spans in a batch adds to the trace's summary and searchable tags."""
+
+    trace_id: bytes
+    start: int
+    end: int
+    root_name: str | None  # the run's last root span, as if the spans were folded one by one
+    spans: int
+    errors: int
+    tags: frozenset[tuple[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SpanRows:
+    """One batch of spans as the table writer needs it: the rows, and per trace, per attribute key
+    and per operation what the summaries and catalogs need. Built by :func:`summarise` next to the
+    decoder (for the writer process, instead of each span's tags and types: a fraction of the bytes
+    to send and of the objects to rebuild)."""
+
+    resource: Resource
+    scope: Scope
+    rows: list[tuple[Any, ...]]
+    low: int
+    high: int
+    traces: list[TraceRun]
+    types: frozenset[tuple[str, str]]
+    operations: frozenset[tuple[str, int]]
+
+
+def summarise(batch: SpanBatch) -> SpanRows:
+    spans = batch.spans
+    runs: list[TraceRun] = []
+    for trace_id, run in groupby(spans, _TRACE_ID):
+        group = list(run)
+        parents = list(map(_PARENT, group))
+        root_name = group[len(parents) - 1 - parents[::-1].index(b"")][3] if b"" in parents else None
+        runs.append(
+            TraceRun(
+                trace_id,
+                min(map(_START, group)),
+                max(map(_END, group)),
+                root_name,
+                len(group),
+                list(map(_STATUS, group)).count(StatusCode.ERROR),
+                frozenset(chain.from_iterable(map(_TAGS, group))),
+            )
+        )
+    return SpanRows(
+        batch.resource,
+        batch.scope,
+        list(map(_ROW, spans)),
+        min(map(_START, spans), default=0),
+        max(map(_END, spans), default=0),
+        runs,
+        frozenset(chain.from_iterable(map(_TYPES, spans))),
+        frozenset(map(_OPERATION, spans)),
+    )
+
+
 def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanBatch]) -> tuple[int | None, int | None]:
+    return write_rows(conn, segment, [summarise(batch) for batch in batches])
+
+
+def write_rows(
+    conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanRows]
+) -> tuple[int | None, int | None]:
     traces: dict[bytes, _Summary] = {}
     tag_starts: dict[tuple[bytes, tuple[str, Any]], int] = {}
     types: set[tuple[str, str]] = set()
@@ -100,22 +170,20 @@ def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[SpanBatc
     low: int | None = None
     high: int | None = None
     for batch in batches:
-        spans = batch.spans
-        if not spans:
+        if not batch.rows:
             continue
         rid = resource_id(conn, segment, batch.resource)
         sid = scope_id(conn, segment, batch.scope)
         service = batch.resource.service_name
         _resource_tags(batch.resource, catalog, values)
         # rid and sid are integers from this segment: safe as literals, and the statement stays cached.
-        conn.executemany(_INSERT.format(rid=rid, sid=sid), map(_ROW, spans))
-        first, last = min(map(_START, spans)), max(map(_END, spans))
-        low = first if low is None else min(low, first)
-        high = last if high is None else max(high, last)
-        operations.update(zip(repeat(service), map(itemgetter(3), spans), map(itemgetter(4), spans)))
-        types.update(chain.from_iterable(map(_TYPES, spans)))
-        for trace_id, group in groupby(spans, _TRACE_ID):
-            _summarise(traces, tag_starts, trace_id, list(group), service)
+        conn.executemany(_INSERT.format(rid=rid, sid=sid), batch.rows)
+        low = batch.low if low is None else min(low, batch.low)
+        high = batch.high if high is None else max(high, batch.high)
+        operations.update((service, name, kind) for name, kind in batch.operations)
+        types.update(batch.types)
+        for run in batch.traces:
+            _fold(traces, tag_starts, run, service)
     texts: dict[tuple[str, Any], tuple[str, str, float | None]] = segment.cache.setdefault("tag_texts", {})
     if len(texts) > MAX_TAG_TEXTS:
         texts.clear()
@@ -153,39 +221,27 @@ class _Summary:
     services: set[str]
 
 
-def _summarise(
-    traces: dict[bytes, _Summary],
-    tag_starts: dict[tuple[bytes, tuple[str, Any]], int],
-    trace_id: bytes,
-    group: list[Any],
-    service: str,
+def _fold(
+    traces: dict[bytes, _Summary], tag_starts: dict[tuple[bytes, tuple[str, Any]], int], run: TraceRun, service: str
 ) -> None:
     """Fold a run of one trace's spans (of one resource) into its summary and its searchable tags."""
-    start = min(map(_START, group))
-    end = max(map(_END, group))
-    errors = list(map(_STATUS, group)).count(StatusCode.ERROR)
-    parents = list(map(_PARENT, group))
-    root_name = None
-    if b"" in parents:
-        # The last root of the run, as if the spans were folded one by one.
-        root_name = group[len(parents) - 1 - parents[::-1].index(b"")][3]
-    for tag in set(chain.from_iterable(map(_TAGS, group))):
+    trace_id, start = run.trace_id, run.start
+    for tag in run.tags:
         key = (trace_id, tag)
         known = tag_starts.get(key)
         if known is None or start < known:
             tag_starts[key] = start
     summary = traces.get(trace_id)
     if summary is None:
-        traces[trace_id] = _Summary(
-            start, end, service if root_name is not None else None, root_name, len(group), errors, {service}
-        )
+        root_service = service if run.root_name is not None else None
+        traces[trace_id] = _Summary(start, run.end, root_service, run.root_name, run.spans, run.errors, {service})
         return
     summary.start = min(summary.start, start)
-    summary.end = max(summary.end, end)
-    if root_name is not None:
-        summary.root_service, summary.root_name = service, root_name
-    summary.spans += len(group)
-    summary.errors += errors
+    summary.end = max(summary.end, run.end)
+    if run.root_name is not None:
+        summary.root_service, summary.root_name = service, run.root_name
+    summary.spans += run.spans
+    summary.errors += run.errors
     summary.services.add(service)
 
 

@@ -71,7 +71,11 @@ class Engine(Protocol):
 
     restarts: int
 
-    def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]: ...
+    def prepare(self, batch: Any) -> Any:
+        """What the writer keeps for ``batch`` until its commit (called on the submitting thread)."""
+
+    def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]:
+        """Store prepared batches in ``segment``; the (min, max) data time written."""
 
     def release(self, segment: Segment) -> None:
         """Forget ``segment`` (its files are about to be removed)."""
@@ -98,6 +102,9 @@ class LocalEngine:
         """``segment`` (opened at start) may have idle work left from before."""
         if self.index is not None:
             self._backlog[segment] = -1
+
+    def prepare(self, batch: Any) -> Any:
+        return batch
 
     def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]:
         with segment.lock:
@@ -198,10 +205,13 @@ class SignalWriter:
     # -- producer side -------------------------------------------------------------------------
 
     def submit(self, batch: Any, rows: int) -> None:
+        # The engine's preparation (the writer process's serialization) runs here, on the
+        # submitting thread, so the writer thread only hands ready commits over (store.process).
+        prepared = self.engine.prepare(batch)
         with self._cond:
             if self._closing:
                 raise RuntimeError("telemetry writer is closed")
-            self._queue.append((batch, rows))
+            self._queue.append((prepared, rows))
             self._queued_rows += rows
             self.pending += rows
             self._submitted_seq += 1

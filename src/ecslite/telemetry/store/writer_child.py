@@ -41,7 +41,7 @@ from ecslite.telemetry.store.writer import IDLE_DELAY, IDLE_MAX_BUSY, INDEX_CHUN
 log = logging.getLogger(__name__)
 
 WRITERS: dict[str, Callable[[sqlite3.Connection, Segment, Sequence[Any]], tuple[int | None, int | None]]] = {
-    Signal.TRACES: span_tables.write,
+    Signal.TRACES: span_tables.write_rows,
     Signal.LOGS: log_tables.write,
     Signal.METRICS: metric_tables.write,
 }
@@ -75,7 +75,9 @@ class ChildWriter:
     def segment(self, signal_name: str, path: str) -> Segment:
         found = self.segments.get(path)
         if found is None:
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            # Statements embed a segment's resource and scope ids (store.spans, store.logs): room
+            # for many of them in the statement cache.
+            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, cached_statements=512)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA temp_store=MEMORY")
