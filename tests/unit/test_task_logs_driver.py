@@ -10,13 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ecslite.clock import FakeClock
 from ecslite.control.task_logs import TaskLogs
 from ecslite.control.tasks import TaskController
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.base import RequestContext
 from ecslite.providers.logs.provider import LogsProvider
-from ecslite.runtime.fake import FakeRuntime
+from ecslite.runtime.fake import FakeRuntime, FakeScript
 from ecslite.store import log_events
 from ecslite.store.logs import LogStore
 from tests.unit.test_task_harness import ACCOUNT, REGION, Harness, container, definition, labels
@@ -214,3 +216,14 @@ def test_a_deleted_group_is_created_again_with_create_group(tmp_path: Path) -> N
         assert (await rig.messages(stream))[0][1].startswith("tick ")
 
     run(tmp_path, body)
+
+
+def test_fake_output_labels_are_checked() -> None:
+    script = FakeScript.from_labels(labels(output="a\n2>b", output_interval=0.5, output_repeat=0)["dockerLabels"])
+    assert (script.output, script.output_interval, script.output_repeat) == (("a", "2>b"), 0.5, 0)
+    with pytest.raises(ValueError) as caught:
+        FakeScript.from_labels(labels(output="a", output_repeat=0)["dockerLabels"])
+    assert str(caught.value) == (
+        "label ecslite.fake.output-repeat must be a count of at least 1, or 0 with ecslite.fake.output-interval "
+        "set; got '0'"
+    )
