@@ -157,10 +157,15 @@ class Generator:
     async def metrics(self, request: web.Request) -> web.Response:
         # promhttp's negotiation: OpenMetrics (with exemplars) only for scrapers that ask for it.
         if self.settings.openmetrics and "application/openmetrics-text" in request.headers.get("Accept", ""):
-            payload, content_type = openmetrics.generate_latest(), openmetrics.CONTENT_TYPE_LATEST
+            payload, content_type = (
+                openmetrics.generate_latest(prometheus_client.REGISTRY),
+                openmetrics.CONTENT_TYPE_LATEST,
+            )
         else:
             payload, content_type = prometheus_client.generate_latest(), prometheus_client.CONTENT_TYPE_LATEST
-        return web.Response(body=payload, headers={"Content-Type": content_type})
+        response = web.Response(body=payload)
+        response.headers["Content-Type"] = content_type  # with its version parameter, as promhttp sends it
+        return response
 
     # -- background work ------------------------------------------------------------------------
 
