@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
 from ecslite import __version__
@@ -182,9 +182,14 @@ class Server:
 
     def _add_controllers(self) -> None:
         from ecslite.control.services import ServiceController
+        from ecslite.control.task_logs import TaskLogs
         from ecslite.control.tasks import TaskController
 
-        self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings))
+        # The awslogs driver: streams at task start, containers' output shipped to the logs provider.
+        self.output_path: Callable[[str, str], Path] | None = getattr(self.runtime, "output_path", None)
+        self.task_logs = TaskLogs(self.db, self.logs, self.output_path, self.clock)
+        self.components.append(self.task_logs)
+        self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings, logs=self.task_logs))
         self.components.append(ServiceController(self.db, self.clock, self.settings))
         from ecslite.control.capacity import CapacityController
         from ecslite.control.capacity_scaling import ManagedScaling
@@ -235,6 +240,7 @@ class Server:
                 Route("/_ecslite/reset", self._reset, methods=["POST"]),
                 *internal_routes(self.ecs, self.settings),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
+                Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
                 loki_push_route(self.telemetry.pipeline, self.clock),
                 *query_routes(self.telemetry.store, self.clock),
             ],
@@ -292,6 +298,39 @@ class Server:
         stats = {**self.telemetry.stats(), "forward": self.forward.stats(), "exporters": self.exports.stats()}
         stats["gateway"] = self.gateway.stats() if self.gateway is not None else None
         return JSONResponse(stats)
+
+    async def _container_output(self, request: Request) -> Response:
+        """A container's output records as NDJSON (``ecslite logs``), also of containers without a log
+        configuration; ``since`` (epoch ms) and ``follow`` (until the container has stopped)."""
+        from ecslite.control.task_logs import read_output
+        from ecslite.store import tasks as task_store
+
+        task_id, name = request.path_params["task_id"], request.path_params["name"]
+        arn = task_store.arn_of(self.db, task_id)
+        doc = task_store.get(self.db, arn) if arn else None
+        if doc is None:
+            return JSONResponse({"message": f"Task {task_id} was not found."}, 404)
+        if name not in {c["name"] for c in doc["containers"]}:
+            return JSONResponse({"message": f"Task {task_id} has no container named {name}."}, 404)
+        if self.output_path is None:
+            return JSONResponse({"message": f"The {self.runtime.name} runtime keeps no container output."}, 404)
+        path = self.output_path(task_id, name)
+        try:
+            since = int(request.query_params.get("since") or 0)
+        except ValueError:
+            return JSONResponse({"message": "since must be a time in milliseconds since the epoch."}, 400)
+        follow = request.query_params.get("follow", "").lower() in ("1", "true", "yes")
+
+        def finished() -> bool:
+            fresh = task_store.get(self.db, arn) if arn else None
+            return fresh is None or any(c["name"] == name and c["lastStatus"] == "STOPPED" for c in fresh["containers"])
+
+        async def lines() -> AsyncIterator[bytes]:
+            records = read_output(path, since_ms=since, follow=follow, finished=finished, clock=self.clock)
+            async for batch in records:
+                yield b"".join(orjson.dumps(record) + b"\n" for record in batch)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     async def _root(self, request: Request) -> Response:
         return RedirectResponse("/_ecslite/health")
