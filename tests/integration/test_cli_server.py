@@ -55,7 +55,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECSLITE_")}
     env.update(XDG_DATA_HOME=str(tmp_path / "xdg"), COLUMNS="200", NO_COLOR="1")
     # Several servers run at once here: none takes the well-known OTLP ports.
-    env.update(ECSLITE_OTLP_GRPC_PORT="0", ECSLITE_OTLP_HTTP_PORT="0")
+    env.update(ECSLITE_OTLP_GRPC_PORT="0", ECSLITE_OTLP_HTTP_PORT="0", ECSLITE_FORWARD_PORT="0")
     started: list[int] = []
 
     def run(*args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
