@@ -6,8 +6,10 @@ namespace) the leader of a new session with that terminal as its controlling ter
 control, gets SIGINT from Ctrl-C and SIGWINCH on resize. The helper itself runs in a session of its
 own, so ending the session can kill its whole group.
 
-The terminal's master side is read and written without blocking on the event loop. Output ends when
-every process holding the terminal has exited (the master then reads EIO); the exit code is the
+The terminal's master side is read and written without blocking on the event loop. ecslite keeps the
+slave side open itself, so the master never reads EIO: on Linux a master can read EIO while the last
+lines a short command wrote are still in the terminal's buffer, and they would be lost. Output ends
+once the command has exited and the terminal has stayed empty for a moment; the exit code is the
 helper's, which is the command's (128 + signal when a signal ended it).
 """
 
@@ -27,6 +29,8 @@ from pathlib import Path
 from ecslite.runtime.process.exec import ExecTarget, exec_argv
 
 READ_SIZE = 65536
+# How long the terminal must stay empty after the command exits before its output counts as complete.
+SETTLE_SECONDS = 0.05
 
 
 def set_window(fd: int, rows: int, cols: int) -> None:
@@ -36,27 +40,56 @@ def set_window(fd: int, rows: int, cols: int) -> None:
 class PtyProcess:
     """The running command: output from the terminal, input to it, its size and its exit."""
 
-    def __init__(self, process: asyncio.subprocess.Process, master: int) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, master: int, slave: int) -> None:
         self.process = process
         self.master = master
+        self._slave = slave
         self._output: asyncio.Queue[bytes] = asyncio.Queue()
         self._pending = bytearray()
         self._closed = False
+        self._ended = False
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(master, self._readable)
+        self._end_watch = asyncio.ensure_future(self._end_after_exit())
 
     def _readable(self) -> None:
-        try:
-            data = os.read(self.master, READ_SIZE)
-        except BlockingIOError:
+        self._read_available()
+
+    def _read_available(self) -> bool:
+        """Move what the terminal holds now to the output queue; True if there was anything."""
+        got = False
+        while not self._ended:
+            try:
+                data = os.read(self.master, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as error:
+                if error.errno != errno.EIO:
+                    raise
+                break
+            if not data:
+                break
+            got = True
+            self._output.put_nowait(data)
+        return got
+
+    async def _end_after_exit(self) -> None:
+        await self.process.wait()
+        # The command is gone; what it wrote last may still be crossing the terminal's buffer.
+        while self._read_available():
+            await asyncio.sleep(SETTLE_SECONDS)
+        await asyncio.sleep(SETTLE_SECONDS)
+        self._read_available()
+        self._end()
+
+    def _end(self) -> None:
+        if self._ended:
             return
-        except OSError as error:
-            if error.errno != errno.EIO:
-                raise
-            data = b""  # EIO: the last process holding the terminal has gone
-        if not data:
-            self._loop.remove_reader(self.master)
-        self._output.put_nowait(data)
+        self._ended = True
+        self._loop.remove_reader(self.master)
+        with contextlib.suppress(OSError):
+            os.close(self._slave)
+        self._output.put_nowait(b"")
 
     async def read(self) -> bytes:
         if self._closed:
@@ -109,7 +142,8 @@ class PtyProcess:
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self.master)
+        self._end_watch.cancel()
+        self._end()
         self._loop.remove_writer(self.master)
         os.close(self.master)
 
@@ -134,7 +168,6 @@ async def spawn_on_terminal(
         )
     except BaseException:
         os.close(master)
-        raise
-    finally:
         os.close(slave)
-    return PtyProcess(process, master)
+        raise
+    return PtyProcess(process, master, slave)
