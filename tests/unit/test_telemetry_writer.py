@@ -235,3 +235,16 @@ def test_clear_removes_everything_and_writing_goes_on(store: TelemetryStore, tmp
     assert store.flush()
     assert len(store.trace((2).to_bytes(16, "big"))) == 4
     assert span_rows(tmp_path / "telemetry") == 4
+
+
+def test_the_idle_child_checkpoints_the_wal(store: TelemetryStore, tmp_path: Path) -> None:
+    store.write_spans(spans(1, 1))
+    assert store.flush()
+    [database] = (tmp_path / "telemetry").glob("traces-*.db")
+    before = database.stat().st_size
+    store.write_spans(spans(2, 2000))
+    assert store.flush()
+    deadline = time.monotonic() + 10
+    while database.stat().st_size < before + 500_000:  # the 2,000 spans' pages reach the database file
+        assert time.monotonic() < deadline, "no checkpoint while idle"
+        time.sleep(0.05)

@@ -159,10 +159,15 @@ def bounds_of(signal: str, batches: Sequence[Any]) -> tuple[int | None, int | No
     elif signal == Signal.LOGS:
         for batch in batches:
             records: Sequence[LogRecord] = batch.records
-            times.extend(r[0] or r[1] for r in records)
+            event_times = list(map(itemgetter(0), records))
+            if 0 in event_times:  # a record without an event time is indexed by its observed time
+                event_times = [r[0] or r[1] for r in records]
+            if event_times:
+                times.append(min(event_times))
+                times.append(max(event_times))
     else:
         for batch in batches:
-            times.extend(s[1] for s in batch.samples)
+            times.extend(map(itemgetter(1), batch.samples))
     return (min(times), max(times)) if times else (None, None)
 
 

@@ -8,9 +8,13 @@ has arrived for :data:`~ecslite.telemetry.store.writer.IDLE_DELAY`, it works off
 full-text index of the logs segments it wrote or was told about, one slice at a time, looking for
 a request between slices.
 
+Checkpoints are idle work too: a segment's connection runs with ``wal_autocheckpoint=0``, a WAL is
+checkpointed (PASSIVE) once the process is quiet, or right after a commit that leaves it past
+:data:`WAL_CHECKPOINT_BYTES`, so a burst's commits do not pay for them.
+
 Invariants: the protocol owns file descriptors 0 and 1 (``print`` and stray output go to
 stderr); its own logs are JSON lines on stderr like the server's; it exits when its input closes;
-SIGINT is ignored (the server decides when it stops, §4 of the module doc of store.process).
+SIGINT is ignored (the server decides when it stops, see store.process).
 """
 
 from __future__ import annotations
@@ -46,12 +50,16 @@ WRITERS: dict[str, Callable[[sqlite3.Connection, Segment, Sequence[Any]], tuple[
     Signal.METRICS: metric_tables.write,
 }
 EXIT_STATUS = 70  # what the test hook exits with
+WAL_CHECKPOINT_BYTES = 128 * 1024 * 1024  # a WAL past this is checkpointed right after the commit
+WAL_KEEP_BYTES = 32 * 1024 * 1024  # what a checkpointed WAL file is cut back to
 
 
 class ChildWriter:
     def __init__(self) -> None:
         self.segments: dict[str, Segment] = {}
         self.active: dict[str, str] = {}  # signal → the path its last commit went to
+        self.unchecked: set[str] = set()  # segments committed to since their last checkpoint
+        self.due: set[str] = set()  # of those, WALs too long to wait for idle time
         # Logs segments whose full-text index may lag, with the rows known to wait (-1: unknown).
         self.backlog: dict[str, int] = {}
         self.exit_at: str | None = None  # test hook: "before_commit" or "after_commit"
@@ -82,8 +90,11 @@ class ChildWriter:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA temp_store=MEMORY")
             conn.execute("PRAGMA cache_size=-65536")
-            # Fewer, larger checkpoints: index pages changed by many commits are copied back once.
-            conn.execute("PRAGMA wal_autocheckpoint=4000")
+            # Checkpoints are this process's own idle work (or follow a commit past WAL_CHECKPOINT_BYTES):
+            # a checkpoint in the middle of a burst copies index pages that the next commits change
+            # again, and costs a burst a third of its write time.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
             found = self.segments[path] = Segment(signal_name, "", 0, Path(path), conn)
         return found
 
@@ -112,6 +123,10 @@ class ChildWriter:
             return ("error", f"{type(error).__name__}: {error}")
         if self.exit_at == "after_commit":
             os._exit(EXIT_STATUS)  # the test hook: committed, never answered
+        self.unchecked.add(path)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(f"{path}-wal").st_size > WAL_CHECKPOINT_BYTES:
+                self.due.add(path)
         if signal_name == Signal.LOGS:
             waiting = max(self.backlog.get(path, 0), 0) + sum(len(b.records) for b in batches)
             self.backlog[path] = waiting
@@ -119,8 +134,33 @@ class ChildWriter:
                 self.index_slice(path)
         return ("ok", low, high)
 
+    def after_answer(self) -> None:
+        """Work that must not wait for idle time, done once the commit's answer is out."""
+        while self.due:
+            self.checkpoint(self.due.pop())
+
     def has_idle_work(self) -> bool:
-        return bool(self.backlog)
+        return bool(self.backlog or self.unchecked)
+
+    def idle(self) -> None:
+        """One slice of idle work: a checkpoint first (cheap, and it keeps readers' WAL short),
+        then the full-text index."""
+        if self.unchecked:
+            self.checkpoint(next(iter(self.unchecked)))
+        elif self.backlog:
+            self.index_slice()
+
+    def checkpoint(self, path: str) -> None:
+        self.unchecked.discard(path)
+        self.due.discard(path)
+        segment = self.segments.get(path)
+        if segment is None:
+            return
+        try:
+            # PASSIVE: copies what no reader still needs and never waits for one.
+            segment.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            log.exception("telemetry checkpoint failed", extra={"segment": path})
 
     def index_slice(self, path: str | None = None) -> None:
         path = path or next(iter(self.backlog))
@@ -152,6 +192,8 @@ class ChildWriter:
         self._close(path)
 
     def _close(self, path: str) -> None:
+        self.unchecked.discard(path)  # closing the connection checkpoints what it can
+        self.due.discard(path)
         segment = self.segments.pop(path, None)
         if segment is not None:
             segment.conn.close()
@@ -186,7 +228,7 @@ def serve(child: ChildWriter, source: Any, sink: Any) -> None:
                 quiet = IDLE_DELAY  # still busy with a burst: look again a little later
             if not select.select([fd], [], [], max(quiet, 0.0))[0]:
                 if quiet <= 0:
-                    child.index_slice()
+                    child.idle()
                 continue
         header = _read_exact(source, FRAME.size)
         if header is None:
@@ -199,6 +241,7 @@ def serve(child: ChildWriter, source: Any, sink: Any) -> None:
         answer = pickle.dumps(child.handle(request), protocol=5)
         sink.write(FRAME.pack(len(answer)) + answer)
         sink.flush()
+        child.after_answer()
         last_request = time.monotonic()
         busy.add(started, last_request)
         if request[0] == "close":
