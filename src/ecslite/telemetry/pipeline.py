@@ -260,7 +260,7 @@ def _size(batch: Any) -> int:
     return len(batch.samples)
 
 
-COLLECTOR_THRESHOLDS = (50_000, 20, 100)
+COLLECTOR_THRESHOLDS = (20_000, 10, 20)
 SWITCH_INTERVAL = 0.001  # seconds
 
 
@@ -269,12 +269,13 @@ def tune_interpreter() -> None:
 
     - Garbage collection less often: ingest allocates several containers per record and keeps up to
       ``max_pending_items`` records alive (queues, writer batches), so with CPython's default
-      thresholds (700, 10, 10) the collector runs every few hundred records and walks the whole
-      heap every second or so, although records hold no reference cycles and die by reference
-      counting. The server spends about a fifth less CPU per Forward record.
+      thresholds (700, 10, 10) the collector walks the whole heap several times a second, each
+      time holding the GIL for 100-200 ms, although records hold no reference cycles and die by
+      reference counting. Measured under OTLP ingest: DescribeClusters p99 from 160 ms to 25-45 ms,
+      and a fifth less CPU per record (docs/benchmarks.md). Larger thresholds save a little more
+      CPU but make each young collection a longer pause.
     - A 1 ms GIL switch interval (default 5 ms): while the ingest, span-metrics and writer threads
-      are busy, the event loop waits up to an interval for the GIL at every step of a request; API
-      latency under ingest roughly halves (docs/benchmarks.md).
+      are busy, the event loop waits up to an interval for the GIL at every step of a request.
 
     Never lowers a collector threshold nor lengthens the switch interval.
     """
