@@ -193,6 +193,24 @@ def spans_of(tempo_trace: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def read_trace(server_url: str, trace_id: str, services: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The spans of a trace (Tempo API) once spans of ``services`` services have arrived; fails otherwise."""
+
+    def spans() -> list[dict[str, Any]]:
+        response = httpx.get(f"{server_url}/tempo/api/traces/{trace_id}", timeout=10)
+        return spans_of(response.json()) if response.status_code == 200 else []
+
+    def complete() -> list[dict[str, Any]]:
+        current = spans()
+        return current if len({s["service"] for s in current}) >= services else []
+
+    found: list[dict[str, Any]] = eventually(complete, timeout=timeout)
+    if not found:
+        seen = sorted({(s["service"], s["kind"], s["name"]) for s in spans()})
+        raise AssertionError(f"trace {trace_id} did not reach ecslite with {services} services; spans seen: {seen}")
+    return found
+
+
 def span_attributes(span: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for attribute in span.get("attributes", []):

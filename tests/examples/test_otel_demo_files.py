@@ -24,6 +24,7 @@ from tests.examples.otel_demo import EXAMPLE, PROJECT_FILE, REPO, SERVICES, proj
 
 SEED_TD = EXAMPLE / "task-definition.json"
 LOADGEN_TD = EXAMPLE / "loadgen-task-definition.json"
+XRAY_TD = EXAMPLE / "xray-sample-task-definition.json"
 ROUTER = EXAMPLE / "fluent-bit"
 TASK_ARN = "arn:aws:ecs:ap-northeast-1:000000000000:task/otel-demo-cluster/5f0c"
 ENV = {"LOKI_ENDPOINT": "127.0.0.1", "TEMPO_ENDPOINT": "127.0.0.1", "THANOS_ENDPOINT": "127.0.0.1", "AWS_REGION": "x"}
@@ -132,7 +133,7 @@ def test_project_file_images_are_a_valid_image_map() -> None:
 def test_every_image_of_both_task_definitions_resolves_under_any_account(account: str, tmp_path: Path) -> None:
     resolver = ImageResolver(Settings(data_dir=tmp_path, image_map=PROJECT_FILE))
     seen = {}
-    for path in (SEED_TD, LOADGEN_TD):
+    for path in (SEED_TD, LOADGEN_TD, XRAY_TD):
         for name, container in containers(path).items():
             resolved = resolver.resolve(container["image"].replace("<AWS_ACCOUNT_ID>", account))
             seen[name] = resolved
@@ -144,6 +145,8 @@ def test_every_image_of_both_task_definitions_resolves_under_any_account(account
         "go-service": "services.pricing",
         "java-service": "services.notifications",
         "loadgen": "services.loadgen",
+        "frontend": "services.loadgen",
+        "downstream0": "services.loadgen",
     }
     for name, module in expected.items():
         assert seen[name].source == ImageSource.IMAGE_MAP
@@ -217,7 +220,11 @@ def test_loadgen_definition_follows_the_spec() -> None:
 
 
 def test_both_definitions_register_unchanged(ecs: Any) -> None:
-    for path, family in ((SEED_TD, "otel-demo-app"), (LOADGEN_TD, "otel-demo-loadgen")):
+    for path, family in (
+        (SEED_TD, "otel-demo-app"),
+        (LOADGEN_TD, "otel-demo-loadgen"),
+        (XRAY_TD, "otel-demo-xray-sample"),
+    ):
         registered = ecs.register_task_definition(**definition(path))["taskDefinition"]
         assert (registered["family"], registered["revision"], registered["status"]) == (family, 1, "ACTIVE")
         assert [c["name"] for c in registered["containerDefinitions"]] == list(containers(path))

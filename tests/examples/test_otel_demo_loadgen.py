@@ -3,6 +3,7 @@ as a ``POST`` downstream; failing downstreams as ERROR client spans without exit
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -14,7 +15,15 @@ import httpx
 import pytest
 
 from tests.examples.conftest import Demo, TelemetryServer
-from tests.examples.otel_demo import ServiceProcess, eventually, free_port, span_attributes, spans_of, start_service
+from tests.examples.otel_demo import (
+    EXAMPLE,
+    ServiceProcess,
+    eventually,
+    free_port,
+    read_trace,
+    span_attributes,
+    start_service,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 XRAY_ID = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
@@ -59,17 +68,6 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def read_trace(telemetry: TelemetryServer, trace_id: str, services: int) -> list[dict[str, Any]]:
-    def probe() -> list[dict[str, Any]]:
-        response = httpx.get(f"{telemetry.url}/tempo/api/traces/{trace_id}", timeout=10)
-        spans = spans_of(response.json()) if response.status_code == 200 else []
-        return spans if len({s["service"] for s in spans}) >= services else []
-
-    found: list[dict[str, Any]] = eventually(probe, timeout=30)
-    assert found, f"trace {trace_id} did not reach ecslite with {services} services"
-    return found
-
-
 def test_generator_drives_orders_in_one_trace_over_five_services(demo: Demo, tmp_path: Path) -> None:
     loadgen = start_loadgen(
         demo.telemetry,
@@ -88,7 +86,7 @@ def test_generator_drives_orders_in_one_trace_over_five_services(demo: Demo, tmp
     finally:
         assert loadgen.stop() == 0
     # Tempo's API takes the X-Ray form (Beyond, telemetry.md §7.3).
-    spans = read_trace(demo.telemetry, xray_id, services=5)
+    spans = read_trace(demo.telemetry.url, xray_id, services=5)
     services = {s["service"] for s in spans}
     assert services == {
         "ho11y-svc",
@@ -125,6 +123,41 @@ def test_generator_drives_orders_in_one_trace_over_five_services(demo: Demo, tmp
     assert (dummy["body_bytes"], dummy["duration_sec"]) == (2048, 0.005)
 
 
+def test_xray_sample_profile_traces_frontend_and_both_downstreams(
+    telemetry_server: TelemetryServer, tmp_path: Path
+) -> None:
+    definition = json.loads((EXAMPLE / "xray-sample-task-definition.json").read_text())
+    ports = {c["name"]: free_port() for c in definition["containerDefinitions"]}
+    started: list[ServiceProcess] = []
+    try:
+        for container in reversed(definition["containerDefinitions"]):
+            environment = {item["name"]: item["value"] for item in container["environment"]}
+            for name, port in ports.items():  # localhost:876x of the task → this host's free ports
+                for key, value in environment.items():
+                    environment[key] = value.replace(
+                        f"localhost:{container_port(definition, name)}/", f"127.0.0.1:{port}/"
+                    )
+            environment.update(HO11Y_PORT=str(ports[container["name"]]), HO11Y_LOAD_RPS="0")
+            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"127.0.0.1:{telemetry_server.grpc_port}"
+            started.append(start_service("loadgen", ports[container["name"]], environment, tmp_path, "/metrics"))
+        xray_id = httpx.get(f"http://127.0.0.1:{ports['frontend']}/", timeout=30).json()["traceId"]
+    finally:
+        for process in started:
+            process.stop()
+    spans = read_trace(telemetry_server.url, xray_id, services=3)
+    servers = {s["service"]: s for s in spans if s["kind"] == "SPAN_KIND_SERVER"}
+    assert set(servers) == {"frontend", "downstream0", "downstream1"}
+    by_id = {s["spanId"]: s for s in spans}
+    for downstream in ("downstream0", "downstream1"):
+        parent = by_id[servers[downstream]["parentSpanId"]]
+        assert (parent["service"], parent["kind"]) == ("frontend", "SPAN_KIND_CLIENT")
+
+
+def container_port(definition: dict[str, Any], name: str) -> int:
+    container = next(c for c in definition["containerDefinitions"] if c["name"] == name)
+    return int(container["portMappings"][0]["containerPort"])
+
+
 def test_openmetrics_scrape_carries_the_trace_id_exemplar(telemetry_server: TelemetryServer, tmp_path: Path) -> None:
     loadgen = start_loadgen(telemetry_server, tmp_path, DOWNSTREAM0="DUMMY:1kB:1ms")
     try:
@@ -157,7 +190,7 @@ def test_failing_downstreams_become_error_spans_and_the_generator_keeps_running(
         loadgen.stop()
     assert first.status_code == second.status_code == 200
     assert first.json()["errors"] == 2
-    spans = read_trace(demo.telemetry, first.json()["traceId"], services=2)
+    spans = read_trace(demo.telemetry.url, first.json()["traceId"], services=2)
     clients = [s for s in spans if s["service"] == "ho11y-svc" and s["kind"] == "SPAN_KIND_CLIENT"]
     assert len(clients) == 2, "DUMMY downstreams make no spans"
     refused = next(s for s in clients if span_attributes(s).get("error.type") == "ClientConnectorError")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.examples.conftest import Demo
-from tests.examples.otel_demo import eventually, span_attributes, spans_of
+from tests.examples.otel_demo import eventually, read_trace, span_attributes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ORDERS = "python-fastapi-service"
@@ -29,21 +29,6 @@ def traced_post(url: str, body: dict[str, Any]) -> tuple[str, httpx.Response]:
     trace_id = secrets.token_hex(16)
     headers = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
     return trace_id, httpx.post(url, json=body, headers=headers, timeout=30)
-
-
-def read_trace(demo: Demo, trace_id: str, services: int) -> list[dict[str, Any]]:
-    """The trace's spans once spans of ``services`` services have arrived."""
-
-    def probe() -> list[dict[str, Any]]:
-        response = httpx.get(f"{demo.telemetry.url}/tempo/api/traces/{trace_id}", timeout=10)
-        if response.status_code != 200:
-            return []
-        spans = spans_of(response.json())
-        return spans if len({s["service"] for s in spans}) >= services else []
-
-    found: list[dict[str, Any]] = eventually(probe, timeout=30)
-    assert found, f"trace {trace_id} did not reach ecslite with {services} services"
-    return found
 
 
 def chain(spans: list[dict[str, Any]], leaf: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -95,7 +80,7 @@ def test_order_trace_spans_orders_inventory_pricing_and_notifications(demo: Demo
         f"{demo['orders'].url}/orders", {"user_id": 2, "product_name": "Keyboard", "quantity": 2}
     )
     assert response.json()["pricing"]["pricing"]["total_price"] == 159.98
-    spans = read_trace(demo, trace_id, services=4)
+    spans = read_trace(demo.telemetry.url, trace_id, services=4)
     assert {s["service"] for s in spans} == {ORDERS, INVENTORY, PRICING, NOTIFICATIONS}
     db_span = next(s for s in spans if s["name"] == "db_select_pricing")
     assert span_attributes(db_span) == {"db.operation": "select", "db.table": "pricing", "product.name": "Keyboard"}
@@ -201,7 +186,7 @@ def test_forced_error_chain_fails_in_three_services_and_still_notifies(demo: Dem
         "Intentional pricing calculation error"
     }
     assert body["notification"]["status"] == "sent"
-    spans = read_trace(demo, trace_id, services=4)
+    spans = read_trace(demo.telemetry.url, trace_id, services=4)
     failed = {(s["service"], s["name"]) for s in spans if s.get("status", {}).get("code") == "STATUS_CODE_ERROR"}
     assert {
         (ORDERS, "POST /orders/error"),

@@ -49,7 +49,7 @@ def main() -> int:
     from services.inventory.app import create_app
 
     host, port = listen_address(3000)
-    app = InFlight(create_app(telemetry))  # type: ignore[arg-type]
+    app = InFlight(create_app(telemetry))
     server = make_server(host, port, app, threaded=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:

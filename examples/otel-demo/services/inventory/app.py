@@ -54,7 +54,7 @@ def create_app(telemetry: Telemetry) -> Flask:
 
     app = Flask("inventory")
     app.json.sort_keys = False  # type: ignore[attr-defined]  # fields in the order Express sends them
-    FlaskInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider)
+    FlaskInstrumentor.instrument_app(app, tracer_provider=telemetry.tracer_provider)  # type: ignore[no-untyped-call]
 
     @app.before_request
     def inject_faults() -> Response | tuple[Response, int] | None:

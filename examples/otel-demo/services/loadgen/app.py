@@ -38,7 +38,7 @@ THROTTLE_PERIOD_S = 0.5
 MAX_SELF_CALLS_IN_FLIGHT = 64
 compact = functools.partial(json.dumps, separators=(",", ":"))
 
-prometheus_client.disable_created_metrics()  # the Go client ho11y uses has no *_created series
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # the Go client ho11y uses has no *_created series
 INVOKES = prometheus_client.Counter("ho11y", "Total ho11y invokes.", ["http_status_code"])
 RAND_GAUGE = prometheus_client.Gauge("ho11y_randval", "A random value.")
 RAND_HISTOGRAM = prometheus_client.Histogram(
@@ -157,10 +157,8 @@ class Generator:
     async def metrics(self, request: web.Request) -> web.Response:
         # promhttp's negotiation: OpenMetrics (with exemplars) only for scrapers that ask for it.
         if self.settings.openmetrics and "application/openmetrics-text" in request.headers.get("Accept", ""):
-            payload, content_type = (
-                openmetrics.generate_latest(prometheus_client.REGISTRY),
-                openmetrics.CONTENT_TYPE_LATEST,
-            )
+            payload = openmetrics.generate_latest(prometheus_client.REGISTRY)  # type: ignore[no-untyped-call]
+            content_type = openmetrics.CONTENT_TYPE_LATEST
         else:
             payload, content_type = prometheus_client.generate_latest(), prometheus_client.CONTENT_TYPE_LATEST
         response = web.Response(body=payload)

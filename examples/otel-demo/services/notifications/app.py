@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     sent_at TIMESTAMP NOT NULL
 )
 """
-Handler = Callable[[Any], Awaitable[Any]]
+Handler = Callable[[Any], Awaitable[Any]]  # aiohttp.web is imported once the instrumentor has patched it
 
 
 class NotificationsStore:
@@ -80,13 +80,15 @@ def create_app(telemetry: Telemetry) -> Any:
     async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         decision = faults.decide(request.path)
         if decision is None:
-            return await handler(request)
+            response: web.StreamResponse = await handler(request)
+            return response
         mark_span(decision)
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.error:
             return web.json_response(INJECTED_ERROR, status=500)
-        return await handler(request)
+        delayed: web.StreamResponse = await handler(request)
+        return delayed
 
     async def send(request: web.Request) -> web.Response:
         try:
