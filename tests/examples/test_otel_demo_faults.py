@@ -198,3 +198,28 @@ def test_adot_variables_are_warned_about_once(
     assert warnings[0]["message"].startswith(
         "OTEL_PYTHON_DISTRO=aws_distro and OTEL_PYTHON_CONFIGURATOR=aws_configurator name the AWS Distro"
     )
+
+
+def test_http_protobuf_with_the_seeds_4317_signal_endpoint_posts_to_the_root_and_is_refused(
+    telemetry_server: TelemetryServer, demo_venvs: dict[str, Path], tmp_path: Path
+) -> None:
+    # The seed's java-service: signal endpoint http://localhost:4317, protocol left to the SDK (Java's
+    # default is http/protobuf). The endpoint is used as it is: a POST to "/", which ecslite refuses.
+    root = f"http://127.0.0.1:{telemetry_server.http_port}"
+    environment = {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": root,
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_EXPORTER_PROMETHEUS_PORT": str(free_port()),
+    }
+    notifications = start_service("notifications", free_port(), environment, tmp_path)
+    try:
+        trace_id, headers = traceparent()
+        httpx.get(f"{notifications.url}/", headers=headers, timeout=10)
+    finally:
+        assert notifications.stop() == 0
+    refused = [line for line in notifications.lines() if "404" in line["message"]]
+    assert refused, "the exporter did not report the refusal"
+    assert refused[0]["logger"].startswith("opentelemetry.exporter.otlp.proto.http")
+    assert httpx.get(f"{telemetry_server.url}/tempo/api/traces/{trace_id}", timeout=10).status_code == 404
