@@ -214,6 +214,9 @@ def start_ecslite(work: Path, owned: Owned) -> Ecslite:
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
+        # The host's OTLP and Forward ports may be taken by another server; tasks keep their own
+        # implicit OTLP listeners (bound in each task's namespace) either way.
+        env={**os.environ, "ECSLITE_OTLP_GRPC_PORT": "0", "ECSLITE_OTLP_HTTP_PORT": "0", "ECSLITE_FORWARD_PORT": "0"},
     )
     log.close()
     owned.add("ecslite server", lambda: stop_pid(process.pid))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningServer, start_server, stop_server
-from tests.examples.otel_demo import SERVICES, ServiceProcess, ensure_venv, free_port, services_running
+from tests.examples.otel_demo import SERVICES, ServiceProcess, ensure_venv, services_running
+from tests.fixtures.ports import free_port
 
 
 @pytest.fixture(scope="session")

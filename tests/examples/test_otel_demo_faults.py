@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.examples.conftest import TelemetryServer
-from tests.examples.otel_demo import eventually, free_port, span_attributes, spans_of, start_service
+from tests.examples.otel_demo import eventually, span_attributes, spans_of, start_service
+from tests.fixtures.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

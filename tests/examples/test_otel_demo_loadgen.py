@@ -19,11 +19,11 @@ from tests.examples.otel_demo import (
     EXAMPLE,
     ServiceProcess,
     eventually,
-    free_port,
     read_trace,
     span_attributes,
     start_service,
 )
+from tests.fixtures.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 XRAY_ID = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")

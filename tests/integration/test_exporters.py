@@ -17,7 +17,8 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from tests.conftest import RunningServer, start_server, stop_server
-from tests.fixtures.prometheus import PrometheusServer, free_port, prometheus  # noqa: F401 - fixture
+from tests.fixtures.ports import free_port
+from tests.fixtures.prometheus import PrometheusServer, prometheus  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 T = TypeVar("T")

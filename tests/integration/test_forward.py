@@ -21,15 +21,10 @@ from fluent import sender as fluent_sender
 from ecslite.telemetry.model import decode_log_detail
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from tests.conftest import RunningServer, start_server, stop_server
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -37,17 +37,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from ecslite.telemetry.model import SpanKind
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from tests.conftest import RunningServer, start_server, stop_server
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +72,15 @@ def http_url(otlp_server: tuple[RunningServer, int, int]) -> str:
 
 @pytest.fixture
 def read(otlp_server: tuple[RunningServer, int, int]) -> Callable[[Callable[[TelemetryStore], T]], T]:
-    """Wait up to 2 s (§8.2: readable within 2 s of acceptance) for ``probe`` to return something truthy."""
+    """Wait for ``probe`` to return something truthy.
+
+    §8.2 makes records readable within 2 s of acceptance; that figure is measured by
+    ``benchmarks/otlp_ingest.py``. Here, beside a loaded test run, the wait is 10 s.
+    """
     directory = otlp_server[0].data_dir / "telemetry"
 
     def wait(probe: Callable[[TelemetryStore], T]) -> T:
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 10.0
         while True:
             store = TelemetryStore(StoreSettings(directory=directory, read_only=True))
             try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
@@ -18,16 +17,11 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from ecslite.telemetry.store import StoreSettings, TelemetryStore
 from tests.conftest import start_server, stop_server
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.integration
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 SPANS = 256
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def span_batch(trace_id: bytes) -> bytes:

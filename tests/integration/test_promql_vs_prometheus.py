@@ -14,7 +14,6 @@ import math
 import os
 import random
 import shutil
-import socket
 import struct
 import subprocess
 import time
@@ -29,18 +28,13 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 
 from tests.conftest import RunningServer, start_server, stop_server
+from tests.fixtures.ports import free_port
 from tests.fixtures.prometheus import PrometheusServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 JOB = "cmp"
 STEP = 15  # seconds between samples (a scrape interval)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the data set --------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ queries, structured metadata, live tail over a websocket, and Loki's plain-text 
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import start_server, stop_server
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.integration
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
@@ -49,12 +49,6 @@ RECORDS = [
     ("billing", 2.5, 17, 'level=error msg="invoice failed" code=500', False),
     ("billing", 6.0, 9, 'level=info msg="invoice sent" code=200', False),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -6,7 +6,6 @@ test_promql_vs_prometheus.py."""
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,14 +18,9 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource as SdkResource
 
 from tests.conftest import start_server, stop_server
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ event, and its CLIENT ``GET /price``) and ``pricing`` (SERVER ``GET /price`` and
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,15 +25,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from tests.conftest import start_server, stop_server
+from tests.fixtures.ports import free_port
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def eventually(probe: Callable[[], T], timeout: float = 20.0) -> T:

@@ -83,18 +83,20 @@ class _RecordingDispatcher:
         else:
             self.current.foreign_commit = True
 
-    def reject(self, headers: dict[str, str], error: AwsError) -> AwsResponse:
-        return self.inner.reject(headers, error)
+    def reject(self, headers: dict[str, str], error: AwsError, path: str = "/") -> AwsResponse:
+        return self.inner.reject(headers, error, path)
 
-    async def handle(self, method: str, headers: dict[str, str], query_string: str, body: bytes) -> AwsResponse:
+    async def handle(
+        self, method: str, headers: dict[str, str], query_string: str, body: bytes, path: str = "/"
+    ) -> AwsResponse:
         exchange = self.current
         if exchange is None:
-            return await self.inner.handle(method, headers, query_string, body)
+            return await self.inner.handle(method, headers, query_string, body, path)
         exchange.before = store_fingerprint(self.server)
         token = _IN_REQUEST.set(True)
         self.window_open = True
         try:
-            return await self.inner.handle(method, headers, query_string, body)
+            return await self.inner.handle(method, headers, query_string, body, path)
         finally:
             self.window_open = False
             _IN_REQUEST.reset(token)

@@ -30,6 +30,7 @@ from ecslite.runtime.process import netns
 from ecslite.runtime.process.dns import host_resolvers
 from ecslite.runtime.process.network import METADATA_ADDRESS, HostNetwork, SandboxNetwork, veth_name
 from tests.conftest import make_client
+from tests.fixtures.ports import free_port
 from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wait_for
 
 
@@ -96,12 +97,6 @@ def bridge_spec(settings: Settings, n: int, *bindings: PortBinding) -> SandboxSp
         ),
         port_bindings=bindings,
     )
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class InTask:
@@ -388,7 +383,7 @@ def test_bridge_mode_publishes_static_and_dynamic_host_ports(net_settings: Setti
     async def scenario() -> None:
         network = HostNetwork(net_settings)
         await network.setup()
-        static, dynamic, udp = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
+        static, dynamic, udp = free_port(), free_port(), free_port()
         spec = bridge_spec(
             net_settings,
             7,
