@@ -190,7 +190,12 @@ class Server:
         self.task_logs = TaskLogs(self.db, self.logs, self.output_path, self.clock)
         self.components.append(self.task_logs)
         self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings, logs=self.task_logs))
-        self.components.append(ServiceController(self.db, self.clock, self.settings))
+        # ECS's EventBridge events from committed changes and the scheduler's announcements (§12.1).
+        from ecslite.providers.events_feed import EventsFeed
+
+        self.events = EventsFeed(self.db, self.clock)
+        self.components.append(self.events)
+        self.components.append(ServiceController(self.db, self.clock, self.settings, hooks=[self.events.announce]))
         from ecslite.control.capacity import CapacityController
         from ecslite.control.capacity_scaling import ManagedScaling
         from ecslite.providers.ecs.internal_routes import ScalingCallbacks
@@ -229,9 +234,13 @@ class Server:
         from ecslite.providers.ecs.internal_routes import internal_routes
         from ecslite.telemetry.query.routes import query_routes
         from ecslite.telemetry.receivers.loki_push import loki_push_route
+        from ecslite.ui.app import UiApp, UiSources
 
         # ECS Exec's data channel (§11.4): the streamUrl ExecuteCommand returns.
         self.exec_server = ExecServer(self.ecs.exec_sessions, self.runtime, self.clock, self.logs)
+        # The web UI under /ui: reads both stores, changes nothing (ecslite.ui).
+        self.ui = UiApp(UiSources(self.db, self.telemetry.store, self.logs, self.clock, self.output_path is not None))
+        self.components.append(self.ui)
         return Starlette(
             routes=[
                 Route("/", self._root, methods=["GET"]),
@@ -241,8 +250,10 @@ class Server:
                 *internal_routes(self.ecs, self.settings),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
                 Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
+                *self.events.routes(),
                 loki_push_route(self.telemetry.pipeline, self.clock),
                 *query_routes(self.telemetry.store, self.clock),
+                *self.ui.routes(),
             ],
             lifespan=self._lifespan,
         )

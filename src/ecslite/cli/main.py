@@ -347,6 +347,22 @@ def _add_commands() -> None:
 
     app.add_typer(instances_app, name="instances")
     app.add_typer(spot_app, name="spot")
+    _add_operator_commands()
+
+
+def _add_operator_commands() -> None:
+    """``ps``, ``services``, ``events``, ``traces``, ``trace`` and ``top``."""
+    from ecslite.cli import events as events_cli
+    from ecslite.cli import ps as ps_cli
+    from ecslite.cli import services as services_cli
+    from ecslite.cli import top as top_cli
+    from ecslite.cli import traces as traces_cli
+
+    ps_cli.register(app)
+    services_cli.register(app)
+    events_cli.register(app)
+    traces_cli.register(app)
+    top_cli.register(app)
 
 
 _add_commands()

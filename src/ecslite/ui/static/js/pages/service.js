@@ -1,0 +1,209 @@
+// Service page: deployments with rollout progress and the circuit breaker, tasks, events,
+// CPU/memory from the runtime metrics, RED per operation from the span metrics.
+// Two requests: the ECS state (live) and the telemetry of the chosen range (refreshed every 15 s).
+
+import {
+  h, clear, api, errorBox, badge, table, link, ago, nameOf, taskHref, progress, panel, shortId, rate, percent,
+  seconds, rangeSelect, dateTime, number,
+} from "../util.js";
+import { LineChart, fromQuery } from "../plot.js";
+
+export async function render(main, query) {
+  const arn = query.get("arn") || "";
+  let range = query.get("range") || "30m";
+  const root = h("div");
+  const stateBox = h("div");
+  const telemetryBox = h("div");
+  root.append(stateBox, telemetryBox);
+  main.append(root);
+  let charts = [];
+  let state = null;
+  let controller = null;
+  let timer = null;
+
+  async function loadState() {
+    if (controller) controller.abort();
+    controller = new AbortController();
+    try {
+      state = await api("/ui/api/service", { arn }, controller.signal);
+    } catch (error) {
+      if (error.name !== "AbortError") clear(stateBox).append(errorBox(error));
+      return;
+    }
+    drawState();
+  }
+
+  async function loadTelemetry() {
+    let answer;
+    try {
+      answer = await api("/ui/api/service/telemetry", { arn, range });
+    } catch (error) {
+      clear(telemetryBox).append(errorBox(error));
+      return;
+    }
+    drawTelemetry(answer);
+  }
+
+  function drawState() {
+    const s = state.service;
+    const now = state.now;
+    const family = state.family;
+    const primary = s.deployments[0];
+    clear(stateBox).append(
+      h(
+        "div.head",
+        h(
+          "div",
+          h("div.crumbs", link("/ui", "Overview"), ` / ${state.cluster} · ${state.region} · ${state.account}`),
+          h("h1", s.serviceName, " ", badge(s.health), " ", s.status !== "ACTIVE" ? badge(s.status) : null),
+          h("div.muted.small", `${s.runningCount} running / ${s.desiredCount} desired`, s.pendingCount ? ` · ${s.pendingCount} pending` : "", ` · ${nameOf(s.taskDefinition)} · ${s.launchType || "capacity provider"}`),
+        ),
+        h(
+          "div.row",
+          link(`/ui/traces?attributes=${encodeURIComponent(`aws.ecs.task.family=${family}`)}`, "Traces"),
+          link(`/ui/logs?family=${encodeURIComponent(family)}`, "Logs"),
+          link(`/ui/metrics?query=${encodeURIComponent(`ecs_task_cpu_utilization_percent{cluster="${state.cluster}", service="${s.serviceName}"}`)}`, "Metrics"),
+          link(`/ui/map`, "Service map"),
+        ),
+      ),
+      panel(
+        ["Deployments ", primary && primary.rolloutState ? badge(primary.rolloutState) : null],
+        deploymentsTable(s.deployments, now),
+        breakerView(state),
+      ),
+      h(
+        "div.grid.two",
+        panel("Tasks", tasksTable(state.tasks, now, "No task of this service is running or starting.")),
+        panel("Events", eventsList(s.events, now)),
+      ),
+      state.stoppedTasks.length ? panel("Recently stopped tasks", tasksTable(state.stoppedTasks, now)) : null,
+      state.serviceDeployments.length ? panel("Deployment history", historyTable(state.serviceDeployments)) : null,
+    );
+  }
+
+  function drawTelemetry(answer) {
+    for (const chart of charts) chart.dispose();
+    charts = [];
+    const box = (title, key, options) => {
+      const host = h("div");
+      const data = answer.charts[key];
+      charts.push(new LineChart(host, { start: answer.start, end: answer.end, series: fromQuery(data), ...options }));
+      return panel(title, host);
+    };
+    const hasSpans = answer.spanServices.length > 0;
+    clear(telemetryBox).append(
+      h("div.head", h("h2", "Telemetry"), rangeSelect(range, (value) => { range = value; loadTelemetry(); })),
+      h(
+        "div.grid.two",
+        box("CPU utilisation (% of the task's reservation)", "cpu", { format: (v) => `${number(v, 1)}%`, yMin: 0, label: "CPU utilisation", empty: "No CPU samples yet: the runtime samples running tasks every 10 s." }),
+        box("Memory utilisation (% of the task's reservation)", "memory", { format: (v) => `${number(v, 1)}%`, yMin: 0, label: "Memory utilisation", empty: "No memory samples yet." }),
+      ),
+      hasSpans
+        ? h(
+            "div.grid.two",
+            box("Requests per second", "rate", { format: (v) => number(v), yMin: 0, label: "Request rate" }),
+            box("Errors per second", "errors", { format: (v) => number(v), yMin: 0, label: "Error rate", empty: "No errors in this range." }),
+          )
+        : null,
+      panel(
+        "RED per operation",
+        hasSpans
+          ? redTable(answer.operations, answer.end - answer.start)
+          : h("p.muted", `No spans from this service's tasks yet. Spans whose resource carries aws.ecs.task.family="${answer.family}" (ecslite adds it to everything sent from the task) or whose service.name is the service's name show up here.`),
+      ),
+    );
+  }
+
+  await Promise.all([loadState(), loadTelemetry()]);
+  timer = setInterval(loadTelemetry, 15000);
+  return {
+    onChange: (change) => {
+      if (change.kinds.some((k) => k === "*" || k === "task") || change.keys.includes(arn)) loadState();
+    },
+    dispose: () => {
+      clearInterval(timer);
+      if (controller) controller.abort();
+      for (const chart of charts) chart.dispose();
+    },
+  };
+}
+
+function deploymentsTable(deployments, now) {
+  return table(
+    [
+      { title: "Deployment", cell: (d) => h("div", h("span.mono.small", d.id), " ", badge(d.status)) },
+      { title: "Rollout", cell: (d) => h("div", badge(d.rolloutState), d.rolloutStateReason ? h("div.small.muted.wrap", d.rolloutStateReason) : null) },
+      { title: "Task definition", cell: (d) => h("span.mono.small", nameOf(d.taskDefinition)) },
+      { title: "Progress", cell: (d) => h("div", progress(d.runningCount, d.pendingCount, d.desiredCount), h("div.small.muted", `${d.runningCount} running · ${d.pendingCount} pending · ${d.desiredCount} desired`)) },
+      { title: "Failed tasks", num: true, cell: (d) => (d.failedTasks ? h("span", { style: { color: "var(--err)", fontWeight: 600 } }, String(d.failedTasks)) : "0") },
+      { title: "Updated", cell: (d) => h("span.small.muted", ago(d.updatedAt, now)) },
+    ],
+    deployments,
+    "No deployment.",
+  );
+}
+
+function breakerView(state) {
+  const breaker = state.circuitBreaker;
+  const current = state.serviceDeployments.find((d) => d.status === "IN_PROGRESS" || d.status === "ROLLBACK_IN_PROGRESS") || state.serviceDeployments[0];
+  const live = current && current.deploymentCircuitBreaker;
+  if (!breaker.enable) return h("p.small.muted", "Deployment circuit breaker: off. Turn it on with deploymentConfiguration.deploymentCircuitBreaker {enable: true, rollback: true}.");
+  return h(
+    "div.row.small",
+    h("strong", "Circuit breaker"),
+    badge(live ? live.status : "MONITORING"),
+    h("span", `${live ? live.failureCount : 0} of ${live ? live.threshold : breaker.threshold} failed tasks trip it`),
+    h("span.muted", breaker.rollback ? "rolls back to the last completed deployment" : "no rollback"),
+  );
+}
+
+function historyTable(history) {
+  return table(
+    [
+      { title: "Service deployment", cell: (d) => h("span.mono.small", nameOf(d.serviceDeploymentArn)) },
+      { title: "Status", cell: (d) => h("div", badge(d.status), d.statusReason ? h("div.small.muted.wrap", d.statusReason) : null) },
+      { title: "Breaker", cell: (d) => (d.deploymentCircuitBreaker ? h("span.small", `${d.deploymentCircuitBreaker.status} ${d.deploymentCircuitBreaker.failureCount}/${d.deploymentCircuitBreaker.threshold}`) : "") },
+      { title: "Created", cell: (d) => h("span.small", dateTime(d.createdAt)) },
+      { title: "Finished", cell: (d) => h("span.small", dateTime(d.finishedAt)) },
+    ],
+    history,
+  );
+}
+
+export function tasksTable(tasks, now, empty) {
+  return table(
+    [
+      { title: "Task", cell: (t) => link(taskHref(t.taskArn), shortId(t.taskId), { class: "mono" }) },
+      { title: "Status", cell: (t) => h("div", badge(t.lastStatus), " ", t.healthStatus && t.healthStatus !== "UNKNOWN" ? badge(t.healthStatus) : null) },
+      { title: "Containers", cls: "wrap", cell: (t) => h("div.small", t.containers.map((c) => h("div", `${c.name} `, badge(c.lastStatus), c.exitCode !== null && c.exitCode !== undefined ? ` exit ${c.exitCode}` : "", c.reason ? h("span.muted", ` ${c.reason}`) : null))) },
+      { title: "Started", cell: (t) => h("span.small.muted", t.startedAt ? ago(t.startedAt, now) : t.stoppedAt ? "never" : "starting") },
+      { title: "Stopped", cls: "wrap", cell: (t) => (t.stoppedAt ? h("div.small", h("span.muted", ago(t.stoppedAt, now) + " "), t.stoppedReason || "") : "") },
+    ],
+    tasks,
+    empty,
+  );
+}
+
+function eventsList(events, now) {
+  if (!events.length) return h("p.muted", "No events yet.");
+  return h("ul.events", events.map((e) => h("li", h("time", { title: dateTime(e.createdAt) }, ago(e.createdAt, now)), h("div.wrap", e.message))));
+}
+
+function redTable(rows, windowMs) {
+  const href = (r) => `/ui/traces?service=${encodeURIComponent(r.service)}&operation=${encodeURIComponent(r.operation)}`;
+  return table(
+    [
+      { title: "Operation", cell: (r) => h("div", link(href(r), r.operation), h("div.small.muted", `${r.service} · ${r.kind}`)) },
+      { title: "Rate", num: true, cell: (r) => rate(r.rate) },
+      { title: "Calls", num: true, cell: (r) => number(r.calls) },
+      { title: "Errors", num: true, cell: (r) => h("span", { style: r.errors ? { color: "var(--err)", fontWeight: 600 } : null }, `${number(r.errors)} (${percent(r.errorRatio)})`) },
+      { title: "p50", num: true, cell: (r) => seconds(r.p50) },
+      { title: "p95", num: true, cell: (r) => seconds(r.p95) },
+      { title: "p99", num: true, cell: (r) => seconds(r.p99) },
+      { title: "", cell: (r) => link(`${href(r)}&status=error`, "errors", { class: "small" }) },
+    ],
+    rows,
+    `No calls in the last ${Math.round(windowMs / 60000)} minutes.`,
+  );
+}
+

@@ -1,0 +1,277 @@
+// Small helpers shared by every page: DOM building, formatting, the API client, empty states.
+
+// h("div.panel#id", {attrs, on: {click}}, children...) → Element. Children may be strings,
+// numbers, nodes, arrays, or null/false (skipped). Text is always inserted as text, never as HTML.
+export function h(tag, attrs, ...children) {
+  const match = /^([a-z0-9]+)?((?:[.#][\w-]+)*)$/i.exec(tag);
+  const name = (match && match[1]) || "div";
+  const svg = ["svg", "g", "path", "rect", "text", "line", "marker", "defs", "circle", "title", "tspan"].includes(name);
+  const el = svg ? document.createElementNS("http://www.w3.org/2000/svg", name) : document.createElement(name);
+  for (const part of (match && match[2] ? match[2].match(/[.#][\w-]+/g) : [])) {
+    if (part[0] === ".") el.classList.add(part.slice(1));
+    else el.id = part.slice(1);
+  }
+  if (attrs && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) {
+    children.unshift(attrs);
+    attrs = null;
+  }
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "on") for (const [event, fn] of Object.entries(value)) el.addEventListener(event, fn);
+    else if (key === "class") el.setAttribute("class", (el.getAttribute("class") || "") + " " + value);
+    else if (key === "style" && typeof value === "object") Object.assign(el.style, value);
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key in el && !svg && typeof value !== "string") el[key] = value;
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+// -- API -----------------------------------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export async function api(path, params, signal) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(params || {})) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, value);
+  }
+  let response;
+  try {
+    response = await fetch(url, { signal, headers: { Accept: "application/json" } });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError("ecslite is not answering. Is the server still running? (ecslite status)", 0);
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(body.message || `HTTP ${response.status}`, response.status);
+  return body;
+}
+
+export function errorBox(error) {
+  return h("div.error-box", { role: "alert" }, error && error.message ? error.message : String(error));
+}
+
+// -- formatting ----------------------------------------------------------------------------------
+
+export function shortId(id) {
+  return id ? String(id).slice(0, 8) : "";
+}
+
+export function taskIdOf(arn) {
+  return arn ? String(arn).split("/").pop() : "";
+}
+
+export function nameOf(arn) {
+  return arn ? String(arn).split("/").pop() : "";
+}
+
+export function ago(seconds, now) {
+  if (!seconds) return "";
+  const delta = Math.max(0, (now || Date.now() / 1000) - seconds);
+  if (delta < 5) return "just now";
+  if (delta < 60) return `${Math.round(delta)}s ago`;
+  if (delta < 3600) return `${Math.round(delta / 60)}m ago`;
+  if (delta < 86400) return `${Math.round(delta / 3600)}h ago`;
+  return `${Math.round(delta / 86400)}d ago`;
+}
+
+export function clock(seconds) {
+  if (!seconds) return "";
+  const d = new Date(seconds * 1000);
+  return d.toLocaleTimeString([], { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
+}
+
+export function dateTime(seconds) {
+  if (!seconds) return "";
+  const d = new Date(seconds * 1000);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+// Durations in microseconds → "1.23 ms" style text.
+export function micros(us) {
+  if (us === null || us === undefined || Number.isNaN(us)) return "";
+  if (us < 1) return `${(us * 1000).toFixed(0)} ns`;
+  if (us < 1000) return `${trim(us)} µs`;
+  if (us < 1e6) return `${trim(us / 1000)} ms`;
+  if (us < 60e6) return `${trim(us / 1e6)} s`;
+  return `${trim(us / 60e6)} min`;
+}
+
+export function seconds(s) {
+  return s === null || s === undefined ? "–" : micros(s * 1e6);
+}
+
+function trim(value) {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+export function number(value, digits = 2) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  const abs = Math.abs(value);
+  if (abs !== 0 && abs < 0.01) return value.toExponential(1);
+  if (abs >= 1e9) return (value / 1e9).toFixed(1) + "G";
+  if (abs >= 1e6) return (value / 1e6).toFixed(1) + "M";
+  if (abs >= 1e4) return (value / 1e3).toFixed(1) + "k";
+  return Number.isInteger(value) ? String(value) : value.toFixed(digits);
+}
+
+export function percent(ratio) {
+  if (ratio === null || ratio === undefined) return "–";
+  return `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.01 ? 2 : 1)}%`;
+}
+
+export function rate(perSecond) {
+  return `${number(perSecond)}/s`;
+}
+
+// -- status badges -------------------------------------------------------------------------------
+
+const TONES = {
+  RUNNING: "ok", HEALTHY: "ok", ACTIVE: "ok", COMPLETED: "ok", steady: "ok", SUCCESSFUL: "ok", PRIMARY: "info",
+  PENDING: "warn", PROVISIONING: "warn", ACTIVATING: "warn", IN_PROGRESS: "warn", deploying: "warn", degraded: "warn",
+  DEACTIVATING: "warn", STOPPING: "warn", DEPROVISIONING: "warn", DRAINING: "warn", draining: "warn", MONITORING: "info",
+  UNHEALTHY: "err", FAILED: "err", failed: "err", TRIGGERED: "err", ROLLBACK_IN_PROGRESS: "warn", ROLLBACK_SUCCESSFUL: "warn",
+  ROLLBACK_FAILED: "err", error: "err", ERROR: "err", fatal: "err", warn: "warn", STOPPED: "", UNKNOWN: "",
+};
+
+export function badge(text, tone) {
+  if (text === null || text === undefined || text === "") return null;
+  const cls = tone !== undefined ? tone : TONES[text] || "";
+  return h("span.badge", { class: cls }, text);
+}
+
+// -- bits of UI ----------------------------------------------------------------------------------
+
+export function emptyState(title, text, commands) {
+  return h("div.empty", h("h2", title), h("p.muted", text), (commands || []).map((c) => copyBox(c)));
+}
+
+export function copyBox(text) {
+  const button = h("button", { type: "button", title: "Copy to the clipboard" }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      button.textContent = "Copied";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      const selection = getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      button.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => (button.textContent = "Copy"), 1500);
+  });
+  const code = h("code", text);
+  return h("div.copy", code, button);
+}
+
+export function panel(title, ...children) {
+  return h("section.panel", title ? h("h2", title) : null, ...children);
+}
+
+export function kv(pairs) {
+  return h(
+    "dl.kv",
+    pairs.filter(([, v]) => v !== undefined && v !== null && v !== "").map(([k, v]) => [h("dt", k), h("dd", v)]),
+  );
+}
+
+export function table(columns, rows, empty) {
+  if (!rows.length) return h("p.muted", empty || "Nothing to show.");
+  return h(
+    "div.scroll",
+    h(
+      "table",
+      h("thead", h("tr", columns.map((c) => h("th", { class: c.num ? "num" : null }, c.title)))),
+      h("tbody", rows.map((row) => h("tr", columns.map((c) => h("td", { class: c.cls || (c.num ? "num" : null) }, c.cell(row)))))),
+    ),
+  );
+}
+
+export function link(href, text, attrs) {
+  return h("a", { href, ...(attrs || {}) }, text);
+}
+
+export function serviceHref(arn) {
+  return `/ui/service?arn=${encodeURIComponent(arn)}`;
+}
+
+export function taskHref(arnOrId) {
+  return `/ui/task?id=${encodeURIComponent(taskIdOf(arnOrId))}`;
+}
+
+export function traceHref(id) {
+  return `/ui/traces/${encodeURIComponent(id)}`;
+}
+
+export function progress(running, pending, desired) {
+  const total = Math.max(desired, running + pending, 1);
+  return h(
+    "div.progress",
+    { title: `${running} running, ${pending} pending of ${desired} desired`, role: "img", "aria-label": `${running} of ${desired} running` },
+    h("i.pending", { style: { width: `${(100 * (running + pending)) / total}%` } }),
+    h("i", { style: { width: `${(100 * running) / total}%` } }),
+  );
+}
+
+export const RANGES = [
+  ["5m", "5 minutes"],
+  ["15m", "15 minutes"],
+  ["30m", "30 minutes"],
+  ["1h", "1 hour"],
+  ["6h", "6 hours"],
+  ["24h", "24 hours"],
+];
+
+export function rangeSelect(value, onChange) {
+  return h(
+    "label.field",
+    "Time range",
+    h(
+      "select",
+      { name: "range", on: { change: (e) => onChange(e.target.value) } },
+      RANGES.map(([v, text]) => h("option", { value: v, selected: v === value }, `Last ${text}`)),
+    ),
+  );
+}
+
+export function throttle(fn, ms) {
+  let timer = null;
+  let last = 0;
+  return (...args) => {
+    const wait = Math.max(0, last + ms - Date.now());
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      last = Date.now();
+      fn(...args);
+    }, wait);
+  };
+}
+
+export const palette = () => {
+  const style = getComputedStyle(document.documentElement);
+  return [1, 2, 3, 4, 5, 6, 7, 8].map((i) => style.getPropertyValue(`--c${i}`).trim() || "#888");
+};
