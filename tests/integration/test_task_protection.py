@@ -65,3 +65,40 @@ def test_update_task_protection_refuses_durations_outside_1_to_2880_minutes(ecs:
         "ClusterNotFoundException",
         "Cluster not found.",
     )
+
+
+def live_tasks(ecs: Any) -> set[str]:
+    return set(ecs.list_tasks(serviceName="web", desiredStatus="RUNNING")["taskArns"])
+
+
+def wait_for_tasks(ecs: Any, count: int, timeout: float = 20) -> set[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        arns = live_tasks(ecs)
+        if len(arns) == count:
+            return arns
+        time.sleep(0.1)
+    raise AssertionError(f"the service has {len(live_tasks(ecs))} tasks, not {count}")
+
+
+def test_scale_in_skips_a_protected_task_until_its_protection_is_removed(ecs: Any) -> None:
+    service_task(ecs)
+    ecs.update_service(service="web", desiredCount=3)
+    arns = wait_for_tasks(ecs, 3)
+    kept = sorted(arns)[0]
+    ecs.update_task_protection(cluster="default", tasks=[kept], protectionEnabled=True)
+    ecs.update_service(service="web", desiredCount=0)
+    assert wait_for_tasks(ecs, 1) == {kept}
+    deployment = ecs.describe_services(services=["web"])["services"][0]["deployments"][0]["id"]
+    text = (
+        f"(service web) was unable to reach steady state because task set ({deployment}) was unable to scale in. "
+        "Reason: The number of protected tasks are more than the desired count of tasks."
+    )
+    deadline = time.monotonic() + 10
+    while text not in [e["message"] for e in ecs.describe_services(services=["web"])["services"][0]["events"]]:
+        assert time.monotonic() < deadline, "no event says why the service stays above its desired count"
+        time.sleep(0.1)
+    time.sleep(1)
+    assert live_tasks(ecs) == {kept}, "a protected task was stopped"
+    ecs.update_task_protection(cluster="default", tasks=[kept], protectionEnabled=False)
+    wait_for_tasks(ecs, 0)

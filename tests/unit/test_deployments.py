@@ -229,6 +229,34 @@ def test_scale_in_takes_pending_tasks_first_then_the_newest_of_the_fullest_zone(
     assert all(o.why is StopWhy.ROLLOUT for o in plan.stops)
 
 
+def test_scale_in_skips_protected_tasks_and_says_when_they_keep_the_count_up() -> None:
+    tasks = [
+        ServiceTask("a", NEW, TaskPhase.HEALTHY, created_at=1, protected=True),
+        ServiceTask("b", NEW, TaskPhase.HEALTHY, created_at=2),
+        ServiceTask("c", NEW, TaskPhase.PENDING, created_at=3, protected=True),
+    ]
+    plan = rollout_step(RolloutInput(1, 100, 200, NEW, tasks))
+    assert [o.arn for o in plan.stops] == ["b"]
+    assert plan.protected_block and not plan.stuck
+    enough = rollout_step(RolloutInput(2, 100, 200, NEW, tasks))
+    assert [o.arn for o in enough.stops] == ["b"] and not enough.protected_block
+
+
+def test_a_deployment_keeps_protected_old_tasks_until_their_protection_ends() -> None:
+    tasks = [
+        ServiceTask("old-1", OLD, TaskPhase.HEALTHY, protected=True),
+        ServiceTask("old-2", OLD, TaskPhase.HEALTHY),
+        ServiceTask("new-1", NEW, TaskPhase.HEALTHY),
+        ServiceTask("new-2", NEW, TaskPhase.HEALTHY),
+    ]
+    plan = rollout_step(RolloutInput(2, 100, 200, NEW, tasks))
+    assert [o.arn for o in plan.stops] == ["old-2"]
+    assert plan.protected_block and plan.launch == 0 and not plan.stuck
+    unprotected = [replace(t, protected=False) for t in tasks]
+    done = rollout_step(RolloutInput(2, 100, 200, NEW, unprotected))
+    assert sorted(o.arn for o in done.stops) == ["old-1", "old-2"] and not done.protected_block
+
+
 def test_steady_needs_exactly_the_desired_healthy_tasks_of_the_primary_alone() -> None:
     healthy = [ServiceTask(str(i), NEW, TaskPhase.HEALTHY) for i in range(2)]
     assert is_steady(2, NEW, healthy)

@@ -38,6 +38,10 @@ STUCK = (
     "was unable to stop or start tasks during a deployment because of the service deployment configuration. "
     "Update the minimumHealthyPercent or maximumPercent value and try again."
 )
+PROTECTED_BLOCK = (
+    "was unable to reach steady state because task set ({id}) was unable to scale in. "
+    "Reason: The number of protected tasks are more than the desired count of tasks."
+)
 THROTTLED = f"is unable to consistently start tasks successfully. {TROUBLESHOOTING}"
 NO_INSTANCES = (
     "was unable to place a task because no container instance met all of its requirements. "

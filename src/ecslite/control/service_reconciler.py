@@ -81,7 +81,7 @@ from ecslite.model.services import (
     ServiceDeploymentStatus,
     ServiceStatus,
 )
-from ecslite.model.tasks import StopCode
+from ecslite.model.tasks import StopCode, protection_of
 from ecslite.store import placement as placement_store
 from ecslite.store import services as svc_store
 from ecslite.store import task_definitions as td_store
@@ -293,6 +293,9 @@ class ServiceReconciler(DeploymentOutcomes):
             owner = str(task.get("startedBy"))
             if task.get("containerInstanceArn") in draining:
                 owner = DRAINING_PREFIX + owner
+            protected, until = protection_of(task, step.now)
+            if until is not None:
+                step.recheck.append(until)
             tasks.append(
                 ServiceTask(
                     arn=task["taskArn"],
@@ -300,6 +303,7 @@ class ServiceReconciler(DeploymentOutcomes):
                     phase=phase.phase,
                     created_at=float(task.get("createdAt") or 0),
                     zone=task.get("availabilityZone"),
+                    protected=protected,
                 )
             )
         return tasks
@@ -341,6 +345,11 @@ class ServiceReconciler(DeploymentOutcomes):
         if plan.stuck and not primary.get("_stuckNoted"):
             primary["_stuckNoted"] = True
             self._event(step, texts.STUCK)
+        if plan.protected_block and not primary.get("_protectedNoted"):
+            primary["_protectedNoted"] = True
+            self._event(step, texts.PROTECTED_BLOCK.format(id=primary["id"]))
+        elif not plan.protected_block:
+            primary.pop("_protectedNoted", None)
         if plan.stops or plan.launch:
             step.doc.pop("_steadyAt", None)
         else:

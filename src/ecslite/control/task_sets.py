@@ -79,9 +79,15 @@ class TaskSetScheduler:
     ) -> bool:
         """Launch or stop towards ``desired``; True when something was done."""
         if len(tasks) > desired:
-            victims = scale_in_victims(tasks, len(tasks) - desired)
-            reconciler._stop(step, [StopOrder(t.arn, StopWhy.ROLLOUT) for t in victims], {"id": task_set["id"]})
-            return True
+            # Protected tasks are skipped (§4.11); with too many of them the set stays above its count.
+            scalable = [t for t in tasks if not t.protected]
+            victims = scale_in_victims(scalable, min(len(scalable), len(tasks) - desired))
+            if len(victims) < len(tasks) - desired and not task_set.get("_protectedNoted"):
+                task_set["_protectedNoted"] = True
+                reconciler._event(step, texts.PROTECTED_BLOCK.format(id=task_set["id"]))
+            if victims:
+                reconciler._stop(step, [StopOrder(t.arn, StopWhy.ROLLOUT) for t in victims], {"id": task_set["id"]})
+            return bool(victims)
         if len(tasks) < desired:
             deployment = {"id": task_set["id"], "_spec": task_set["_spec"]}
             outcome = reconciler.launcher.launch(

@@ -191,6 +191,7 @@ class ServiceTask:
     phase: TaskPhase
     created_at: float = 0.0
     zone: str | None = None
+    protected: bool = False  # scale-in protection (§4.11): kept by scale-in and deployments
 
 
 class StopWhy(StrEnum):
@@ -224,6 +225,7 @@ class RolloutStep:
     launch: int
     stops: tuple[StopOrder, ...]
     stuck: bool  # the percentages allow no movement although the rollout is not done (§4.4 step 4)
+    protected_block: bool = False  # protected tasks keep the service above its desired count (§4.11)
 
 
 def rollout_step(given: RolloutInput) -> RolloutStep:
@@ -241,9 +243,12 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     old_serving = [t for t in old if t.phase in serving]
     old_starting = [t for t in old_serving if t.phase is TaskPhase.STARTING]
     stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in old if t.phase not in serving]
-    # A PRIMARY above the desired count is scaled in, the least useful tasks first.
+    # A PRIMARY above the desired count is scaled in, the least useful tasks first; protected tasks
+    # are skipped (§4.11), so too many of them leave the service above its desired count.
     excess = len(primary) - desired
-    victims = choose(primary, excess) if excess > 0 else []
+    scalable = [t for t in primary if not t.protected]
+    victims = choose(scalable, min(excess, len(scalable))) if excess > 0 else []
+    blocked = excess > len(victims)
     stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in victims]
     gone = {t.arn for t in victims}
     primary = [t for t in primary if t.arn not in gone]
@@ -263,12 +268,16 @@ def rollout_step(given: RolloutInput) -> RolloutStep:
     surplus = max(0, healthy - desired)
     shortfall = need - launch if given.can_launch else 0
     droppable = len(old_starting) + max(0, healthy - floor)
-    release = min(len(old_serving), max(surplus, min(droppable, shortfall)))
-    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in choose(old_serving, release)] if release > 0 else []
+    wanted = min(len(old_serving), max(surplus, min(droppable, shortfall)))
+    # A protected old task stays until its protection ends or is removed (§4.11).
+    releasable = [t for t in old_serving if not t.protected]
+    release = min(wanted, len(releasable))
+    stops += [StopOrder(t.arn, StopWhy.ROLLOUT) for t in choose(releasable, release)] if release > 0 else []
+    blocked = blocked or wanted > release
     in_flight = any(t.phase is not TaskPhase.HEALTHY for t in given.tasks)
     unfinished = bool(old) or useful < desired
-    stuck = given.can_launch and unfinished and not in_flight and launch == 0 and not stops
-    return RolloutStep(launch=launch, stops=tuple(stops), stuck=stuck)
+    stuck = given.can_launch and unfinished and not in_flight and launch == 0 and not stops and not blocked
+    return RolloutStep(launch=launch, stops=tuple(stops), stuck=stuck, protected_block=blocked)
 
 
 _VICTIM_ORDER = {TaskPhase.UNHEALTHY: 0, TaskPhase.PENDING: 1, TaskPhase.STARTING: 2, TaskPhase.HEALTHY: 3}

@@ -8,7 +8,7 @@ provider and the controller use one spelling.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NewType
+from typing import Any, NewType
 
 TaskArn = NewType("TaskArn", str)
 TaskId = NewType("TaskId", str)
@@ -116,3 +116,16 @@ DEFAULT_HEALTH_INTERVAL = 30.0
 DEFAULT_HEALTH_TIMEOUT = 5.0
 DEFAULT_HEALTH_RETRIES = 3
 DEFAULT_HEALTH_START_PERIOD = 0.0
+
+
+def protection_of(doc: dict[str, Any], now: float) -> tuple[bool, float | None]:
+    """Whether the task is scale-in protected at ``now`` and until when (``None`` when it is not).
+
+    The state is the task document's private ``_protection`` member (``{"enabled", "expiresAt"}``,
+    spec/ecs.md §4.11); an expired protection reads as off, so nothing has to clear it on time.
+    """
+    protection = doc.get("_protection") or {}
+    expires = protection.get("expiresAt")
+    if protection.get("enabled") and expires is not None and now < float(expires):
+        return True, float(expires)
+    return False, None

@@ -2,7 +2,7 @@
 
 A protected task is skipped by scale-in and deployments until its ``expirationDate``. The state lives
 in the task document's private ``_protection`` member (``{"enabled", "expiresAt"}``); an expired
-protection reads as off everywhere (:func:`protection_of`), so nothing has to clear it on time.
+protection reads as off everywhere (:func:`ecslite.model.tasks.protection_of`), so nothing has to clear it on time.
 The same operations answer the task-side endpoint ``$ECS_AGENT_URI/task-protection/v1/state``
 (:mod:`ecslite.agent.task_protection`), as the ECS agent calls the ECS API for it.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecslite.model.arns import task_arn
+from ecslite.model.tasks import protection_of
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.common import EcsBase
 from ecslite.providers.ecs.errors import InvalidParameterException
@@ -30,15 +31,6 @@ MINUTES_OUT_OF_RANGE = "expiresInMinutes must be between 1 and 2880 (48 hours)."
 TOO_MANY_TASKS = "The tasks list can contain at most 10 tasks."
 NOT_A_SERVICE_TASK = "The task is not part of an Amazon ECS service; only service tasks can be protected."
 TASK_STOPPED = "The task is stopped or stopping; only running service tasks can be protected."
-
-
-def protection_of(doc: dict[str, Any], now: float) -> tuple[bool, float | None]:
-    """Whether the task is protected at ``now`` and until when (``None`` when it is not)."""
-    protection = doc.get("_protection") or {}
-    expires = protection.get("expiresAt")
-    if protection.get("enabled") and expires is not None and now < float(expires):
-        return True, float(expires)
-    return False, None
 
 
 def protected_task_view(doc: dict[str, Any], now: float) -> dict[str, Any]:
