@@ -16,8 +16,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +46,8 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_RANGE_MS = 30 * 60 * 1000
 MAX_RANGE_MS = 15 * 86_400_000
 TASK_LOG_PAGE = 500
+CALLS = "traces_spanmetrics_calls_total"
+CALLEE_KINDS = ("SPAN_KIND_SERVER", "SPAN_KIND_CONSUMER")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,15 +266,25 @@ class UiApp:
                 "cpu": f"ecs_task_cpu_utilization_percent{ecs}",
                 "memory": f"ecs_task_memory_utilization_percent{ecs}",
             }
-            if spans:
-                pattern = telemetry_views.quote(telemetry_views.matching_services(spans))
-                queries["rate"] = f"sum by (service) (rate(traces_spanmetrics_calls_total{{service=~{pattern}}}[1m]))"
-                queries["errors"] = (
-                    "sum by (service) (rate(traces_spanmetrics_calls_total"
-                    f'{{service=~{pattern}, status_code="STATUS_CODE_ERROR"}}[1m]))'
-                )
             charts = telemetry_views.charts(store, queries, start, end)
             wanted = set(spans)
+            step = max(red_views.CHART_STEP_MS, telemetry_views.step_for(start, end))
+
+            def served(labels: Mapping[str, str], errors: bool) -> str | None:
+                # Calls the service answered: its SERVER and CONSUMER spans (§9.2), as the RED table counts.
+                if labels.get("service") not in wanted or labels.get("span_kind") not in CALLEE_KINDS:
+                    return None
+                if errors and labels.get("status_code") != "STATUS_CODE_ERROR":
+                    return None
+                return labels["service"]
+
+            for chart, errors in (("rate", False), ("errors", True)):
+                pick = partial(served, errors=errors)
+                found = red_views.rate_series(store.read_series, CALLS, start, end, step, pick)
+                charts[chart] = {
+                    "series": [{"labels": {"service": key}, "points": points} for key, points in found.items()],
+                    "step": step,
+                }
             rows = red_views.operations(store.read_series, start, end, lambda labels: labels.get("service") in wanted)
             return {"charts": charts, "operations": rows, "spanServices": spans, "family": family}
 

@@ -90,6 +90,51 @@ def read_window(read: SeriesReader, name: str, start_ms: int, end_ms: int) -> li
     return [(dict(s.labels), window_increase(s.timestamps, s.values, start_ms)) for s in found]
 
 
+CHART_STEP_MS = 15_000  # the span metrics are flushed every 5 s: a finer step only shows the flushes
+
+
+def rate_series(
+    read: SeriesReader,
+    name: str,
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    key_of: Callable[[Mapping[str, str]], str | None],
+) -> dict[str, list[list[float]]]:
+    """Calls per second of counter ``name`` in each step of the window, summed by ``key_of(labels)``
+    (``None`` leaves a series out): ``{key: [[step end ms, rate], ...]}``.
+
+    Counted as :func:`window_increase` counts (a series' first sample counts from zero), so the
+    calls of a service that appeared a moment ago show at once, where PromQL's ``rate`` needs two
+    samples and misses every call made before the first one.
+    """
+    step_ms = max(step_ms, 1000)
+    count = max(1, -(-(end_ms - start_ms) // step_ms))
+    sums: dict[str, list[float]] = {}
+    for series in read([Matcher("__name__", "=", name)], start_ms - LOOKBACK_MS, end_ms):
+        key = key_of(dict(series.labels))
+        if key is None:
+            continue
+        totals = sums.setdefault(key, [0.0] * count)
+        previous: float | None = None
+        for ts, value in zip(series.timestamps, series.values, strict=True):
+            if math.isnan(value):
+                continue
+            if ts <= start_ms:
+                previous = value
+                continue
+            base = 0.0 if previous is None else previous
+            grew = value - base if value >= base else value
+            previous = value
+            index = min((ts - start_ms - 1) // step_ms, count - 1)
+            totals[index] += grew
+    seconds = step_ms / 1000.0
+    return {
+        key: [[float(start_ms + (i + 1) * step_ms), total / seconds] for i, total in enumerate(totals)]
+        for key, totals in sorted(sums.items())
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class EcsNode:
     """An ECS service the map shows as a node (and groups telemetry services under, by task family)."""

@@ -275,7 +275,9 @@ export function fromQuery(answer, nameOf) {
       ? nameOf(s.labels)
       : varying.size
         ? [...varying].map((k) => s.labels[k] || "").filter(Boolean).join(" · ") || seriesName(s.labels)
-        : seriesName(s.labels),
+        : all.length === 1 && Object.keys(s.labels).some((k) => k !== "__name__")
+          ? Object.entries(s.labels).filter(([k]) => k !== "__name__").map(([, v]) => v).join(" · ")
+          : seriesName(s.labels),
     labels: s.labels,
     points: s.points,
   }));

@@ -36,8 +36,16 @@ function append(el, children) {
   }
 }
 
-export function clear(el) {
+// Empty an element, then add children as h() does (null, undefined and false are skipped).
+export function clear(el, ...children) {
   while (el.firstChild) el.removeChild(el.firstChild);
+  append(el, children);
+  return el;
+}
+
+// Element.append writes null as the text "null"; this skips it, as h() does.
+export function add(el, ...children) {
+  append(el, children);
   return el;
 }
 
@@ -141,8 +149,19 @@ export function percent(ratio) {
   return `${(ratio * 100).toFixed(ratio > 0 && ratio < 0.01 ? 2 : 1)}%`;
 }
 
+// A rate per second; under one every ten seconds it reads better per minute (0.27/min, not 4.4e-3/s).
 export function rate(perSecond) {
+  if (perSecond === null || perSecond === undefined || Number.isNaN(perSecond)) return "–";
+  if (perSecond === 0) return "0/s";
+  if (perSecond < 0.1) return perSecond * 60 < 0.01 ? "<0.01/min" : `${number(perSecond * 60)}/min`;
   return `${number(perSecond)}/s`;
+}
+
+// A log or event time: the time of day when it is today, else the date too (full value in a title).
+export function stamp(seconds) {
+  if (!seconds) return "";
+  const full = dateTime(seconds);
+  return new Date(seconds * 1000).toDateString() === new Date().toDateString() ? full.slice(11) : full;
 }
 
 // -- status badges -------------------------------------------------------------------------------
@@ -245,16 +264,28 @@ export const RANGES = [
   ["24h", "24 hours"],
 ];
 
-export function rangeSelect(value, onChange) {
+// autoLabel adds a first choice, "auto": the resource's own lifetime (see lifetimeWindow).
+export function rangeSelect(value, onChange, autoLabel) {
   return h(
     "label.field",
     "Time range",
     h(
       "select",
       { name: "range", on: { change: (e) => onChange(e.target.value) } },
+      autoLabel ? h("option", { value: "auto", selected: value === "auto" }, autoLabel) : null,
       RANGES.map(([v, text]) => h("option", { value: v, selected: v === value }, `Last ${text}`)),
     ),
   );
+}
+
+// The query parameters of a chart range: a fixed "last N" range, or for "auto" the lifetime of a
+// task or service (from a little before it was created to a little after it stopped, at most the
+// last hour and at least two minutes), so a young task's samples fill the chart instead of its edge.
+export function lifetimeWindow(range, createdAt, stoppedAt, now) {
+  if (range !== "auto") return { range };
+  const end = stoppedAt ? Math.min(now, stoppedAt + 15) : now;
+  const start = Math.min(Math.max((createdAt || end) - 15, end - 3600), end - 120);
+  return stoppedAt ? { start: Math.round(start * 1000), end: Math.round(end * 1000) } : { start: Math.round(start * 1000) };
 }
 
 export function throttle(fn, ms) {

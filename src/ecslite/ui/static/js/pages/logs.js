@@ -2,7 +2,8 @@
 // line with a trace id links to its waterfall. Two requests (the pickers and the search), then one
 // small request a second while tailing.
 
-import { h, clear, api, errorBox, emptyState, dateTime, traceHref, link, RANGES, shortId, taskHref } from "../util.js";
+import {
+  h, clear, add, api, errorBox, emptyState, dateTime, stamp, traceHref, link, RANGES, shortId, taskHref } from "../util.js";
 import { navigate } from "../nav.js";
 
 const FIELDS = ["service", "family", "container", "level", "task", "text", "traceId", "range"];
@@ -20,7 +21,7 @@ export async function render(main, query) {
   let stopped = false;
   const tailBox = h("label.small", h("input", { type: "checkbox", checked: tail, on: { change: (e) => { tail = e.target.checked; schedule(); } } }), " Live tail");
   const form = filterForm(values, catalog);
-  main.append(
+  add(main, 
     h("div.head", h("div", h("h1", "Logs"), h("div.muted.small", "FireLens, Fluent Forward and OTLP records, newest first. awslogs output is on each task's page.")), h("div.row", tailBox, status)),
     form,
     list,
@@ -30,7 +31,7 @@ export async function render(main, query) {
     return h(
       "div.line",
       { class: record.source === "stderr" ? "stderr" : null, dataset: { time: record.time } },
-      h("span.src", { title: record.time }, dateTime(record.ms / 1000)),
+      h("span.src", { title: `${dateTime(record.ms / 1000)} (${record.time} ns)` }, stamp(record.ms / 1000)),
       h("span", { class: `lvl-${record.level}` }, (record.level || "").toUpperCase()),
       h("span.src", { title: `${record.service} ${record.container} ${record.taskId}` }, record.container ? `${record.service}/${record.container}` : record.service),
       h("span.body", record.body),
@@ -47,7 +48,7 @@ export async function render(main, query) {
     try {
       answer = await api("/ui/api/logs", { ...values, limit: 500 });
     } catch (error) {
-      clear(list).append(errorBox(error));
+      clear(list, errorBox(error));
       return;
     }
     clear(list);

@@ -2,20 +2,20 @@
 // error ratio and p95 from the service-graph metrics; nodes are grouped by task family. Clicking an
 // edge opens the traces holding that call. One request (/ui/api/map).
 
-import { h, clear, api, errorBox, emptyState, rangeSelect, table, link, rate, percent, seconds, serviceHref } from "../util.js";
+import {
+  h, clear, add, api, errorBox, emptyState, rangeSelect, table, link, rate, percent, seconds, serviceHref } from "../util.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const NODE_W = 178;
-const NODE_H = 48;
-const COL = 270;
-const ROW = 78;
+const NODE_H = 60;
+const COL = 330;
+const ROW = 92;
 const MARGIN = 36;
-const GROUP_PAD = 14;
 
 export async function render(main, query) {
   let range = query.get("range") || "15m";
   const root = h("div");
-  main.append(root);
+  add(main, root);
   let timer = null;
 
   async function load() {
@@ -23,7 +23,7 @@ export async function render(main, query) {
     try {
       data = await api("/ui/api/map", { range });
     } catch (error) {
-      clear(root).append(errorBox(error));
+      clear(root, errorBox(error));
       return;
     }
     draw(data);
@@ -32,22 +32,22 @@ export async function render(main, query) {
   function draw(data) {
     const head = h(
       "div.head",
-      h("div", h("h1", "Service map"), h("div.muted.small", "Calls between services in the range, from traces. Grouped by task family; click an edge for its traces.")),
+      h("div", h("h1", "Service map"), h("div.muted.small", "Calls between services in the range, from traces, with their rate, error ratio and p95 latency. Click an edge for its traces, a node for its ECS service.")),
       rangeSelect(range, (value) => { range = value; load(); }),
     );
-    clear(root).append(head);
+    clear(root, head);
     if (!data.edges.length && !data.nodes.some((n) => n.kind !== "ecs")) {
-      root.append(
+      add(root, 
         emptyState(
           "No calls seen yet",
           "Edges appear when services send spans: a CLIENT span in one service and the SERVER span it called in another, or a client span naming db.system or peer.service. ecslite adds the ECS task's attributes to everything a task sends to its OTLP listener.",
           ["ecslite up examples/otel-demo", `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=my-app python app.py`],
         ),
       );
-      if (data.nodes.length) root.append(h("section.panel", h("h2", "ECS services"), h("p.muted", data.nodes.map((n) => n.ecsService).join(", "))));
+      if (data.nodes.length) add(root, h("section.panel", h("h2", "ECS services"), h("p.muted", data.nodes.map((n) => n.ecsService).join(", "))));
       return;
     }
-    root.append(h("div.map-wrap", mapSvg(data)), h("section.panel", h("h2", "Edges"), edgesTable(data)));
+    add(root, h("div.map-wrap", mapSvg(data)), h("section.panel", h("h2", "Edges"), edgesTable(data)));
   }
 
   await load();
@@ -86,46 +86,34 @@ function layers(nodes, edges) {
   return layer;
 }
 
+// Columns by call depth (callers left of callees); in a column, nodes of one task family together.
+// Columns are centred on the tallest, so a chain of calls reads as a straight line.
 function layout(data) {
   const nodes = data.nodes;
-  const edges = data.edges;
-  const layer = layers(nodes, edges);
-  const families = [...new Set(nodes.map((n) => n.family).filter(Boolean))].sort();
-  const bands = [...families, null];
+  const layer = layers(nodes, data.edges);
+  const columns = new Map();
+  for (const n of nodes) {
+    const l = layer.get(n.id);
+    if (!columns.has(l)) columns.set(l, []);
+    columns.get(l).push(n);
+  }
+  const tallest = Math.max(1, ...[...columns.values()].map((list) => list.length));
   const place = new Map();
-  let y = MARGIN;
-  const groups = [];
-  for (const family of bands) {
-    const members = nodes.filter((n) => (n.family || null) === family);
-    if (!members.length) continue;
-    const byLayer = new Map();
-    for (const n of members.sort((a, b) => a.id.localeCompare(b.id))) {
-      const l = layer.get(n.id);
-      if (!byLayer.has(l)) byLayer.set(l, []);
-      byLayer.get(l).push(n);
-    }
-    const height = Math.max(...[...byLayer.values()].map((list) => list.length));
-    const top = y + (family ? 22 : 0);
-    for (const [l, list] of byLayer) list.forEach((n, i) => place.set(n.id, { x: MARGIN + l * COL, y: top + i * ROW }));
-    if (family) {
-      const xs = members.map((n) => place.get(n.id).x);
-      groups.push({ family, x: Math.min(...xs) - GROUP_PAD, y: y, w: Math.max(...xs) - Math.min(...xs) + NODE_W + 2 * GROUP_PAD, h: 22 + height * ROW - (ROW - NODE_H) + GROUP_PAD });
-    }
-    y = top + height * ROW + (family ? GROUP_PAD + 12 : 0);
+  for (const [l, list] of columns) {
+    list.sort((a, b) => (a.family || "~").localeCompare(b.family || "~") || a.id.localeCompare(b.id));
+    const top = MARGIN + ((tallest - list.length) * ROW) / 2;
+    list.forEach((n, i) => place.set(n.id, { x: MARGIN + l * COL, y: top + i * ROW }));
   }
   const maxLayer = Math.max(0, ...layer.values());
-  return { place, groups, width: MARGIN * 2 + maxLayer * COL + NODE_W, height: y + MARGIN - ROW + NODE_H };
+  return { place, width: MARGIN * 2 + maxLayer * COL + NODE_W, height: MARGIN * 2 + (tallest - 1) * ROW + NODE_H + 40 };
 }
 
 function mapSvg(data) {
-  const { place, groups, width, height } = layout(data);
+  const { place, width, height } = layout(data);
   const root = svg("svg", { class: "map", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Service map" });
-  root.append(
+  add(root, 
     svg("defs", {}, svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M 0 0 L 10 5 L 0 10 z" }))),
   );
-  for (const g of groups) {
-    root.append(svg("g", { class: "group" }, svg("rect", { x: g.x, y: g.y, width: g.w, height: g.h, rx: 10 }), svg("text", { x: g.x + 10, y: g.y + 15 }, `task family ${g.family}`)));
-  }
   for (const e of data.edges) {
     const a = place.get(e.client);
     const b = place.get(e.server);
@@ -158,24 +146,27 @@ function mapSvg(data) {
       { href: edgeHref(e), class: `edge${e.errorRatio > 0 ? " err" : ""}`, "data-edge": `${e.client}>${e.server}`, "aria-label": `${e.client} calls ${e.server}: ${label}` },
       svg("title", {}, `${e.client} → ${e.server}${e.connectionType ? ` (${e.connectionType})` : ""}\n${label}\n${e.requests} requests, ${e.failed} failed`),
       svg("path", { d, "marker-end": "url(#arrow)" }),
-      svg("text", { x: lx, y: ly, "text-anchor": "middle" }, label),
+      svg("text", { x: lx, y: ly - 13, "text-anchor": "middle" }, `${rate(e.rate)} · ${percent(e.errorRatio)} err`),
+      svg("text", { x: lx, y: ly, "text-anchor": "middle" }, `p95 ${seconds(e.p95)}`),
     );
-    root.append(anchor);
+    add(root, anchor);
   }
   for (const n of data.nodes) {
     const p = place.get(n.id);
     const hot = n.errorRatio > 0.05;
     const href = n.serviceArn ? serviceHref(n.serviceArn) : n.kind === "service" ? `/ui/traces?service=${encodeURIComponent(n.id)}` : null;
-    const sub = n.kind === "service" ? `${rate(n.rate)} · ${percent(n.errorRatio)} err` : n.kind === "ecs" ? `ECS ${n.cluster}/${n.ecsService}` : n.kind;
     const label = n.kind === "ecs" ? n.ecsService : n.id;
+    const owner = n.ecsService ? `ECS ${n.cluster}/${n.ecsService}` : n.kind === "service" ? "not an ECS service" : n.kind;
+    const sub = n.kind === "service" ? `${rate(n.rate)} · ${percent(n.errorRatio)} errors` : n.kind === "ecs" ? "no spans yet" : "";
     const body = [
       svg("title", {}, `${n.id}${n.ecsService ? `\nECS service ${n.cluster}/${n.ecsService}` : ""}${n.family ? `\ntask family ${n.family}` : ""}`),
       svg("rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: n.kind === "user" ? 24 : 7 }),
-      svg("text", { x: p.x + 10, y: p.y + 20 }, label.length > 24 ? label.slice(0, 23) + "…" : label),
-      svg("text", { x: p.x + 10, y: p.y + 37, class: "sub" }, sub),
+      svg("text", { x: p.x + 10, y: p.y + 19 }, label.length > 24 ? label.slice(0, 23) + "…" : label),
+      svg("text", { x: p.x + 10, y: p.y + 35, class: "sub" }, owner.length > 30 ? owner.slice(0, 29) + "…" : owner),
+      svg("text", { x: p.x + 10, y: p.y + 50, class: "sub" }, sub),
     ];
     const cls = `node ${n.kind}${hot ? " hot" : ""}`;
-    root.append(href ? svg("a", { href, class: cls, "data-node": n.id }, body) : svg("g", { class: cls, "data-node": n.id }, body));
+    add(root, href ? svg("a", { href, class: cls, "data-node": n.id }, body) : svg("g", { class: cls, "data-node": n.id }, body));
   }
   return root;
 }

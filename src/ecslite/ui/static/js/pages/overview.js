@@ -2,12 +2,12 @@
 // One request (/ui/api/overview); the live stream makes it fetch again, never a reload.
 
 import {
-  h, clear, api, errorBox, badge, table, link, ago, nameOf, serviceHref, taskHref, progress, emptyState, panel, shortId,
+  h, clear, add, api, errorBox, badge, table, link, ago, nameOf, serviceHref, taskHref, progress, emptyState, panel, shortId,
 } from "../util.js";
 
 export async function render(main) {
   const root = h("div");
-  main.append(root);
+  add(main, root);
   let controller = null;
   let data = null;
 
@@ -18,7 +18,7 @@ export async function render(main) {
       data = await api("/ui/api/overview", {}, controller.signal);
     } catch (error) {
       if (error.name === "AbortError") return;
-      clear(root).append(errorBox(error));
+      clear(root, errorBox(error));
       return;
     }
     draw();
@@ -28,7 +28,7 @@ export async function render(main) {
     const now = data.now;
     const services = data.services;
     const failing = data.failingTasks;
-    clear(root).append(
+    clear(root, 
       h("div.head", h("div", h("h1", "Overview"), h("div.muted.small", "Clusters, services, deployments and tasks of every account and region. Updates live."))),
       h(
         "div.stats",
@@ -39,9 +39,9 @@ export async function render(main) {
         stat(failing.length, "recently failed tasks", failing.length ? "err" : null),
       ),
     );
-    if (!services.length && !data.liveTasks && !failing.length) root.append(gettingStarted());
-    if (services.length) root.append(panel("Services", servicesTable(services, now)));
-    root.append(
+    if (!services.length && !data.liveTasks && !failing.length) add(root, gettingStarted());
+    if (services.length) add(root, panel("Services", servicesTable(services, now)));
+    add(root, 
       h(
         "div.grid.two",
         panel("Recent service events", eventsList(data.events, now)),

@@ -3,19 +3,19 @@
 // Two requests: the ECS state (live) and the telemetry of the chosen range (refreshed every 15 s).
 
 import {
-  h, clear, api, errorBox, badge, table, link, ago, nameOf, taskHref, progress, panel, shortId, rate, percent,
-  seconds, rangeSelect, dateTime, number,
+  h, clear, add, api, errorBox, badge, table, link, ago, nameOf, taskHref, progress, panel, shortId, rate, percent,
+  seconds, rangeSelect, dateTime, number, lifetimeWindow,
 } from "../util.js";
 import { LineChart, fromQuery } from "../plot.js";
 
 export async function render(main, query) {
   const arn = query.get("arn") || "";
-  let range = query.get("range") || "30m";
+  let range = query.get("range") || "auto";
   const root = h("div");
-  const stateBox = h("div");
-  const telemetryBox = h("div");
-  root.append(stateBox, telemetryBox);
-  main.append(root);
+  const stateBox = h("div.stack");
+  const telemetryBox = h("div.stack");
+  add(root, stateBox, telemetryBox);
+  add(main, root);
   let charts = [];
   let state = null;
   let controller = null;
@@ -27,7 +27,7 @@ export async function render(main, query) {
     try {
       state = await api("/ui/api/service", { arn }, controller.signal);
     } catch (error) {
-      if (error.name !== "AbortError") clear(stateBox).append(errorBox(error));
+      if (error.name !== "AbortError") clear(stateBox, errorBox(error));
       return;
     }
     drawState();
@@ -36,9 +36,10 @@ export async function render(main, query) {
   async function loadTelemetry() {
     let answer;
     try {
-      answer = await api("/ui/api/service/telemetry", { arn, range });
+      const chosen = state ? lifetimeWindow(range, state.service.createdAt, null, state.now) : { range: "30m" };
+      answer = await api("/ui/api/service/telemetry", { arn, ...chosen });
     } catch (error) {
-      clear(telemetryBox).append(errorBox(error));
+      clear(telemetryBox, errorBox(error));
       return;
     }
     drawTelemetry(answer);
@@ -49,7 +50,7 @@ export async function render(main, query) {
     const now = state.now;
     const family = state.family;
     const primary = s.deployments[0];
-    clear(stateBox).append(
+    clear(stateBox, 
       h(
         "div.head",
         h(
@@ -84,15 +85,17 @@ export async function render(main, query) {
   function drawTelemetry(answer) {
     for (const chart of charts) chart.dispose();
     charts = [];
+    const byTask = (labels) => `task ${String(labels.task_id || "").slice(0, 8)}`;
     const box = (title, key, options) => {
       const host = h("div");
       const data = answer.charts[key];
-      charts.push(new LineChart(host, { start: answer.start, end: answer.end, series: fromQuery(data), ...options }));
+      const series = fromQuery(data, key === "cpu" || key === "memory" ? byTask : null);
+      charts.push(new LineChart(host, { start: answer.start, end: answer.end, series, ...options }));
       return panel(title, host);
     };
     const hasSpans = answer.spanServices.length > 0;
-    clear(telemetryBox).append(
-      h("div.head", h("h2", "Telemetry"), rangeSelect(range, (value) => { range = value; loadTelemetry(); })),
+    clear(telemetryBox, 
+      h("div.head", h("h2", "Telemetry"), rangeSelect(range, (value) => { range = value; loadTelemetry(); }, "Since it was created")),
       h(
         "div.grid.two",
         box("CPU utilisation (% of the task's reservation)", "cpu", { format: (v) => `${number(v, 1)}%`, yMin: 0, label: "CPU utilisation", empty: "No CPU samples yet: the runtime samples running tasks every 10 s." }),
@@ -101,8 +104,8 @@ export async function render(main, query) {
       hasSpans
         ? h(
             "div.grid.two",
-            box("Requests per second", "rate", { format: (v) => number(v), yMin: 0, label: "Request rate" }),
-            box("Errors per second", "errors", { format: (v) => number(v), yMin: 0, label: "Error rate", empty: "No errors in this range." }),
+            box("Requests served", "rate", { format: (v) => `${number(v)}/s`, yMin: 0, label: "Request rate" }),
+            box("Errors", "errors", { format: (v) => `${number(v)}/s`, yMin: 0, label: "Error rate", empty: "No errors in this range." }),
           )
         : null,
       panel(
@@ -114,7 +117,8 @@ export async function render(main, query) {
     );
   }
 
-  await Promise.all([loadState(), loadTelemetry()]);
+  await loadState();
+  await loadTelemetry();
   timer = setInterval(loadTelemetry, 15000);
   return {
     onChange: (change) => {

@@ -3,19 +3,19 @@
 // `ecslite exec` command. Requests: the task (live), its charts, and the logs of the open container.
 
 import {
-  h, clear, api, errorBox, badge, table, link, ago, nameOf, serviceHref, panel, kv, copyBox, dateTime, number, rangeSelect,
+  h, clear, add, api, errorBox, badge, table, link, ago, nameOf, serviceHref, panel, kv, copyBox, dateTime, number, rangeSelect, stamp, micros, lifetimeWindow,
 } from "../util.js";
 import { LineChart, fromQuery } from "../plot.js";
 
 export async function render(main, query) {
   const id = query.get("id") || "";
-  let range = query.get("range") || "30m";
+  let range = query.get("range") || "auto";
   const root = h("div");
-  const stateBox = h("div");
-  const chartBox = h("div");
-  const logsBox = h("div");
-  root.append(stateBox, chartBox, logsBox);
-  main.append(root);
+  const stateBox = h("div.stack");
+  const chartBox = h("div.stack");
+  const logsBox = h("div.stack");
+  add(root, stateBox, chartBox, logsBox);
+  add(main, root);
   let state = null;
   let charts = [];
   let controller = null;
@@ -28,7 +28,7 @@ export async function render(main, query) {
     try {
       state = await api("/ui/api/task", { id }, controller.signal);
     } catch (error) {
-      if (error.name !== "AbortError") clear(stateBox).append(errorBox(error));
+      if (error.name !== "AbortError") clear(stateBox, errorBox(error));
       return;
     }
     drawState();
@@ -39,20 +39,22 @@ export async function render(main, query) {
   async function loadCharts() {
     let answer;
     try {
-      answer = await api("/ui/api/task/telemetry", { id, range });
+      const t = state && state.task;
+      const chosen = t ? lifetimeWindow(range, t.createdAt, t.stoppedAt, state.now) : { range: "30m" };
+      answer = await api("/ui/api/task/telemetry", { id, ...chosen });
     } catch (error) {
-      clear(chartBox).append(errorBox(error));
+      clear(chartBox, errorBox(error));
       return;
     }
     for (const chart of charts) chart.dispose();
     charts = [];
     const box = (title, key, options) => {
       const host = h("div");
-      charts.push(new LineChart(host, { start: answer.start, end: answer.end, series: fromQuery(answer.charts[key]), height: 180, ...options }));
+      charts.push(new LineChart(host, { start: answer.start, end: answer.end, series: fromQuery(answer.charts[key], (l) => l.container || "task"), height: 180, ...options }));
       return panel(title, host);
     };
-    clear(chartBox).append(
-      h("div.head", h("h2", "Resources"), rangeSelect(range, (value) => { range = value; loadCharts(); })),
+    clear(chartBox, 
+      h("div.head", h("h2", "Resources"), rangeSelect(range, (value) => { range = value; loadCharts(); }, "While the task ran")),
       h(
         "div.grid.three",
         box("CPU (units, 1024 = one vCPU)", "cpu", { format: (v) => number(v), yMin: 0, label: "CPU units per container" }),
@@ -66,7 +68,7 @@ export async function render(main, query) {
     const t = state.task;
     const b = state.brief;
     const now = state.now;
-    clear(stateBox).append(
+    clear(stateBox, 
       h(
         "div.head",
         h(
@@ -78,8 +80,8 @@ export async function render(main, query) {
         ),
         h("div.row", link(`/ui/logs?task=${encodeURIComponent(b.taskId)}`, "Telemetry logs"), link(`/ui/traces?attributes=${encodeURIComponent(`aws.ecs.task.id=${b.taskId}`)}`, "Traces")),
       ),
-      panel("Exec into a container", execBox(state)),
       panel("Containers", containersTable(state.containers), h("h3", "Start order (dependsOn)"), startOrder(state)),
+      panel("Exec into a container", execBox(state)),
       panel("Timeline", timelineView(state)),
     );
   }
@@ -172,11 +174,17 @@ function timelineView(state) {
   return h(
     "div",
     h("div.timeline", h("div.lane", h("span", "task"), h("div.track", taskMarks.map((m) => h("div.tick", { style: { left: pos(m.at) }, title: `${m.what} ${dateTime(m.at)}` })))), lanes),
-    h("div.small.muted", `${dateTime(start)} → ${t.stoppedAt ? dateTime(t.stoppedAt) : "now"} (${number(span, 1)} s)`),
-    h("h3", "Timestamps"),
-    kv(marks.map((m) => [m.container ? `${m.container} ${m.what}` : m.what, `${dateTime(m.at)}  (+${number(m.at - start, 3)} s)`])),
-    h("h3", "Metadata"),
-    kv([
+    h("div.small.muted", `${dateTime(start)} → ${t.stoppedAt ? dateTime(t.stoppedAt) : "now"} (${micros(span * 1e6)})`),
+    h(
+      "div.grid.two",
+      h("div", h("h3", "Timestamps"), kv(marks.map((m) => [m.container ? `${m.container} ${m.what}` : m.what, `${stamp(m.at)}  (+${micros((m.at - start) * 1e6)})`]))),
+      h("div", h("h3", "Metadata"), metadata(t)),
+    ),
+  );
+}
+
+function metadata(t) {
+  return kv([
       ["taskArn", t.taskArn],
       ["clusterArn", t.clusterArn],
       ["taskDefinitionArn", t.taskDefinitionArn],
@@ -192,8 +200,7 @@ function timelineView(state) {
       ["enableExecuteCommand", String(!!t.enableExecuteCommand)],
       ["version", String(t.version ?? "")],
       ["tags", (t.tags || []).map((tag) => `${tag.key}=${tag.value}`).join(", ")],
-    ]),
-  );
+  ]);
 }
 
 function eniDetail(task, name) {
@@ -234,7 +241,7 @@ class Logs {
       ),
     );
     const tail = h("label.small", h("input", { type: "checkbox", checked: this.tail, on: { change: (e) => { this.tail = e.target.checked; this.open(); } } }), " Live tail");
-    clear(this.host).append(panel("Logs", h("div.row", tabs, tail), this.note, this.list));
+    clear(this.host, panel("Logs", h("div.row", tabs, tail), this.note, this.list));
     this.open();
   }
 
@@ -267,7 +274,7 @@ class Logs {
     const fragment = document.createDocumentFragment();
     for (const line of lines) {
       fragment.append(
-        h("div.line", { class: line.source === "stderr" ? "stderr" : null }, h("span.src", dateTime(line.timestamp / 1000)), h("span.src", line.source || ""), h("span.body", line.message)),
+        h("div.line", { class: line.source === "stderr" ? "stderr" : null }, h("span.src", { title: dateTime(line.timestamp / 1000) }, stamp(line.timestamp / 1000)), h("span.src", line.source || ""), h("span.body", line.message)),
       );
     }
     this.list.append(fragment);

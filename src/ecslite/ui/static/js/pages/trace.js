@@ -2,7 +2,8 @@
 // highlighted, and the selected span's details (attributes, events, links, resource). The waterfall
 // renders only the rows in view, so traces of thousands of spans scroll smoothly. One request.
 
-import { h, clear, api, errorBox, badge, kv, micros, dateTime, traceHref, palette, link, table } from "../util.js";
+import {
+  h, clear, add, api, errorBox, badge, kv, micros, dateTime, traceHref, palette, link, table } from "../util.js";
 
 const ROW = 24;
 const OVERSCAN = 12;
@@ -12,14 +13,14 @@ export async function render(main, query, [id]) {
   try {
     trace = await api(`/ui/api/traces/${encodeURIComponent(id)}`);
   } catch (error) {
-    main.append(
+    add(main, 
       h("div.head", h("div", h("div.crumbs", link("/ui/traces", "Traces")), h("h1.mono", id))),
       errorBox(error),
     );
     return {};
   }
   const view = new Waterfall(trace);
-  main.append(view.root);
+  add(main, view.root);
   view.start();
   return { dispose: () => view.dispose() };
 }
@@ -60,6 +61,18 @@ export function buildRows(trace, collapsed) {
   return rows;
 }
 
+// The duration label goes after the bar, before it when the bar ends near the right edge, or
+// inside it when the bar is too wide for either.
+function durationInside(left, width) {
+  return left + width > 80 && left < 12;
+}
+
+function durationPlace(left, width) {
+  if (left + width <= 80) return { left: `calc(${left + width}% + 4px)` };
+  if (durationInside(left, width)) return { left: `calc(${left}% + 6px)` };
+  return { right: `calc(${100 - left}% + 4px)` };
+}
+
 class Waterfall {
   constructor(trace) {
     this.trace = trace;
@@ -91,7 +104,7 @@ class Waterfall {
       h("div.legend", [...this.colors].map(([service, color]) => h("span", h("i", { style: { background: color, height: "8px" } }), service))),
       h(
         "section.panel",
-        h("div.wf-head", h("span", "Span"), h("div.wf-ticks", [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", { style: { left: `${f * 100}%`, transform: f === 1 ? "translateX(-100%)" : f ? "translateX(-50%)" : "none" } }, micros(this.total * f))))),
+        h("div.wf-head", h("span", "Span"), h("div.wf-ticks", [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", { style: f === 1 ? { right: "0", transform: "none" } : { left: `${f * 100}%`, transform: f ? "translateX(-50%)" : "none" } }, micros(this.total * f))))),
         this.scroller,
         this.detail,
       ),
@@ -126,13 +139,15 @@ class Waterfall {
   }
 
   paint() {
+    // As tall as the rows up to 560 px; the rows beyond scroll (and are drawn only when in view).
+    this.scroller.style.height = `${Math.min(560, this.rows.length * ROW + 2)}px`;
     const height = this.scroller.clientHeight || 560;
     this.inner.style.height = `${this.rows.length * ROW}px`;
     const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW) - OVERSCAN);
     const last = Math.min(this.rows.length, Math.ceil((this.scroller.scrollTop + height) / ROW) + OVERSCAN);
     const fragment = document.createDocumentFragment();
     for (let i = first; i < last; i++) fragment.append(this.row(i));
-    clear(this.inner).append(fragment);
+    clear(this.inner, fragment);
   }
 
   row(index) {
@@ -177,7 +192,7 @@ class Waterfall {
         span.events.map((e) =>
           h("span.wf-evt", { class: e.name === "exception" ? "exc" : null, style: { left: `${(100 * e.time) / this.total}%` }, title: e.name }),
         ),
-        h("span.wf-dur", { style: left + width > 80 ? { right: `${100 - left + 0.5}%` } : { left: `calc(${left + width}% + 4px)` } }, micros(span.duration)),
+        h("span.wf-dur", { class: durationInside(left, width) ? "in" : null, style: durationPlace(left, width) }, micros(span.duration)),
       ),
     );
   }
@@ -218,7 +233,7 @@ class Waterfall {
   showDetail(span) {
     const resource = this.trace.resources[span.resource] || {};
     const logs = this.trace.logs.filter((l) => l.spanId === span.spanId);
-    clear(this.detail).append(
+    clear(this.detail, 
       h("h2", span.name, " ", badge(span.kind, "info"), " ", badge(span.status, span.status === "error" ? "err" : span.status === "ok" ? "ok" : "")),
       span.statusMessage ? h("div.error-box", span.statusMessage) : null,
       kv([

@@ -1,7 +1,8 @@
 // Trace search: by service, operation, duration, status, attributes and time; lookup by a W3C or
 // X-Ray id; the edge filter the service map links to. Two requests: the pickers' values and the search.
 
-import { h, clear, api, errorBox, emptyState, badge, table, link, micros, dateTime, traceHref, RANGES } from "../util.js";
+import {
+  h, clear, add, api, errorBox, emptyState, badge, table, link, micros, dateTime, traceHref, RANGES } from "../util.js";
 import { navigate } from "../nav.js";
 
 const FIELDS = ["service", "operation", "minDuration", "maxDuration", "status", "attributes", "range", "edge"];
@@ -14,7 +15,7 @@ export async function render(main, query) {
   const catalog = await api("/ui/api/catalog").catch(() => ({ spanServices: [], operations: [] }));
   const form = searchForm(values, catalog);
   const lookup = lookupForm();
-  main.append(
+  add(main, 
     h("div.head", h("div", h("h1", "Traces"), h("div.muted.small", "Newest first. Every filter must hold for one span of the trace.")), lookup),
     values.edge ? h("p", "Calls from ", h("strong", values.edge.split(">")[0]), " to ", h("strong", values.edge.split(">")[1] || ""), " ", link("/ui/traces", "clear")) : null,
     form,
@@ -67,19 +68,19 @@ function lookupForm() {
 }
 
 async function search(values, results) {
-  clear(results).append(h("p.muted", "Searching…"));
+  clear(results, h("p.muted", "Searching…"));
   let answer;
   try {
     answer = await api("/ui/api/traces", { ...values, limit: 100 });
   } catch (error) {
-    clear(results).append(errorBox(error));
+    clear(results, errorBox(error));
     return;
   }
   const traces = answer.traces;
   clear(results);
   if (!traces.length) {
     const filtered = FIELDS.some((f) => f !== "range" && values[f]);
-    results.append(
+    add(results, 
       filtered
         ? h("p.muted", "No trace matches these filters in this time range.")
         : emptyState(
@@ -91,7 +92,7 @@ async function search(values, results) {
     return;
   }
   const longest = Math.max(...traces.map((t) => t.durationMs), 0.001);
-  results.append(
+  add(results, 
     h("section.panel",
       h("h2", `${traces.length} traces`),
       table(
