@@ -67,9 +67,6 @@ LOAD_BALANCERS_NOT_REGISTERED = (
     "has load balancers, which ecslite stores but does not serve yet: its tasks are not registered with the "
     "target groups, and they count as healthy without target health checks."
 )
-REGISTRIES_NOT_REGISTERED = (
-    "has service registries, which ecslite stores but does not serve yet: its tasks are not registered in Cloud Map."
-)
 SERVICE_CONNECT_NOT_SERVED = (
     "has a Service Connect configuration, which ecslite stores but does not serve yet: no proxy is added to its tasks."
 )

@@ -264,8 +264,6 @@ class ServiceReconciler(DeploymentOutcomes):
         spec = step.primary()["_spec"]
         if spec.get("loadBalancers"):
             self._note_once(step, "loadBalancers", texts.LOAD_BALANCERS_NOT_REGISTERED)
-        if spec.get("serviceRegistries"):
-            self._note_once(step, "serviceRegistries", texts.REGISTRIES_NOT_REGISTERED)
         if (spec.get("serviceConnectConfiguration") or {}).get("enabled"):
             self._note_once(step, "serviceConnect", texts.SERVICE_CONNECT_NOT_SERVED)
         if (step.doc["deploymentConfiguration"].get("alarms") or {}).get("enable"):

@@ -231,9 +231,10 @@ def _write(shape: Shape, value: Any) -> Any:
 
 
 def serialize_error(error: AwsError, type_name: str) -> bytes:
-    body = {"__type": type_name}
+    body: dict[str, Any] = {"__type": type_name}
     if error.message:
         body["message"] = error.message
+    body.update(error.fields)
     return bytes(cbor2.dumps(body))
 
 

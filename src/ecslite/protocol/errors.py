@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AwsError(Exception):
     """An error the client sees in the service's own error shape.
 
     ``code`` is what botocore puts in ``Error.Code`` (the ``__type`` of JSON protocols, the ``Code``
     element of query protocols). ``sender_fault`` picks ``Sender``/``Receiver`` in XML errors.
+    ``fields`` are further members the error shape models (Cloud Map's ``NamespaceId`` on
+    ``NamespaceAlreadyExists``); the JSON and CBOR protocols send them beside the message.
     """
+
+    fields: dict[str, Any] = {}
 
     def __init__(self, code: str, message: str, status: int = 400, *, sender_fault: bool = True) -> None:
         super().__init__(message)

@@ -310,9 +310,10 @@ _SCALAR_WRITERS: dict[str, Writer] = {
 
 
 def serialize_error(error: AwsError, json_version: str = "1.1") -> bytes:
-    body: dict[str, str] = {"__type": error.code}
+    body: dict[str, Any] = {"__type": error.code}
     if error.message:
         body["message"] = error.message
+    body.update(error.fields)
     return orjson.dumps(body)
 
 

@@ -245,4 +245,35 @@ _V6 = [
     "CREATE INDEX cw_alarm_history_by_alarm ON cw_alarm_history (account, region, alarm_name, rid)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6]
+# Version 7: Cloud Map (store/cloudmap.py): namespaces, services, instances and operations. Ids are
+# unique per partition; a service belongs to its namespace, an instance to its service (an instance
+# ECS registered names its task in ``owner``). ``revision`` of a service counts instance changes
+# (DiscoverInstancesRevision).
+_V7 = [
+    """CREATE TABLE sd_namespaces (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, arn TEXT NOT NULL,
+        name TEXT NOT NULL, type TEXT NOT NULL, vpc_id TEXT, doc TEXT NOT NULL,
+        UNIQUE (account, region, id), UNIQUE (arn))""",
+    "CREATE INDEX sd_namespaces_by_name ON sd_namespaces (name)",
+    """CREATE TABLE sd_services (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, arn TEXT NOT NULL,
+        namespace_id TEXT NOT NULL, name TEXT NOT NULL, revision INTEGER NOT NULL DEFAULT 0, doc TEXT NOT NULL,
+        UNIQUE (account, region, id), UNIQUE (arn))""",
+    "CREATE INDEX sd_services_by_namespace ON sd_services (account, region, namespace_id, name)",
+    """CREATE TABLE sd_instances (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, service_id TEXT NOT NULL, id TEXT NOT NULL,
+        health TEXT NOT NULL, owner TEXT, doc TEXT NOT NULL,
+        UNIQUE (account, region, service_id, id))""",
+    "CREATE INDEX sd_instances_by_owner ON sd_instances (owner) WHERE owner IS NOT NULL",
+    """CREATE TABLE sd_operations (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, request_key TEXT,
+        doc TEXT NOT NULL,
+        UNIQUE (account, region, id))""",
+    "CREATE INDEX sd_operations_by_request ON sd_operations (account, region, request_key)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]

@@ -47,6 +47,7 @@ from ecslite.providers.ecs.errors import (
     UnsupportedFeatureException,
 )
 from ecslite.providers.ecs.service_deployments import ServiceDeploymentOps
+from ecslite.providers.ecs.service_registries import check_service_registries
 from ecslite.providers.ecs.service_validation import (
     CODE_DEPLOY_TASK_DEFINITION,
     CODE_DEPLOY_UPDATE,
@@ -63,7 +64,6 @@ from ecslite.providers.ecs.service_validation import (
     check_grace,
     check_load_balancers,
     check_placement,
-    check_registries,
     check_scheduling,
     check_service_connect,
     check_service_name,
@@ -500,7 +500,7 @@ class ServiceOps(ServiceDeploymentOps):
                 else (current.load_balancers if current else ())
             ),
             service_registries=tuple(
-                check_registries(registries)
+                check_service_registries(self.db, ctx, registries, definition)
                 if registries is not None
                 else (current.service_registries if current else ())
             ),

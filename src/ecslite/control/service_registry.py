@@ -1,0 +1,219 @@
+"""ECS service discovery (spec/ecs.md §8.2): registers service tasks in the Cloud Map services
+their deployment names in ``serviceRegistries``, and deregisters them when they stop.
+
+Level-triggered, keyed by task ARN. One step reads the task and its service from the store, works
+out the instances the task should have (:func:`desired_instances`), compares them with the instances
+registered for it (``sd_instances.owner``) and registers, updates or deregisters in one transaction
+(each with the REGISTER_INSTANCE/DEREGISTER_INSTANCE operation Cloud Map would show).
+
+- Registered: a task of a service that is RUNNING with desired status RUNNING and, when its
+  containers have health checks, HEALTHY (ECS registers tasks that pass their checks); a task
+  already registered in a service with ``HealthCheckCustomConfig`` stays registered while unhealthy
+  and its instance is marked UNHEALTHY, as ECS pushes task health through
+  UpdateInstanceCustomHealthStatus.
+- Deregistered: as soon as the task's desired status is STOPPED (DEACTIVATING comes before the
+  containers are signalled, §3.4) or it leaves RUNNING, its service is deleted (its tasks stop), or
+  the Cloud Map service is gone.
+- Instance: id = task id; ``AWS_INSTANCE_IPV4`` = the task's address; ``AWS_INSTANCE_PORT`` = the
+  registry's ``port`` or ``containerPort``; ECS's own attributes ``AVAILABILITY_ZONE``, ``REGION``,
+  ``ECS_CLUSTER_NAME``, ``ECS_SERVICE_NAME``, ``ECS_TASK_DEFINITION_FAMILY`` and, with custom health,
+  ``AWS_INIT_HEALTH_STATUS`` (§8.2, unverified set).
+- **Local model:** ``bridge`` tasks are registered with their own address on the host bridge and the
+  container port (ECS uses the instance address and the host port); other tasks reach them there.
+  ``host`` tasks have no address of their own and are not registered.
+
+Store changes of tasks wake their keys; a resync every ``resync_seconds`` looks at every live
+service task and every task that still has instances, so a missed change costs latency only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ecslite.clock import Clock
+from ecslite.control.workqueue import Outcome, Runner, WorkQueue
+from ecslite.model import cloudmap as cm
+from ecslite.model.arns import service_arn
+from ecslite.store import cloudmap as cloudmap_store
+from ecslite.store import services as svc_store
+from ecslite.store import tasks as task_store
+from ecslite.store.db import Change, Database
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredInstance:
+    account: str
+    region: str
+    service: Doc  # the Cloud Map service
+    attributes: dict[str, str]
+    health: str  # what the instance's custom health should be (services with custom health only)
+
+
+def registries_of(task: Mapping[str, Any], service: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The registries of the deployment that started the task (a later deployment's registries are
+    its own tasks' business); the service's own when that deployment is gone."""
+    for deployment in service.get("deployments") or ():
+        if deployment.get("id") == task.get("startedBy"):
+            return list((deployment.get("_spec") or {}).get("serviceRegistries") or ())
+    return list(service.get("serviceRegistries") or ())
+
+
+def _has_health_checks(task: Mapping[str, Any]) -> bool:
+    return any(c.get("healthCheck") for c in task["_spec"].get("containers") or ())
+
+
+def _port(task: Mapping[str, Any], registry: Mapping[str, Any]) -> int | None:
+    if registry.get("port") is not None:
+        return int(registry["port"])
+    if registry.get("containerPort") is not None:
+        return int(registry["containerPort"])
+    return None
+
+
+def task_attributes(task: Mapping[str, Any], registry: Mapping[str, Any], custom_health: bool) -> dict[str, str] | None:
+    """The attributes ECS registers for ``task`` (§8.2); None when the task has no address to give."""
+    spec = task["_spec"]
+    address = ((task.get("_run") or {}).get("sandbox") or {}).get("privateIpv4")
+    if not address or spec.get("networkMode") == "host":
+        return None
+    attributes = {cm.IPV4: str(address)}
+    port = _port(task, registry)
+    if port is not None:
+        attributes[cm.PORT] = str(port)
+    if task.get("availabilityZone"):
+        attributes["AVAILABILITY_ZONE"] = str(task["availabilityZone"])
+    attributes["REGION"] = str(spec["region"])
+    attributes["ECS_CLUSTER_NAME"] = str(spec["clusterArn"]).rsplit("/", 1)[-1]
+    attributes["ECS_SERVICE_NAME"] = str(spec["serviceName"])
+    attributes["ECS_TASK_DEFINITION_FAMILY"] = str(spec["family"])
+    if custom_health:
+        attributes[cm.INIT_HEALTH] = cm.Health.HEALTHY.value
+    return attributes
+
+
+def desired_instances(db: Database, task_arn: str) -> list[DesiredInstance]:
+    task = task_store.get(db, task_arn)
+    if task is None or not task["_spec"].get("serviceName"):
+        return []
+    if task.get("desiredStatus") != "RUNNING" or task.get("lastStatus") != "RUNNING":
+        return []
+    spec = task["_spec"]
+    cluster = str(spec["clusterArn"]).rsplit("/", 1)[-1]
+    service = svc_store.get(db, service_arn(spec["region"], spec["account"], cluster, spec["serviceName"]))
+    if service is None:
+        return []
+    checked = _has_health_checks(task)
+    unhealthy = checked and task.get("healthStatus") != "HEALTHY"
+    registered = {(o.service_id, o.region, o.account) for o in cloudmap_store.owned_by(db, task_arn)}
+    out: list[DesiredInstance] = []
+    for registry in registries_of(task, service):
+        found = cloudmap_store.service_by_arn(db, str(registry["registryArn"]))
+        if found is None:
+            continue
+        account, region, sd_service = found
+        custom = sd_service.get("HealthCheckCustomConfig") is not None
+        # A task that is not healthy yet is not registered; one that was, in a service with custom
+        # health, stays and is reported UNHEALTHY (§8.2).
+        if unhealthy and not (custom and (sd_service["Id"], region, account) in registered):
+            continue
+        attributes = task_attributes(task, registry, custom)
+        if attributes is None:
+            continue
+        health = cm.Health.UNHEALTHY.value if unhealthy else cm.Health.HEALTHY.value
+        out.append(DesiredInstance(account, region, sd_service, attributes, health))
+    return out
+
+
+class ServiceRegistryController:
+    """A server component: keeps Cloud Map instances in step with service tasks (§8.2)."""
+
+    name = "service-registry"
+
+    def __init__(self, db: Database, clock: Clock, *, workers: int = 2, resync_seconds: float = 30.0) -> None:
+        self.db = db
+        self.clock = clock
+        self.queue = WorkQueue(clock)
+        self.runner = Runner(
+            "service-registry",
+            self.queue,
+            self.reconcile,
+            clock,
+            workers=workers,
+            resync=self._all_keys,
+            resync_seconds=resync_seconds,
+        )
+        db.subscribe(self._on_changes)
+
+    async def start(self) -> None:
+        await self.runner.start()
+        self.runner.enqueue_all()
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+
+    async def reset(self) -> None:
+        await self.stop()
+        self.queue.clear()
+        await self.runner.start()
+
+    def _on_changes(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if change.kind == task_store.KIND:
+                self.queue.add(change.key)
+
+    def _all_keys(self) -> list[str]:
+        rows = self.db.query("SELECT arn FROM tasks WHERE service_name IS NOT NULL AND last_status != 'STOPPED'")
+        return sorted({str(r["arn"]) for r in rows} | set(cloudmap_store.owners(self.db)))
+
+    async def reconcile(self, task_arn: str) -> Outcome:
+        desired = desired_instances(self.db, task_arn)
+        actual = cloudmap_store.owned_by(self.db, task_arn)
+        wanted = {(d.account, d.region, d.service["Id"]): d for d in desired}
+        instance_id = task_arn.rsplit("/", 1)[-1]
+        now = round(self.clock.now(), 3)
+        with self.db.transaction():
+            for held in actual:
+                key = (held.account, held.region, held.service_id)
+                if key not in wanted:
+                    self._deregister(held, now)
+            for want in wanted.values():
+                self._converge(task_arn, instance_id, want, actual, now)
+        return Outcome()
+
+    def _deregister(self, held: cloudmap_store.OwnedInstance, now: float) -> None:
+        service = cloudmap_store.get_service(self.db, held.account, held.region, held.service_id)
+        if service is not None:
+            cloudmap_store.deregister(self.db, held.account, held.region, service, held.instance_id, now)
+            log.info(
+                "task deregistered from Cloud Map", extra={"service": service["Arn"], "instance": held.instance_id}
+            )
+
+    def _converge(
+        self,
+        task_arn: str,
+        instance_id: str,
+        want: DesiredInstance,
+        actual: Sequence[cloudmap_store.OwnedInstance],
+        now: float,
+    ) -> None:
+        held = next(
+            (
+                a
+                for a in actual
+                if (a.account, a.region, a.service_id) == (want.account, want.region, want.service["Id"])
+            ),
+            None,
+        )
+        if held is None or held.attributes != want.attributes:
+            registration = cloudmap_store.Registration(instance_id, want.attributes, owner=task_arn)
+            cloudmap_store.register(self.db, want.account, want.region, want.service, registration, now)
+            log.info("task registered in Cloud Map", extra={"service": want.service["Arn"], "instance": instance_id})
+        if want.service.get("HealthCheckCustomConfig") is not None:
+            cloudmap_store.set_health(self.db, want.account, want.region, want.service, instance_id, want.health)
