@@ -5,8 +5,11 @@ Every task's ``/etc/resolv.conf`` names its VPC's resolver address, as on AWS
 each query, over UDP or TCP as it came, to the host's own resolvers (``nameserver`` lines of the
 host's ``/etc/resolv.conf``, tried in order). A task therefore resolves whatever the host can.
 
-:meth:`DnsForwarder.answer_locally` is the hook for names ecslite itself knows (Cloud Map
-namespaces later); by default nothing is answered locally.
+:meth:`DnsForwarder.answer_locally` answers names ecslite itself knows: ``local_names`` (set by
+the server to the Cloud Map view, control.cloudmap_dns) is asked about each question with the
+resolver address the query came to, so a private DNS namespace answers only in its own VPC. It
+returns records or NXDOMAIN for names in zones it owns (encoded by :mod:`.dns_wire`) and None for
+everything else, which is relayed as before. Without ``local_names`` everything is relayed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import struct
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
+
+from ecslite.runtime.process.dns_wire import LocalNames, build_answer, parse_question
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +62,9 @@ def _question(query: bytes) -> bytes:
 
 
 class _UdpListener(asyncio.DatagramProtocol):
-    def __init__(self, forwarder: DnsForwarder) -> None:
+    def __init__(self, forwarder: DnsForwarder, address: str) -> None:
         self.forwarder = forwarder
+        self.address = address
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -68,7 +74,7 @@ class _UdpListener(asyncio.DatagramProtocol):
         self.forwarder.spawn(self._answer(data, addr))
 
     async def _answer(self, query: bytes, addr: tuple[str, int]) -> None:
-        answer = await self.forwarder.resolve_udp(query)
+        answer = await self.forwarder.resolve_udp(query, self.address)
         if answer and self.transport is not None:
             self.transport.sendto(answer, addr)
 
@@ -89,14 +95,26 @@ class _UdpQuery(asyncio.DatagramProtocol):
 class DnsForwarder:
     """Listens on any number of addresses (UDP and TCP port 53) and relays to the host's resolvers."""
 
-    def __init__(self, upstreams: Sequence[str] | None = None) -> None:
+    def __init__(self, upstreams: Sequence[str] | None = None, local_names: LocalNames | None = None) -> None:
         self.upstreams = list(upstreams) if upstreams is not None else host_resolvers()
+        self.local_names = local_names
         self.listeners: dict[str, tuple[asyncio.DatagramTransport, asyncio.Server]] = {}
         self.work: set[asyncio.Task[None]] = set()
 
-    def answer_locally(self, query: bytes) -> bytes | None:
+    def answer_locally(self, query: bytes, resolver: str = "") -> bytes | None:
         """An answer ecslite gives itself, or ``None`` to ask the host's resolvers."""
-        return None
+        if self.local_names is None:
+            return None
+        question = parse_question(query)
+        if question is None or question.qclass != 1:
+            return None
+        try:
+            answer = self.local_names(question.name, question.kind, resolver)
+        except Exception:
+            # A broken view must not take the tasks' resolver down: relay the query instead.
+            log.exception("local DNS names failed", extra={"name": question.name})
+            return None
+        return build_answer(query, question, answer) if answer is not None else None
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -108,7 +126,7 @@ class DnsForwarder:
         if address in self.listeners:
             return
         loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(lambda: _UdpListener(self), local_addr=(address, PORT))
+        udp, _ = await loop.create_datagram_endpoint(lambda: _UdpListener(self, address), local_addr=(address, PORT))
         try:
             tcp = await asyncio.start_server(self._tcp_client, address, PORT, reuse_address=True)
         except OSError:
@@ -132,8 +150,8 @@ class DnsForwarder:
 
     # -- relaying -----------------------------------------------------------------------------
 
-    async def resolve_udp(self, query: bytes) -> bytes:
-        local = self.answer_locally(query)
+    async def resolve_udp(self, query: bytes, resolver: str = "") -> bytes:
+        local = self.answer_locally(query, resolver)
         if local is not None:
             return local
         loop = asyncio.get_running_loop()
@@ -148,8 +166,8 @@ class DnsForwarder:
                 transport.close()
         return servfail(query)
 
-    async def resolve_tcp(self, query: bytes) -> bytes:
-        local = self.answer_locally(query)
+    async def resolve_tcp(self, query: bytes, resolver: str = "") -> bytes:
+        local = self.answer_locally(query, resolver)
         if local is not None:
             return local
         for upstream in self.upstreams:
@@ -167,17 +185,19 @@ class DnsForwarder:
             finally:
                 writer.close()
         # Resolvers that take no TCP (some stub resolvers) still answer the query over UDP.
-        return await self.resolve_udp(query)
+        return await self.resolve_udp(query, resolver)
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self.work.add(task)
             task.add_done_callback(self.work.discard)
+        sockname = writer.get_extra_info("sockname")
+        resolver = str(sockname[0]) if sockname else ""
         try:
             while True:
                 size = struct.unpack("!H", await reader.readexactly(2))[0]
-                answer = await self.resolve_tcp(await reader.readexactly(size))
+                answer = await self.resolve_tcp(await reader.readexactly(size), resolver)
                 writer.write(struct.pack("!H", len(answer)) + answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
