@@ -184,3 +184,22 @@ def test_sandbox_failure_and_lost_state() -> None:
         assert await runtime.sandbox("t1") is None
 
     run(scenario())
+
+
+def test_stats_report_the_scripted_cpu_and_memory() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        runtime = FakeRuntime(clock)
+        await ready(runtime)
+        await runtime.start_container(spec(cpu_units="512", memory_mib="48"))
+        first = await runtime.stats("t1", "app")
+        await clock.run_for(10)
+        second = await runtime.stats("t1", "app")
+        assert first is not None and second is not None
+        # Half a vCPU for 10 s is 5 s of CPU time.
+        assert second.cpu_usage_ns - first.cpu_usage_ns == pytest.approx(5e9, rel=1e-5)
+        assert second.memory_usage_bytes == 48 * 1024 * 1024
+        with pytest.raises(ContainerCreateFailed, match=r"ecslite\.fake\.cpu-units must be a non-negative number"):
+            await runtime.start_container(spec("bad", cpu_units="-1"))
+
+    run(scenario())

@@ -5,9 +5,10 @@ Everything goes over HTTP: the AWS API through botocore clients pointed at the e
 calls a user's AWS CLI makes, with the same credentials chain, falling back to placeholder keys),
 and ecslite's own routes (``/_ecslite/...``, ``/prometheus``, ``/tempo``, ``/jaeger``) through httpx.
 
-Any failure becomes a :class:`CliError`: one line saying what went wrong (the server is not
-running, or the error code and message it answered), which :func:`reporting` prints on stderr
-before exiting non-zero (1, or 2 for a bad option). Nothing here prints a traceback.
+Any failure becomes a :class:`CliError`: one line saying what went wrong (``Cannot reach ecslite at
+URL: <why>`` when nothing answers there, or the error code and message the server answered), which
+:func:`reporting` prints on stderr before exiting non-zero (1, or 2 for a bad option). Nothing here
+prints a traceback.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from rich.markup import escape
 
 from ecslite.config import DEFAULT_ENDPOINT
 
-NOT_RUNNING = "ecslite is not running at {endpoint}. Start it with: ecslite server --detach"
+UNREACHABLE = "Cannot reach ecslite at {endpoint}: {reason}. Start it with: ecslite server --detach"
+NOT_ECSLITE = "Cannot reach ecslite at {endpoint}: {path} answered HTTP {status}; is this an ecslite server?"
+BAD_ENDPOINT = "Invalid --endpoint '{endpoint}': give a URL such as http://localhost:4577."
 DESCRIBE_TASKS_MAX = 100
 DESCRIBE_SERVICES_MAX = 10
+_ERRNO = re.compile(r"^\[Errno -?\d+\]\s*")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
@@ -94,11 +98,25 @@ class Client:
 
     def __init__(self, endpoint: str, region: str | None = None, *, timeout: float = 30.0) -> None:
         self.endpoint = endpoint.rstrip("/")
+        if httpx.URL(self.endpoint).scheme not in ("http", "https") or not httpx.URL(self.endpoint).host:
+            raise usage_error(BAD_ENDPOINT.format(endpoint=endpoint))
         self.http = httpx.Client(base_url=self.endpoint, timeout=httpx.Timeout(timeout, connect=5.0))
-        health = self.get_json("/_ecslite/health")
+        health = self._health()
         self.region = region or str(health.get("region") or "us-east-1")
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    def _health(self) -> dict[str, Any]:
+        """The server's health answer; anything else there is "cannot reach ecslite"."""
+        path = "/_ecslite/health"
+        response = self.get(path)
+        try:
+            health = orjson.loads(response.content) if response.status_code == 200 else None
+        except orjson.JSONDecodeError:
+            health = None
+        if not isinstance(health, dict):
+            raise CliError(NOT_ECSLITE.format(endpoint=self.endpoint, path=path, status=response.status_code))
+        return health
 
     def close(self) -> None:
         self.http.close()
@@ -146,7 +164,7 @@ class Client:
             detail = error.response.get("Error", {})
             raise CliError(f"{detail.get('Code', 'Error')}: {detail.get('Message', '')}") from None
         except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError):
-            raise CliError(NOT_RUNNING.format(endpoint=self.endpoint)) from None
+            raise CliError(unreachable(self.endpoint, "the connection failed")) from None
         except botocore.exceptions.BotoCoreError as error:
             raise CliError(f"Cannot talk to ecslite at {self.endpoint}: {error}") from None
         return result
@@ -214,8 +232,8 @@ class Client:
             if timeout is not None:
                 kwargs["timeout"] = httpx.Timeout(timeout, connect=5.0)
             return self.http.get(path, **kwargs)
-        except httpx.ConnectError:
-            raise CliError(NOT_RUNNING.format(endpoint=self.endpoint)) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise CliError(unreachable(self.endpoint, str(error) or type(error).__name__)) from None
         except httpx.HTTPError as error:
             raise CliError(f"Cannot talk to ecslite at {self.endpoint}: {error}") from None
 
@@ -228,6 +246,13 @@ class Client:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise CliError(f"ecslite answered {path} with something other than JSON.") from None
+
+
+def unreachable(endpoint: str, reason: str) -> str:
+    """The one line for a server that does not answer: ``[Errno 111] Connection refused`` becomes
+    ``connection refused``."""
+    text = _ERRNO.sub("", reason.strip()).rstrip(".") or "no answer"
+    return UNREACHABLE.format(endpoint=endpoint, reason=text[0].lower() + text[1:])
 
 
 def error_text(response: httpx.Response) -> str:

@@ -27,6 +27,9 @@ from ecslite.cli.client import (
     short_id,
 )
 
+# Columns left out, in this order, when a terminal is too narrow for every one (render.fitted_table).
+NARROW_DROPS = ("DEFINITION", "CLUSTER", "AGE", "IP")
+
 
 def task_row(task: dict[str, Any], now: float) -> dict[str, Any]:
     """What ``ps`` knows about one task (the ``--json`` object; the table shows a summary of it)."""
@@ -125,12 +128,12 @@ def render_table(rows: list[dict[str, Any]], *, stopped: bool) -> None:
     columns = ["!TASK", "!CLUSTER", "!SERVICE/GROUP", "!DEFINITION", "!STATUS", "!HEALTH", ">AGE", "!IP", "CONTAINERS"]
     if stopped:
         columns.append("STOPPED")
-    table = render.table(*columns)
+    cells: list[list[Text | str]] = []
     for row in rows:
         status = render.styled(row["lastStatus"])
         if row["desiredStatus"] != row["lastStatus"] and row["desiredStatus"] == "STOPPED":
             status.append(" → STOPPED", style="dim")
-        cells: list[Any] = [
+        line: list[Text | str] = [
             row["taskId"],
             row["cluster"],
             row["service"] or row["group"] or "-",
@@ -142,9 +145,10 @@ def render_table(rows: list[dict[str, Any]], *, stopped: bool) -> None:
             containers_summary(row["containers"]),
         ]
         if stopped:
-            cells.append(_stop_text(row))
-        table.add_row(*cells)
-    console.print(table)
+            line.append(_stop_text(row))
+        cells.append(line)
+    table = render.fitted_table(console, columns, cells, optional=NARROW_DROPS)
+    render.print_table(console, table)
 
 
 def _stop_text(row: dict[str, Any]) -> Text:

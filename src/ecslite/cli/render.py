@@ -2,7 +2,9 @@
 and the trace waterfall's geometry.
 
 Everything a command prints comes from a plain row (a dict with stable keys) built first, so the
-table and ``--json`` always say the same thing. Times are shown relative to now (``3m``) in tables
+table and ``--json`` always say the same thing. Tables fit a terminal's width; written to a pipe or
+a file they are as wide as their rows (``COLUMNS`` still wins), so ``grep`` and ``awk`` never see a
+cell cut short. Times are shown relative to now (``3m``) in tables
 and as ISO 8601 in UTC in JSON. The functions that compute (``ago``, ``duration``, ``bar_span``,
 ``human_bytes``) are pure, so they are unit-tested without a terminal.
 """
@@ -10,11 +12,13 @@ and as ISO 8601 in UTC in JSON. The functions that compute (``ago``, ``duration`
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -38,9 +42,31 @@ STATUS_STYLES = {
 HEALTH_STYLES = {"HEALTHY": "green", "UNHEALTHY": "red", "UNKNOWN": "dim"}
 BAR = "█"
 BAR_EDGE = "▏"  # a span too short for one cell still shows where it starts
+UNBOUNDED_WIDTH = 4096
+FOLD_MIN = 24
 
 
 def stdout_console() -> Console:
+    """The console for tables: the terminal's width, or no practical limit off a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        return Console(highlight=False, width=UNBOUNDED_WIDTH)
+    return console
+
+
+def print_table(console: Console, renderable: Any) -> None:
+    """Print a table; off a terminal without the padding rich adds after the last cell of a row."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    console.file.flush()
+
+
+def terminal_console() -> Console:
+    """The console for drawings scaled to the width (the trace waterfall): 80 columns off a terminal."""
     return Console(highlight=False)
 
 
@@ -157,6 +183,40 @@ def table(*columns: str, title: str | None = None) -> Table:
         else:
             out.add_column(column, overflow="fold")
     return out
+
+
+def fitted_table(
+    console: Console,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Text | str]],
+    *,
+    optional: Sequence[str] = (),
+) -> Table:
+    """A :func:`table` of ``rows`` that fits ``console``: while the rows need more than its width,
+    the ``optional`` columns (named without their ``!``/``>`` mark) go, first named first, so a
+    narrow terminal keeps the columns that matter whole rather than every column cut short. A
+    wrapping column counts for at most :data:`FOLD_MIN` cells, as it can fold onto more lines."""
+    rows = [list(row) for row in rows]
+    names = [c.lstrip("!>") for c in columns]
+    keep = list(range(len(columns)))
+    for name in optional:
+        if _needed(columns, rows, keep) <= console.width:
+            break
+        if name in names and names.index(name) in keep:
+            keep.remove(names.index(name))
+    out = table(*(columns[i] for i in keep))
+    for row in rows:
+        out.add_row(*(row[i] for i in keep))
+    return out
+
+
+def _needed(columns: Sequence[str], rows: Sequence[Sequence[Text | str]], keep: Sequence[int]) -> int:
+    total = 2 * max(0, len(keep) - 1)  # the table's padding between columns
+    for index in keep:
+        cells = [columns[index].lstrip("!>"), *(row[index] for row in rows)]
+        widest = max(cell.cell_len if isinstance(cell, Text) else cell_len(cell) for cell in cells)
+        total += widest if columns[index][:1] in ("!", ">") else min(widest, FOLD_MIN)
+    return total
 
 
 def print_json(data: Any) -> None:

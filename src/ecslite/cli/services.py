@@ -28,6 +28,9 @@ from ecslite.cli.client import (
     short_id,
 )
 
+# Columns left out, in this order, when a terminal is too narrow for every one (render.fitted_table).
+NARROW_DROPS = ("DEPLOYMENTS", "PENDING", "DEFINITION", "CLUSTER")
+
 
 def strip_prefix(service: str, message: str) -> str:
     """An event's text after ``(service <name>)``, which every service event starts with (§4.10)."""
@@ -82,25 +85,28 @@ def render_table(rows: list[dict[str, Any]]) -> None:
         console.print("No services.")
         return
     columns = ("!SERVICE", "!CLUSTER", ">DESIRED", ">RUNNING", ">PENDING", "!ROLLOUT", "!DEFINITION", ">DEPLOYMENTS")
-    table = render.table(*columns, "LAST EVENT")
+    cells: list[list[Text | str]] = []
     for row in rows:
         running = Text(str(row["runningCount"]), style="" if row["runningCount"] >= row["desiredCount"] else "yellow")
         name = Text(row["serviceName"])
         if row["status"] != "ACTIVE":
             name.append(f" ({row['status']})", style=render.STATUS_STYLES.get(row["status"], "dim"))
         deployments = Text(str(row["deploymentCount"]), style="yellow" if row["deploymentCount"] > 1 else "")
-        table.add_row(
-            name,
-            row["cluster"],
-            str(row["desiredCount"]),
-            running,
-            str(row["pendingCount"]),
-            render.styled(row["rolloutState"]),
-            row["taskDefinition"] or "-",
-            deployments,
-            _event_text(row["lastEvent"]),
+        cells.append(
+            [
+                name,
+                row["cluster"],
+                str(row["desiredCount"]),
+                running,
+                str(row["pendingCount"]),
+                render.styled(row["rolloutState"]),
+                row["taskDefinition"] or "-",
+                deployments,
+                _event_text(row["lastEvent"]),
+            ]
         )
-    console.print(table)
+    table = render.fitted_table(console, [*columns, "LAST EVENT"], cells, optional=NARROW_DROPS)
+    render.print_table(console, table)
 
 
 def _event_text(event: dict[str, Any] | None) -> Text:

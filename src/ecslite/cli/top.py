@@ -8,6 +8,9 @@ to the tasks DescribeTasks shows as not stopped in the region and cluster asked 
 has stopped disappears at once even though its last samples are still in the store; a task too new
 to have a sample (CPU needs two readings) shows ``-``.
 
+On a terminal the table is redrawn in place (rich Live); written to a pipe or a file, each refresh
+follows the last under its time, as ``top -b`` does.
+
 CPU is shown as a share of one vCPU (1024 units = 100 %, as ``docker stats`` shows a core) and as a
 share of what the task reserves; memory in MiB against the reservation.
 """
@@ -19,7 +22,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
@@ -52,10 +55,18 @@ CONTAINER_METRICS = {
     "ecs_container_pids": "pids",
 }
 QUERY = '{__name__=~"%s",job="ecslite"}' % "|".join([*TASK_METRICS, *CONTAINER_METRICS])  # noqa: UP031
+# An instant query's values carry the evaluation time, not the sample's: timestamp() gives that, of
+# one series every sample of a task has (all of a reading share one time, runtime_metrics).
+SAMPLED_QUERY = 'max by (task_id) (timestamp(ecs_task_memory_reserved_mebibytes{job="ecslite"}))'
 
 
-def samples_by_task(result: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The query's series arranged per task id: task figures, per-container figures, newest time."""
+# Columns left out, in this order, when a terminal is too narrow for every one (render.fitted_table).
+NARROW_DROPS = ("PIDS", "NET TX", "NET RX", "CLUSTER", "CPU/RES")
+
+
+def samples_by_task(result: list[dict[str, Any]], sampled: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The query's series arranged per task id: task figures, per-container figures, and the time
+    of the task's newest sample (from the ``timestamp()`` query's answer, ``sampled``)."""
     tasks: dict[str, dict[str, Any]] = {}
     for series in result:
         labels: Mapping[str, str] = series.get("metric") or {}
@@ -63,13 +74,16 @@ def samples_by_task(result: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         name = labels.get("__name__", "")
         if not task_id or not series.get("value"):
             continue
-        at, value = float(series["value"][0]), float(series["value"][1])
-        entry = tasks.setdefault(task_id, {"task": {}, "containers": {}, "sampledAt": 0.0})
-        entry["sampledAt"] = max(entry["sampledAt"], at)
+        value = float(series["value"][1])
+        entry = tasks.setdefault(task_id, {"task": {}, "containers": {}, "sampledAt": None})
         if name in TASK_METRICS:
             entry["task"][TASK_METRICS[name]] = value
         elif name in CONTAINER_METRICS and labels.get("container"):
             entry["containers"].setdefault(labels["container"], {})[CONTAINER_METRICS[name]] = value
+    for series in sampled:
+        task_id = (series.get("metric") or {}).get("task_id")
+        if task_id in tasks and series.get("value"):
+            tasks[task_id]["sampledAt"] = float(series["value"][1])
     return tasks
 
 
@@ -135,8 +149,10 @@ def sort_key(row: dict[str, Any]) -> tuple[float, float, str]:
 
 def snapshot(client: Client, cluster: str | None) -> list[dict[str, Any]]:
     tasks = [t for arn in client.cluster_arns(cluster) for t in client.tasks(arn, stopped=False)]
-    answer = client.get_json("/prometheus/api/v1/query", {"query": QUERY, "time": f"{time.time():.3f}"})
-    samples = samples_by_task(answer.get("data", {}).get("result") or [])
+    at = f"{time.time():.3f}"
+    answer = client.get_json("/prometheus/api/v1/query", {"query": QUERY, "time": at})
+    sampled = client.get_json("/prometheus/api/v1/query", {"query": SAMPLED_QUERY, "time": at})
+    samples = samples_by_task(answer.get("data", {}).get("result") or [], sampled.get("data", {}).get("result") or [])
     rows = [usage_row(task, samples.get(short_id(task["taskArn"]))) for task in tasks]
     return sorted(rows, key=sort_key)
 
@@ -156,37 +172,33 @@ def _memory_text(used: float | None, limit: float | None, percent: float | None)
     return text
 
 
-def view(rows: list[dict[str, Any]], *, interval: float | None) -> Group:
+def view(rows: list[dict[str, Any]], *, interval: float | None, console: Console) -> Group:
     """The table (tasks in bold with their containers beneath) and a line saying how fresh it is."""
-    columns = ("!TASK / CONTAINER", "!CLUSTER", "!SERVICE/GROUP", ">CPU", ">CPU/RES", "MEMORY", ">NET RX", ">NET TX")
-    table = render.table(*columns, ">PIDS")
+    columns = ("!TASK / CONTAINER", "!CLUSTER", "!SERVICE/GROUP", ">CPU", ">CPU/RES", "!MEMORY", ">NET RX", ">NET TX")
+    cells: list[list[Text | str]] = []
     for row in rows:
-        table.add_row(
-            Text(row["taskId"], style="bold"),
-            row["cluster"],
-            row["service"] or row["group"] or "-",
-            render.percent(row["cpuPercentOfVcpu"]),
-            render.percent(row["cpuUtilizationPercent"]),
-            _memory_text(row["memoryMiB"], row["memoryReservedMiB"], row["memoryUtilizationPercent"]),
-            render.human_bytes(row["networkRxBytesPerSecond"], per_second=True),
-            render.human_bytes(row["networkTxBytesPerSecond"], per_second=True),
-            "-" if row["pids"] is None else str(row["pids"]),
+        cells.append(
+            [
+                Text(row["taskId"], style="bold"),
+                row["cluster"],
+                row["service"] or row["group"] or "-",
+                render.percent(row["cpuPercentOfVcpu"]),
+                render.percent(row["cpuUtilizationPercent"]),
+                _memory_text(row["memoryMiB"], row["memoryReservedMiB"], row["memoryUtilizationPercent"]),
+                render.human_bytes(row["networkRxBytesPerSecond"], per_second=True),
+                render.human_bytes(row["networkTxBytesPerSecond"], per_second=True),
+                "-" if row["pids"] is None else str(row["pids"]),
+            ]
         )
         for index, container in enumerate(row["containers"]):
             glyph = "└─ " if index == len(row["containers"]) - 1 else "├─ "
             name = Text(glyph, style="dim")
             name.append(str(container["name"]), style="" if container["lastStatus"] == "RUNNING" else "dim")
-            table.add_row(
-                name,
-                "",
-                "",
-                render.percent(container["cpuPercentOfVcpu"]),
-                "",
-                _memory_text(container["memoryMiB"], container["memoryLimitMiB"], None),
-                "",
-                "",
-                "-" if container["pids"] is None else str(container["pids"]),
-            )
+            cpu = render.percent(container["cpuPercentOfVcpu"])
+            memory = _memory_text(container["memoryMiB"], container["memoryLimitMiB"], None)
+            pids = "-" if container["pids"] is None else str(container["pids"])
+            cells.append([name, "", "", cpu, "", memory, "", "", pids])
+    table = render.fitted_table(console, [*columns, ">PIDS"], cells, optional=NARROW_DROPS)
     sampled = [r["sampledAt"] for r in rows if r["sampledAt"]]
     footer = Text(f"{len(rows)} tasks", style="dim")
     if sampled:
@@ -215,16 +227,38 @@ def top_command(
                 return
             console = render.stdout_console()
             if once:
-                console.print(view(snapshot(client, cluster), interval=None))
-                return
-            try:
-                first = view(snapshot(client, cluster), interval=every)
-                with Live(first, console=console, auto_refresh=False) as live:
-                    while True:
-                        time.sleep(every)
-                        live.update(view(snapshot(client, cluster), interval=every), refresh=True)
-            except KeyboardInterrupt:
-                return
+                render.print_table(console, view(snapshot(client, cluster), interval=None, console=console))
+            elif console.is_terminal:
+                _live(client, cluster, every, console)
+            else:
+                _batch(client, cluster, every, console)
+
+
+def _live(client: Client, cluster: str | None, every: float, console: Console) -> None:
+    """The table redrawn in place until Ctrl-C."""
+    try:
+        first = view(snapshot(client, cluster), interval=every, console=console)
+        with Live(first, console=console, auto_refresh=False) as live:
+            while True:
+                time.sleep(every)
+                live.update(view(snapshot(client, cluster), interval=every, console=console), refresh=True)
+    except KeyboardInterrupt:
+        return
+
+
+def _batch(client: Client, cluster: str | None, every: float, console: Console) -> None:
+    """Off a terminal (``top -b``'s way): one table after the other, each under the time it was
+    taken, so a pipe or a log file gets every refresh (rich's Live would only print the last)."""
+    try:
+        while True:
+            rows = snapshot(client, cluster)
+            console.file.write(f"{render.iso(time.time())}\n")
+            render.print_table(console, view(rows, interval=every, console=console))
+            console.file.write("\n")
+            console.file.flush()
+            time.sleep(every)
+    except KeyboardInterrupt:
+        return
 
 
 def register(app: typer.Typer) -> None:

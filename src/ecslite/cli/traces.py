@@ -272,23 +272,26 @@ def render_traces(rows: list[dict[str, Any]], since: str) -> None:
     if not rows:
         console.print(f"No traces in the last {since}.")
         return
-    table = render.table("!TRACE ID", "!ROOT SERVICE", "ROOT OPERATION", ">DURATION", ">SPANS", "!ERROR", "!START")
+    columns = ("!TRACE ID", "!ROOT SERVICE", "ROOT OPERATION", ">DURATION", ">SPANS", "!ERROR", "!START")
     now = time.time()
+    cells: list[list[Text | str]] = []
     for row in rows:
         error = Text("error", style="bold red") if row["error"] else Text("")
         if row["error"] and row["errorCount"]:
             error.append(f" ×{row['errorCount']}", style="red")
         started = _epoch(row["startTime"])
-        table.add_row(
-            row["traceId"],
-            row["rootService"] or "-",
-            row["rootOperation"] or "-",
-            render.duration(row["durationMs"] / 1000),
-            "-" if row["spanCount"] is None else str(row["spanCount"]),
-            error,
-            f"{render.clock_time(started)} ({render.ago(now - started)} ago)",
+        cells.append(
+            [
+                row["traceId"],
+                row["rootService"] or "-",
+                row["rootOperation"] or "-",
+                render.duration(row["durationMs"] / 1000),
+                "-" if row["spanCount"] is None else str(row["spanCount"]),
+                error,
+                f"{render.clock_time(started)} ({render.ago(now - started)} ago)",
+            ]
         )
-    console.print(table)
+    render.print_table(console, render.fitted_table(console, columns, cells, optional=("START", "SPANS")))
 
 
 def _epoch(iso_text: str | None) -> float:
@@ -443,7 +446,7 @@ def trace_command(
         if json_output:
             render.print_json(trace_json(trace))
         else:
-            render_trace(trace, render.stdout_console(), attributes=not compact)
+            render_trace(trace, render.terminal_console(), attributes=not compact)
 
 
 def register(app: typer.Typer) -> None:

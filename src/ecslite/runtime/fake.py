@@ -27,6 +27,9 @@ Scripting through the container definition's ``dockerLabels`` (usable over HTTP)
 ``ecslite.fake.output-interval``       seconds between two printed lines (default 0: all at once)
 ``ecslite.fake.output-repeat``         print the lines this many times (default 1); 0: until the
                                        container exits (needs an interval)
+``ecslite.fake.cpu-units``             CPU the container keeps busy, in CPU units (1024 = one vCPU;
+                                       default 0), as its stats report it
+``ecslite.fake.memory-mib``            memory its stats report in use, in MiB (default 0)
 =====================================  =================================================================
 
 Output goes where the process runtime's shim puts it (:meth:`FakeRuntime.output_path`): one record
@@ -51,6 +54,7 @@ import hashlib
 import ipaddress
 import itertools
 import logging
+import math
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -104,6 +108,8 @@ class FakeScript:
     output: tuple[str, ...] = ()
     output_interval: float = 0.0
     output_repeat: int = 1
+    cpu_units: float = 0.0
+    memory_mib: float = 0.0
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str]) -> FakeScript:
@@ -123,6 +129,8 @@ class FakeScript:
             "output",
             "output-interval",
             "output-repeat",
+            "cpu-units",
+            "memory-mib",
         }
         unknown = sorted(set(get) - known)
         if unknown:
@@ -159,6 +167,8 @@ class FakeScript:
             output=output,
             output_interval=interval,
             output_repeat=repeat,
+            cpu_units=_amount(get, "cpu-units"),
+            memory_mib=_amount(get, "memory-mib"),
         )
 
 
@@ -177,6 +187,19 @@ def _integer(values: Mapping[str, str], key: str, default: int) -> int:
         return int(values[key])
     except ValueError:
         raise ValueError(f"label {LABEL}{key} must be an integer; got '{values[key]}'") from None
+
+
+def _amount(values: Mapping[str, str], key: str) -> float:
+    """A non-negative number (0 when the label is absent)."""
+    if key not in values:
+        return 0.0
+    try:
+        amount = float(values[key])
+    except ValueError:
+        amount = -1.0
+    if amount < 0 or not math.isfinite(amount):
+        raise ValueError(f"label {LABEL}{key} must be a non-negative number; got '{values[key]}'")
+    return amount
 
 
 def _seconds(values: Mapping[str, str], key: str) -> float | None:
@@ -421,7 +444,14 @@ class FakeRuntime:
         if container is None or not container.state.running:
             return None
         limit = container.spec.memory_mib * 1024 * 1024 if container.spec.memory_mib else None
-        return ContainerStats(read_at=self.clock.now(), cpu_usage_ns=0, memory_usage_bytes=0, memory_limit_bytes=limit)
+        now = self.clock.now()
+        busy = max(0.0, now - (container.state.started_at or now)) * container.script.cpu_units / 1024
+        return ContainerStats(
+            read_at=now,
+            cpu_usage_ns=int(busy * 1e9),
+            memory_usage_bytes=int(container.script.memory_mib * 1024 * 1024),
+            memory_limit_bytes=limit,
+        )
 
     async def destroy_sandbox(self, task_id: str) -> None:
         self.calls.append(("destroy_sandbox", task_id))
