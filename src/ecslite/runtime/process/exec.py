@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecslite.runtime.base import ExecResult
+from ecslite.runtime.process.spawn import spawn
 
 OUTPUT_LIMIT = 4096
 # The helper's own failures (the container is gone, a namespace cannot be entered), as docker exec.
@@ -61,45 +60,25 @@ async def run_in_container(shim: Path, target: ExecTarget, command: Sequence[str
     """Run ``command`` in the container; ``timed_out`` when it outlives ``timeout`` seconds."""
     if not command:
         return ExecResult(exit_code=EXIT_ENTER_FAILED, output="no command given")
-    process = await asyncio.create_subprocess_exec(
-        *exec_argv(shim, target, command),
-        env=dict(target.env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+    # Spawned, not forked: every container with a check runs one each interval (see .spawn).
+    process = spawn(
+        exec_argv(shim, target, command), env=target.env, new_session=True, merge_stderr=True, limit=OUTPUT_LIMIT
     )
-    assert process.stdout is not None
-    kept = bytearray()
-    reader = asyncio.create_task(_collect(process.stdout, kept))
     try:
-        await asyncio.wait_for(process.wait(), timeout)
+        code = await asyncio.wait_for(process.wait(), timeout)
     except TimeoutError:
-        _kill_group(process.pid)
+        process.kill_group()
         await process.wait()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        text = kept.decode(errors="replace")
+        process.close_output()
+        text = process.kept().decode(errors="replace")
         return ExecResult(exit_code=None, output=text or f"Command exceeded timeout ({timeout:g}s)", timed_out=True)
     except BaseException:
-        _kill_group(process.pid)
-        reader.cancel()
+        process.kill_group()
+        process.close_output()
         raise
     # Whatever the command left behind in its group (a daemonized child) holds the pipe open.
-    _kill_group(process.pid)
+    process.kill_group()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(reader, 1.0)
-    return ExecResult(exit_code=process.returncode, output=kept.decode(errors="replace"))
-
-
-async def _collect(stream: asyncio.StreamReader, kept: bytearray) -> None:
-    while chunk := await stream.read(65536):
-        room = OUTPUT_LIMIT - len(kept)
-        if room > 0:
-            kept += chunk[:room]
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+        await asyncio.wait_for(process.output(), 1.0)
+    process.close_output()
+    return ExecResult(exit_code=code, output=process.kept().decode(errors="replace"))

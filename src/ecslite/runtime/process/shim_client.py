@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecslite.runtime.process.spawn import spawn
+
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
@@ -271,21 +273,20 @@ def read_shim_pid(task_dir: Path) -> int | None:
 
 async def launch_shim(binary: Path, task_dir: Path) -> int:
     """Start the task's shim and return its pid once it listens; :class:`ShimError` says why not."""
-    process = await asyncio.create_subprocess_exec(
-        str(binary),
-        "serve",
-        str(task_dir),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    # Spawned, not forked (see .spawn): a fork of the server would block the loop for milliseconds.
+    process = spawn([str(binary), "serve", str(task_dir)])
     try:
-        out, err = await asyncio.wait_for(process.communicate(), LAUNCH_TIMEOUT)
+        await asyncio.wait_for(asyncio.gather(process.wait(), process.output()), LAUNCH_TIMEOUT)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
+        process.kill()
         await process.wait()
+        process.close_output()
         raise ShimError(f"the shim did not start within {LAUNCH_TIMEOUT:g} seconds") from None
+    except BaseException:
+        process.kill()
+        process.close_output()
+        raise
+    out, err = await process.output()
     if process.returncode != 0:
         raise ShimError(err.decode(errors="replace").strip().removeprefix("ecslite-shim: ") or "the shim failed")
     return int(out.decode().strip())
