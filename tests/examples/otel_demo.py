@@ -10,14 +10,10 @@ example's ``.venvs/<service>`` links point at them, which is what the image map'
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from ecslite.cli import envs
+from ecslite.cli.envs import cache_root, venv_key
+
+__all__ = ["cache_root", "venv_key"]  # the cache of ecslite up, also used by the example's tests
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "otel-demo"
@@ -38,59 +39,11 @@ def project() -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def cache_root() -> Path:
-    configured = os.environ.get("ECSLITE_VENV_CACHE")
-    if configured:
-        return Path(configured)
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "ecslite" / "venvs"
-
-
-def venv_key(requirements: Path) -> str:
-    digest = hashlib.sha256(requirements.read_bytes())
-    digest.update(f"python{sys.version_info.major}.{sys.version_info.minor}".encode())
-    return digest.hexdigest()[:16]
-
-
 def ensure_venv(service: str) -> Path:
-    """The cached virtualenv of ``service``, built when missing; the example's link points at it."""
+    """The cached virtualenv of ``service``, built when missing; the example's link points at it
+    (``ecslite up``'s own cache, :mod:`ecslite.cli.envs`)."""
     requirements = EXAMPLE / project()["environments"][service]["requirements"]
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / f"{service}-{venv_key(requirements)}"
-    with (root / f"{target.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / ".complete").exists():
-            _build(target, requirements)
-    _link(EXAMPLE / ".venvs" / service, target)
-    return target
-
-
-def _build(target: Path, requirements: Path) -> None:
-    shutil.rmtree(target, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
-    # This interpreter's pip installs into the new environment: no pip bootstrap per virtualenv.
-    pip = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python")]
-    result = subprocess.run(
-        [*pip, "install", "-q", "--disable-pip-version-check", "-r", str(requirements)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if result.returncode != 0:
-        shutil.rmtree(target, ignore_errors=True)
-        raise RuntimeError(f"pip install -r {requirements} failed:\n{result.stdout}\n{result.stderr}")
-    (target / ".complete").write_text(requirements.read_text())
-
-
-def _link(link: Path, target: Path) -> None:
-    link.parent.mkdir(exist_ok=True)
-    if link.is_symlink() and Path(os.readlink(link)) == target:
-        return
-    temporary = link.with_name(f".{link.name}.{os.getpid()}")
-    temporary.unlink(missing_ok=True)
-    temporary.symlink_to(target)
-    os.replace(temporary, link)
+    return envs.ensure_venv(service, requirements, EXAMPLE).path
 
 
 @dataclass

@@ -348,6 +348,9 @@ def _add_commands() -> None:
     app.add_typer(instances_app, name="instances")
     app.add_typer(spot_app, name="spot")
     _add_operator_commands()
+    from ecslite.cli import up as up_cli
+
+    up_cli.register(app)
 
 
 def _add_operator_commands() -> None:
