@@ -200,7 +200,7 @@ def view(rows: list[dict[str, Any]], *, interval: float | None, console: Console
             cells.append([name, "", "", cpu, "", memory, "", "", pids])
     table = render.fitted_table(console, [*columns, ">PIDS"], cells, optional=NARROW_DROPS)
     sampled = [r["sampledAt"] for r in rows if r["sampledAt"]]
-    footer = Text(f"{len(rows)} tasks", style="dim")
+    footer = Text(f"{len(rows)} task{'' if len(rows) == 1 else 's'}", style="dim")
     if sampled:
         footer.append(f" · newest sample {max(sampled)[11:19]} UTC", style="dim")
     if interval is not None:
