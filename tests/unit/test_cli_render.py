@@ -1,10 +1,16 @@
-"""Pure rendering helpers of the operator commands: ages, durations, sizes and waterfall geometry."""
+"""Pure helpers of the operator commands: ages, durations, sizes, waterfall geometry, tables fitted to
+the width, the one-line "cannot reach" message and top's series per task."""
 
 from __future__ import annotations
 
-import pytest
+import io
 
-from ecslite.cli import render
+import pytest
+from rich.console import Console
+from rich.table import Table
+
+from ecslite.cli import render, top
+from ecslite.cli.client import unreachable
 
 
 @pytest.mark.parametrize(
@@ -102,3 +108,91 @@ def test_first_line_cuts_long_messages() -> None:
     assert render.first_line("one\ntwo") == "one"
     assert render.first_line("x" * 10, 5) == "xxxx…"
     assert render.first_line("   ") == ""
+
+
+def _header(console: Console, table: Table) -> list[str]:
+    with console.capture() as captured:
+        console.print(table)
+    return captured.get().splitlines()[0].split()
+
+
+def test_fitted_table_keeps_every_column_when_the_rows_fit() -> None:
+    console = Console(width=200, force_terminal=False)
+    rows = [["0123456789abcdef0123456789abcdef", "prod", "RUNNING", "2/2 running, 1 healthy"]]
+
+    table = render.fitted_table(console, ["!TASK", "!CLUSTER", "!STATUS", "CONTAINERS"], rows, optional=("CLUSTER",))
+
+    assert _header(console, table) == ["TASK", "CLUSTER", "STATUS", "CONTAINERS"]
+
+
+def test_fitted_table_leaves_out_optional_columns_in_order_until_the_rows_fit() -> None:
+    rows = [["0123456789abcdef0123456789abcdef", "production", "web:12", "RUNNING", "2/2 running"]]
+    columns = ["!TASK", "!CLUSTER", "!DEFINITION", "!STATUS", "CONTAINERS"]
+    # 32 + 10 + 10 + 7 + 11 and 2 cells between columns: 78 for all, 66 without DEFINITION.
+    wide = render.fitted_table(Console(width=78), columns, rows, optional=("DEFINITION", "CLUSTER"))
+    narrower = render.fitted_table(Console(width=77), columns, rows, optional=("DEFINITION", "CLUSTER"))
+    narrowest = render.fitted_table(Console(width=60), columns, rows, optional=("DEFINITION", "CLUSTER"))
+
+    assert [c.header for c in wide.columns] == ["TASK", "CLUSTER", "DEFINITION", "STATUS", "CONTAINERS"]
+    assert [c.header for c in narrower.columns] == ["TASK", "CLUSTER", "STATUS", "CONTAINERS"]
+    assert [c.header for c in narrowest.columns] == ["TASK", "STATUS", "CONTAINERS"]
+
+
+def test_fitted_table_counts_a_wrapping_column_at_its_folded_width() -> None:
+    rows = [["abc", "x" * 100]]
+
+    table = render.fitted_table(Console(width=40), ["!ID", "MESSAGE"], rows, optional=("ID",))
+
+    assert [c.header for c in table.columns] == ["ID", "MESSAGE"]  # 3 + 2 + 24 cells fit in 40
+
+
+def test_print_table_off_a_terminal_has_no_trailing_padding() -> None:
+    console = Console(file=io.StringIO(), width=120, force_terminal=False)
+    table = render.table("!NAME", "NOTE")
+    table.add_row("a-long-name", "x")
+    table.add_row("b", "a longer note")
+
+    render.print_table(console, table)
+
+    assert console.file.getvalue() == "NAME         NOTE\na-long-name  x\nb            a longer note\n"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("reason", "text"),
+    [
+        ("[Errno 111] Connection refused", "connection refused"),
+        ("All connection attempts failed", "all connection attempts failed"),
+        ("[Errno -2] Name or service not known.", "name or service not known"),
+        ("", "no answer"),
+    ],
+)
+def test_unreachable_names_the_endpoint_and_why_in_one_line(reason: str, text: str) -> None:
+    assert unreachable("http://127.0.0.1:4577", reason) == (
+        f"Cannot reach ecslite at http://127.0.0.1:4577: {text}. Start it with: ecslite server --detach"
+    )
+
+
+def test_top_arranges_series_per_task_with_the_sample_time_not_the_query_time() -> None:
+    def series(name: str, value: str, **labels: str) -> dict[str, object]:
+        return {"metric": {"__name__": name, "job": "ecslite", **labels}, "value": [2000.5, value]}
+
+    result = [
+        series("ecs_task_cpu_utilized", "512", task_id="t1"),
+        series("ecs_task_memory_utilized_mebibytes", "64", task_id="t1"),
+        series("ecs_container_cpu_utilized", "500", task_id="t1", container="app"),
+        series("ecs_container_pids", "3", task_id="t1", container="app"),
+        series("ecs_task_memory_utilized_mebibytes", "8", task_id="t2"),
+        series("ecs_task_cpu_utilized", "1", container="app"),  # no task: not ecslite's own series
+    ]
+    sampled = [{"metric": {"task_id": "t1"}, "value": [2000.5, "1999.25"]}]
+
+    found = top.samples_by_task(result, sampled)
+
+    assert found == {
+        "t1": {
+            "task": {"cpuUnits": 512.0, "memoryMiB": 64.0},
+            "containers": {"app": {"cpuUnits": 500.0, "pids": 3.0}},
+            "sampledAt": 1999.25,
+        },
+        "t2": {"task": {"memoryMiB": 8.0}, "containers": {}, "sampledAt": None},
+    }
