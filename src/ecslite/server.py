@@ -300,6 +300,8 @@ class Server:
             "accountId": self.settings.account_id,
             "region": self.settings.region,
             "services": {name: "running" for name in sorted(self.providers)},
+            # The image map the process runtime reads (``ecslite up`` checks it covers a project's images).
+            "imageMap": _image_map_path(self.runtime),
         }
 
     async def _health(self, request: Request) -> Response:
@@ -353,6 +355,12 @@ class Server:
                 await reset()
         self.db.reset()
         return JSONResponse({"reset": True})
+
+
+def _image_map_path(runtime: object) -> str | None:
+    images = getattr(runtime, "images", None)
+    path = getattr(images, "map_path", None)
+    return str(path) if path is not None else None
 
 
 def build_server(settings: Settings, **kwargs: Any) -> Server:

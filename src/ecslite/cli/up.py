@@ -165,7 +165,7 @@ class Up:
                     for view in views:
                         if printed.get(view.name) != view.line():
                             printed[view.name] = view.line()
-                            console.print(view.line(), soft_wrap=True)
+                            console.print(view.line(), soft_wrap=True, markup=False, highlight=False)
                 failed = [v for v in views if v.failure]
                 if failed:
                     raise CliError("\n".join(f"Deployment of {v.name} failed: {v.failure}" for v in failed))
@@ -227,7 +227,7 @@ class Up:
             self._service_urls(service)
         console.print("\n[bold]Grafana data sources[/]")
         console.print(f"  Prometheus   {endpoint}/prometheus")
-        console.print(f"  Loki         {endpoint}/loki")
+        console.print(f"  Loki         {endpoint}  (Grafana appends /loki/api/v1)")
         console.print(f"  Tempo        {endpoint}/tempo")
         addresses = self._addresses()
         tries = [t for t in (fill_addresses(c, addresses) for c in self.project.try_commands) if t]
