@@ -42,6 +42,7 @@ from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.iam.provider import IamProvider
 from ecslite.providers.logs.provider import LogsProvider
 from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
+from ecslite.providers.servicediscovery.provider import ServiceDiscoveryProvider
 from ecslite.providers.ssm.provider import SsmProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
@@ -78,6 +79,8 @@ class Server:
         self.providers["iam"] = IamProvider(self.db, self.clock)
         self.providers["secretsmanager"] = SecretsManagerProvider(self.db, self.clock)
         self.providers["ssm"] = SsmProvider(self.db, self.clock)
+        self.providers["servicediscovery"] = ServiceDiscoveryProvider(self.db, self.clock, settings)
+        self._add_cloud_map_dns()
         # With real processes, VPC space must not take over networks the host routes elsewhere.
         routes = host_routes if self.runtime.name == "process" else None
         self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings, host_routes=routes)
@@ -96,6 +99,15 @@ class Server:
         )
         self._add_agent()
         self.app = EdgeApp(self.dispatcher, self._own_app())
+
+    def _add_cloud_map_dns(self) -> None:
+        """The tasks' resolver answers Cloud Map private DNS namespaces from the store (process runtime)."""
+        dns = getattr(getattr(self.runtime, "network", None), "dns", None)
+        if dns is None:
+            return
+        from ecslite.control.cloudmap_dns import local_names
+
+        dns.local_names = local_names(self.db)
 
     def _add_telemetry(self) -> None:
         from ecslite.control.telemetry_owners import TelemetryOwnersFeed
@@ -196,6 +208,10 @@ class Server:
         self.events = EventsFeed(self.db, self.clock)
         self.components.append(self.events)
         self.components.append(ServiceController(self.db, self.clock, self.settings, hooks=[self.events.announce]))
+        # Cloud Map instances of service tasks with serviceRegistries (§8.2).
+        from ecslite.control.service_registry import ServiceRegistryController
+
+        self.components.append(ServiceRegistryController(self.db, self.clock))
         from ecslite.control.capacity import CapacityController
         from ecslite.control.capacity_scaling import ManagedScaling
         from ecslite.providers.ecs.internal_routes import ScalingCallbacks
