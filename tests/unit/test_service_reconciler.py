@@ -103,6 +103,12 @@ def test_breaker_trips_at_the_threshold_and_rolls_back_to_the_last_completed_dep
         assert h.describe()["deployments"][0]["id"] == rollback["id"]
         names = [a.event_name for a in h.announcements]
         assert "SERVICE_DEPLOYMENT_FAILED" in names and names.count("SERVICE_DEPLOYMENT_COMPLETED") == 2
+        starts = [a.reason for a in h.announcements if a.event_name == "SERVICE_DEPLOYMENT_IN_PROGRESS"]
+        assert starts == [
+            f"ECS deployment {good} in progress.",
+            f"ECS deployment {failing} in progress.",
+            f"ECS deployment circuit breaker: rolling back to deploymentId {good}.",
+        ]
 
     run(scenario)
 
@@ -375,10 +381,13 @@ def test_announcements_reach_the_hooks_after_each_step() -> None:
         await h.until(lambda: h.completed())
         names = [(a.kind.value, a.event_type, a.event_name) for a in h.announcements]
         assert names == [
+            ("ECS Deployment State Change", "INFO", "SERVICE_DEPLOYMENT_IN_PROGRESS"),
             ("ECS Deployment State Change", "INFO", "SERVICE_DEPLOYMENT_COMPLETED"),
             ("ECS Service Action", "INFO", "SERVICE_STEADY_STATE"),
         ]
-        completed = h.announcements[0]
+        started, completed = h.announcements[0], h.announcements[1]
+        assert started.deployment_id == completed.deployment_id
+        assert started.reason == f"ECS deployment {started.deployment_id} in progress."
         assert completed.deployment_id == service["deployments"][0]["id"]
         assert completed.reason == f"ECS deployment {completed.deployment_id} completed."
         assert completed.service_arn == service["serviceArn"]

@@ -23,6 +23,7 @@ from ecslite.model.deployments import breaker_threshold
 from ecslite.model.services import (
     ROLLOUT_BREAKER_FAILED,
     ROLLOUT_COMPLETED,
+    ROLLOUT_IN_PROGRESS,
     ROLLOUT_ROLLING_BACK,
     DeploymentSpec,
     DeploymentStart,
@@ -143,6 +144,7 @@ class DeploymentOutcomes:
             _breaker=tripped,
         )
         svc_store.put_service_deployment(self.db, record)
+        new.deployment["_startAnnounced"] = True
         self._announce(
             step,
             AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
@@ -150,6 +152,21 @@ class DeploymentOutcomes:
             "SERVICE_DEPLOYMENT_IN_PROGRESS",
             new.deployment["id"],
             reason,
+        )
+
+    def _announce_start(self, step: Step, primary: Doc) -> None:
+        """§12.1: once per deployment, SERVICE_DEPLOYMENT_IN_PROGRESS as it starts rolling (a
+        rollback announces itself with its own reason when it is made)."""
+        if primary.get("_startAnnounced") or primary.get("rolloutState") != RolloutState.IN_PROGRESS:
+            return
+        primary["_startAnnounced"] = True
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "INFO",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            primary["id"],
+            ROLLOUT_IN_PROGRESS.format(id=primary["id"]),
         )
 
     def _complete(self, step: Step, primary: Doc) -> None:

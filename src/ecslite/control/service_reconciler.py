@@ -308,6 +308,7 @@ class ServiceReconciler(DeploymentOutcomes):
 
     def _roll(self, step: Step) -> None:
         primary = step.primary()
+        self._announce_start(step, primary)
         config = step.doc["deploymentConfiguration"]
         on_instances = any(t.get("containerInstanceArn") for t in step.live)
         ref = step.ref
