@@ -366,7 +366,10 @@ class UiApp:
             text=params.get("text") or None,
             trace_id=params.get("traceId") or None,
             limit=min(_int(request, "limit") or 200, 2000),
-            direction="forward" if after else "backward",
+            # The tail reads newest first too: a busy window must show its newest lines, and the page
+            # drops the ones it already has (it asks again from a little before its newest line,
+            # as records arrive up to seconds after the time they carry).
+            direction="backward",
         )
         found = await self._off_loop(telemetry_views.search_logs, self.sources.telemetry, search)
         return _json({"logs": found, "now": time.time()})

@@ -8,6 +8,7 @@ import { navigate } from "../nav.js";
 
 const FIELDS = ["service", "family", "container", "level", "task", "text", "traceId", "range"];
 const MAX_LINES = 3000;
+const TAIL_OVERLAP_NS = 30_000_000_000n;
 
 export async function render(main, query) {
   const values = Object.fromEntries(FIELDS.map((f) => [f, query.get(f) || ""]));
@@ -16,7 +17,16 @@ export async function render(main, query) {
   const list = h("div.loglines", { role: "log", tabindex: "0", "aria-label": "Log lines, newest first" });
   const status = h("span.small.muted");
   let tail = query.get("tail") !== "0";
-  let cursor = null;
+  // The tail asks for the lines of the last TAIL_OVERLAP_NS before the newest it has (records can
+  // arrive seconds after the time they carry) and keeps the ones it has not shown yet.
+  let newest = 0n;
+  const seen = new Map();
+  const key = (record) => `${record.time}|${record.service}|${record.container}|${record.taskId}|${record.body}`;
+  const remember = (record) => {
+    const time = BigInt(record.time);
+    seen.set(key(record), time);
+    if (time > newest) newest = time;
+  };
   let timer = null;
   let stopped = false;
   const tailBox = h("label.small", h("input", { type: "checkbox", checked: tail, on: { change: (e) => { tail = e.target.checked; schedule(); } } }), " Live tail");
@@ -53,7 +63,9 @@ export async function render(main, query) {
     }
     clear(list);
     const rows = answer.logs;
-    cursor = rows.length ? rows[0].time : String(Math.round(answer.now * 1e9) - 1);
+    newest = rows.length ? BigInt(rows[0].time) : BigInt(Math.round(answer.now * 1000)) * 1_000_000n;
+    seen.clear();
+    for (const record of rows) remember(record);
     if (!rows.length) {
       const filtered = FIELDS.some((f) => f !== "range" && values[f]);
       list.append(
@@ -74,15 +86,20 @@ export async function render(main, query) {
     timer = null;
     if (!tail || stopped) return;
     try {
-      const answer = await api("/ui/api/logs", { ...values, range: undefined, after: cursor, limit: 500 });
+      const after = String(newest - TAIL_OVERLAP_NS);
+      const answer = await api("/ui/api/logs", { ...values, range: undefined, after, limit: 1000 });
       if (stopped) return;
-      if (answer.logs.length) {
+      const fresh = answer.logs.filter((record) => !seen.has(key(record)));
+      if (fresh.length) {
         const empty = list.querySelector(".empty, p.muted");
         if (empty) empty.remove();
-        cursor = answer.logs[answer.logs.length - 1].time;
         const fragment = document.createDocumentFragment();
-        for (const record of answer.logs.slice().reverse()) fragment.append(line(record));
+        for (const record of fresh) {
+          remember(record);
+          fragment.append(line(record));
+        }
         list.prepend(fragment);
+        for (const [k, time] of seen) if (time < newest - 2n * TAIL_OVERLAP_NS) seen.delete(k);
         while (list.childElementCount > MAX_LINES) list.lastElementChild.remove();
         status.textContent = `${list.childElementCount} lines · tailing`;
       }

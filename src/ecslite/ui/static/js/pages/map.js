@@ -145,6 +145,7 @@ function mapSvg(data) {
       "a",
       { href: edgeHref(e), class: `edge${e.errorRatio > 0 ? " err" : ""}`, "data-edge": `${e.client}>${e.server}`, "aria-label": `${e.client} calls ${e.server}: ${label}` },
       svg("title", {}, `${e.client} → ${e.server}${e.connectionType ? ` (${e.connectionType})` : ""}\n${label}\n${e.requests} requests, ${e.failed} failed`),
+      svg("path", { d, class: "hit" }),
       svg("path", { d, "marker-end": "url(#arrow)" }),
       svg("text", { x: lx, y: ly - 13, "text-anchor": "middle" }, `${rate(e.rate)} · ${percent(e.errorRatio)} err`),
       svg("text", { x: lx, y: ly, "text-anchor": "middle" }, `p95 ${seconds(e.p95)}`),
