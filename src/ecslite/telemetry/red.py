@@ -123,6 +123,11 @@ class SpanView(NamedTuple):
     peer: tuple[str, str] | None = None  # (node, connection type) for an unpaired client
 
 
+_new_view = tuple.__new__  # a SpanView without NamedTuple's Python-level __new__ (one per span)
+_TagInfo = tuple[tuple[tuple[str, str], ...], tuple[str, str] | None]
+MAX_TAG_INFO = 10_000
+
+
 class Edge(NamedTuple):
     client: str
     server: str
@@ -257,6 +262,8 @@ class SpanMetrics:
         self._thread: threading.Thread | None = None
         self._edge_labels: dict[tuple[str, str, str], Labels] = {}
         self._label_names: dict[str, str] = {}
+        self._dimensions = frozenset(self.settings.dimensions)
+        self._tag_info: dict[tuple[tuple[str, str | int | float | bool], ...], _TagInfo] = {}
         self._resource = Resource({"service.name": "ecslite", "service.instance.id": "span-metrics"})
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -322,10 +329,11 @@ class SpanMetrics:
             self.store.write_metrics(MetricBatch(self._resource, samples, METADATA, exemplars))
 
     def _fold(self, batch: SpanBatch, now: float) -> None:
-        # The hot loop of this component: plain tuples and dict lookups per span, labels built
-        # only when series are written (_samples).
+        # The hot loop of the server's ingest (about as costly as decoding, docs/benchmarks.md):
+        # plain tuples, locals and dict lookups per span; what a span's searchable tags give (its
+        # extra dimensions, its virtual node) is worked out once per distinct tag tuple; labels
+        # are built only when series are written (_samples).
         settings = self.settings
-        dimensions = frozenset(settings.dimensions)
         resource = batch.resource
         service = resource.service_name
         resource_dims = tuple(
@@ -335,63 +343,77 @@ class SpanMetrics:
         )
         red = self._state.red
         all_kinds = settings.all_kinds
+        tag_info = self._tag_info
+        if len(tag_info) > MAX_TAG_INFO:
+            tag_info.clear()  # high-cardinality values (url.path) cannot grow it without bound
+        clients, servers = self._clients, self._servers
+        max_pending = settings.max_pending
+        dropped = 0
         for span in batch.spans:
-            kind = span.kind
-            caller, callee = kind in CALLER_KINDS, kind in CALLEE_KINDS
-            if caller or callee or all_kinds:
-                dims = resource_dims
-                if span.tags:
-                    extra = tuple(
-                        (self._label_name(k), str(v).lower() if isinstance(v, bool) else str(v))
-                        for k, v in span.tags
-                        if k in dimensions
-                    )
-                    if extra:
-                        dims = (*dims, *extra)
-                key = (service, span.name, kind, span.status_code, dims)
-                entry = red.get(key)
-                if entry is None:
-                    entry = red[key] = _Red()
-                entry.calls += 1
-                entry.size += len(span.detail)
-                entry.latency.observe(span.duration_ns / 1e9, span.trace_id, span.span_id, span.end_ns // 1_000_000)
-            if caller or callee:
-                self._pair(span_view(span, service), now)
+            trace_id, span_id, parent_id, name, kind, start, end, status, _, _, _, detail, tags, _ = span
+            caller = kind in CALLER_KINDS
+            callee = not caller and kind in CALLEE_KINDS
+            if not (caller or callee or all_kinds):
+                continue
+            info = tag_info.get(tags)
+            if info is None:
+                info = tag_info[tags] = self._tags_info(tags)
+            dims = resource_dims + info[0] if info[0] else resource_dims
+            key = (service, name, kind, status, dims)
+            entry = red.get(key)
+            if entry is None:
+                entry = red[key] = _Red()
+            entry.calls += 1
+            entry.size += len(detail)
+            seconds = (end - start) / 1e9
+            latency = entry.latency  # _Histogram.observe, inlined
+            index = bisect.bisect_left(BUCKETS, seconds)
+            latency.buckets[index] += 1
+            latency.total += seconds
+            latency.count += 1
+            if trace_id:
+                latency.exemplars[index] = (seconds, trace_id, span_id, end // 1_000_000)
+            error = status == StatusCode.ERROR
+            if caller:
+                view = _new_view(SpanView, (trace_id, span_id, parent_id, kind, service, seconds, error, info[1]))
+                pair = (trace_id, span_id)
+                waiting = servers.pop(pair, None)
+                if waiting is not None:
+                    self._edge(paired_edge(view, waiting[0]))
+                    continue
+                pending = clients
+            elif callee:
+                view = _new_view(SpanView, (trace_id, span_id, parent_id, kind, service, seconds, error, None))
+                if not parent_id:
+                    self._edge(Edge(USER_NODE, service, "", error, None, seconds))
+                    continue
+                pair = (trace_id, parent_id)
+                client = clients.pop(pair, None)
+                if client is not None:
+                    self._edge(paired_edge(client[0], view))
+                    continue
+                pending = servers
+            else:
+                continue
+            pending[pair] = (view, now)  # the oldest waiting half goes past max_pending (§9.3)
+            if len(pending) > max_pending:
+                pending.popitem(last=False)
+                dropped += 1
+        self._state.dropped += dropped
+
+    def _tags_info(self, tags: tuple[tuple[str, str | int | float | bool], ...]) -> _TagInfo:
+        """A span's extra dimensions and, for a client span, its virtual node, from its searchable tags."""
+        dimensions = self._dimensions
+        extra = tuple(
+            (self._label_name(k), str(v).lower() if isinstance(v, bool) else str(v)) for k, v in tags if k in dimensions
+        )
+        return extra, virtual_node(tags)
 
     def _label_name(self, key: str) -> str:
         name = self._label_names.get(key)
         if name is None:
             name = self._label_names[key] = sanitize_label_name(key)
         return name
-
-    def _pair(self, view: SpanView, now: float) -> None:
-        if view.kind in CALLER_KINDS:
-            waiting = self._servers.pop((view.trace_id, view.span_id), None)
-            if waiting is not None:
-                self._edge(paired_edge(view, waiting[0]))
-            else:
-                self._wait(self._clients, (view.trace_id, view.span_id), view, now)
-            return
-        if not view.parent_id:
-            self._edge(Edge(USER_NODE, view.service, "", view.error, None, view.duration_s))
-            return
-        client = self._clients.pop((view.trace_id, view.parent_id), None)
-        if client is not None:
-            self._edge(paired_edge(client[0], view))
-        else:
-            self._wait(self._servers, (view.trace_id, view.parent_id), view, now)
-
-    def _wait(
-        self,
-        pending: OrderedDict[tuple[bytes, bytes], tuple[SpanView, float]],
-        key: tuple[bytes, bytes],
-        view: SpanView,
-        now: float,
-    ) -> None:
-        pending[key] = (view, now)
-        while len(pending) > self.settings.max_pending:
-            pending.popitem(last=False)
-            self._state.dropped += 1
 
     def _expire(self, now: float) -> None:
         cutoff = now - self.settings.pair_wait
