@@ -12,10 +12,11 @@ Invariants:
   names a deleted stream can never name a new one.
 - Within a stream, every event gets the next ``seq`` (per-stream ingestion sequence); reads order
   by ``(ts, seq)``, so events with equal timestamps keep the order they were put in.
-- Events are keyed ``(sid, ts, seq)`` (a WITHOUT ROWID table, so a stream's events are stored
-  together in read order) with one index ``(gid, ts, sid, seq)`` for reads across a group.
-- Event rows carry no foreign key (checks would cost ingestion); deleting a group or stream
-  deletes its events explicitly in the same transaction.
+- Events are stored a batch to a row (``log_chunks``, format and merge in
+  :mod:`ecslite.store.log_chunks`), indexed by first and by last key per stream and per group.
+  Schema 4 converted the one-row-per-event ``log_events`` of older files on open.
+- Chunk rows carry no foreign key (checks would cost ingestion); deleting a group or stream
+  deletes its chunks explicitly in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ecslite.store import log_chunks
 
 PAGE_SIZE = 16_384
 CHECKPOINT_PAGES = 2_000
@@ -83,7 +86,86 @@ LOG_MIGRATIONS: list[list[str]] = [
         """CREATE TABLE log_producer_positions (
             producer TEXT PRIMARY KEY, position TEXT NOT NULL) WITHOUT ROWID""",
     ],
+    # Events packed by batch (ecslite.store.log_chunks): one row per append instead of one per event.
+    # The small columns come first, so index scans and key reads never touch a payload's overflow
+    # pages. Each index covers its scan's filters. The events of log_events are converted by
+    # _events_into_chunks (LOG_CONVERSIONS), which drops that table.
+    [
+        """CREATE TABLE log_chunks (
+            cid INTEGER PRIMARY KEY,
+            gid INTEGER NOT NULL, sid INTEGER NOT NULL,
+            first_ts INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+            ingested_ms INTEGER NOT NULL, bytes INTEGER NOT NULL,
+            stamps BLOB NOT NULL, ends BLOB NOT NULL, text TEXT NOT NULL)""",
+        "CREATE INDEX log_chunks_by_stream_first ON log_chunks (sid, first_ts, first_seq, last_ts)",
+        "CREATE INDEX log_chunks_by_stream_last ON log_chunks (sid, last_ts, last_seq, first_ts)",
+        "CREATE INDEX log_chunks_by_group_first ON log_chunks (gid, first_ts, sid, first_seq, last_ts)",
+        "CREATE INDEX log_chunks_by_group_last ON log_chunks (gid, last_ts, sid, last_seq, first_ts)",
+    ],
 ]
+
+INSERT_CHUNK = """INSERT INTO log_chunks (gid, sid, first_ts, first_seq, last_ts, last_seq, ingested_ms, bytes,
+    stamps, ends, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _events_into_chunks(conn: sqlite3.Connection) -> None:
+    """Schema 4: pack the rows of ``log_events`` into chunks, then drop the table.
+
+    Read in ``(sid, ts, seq)`` order (the table's key, no sort); a chunk ends where the next event
+    is of another stream, has another ingestion time or a sequence number that does not follow,
+    or would break the chunk's bounds (events, span, about 1 MiB of text), so every chunk keeps
+    the invariants of :mod:`ecslite.store.log_chunks` whatever order the events were put in.
+    """
+    rows = conn.execute("SELECT sid, ts, seq, gid, ingested_ms, message FROM log_events ORDER BY sid, ts, seq")
+    run: list[tuple[int, str]] = []
+    head: tuple[int, int, int, int] = (0, 0, 0, 0)  # sid, first seq, gid, ingested_ms of the run
+    chars = 0
+
+    def flush() -> None:
+        if run:
+            packed = log_chunks.pack(run)
+            size = sum(len(message.encode("utf-8")) for _, message in run)
+            sid, first_seq, gid, ingested = head
+            conn.execute(
+                INSERT_CHUNK,
+                (
+                    gid,
+                    sid,
+                    packed.first_ts,
+                    first_seq,
+                    packed.last_ts,
+                    first_seq + len(run) - 1,
+                    ingested,
+                    size,
+                    packed.stamps,
+                    packed.ends,
+                    packed.text,
+                ),
+            )
+            run.clear()
+
+    while batch := rows.fetchmany(4096):
+        for sid, ts, seq, gid, ingested, message in batch:
+            sid_, first_seq, _, ingested_ = head
+            if not run or (
+                sid != sid_
+                or ingested != ingested_
+                or seq != first_seq + len(run)
+                or len(run) >= log_chunks.MAX_CHUNK_EVENTS
+                or ts - run[0][0] > log_chunks.MAX_CHUNK_SPAN_MS
+                or chars + len(message) > 1_048_576
+            ):
+                flush()
+                head, chars = (sid, seq, gid, ingested), 0
+            run.append((ts, message))
+            chars += len(message)
+    flush()
+    conn.execute("DROP TABLE log_events")
+
+
+# Python steps run after a version's statements, in the same transaction.
+LOG_CONVERSIONS: dict[int, Callable[[sqlite3.Connection], None]] = {4: _events_into_chunks}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +251,8 @@ class LogStore:
             with self.transaction():
                 for sql in statements:
                     self.conn.execute(sql)
+                if version in LOG_CONVERSIONS:
+                    LOG_CONVERSIONS[version](self.conn)
                 self.conn.execute(f"PRAGMA user_version={version}")
 
     @contextlib.contextmanager
@@ -206,7 +290,7 @@ class LogStore:
         """Drop every group, stream, event and query of every partition (the schema stays)."""
         with self.transaction():
             for table in (
-                "log_events",
+                "log_chunks",
                 "log_streams",
                 "log_group_tags",
                 "log_groups",
@@ -260,7 +344,7 @@ class LogStore:
 
     def delete_group(self, gid: int) -> None:
         with self.transaction():
-            self.conn.execute("DELETE FROM log_events WHERE gid=?", (gid,))
+            self.conn.execute("DELETE FROM log_chunks WHERE gid=?", (gid,))
             self.conn.execute("DELETE FROM log_groups WHERE gid=?", (gid,))
 
     def list_groups(
@@ -349,14 +433,14 @@ class LogStore:
     def delete_stream(self, sid: int) -> None:
         with self.transaction():
             removed = self.conn.execute(
-                "SELECT coalesce(sum(length(CAST(message AS BLOB))), 0) FROM log_events WHERE sid=?", (sid,)
+                "SELECT coalesce(sum(bytes), 0) FROM log_chunks WHERE sid=?", (sid,)
             ).fetchone()[0]
             self.conn.execute(
                 "UPDATE log_groups SET stored_bytes = max(0, stored_bytes - ?) "
                 "WHERE gid = (SELECT gid FROM log_streams WHERE sid=?)",
                 (removed, sid),
             )
-            self.conn.execute("DELETE FROM log_events WHERE sid=?", (sid,))
+            self.conn.execute("DELETE FROM log_chunks WHERE sid=?", (sid,))
             self.conn.execute("DELETE FROM log_streams WHERE sid=?", (sid,))
 
     def list_streams(
