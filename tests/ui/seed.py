@@ -36,6 +36,17 @@ def wait_for(check: Callable[[], Any], timeout: float = 45.0, interval: float = 
         time.sleep(interval)
 
 
+def wait_for_trace(endpoint: str, trace_id: str, spans: int) -> None:
+    """Wait until the UI's API has ``spans`` spans of a trace (spans become readable within seconds)."""
+    import httpx
+
+    def complete() -> bool:
+        answer = httpx.get(f"{endpoint}/ui/api/traces/{trace_id}", timeout=10)
+        return answer.status_code == 200 and len(answer.json()["spans"]) >= spans
+
+    wait_for(complete, timeout=30, what=f"trace {trace_id}")
+
+
 def awslogs(group: str) -> dict[str, Any]:
     options = {"awslogs-group": group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}
     return {"logDriver": "awslogs", "options": {**options, "awslogs-create-group": "true"}}
@@ -71,7 +82,7 @@ def web_containers(image: str = "example/web:1", labels: dict[str, str] | None =
             "name": "init",
             "image": "example/migrate:1",
             "essential": False,
-            "dockerLabels": {"ecslite.fake.exit-code": "0"},
+            "dockerLabels": {"ecslite.fake.exit-code": "0", "ecslite.fake.output": "migrated 3 tables\n2>1 warning"},
         },
         {
             "name": "app",

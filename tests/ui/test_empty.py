@@ -41,6 +41,7 @@ def test_empty_page_tells_what_to_run_next(page: Any, ui_server: UiServer, path:
 
 def test_empty_overview_aws_cli_example_runs_a_task(page: Any, ui_server: UiServer, tmp_path: Path) -> None:
     page.goto(f"{ui_server.endpoint}/ui")
+    page.locator(".empty").get_by_role("heading", name="Nothing is running yet").wait_for()
     commands = page.locator(".empty .copy code").all_inner_texts()
     examples = [c for c in commands if c.startswith(f"aws --endpoint-url {ui_server.endpoint} ecs ")]
     assert len(examples) == 2

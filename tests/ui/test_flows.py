@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.ui.conftest import UiServer, screenshot
-from tests.ui.seed import HEALTH, Telemetry, network, register, wait_for
+from tests.ui.seed import HEALTH, Telemetry, network, register, wait_for, wait_for_trace
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +35,7 @@ def map_edges(ui: UiServer) -> set[tuple[str, str]]:
 def test_log_line_trace_link_opens_its_waterfall(page: Any, ui_server: UiServer, telemetry: Telemetry) -> None:
     others = [telemetry.call("checkout", "payments", "/pay") for _ in range(3)]
     wanted = telemetry.call("checkout", "payments", "/refund", fail=True)
+    wait_for_trace(ui_server.endpoint, wanted, 3)
     page.goto(f"{ui_server.endpoint}/ui/logs?service=payments")
     line = page.locator(".loglines .line", has_text="payments answered /refund")
     # The search runs at load; a record accepted a moment ago reaches the page through the live tail.
@@ -57,6 +58,7 @@ def test_log_line_trace_link_opens_its_waterfall(page: Any, ui_server: UiServer,
 def test_trace_lookup_accepts_an_xray_id(page: Any, ui_server: UiServer, telemetry: Telemetry) -> None:
     trace_id = telemetry.call("lookup", "ledger", "/balance")
     xray = f"1-{trace_id[:8]}-{trace_id[8:]}"
+    wait_for_trace(ui_server.endpoint, trace_id, 3)
     page.goto(f"{ui_server.endpoint}/ui/traces")
     page.get_by_label("Trace id").fill(xray)
     page.get_by_role("button", name="Open").click()

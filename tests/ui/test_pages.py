@@ -3,6 +3,7 @@ console error, shows what it is for, and its screenshot (test-artifacts/ui/) is 
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.ui.conftest import UiServer, screenshot
-from tests.ui.seed import EcsSeed, Telemetry, seed_ecs, wait_for
+from tests.ui.seed import EcsSeed, Telemetry, seed_ecs, wait_for, wait_for_trace
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,12 @@ def test_task_page_shows_containers_timeline_and_logs(page: Any, world: World) -
     open_page(page, world, f"/ui/task?id={task_id}")
     page.locator(".loglines .line").first.wait_for()
     assert "ecslite exec" in page.locator(".copy code").first.inner_text()
+    assert page.locator(".deps .layer").all_inner_texts() == ["init", "app"]
     screenshot(page, "task")
+    # A container without awslogs: its output as the runtime recorded it (the container output endpoint).
+    page.get_by_role("tab", name="init").click()
+    page.locator(".loglines .line", has_text="migrated 3 tables").wait_for()
+    assert page.locator(".loglines .line.stderr", has_text="1 warning").count() == 1
 
 
 def test_traces_page_lists_traces(page: Any, world: World) -> None:
@@ -76,6 +82,7 @@ def test_traces_page_lists_traces(page: Any, world: World) -> None:
 
 
 def test_trace_page_shows_the_waterfall(page: Any, world: World) -> None:
+    wait_for_trace(world.ui.endpoint, world.traces[0], 3)
     open_page(page, world, f"/ui/traces/{world.traces[0]}")
     page.locator(".wf-row").first.wait_for()
     screenshot(page, "trace")
@@ -95,7 +102,15 @@ def test_map_page_draws_edges(page: Any, world: World) -> None:
 
 def test_metrics_page_charts_a_query(page: Any, world: World) -> None:
     open_page(page, world, "/ui/metrics")
-    page.get_by_role("link", name="Requests per second").click()
+    box = page.get_by_label("PromQL query")
+    box.fill('sum by (service, span_kind) (traces_spanmetrics_calls_total{service=~"web|inventory"})')
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/ui/metrics\?query="))
     page.locator(".chart canvas").wait_for()
-    assert 'service="web"' in page.locator("table").last.inner_text()
+    rows = page.locator("table tbody tr").all_inner_texts()
+    assert any('service="web"' in row and "SPAN_KIND_SERVER" in row and "\t8" in row for row in rows), rows
     screenshot(page, "metrics")
+    page.get_by_role("link", name="Latency p95").click()
+    page.wait_for_url(re.compile(r"histogram_quantile"))
+    assert box.input_value().startswith("histogram_quantile(0.95, sum by (service, le)")
+    page.locator(".chart canvas, .chart-empty").first.wait_for()
