@@ -96,9 +96,11 @@ def test_up_runs_the_demo_to_steady_state_with_its_signals_and_down_leaves_nothi
     down = ecslite(demo_server, "down", str(EXAMPLE))
     assert down.returncode == 0, f"down failed:\n{down.stdout}\n{down.stderr}"
     assert not any(c["status"] == "ACTIVE" for c in ecs.describe_clusters(clusters=[CLUSTER])["clusters"])
-    discovery = make_client("servicediscovery", demo_server.endpoint, region=REGION)
-    assert discovery.list_namespaces()["Namespaces"] == []
-    assert_no_leaks(demo_server.settings)
+    if "servicediscovery" in demo_server.server.health()["services"]:
+        discovery = make_client("servicediscovery", demo_server.endpoint, region=REGION)
+        assert discovery.list_namespaces()["Namespaces"] == []
+    # The runtime removes a task's network just after it reports STOPPED; allow a loaded machine time.
+    assert_no_leaks(demo_server.settings, timeout=30)
 
 
 def check_seed_steps(address: str) -> None:
@@ -148,8 +150,13 @@ def check_logs_resolve_to_traces(endpoint: str) -> None:
 
     ids = eventually(trace_ids, timeout=30, interval=1.0)
     assert ids, "no line of orders carried a trace id"
-    found = httpx.get(f"{endpoint}/tempo/api/traces/{ids[0]}", timeout=10)
-    assert found.status_code == 200 and found.json()["batches"]
+
+    def resolved() -> bool:
+        # A log line may arrive before its trace's spans (batched by the SDK, then the router).
+        found = httpx.get(f"{endpoint}/tempo/api/traces/{ids[0]}", timeout=10)
+        return found.status_code == 200 and bool(found.json()["batches"])
+
+    assert eventually(resolved, timeout=30, interval=1.0), f"trace {ids[0]} of a log line never arrived"
 
 
 def check_scraped_metrics(endpoint: str, address: str) -> None:

@@ -188,7 +188,10 @@ class Deployer:
         self.say(f"task definition {arn.rsplit('/', 1)[-1]} registered")
         return Registered(arn, definition, new=True)
 
-    def apply_service(self, service: Service, registered: Registered, registries: Mapping[str, str]) -> Applied:
+    def apply_service(
+        self, service: Service, registered: Registered, registries: Mapping[str, str], *, force: bool = False
+    ) -> Applied:
+        """Create the service, or update what differs; ``force`` starts a new deployment regardless."""
         current = self._current(service.name)
         config = service.deployment.configuration()
         service_registries: list[dict[str, Any]] = []
@@ -227,6 +230,8 @@ class Deployer:
             changes["deploymentConfiguration"] = config
         if service_registries and current.get("serviceRegistries") != service_registries:
             changes["serviceRegistries"] = service_registries
+        if force and not changes:
+            changes["forceNewDeployment"] = True
         if not changes:
             return Applied(service.name, "unchanged", _primary(current), registered)
         updated = self._on_service("update_service", service.name, **changes)["service"]

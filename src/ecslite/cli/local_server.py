@@ -62,16 +62,17 @@ def project_map(project: Project, router_config: str | None) -> dict[str, dict[s
     return out
 
 
-def write_map(project: Project, router_config: str | None) -> Path:
+def write_map(project: Project, router_config: str | None) -> bool:
+    """Write the generated image map; True when its content changed (the server re-reads it)."""
     path = generated_map(project)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(project_map(project, router_config), indent=2, sort_keys=True)
     if path.is_file() and path.read_text() == text:
-        return path  # unchanged: the server need not re-read it
+        return False
     temporary = path.with_suffix(".tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
-    return path
+    return True
 
 
 # -- prerequisites ------------------------------------------------------------------------------------

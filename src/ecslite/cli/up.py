@@ -75,27 +75,30 @@ def up_command(
             raise usage_error(f"--router-config must be one of {', '.join(configs) or '(none in the project)'}.")
         chosen = router_config or (configs[0] if configs else None)
         services = [s for wave in waves for s in wave]
-        client = _server(project, services, endpoint, data_dir.expanduser().resolve(), runtime, chosen)
+        client, remapped = _server(project, services, endpoint, data_dir.expanduser().resolve(), runtime, chosen)
         with client:
-            Up(client, project, services, timeout).run()
+            Up(client, project, services, timeout, remapped).run()
 
 
 def _server(
     project: Project, services: list[Service], endpoint: str, data_dir: Path, runtime: str, router_config: str | None
-) -> Client:
+) -> tuple[Client, bool]:
+    """A client of the project's server (started when none answers), and whether a running server's
+    image map was just rewritten (another ``--router-config``)."""
     found = local_server.health(endpoint)
     wanted_runtime = runtime if found is None else str(found.get("runtime"))
     problems = local_server.prerequisite_problems(services, "fake" if wanted_runtime == "fake" else "process")
     if problems:
         raise CliError("This host cannot run the project yet:\n- " + "\n- ".join(problems))
     _prepare_environments(project)
+    remapped = False
     if found is None:
-        image_map = local_server.write_map(project, router_config)
+        local_server.write_map(project, router_config)
         console.print(f"Starting ecslite at {endpoint} (data in {data_dir})…")
-        found = local_server.start(project, endpoint, data_dir, runtime, image_map)
+        found = local_server.start(project, endpoint, data_dir, runtime, local_server.generated_map(project))
     else:
         if found.get("imageMap") and Path(str(found["imageMap"])) == local_server.generated_map(project):
-            local_server.write_map(project, router_config)
+            remapped = local_server.write_map(project, router_config)
         problem = local_server.image_map_problem(found, endpoint, project, services, router_config)
         if problem:
             raise CliError(problem)
@@ -105,7 +108,7 @@ def _server(
             f"[yellow]The server runs the {found.get('runtime')} runtime ({found.get('runtimeReason', '')}): "
             "tasks walk the ECS lifecycle, but no process runs.[/]"
         )
-    return Client(endpoint, project.region)
+    return Client(endpoint, project.region), remapped
 
 
 def _prepare_environments(project: Project) -> None:
@@ -126,8 +129,13 @@ def _prepare_environments(project: Project) -> None:
 class Up:
     """One ``up`` run: shared resources, then services deployed as their ``after`` allows, watched."""
 
-    def __init__(self, client: Client, project: Project, services: list[Service], timeout: float) -> None:
+    def __init__(
+        self, client: Client, project: Project, services: list[Service], timeout: float, remapped: bool = False
+    ) -> None:
         self.client = client
+        # The image map changed under running tasks: their images now run something else, which
+        # only new tasks pick up, so unchanged services get a new deployment.
+        self.remapped = remapped
         self.project = project
         self.services = services
         self.timeout = timeout
@@ -186,7 +194,7 @@ class Up:
             if not all(other in addresses for other in service.after):
                 continue
             registered = self.deployer.register(service, addresses)
-            applied = self.deployer.apply_service(service, registered, self.registries)
+            applied = self.deployer.apply_service(service, registered, self.registries, force=self.remapped)
             self.deployer.apply_autoscaling(service)
             self.applied[service.name] = applied
 
