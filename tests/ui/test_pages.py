@@ -60,6 +60,9 @@ def test_service_page_shows_deployments_tasks_and_red(page: Any, world: World) -
     page.get_by_role("heading", name="RED per operation").wait_for()
     page.locator("text=GET /orders/{id}").first.wait_for()
     screenshot(page, "service")
+    page.locator('a[data-link="traces"][href="/ui/traces?service=web"]').click()
+    page.locator("[data-trace]").first.wait_for()
+    assert page.locator("[data-trace]").count() == len(world.traces)
 
 
 def test_task_page_shows_containers_timeline_and_logs(page: Any, world: World) -> None:

@@ -18,6 +18,7 @@ export async function render(main, query) {
   add(main, root);
   let charts = [];
   let state = null;
+  let spanServices = []; // the span services of this ECS service, once the telemetry answered
   let controller = null;
   let timer = null;
 
@@ -61,8 +62,13 @@ export async function render(main, query) {
         ),
         h(
           "div.row",
-          link(`/ui/traces?attributes=${encodeURIComponent(`aws.ecs.task.family=${family}`)}`, "Traces"),
-          link(`/ui/logs?family=${encodeURIComponent(family)}`, "Logs"),
+          // By span service when known (spans sent from outside a task carry no task family).
+          spanServices.length === 1
+            ? link(`/ui/traces?service=${encodeURIComponent(spanServices[0])}`, "Traces", { "data-link": "traces" })
+            : link(`/ui/traces?attributes=${encodeURIComponent(`aws.ecs.task.family=${family}`)}`, "Traces", { "data-link": "traces" }),
+          spanServices.length === 1
+            ? link(`/ui/logs?service=${encodeURIComponent(spanServices[0])}`, "Logs", { "data-link": "logs" })
+            : link(`/ui/logs?family=${encodeURIComponent(family)}`, "Logs", { "data-link": "logs" }),
           link(`/ui/metrics?query=${encodeURIComponent(`ecs_task_cpu_utilization_percent{cluster="${state.cluster}", service="${s.serviceName}"}`)}`, "Metrics"),
           link(`/ui/map`, "Service map"),
         ),
@@ -94,6 +100,10 @@ export async function render(main, query) {
       return panel(title, host);
     };
     const hasSpans = answer.spanServices.length > 0;
+    if (answer.spanServices.join() !== spanServices.join()) {
+      spanServices = answer.spanServices;
+      if (state) drawState();
+    }
     clear(telemetryBox, 
       h("div.head", h("h2", "Telemetry"), rangeSelect(range, (value) => { range = value; loadTelemetry(); }, "Since it was created")),
       h(
