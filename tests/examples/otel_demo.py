@@ -139,8 +139,11 @@ def spans_of(tempo_trace: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def read_trace(server_url: str, trace_id: str, services: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """The spans of a trace (Tempo API) once spans of ``services`` services have arrived; fails otherwise."""
+def read_trace(
+    server_url: str, trace_id: str, services: int, timeout: float = 30.0, server_span: str | None = None
+) -> list[dict[str, Any]]:
+    """The spans of a trace (Tempo API) once spans of ``services`` services (and the SERVER span named
+    ``server_span``, which its service exports last as it ends last) have arrived; fails otherwise."""
 
     def spans() -> list[dict[str, Any]]:
         response = httpx.get(f"{server_url}/tempo/api/traces/{trace_id}", timeout=10)
@@ -148,6 +151,10 @@ def read_trace(server_url: str, trace_id: str, services: int, timeout: float = 3
 
     def complete() -> list[dict[str, Any]]:
         current = spans()
+        if server_span is not None and not any(
+            s["name"] == server_span and s["kind"] == "SPAN_KIND_SERVER" for s in current
+        ):
+            return []
         return current if len({s["service"] for s in current}) >= services else []
 
     found: list[dict[str, Any]] = eventually(complete, timeout=timeout)

@@ -530,7 +530,7 @@ def test_exits_reach_the_listeners(settings: Settings) -> None:
             runtime.on_exit(lambda task_id, name: heard.append((task_id, name)))
             await runtime.prepare_sandbox(SandboxSpec(task_id="ev", network_mode="none"))
             await start(runtime, container("ev", "app", "sh", "-c", "exit 4"))
-            for _ in range(200):
+            for _ in range(1000):  # up to 10 s beside a loaded run
                 if heard:
                     break
                 await asyncio.sleep(0.01)
