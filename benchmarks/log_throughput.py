@@ -251,8 +251,8 @@ def read_result(path: Path) -> dict[str, float]:
     return data
 
 
-def end_to_end(server: Server, work: Path, lines: int, round_number: int) -> tuple[float, float, int]:
-    """(lines/s from the printer's start to its last line in GetLogEvents, printing seconds, lines checked)."""
+def end_to_end(server: Server, work: Path, lines: int, round_number: int) -> tuple[float, Timeline, int]:
+    """(lines/s from the printer's start to its last line in GetLogEvents, the run's timeline, lines checked)."""
     result = work / f"e2e-{round_number}.json"
     family = f"bench-e2e-{round_number}"
     server.register(family, [str(lines), "-", str(result)], logging=True)
@@ -271,7 +271,29 @@ def end_to_end(server: Server, work: Path, lines: int, round_number: int) -> tup
     times = read_result(result)
     server.wait_stopped(arn)
     checked = check_stream(server, stream, lines)
-    return lines / (retrievable - times["start"]), times["end"] - times["start"], checked
+    timeline = Timeline(
+        first_stored=ingested(server, stream, head=True) - times["start"],
+        printed=times["end"] - times["start"],
+        last_stored=ingested(server, stream, head=False) - times["start"],
+        retrievable=retrievable - times["start"],
+    )
+    return lines / timeline.retrievable, timeline, checked
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Seconds from the printer's start: first line stored, last line printed, last line stored, and
+    the last line seen through GetLogEvents (ingestion times are whole milliseconds)."""
+
+    first_stored: float
+    printed: float
+    last_stored: float
+    retrievable: float
+
+
+def ingested(server: Server, stream: str, head: bool) -> float:
+    page = server.logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=head, limit=1)
+    return float(page["events"][0]["ingestionTime"]) / 1000
 
 
 def check_stream(server: Server, stream: str, lines: int) -> int:
@@ -345,6 +367,7 @@ def machine() -> str:
 class Results:
     e2e: list[float] = field(default_factory=list)
     printing: list[float] = field(default_factory=list)  # the printer's own rate in the end-to-end runs
+    timelines: list[Timeline] = field(default_factory=list)
     files: list[float] = field(default_factory=list)
     shims: list[float] = field(default_factory=list)
 
@@ -354,9 +377,10 @@ def measure_round(server: Server, work: Path, lines: int, number: int, results: 
     order = ("e2e", "file", "shim") if number % 2 else ("shim", "file", "e2e")
     for kind in order:
         if kind == "e2e":
-            rate, seconds, checked = end_to_end(server, work, lines, number)
+            rate, timeline, checked = end_to_end(server, work, lines, number)
             results.e2e.append(rate)
-            results.printing.append(checked / seconds)
+            results.printing.append(checked / timeline.printed)
+            results.timelines.append(timeline)
         elif kind == "file":
             results.files.append(file_floor(server, work, lines, number))
         else:
@@ -400,6 +424,17 @@ def report(lines: int, results: Results) -> int:
         f"| shim floor: printed → the shim's output file | {shim_rate:,.0f} | {', '.join(f'{v:,.0f}' for v in shims)} |"
     )
     print(f"| file floor: printed into a file | {file_rate:,.0f} | {', '.join(f'{v:,.0f}' for v in files)} |")
+    print()
+    print()
+    print("end-to-end timeline (seconds from the printer's start; median of the rounds):")
+    for name, label in (
+        ("first_stored", "first line stored"),
+        ("printed", "last line printed"),
+        ("last_stored", "last line stored"),
+        ("retrievable", "last line returned by GetLogEvents"),
+    ):
+        values = [getattr(t, name) for t in results.timelines]
+        print(f"- {label}: {statistics.median(values):.3f} ({', '.join(f'{v:.3f}' for v in values)})")
     print()
     print(f"end to end / file floor: {ratio:.2f}; end to end / shim floor: {rate / shim_rate:.2f}")
     print(f"every line of every end-to-end run read back once and in order ({len(e2e)} × {lines:,})")

@@ -74,6 +74,11 @@ GROUP_MISSING_HINT = (
 )
 READ_CHUNK = 1024 * 1024  # one batch's worth: reading the next overlaps storing this one
 POLL_SECONDS = 0.1
+# After output (and when a feed starts) the next look comes after FAST_POLL_SECONDS, then each empty
+# look waits twice as long, up to POLL_SECONDS: a container's first lines are picked up within
+# milliseconds of being written instead of a whole poll later, and a quiet feed still costs ten
+# looks a second.
+FAST_POLL_SECONDS = 0.01
 IDLE_POLL_SECONDS = 0.5  # a feed that has seen nothing for IDLE_AFTER_POLLS polls looks less often
 IDLE_AFTER_POLLS = 20
 ACTIVE = ("RUNNING", "STOPPED")
@@ -386,10 +391,12 @@ class TaskLogs:
 
     async def _run(self, feed: _Feed) -> None:
         idle = 0
+        interval = min(FAST_POLL_SECONDS, self.poll_seconds)
         while True:
             try:
                 if await self._step(feed):
                     idle = 0
+                    interval = min(FAST_POLL_SECONDS, self.poll_seconds)
                     continue
                 if feed.finishing and self._size(feed) <= feed.read_offset:
                     feed.builder.flush()
@@ -407,7 +414,8 @@ class TaskLogs:
                 await self.clock.sleep(1.0)
                 continue
             idle += 1
-            await self.clock.sleep(self.poll_seconds if idle < IDLE_AFTER_POLLS else self.idle_poll_seconds)
+            await self.clock.sleep(interval if idle < IDLE_AFTER_POLLS else self.idle_poll_seconds)
+            interval = min(interval * 2, self.poll_seconds)
 
     async def _step(self, feed: _Feed) -> bool:
         """Read and ship what the output has past the feed's offset; False when there was nothing.

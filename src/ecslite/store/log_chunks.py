@@ -80,13 +80,13 @@ def _from_u32(blob: bytes) -> array[int]:
 
 def pack(events: Sequence[tuple[int, str]]) -> Packed:
     """Pack events in ``(ts, seq)`` order spanning at most ``MAX_CHUNK_SPAN_MS`` (see :func:`spans`)."""
-    stamps, messages = zip(*events, strict=True)
-    base = stamps[0]
+    base = events[0][0]
+    messages = [message for _, message in events]
     return Packed(
         base,
-        stamps[-1],
+        events[-1][0],
         len(messages),
-        _u32([ts - base for ts in stamps]).tobytes(),
+        _u32([ts - base for ts, _ in events]).tobytes(),
         _u32(itertools.accumulate(map(len, messages))).tobytes(),
         "".join(messages),
     )
