@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from ecslite.telemetry.model import LogBatch, Resource, Scope, log_from_python
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from ecslite.telemetry.store import logs as log_tables
+from ecslite.telemetry.store import writer as writer_module
 from ecslite.telemetry.store.segments import SCHEMA_VERSION, Segment, SegmentSet
 
 RESOURCE = Resource({"service.name": "orders"})
@@ -131,7 +132,7 @@ def schema_1_segment(path: Path, bodies: list[str]) -> None:
     ddl = [
         statement
         for statement in log_tables.DDL
-        if "fts5" not in statement and "fts_state" not in statement and "writer_state" not in statement
+        if "logs_fts" not in statement and "fts_state" not in statement and "writer_state" not in statement
     ]
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -201,5 +202,32 @@ def test_store_indexes_lazily_and_finds_every_line_meanwhile(tmp_path: Path, wri
         assert [r.record.body for r in store.read_logs(query)] == ["request 11999 served"]
         every = LogQuery(EVERYTHING, now, now + 20_000, contains=["served"], limit=20_000)
         assert len(store.read_logs(every)) == 12_000
+    finally:
+        store.close()
+
+
+def test_new_segments_index_with_the_cheaper_fill_settings(segment: Segment) -> None:
+    conn = segment.conn
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "logs_fts_docsize" not in tables  # columnsize=0
+    config = dict(conn.execute("SELECT k, v FROM logs_fts_config WHERE k IN ('hashsize', 'automerge')").fetchall())
+    assert config == {"hashsize": 16 * 1024 * 1024, "automerge": 16}
+
+
+def test_a_sustained_load_keeps_the_index_backlog_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "MAX_UNINDEXED", 1000)
+    monkeypatch.setattr(writer_module, "INDEX_CHUNK", 100)
+    monkeypatch.setattr(writer_module, "IDLE_MAX_BUSY", -1.0)  # never idle: only commits index
+    store = TelemetryStore(StoreSettings(directory=tmp_path / "telemetry", commit_interval=0.01, writer_process=False))
+    try:
+        now = time.time_ns()
+        for commit in range(10):
+            records = [log_from_python(time_ns=now + commit * 500 + i, body=f"line {commit} {i}") for i in range(500)]
+            store.write_logs(LogBatch(RESOURCE, Scope(), records))
+            assert store.flush()
+            # Each commit past the limit is followed by a slice as large as itself (not INDEX_CHUNK).
+            assert store.log_index_backlog() <= 1000
+        query = LogQuery(EVERYTHING, now, now + 10_000, contains=["line 9 499"])
+        assert [r.record.body for r in store.read_logs(query)] == ["line 9 499"]
     finally:
         store.close()

@@ -20,8 +20,9 @@ Invariants:
 - :meth:`flush` returns once everything submitted before it was committed (tests, shutdown).
 - Idle work (the lazy full-text index of logs) runs only when no batch waits and the writer
   spent less than :data:`IDLE_MAX_BUSY` of the last second committing, so a burst is stored
-  first and indexed after; a backlog past :data:`MAX_UNINDEXED` rows is also worked off after
-  commits, so it stays bounded under a sustained load.
+  first and indexed after; past a backlog of :data:`MAX_UNINDEXED` rows every commit is followed
+  by a slice of at least as many rows as it wrote, so the backlog stays bounded under a sustained
+  load.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ IndexFunction = Callable[[sqlite3.Connection, int], int]
 
 IDLE_DELAY = 0.05  # quiet time before idle work starts, so a burst's commits come first
 IDLE_MAX_BUSY = 0.3  # idle work waits while commits took more than this share of the last second
-INDEX_CHUNK = 5000  # rows per slice of idle work (a transaction of a few tens of milliseconds)
+INDEX_CHUNK = 20_000  # rows per slice of idle work (a transaction of about 100 ms; larger slices fill FTS5 cheaper)
 MAX_UNINDEXED = 500_000  # past this backlog a slice also follows every commit
 
 
@@ -122,7 +123,7 @@ class LocalEngine:
             self._backlog[segment] = waiting
             if waiting > MAX_UNINDEXED:
                 try:
-                    self._slice(segment)
+                    self._slice(segment, max(INDEX_CHUNK, rows))
                 except Exception:  # the rows are committed; only the index waits
                     log.exception("telemetry idle work failed", extra={"segment": segment.name})
         return bounds
@@ -138,12 +139,12 @@ class LocalEngine:
             return
         segment = next(iter(self._backlog))
         try:
-            self._slice(segment)
+            self._slice(segment, INDEX_CHUNK)
         except BaseException:
             self._backlog.pop(segment, None)  # not again and again: its rows stay found by scanning
             raise
 
-    def _slice(self, segment: Segment) -> None:
+    def _slice(self, segment: Segment, limit: int) -> None:
         assert self.index is not None
         with segment.lock:
             if segment.closed:
@@ -152,7 +153,7 @@ class LocalEngine:
             conn = segment.conn
             conn.execute("BEGIN")
             try:
-                waiting = self.index(conn, INDEX_CHUNK)
+                waiting = self.index(conn, limit)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")

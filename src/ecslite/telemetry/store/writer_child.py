@@ -128,10 +128,11 @@ class ChildWriter:
             if os.stat(f"{path}-wal").st_size > WAL_CHECKPOINT_BYTES:
                 self.due.add(path)
         if signal_name == Signal.LOGS:
-            waiting = max(self.backlog.get(path, 0), 0) + sum(len(b.records) for b in batches)
+            rows = sum(len(b.records) for b in batches)
+            waiting = max(self.backlog.get(path, 0), 0) + rows
             self.backlog[path] = waiting
             if waiting > MAX_UNINDEXED:
-                self.index_slice(path)
+                self.index_slice(path, max(INDEX_CHUNK, rows))  # bounded under a sustained load
         return ("ok", low, high)
 
     def after_answer(self) -> None:
@@ -148,7 +149,7 @@ class ChildWriter:
         if self.unchecked:
             self.checkpoint(next(iter(self.unchecked)))
         elif self.backlog:
-            self.index_slice()
+            self.index_slice(None, INDEX_CHUNK)
 
     def checkpoint(self, path: str) -> None:
         self.unchecked.discard(path)
@@ -162,7 +163,7 @@ class ChildWriter:
         except sqlite3.Error:
             log.exception("telemetry checkpoint failed", extra={"segment": path})
 
-    def index_slice(self, path: str | None = None) -> None:
+    def index_slice(self, path: str | None, limit: int) -> None:
         path = path or next(iter(self.backlog))
         if not Path(path).exists():
             self.backlog.pop(path, None)
@@ -170,7 +171,7 @@ class ChildWriter:
         conn = self.segment(Signal.LOGS, path).conn
         try:
             conn.execute("BEGIN")
-            waiting = log_tables.index_pending(conn, INDEX_CHUNK)
+            waiting = log_tables.index_pending(conn, limit)
             conn.execute("COMMIT")
         except sqlite3.Error:
             with contextlib.suppress(sqlite3.Error):
