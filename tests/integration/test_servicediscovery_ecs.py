@@ -45,11 +45,13 @@ def registry(sd: Any, endpoint: str, records: tuple[str, ...] = ("A", "SRV"), cu
     return dict(sd.create_service(Name="orders", NamespaceId=ns_id, **kwargs)["Service"])
 
 
-def definition(ecs: Any, mode: str = "awsvpc", health: bool = False) -> str:
+def definition(ecs: Any, mode: str = "awsvpc", health: bool = False, labels: dict[str, str] | None = None) -> str:
     container: dict[str, Any] = {"name": "python-service", "image": "example/orders:1"}
     container["portMappings"] = [{"containerPort": 8000}]
     if health:
         container["healthCheck"] = HEALTH
+    if labels:
+        container["dockerLabels"] = labels
     kwargs: dict[str, Any] = {"networkMode": mode, "containerDefinitions": [container], "cpu": "256", "memory": "512"}
     if mode == "awsvpc":
         kwargs["requiresCompatibilities"] = ["FARGATE"]
@@ -120,13 +122,13 @@ def test_deleted_service_leaves_no_instances(ecs: Any, sd: Any, endpoint: str) -
     wait_for(lambda: instances(sd, srv["Id"]) == [])
 
 
-def test_task_with_health_checks_is_registered_once_healthy(ecs: Any, sd: Any, endpoint: str) -> None:
+def test_task_is_registered_while_running_before_its_checks_pass(ecs: Any, sd: Any, endpoint: str) -> None:
     srv = registry(sd, endpoint, ("A",), custom=True)
-    definition(ecs, health=True)
+    definition(ecs, health=True, labels={"ecslite.fake.healthy-after-seconds": "30"})
     create(ecs, endpoint, [{"registryArn": srv["Arn"]}])
     wait_for(lambda: len(instances(sd, srv["Id"])) == 1)
     task = ecs.describe_tasks(tasks=ecs.list_tasks(serviceName="orders")["taskArns"])["tasks"][0]
-    assert task["healthStatus"] == "HEALTHY"
+    assert (task["lastStatus"], task["healthStatus"]) == ("RUNNING", "UNKNOWN")
     status = sd.get_instances_health_status(ServiceId=srv["Id"])["Status"]
     assert list(status.values()) == ["HEALTHY"]
     attributes = instances(sd, srv["Id"])[0]["Attributes"]

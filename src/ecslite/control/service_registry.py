@@ -6,11 +6,12 @@ out the instances the task should have (:func:`desired_instances`), compares the
 registered for it (``sd_instances.owner``) and registers, updates or deregisters in one transaction
 (each with the REGISTER_INSTANCE/DEREGISTER_INSTANCE operation Cloud Map would show).
 
-- Registered: a task of a service that is RUNNING with desired status RUNNING and, when its
-  containers have health checks, HEALTHY (ECS registers tasks that pass their checks); a task
-  already registered in a service with ``HealthCheckCustomConfig`` stays registered while unhealthy
-  and its instance is marked UNHEALTHY, as ECS pushes task health through
-  UpdateInstanceCustomHealthStatus.
+- Registered: a task of a service that is RUNNING with desired status RUNNING, whatever its health
+  (ECS registers in ACTIVATING, before the containers' checks have a result, §8.2; a task whose
+  essential container has no check stays UNKNOWN for ever and is still found). In a service with
+  ``HealthCheckCustomConfig`` the instance starts HEALTHY (``AWS_INIT_HEALTH_STATUS``) and follows
+  the task's health as ECS pushes it through UpdateInstanceCustomHealthStatus: UNHEALTHY while the
+  task is UNHEALTHY (it then leaves DNS answers), HEALTHY otherwise.
 - Deregistered: as soon as the task's desired status is STOPPED (DEACTIVATING comes before the
   containers are signalled, §3.4) or it leaves RUNNING, its service is deleted (its tasks stop), or
   the Cloud Map service is gone.
@@ -65,10 +66,6 @@ def registries_of(task: Mapping[str, Any], service: Mapping[str, Any]) -> list[d
     return list(service.get("serviceRegistries") or ())
 
 
-def _has_health_checks(task: Mapping[str, Any]) -> bool:
-    return any(c.get("healthCheck") for c in task["_spec"].get("containers") or ())
-
-
 def _port(task: Mapping[str, Any], registry: Mapping[str, Any]) -> int | None:
     if registry.get("port") is not None:
         return int(registry["port"])
@@ -109,9 +106,7 @@ def desired_instances(db: Database, task_arn: str) -> list[DesiredInstance]:
     service = svc_store.get(db, service_arn(spec["region"], spec["account"], cluster, spec["serviceName"]))
     if service is None:
         return []
-    checked = _has_health_checks(task)
-    unhealthy = checked and task.get("healthStatus") != "HEALTHY"
-    registered = {(o.service_id, o.region, o.account) for o in cloudmap_store.owned_by(db, task_arn)}
+    unhealthy = task.get("healthStatus") == "UNHEALTHY"
     out: list[DesiredInstance] = []
     for registry in registries_of(task, service):
         found = cloudmap_store.service_by_arn(db, str(registry["registryArn"]))
@@ -119,10 +114,6 @@ def desired_instances(db: Database, task_arn: str) -> list[DesiredInstance]:
             continue
         account, region, sd_service = found
         custom = sd_service.get("HealthCheckCustomConfig") is not None
-        # A task that is not healthy yet is not registered; one that was, in a service with custom
-        # health, stays and is reported UNHEALTHY (§8.2).
-        if unhealthy and not (custom and (sd_service["Id"], region, account) in registered):
-            continue
         attributes = task_attributes(task, registry, custom)
         if attributes is None:
             continue
