@@ -17,6 +17,8 @@ from ecslite.telemetry.receivers.forward import (
     EventTime,
     ForwardSession,
     ForwardSettings,
+    Peer,
+    PipelineSink,
     ack,
     decode_message,
     event_time,
@@ -304,3 +306,35 @@ def test_converter_without_a_task_uses_the_tag() -> None:
     [batch] = RecordConverter(None).batches(messages, None, 0)
     assert dict(batch.resource.attributes) == {"service.name": "myapp"}
     assert len(batch.records) == 1
+
+
+class RefusingPipeline:
+    """A pipeline that refuses the first ``refusals`` offers, then takes everything."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.taken: list[Any] = []
+
+    def submit_batches(self, signal: str, batches: list[Any], owner: Any, receiver: str) -> object | None:
+        if self.refusals:
+            self.refusals -= 1
+            return None
+        self.taken.extend(batches)
+        return object()
+
+
+def test_a_refused_delivery_is_converted_and_counted_once() -> None:
+    pipeline = RefusingPipeline(refusals=2)
+    clock = iter([100.0, 200.0, 300.0])
+    sink = PipelineSink(pipeline, None, clock=lambda: next(clock))  # type: ignore[arg-type]
+    messages = feed_all(ForwardSession(), pack(["app", [[T, {"log": "one"}], ["no time", {"log": "x"}]]]))
+    peer = Peer("127.0.0.1", 5000, "tcp")
+    assert not sink.deliver(messages, peer)
+    assert not sink.deliver(messages, peer)
+    assert sink.deliver(messages, peer)
+    [batch] = pipeline.taken
+    assert [(r.body, r.observed_ns) for r in batch.records] == [("one", 100 * NS)]  # observed when first received
+    assert sink.invalid_entries == 1
+    # Other messages are converted afresh.
+    assert sink.deliver(feed_all(ForwardSession(), pack(["app", T, {"log": "two"}])), peer)
+    assert [r.body for b in pipeline.taken for r in b.records] == ["one", "two"]

@@ -51,6 +51,7 @@ import msgpack
 
 if TYPE_CHECKING:
     from ecslite.telemetry.enrich import TaskOwner, TaskOwners
+    from ecslite.telemetry.model import LogBatch
     from ecslite.telemetry.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -628,20 +629,29 @@ class PipelineSink:
         self.clock = clock
         self.dropped_signals: Counter[int] = Counter()
         self.invalid_entries = 0
+        self._local = threading.local()  # per delivering thread: the batches of a refused delivery
 
     def deliver(self, messages: Sequence[ForwardMessage], peer: Peer) -> bool:
         from ecslite.telemetry.model import Signal
 
-        owner = self.owner_of(peer) if self.owner_of is not None else None
-        for message in messages:
-            self.invalid_entries += message.invalid
-            if message.signal != SIGNAL_LOGS:
-                self.dropped_signals[message.signal] += 1
-        batches = self.converter.batches(messages, owner, int(self.clock() * NS))
-        if not batches:
-            return True
+        refused: tuple[Sequence[ForwardMessage], list[LogBatch]] | None = getattr(self._local, "refused", None)
+        if refused is not None and refused[0] is messages:
+            # Offered again after a refusal (§1.4): converted and counted once, with the time it
+            # was first received as its observed time.
+            batches = refused[1]
+        else:
+            owner = self.owner_of(peer) if self.owner_of is not None else None
+            for message in messages:
+                self.invalid_entries += message.invalid
+                if message.signal != SIGNAL_LOGS:
+                    self.dropped_signals[message.signal] += 1
+            batches = self.converter.batches(messages, owner, int(self.clock() * NS))
         # Batches are enriched already (per record's task); the pipeline adds nothing more.
-        return self.pipeline.submit_batches(Signal.LOGS, batches, None, self.receiver) is not None
+        if batches and self.pipeline.submit_batches(Signal.LOGS, batches, None, self.receiver) is None:
+            self._local.refused = (messages, batches)
+            return False
+        self._local.refused = None
+        return True
 
     def counters(self) -> dict[str, int]:
         return {
