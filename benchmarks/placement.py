@@ -21,6 +21,7 @@ non-zero when a measured goal is missed; every server it starts is stopped by pi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,9 @@ STRATEGY = [
     {"type": "spread", "field": "attribute:ecs.availability-zone"},
     {"type": "binpack", "field": "memory"},
 ]
+# The service's own bridge and VPC, so it never meets a developer's server or a test run's.
+BRIDGE = "ecslbench1"
+VPC_CIDR = "10.234.0.0/16"
 GOAL_PLACEMENTS = 2000.0
 GOAL_STEADY_SECONDS = 10.0
 
@@ -199,7 +203,18 @@ def bench_api(hosts: int, calls: int) -> dict[str, float]:
 
 
 def bench_service(tasks: int) -> dict[str, float]:
-    server = Server("--runtime", "process", "--ephemeral", "--image-map", str(_image_map()))
+    server = Server(
+        "--runtime",
+        "process",
+        "--ephemeral",
+        "--image-map",
+        str(_image_map()),
+        "--bridge",
+        BRIDGE,
+        "--vpc-cidr",
+        VPC_CIDR,
+    )
+    ecs = None
     try:
         ecs = server.client()
         ec2 = boto3.client(
@@ -243,12 +258,36 @@ def bench_service(tasks: int) -> dict[str, float]:
                 and service["events"][0]["createdAt"].timestamp() >= time.time() - (time.perf_counter() - started)
             ):
                 steady = time.perf_counter() - started
-                ecs.update_service(service="grow", desiredCount=0)
                 return {"running_seconds": running_at or steady, "steady_seconds": steady}
             time.sleep(0.2)
         raise SystemExit("the service did not reach a steady state in 10 minutes")
     finally:
+        if ecs is not None:
+            _stop_service_tasks(ecs)
         server.stop()
+
+
+def _stop_service_tasks(ecs: Any) -> None:
+    """Tasks outlive the server (their shims stay), so they are stopped, and seen STOPPED, first."""
+    with contextlib.suppress(Exception):
+        ecs.update_service(service="grow", desiredCount=0)
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(desiredStatus="RUNNING"):
+        arns.extend(page["taskArns"])
+    for arn in arns:
+        ecs.stop_task(task=arn, reason="benchmark finished")
+    for page in ecs.get_paginator("list_tasks").paginate(desiredStatus="STOPPED"):
+        arns.extend(a for a in page["taskArns"] if a not in arns)
+    pending = set(arns)
+    deadline = time.monotonic() + 180
+    while pending and time.monotonic() < deadline:
+        batch = list(pending)[:100]
+        for task in ecs.describe_tasks(tasks=batch)["tasks"]:
+            if task["lastStatus"] == "STOPPED":
+                pending.discard(task["taskArn"])
+        time.sleep(0.2)
+    if pending:
+        print(f"{len(pending)} tasks did not stop in time", file=sys.stderr)
 
 
 def _image_map() -> Path:

@@ -74,6 +74,9 @@ from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 from ecslite.store.tasks import StopRequest, apply_stop
 
+# PROVISIONING → PENDING, pull started, pulled, log streams, containers (in dependsOn waves), RUNNING.
+MAX_START_STEPS = 10
+
 
 @dataclass(slots=True)
 class Observed:
@@ -98,29 +101,41 @@ class TaskReconciler:
         return round(self.clock.now(), 3)
 
     async def reconcile(self, key: str) -> Outcome:
+        # The start steps follow each other within one call (§3.2 order kept: each step is its own
+        # commit, re-read by the next), instead of one trip through the work queue per step.
+        outcome = Outcome()
+        for _ in range(MAX_START_STEPS):
+            outcome, starting = await self._step(key)
+            if not starting:
+                break
+        return outcome
+
+    async def _step(self, key: str) -> tuple[Outcome, bool]:
+        """One step; True when it was a start step after which the next may follow at once."""
         doc = task_store.get(self.db, key)
         if doc is None:
             await self._forget(key)
-            return Outcome()
+            return Outcome(), False
         if doc["lastStatus"] == TaskStatus.STOPPED:
             task_network.release(self.db, key)  # its sandbox is gone: the ENI and addresses are free
-            return Outcome()
+            return Outcome(), False
         observed = await self._observe(doc)
         if observed.lost is not None:
             self._lose(key, doc, observed.lost)
-            return Outcome()
+            return Outcome(), False
         if self._record_exits(key, doc, observed):
-            return Outcome()
+            return Outcome(), False
         if self._apply_health(key, doc):
-            return Outcome()
+            return Outcome(), False
         if doc["desiredStatus"] == DesiredStatus.STOPPED:
-            return await stop_step(self, key, doc)
+            return await stop_step(self, key, doc), False
         if doc["lastStatus"] == TaskStatus.PROVISIONING:
             await self._prepare_sandbox(key, doc)
-            return Outcome()
+            return Outcome(), True
         if doc["lastStatus"] == TaskStatus.PENDING:
-            return await self._pending_step(key, doc, observed)
-        return Outcome()
+            outcome = await self._pending_step(key, doc, observed)
+            return outcome, outcome.requeue_after is None
+        return Outcome(), False
 
     # -- observing -----------------------------------------------------------------------------
 
