@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import uvicorn
@@ -50,6 +50,9 @@ from ecslite.runtime.process.netlink import host_routes
 from ecslite.runtime.select import select_runtime
 from ecslite.store.db import Database
 from ecslite.store.logs import LogStore
+
+if TYPE_CHECKING:
+    from ecslite.telemetry.sink import ExportSink
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,7 @@ class Server:
         self._add_forward_receiver()
         self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
         self._add_task_gateway()
+        self._add_export_sink()
         # A short --metrics-period needs samples often enough to fill its periods.
         interval = min(self.settings.runtime_metrics_interval, self.settings.metrics_period / 5)
         self.components.append(RuntimeMetrics(self.db, self.runtime, self.telemetry.store, self.clock, interval))
@@ -158,6 +162,21 @@ class Server:
             output_path=output_path,
         )
         self.components.append(self.gateway)
+
+    def _add_export_sink(self) -> None:
+        """Loki, Tempo and Thanos stand-ins on the VPC bridge's subnet gateways (process runtime only;
+        ecslite.telemetry.sink)."""
+        self.sink: ExportSink | None = None
+        if self.runtime.name != "process" or self.gateway is None:
+            return
+        from ecslite.model.vpc import default_layout
+        from ecslite.telemetry.sink import ExportSink
+
+        layout = default_layout(self.settings.vpc_cidr)
+        gateways = [str(cidr.network_address + 1) for _, cidr in layout.subnets]
+        gateways.append(str(layout.bridge_range.network_address + 1))
+        self.sink = ExportSink(gateways, device=self.settings.bridge, owners=self.telemetry.owners)
+        self.components.append(self.sink)
 
     def _add_agent(self) -> None:
         """The agent endpoint at 169.254.170.2:80 (process runtime only): task metadata, credentials,
@@ -256,6 +275,7 @@ class Server:
         self.exec_server = ExecServer(self.ecs.exec_sessions, self.runtime, self.clock, self.logs)
         # The web UI under /ui: reads both stores, changes nothing (ecslite.ui).
         self.ui = UiApp(UiSources(self.db, self.telemetry.store, self.logs, self.clock, self.output_path is not None))
+        self.ui.sink_counters = self.sink.task_stats if self.sink is not None else None
         self.components.append(self.ui)
         return Starlette(
             routes=[
@@ -326,6 +346,7 @@ class Server:
     async def _telemetry_stats(self, request: Request) -> Response:
         stats = {**self.telemetry.stats(), "forward": self.forward.stats(), "exporters": self.exports.stats()}
         stats["gateway"] = self.gateway.stats() if self.gateway is not None else None
+        stats["sink"] = self.sink.stats() if self.sink is not None else None
         return JSONResponse(stats)
 
     async def _container_output(self, request: Request) -> Response:

@@ -118,6 +118,8 @@ class UiApp:
         self.hub = ChangeHub()
         sources.db.subscribe(self._on_changes)
         self._shell = (STATIC / "index.html").read_text().replace("{{version}}", __version__)
+        # The export sink's counters of one task by output (ecslite.telemetry.sink), where it runs.
+        self.sink_counters: Callable[[str], Mapping[str, Any]] | None = None
 
     name = "ui"
 
@@ -193,6 +195,8 @@ class UiApp:
         if found is None:
             return _problem(f"Task {task_id or '(none given)'} was not found.", 404)
         found["outputKept"] = self.sources.output_kept
+        if self.sink_counters is not None:
+            found["sink"] = self.sink_counters(found["task"]["taskArn"])
         found["endpoint"] = str(request.base_url).rstrip("/")
         return _json({"now": self.sources.clock.now(), **found})
 

@@ -81,6 +81,7 @@ export async function render(main, query) {
         h("div.row", link(`/ui/logs?task=${encodeURIComponent(b.taskId)}`, "Telemetry logs"), link(`/ui/traces?attributes=${encodeURIComponent(`aws.ecs.task.id=${b.taskId}`)}`, "Traces")),
       ),
       panel("Containers", containersTable(state.containers), h("h3", "Start order (dependsOn)"), startOrder(state)),
+      state.sink && Object.keys(state.sink).length ? panel("Export sink", sinkTable(state.sink)) : null,
       panel("Exec into a container", execBox(state)),
       panel("Timeline", timelineView(state)),
     );
@@ -88,7 +89,11 @@ export async function render(main, query) {
 
   await loadState();
   await loadCharts();
-  timer = setInterval(loadCharts, 15000);
+  timer = setInterval(() => {
+    loadCharts();
+    // The sink's counters change without a store change; a router task's page refetches them.
+    if (state && state.sink && Object.keys(state.sink).length) loadState();
+  }, 15000);
   return {
     onChange: (change) => {
       if (change.kinds.includes("*") || (state && change.keys.includes(state.task.taskArn)) || (change.kinds.includes("task") && !change.keys.length)) loadState();
@@ -135,6 +140,36 @@ function containersTable(containers) {
       { title: "Logs", cell: (c) => h("span.small", c.logs.driver || "none") },
     ],
     containers,
+  );
+}
+
+// What this task's router sent to ecslite's export sink, the stand-in for its Loki, Tempo and Thanos
+// (spec/otel-demo.md §4.2): every output listed, so one that received nothing shows 0.
+const SINK_OUTPUTS = [
+  ["loki", "Loki push (:3100)"],
+  ["otlp/traces", "Tempo, OTLP traces (:4318)"],
+  ["otlp/metrics", "OTLP metrics (:4318)"],
+  ["otlp/logs", "OTLP logs (:4318)"],
+  ["remote_write", "Thanos remote write (:19291)"],
+];
+
+function sinkTable(sink) {
+  const rows = SINK_OUTPUTS.map(([key, title]) => ({ key, title, ...(sink[key] || { requests: 0, records: 0, rejected: 0, bytes: 0, errors: 0 }) }));
+  return h(
+    "div",
+    table(
+      [
+        { title: "Output", cell: (r) => h("span", r.title) },
+        { title: "Requests", num: true, cell: (r) => number(r.requests, 0) },
+        { title: "Records", num: true, cell: (r) => number(r.records, 0) },
+        { title: "Rejected", num: true, cell: (r) => number(r.rejected, 0) },
+        { title: "Bytes", num: true, cell: (r) => number(r.bytes, 0) },
+        { title: "Errors", num: true, cell: (r) => (r.errors ? h("span", { style: { color: "var(--err)", fontWeight: 600 } }, String(r.errors)) : "0") },
+        { title: "Last error", cls: "wrap", cell: (r) => h("span.small.mono", r.lastError || "") },
+      ],
+      rows,
+    ),
+    h("p.small.muted", "Checked and answered as the backend would, then dropped: every record was already stored from the router's inputs."),
   );
 }
 

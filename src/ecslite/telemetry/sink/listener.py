@@ -1,0 +1,212 @@
+"""The export sink's listeners: Loki push on 3100, OTLP/HTTP on 4318, remote write on 19291, bound to
+the gateway addresses of the server's VPC bridge (spec/otel-demo.md §4.1 step 2; telemetry.md §6.2–6.4).
+
+``ecslite up`` points a router's ``LOKI_ENDPOINT``/``TEMPO_ENDPOINT``/``THANOS_ENDPOINT`` at a subnet
+gateway, the address a task reaches the host by. Each request is checked as the backend would check
+it (:mod:`.checks`), answered like it, and counted per source task and output (:mod:`.counters`);
+nothing is stored, since the router's input tap already stored every record (§6.5).
+
+Binding: every address is bound on the bridge (``SO_BINDTODEVICE``) with ``IP_FREEBIND``, because a
+subnet's gateway appears on the bridge only once a task uses that subnet; so a host process on
+another interface never sees the sink and two servers with different bridges keep apart. Any port
+already taken leaves the sink off with one warning, and the server goes on. Checks run on one
+thread owned by the sink, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ecslite.builtin.http import HttpServer, Request, Response
+from ecslite.telemetry.enrich import TaskOwner, TaskOwners
+from ecslite.telemetry.sink import checks
+from ecslite.telemetry.sink.counters import HOST, OutputStats, SinkCounters
+
+log = logging.getLogger(__name__)
+
+IP_FREEBIND = 15  # linux/in.h; not exported by Python's socket module
+LOKI, OTLP, REMOTE_WRITE = "loki", "otlp", "remote_write"
+
+
+@dataclass(frozen=True, slots=True)
+class SinkPorts:
+    loki: int = 3100
+    otlp: int = 4318
+    remote_write: int = 19291
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(LOKI, self.loki), (OTLP, self.otlp), (REMOTE_WRITE, self.remote_write)]
+
+
+class ExportSink:
+    """A server component (process runtime): the sink's listeners and counters."""
+
+    name = "export-sink"
+
+    def __init__(
+        self,
+        addresses: Sequence[str],
+        *,
+        device: str | None = None,
+        ports: SinkPorts = SinkPorts(),
+        owners: TaskOwners | None = None,
+        now_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.addresses = tuple(addresses)
+        self.device = device
+        self.ports = ports
+        self.now_ns = now_ns
+        self.counters = SinkCounters()
+        self.series = checks.SeriesClock()
+        self.bound: dict[str, int] = {}  # kind -> port actually bound (a test may ask for port 0)
+        self.problem: str | None = None
+        self._servers: list[HttpServer] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._by_address: dict[str, str] = {}
+        self._lock = threading.Lock()
+        if owners is not None:
+            for arn, owner in owners.all().items():
+                self._on_owner(arn, owner)
+            owners.subscribe(self._on_owner)
+
+    @property
+    def listening(self) -> bool:
+        return bool(self._servers)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        sockets: list[tuple[str, socket.socket]] = []
+        try:
+            for kind, port in self.ports.items():
+                chosen = port
+                for address in self.addresses:
+                    sock = self._bind(address, chosen)
+                    sockets.append((kind, sock))
+                    chosen = sock.getsockname()[1]  # port 0: the same port on every address
+                self.bound[kind] = chosen
+        except OSError as error:
+            for _, sock in sockets:
+                sock.close()
+            self.bound.clear()
+            self.problem = f"port {port} on {address} is not free ({error.strerror or error})"
+            log.warning(
+                "export sink off: tasks' Loki, Tempo and Thanos endpoints will not answer",
+                extra={"address": address, "port": port, "error": str(error), "device": self.device},
+            )
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-sink")
+        handlers = {LOKI: self._loki, OTLP: self._otlp, REMOTE_WRITE: self._remote_write}
+        servers = {kind: HttpServer(handler) for kind, handler in handlers.items()}
+        for kind, sock in sockets:
+            await servers[kind].listen_socket(sock)
+        self._servers = list(servers.values())
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        self._servers = []
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def reset(self) -> None:
+        self.counters.clear()
+        self.series.clear()
+
+    def _bind(self, address: str, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.device:
+                sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.device.encode())
+            sock.bind((address, port))
+            sock.listen(256)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    # -- what it shows -----------------------------------------------------------------------------
+
+    def urls(self, address: str) -> dict[str, str]:
+        """What a router at ``address``'s subnet is pointed at (``up`` prints these)."""
+        return {
+            "loki": f"http://{address}:{self.ports.loki}/loki/api/v1/push",
+            "tempo": f"http://{address}:{self.ports.otlp}/v1/traces",
+            "thanos": f"http://{address}:{self.ports.remote_write}/api/v1/receive",
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "listening": self.listening,
+            "addresses": list(self.addresses),
+            "ports": dict(self.bound) if self.bound else {kind: port for kind, port in self.ports.items()},
+            "problem": self.problem,
+            "totals": self.counters.totals(),
+            "tasks": self.counters.sources(),
+        }
+
+    def task_stats(self, task_arn: str) -> dict[str, OutputStats]:
+        return self.counters.of(task_arn)
+
+    # -- who is sending ------------------------------------------------------------------------------
+
+    def _on_owner(self, task_arn: str, owner: TaskOwner | None) -> None:
+        with self._lock:
+            for address, arn in list(self._by_address.items()):
+                if arn == task_arn:
+                    del self._by_address[address]
+            if owner is not None and owner.ipv4:
+                self._by_address[owner.ipv4] = task_arn
+
+    def source_of(self, request: Request) -> str:
+        address = request.peer[0] if request.peer else None
+        with self._lock:
+            return self._by_address.get(address or "", HOST)
+
+    # -- handlers ------------------------------------------------------------------------------------
+
+    async def _run(self, function: Callable[[], checks.Verdict]) -> checks.Verdict:
+        executor = self._executor
+        if executor is None:
+            return checks.Verdict(503, b"shutting down\n")
+        return await asyncio.get_running_loop().run_in_executor(executor, function)
+
+    async def _answer(self, request: Request, output: str | None, verdict: checks.Verdict) -> Response:
+        if output is not None:
+            self.counters.record(self.source_of(request), output, len(request.body), verdict)
+        return Response(verdict.status, verdict.body, verdict.content_type, verdict.headers)
+
+    async def _loki(self, request: Request) -> Response:
+        now = self.now_ns()
+        verdict = await self._run(
+            lambda: checks.check_loki(request.method, request.path, request.headers, request.body, now)
+        )
+        pushed = request.path == "/loki/api/v1/push" and request.method == "POST"
+        return await self._answer(request, "loki" if pushed else None, verdict)
+
+    async def _otlp(self, request: Request) -> Response:
+        verdict = await self._run(
+            lambda: checks.check_otlp(request.method, request.path, request.headers, request.body)
+        )
+        signal = checks.OTLP_PATHS.get(request.path)
+        counted = f"otlp/{signal}" if signal is not None and request.method == "POST" else None
+        return await self._answer(request, counted, verdict)
+
+    async def _remote_write(self, request: Request) -> Response:
+        verdict = await self._run(
+            lambda: checks.check_remote_write(request.method, request.path, request.body, self.series)
+        )
+        written = request.path == "/api/v1/receive" and request.method == "POST"
+        return await self._answer(request, "remote_write" if written else None, verdict)
