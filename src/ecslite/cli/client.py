@@ -47,6 +47,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) 
 DEFAULT = DEFAULT_ENDPOINT
 
 
+def server_health(endpoint: str) -> dict[str, Any] | None:
+    """The server's ``/_ecslite/health`` answer, ``None`` when nothing healthy answers there."""
+    try:
+        response = httpx.get(f"{endpoint.rstrip('/')}/_ecslite/health", timeout=3.0)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    data: dict[str, Any] = response.json()
+    return data
+
+
 class CliError(Exception):
     """A problem reported in one line before exiting with ``exit_code``."""
 

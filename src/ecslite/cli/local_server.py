@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from ecslite.cli.client import CliError
+from ecslite.cli.client import CliError, server_health
 from ecslite.cli.project import Project, ProjectError, Service
 
 STATE_DIR = ".ecslite"
@@ -112,17 +110,6 @@ def prerequisite_problems(services: Sequence[Service], runtime: str) -> list[str
 # -- finding, starting and checking the server ------------------------------------------------------------
 
 
-def health(endpoint: str) -> dict[str, Any] | None:
-    try:
-        response = httpx.get(f"{endpoint.rstrip('/')}/_ecslite/health", timeout=3.0)
-    except httpx.HTTPError:
-        return None
-    if response.status_code != 200:
-        return None
-    data: dict[str, Any] = response.json()
-    return data
-
-
 def start(project: Project, endpoint: str, data_dir: Path, runtime: str, image_map: Path) -> dict[str, Any]:
     """``ecslite server --detach`` for ``endpoint`` with the project's image map and region."""
     parts = urlsplit(endpoint)
@@ -148,7 +135,7 @@ def start(project: Project, endpoint: str, data_dir: Path, runtime: str, image_m
         str(image_map),
     ]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT_SECONDS, check=False)
-    found = health(endpoint)
+    found = server_health(endpoint)
     if result.returncode != 0 or found is None:
         output = (result.stdout + result.stderr).strip()
         raise CliError(f"ecslite server did not start at {endpoint}:\n{output}")

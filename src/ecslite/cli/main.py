@@ -22,6 +22,7 @@ from rich.table import Table
 from ecslite import __version__
 from ecslite.cli import exec as exec_cli
 from ecslite.cli import logs as logs_cli
+from ecslite.cli.client import server_health
 from ecslite.config import DEFAULT_ENDPOINT, RUNTIMES, Settings, default_data_dir
 
 app = typer.Typer(
@@ -297,21 +298,10 @@ def _healthy(endpoint: str) -> bool:
         return False
 
 
-def _health(endpoint: str) -> dict[str, Any] | None:
-    try:
-        response = httpx.get(f"{endpoint.rstrip('/')}/_ecslite/health", timeout=3.0)
-    except httpx.HTTPError:
-        return None
-    if response.status_code != 200:
-        return None
-    data: dict[str, Any] = response.json()
-    return data
-
-
 @app.command()
 def status(endpoint: EndpointOpt = DEFAULT_ENDPOINT) -> None:
     """Show whether the server is up, and what it runs."""
-    health = _health(endpoint)
+    health = server_health(endpoint)
     if health is None:
         err.print(f"ecslite is not running at {endpoint}. Start it with: ecslite server --detach")
         raise typer.Exit(1)
@@ -332,7 +322,7 @@ def stop(endpoint: EndpointOpt = DEFAULT_ENDPOINT, data_dir: DataDirOpt = defaul
     """Stop the server (found through its endpoint, else through the pid file in the data dir)."""
     from ecslite.server import read_pid, terminate
 
-    health = _health(endpoint)
+    health = server_health(endpoint)
     pid = int(health["pid"]) if health else read_pid(data_dir.expanduser() / "server.pid")
     if pid is None or not _alive(pid):
         err.print(f"ecslite is not running at {endpoint}.")

@@ -21,35 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ecslite.model.log_groups import RETENTION_DAYS
+
 PROJECT_FILE = "ecslite.toml"
 ADDRESS = re.compile(r"\{address:([A-Za-z0-9_-]+)\}")
 LAUNCH_TYPES = ("FARGATE", "EC2", "EXTERNAL")
 PUBLIC_IP = ("ENABLED", "DISABLED")
-# CloudWatch Logs' PutRetentionPolicy values.
-RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
 
 _TOP_KEYS = ("project", "cluster", "log_groups", "environments", "router", "cloud_map", "services", "images")
 _SERVICE_KEYS = (

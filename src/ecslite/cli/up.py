@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ecslite.cli import local_server
-from ecslite.cli.client import Client, CliError, reporting, usage_error
+from ecslite.cli.client import Client, CliError, reporting, server_health, usage_error
 from ecslite.cli.deploy import Applied, Deployer
 from ecslite.cli.envs import EnvironmentBuildFailed, ensure_venv
 from ecslite.cli.project import Project, ProjectError, Service, fill_addresses, load_project, select_services
@@ -85,7 +85,7 @@ def _server(
 ) -> tuple[Client, bool]:
     """A client of the project's server (started when none answers), and whether a running server's
     image map was just rewritten (another ``--router-config``)."""
-    found = local_server.health(endpoint)
+    found = server_health(endpoint)
     wanted_runtime = runtime if found is None else str(found.get("runtime"))
     problems = local_server.prerequisite_problems(services, "fake" if wanted_runtime == "fake" else "process")
     if problems:
@@ -301,7 +301,7 @@ def down_command(
             services = [s for wave in select_services(project, profile) for s in wave]
         except ProjectError as error:
             raise usage_error(str(error)) from None
-        if local_server.health(endpoint) is None:
+        if server_health(endpoint) is None:
             raise CliError(f"ecslite is not running at {endpoint}; nothing to remove.")
         with Client(endpoint, project.region) as client:
             _down(client, project, services, delete_logs)
@@ -338,7 +338,7 @@ def _stop_server(project: Project, endpoint: str) -> None:
     from ecslite.server import terminate
 
     started = local_server.started_by_up(project)
-    found = local_server.health(endpoint)
+    found = server_health(endpoint)
     if started is None or found is None or found.get("pid") != started.get("pid"):
         console.print(f"The server at {endpoint} was not started by ecslite up: left running.")
         return

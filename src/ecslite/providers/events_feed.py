@@ -43,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ecslite.clock import Clock
+from ecslite.loop_calls import call_in_loop
 from ecslite.protocol.models import service_model
 from ecslite.protocol.values import to_iso
 from ecslite.store import tasks as task_store
@@ -350,17 +351,7 @@ class EventsFeed:
         self._wake()
 
     def _wake(self) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._set_arrived()
-        else:
-            loop.call_soon_threadsafe(self._set_arrived)
+        call_in_loop(self._loop, self._set_arrived)
 
     def _set_arrived(self) -> None:
         if self._arrived is not None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from ecslite.loop_calls import call_in_loop
 from ecslite.store.db import Change
 
 COALESCE_SECONDS = 0.1
@@ -64,17 +65,7 @@ class ChangeHub:
             self._wake(listener.wake)
 
     def _wake(self, event: asyncio.Event) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
+        call_in_loop(self._loop, event.set)
 
     def close(self) -> None:
         """End every open stream (the server is stopping)."""

@@ -28,31 +28,6 @@ from ecslite.providers.logs.ingest import check_name_patterns
 from ecslite.providers.pagination import decode_token
 from ecslite.store.logs import LogGroupRow, LogStore
 
-# retentionInDays values PutRetentionPolicy accepts (spec/ecs.md §10.2).
-RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
 DAY_MS = 86_400_000
 
 P = ParamSpec("P")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecslite.model.log_groups import RETENTION_DAYS
 from ecslite.providers.base import Params, RequestContext
-from ecslite.providers.logs.common import RETENTION_DAYS, LogsBase, group_arn, on_worker
+from ecslite.providers.logs.common import LogsBase, group_arn, on_worker
 from ecslite.providers.logs.errors import (
     DELETION_PROTECTED,
     GROUP_OR_RESOURCE,
