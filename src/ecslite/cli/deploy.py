@@ -10,11 +10,20 @@ count when no autoscaling owns it) or left alone; scalable targets and policies 
 
 What ``up`` registered carries the tag ``ecslite:project = <project name>``, which is how ``down``
 finds the revisions to deregister without touching revisions registered by anyone else.
+
+With ``export_to="sink"`` (``up --export-to sink``, the default), a container whose task definition
+names ``LOKI_ENDPOINT``, ``TEMPO_ENDPOINT`` or ``THANOS_ENDPOINT`` gets the address of ecslite's export
+sink there, through the project's environment merge, so the registered revision shows it (ECS
+services take no container overrides; spec/otel-demo.md §4.1 step 2). The address is the gateway of
+the subnet the services run in, where the sink listens (:mod:`ecslite.telemetry.sink`). A value the
+project file sets for one of those variables is kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import ipaddress
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +37,9 @@ PROJECT_TAG = "ecslite:project"
 DIGEST_TAG = "ecslite:digest"
 SCALABLE_DIMENSION = "ecs:service:DesiredCount"
 OPERATION_TIMEOUT_SECONDS = 60.0
+EXPORT_TARGETS = ("sink", "real")
+# The router's backend hosts in the seed's task definition (spec/otel-demo.md §1.2).
+EXPORT_VARIABLES = ("LOKI_ENDPOINT", "TEMPO_ENDPOINT", "THANOS_ENDPOINT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +65,36 @@ def digest_of(definition: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def with_sink(service: Service, address: str) -> tuple[Service, list[str]]:
+    """``service`` with every export variable its task definition names pointed at ``address``, and
+    the ``container.VARIABLE`` names that were (a project file's own value for one is kept)."""
+    environment = {name: dict(values) for name, values in service.environment.items()}
+    changed = []
+    for container in service.task_definition.get("containerDefinitions") or []:
+        name = str(container.get("name"))
+        for variable in container.get("environment") or []:
+            key = variable.get("name")
+            if key in EXPORT_VARIABLES and key not in environment.get(name, {}):
+                environment.setdefault(name, {})[key] = address
+                changed.append(f"{name}.{key}")
+    return (dataclasses.replace(service, environment=environment), changed) if changed else (service, [])
+
+
 class Deployer:
     """Applies a project to a server (``apply_*``) and removes it (``remove_*``)."""
 
-    def __init__(self, client: Client, project: Project, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, client: Client, project: Project, say: Callable[[str], None], *, export_to: str = "sink"
+    ) -> None:
+        if export_to not in EXPORT_TARGETS:
+            raise ValueError(f"export_to must be one of {', '.join(EXPORT_TARGETS)}")
         self.client = client
         self.project = project
         self.say = say
         self.cluster = project.cluster
+        self.export_to = export_to
+        self.sink_address: str | None = None  # set once a service's variables point at the sink
+        self._subnet: dict[str, Any] | None = None
 
     def tags(self) -> list[dict[str, str]]:
         return [{"key": PROJECT_TAG, "value": self.project.name}]
@@ -94,11 +128,22 @@ class Deployer:
             self.say(f"cluster {self.cluster} settings updated")
 
     def subnets(self) -> list[str]:
-        filters = [{"Name": "default-for-az", "Values": ["true"]}]
-        found = self.client.call("ec2", "describe_subnets", Filters=filters)["Subnets"]
-        if not found:
-            raise CliError(f"The server has no default subnet in {self.client.region} for awsvpc services.")
-        return [found[0]["SubnetId"]]
+        return [str(self._default_subnet()["SubnetId"])]
+
+    def _default_subnet(self) -> dict[str, Any]:
+        if self._subnet is None:
+            filters = [{"Name": "default-for-az", "Values": ["true"]}]
+            found = self.client.call("ec2", "describe_subnets", Filters=filters)["Subnets"]
+            if not found:
+                raise CliError(f"The server has no default subnet in {self.client.region} for awsvpc services.")
+            self._subnet = dict(found[0])
+        return self._subnet
+
+    def sink_gateway(self) -> str:
+        """The export sink's address for the services' tasks: their subnet's gateway (the VPC router
+        at base + 1, which ecslite puts on its bridge)."""
+        cidr = ipaddress.IPv4Network(str(self._default_subnet()["CidrBlock"]))
+        return str(cidr.network_address + 1)
 
     # -- Cloud Map ----------------------------------------------------------------------------------
 
@@ -170,6 +215,10 @@ class Deployer:
 
     def register(self, service: Service, addresses: Mapping[str, str]) -> Registered:
         """The revision for ``service``: the latest one when its content is the same, else a new one."""
+        if self.export_to == "sink":
+            service, changed = with_sink(service, self.sink_gateway())
+            if changed:
+                self.sink_address = self.sink_gateway()
         definition = merged_definition(service, addresses)
         digest = digest_of(definition)
         try:

@@ -8,6 +8,8 @@ the server has Cloud Map); then deploy the services in their ``after`` order —
 whose addresses fill ``{address:<service>}`` — and watch every deployment (:mod:`ecslite.cli.rollout`)
 until all are ready, one has failed, or ``--timeout`` passes. Exit status 0 when ready, 1 when a
 deployment failed or the time ran out (with the reason), 2 for a bad project or option.
+``--export-to sink`` (default) points routers' Loki, Tempo and Thanos hosts at ecslite's export sink
+(:mod:`ecslite.cli.deploy`) and the summary prints its URLs; ``real`` keeps the task definition's.
 
 ``down`` removes what ``up`` created, in reverse: scalable targets, services (scaled to 0 and
 deleted with force), waiting until their tasks are STOPPED; Cloud Map services and namespace; the
@@ -27,7 +29,7 @@ from rich.live import Live
 
 from ecslite.cli import local_server
 from ecslite.cli.client import Client, CliError, reporting, server_health, usage_error
-from ecslite.cli.deploy import Applied, Deployer
+from ecslite.cli.deploy import EXPORT_TARGETS, Applied, Deployer
 from ecslite.cli.envs import EnvironmentBuildFailed, ensure_venv
 from ecslite.cli.project import Project, ProjectError, Service, fill_addresses, load_project, select_services
 from ecslite.cli.rollout import ServiceView, observe, table
@@ -62,9 +64,19 @@ def up_command(
         str, typer.Option("--runtime", help="Runtime of a server up starts: auto, process or fake.")
     ] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for every service.")] = 180.0,
+    export_to: Annotated[
+        str,
+        typer.Option(
+            "--export-to",
+            help="Where routers export: sink (ecslite's export sink stands in for Loki, Tempo and Thanos) "
+            "or real (the task definition's hosts).",
+        ),
+    ] = "sink",
 ) -> None:
     """Deploy a project (DIR/ecslite.toml) and wait until every service is ready."""
     with reporting(err):
+        if export_to not in EXPORT_TARGETS:
+            raise usage_error(f"--export-to must be one of {', '.join(EXPORT_TARGETS)}.")
         try:
             project = load_project(directory)
             waves = select_services(project, profile)
@@ -77,7 +89,7 @@ def up_command(
         services = [s for wave in waves for s in wave]
         client, remapped = _server(project, services, endpoint, data_dir.expanduser().resolve(), runtime, chosen)
         with client:
-            Up(client, project, services, timeout, remapped).run()
+            Up(client, project, services, timeout, remapped, export_to=export_to).run()
 
 
 def _server(
@@ -130,7 +142,14 @@ class Up:
     """One ``up`` run: shared resources, then services deployed as their ``after`` allows, watched."""
 
     def __init__(
-        self, client: Client, project: Project, services: list[Service], timeout: float, remapped: bool = False
+        self,
+        client: Client,
+        project: Project,
+        services: list[Service],
+        timeout: float,
+        remapped: bool = False,
+        *,
+        export_to: str = "sink",
     ) -> None:
         self.client = client
         # The image map changed under running tasks: their images now run something else, which
@@ -139,7 +158,7 @@ class Up:
         self.project = project
         self.services = services
         self.timeout = timeout
-        self.deployer = Deployer(client, project, lambda text: console.print(f"  {text}"))
+        self.deployer = Deployer(client, project, lambda text: console.print(f"  {text}"), export_to=export_to)
         self.applied: dict[str, Applied] = {}
         self.views: dict[str, ServiceView] = {}
         self.registries: dict[str, str] = {}
@@ -237,6 +256,7 @@ class Up:
         console.print(f"  Prometheus   {endpoint}/prometheus")
         console.print(f"  Loki         {endpoint}  (Grafana appends /loki/api/v1)")
         console.print(f"  Tempo        {endpoint}/tempo")
+        self._sink_summary()
         addresses = self._addresses()
         tries = [t for t in (fill_addresses(c, addresses) for c in self.project.try_commands) if t]
         if tries:
@@ -251,6 +271,23 @@ class Up:
             console.print(f"  ecslite logs -f {container}{flags}")
         console.print(f"  ecslite traces{flags}")
         console.print(f"  ecslite down {self.project.directory}{flags}")
+
+    def _sink_summary(self) -> None:
+        """Where the routers' Loki, Tempo and Thanos went (``--export-to sink``), and whether the
+        server's sink answers there (spec/otel-demo.md §4.1 step 2)."""
+        address = self.deployer.sink_address
+        if address is None:
+            return
+        console.print("\n[bold]Export sink[/] (the routers' LOKI/TEMPO/THANOS_ENDPOINT; checked, counted, not stored)")
+        sink = self.client.get_json("/_ecslite/telemetry/stats").get("sink")
+        ports = (sink or {}).get("ports") or {"loki": 3100, "otlp": 4318, "remote_write": 19291}
+        console.print(f"  Loki         http://{address}:{ports['loki']}/loki/api/v1/push")
+        console.print(f"  Tempo        http://{address}:{ports['otlp']}/v1/traces")
+        console.print(f"  Thanos       http://{address}:{ports['remote_write']}/api/v1/receive")
+        if sink is None:
+            console.print("  [yellow]this server runs no export sink (process runtime only): exports will fail[/]")
+        elif not sink.get("listening"):
+            console.print(f"  [yellow]the export sink is off: {sink.get('problem')}[/]")
 
     def _service_urls(self, service: Service) -> None:
         view = self.views.get(service.name)
