@@ -92,6 +92,18 @@ def test_up_runs_the_demo_to_steady_state_with_its_signals_and_down_leaves_nothi
     check_generator_traces(demo_server.endpoint, generator)
     check_logs_resolve_to_traces(demo_server.endpoint)
     check_scraped_metrics(demo_server.endpoint, address)
+    check_sink_with_the_seed_router(demo_server.endpoint, ecs, up.stdout)
+
+    # §4.4: the fixed router configuration matches the OTLP inputs' tags, so traces and metrics reach
+    # the sink too. This server's image map is the test's, which up leaves alone: the test maps the
+    # router image to the fixed root (what up --router-config fixed does to the map of a server it
+    # started) and rolls the service, whose new task runs it.
+    seed_router = ecs.list_tasks(cluster=CLUSTER, serviceName="otel-demo-service")["taskArns"][0]
+    router_image = next(name for name in image_map_entries() if name.endswith(":fluent-bit"))
+    fixed_root = {**image_map_entries()[router_image], "path": str(EXAMPLE / "fluent-bit" / "fixed")}
+    map_images(demo_server, {router_image: fixed_root})
+    ecs.update_service(cluster=CLUSTER, service="otel-demo-service", forceNewDeployment=True)
+    check_sink_with_the_fixed_router(demo_server.endpoint, seed_router)
 
     down = ecslite(demo_server, "down", str(EXAMPLE))
     assert down.returncode == 0, f"down failed:\n{down.stdout}\n{down.stderr}"
@@ -173,3 +185,51 @@ def check_scraped_metrics(endpoint: str, address: str) -> None:
         f"{endpoint}/prometheus/api/v1/label/instance/values", params={"match[]": '{job="java-service"}'}, timeout=10
     ).json()["data"]
     assert f"{address}:9464" in instances
+
+
+def sink_counters(endpoint: str, ecs: Any) -> dict[str, dict[str, Any]]:
+    """The export sink's counters of the running router task (the seed's service), by output."""
+    arns = ecs.list_tasks(cluster=CLUSTER, serviceName="otel-demo-service", desiredStatus="RUNNING")["taskArns"]
+    sink = httpx.get(f"{endpoint}/_ecslite/telemetry/stats", timeout=10).json()["sink"]
+    assert sink is not None and sink["listening"], sink
+    return dict(sink["tasks"].get(arns[0], {})) if len(arns) == 1 else {}
+
+
+def check_sink_with_the_seed_router(endpoint: str, ecs: Any, printed: str) -> None:
+    """§4.1 step 2 with the seed's router configuration (telemetry.md §6.5): the router's endpoint
+    variables hold the subnet gateway where the sink listens; service lines re-enter TCP 24224 as
+    ``container.logs`` and reach Loki, while ``Match otlp.traces``/``otlp.metrics`` match no tag, so
+    Tempo and Thanos receive nothing."""
+    service = ecs.describe_services(cluster=CLUSTER, services=["otel-demo-service"])["services"][0]
+    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    router = next(c for c in definition["containerDefinitions"] if c["name"] == "fluent-bit")
+    env = {e["name"]: e["value"] for e in router["environment"]}
+    gateway = env["LOKI_ENDPOINT"]
+    assert env["TEMPO_ENDPOINT"] == env["THANOS_ENDPOINT"] == gateway
+    assert f"http://{gateway}:3100/loki/api/v1/push" in printed
+
+    def pushed() -> dict[str, dict[str, Any]] | None:
+        counters = sink_counters(endpoint, ecs)
+        return counters if counters.get("loki", {}).get("records") else None
+
+    counters = eventually(pushed, timeout=30, interval=1.0)
+    assert counters, "no Loki push of the router reached the export sink"
+    assert counters["loki"]["errors"] == 0, counters["loki"]
+    assert "otlp/traces" not in counters and "remote_write" not in counters, counters
+
+
+def check_sink_with_the_fixed_router(endpoint: str, seed_router: str) -> None:
+    """The new router task sends to all three of the sink's outputs, and each takes what it gets."""
+    wanted = ("loki", "otlp/traces", "remote_write")
+
+    def all_three() -> dict[str, dict[str, Any]] | None:
+        tasks = httpx.get(f"{endpoint}/_ecslite/telemetry/stats", timeout=10).json()["sink"]["tasks"]
+        for arn, counters in tasks.items():
+            if arn != seed_router and all(counters.get(name, {}).get("records") for name in wanted):
+                return dict(counters)
+        return None
+
+    counters = eventually(all_three, timeout=90, interval=1.0)
+    assert counters, "the fixed router did not reach the sink's Loki, Tempo and Thanos"
+    for name in wanted:
+        assert counters[name]["errors"] == 0, counters[name]
