@@ -276,4 +276,9 @@ _V7 = [
     "CREATE INDEX sd_operations_by_request ON sd_operations (account, region, request_key)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7]
+# Version 8: tasks looked up by ARN (every task read and write, and the service controller's pruning of
+# its settled records) use an index instead of scanning every row, STOPPED ones included: with 10,000
+# tasks kept an hour (§3.1) the scan held the event loop ~10 s per housekeeping pass.
+_V8 = ["CREATE INDEX tasks_by_arn ON tasks (arn)"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]
