@@ -2,7 +2,7 @@
 // One request (/ui/api/overview); the live stream makes it fetch again, never a reload.
 
 import {
-  h, clear, add, api, errorBox, badge, table, link, ago, nameOf, serviceHref, taskHref, progress, emptyState, panel, shortId,
+  h, clear, add, api, errorBox, badge, table, link, ago, nameOf, serviceHref, taskHref, progress, emptyState, panel, shortId, localDateTime, lazyTitle,
 } from "../util.js";
 
 export async function render(main) {
@@ -115,7 +115,7 @@ function eventsList(events, now) {
     events.map((e) =>
       h(
         "li",
-        h("time", { datetime: new Date(e.createdAt * 1000).toISOString(), title: new Date(e.createdAt * 1000).toLocaleString() }, ago(e.createdAt, now)),
+        h("time", { datetime: new Date(e.createdAt * 1000).toISOString(), on: lazyTitle(() => localDateTime(e.createdAt)) }, ago(e.createdAt, now)),
         h("div.wrap", link(serviceHref(e.serviceArn), e.serviceName), " ", h("span", e.message)),
       ),
     ),
