@@ -34,6 +34,8 @@ class Settings:
     stopped_task_retention_seconds: float = 3600.0
     # The longest pause between launches of a service whose tasks keep failing to start (ECS: 15 minutes).
     service_throttle_max_seconds: float = 900.0
+    # How long a task waits in PROVISIONING for managed-scaling capacity before it stops (ECS: 10 to 30 minutes).
+    capacity_wait_timeout_seconds: float = 1800.0
     # Image name → local directory and defaults (JSON, or TOML with an [images] table).
     image_map: Path | None = None
     # The host bridge every task network hangs off, and the default VPC carved into subnets per zone.

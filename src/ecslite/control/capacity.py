@@ -5,7 +5,8 @@
   containers get SIGTERM and their stop timeout as in any stop (§3.4), and a service replaces it
   like any task that ended (§4.7).
 - **Managed scaling** of Auto Scaling group providers: one pass of ``control.capacity_scaling``
-  each time, when the server gives one.
+  each time, when the server gives one, then one pass of ``control.capacity_wait``: tasks waiting
+  in PROVISIONING for the group's capacity are placed on the room it has (or time out).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.control.capacity_scaling import ManagedScaling
+from ecslite.control.capacity_wait import WaitingPlacer
 from ecslite.model.tasks import StopCode
 from ecslite.store import capacity as capacity_store
 from ecslite.store import tasks as task_store
@@ -46,6 +48,7 @@ class CapacityController:
         self.clock = clock
         self.settings = settings
         self.interval = interval
+        self.waiting = WaitingPlacer(db, clock, settings.capacity_wait_timeout_seconds)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -75,6 +78,7 @@ class CapacityController:
         self.interrupt_due()
         if self.scaling is not None:
             self.scaling.step()
+            self.waiting.step()
 
     def interrupt_due(self) -> list[str]:
         """Stop the Spot tasks whose warning has run out; returns their ARNs."""

@@ -7,7 +7,9 @@ cluster it is associated with, one pass:
 - ``M`` = the instances needed: the group's instances running tasks, plus as many new instances
   of the group's type as it takes to fit the tasks its services are missing (each service's share
   of its desired count on this provider under its strategy, ``model.capacity.distribute``, less
-  its live tasks there), after filling the free room of the instances it has;
+  its live tasks there) and the tasks waiting in PROVISIONING for it (``store.capacity_wait``:
+  RunTask's and the services' tasks no instance could take yet), after filling the free room of
+  the instances it has;
 - ``CapacityProviderReservation = M / N × 100``. Above ``targetCapacity`` the group grows to
   ``ceil(M × 100 / targetCapacity)`` instances — from zero to at least two — by at least
   ``minimumScalingStepSize`` and at most ``maximumScalingStepSize`` per pass, and not while one of
@@ -86,7 +88,7 @@ class ManagedScaling:
         busy = [i for i in instances if i["tasks"]]
         kind = instance_type(self._type(account, region, cluster, name)) or instance_type(DEFAULT_TYPE)
         assert kind is not None
-        waiting = self._waiting(account, region, cluster, name)
+        waiting = self._held(account, region, cluster, name) + self._waiting(account, region, cluster, name)
         free = [(i["cpu"], i["memory"]) for i in instances]
         extra = _instances_for(waiting, free, (kind.cpu_units, kind.task_memory))
         needed = len(busy) + extra
@@ -160,6 +162,19 @@ class ManagedScaling:
         )
         value = str(row["value"]) if row and row["value"] else DEFAULT_TYPE
         return value if instance_type(value) else DEFAULT_TYPE
+
+    def _held(self, account: str, region: str, cluster: str, name: str) -> list[tuple[int, int]]:
+        """(cpu, memory) of each task waiting in PROVISIONING for this provider (``store.capacity_wait``)."""
+        rows = self.db.query(
+            """SELECT json_extract(doc, '$._spec.reservation.cpu') AS cpu,
+                      json_extract(doc, '$._spec.reservation.memory') AS memory
+               FROM tasks WHERE last_status='PROVISIONING' AND account=? AND region=? AND cluster=?
+               AND desired_status='RUNNING' AND container_instance IS NULL
+               AND json_extract(doc, '$._spec.capacityWait') IS NOT NULL
+               AND json_extract(doc, '$.capacityProviderName') = ? ORDER BY rid""",
+            (account, region, cluster, name),
+        )
+        return [(int(r["cpu"] or 0), int(r["memory"] or 0)) for r in rows]
 
     def _waiting(self, account: str, region: str, cluster: str, name: str) -> list[tuple[int, int]]:
         """(cpu, memory) of each task the cluster's services are missing on this provider."""

@@ -8,7 +8,9 @@ and ``aws:ecs:serviceName`` (§1.6, §3.7). A capacity provider strategy is foll
 (``model.capacity.next_provider``), Fargate tasks are spread over the zones of the service's
 subnets, EC2 tasks are placed by the placement engine (``store.placement.Placer``) with the
 service's constraints, the definition's ``memberOf`` constraints and required attributes, and the
-service's strategies — ``spread`` over ``attribute:ecs.availability-zone`` when it has none (§4.1).
+service's strategies — ``spread`` over ``attribute:ecs.availability-zone`` when it has none (§4.1);
+one no instance of a managed-scaling provider can take yet waits in PROVISIONING
+(``store.capacity_wait``, §5.6).
 A DAEMON service's tasks are placed each on the instance it is for (``on_instances``).
 
 Nothing here writes: the reconciler inserts the returned documents together with its own record of
@@ -40,6 +42,7 @@ from ecslite.model.task_launch import (
 )
 from ecslite.model.task_placement import Placement, fargate_subnet, instance_subnet
 from ecslite.model.vpc import default_layout
+from ecslite.store import capacity_wait
 from ecslite.store import clusters as cluster_store
 from ecslite.store import placement as placement_store
 from ecslite.store import tags as tag_store
@@ -109,6 +112,7 @@ class ServiceLauncher:
         providers = self._providers(spec, deployment["id"], live, len(targets))
         zones = task_store.count_by_zone(self.db, ref.account, ref.region, ref.cluster, template.group or "")
         placer: placement_store.Placer | None = None
+        gate = capacity_wait.Gate(self.db, ref.account, ref.region, ref.cluster)
         for provider, instance_arn in zip(providers, targets, strict=True):
             kind = "FARGATE" if spec.fargate else (spec.launch_type or "EC2")
             target = TaskTarget(
@@ -135,6 +139,10 @@ class ServiceLauncher:
                         outcome.problem = texts.LAUNCH_FAILED.format(error=str(error))
                         break
                 placed = self.place(template, placer, provider, target, instance_arn)
+                if isinstance(placed, str) and instance_arn is None and gate.admits(provider):
+                    # §5.6: on a managed-scaling provider the task waits in PROVISIONING for capacity.
+                    outcome.docs.append(self._waiting(template, target, service, now))
+                    continue
                 if isinstance(placed, str):
                     outcome.problem = placed
                     if instance_arn is None:
@@ -190,6 +198,14 @@ class ServiceLauncher:
             ec2_instance_id=instance.get("ec2InstanceId"),
             dynamic_ports=outcome.dynamic_ports,
         )
+
+    @staticmethod
+    def _waiting(template: LaunchTemplate, target: TaskTarget, service: Doc, now: float) -> Doc:
+        strategies = service.get("placementStrategy") or [
+            {"type": s.type.value, "field": s.field} for s in DEFAULT_SERVICE_STRATEGY
+        ]
+        doc = build_task(launch_request(template, target))
+        return capacity_wait.hold(doc, now, service.get("placementConstraints"), strategies, template.subnet_zones)
 
     def _definition(self, ref: ServiceRef, arn: str) -> Doc | None:
         family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")

@@ -71,6 +71,7 @@ from ecslite.runtime.base import (
     SandboxSpec,
 )
 from ecslite.store import tasks as task_store
+from ecslite.store.capacity_wait import WAIT_KEY
 from ecslite.store.db import Database
 from ecslite.store.tasks import StopRequest, apply_stop
 
@@ -129,6 +130,8 @@ class TaskReconciler:
             return Outcome(), False
         if doc["desiredStatus"] == DesiredStatus.STOPPED:
             return await stop_step(self, key, doc), False
+        if doc["_spec"].get(WAIT_KEY):
+            return Outcome(), False  # §5.6: no instance yet; control.capacity_wait places it first
         if doc["lastStatus"] == TaskStatus.PROVISIONING:
             await self._prepare_sandbox(key, doc)
             return Outcome(), True

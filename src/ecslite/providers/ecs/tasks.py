@@ -2,7 +2,9 @@
 DescribeTasks, ListTasks.
 
 The provider validates a launch, decides where each task goes (Fargate: a subnet and its zone;
-EC2: a container instance, first fit), writes the new tasks in PROVISIONING/PENDING and returns;
+EC2: a container instance, first fit; on a managed-scaling provider with no room, nowhere yet: the
+task waits in PROVISIONING, ``store.capacity_wait``), writes the new tasks in PROVISIONING/PENDING
+and returns;
 the task controller does everything that follows. StopTask only records the stop request.
 
 Texts ECS sends verbatim are the constants below; those marked unverified are ECS-like wording
@@ -47,6 +49,7 @@ from ecslite.providers.ecs.errors import (
     UnsupportedFeatureException,
 )
 from ecslite.providers.pagination import encode_token
+from ecslite.store import capacity_wait
 from ecslite.store import container_instances as ci_store
 from ecslite.store import placement as placement_store
 from ecslite.store import tags as tag_store
@@ -144,7 +147,7 @@ class TaskOps(EcsBase):
         launch = self._launch_common(ctx, cluster, definition, params, plan[0][0])
         platform = self._fargate_platform(plan[0][0], params.get("platformVersion"))
         placement = _launch_placement(definition, launch.group or "", params)
-        docs, failures = self._place_new_tasks(ctx, cluster, launch, plan, platform, placement)
+        docs, failures = self._place_new_tasks(ctx, cluster, launch, plan, platform, placement, params)
         self._store_new_tasks(ctx, cluster, docs, launch.tags)
         if token:
             with self.db.transaction():
@@ -316,10 +319,12 @@ class TaskOps(EcsBase):
         plan: list[tuple[str, str | None]],
         platform: str | None,
         placement: placement_store.LaunchPlacement,
+        params: Params,
     ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         docs: list[dict[str, Any]] = []
         failures: list[dict[str, str]] = []
         name = cluster["clusterName"]
+        gate = capacity_wait.Gate(self.db, ctx.account, ctx.region, name)
         zones = task_store.count_by_zone(self.db, ctx.account, ctx.region, name, launch.group or "")
         placer: placement_store.Placer | None = None
         demand = replace(template_demand(launch), gpu=placement_store.definition_gpus(launch.definition))
@@ -333,8 +338,14 @@ class TaskOps(EcsBase):
             if placer is None:
                 view = placement_store.view_for(self.db, ctx.account, ctx.region, name, placement)
                 placer = placement_store.Placer(view, placement, demand)
+            if not placer.has_candidates(provider) and gate.admits(provider):
+                docs.append(self._waiting_task_doc(ctx, cluster, launch, launch_type, provider, params))
+                continue
             self._check_candidates(ctx, name, placer, provider)
             outcome = placer.place(provider)
+            if not isinstance(outcome, Placement) and gate.admits(provider):
+                docs.append(self._waiting_task_doc(ctx, cluster, launch, launch_type, provider, params))
+                continue
             if not isinstance(outcome, Placement):
                 failures.append({"arn": outcome.arn, "reason": outcome.reason, "detail": outcome.detail})
                 continue
@@ -344,6 +355,25 @@ class TaskOps(EcsBase):
                 self._new_task_doc(ctx, cluster, launch, launch_type, provider, subnet, instance, outcome.dynamic_ports)
             )
         return docs, failures
+
+    def _waiting_task_doc(
+        self,
+        ctx: RequestContext,
+        cluster: dict[str, Any],
+        launch: LaunchTemplate,
+        launch_type: str,
+        provider: str | None,
+        params: Params,
+    ) -> dict[str, Any]:
+        """§5.6: a task no instance of a managed-scaling provider can take yet waits in PROVISIONING."""
+        doc = self._new_task_doc(ctx, cluster, launch, launch_type, provider, None, None, {})
+        return capacity_wait.hold(
+            doc,
+            self.now(),
+            params.get("placementConstraints"),
+            params.get("placementStrategy"),
+            launch.subnet_zones,
+        )
 
     def _check_candidates(
         self, ctx: RequestContext, cluster: str, placer: placement_store.Placer, provider: str | None
