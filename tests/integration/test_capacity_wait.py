@@ -100,3 +100,20 @@ def test_run_task_with_a_launch_type_ignores_the_managed_scaling_default(ecs: An
     ec2_service_definition(ecs, family="job")
     with pytest.raises(ecs.exceptions.InvalidParameterException, match="No Container Instances were found"):
         ecs.run_task(taskDefinition="job", launchType="EC2")
+
+
+def test_scale_in_stops_waiting_service_tasks_before_running_ones(ecs: Any, endpoint: str) -> None:
+    group_provider(ecs, instanceWarmupPeriod=3600)
+    add_instances(endpoint, instanceType="t3.small", count=1, capacityProvider="workers")
+    ec2_service_definition(ecs, family="big", memory=1500)
+    ecs.create_service(serviceName="big", taskDefinition="big", desiredCount=3)
+    expected = ["PROVISIONING", "PROVISIONING", "RUNNING"]
+    wait_for(lambda: sorted(t["lastStatus"] for t in live_tasks(ecs, "big")) == expected)
+    running = next(t["taskArn"] for t in live_tasks(ecs, "big") if t["lastStatus"] == "RUNNING")
+    waiting = [t["taskArn"] for t in live_tasks(ecs, "big") if t["lastStatus"] == "PROVISIONING"]
+    ecs.update_service(service="big", desiredCount=1)
+    wait_for(lambda: steady(ecs, "big"))
+    assert [t["taskArn"] for t in live_tasks(ecs, "big")] == [running]
+    wait_for(lambda: {task(ecs, arn)["lastStatus"] for arn in waiting} == {"STOPPED"}, timeout=10)
+    assert {task(ecs, arn)["stopCode"] for arn in waiting} == {"ServiceSchedulerInitiated"}
+    assert len(group_instances(ecs)) == 1
