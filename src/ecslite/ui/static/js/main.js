@@ -46,6 +46,8 @@ async function route() {
       return;
     }
     current = page || {};
+    // Changes that arrived while the page was rendering may postdate its first fetch.
+    if (pending.kinds.size) flush();
   } catch (error) {
     if (mine === generation) main.append(errorBox(error));
   }
@@ -83,7 +85,7 @@ function connect() {
     live.className = "live on";
     live.title = "Live: pages update as ECS state changes";
     // Anything may have changed while we were away.
-    if (current && current.onChange) current.onChange({ kinds: ["*"], keys: [] });
+    deliver({ kinds: ["*"], keys: [] });
   });
   source.addEventListener("change", (event) => {
     let change = { kinds: ["*"], keys: [] };
@@ -92,7 +94,7 @@ function connect() {
     } catch {
       /* a malformed event still means something changed */
     }
-    if (current && current.onChange) deliver(change);
+    deliver(change);
   });
   source.onerror = () => {
     live.textContent = "reconnecting…";
@@ -102,7 +104,9 @@ function connect() {
 }
 
 const pending = { kinds: new Set(), keys: new Set() };
+// While a page renders (no current page yet) changes wait here, and reach it once it is ready.
 const flush = throttle(() => {
+  if (!current || !current.onChange) return;
   const change = { kinds: [...pending.kinds], keys: [...pending.keys] };
   pending.kinds.clear();
   pending.keys.clear();
