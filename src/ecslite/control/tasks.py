@@ -8,8 +8,8 @@
   latency, never correctness), purge STOPPED tasks older than the retention
   (``settings.stopped_task_retention_seconds``, ECS keeps them at least an hour, §3.1), and
   remove orphan sandboxes.
-- ``reset()`` (``POST /_ecslite/reset``) stops the workers, empties the runtime and starts again,
-  before the server empties the store.
+- ``reset()`` (``POST /_ecslite/reset``) stops the workers, empties the runtime (spare sandboxes
+  included) and starts again, before the server empties the store.
 
 Every asyncio task created here is kept and cancelled in :meth:`TaskController.stop`.
 """
@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 from ecslite.clock import Clock
 from ecslite.config import Settings
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 
 # §3.1 local model: the retention is configurable but never below ECS's hour.
 MIN_RETENTION_SECONDS = 3600.0
+
+
+@runtime_checkable
+class SparePool(Protocol):
+    """A runtime that keeps spare sandboxes (the process runtime): a reset removes them too."""
+
+    async def drain_pool(self) -> None: ...
 
 
 class TaskController:
@@ -87,6 +95,8 @@ class TaskController:
         self.queue.clear()
         for task_id in await self.runtime.sandboxes():
             await self.runtime.destroy_sandbox(task_id)
+        if isinstance(self.runtime, SparePool):
+            await self.runtime.drain_pool()
         await self.runner.start()
         self._housekeeping = asyncio.create_task(self._housekeep(), name="tasks-housekeeping")
 

@@ -6,6 +6,8 @@ Layout, the same under every hierarchy we use (v1: ``cpu``, ``cpuacct``, ``memor
     <mount>/ecslite/<key>/<task id>/             task limits (task cpu as a hard cap, task memory)
     <mount>/ecslite/<key>/<task id>/<container>  container limits; the container's processes
     <mount>/ecslite/<key>/<task id>/ecslite.shim the task's shim (a dot: never a container name)
+    <mount>/ecslite/<key>/<task id>/ecslite.zygote a spare sandbox's next container process, made ahead
+                                                 (the shim's zygote), renamed to the container's name
 
 ``<key>`` is derived from the server's runtime directory, so two servers on one machine never share
 a cgroup, and a restarted server finds its tasks' cgroups again by path alone. The tree hangs off the
@@ -36,6 +38,7 @@ from pathlib import Path
 ROOT = Path("/sys/fs/cgroup")
 TOP = "ecslite"
 SHIM_GROUP = "ecslite.shim"
+ZYGOTE_GROUP = "ecslite.zygote"
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "freezer")
 V2_CONTROLLERS = ("cpu", "memory", "pids")
 MIN_CPU_SHARES = 2
@@ -121,6 +124,9 @@ class Cgroups:
     def shim_dirs(self, task_id: str) -> list[Path]:
         return [base / task_id / SHIM_GROUP for base in self.base_dirs()]
 
+    def zygote_dirs(self, task_id: str) -> list[Path]:
+        return [base / task_id / ZYGOTE_GROUP for base in self.base_dirs()]
+
     def _dir(self, controller: str, *parts: str) -> Path | None:
         mount = self.layout.mount_of(controller)
         return None if mount is None else mount.joinpath(TOP, self.key, *parts)
@@ -140,10 +146,41 @@ class Cgroups:
             self._make(base)
 
     def create_task(self, task_id: str, limits: Limits) -> None:
-        for directory in self.task_dirs(task_id):
+        for directory in [*self.task_dirs(task_id), *self.shim_dirs(task_id)]:
             self._make(directory)
-        for directory in self.shim_dirs(task_id):
+        self._apply(limits, task_id)
+
+    def create_zygote(self, task_id: str) -> list[Path]:
+        """The group a spare's zygote waits in (no limits: the container's are applied at its start)."""
+        dirs = self.zygote_dirs(task_id)
+        for directory in dirs:
             self._make(directory)
+        return dirs
+
+    def claim_zygote(self, task_id: str, name: str) -> bool:
+        """The task's zygote group becomes container ``name``'s (renamed in every hierarchy, or in
+        none); False when there is none to take. Limits are the caller's (:meth:`create_container`)."""
+        done: list[Path] = []
+        for base in self.base_dirs():
+            try:
+                os.rename(base / task_id / ZYGOTE_GROUP, base / task_id / name)
+            except OSError:
+                for undo in reversed(done):
+                    with contextlib.suppress(OSError):
+                        os.rename(undo / name, undo / ZYGOTE_GROUP)
+                return False
+            done.append(base / task_id)
+        return True
+
+    def adopt_task(self, spare_id: str, task_id: str, limits: Limits) -> None:
+        """A spare task group (made by :meth:`create_task` without limits, its shim already in it)
+        becomes ``task_id``'s with ``limits``: renamed in every hierarchy, so no process moves (a
+        move waits for an RCU grace period, ~10 ms; a rename takes microseconds)."""
+        for base in self.base_dirs():
+            try:
+                os.rename(base / spare_id, base / task_id)
+            except OSError as error:
+                raise CgroupError(f"cannot rename cgroup {base / spare_id} to {task_id}: {error.strerror}") from None
         self._apply(limits, task_id)
 
     def create_container(self, task_id: str, name: str, limits: Limits) -> list[Path]:

@@ -170,8 +170,11 @@ class Netlink:
             if error.errno != errno.EEXIST:
                 raise
 
-    def create_veth(self, name: str, peer: str, peer_netns_fd: int, peer_mac: str, master: int) -> None:
-        """A veth pair: ``name`` up on bridge ``master`` here, ``peer`` (with ``peer_mac``) in the other namespace."""
+    def create_veth(
+        self, name: str, peer: str, peer_netns_fd: int, peer_mac: str, master: int | None, *, up: bool = True
+    ) -> None:
+        """A veth pair: ``name`` here (on bridge ``master`` and up, unless told otherwise), ``peer``
+        (with ``peer_mac``) in the other namespace."""
         # The peer is brought up from inside its namespace: asking for IFF_UP here fails (ENOTCONN).
         peer_info = (
             ifinfo()
@@ -182,8 +185,28 @@ class Netlink:
         info = attr(
             IFLA_LINKINFO, attr_str(IFLA_INFO_KIND, "veth") + attr(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_info))
         )
-        body = ifinfo(flags=IFF_UP, change=IFF_UP) + attr_str(IFLA_IFNAME, name) + attr_u32(IFLA_MASTER, master) + info
+        flags = IFF_UP if up else 0
+        body = ifinfo(flags=flags, change=IFF_UP) + attr_str(IFLA_IFNAME, name) + info
+        if master is not None:
+            body += attr_u32(IFLA_MASTER, master)
         self.request(RTM_NEWLINK, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def set_link(
+        self, index: int, *, name: str | None = None, mac: str | None = None, master: int | None = None
+    ) -> None:
+        """Rename, re-address and enslave a link and bring it up, in one request.
+
+        The kernel applies a request's parts in this order: address, name, flags, master; a link can
+        only be renamed while down, so a down link comes out renamed, up and on ``master``.
+        """
+        body = ifinfo(index=index, flags=IFF_UP, change=IFF_UP)
+        if mac is not None:
+            body += attr(IFLA_ADDRESS, mac_bytes(mac))
+        if name is not None:
+            body += attr_str(IFLA_IFNAME, name)
+        if master is not None:
+            body += attr_u32(IFLA_MASTER, master)
+        self.request(RTM_NEWLINK, NLM_F_ACK, body)
 
     def set_up(self, index: int) -> None:
         self.request(RTM_NEWLINK, NLM_F_ACK, ifinfo(index=index, flags=IFF_UP, change=IFF_UP))

@@ -107,6 +107,21 @@ def create(name: str) -> Namespace:
     return Namespace(path, netlink, fd)
 
 
+def bind(existing: str, new: str) -> None:
+    """Name an existing namespace ``new`` as well (a second bind mount of it); an existing namespace
+    called ``new`` is replaced. Either name can then be deleted without the other's namespace going."""
+    source, target = path_of(existing), path_of(new)
+    if target.exists():
+        delete(new)
+    target.touch(mode=0o444, exist_ok=False)
+    try:
+        _check(_mount(str(source), str(target), "none", MS_BIND), f"bind-mounting {source} on {target}")
+    except OSError:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        raise
+
+
 def delete(name: str) -> bool:
     """Unmount and remove the named namespace; False when there was none."""
     path = path_of(name)

@@ -56,6 +56,8 @@ TASK_IFNAME = "eth0"
 VETH_PREFIX = "ve"
 IFNAME_MAX = 15
 SETUP_FAILED = "ResourceInitializationError: failed to set up the task's network"
+SPARE_MODE = "spare"
+SPARE_MAC = "02:00:00:00:00:01"  # eth0 of a spare: down and on no bridge until a task gives it its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,30 @@ class SandboxNetwork:
     ipv4: str | None
     mac_address: str | None
     host_veth: str | None
+
+
+@dataclass(slots=True)
+class SpareNetwork:
+    """A namespace made before any task asked for it (:mod:`.pool`): ``lo`` up, ``eth0`` down inside,
+    the host side of its veth on the bridge (without a carrier). ``inner`` is a netlink socket opened
+    inside, so the task that takes it over configures ``eth0`` without entering the namespace; the
+    veth keeps the spare's name (``hostVeth`` in the task's state says which it is)."""
+
+    spare_id: str
+    netns: str
+    host_veth: str
+    host_index: int
+    eth_index: int
+    inner: Netlink
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def bridge_mac(bridge: str) -> str:
+    """The bridge's own MAC: locally administered, unicast, fixed by its name (as Docker fixes docker0's)."""
+    digest = hashlib.sha256(f"bridge/{bridge}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def veth_name(bridge: str, task_id: str) -> str:
@@ -86,6 +112,7 @@ class HostNetwork:
         self.nat_reason: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"net-{settings.bridge}")
         self._host: Netlink | None = None  # used on the executor thread only
+        self._claims: Netlink | None = None  # used on the event loop only (taking over spares)
         self._bridge_index: int | None = None
         self._proxies: dict[str, list[Proxy]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -125,6 +152,9 @@ class HostNetwork:
         if self._host is not None:
             await self._run(self._host.close)
             self._host = None
+        if self._claims is not None:
+            self._claims.close()
+            self._claims = None
         self._executor.shutdown(wait=True)
 
     def _remove_bridge(self) -> None:
@@ -172,6 +202,33 @@ class HostNetwork:
         async with self._lock(task_id):
             await self._teardown(task_id)
         self._locks.pop(task_id, None)
+
+    async def create_spare(self, spare_id: str) -> SpareNetwork:
+        """A namespace with an unaddressed veth, for a task to take over later (:meth:`claim_spare`)."""
+        async with self._lock(spare_id):
+            try:
+                return await self._run(self._create_spare, spare_id)
+            except (OSError, NetlinkError) as error:
+                await self._teardown(spare_id)
+                raise SandboxFailed(f"{SETUP_FAILED}: {error}") from None
+
+    async def claim_spare(self, spare: SpareNetwork, spec: SandboxSpec) -> SandboxNetwork:
+        """Make ``spare`` the network of the ``awsvpc`` task ``spec`` describes, as :meth:`create_sandbox`
+        would have made it: its state and files, the task's MAC, address and routes, the namespace
+        under the task's name. ``OSError``/``NetlinkError`` when that fails (the caller removes both
+        and makes the network the usual way)."""
+        if spec.network_mode != "awsvpc" or spec.network is None:
+            raise OSError(f"a spare network is only for an addressed awsvpc task, not {spec.network_mode}")
+        async with self._lock(spec.task_id):
+            state = {**self._initial_state(spec), "hostVeth": spare.host_veth}
+            # On the loop, not the network thread: about 15 syscalls of microseconds each, which on a
+            # thread would each wait for the GIL again while the loop is busy (milliseconds under load).
+            self._adopt(spare, spec, state)
+            await self._ensure_relays(state)
+        # The spare's own name and record go in the background: unmounting waits for an RCU grace
+        # period and removing a directory may wait for the journal.
+        self._retire(spare.spare_id)
+        return self._network(state)
 
     def sandbox(self, task_id: str) -> SandboxNetwork | None:
         state = self._state(task_id)
@@ -268,7 +325,10 @@ class HostNetwork:
         link = host.link(self.bridge)
         if link is None:
             raise OSError(f"the bridge {self.bridge} could not be created")
-        host.set_up(link.index)
+        # A bridge without an address of its own takes the lowest of its ports' MACs, so a port
+        # joining (a task's or a spare's veth) could change it under the tasks' ARP caches, and their
+        # packets to the gateway would go nowhere until the entries went stale (tens of seconds).
+        host.set_link(link.index, mac=bridge_mac(self.bridge))
         self._bridge_index = link.index
         self._release_stale_bridges(host, link.index)
         self._add_bridge_address(METADATA_ADDRESS, 32)
@@ -338,6 +398,72 @@ class HostNetwork:
         finally:
             namespace.close()
 
+    def _create_spare(self, spare_id: str) -> SpareNetwork:
+        folder = self._dir(spare_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        name, veth = self.netns_prefix + spare_id, veth_name(self.bridge, spare_id)
+        state: dict[str, Any] = {"taskId": spare_id, "mode": SPARE_MODE, "netns": name, "hostVeth": veth, "ports": []}
+        _atomic_write(folder / "state.json", json.dumps(state).encode())
+        namespace = netns.create(name)
+        inner = namespace.netlink
+        try:
+            loopback = inner.link("lo")
+            if loopback is not None:
+                inner.set_up(loopback.index)
+            if self._bridge_index is None:
+                self._setup_bridge()
+            host = self._netlink()
+            host.delete_link(veth)
+            # On the bridge and up already: enslaving a port waits for an RCU grace period (~2 ms),
+            # which the claim must not. Without a carrier (eth0 is down) the port forwards nothing.
+            host.create_veth(veth, TASK_IFNAME, namespace.fd, SPARE_MAC, self._bridge_index)
+            outer, eth = host.link(veth), inner.link(TASK_IFNAME)
+            if outer is None or eth is None:
+                raise OSError(f"the veth pair of {name} did not appear")
+        except BaseException:
+            inner.close()
+            raise
+        finally:
+            os.close(namespace.fd)
+        return SpareNetwork(spare_id, name, veth, outer.index, eth.index, inner)
+
+    def _adopt(self, spare: SpareNetwork, spec: SandboxSpec, state: dict[str, Any]) -> None:
+        """:meth:`_create`'s result from a spare: state and files first (the task's intent, as there),
+        then links, addresses and routes, then the namespace's name; the spare's record goes last."""
+        network = spec.network
+        bridge = self._bridge_index
+        if network is None or bridge is None:
+            raise OSError("the bridge is not set up")
+        folder = self._dir(spec.task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / "state.json", json.dumps(state).encode())
+        self._write_files(spec, folder)
+        if self._claims is None:
+            self._claims = Netlink()
+        host, inner = self._claims, spare.inner
+        host.add_address(bridge, network.gateway, network.prefix_length)
+        for server in network.dns_servers:
+            host.add_address(bridge, server, 32)
+        host.forget_neighbor(bridge, network.ipv4)
+        inner.set_link(spare.eth_index, mac=network.mac_address)
+        inner.add_address(spare.eth_index, network.ipv4, network.prefix_length)
+        inner.add_route("0.0.0.0", 0, network.gateway)
+        inner.add_route(METADATA_ADDRESS, 32, network.gateway)
+        # Bound under the task's name too: from here on the namespace is the task's, whatever
+        # happens to the spare's name (removing a name never removes a namespace another holds).
+        netns.bind(spare.netns, state["netns"])
+        spare.close()
+
+    def _retire(self, spare_id: str) -> None:
+        """Drop what is left of a taken spare (its namespace name, its record), on the network thread."""
+        state = self._state(spare_id) or {}
+
+        def drop() -> None:
+            netns.delete(str(state.get("netns") or self.netns_prefix + spare_id))
+            shutil.rmtree(self._dir(spare_id), ignore_errors=True)
+
+        self._executor.submit(drop)
+
     def _write_files(self, spec: SandboxSpec, folder: Path) -> None:
         network = spec.network
         if spec.network_mode == "host":
@@ -397,6 +523,11 @@ class HostNetwork:
         await self._run(self._add_bridge_address, state["gateway"], int(state["prefixLength"]))
         for server in state.get("dnsServers") or ():
             await self._run(self._add_bridge_address, server, 32)
+        await self._ensure_relays(state)
+
+    async def _ensure_relays(self, state: dict[str, Any]) -> None:
+        """The DNS relay answers on the task's resolver addresses; the task's subnet is NATed."""
+        for server in state.get("dnsServers") or ():
             try:
                 await self.dns.listen(server)
             except OSError as error:

@@ -64,6 +64,7 @@ from ecslite.runtime.process.images import (
     resolve_user,
 )
 from ecslite.runtime.process.network import HostNetwork, SandboxNetwork
+from ecslite.runtime.process.pool import DEFAULT_SIZE, SandboxPool, Spare, is_spare
 from ecslite.runtime.process.shim_build import ensure_shim
 from ecslite.runtime.process.shim_client import (
     Bind,
@@ -121,6 +122,7 @@ class _Task:
     connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
     destroying: bool = False
     shim_died: bool = False
+    zygote: bool = False  # a spare's shim holds a zygote in the task's ecslite.zygote cgroups (pool.py)
 
 
 class ProcessRuntime:
@@ -135,6 +137,7 @@ class ProcessRuntime:
         cgroups: Cgroups | None = None,
         network: HostNetwork | None = None,
         images: ImageResolver | None = None,
+        pool_size: int = DEFAULT_SIZE,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -151,6 +154,17 @@ class ProcessRuntime:
         self._background: set[asyncio.Task[None]] = set()
         self._network_ready = False
         self._closing = False
+        self._started = False
+        self.pool = SandboxPool(
+            tasks_dir=self.tasks_dir,
+            network=self.network,
+            cgroups=self.cgroups,
+            shim=self.shim,
+            clock=self.clock,
+            io=self._io,
+            destroy=self.destroy_sandbox,
+            size=pool_size,
+        )
         # Containers keep the open-file limits the server was started with (see start()).
         self._nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
 
@@ -165,16 +179,25 @@ class ProcessRuntime:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         await self._ensure_network()
         for task_id in await self._io(self._task_dirs):
+            if is_spare(task_id):
+                continue
             async with self._lock(task_id):
                 if task_id not in self._tasks:
                     await self._attach(task_id)
+        # Spares of the last server (killed before it could remove them) are of no use to this one.
+        for spare_id in await self._listed():
+            if is_spare(spare_id):
+                await self.destroy_sandbox(spare_id)
+        self._started = True
 
     def output_path(self, task_id: str, name: str) -> Path:
         """Where the shim writes the container's output records (``<time> stdout|stderr <line>``)."""
         return self.tasks_dir / task_id / f"{name}.log"
 
     async def close(self) -> None:
-        """Let go of shims and the network's helpers; tasks and their containers keep running."""
+        """Remove the spare sandboxes and let go of shims and the network's helpers; tasks and their
+        containers keep running."""
+        await self.pool.close()
         self._closing = True
         for task in list(self._tasks.values()):
             self._unwatch(task)
@@ -192,17 +215,63 @@ class ProcessRuntime:
 
     # -- sandboxes ------------------------------------------------------------------------------
 
+    async def drain_pool(self) -> None:
+        """Remove every spare sandbox now (the server's reset); demand makes new ones."""
+        await self.pool.drain()
+
     async def prepare_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
         async with self._lock(spec.task_id):
             task = self._tasks.get(spec.task_id) or await self._attach(spec.task_id)
             if task is not None and task.info.sandbox_id and task.client is not None and not task.client.closed:
                 return task.info
+            spare = self._spare_for(spec) if task is None else None
             try:
+                if spare is not None and (adopted := await self._adopt(spare, spec)) is not None:
+                    return adopted
                 return await self._create(spec)
             except RuntimeFailure:
                 raise
             except (CgroupError, ShimError, OSError) as error:
                 raise SandboxFailed(f"{SANDBOX_FAILED}: {error}") from None
+
+    def _spare_for(self, spec: SandboxSpec) -> Spare | None:
+        """A spare sandbox for a new awsvpc task, when the pool has one (:mod:`.pool`)."""
+        if not self._started or spec.network_mode != "awsvpc" or spec.network is None:
+            return None
+        self.pool.want()
+        if (self.tasks_dir / spec.task_id).exists():
+            return None  # output of an earlier sandbox of this task: made the usual way, around it
+        return self.pool.take()
+
+    async def _adopt(self, spare: Spare, spec: SandboxSpec) -> SandboxInfo | None:
+        """The task's sandbox from a spare; ``None`` when the spare could not be taken over."""
+        info = SandboxInfo(
+            task_id=spec.task_id,
+            sandbox_id=f"{spec.task_id}@{spare.pid}",
+            private_ipv4=spec.network.ipv4 if spec.network else None,
+            mac_address=spec.network.mac_address if spec.network else None,
+            subnet_cidr=spec.network.subnet_cidr if spec.network else None,
+            gateway=spec.network.gateway if spec.network else None,
+            created_at=self.clock.now(),
+        )
+        network = await self.pool.claim(spare, spec, self._limits(spec), info)
+        if network is None:
+            return None
+        task = _Task(spec.task_id, self.tasks_dir / spec.task_id, info, network, spec.hostname)
+        task.client, task.shim_pid, task.zygote = spare.client, spare.pid, spare.zygote
+        spare.client.rebind(
+            on_exit=lambda name, code, at: self._on_shim_exit(task, name), on_close=lambda: self._on_disconnect(task)
+        )
+        self._tasks[spec.task_id] = task
+        self._watch(task)
+        return info
+
+    @staticmethod
+    def _limits(spec: SandboxSpec) -> Limits:
+        return Limits(
+            cpu_quota_units=spec.cpu_units or None,
+            memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
+        )
 
     async def _create(self, spec: SandboxSpec) -> SandboxInfo:
         task_dir = self.tasks_dir / spec.task_id
@@ -218,10 +287,7 @@ class ProcessRuntime:
         # The intent first: a crash from here on leaves a sandbox that sandboxes() lists for removal.
         await self._io(begin_sandbox, task_dir, info, spec)
         await self._ensure_network()
-        limits = Limits(
-            cpu_quota_units=spec.cpu_units or None,
-            memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
-        )
+        limits = self._limits(spec)
         # Independent steps, together: the network (its own thread), the cgroups (ours) and the shim.
         network, made, shim_pid = await asyncio.gather(
             self.network.create_sandbox(spec),
@@ -260,6 +326,10 @@ class ProcessRuntime:
     async def sandboxes(self) -> list[str]:
         for task_id in [t for t, lock in self._locks.items() if t not in self._tasks and not lock.locked()]:
             del self._locks[task_id]
+        return [task_id for task_id in await self._listed() if not is_spare(task_id)]
+
+    async def _listed(self) -> list[str]:
+        """Every id with anything on the host: tasks' sandboxes and spares, whole or in part."""
         found = set(await self._io(self._task_dirs)) | set(self._tasks)
         found |= set(self.network.existing())
         found |= set(await self._io(self.cgroups.existing_tasks))
@@ -280,6 +350,8 @@ class ProcessRuntime:
             self._tasks.pop(task_id, None)
             for key in [k for k in self._resolved if k[0] == task_id]:
                 del self._resolved[key]
+        if not is_spare(task_id):
+            self.pool.touch()
 
     async def _stop_shim(self, task: _Task) -> None:
         """Kill the containers, let the shim record their exits, and wait for it to leave."""
@@ -322,6 +394,9 @@ class ProcessRuntime:
         image = self._resolved.get((spec.task_id, spec.name))
         if image is None:
             image = await self._io(self.images.resolve, spec.image)
+        # The zygote is the first container's (renamed on the loop: one container gets it, and the
+        # renames take microseconds); the others join their cgroups as they start.
+        zygote, task.zygote = task.zygote and self.cgroups.claim_zygote(spec.task_id, spec.name), False
         try:
             launch = await self._io(self._write_launch, task, spec, image)
         except OSError as error:
@@ -330,7 +405,7 @@ class ProcessRuntime:
         if client is None:
             raise ContainerStartFailed(f"{CANNOT_START}: {shim_died_reason(task.shim_pid, task.dir)}")
         try:
-            started = await client.start(spec.name)
+            started = await client.start(spec.name, zygote=zygote)
         except ShimGone as gone:
             raise ContainerStartFailed(f"{CANNOT_START}: the task's ecslite shim is gone ({gone})") from None
         except ShimError as refused:

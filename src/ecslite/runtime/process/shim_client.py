@@ -29,7 +29,7 @@ import fcntl
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,6 +292,20 @@ async def launch_shim(binary: Path, task_dir: Path) -> int:
     return int(out.decode().strip())
 
 
+async def make_zygote(client: ShimClient | None, cgroups: Sequence[Path]) -> bool:
+    """Ask the shim for a zygote in ``cgroups``; False (logged) when it cannot have one: the next
+    container then starts the usual way, joining its cgroups itself."""
+    dirs = [str(d) for d in cgroups]
+    if client is None or any(" " in d or "\n" in d for d in dirs):
+        return False
+    try:
+        await client.zygote(dirs)
+    except ShimError as error:
+        log.warning("no zygote for the next container", extra={"shim_pid": client.pid, "error": str(error)})
+        return False
+    return True
+
+
 # -- the connection -------------------------------------------------------------------------------
 
 
@@ -345,10 +359,21 @@ class ShimClient:
     def closed(self) -> bool:
         return self._closed
 
-    async def start(self, name: str) -> StartedRecord:
-        words = await self._request(f"start {name}")
+    def rebind(self, on_exit: ExitCallback, on_close: Callable[[], None]) -> None:
+        """Hand the connection to a new owner (a spare sandbox's shim taken over by a task)."""
+        self._on_exit = on_exit
+        self._on_close = on_close
+
+    async def start(self, name: str, *, zygote: bool = False) -> StartedRecord:
+        """Start container ``name``; with ``zygote``, from the zygote (its cgroups now ``name``'s)."""
+        words = await self._request(f"start {name} zygote" if zygote else f"start {name}")
         ticks = int(words[2]) if len(words) > 2 else 0
         return StartedRecord(pid=int(words[0]), started_at=float(words[1]), start_ticks=ticks)
+
+    async def zygote(self, cgroups: Sequence[str]) -> int:
+        """Have the shim make a zygote that joins ``cgroups`` (no spaces in them); its pid."""
+        words = await self._request(" ".join(("zygote", *cgroups)))
+        return int(words[0])
 
     async def signal(self, name: str, signum: int) -> None:
         await self._request(f"signal {name} {signum}")

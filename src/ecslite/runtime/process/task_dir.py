@@ -5,7 +5,8 @@ intent with ``ready: false`` before anything is made, again with ``ready: true``
 the shim's own files and, per container, ``<name>.spec`` (what the shim starts, with the runtime's
 notes such as the runtime id), ``.started``, ``.exit`` and ``.log`` (see :mod:`.shim_client`).
 A directory without ``sandbox.json`` is no sandbox; the ``.log`` files outlive the sandbox as the
-task's container output.
+task's container output. Spare sandboxes (:mod:`.pool`) have directories here too, named by their
+spare id until a task takes one over by renaming it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def begin_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec) -> None:
     # still read the files bound into them: a bind mount does not look at the source's directories.
     task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     write_sandbox(task_dir, info, spec, False)
+
+
+def begin_spare(task_dir: Path, spare_id: str, created_at: float) -> None:
+    """Make a spare sandbox's directory (:mod:`.pool`): recorded like a task's, so that whatever a
+    crash leaves of it is found and removed like a task's sandbox."""
+    task_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record = {"taskId": spare_id, "sandboxId": "", "networkMode": "awsvpc", "createdAt": created_at, "ready": False}
+    write_atomic(task_dir / SANDBOX_FILE, json.dumps(record).encode())
 
 
 def write_sandbox(task_dir: Path, info: SandboxInfo, spec: SandboxSpec, ready: bool) -> None:

@@ -40,7 +40,9 @@
  * Protocol on shim.sock: lines of words separated by single spaces. On connect the shim says
  *   hello ecslite-shim VERSION PID
  * then answers each request with one line, in order:
- *   start NAME          -> ok PID STARTED_AT START_TICKS | err MESSAGE  (a started NAME answers its state)
+ *   start NAME [zygote] -> ok PID STARTED_AT START_TICKS | err MESSAGE  (a started NAME answers its state;
+ *                          with "zygote", NAME's cgroups are the zygote's, renamed: it becomes NAME)
+ *   zygote DIR...       -> ok PID | err MESSAGE   (fork a zygote that joins cgroups DIR... and waits)
  *   signal NAME SIGNUM  -> ok | err MESSAGE                  (the container's process group; no-op once exited)
  *   stop NAME           -> ok | err MESSAGE                  (signal with the container's stop signal)
  *   status              -> ok [NAME,PID,STARTED_AT,running|exited,CODE,FINISHED_AT ...] (CODE and
@@ -49,6 +51,14 @@
  * and pushes, between answers, to every connected client
  *   event exit NAME CODE FINISHED_AT
  * Events are an optimisation: the .exit file is written first, so a client that was away reads it.
+ *
+ * Zygote: moving a process into a cgroup waits for an RCU grace period (~10 ms on cgroup v1) when
+ * none was moved just before, which would be most of a container's start. A zygote is the next
+ * container's process made ahead of time: cloned into new namespaces, it joins its cgroups (a
+ * directory the runtime made for it) and waits. `start NAME zygote`, sent once the runtime has
+ * renamed that directory to NAME's, hands it NAME's spec; it sets up the rest (network namespace,
+ * mounts, identity) and execs. Without a live zygote the start clones as usual, joining the same
+ * (renamed) cgroups. One zygote at a time; a zygote nobody used ends when the shim does.
  * A client that does not read its answers is disconnected (the shim never blocks on one).
  */
 #define _GNU_SOURCE
@@ -575,6 +585,7 @@ static int exec_program(char *const argv[], char *const envp[], char *err, size_
 struct child_args {
     struct spec *spec;
     int out_w, err_w, errpipe_w, devnull, self_exe;
+    bool joined; /* a zygote: already in the container's cgroups */
 };
 
 static void reset_signals(void)
@@ -783,7 +794,7 @@ static int setup_container(struct child_args *a, char *err, size_t errlen)
         FAIL("redirect output: %s", lower_strerror(errno, tmp));
     /* The shim protects itself from the OOM killer; the container must not inherit that. */
     write_file("/proc/self/oom_score_adj", "0");
-    if (join_cgroups(s->cgroups, s->ncgroups, err, errlen) < 0)
+    if (!a->joined && join_cgroups(s->cgroups, s->ncgroups, err, errlen) < 0)
         return -1;
     if (s->netns) {
         int fd = open(s->netns, O_RDONLY | O_CLOEXEC);
@@ -1219,6 +1230,27 @@ static void stream_read(struct container *c, struct stream *s)
     batch_flush(c);
 }
 
+/* -- the zygote -- */
+
+#define ZYGOTE_CGROUPS_MAX 16
+
+struct zygote {
+    pid_t pid; /* 0: none */
+    int go_w, out_r, err_r, ep_r;
+};
+
+static struct zygote g_zygote = {.pid = 0, .go_w = -1, .out_r = -1, .err_r = -1, .ep_r = -1};
+
+static void zygote_forget(void)
+{
+    for (int *fd = &g_zygote.go_w; fd <= &g_zygote.ep_r; fd++)
+        if (*fd >= 0) {
+            close(*fd);
+            *fd = -1;
+        }
+    g_zygote.pid = 0;
+}
+
 /* -- exits -- */
 
 /* The exit is final once the process is reaped and its output is read to the end (or the grace ran out). */
@@ -1251,6 +1283,11 @@ static void reap(void)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == g_zygote.pid) {
+            logmsg("the zygote (pid %d) exited before it was used", (int)pid);
+            zygote_forget();
+            continue;
+        }
         for (size_t i = 0; i < MAX_CONTAINERS; i++) {
             struct container *c = &g_containers[i];
             if (c->state != C_RUNNING || c->pid != pid)
@@ -1375,7 +1412,221 @@ fail:
     return -1;
 }
 
-static void handle_start(struct client *cl, const char *name)
+/* -- the zygote (see the header) -- */
+
+struct zygote_args {
+    const char **cgroups;
+    size_t ncgroups;
+    int go_r, out_w, err_w, ep_w;
+};
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Close every descriptor but keep[] (and 0-2): a zygote waits long, and must not hold the shim's
+ * lock, socket or clients (a dead shim would still look alive to the runtime). */
+static void close_except(int *keep, size_t n)
+{
+    qsort(keep, n, sizeof *keep, cmp_int);
+    unsigned int from = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (keep[i] < (int)from)
+            continue;
+        if ((unsigned int)keep[i] > from)
+            close_range(from, (unsigned int)keep[i] - 1, 0);
+        from = (unsigned int)keep[i] + 1;
+    }
+    close_range(from, ~0U, 0);
+}
+
+static int zygote_main(void *arg)
+{
+    struct zygote_args *z = arg;
+    char err[ERR_MAX], name[300], specname[320];
+    int keep[] = {g_dirfd, g_devnull, g_self_exe, z->go_r, z->out_w, z->err_w, z->ep_w};
+    close_except(keep, sizeof keep / sizeof keep[0]);
+    reset_signals();
+    write_file("/proc/self/oom_score_adj", "0");
+    if (join_cgroups(z->cgroups, z->ncgroups, err, sizeof err) < 0)
+        goto fail;
+    /* In its cgroups: from now on the runtime may rename them (the shim answers once it reads this). */
+    if (write_all(z->ep_w, "R", 1) < 0)
+        _exit(0);
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(z->go_r, name + got, sizeof name - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0); /* the shim let go of us (or died): nobody to start */
+        got += (size_t)n;
+        name[got] = '\0';
+        char *nl = strchr(name, '\n');
+        if (nl) {
+            *nl = '\0';
+            break;
+        }
+        if (got == sizeof name - 1)
+            _exit(0);
+    }
+    close(z->go_r);
+    struct spec s;
+    snprintf(specname, sizeof specname, "%s.spec", name);
+    if (!spec_load(g_dirfd, specname, &s, err, sizeof err))
+        goto fail;
+    struct child_args a = {.spec = &s,
+                           .out_w = z->out_w,
+                           .err_w = z->err_w,
+                           .errpipe_w = z->ep_w,
+                           .devnull = g_devnull,
+                           .self_exe = g_self_exe,
+                           .joined = true};
+    return container_main(&a);
+fail:
+    write_all(z->ep_w, err, strlen(err));
+    _exit(127);
+}
+
+static void handle_zygote(struct client *cl, char *dirs)
+{
+    if (g_zygote.pid > 0) {
+        client_send(cl, "ok %d\n", (int)g_zygote.pid);
+        return;
+    }
+    if (g_shutdown) {
+        client_send(cl, "err the shim is shutting down\n");
+        return;
+    }
+    const char *cgroups[ZYGOTE_CGROUPS_MAX];
+    size_t n = 0;
+    for (char *tok = strtok(dirs, " "); tok; tok = strtok(NULL, " ")) {
+        if (n == ZYGOTE_CGROUPS_MAX) {
+            client_send(cl, "err more than %d cgroups\n", ZYGOTE_CGROUPS_MAX);
+            return;
+        }
+        cgroups[n++] = tok;
+    }
+    int fds[8] = {-1, -1, -1, -1, -1, -1, -1, -1}; /* go, out, err, ep: read and write ends */
+    char tmp[128];
+    void *stack = MAP_FAILED;
+    if (pipe2(fds, O_CLOEXEC) < 0 || pipe2(fds + 2, O_CLOEXEC) < 0 || pipe2(fds + 4, O_CLOEXEC) < 0 ||
+        pipe2(fds + 6, O_CLOEXEC) < 0 ||
+        (stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) ==
+            MAP_FAILED) {
+        client_send(cl, "err prepare zygote: %s\n", lower_strerror(errno, tmp));
+        for (size_t i = 0; i < 8; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        return;
+    }
+    struct zygote_args args = {
+        .cgroups = cgroups, .ncgroups = n, .go_r = fds[0], .out_w = fds[3], .err_w = fds[5], .ep_w = fds[7]};
+    /* The stack is only the child's (no CLONE_VM): its copy survives our munmap. */
+    pid_t pid = clone(zygote_main, (char *)stack + STACK_SIZE,
+                      CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, &args);
+    int clone_errno = errno;
+    munmap(stack, STACK_SIZE);
+    close(fds[0]);
+    close(fds[3]);
+    close(fds[5]);
+    close(fds[7]);
+    if (pid < 0) {
+        close(fds[1]);
+        close(fds[2]);
+        close(fds[4]);
+        close(fds[6]);
+        client_send(cl, "err clone: %s\n", lower_strerror(clone_errno, tmp));
+        return;
+    }
+    g_zygote = (struct zygote){.pid = pid, .go_w = fds[1], .out_r = fds[2], .err_r = fds[4], .ep_r = fds[6]};
+    /* Answered once it is in its cgroups (one byte), so the runtime never renames them under it. */
+    char msg[ERR_MAX];
+    size_t got = 0;
+    int64_t deadline = mono_ns() + (int64_t)START_TIMEOUT_MS * 1000000LL;
+    while (got < sizeof msg - 1) {
+        int left = (int)((deadline - mono_ns()) / 1000000LL);
+        struct pollfd pfd = {.fd = g_zygote.ep_r, .events = POLLIN};
+        if (left <= 0 || (poll(&pfd, 1, left) < 0 && errno != EINTR))
+            break;
+        ssize_t r = read(g_zygote.ep_r, msg + got, got == 0 ? 1 : sizeof msg - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == 1 && msg[0] == 'R') {
+            client_send(cl, "ok %d\n", (int)pid);
+            return;
+        }
+    }
+    msg[got] = '\0';
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    zygote_forget();
+    for (char *c = msg; *c; c++)
+        if (*c == '\n')
+            *c = ' ';
+    client_send(cl, "err %s\n", got ? msg : "the zygote did not get ready");
+}
+
+/* Start c from the zygote: 1 when there is no live zygote (start as usual), else as start_process. */
+static int start_from_zygote(struct container *c, char *msg, size_t msglen)
+{
+    if (g_zygote.pid <= 0)
+        return 1;
+    char tmp[128], logname[300], line[300];
+    snprintf(line, sizeof line, "%s\n", c->name);
+    if (write_all(g_zygote.go_w, line, strlen(line)) < 0) {
+        /* It died waiting; the reaper collects it. */
+        kill(g_zygote.pid, SIGKILL);
+        zygote_forget();
+        return 1;
+    }
+    struct zygote z = g_zygote;
+    g_zygote = (struct zygote){.pid = 0, .go_w = -1, .out_r = -1, .err_r = -1, .ep_r = -1};
+    close(z.go_w);
+    c->pid = z.pid;
+    snprintf(logname, sizeof logname, "%s.log", c->name);
+    c->log_fd = openat(g_dirfd, logname, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int open_errno = errno;
+    char *out_buf = malloc(LINE_MAX_BYTES), *err_buf = malloc(LINE_MAX_BYTES);
+    bool ok = out_buf && err_buf && c->log_fd >= 0;
+    if (!ok)
+        snprintf(msg, msglen, "prepare container: %s", lower_strerror(c->log_fd < 0 ? open_errno : ENOMEM, tmp));
+    else
+        ok = wait_for_exec(z.ep_r, msg, msglen);
+    close(z.ep_r);
+    if (!ok) {
+        kill(z.pid, SIGKILL);
+        while (waitpid(z.pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        free(out_buf);
+        free(err_buf);
+        close(z.out_r);
+        close(z.err_r);
+        if (c->log_fd >= 0) {
+            struct stat st;
+            /* A container that never ran leaves no output file behind (unless an earlier run wrote one). */
+            if (fstat(c->log_fd, &st) == 0 && st.st_size == 0)
+                unlinkat(g_dirfd, logname, 0);
+            close(c->log_fd);
+        }
+        c->log_fd = -1;
+        return -1;
+    }
+    clock_gettime(CLOCK_REALTIME, &c->started);
+    c->out = (struct stream){.fd = z.out_r, .label = "stdout", .buf = out_buf};
+    c->err = (struct stream){.fd = z.err_r, .label = "stderr", .buf = err_buf};
+    fcntl(z.out_r, F_SETFL, O_NONBLOCK);
+    fcntl(z.err_r, F_SETFL, O_NONBLOCK);
+    return 0;
+}
+
+static void handle_start(struct client *cl, const char *name, bool zygote)
 {
     if (!valid_name(name)) {
         client_send(cl, "err invalid container name\n");
@@ -1409,7 +1660,9 @@ static void handle_start(struct client *cl, const char *name)
     c->stop_signal = s.stop_signal ? s.stop_signal : SIGTERM;
     c->log_fd = -1;
     c->out.fd = c->err.fd = -1;
-    int rc = start_process(&s, c, msg, sizeof msg);
+    int rc = zygote ? start_from_zygote(c, msg, sizeof msg) : 1;
+    if (rc > 0)
+        rc = start_process(&s, c, msg, sizeof msg);
     spec_free(&s);
     if (rc < 0) {
         memset(c, 0, sizeof *c); /* never started: the name is free for a retry */
@@ -1478,12 +1731,18 @@ static void handle_status(struct client *cl)
 
 static void handle_request(struct client *cl, char *line)
 {
+    if (strncmp(line, "zygote ", 7) == 0) {
+        handle_zygote(cl, line + 7);
+        return;
+    }
     char *words[4] = {0};
     size_t n = 0;
     for (char *tok = strtok(line, " "); tok && n < 4; tok = strtok(NULL, " "))
         words[n++] = tok;
     if (n == 2 && strcmp(words[0], "start") == 0)
-        handle_start(cl, words[1]);
+        handle_start(cl, words[1], false);
+    else if (n == 3 && strcmp(words[0], "start") == 0 && strcmp(words[2], "zygote") == 0)
+        handle_start(cl, words[1], true);
     else if (n == 3 && strcmp(words[0], "signal") == 0)
         handle_signal(cl, words[1], words[2]);
     else if (n == 2 && strcmp(words[0], "stop") == 0)
@@ -1492,6 +1751,11 @@ static void handle_request(struct client *cl, char *line)
         handle_status(cl);
     else if (n == 1 && strcmp(words[0], "shutdown") == 0) {
         g_shutdown = true;
+        if (g_zygote.pid > 0) {
+            /* Its end of the pipe closes: it exits without starting anything. */
+            close(g_zygote.go_w);
+            g_zygote.go_w = -1;
+        }
         client_send(cl, "ok\n");
     } else
         client_send(cl, "err unknown request\n");
