@@ -473,7 +473,8 @@ def cpu_seconds(pid: int) -> float:
 
 def shim_pids(data_dir: Path) -> list[int]:
     pids = []
-    for pid_file in sorted((data_dir / "runtime" / "tasks").glob("*/shim.pid")):
+    # Tasks' shims only: spare sandboxes (``pool-…``, runtime/process/pool.py) are not tasks.
+    for pid_file in sorted((data_dir / "runtime" / "tasks").glob("[0-9a-f]*/shim.pid")):
         with contextlib.suppress(ValueError, OSError):
             pid = int(pid_file.read_text().split()[0])
             if Path(f"/proc/{pid}").exists():
@@ -509,7 +510,9 @@ def measure_idle(server: Ecslite, subnet: str, tasks: int, window: float) -> Idl
         arns.extend(launched)
     wait_running(server, arns, timeout=600)
     start_seconds = time.perf_counter() - started
-    time.sleep(5)  # let the start-up work settle before measuring idle
+    # Let the start-up work settle before measuring idle: the spare sandboxes the starts asked for
+    # are removed 5 s after the last start (runtime/process/pool.py).
+    time.sleep(8)
     shims = shim_pids(server.data_dir)
     cpu_before = server.cpu_seconds()
     shims_before = sum(cpu_seconds(p) for p in shims)
