@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import queue
 import re
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_client
+from tests.integration.test_cli_operator_helpers import Follower
 from tests.integration.test_tasks_helpers import SUBNETS, app, fake, fargate_definition, run_fargate, wait_status
 
 EXECUTION_ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
@@ -51,56 +49,12 @@ def ecslite_logs(
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
 
 
-class Follower:
-    """``ecslite logs -f`` in the background: its lines arrive in a queue; stopped by pid at the end."""
-
-    def __init__(self, endpoint: str, env: dict[str, str], *args: str) -> None:
-        command = [sys.executable, "-m", "ecslite", "logs", "--endpoint", endpoint, "-f", "--no-timestamps", *args]
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.errors, text=True, env=env)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self.pump = threading.Thread(target=self._pump, daemon=True)
-        self.pump.start()
-
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def until(self, predicate: Any, timeout: float = 30) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while not predicate(self.seen):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.errors.seek(0)
-                raise AssertionError(f"not seen in time; got {self.seen}; stderr: {self.errors.read().decode()}")
-            try:
-                self.seen.append(self.lines.get(timeout=remaining))
-            except queue.Empty:
-                continue
-        return self.seen
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.pump.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        self.errors.close()
-
-
 @pytest.fixture
 def follow(endpoint: str, cli_env: dict[str, str]) -> Iterator[Any]:
     started: list[Follower] = []
 
     def start(*args: str) -> Follower:
-        follower = Follower(endpoint, cli_env, *args)
+        follower = Follower(endpoint, cli_env, "logs", "-f", "--no-timestamps", *args)
         started.append(follower)
         return follower
 
