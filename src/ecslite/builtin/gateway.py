@@ -35,6 +35,7 @@ from ecslite.builtin import firelens
 from ecslite.builtin.http import HttpServer, Request, Response, json_response
 from ecslite.builtin.tap import GATEWAY_ADDRESS, GATEWAY_PORT
 from ecslite.config import Settings
+from ecslite.listen_sockets import listen_tcp
 from ecslite.store import task_definitions as definition_store
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
@@ -64,17 +65,7 @@ OutputPath = Callable[[str, str], Path]
 
 
 def bind_gateway(bridge: str, port: int = GATEWAY_PORT) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, bridge.encode())
-        sock.bind((GATEWAY_ADDRESS, port))
-        sock.listen(256)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return listen_tcp(GATEWAY_ADDRESS, port, device=bridge)
 
 
 class TaskGateway:

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ecslite.builtin.http import HttpServer, Request, Response
+from ecslite.listen_sockets import listen_tcp
 from ecslite.telemetry.enrich import TaskOwner, TaskOwners
 from ecslite.telemetry.sink import checks
 from ecslite.telemetry.sink.counters import HOST, OutputStats, SinkCounters
 
 log = logging.getLogger(__name__)
 
-IP_FREEBIND = 15  # linux/in.h; not exported by Python's socket module
 LOKI, OTLP, REMOTE_WRITE = "loki", "otlp", "remote_write"
 
 
@@ -123,19 +123,7 @@ class ExportSink:
         self.series.clear()
 
     def _bind(self, address: str, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.device:
-                sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.device.encode())
-            sock.bind((address, port))
-            sock.listen(256)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+        return listen_tcp(address, port, device=self.device, freebind=bool(self.device))
 
     # -- what it shows -----------------------------------------------------------------------------
 
