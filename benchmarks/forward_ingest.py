@@ -37,7 +37,6 @@ import signal
 import socket
 import sqlite3
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ from pathlib import Path
 import msgpack
 
 from api_probe import Latencies, Probe
+from common import cpu_seconds, free_port, start_ingest_server, writer_pid
 
 CONTAINERS = ["python-service", "nodejs-service", "go-service", "java-service", "loadgen", "web", "worker", "cron"]
 WORDS = ["order", "created", "inventory", "reserved", "price", "calculated", "notification", "sent", "user", "cart"]
@@ -183,12 +183,6 @@ def unindexed_records(directory: Path) -> int:
     return total
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class EcsliteRun:
     rate: float
@@ -201,28 +195,11 @@ class EcsliteRun:
 
 
 def measure_ecslite(requests: list[bytes], records: int, connections: int, ephemeral: bool) -> EcsliteRun:
-    from otlp_ingest import cpu_seconds, writer_pid
-
     data_dir = Path(tempfile.mkdtemp(prefix="ecslite-forward-bench-"))
     port, forward_port = free_port(), free_port()
-    args = [sys.executable, "-m", "ecslite", "server", "--runtime", "fake", "--port", str(port)]
-    args += ["--data-dir", str(data_dir), "--otlp-grpc-port", "0", "--otlp-http-port", "0"]
-    args += ["--forward-port", str(forward_port)]
-    if ephemeral:
-        args.append("--ephemeral")
-    log = open(data_dir / "bench.log", "wb")  # noqa: SIM115 - handed to the child
-    server = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    args = ["--port", str(port), "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--forward-port", str(forward_port)]
+    server = start_ingest_server(data_dir, [*args, *(["--ephemeral"] if ephemeral else [])], (forward_port, port))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", forward_port), timeout=1).close()
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"ecslite did not start: {(data_dir / 'bench.log').read_text()[-2000:]}") from None
-                time.sleep(0.1)
         probe = Probe(port)
         api_idle = probe.idle()
         child = writer_pid(server.pid)
@@ -263,7 +240,6 @@ def measure_ecslite(requests: list[bytes], records: int, connections: int, ephem
         if server.poll() is None:
             os.kill(server.pid, signal.SIGTERM)
         server.wait(60)
-        log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

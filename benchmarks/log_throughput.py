@@ -47,6 +47,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from common import Owned, stop_pid
+
 REGION = "us-east-1"
 BRIDGE = "ecslbench2"
 VPC_CIDR = "10.234.0.0/16"
@@ -82,41 +84,6 @@ def expected_line(number: int) -> str:
 
 
 # -- processes we own -----------------------------------------------------------------------------------
-
-
-class Owned:
-    """Every process and bridge this run creates, released in reverse order."""
-
-    def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], None]]] = []
-
-    def add(self, what: str, undo: Callable[[], None]) -> None:
-        self._undo.append((what, undo))
-
-    def release(self) -> None:
-        while self._undo:
-            what, undo = self._undo.pop()
-            try:
-                undo()
-            except Exception as error:  # a failed clean-up must not hide the others
-                print(f"clean-up of {what} failed: {error}", file=sys.stderr)
-
-
-def stop_pid(pid: int, timeout: float = 30.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 120.0, interval: float = 0.01) -> Any:

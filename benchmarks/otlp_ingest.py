@@ -34,8 +34,6 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +43,7 @@ from pathlib import Path
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from api_probe import Latencies, Probe
+from common import cpu_seconds, free_port, start_ingest_server, writer_pid
 
 SPANS_PER_BATCH = 512
 TRACE_EVERY_NS = 10_000_000
@@ -184,12 +183,6 @@ def drive(port: int, bodies: list[bytes], connections: int) -> tuple[float, floa
     return len(bodies) * SPANS_PER_BATCH / (last - start), last, sum(r for _, r in finished)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def measure_sink(parse: bool, bodies: list[bytes], connections: int) -> float:
     port = free_port()
     ready = multiprocessing.Event()
@@ -215,42 +208,14 @@ class EcsliteRun:
     cpu: dict[str, float]  # CPU seconds per process from the first request until all was stored
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def writer_pid(server_pid: int) -> int | None:
-    """The telemetry writer process (the server's child running ecslite.telemetry.store.writer_child)."""
-    for line in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split():
-        if b"writer_child" in Path(f"/proc/{line}/cmdline").read_bytes():
-            return int(line)
-    return None
-
-
 def measure_ecslite(batches: list[tuple[bytes, bytes]], connections: int, ephemeral: bool) -> EcsliteRun:
     from ecslite.telemetry.store import StoreSettings, TelemetryStore
 
     data_dir = Path(tempfile.mkdtemp(prefix="ecslite-otlp-bench-"))
     port, http_port = free_port(), free_port()
-    args = [sys.executable, "-m", "ecslite", "server", "--runtime", "fake", "--port", str(port)]
-    args += ["--data-dir", str(data_dir), "--otlp-grpc-port", "0", "--otlp-http-port", str(http_port)]
-    args += ["--forward-port", "0"]
-    if ephemeral:
-        args.append("--ephemeral")
-    log = open(data_dir / "bench.log", "wb")  # noqa: SIM115 - handed to the child
-    server = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    args = ["--port", str(port), "--otlp-grpc-port", "0", "--otlp-http-port", str(http_port), "--forward-port", "0"]
+    server = start_ingest_server(data_dir, [*args, *(["--ephemeral"] if ephemeral else [])], (http_port, port))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", http_port), timeout=1).close()
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"ecslite did not start: {(data_dir / 'bench.log').read_text()[-2000:]}") from None
-                time.sleep(0.1)
         probe = Probe(port)
         api_idle = probe.idle()
         child = writer_pid(server.pid)
@@ -289,7 +254,6 @@ def measure_ecslite(batches: list[tuple[bytes, bytes]], connections: int, epheme
         if server.poll() is None:
             os.kill(server.pid, signal.SIGTERM)
         server.wait(60)
-        log.close()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

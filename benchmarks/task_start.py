@@ -58,6 +58,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from common import Owned, cpu_seconds, stop_pid
+
 REGION = "us-east-1"
 BRIDGE = "ecslbench0"
 VPC_CIDR = "10.231.0.0/16"
@@ -92,41 +94,6 @@ class Samples:
 
 
 # -- processes we own -------------------------------------------------------------------------------
-
-
-class Owned:
-    """Every process, bridge and directory this run creates, released in reverse order."""
-
-    def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], None]]] = []
-
-    def add(self, what: str, undo: Callable[[], None]) -> None:
-        self._undo.append((what, undo))
-
-    def release(self) -> None:
-        while self._undo:
-            what, undo = self._undo.pop()
-            try:
-                undo()
-            except Exception as error:  # a failed clean-up must not hide the others
-                print(f"clean-up of {what} failed: {error}", file=sys.stderr)
-
-
-def stop_pid(pid: int, timeout: float = 30.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 def run(*args: str, check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -464,11 +431,6 @@ def rollup_kb(pid: int, key: str) -> int:
         if line.startswith(f"{key}:"):
             return int(line.split()[1])
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def shim_pids(data_dir: Path) -> list[int]:

@@ -63,6 +63,8 @@ import boto3  # type: ignore[import-untyped]
 import httpx
 from botocore.config import Config
 
+from common import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [  # as tests/ui/conftest.py
@@ -165,14 +167,6 @@ class Server:
             aws_secret_access_key="test",
             config=Config(retries={"max_attempts": 1}, read_timeout=120),
         )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
