@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO, RunningServer, make_client, start_server, stop_server
+from tests.fixtures.capability import missing
 from tests.fixtures.ports import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,10 +71,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: ./dev test installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{CHROMIUM} is missing: ./dev test installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     profile = ARTIFACTS.parent / f".chromium-profile-{os.getpid()}"
