@@ -101,6 +101,16 @@ class CloudMapBase:
         more = start + limit < len(items)
         return shown, encode_token(start + limit) if more else None
 
+    def listing(
+        self, key: str, items: Sequence[Doc], params: Params, view: Callable[[Doc], Any], **extra: Any
+    ) -> dict[str, Any]:
+        """One page of ``items`` as ``{**extra, key: [view(item)...], "NextToken"?}``."""
+        shown, token = self.page(items, params)
+        result: dict[str, Any] = {**extra, key: [view(d) for d in shown]}
+        if token:
+            result["NextToken"] = token
+        return result
+
 
 def request_key(kind: OperationType, token: str) -> str:
     return f"{kind.value}:{token}"

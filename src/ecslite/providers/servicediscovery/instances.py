@@ -112,14 +112,11 @@ class InstanceOps(CloudMapBase):
     def list_instances(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         service = self.service(ctx, params["ServiceId"])
         docs = [i.doc for i in store.instances(self.db, ctx.account, ctx.region, service["Id"])]
-        shown, token = self.page(docs, params)
-        result: dict[str, Any] = {
-            "ResourceOwner": service["ResourceOwner"],
-            "Instances": [{k: d[k] for k in ("Id", "Attributes", "CreatedByAccount") if k in d} for d in shown],
-        }
-        if token:
-            result["NextToken"] = token
-        return result
+
+        def view(doc: Doc) -> Doc:
+            return {k: doc[k] for k in ("Id", "Attributes", "CreatedByAccount") if k in doc}
+
+        return self.listing("Instances", docs, params, view, ResourceOwner=service["ResourceOwner"])
 
     def get_instances_health_status(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         service = self.service(ctx, params["ServiceId"])

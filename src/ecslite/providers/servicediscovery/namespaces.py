@@ -92,11 +92,7 @@ class NamespaceOps(CloudMapBase):
     def list_namespaces(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         filters = params.get("Filters") or ()
         found = [d for d in store.namespaces(self.db, ctx.account, ctx.region) if keep(d, filters, _GETTERS)]
-        shown, token = self.page(found, params)
-        result: dict[str, Any] = {"Namespaces": [self._namespace_view(ctx, d) for d in shown]}
-        if token:
-            result["NextToken"] = token
-        return result
+        return self.listing("Namespaces", found, params, lambda d: self._namespace_view(ctx, d))
 
     def delete_namespace(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         doc = self.namespace(ctx, params["Id"])

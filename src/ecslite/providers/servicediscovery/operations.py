@@ -39,11 +39,7 @@ class OperationOps(CloudMapBase):
         for item in dates:
             low, high = _between(item)
             found = [d for d in found if low <= float(d["UpdateDate"]) <= high]
-        shown, token = self.page(found, params)
-        result: dict[str, Any] = {"Operations": [{"Id": d["Id"], "Status": d["Status"]} for d in shown]}
-        if token:
-            result["NextToken"] = token
-        return result
+        return self.listing("Operations", found, params, lambda d: {"Id": d["Id"], "Status": d["Status"]})
 
     # -- tags ------------------------------------------------------------------------------------
 

@@ -134,11 +134,7 @@ class ServiceOps(CloudMapBase):
     def list_services(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         filters = params.get("Filters") or ()
         found = [d for d in store.services(self.db, ctx.account, ctx.region) if keep(d, filters, _GETTERS)]
-        shown, token = self.page(found, params)
-        result: dict[str, Any] = {"Services": [self._service_view(ctx, d) for d in shown]}
-        if token:
-            result["NextToken"] = token
-        return result
+        return self.listing("Services", found, params, lambda d: self._service_view(ctx, d))
 
     def update_service(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
         doc = self.service(ctx, params["Id"])
