@@ -39,6 +39,23 @@ def test_tracker_pass_inside_the_start_period_ends_it() -> None:
     assert tracker.record(False, 20) == "UNHEALTHY"
 
 
+def test_checks_run_every_5_s_while_starting_inside_the_start_period() -> None:
+    """Docker 25: the 5 s start interval while starting inside the start period, then interval."""
+    tracker = HealthTracker(HealthCheckSpec(("CMD", "x"), interval=30, start_period=60), started_at=100)
+    assert tracker.next_delay(100) == 5.0
+    assert tracker.next_delay(159) == 5.0
+    assert tracker.next_delay(160) == 30.0
+    tracker.record(True, 110)
+    assert tracker.next_delay(110) == 30.0  # a pass ends the start period
+
+
+def test_without_a_start_period_the_first_check_waits_one_interval() -> None:
+    tracker = HealthTracker(HealthCheckSpec(("CMD", "x"), interval=30), started_at=0)
+    assert tracker.next_delay(0) == 30.0
+    short = HealthTracker(HealthCheckSpec(("CMD", "x"), interval=30, start_period=30), started_at=0)
+    assert short.next_delay(0.01) == 5.0
+
+
 def test_task_health_looks_at_essential_containers_only() -> None:
     assert task_health(["HEALTHY", "HEALTHY"]) == "HEALTHY"
     assert task_health(["HEALTHY", "UNKNOWN"]) == "UNKNOWN"
@@ -154,6 +171,35 @@ def test_checks_run_every_interval_with_the_timeout_and_a_timeout_counts_as_a_fa
         assert h.container(arn, "app")["healthStatus"] == "UNHEALTHY"
         assert [round(t - started_at) for t, _, _ in calls] == [10, 20]
         assert {(tuple(c), timeout) for _, c, timeout in calls} == {(("/bin/sh", "-c", "curl -f localhost"), 3.0)}
+        await h.controller.stop()
+
+    run(scenario())
+
+
+def test_start_period_checks_every_5_s_until_the_first_pass_then_every_interval() -> None:
+    from collections.abc import Sequence
+
+    from ecslite.runtime.base import ExecResult
+
+    async def scenario() -> None:
+        h = await started(Harness())
+        calls: list[float] = []
+
+        async def exec_(task_id: str, name: str, command: Sequence[str], timeout: float) -> ExecResult:
+            calls.append(h.clock.now())
+            passed = len(calls) >= 3  # the service answers from its third check on
+            return ExecResult(exit_code=0 if passed else 1, output="")
+
+        h.runtime.exec = exec_  # type: ignore[method-assign]
+        check = {"command": ["CMD", "/bin/check"], "interval": 30, "retries": 3, "startPeriod": 60}
+        arn = h.launch(definition(container("app", healthCheck=check)))
+        await h.until(arn, "RUNNING")
+        started_at = h.clock.now()
+        await h.run(16)
+        assert h.container(arn, "app")["healthStatus"] == "HEALTHY"
+        await h.run(60)
+        # 5 s apart while starting; from the first pass on, one interval apart
+        assert [round(t - started_at) for t in calls] == [5, 10, 15, 45, 75]
         await h.controller.stop()
 
     run(scenario())

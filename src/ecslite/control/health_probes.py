@@ -1,7 +1,8 @@
 """Container health checks, one probe loop per running container that defines a ``healthCheck`` (§2.7).
 
-Each loop waits ``interval`` (Docker runs the first check one interval after the start), execs the
-check command through the runtime with its ``timeout``, and feeds the result to a
+Each loop waits as Docker does (:meth:`~ecslite.model.health.HealthTracker.next_delay`: every 5 s
+while starting inside ``startPeriod``, else ``interval``, timed from the end of the previous check),
+execs the check command through the runtime with its ``timeout``, and feeds the result to a
 :class:`~ecslite.model.health.HealthTracker`. When a container's status changes, the loop only
 enqueues the task's key; the task reconciler reads :meth:`HealthProbes.status` and writes
 ``healthStatus`` (it owns that field). Probes live in memory: after a restart the reconciler starts
@@ -77,7 +78,7 @@ class HealthProbes:
     async def _loop(self, key: str, task_id: str, name: str, tracker: HealthTracker) -> None:
         spec = tracker.spec
         while True:
-            await self.clock.sleep(spec.interval)
+            await self.clock.sleep(tracker.next_delay(self.clock.now()))
             try:
                 result = await self.runtime.exec(task_id, name, self._command(spec), spec.timeout)
             except ContainerNotFound:

@@ -4,6 +4,11 @@
   consecutive failures.
 - Failures inside ``startPeriod`` do not count; a pass inside it makes the container HEALTHY at
   once and ends the start period (Docker's rule, which ECS uses).
+- When checks run (:meth:`HealthTracker.next_delay`) follows Docker Engine 25, the engine
+  of the current ECS-optimized AMIs: while a container is still starting inside its ``startPeriod``
+  the checks run every 5 s (Docker's default start interval; ECS has no field to change it), so a
+  container that comes up quickly turns HEALTHY after seconds, not after one ``interval``. Without
+  a start period the first check runs one ``interval`` after the start, as before Docker 25.
 - Task health looks at essential containers only: any UNHEALTHY → UNHEALTHY, else any UNKNOWN →
   UNKNOWN, else HEALTHY. An essential container without a check keeps the task UNKNOWN.
 """
@@ -21,6 +26,9 @@ from ecslite.model.tasks import (
     DEFAULT_HEALTH_TIMEOUT,
     HealthStatus,
 )
+
+# Docker's defaultStartInterval: the gap between checks during the start period while starting.
+DOCKER_START_INTERVAL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +67,17 @@ class HealthTracker:
 
     def in_start_period(self, at: float) -> bool:
         return not self._passed_once and at < self.started_at + self.spec.start_period
+
+    def next_delay(self, at: float) -> float:
+        """Seconds from ``at`` (the end of the previous check, or the start) to the next check.
+
+        Docker 25's rule (the engine of the ECS-optimized AMIs): inside the start period and still
+        starting (no pass yet), the 5 s start interval; otherwise ``interval``. (Later engines also
+        cut a wait at the end of the start period; ECS's hosts do not run them yet.)
+        """
+        if at - self.started_at < self.spec.start_period and self.status == HealthStatus.UNKNOWN:
+            return DOCKER_START_INTERVAL
+        return self.spec.interval
 
     def record(self, passed: bool, at: float, output: str = "", exit_code: int | None = None) -> HealthStatus:
         self.last_output, self.last_exit_code = output, exit_code
