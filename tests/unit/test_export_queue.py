@@ -11,18 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from ecslite.telemetry.export.queue import (
+from ecslite.telemetry.export.queue import ExportQueue, QueueSettings
+from ecslite.telemetry.export.retry import (
     ECSLITE_POLICY,
     Attempt,
-    ExportQueue,
-    HttpSender,
     Outcome,
-    QueueSettings,
     RetryPolicy,
     classify,
     parse_retry_after,
     parse_retry_limit,
 )
+from ecslite.telemetry.export.senders import HttpSender
 from tests.fixtures.http_sink import Answer, HttpSink
 
 FAST = RetryPolicy(base=0.01, cap=0.05, limit=None, give_up_after=30.0)

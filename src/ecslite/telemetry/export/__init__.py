@@ -41,15 +41,8 @@ from ecslite.telemetry.export.exporters import (
     RemoteWriteExporter,
 )
 from ecslite.telemetry.export.loki import LokiEntry
-from ecslite.telemetry.export.queue import (
-    ECSLITE_POLICY,
-    Attempt,
-    ExportQueue,
-    ExportStats,
-    Outcome,
-    QueueSettings,
-    RetryPolicy,
-)
+from ecslite.telemetry.export.queue import ExportQueue, ExportStats, QueueSettings
+from ecslite.telemetry.export.retry import ECSLITE_POLICY, Attempt, Outcome, RetryPolicy
 
 __all__ = [
     "ECSLITE_POLICY",

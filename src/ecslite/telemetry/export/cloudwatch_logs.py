@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import msgpack
 
 from ecslite.protocol.errors import AwsError
-from ecslite.telemetry.export.queue import Attempt, Outcome
+from ecslite.telemetry.export.retry import Attempt, Outcome
 from ecslite.telemetry.model import LogBatch
 
 MAX_EVENTS = 10_000

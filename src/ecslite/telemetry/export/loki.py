@@ -23,7 +23,7 @@ import cramjam
 import orjson
 
 from ecslite.telemetry.export import protos
-from ecslite.telemetry.export.queue import HttpSender
+from ecslite.telemetry.export.senders import HttpSender
 from ecslite.telemetry.model import (
     Labels,
     LogBatch,

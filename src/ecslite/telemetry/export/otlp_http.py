@@ -25,7 +25,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from ecslite.telemetry.export.queue import HttpSender
+from ecslite.telemetry.export.senders import HttpSender
 from ecslite.telemetry.model import (
     DETAIL_OTLP,
     LogBatch,

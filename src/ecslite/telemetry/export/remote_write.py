@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import cramjam
 
 from ecslite.telemetry.export import protos
-from ecslite.telemetry.export.queue import HttpSender
+from ecslite.telemetry.export.senders import HttpSender
 from ecslite.telemetry.model import Labels, MetricBatch, MetricMetadata, Sample
 
 _INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
