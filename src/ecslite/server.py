@@ -177,16 +177,21 @@ class Server:
         gateways.append(str(layout.bridge_range.network_address + 1))
         self.sink = ExportSink(gateways, device=self.settings.bridge, owners=self.telemetry.owners)
         self.components.append(self.sink)
+        from ecslite.control.sink_gateways import SinkGatewaysFeed
+
+        # Subnets made with CreateSubnet are served at their gateways too, until deleted.
+        self.components.append(SinkGatewaysFeed(self.db, self.sink))
 
     def _add_agent(self) -> None:
         """The agent endpoint at 169.254.170.2:80 (process runtime only): task metadata, credentials,
-        task protection and the AWS API for tasks (ecslite.agent.listener)."""
+        task protection and the AWS API for tasks (ecslite.agent.listener), on ``settings.agent_port``
+        with the host network mapping port 80 to it."""
         self.agent = None
         gateway = self.gateway
-        if gateway is None:
+        network = getattr(self.runtime, "network", None)
+        if gateway is None or network is None:
             return
         from ecslite.agent.listener import AgentEndpoint, AgentListener
-        from ecslite.builtin.gateway import bind_gateway
 
         def caller_of(address: str) -> str | None:
             owner = gateway.owner_of(address)
@@ -201,7 +206,7 @@ class Server:
             ecs=self.ecs,
             aws=self.dispatcher.handle,
         )
-        self.agent = AgentListener(endpoint, self.settings.bridge, bind=bind_gateway)
+        self.agent = AgentListener(endpoint, self.settings.bridge, redirect=network, port=self.settings.agent_port)
         self.components.append(self.agent)
 
     def _netns_path(self, task_id: str) -> str | None:

@@ -9,8 +9,15 @@ nothing is stored, since the router's input tap already stored every record (§6
 Binding: every address is bound on the bridge (``SO_BINDTODEVICE``) with ``IP_FREEBIND``, because a
 subnet's gateway appears on the bridge only once a task uses that subnet; so a host process on
 another interface never sees the sink and two servers with different bridges keep apart. Any port
-already taken leaves the sink off with one warning, and the server goes on. Checks run on one
-thread owned by the sink, never on the event loop.
+already taken on the configured addresses (the default subnets' and the bridge range's gateways)
+leaves the sink off with one warning, and the server goes on. Checks run on one thread owned by the
+sink, never on the event loop.
+
+Subnets come and go (CreateSubnet, DeleteSubnet): :meth:`ExportSink.serve_gateways` names the
+gateways of the subnets that exist now (control.sink_gateways), and the sink binds the new ones and
+closes the listeners of those no longer named, on the ports the configured addresses got. The
+configured addresses are served for the sink's whole life. One sync runs at a time, and the last
+one always runs with the latest set, so the listeners end as the last announcement says.
 """
 
 from __future__ import annotations
@@ -60,7 +67,7 @@ class ExportSink:
         owners: TaskOwners | None = None,
         now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
-        self.addresses = tuple(addresses)
+        self.configured = tuple(dict.fromkeys(addresses))
         self.device = device
         self.ports = ports
         self.now_ns = now_ns
@@ -68,8 +75,12 @@ class ExportSink:
         self.series = checks.SeriesClock()
         self.bound: dict[str, int] = {}  # kind -> port actually bound (a test may ask for port 0)
         self.problem: str | None = None
-        self._servers: list[HttpServer] = []
+        self._gateways: tuple[str, ...] = ()  # the subnets' gateways last announced
+        self._listeners: dict[str, list[HttpServer]] = {}  # address -> its servers, one per kind
         self._executor: ThreadPoolExecutor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sync: asyncio.Task[None] | None = None
+        self._sync_again = False
         self._by_address: dict[str, str] = {}
         self._lock = threading.Lock()
         if owners is not None:
@@ -79,23 +90,33 @@ class ExportSink:
 
     @property
     def listening(self) -> bool:
-        return bool(self._servers)
+        return bool(self._listeners)
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """What the sink is to serve: the configured addresses, then the announced gateways."""
+        return tuple(dict.fromkeys([*self.configured, *self._gateways]))
+
+    def served(self) -> list[str]:
+        """The addresses listened on now."""
+        return list(self._listeners)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        sockets: list[tuple[str, socket.socket]] = []
+        sockets: dict[str, list[tuple[str, socket.socket]]] = {}
         try:
             for kind, port in self.ports.items():
                 chosen = port
-                for address in self.addresses:
+                for address in self.configured:
                     sock = self._bind(address, chosen)
-                    sockets.append((kind, sock))
+                    sockets.setdefault(address, []).append((kind, sock))
                     chosen = sock.getsockname()[1]  # port 0: the same port on every address
                 self.bound[kind] = chosen
         except OSError as error:
-            for _, sock in sockets:
-                sock.close()
+            for opened in sockets.values():
+                for _, sock in opened:
+                    sock.close()
             self.bound.clear()
             self.problem = f"port {port} on {address} is not free ({error.strerror or error})"
             log.warning(
@@ -104,16 +125,21 @@ class ExportSink:
             )
             return
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-sink")
-        handlers = {LOKI: self._loki, OTLP: self._otlp, REMOTE_WRITE: self._remote_write}
-        servers = {kind: HttpServer(handler) for kind, handler in handlers.items()}
-        for kind, sock in sockets:
-            await servers[kind].listen_socket(sock)
-        self._servers = list(servers.values())
+        for address, opened in sockets.items():
+            self._listeners[address] = await self._serve(opened)
+        self._loop = asyncio.get_running_loop()
+        # The gateways announced before start go through the one sync path, like later ones.
+        self._sync = self._loop.create_task(self._sync_until_settled())
+        await self._sync
 
     async def stop(self) -> None:
-        for server in self._servers:
-            server.close()
-        self._servers = []
+        self._loop = None  # no new sync from here on
+        if self._sync is not None:
+            # Awaited, not cancelled: a sync cut between bind and serve would leave a socket open.
+            await self._sync
+            self._sync = None
+        for address in list(self._listeners):
+            self._close(address)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -124,6 +150,65 @@ class ExportSink:
 
     def _bind(self, address: str, port: int) -> socket.socket:
         return listen_tcp(address, port, device=self.device, freebind=bool(self.device))
+
+    async def _serve(self, opened: Sequence[tuple[str, socket.socket]]) -> list[HttpServer]:
+        handlers = {LOKI: self._loki, OTLP: self._otlp, REMOTE_WRITE: self._remote_write}
+        servers = []
+        for kind, sock in opened:
+            server = HttpServer(handlers[kind])
+            await server.listen_socket(sock)
+            servers.append(server)
+        return servers
+
+    def _close(self, address: str) -> None:
+        for server in self._listeners.pop(address, ()):
+            server.close()
+
+    # -- subnets as they come and go ----------------------------------------------------------------
+
+    def serve_gateways(self, addresses: Sequence[str]) -> None:
+        """Serve these subnet gateways beside the configured addresses from now on (and no others).
+
+        Called from the event loop's thread (the store's change feed); the binding runs in a task
+        the sink owns. Before :meth:`start` it only records them.
+        """
+        self._gateways = tuple(dict.fromkeys(addresses))
+        if self._loop is None or not self._listeners:
+            return
+        if self._sync is not None and not self._sync.done():
+            self._sync_again = True
+            return
+        self._sync = self._loop.create_task(self._sync_until_settled())
+
+    async def _sync_until_settled(self) -> None:
+        self._sync_again = True
+        while self._sync_again:
+            self._sync_again = False
+            await self._sync_gateways()
+
+    async def _sync_gateways(self) -> None:
+        wanted = self.addresses
+        for address in [a for a in self._listeners if a not in wanted]:
+            self._close(address)
+            log.info("export sink: subnet gateway let go", extra={"address": address})
+        for address in [a for a in wanted if a not in self._listeners]:
+            opened: list[tuple[str, socket.socket]] = []
+            try:
+                for kind, _ in self.ports.items():
+                    opened.append((kind, self._bind(address, self.bound[kind])))
+            except OSError as error:
+                for _, sock in opened:
+                    sock.close()
+                self.problem = f"port {self.bound[kind]} on {address} is not free ({error.strerror or error})"
+                log.warning(
+                    "export sink: a subnet's tasks will not reach the sink at their gateway",
+                    extra={"address": address, "port": self.bound[kind], "error": str(error), "device": self.device},
+                )
+                continue
+            self._listeners[address] = await self._serve(opened)
+            log.info("export sink: subnet gateway served", extra={"address": address})
+        if all(address in self._listeners for address in wanted):
+            self.problem = None
 
     # -- what it shows -----------------------------------------------------------------------------
 
@@ -138,7 +223,7 @@ class ExportSink:
     def stats(self) -> dict[str, Any]:
         return {
             "listening": self.listening,
-            "addresses": list(self.addresses),
+            "addresses": self.served() if self.listening else list(self.addresses),
             "ports": dict(self.bound) if self.bound else {kind: port for kind, port in self.ports.items()},
             "problem": self.problem,
             "totals": self.counters.totals(),
