@@ -6,6 +6,7 @@ over HTTP only.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -155,6 +156,15 @@ def server(
             help="Longest pause, in seconds, between launches of a service whose tasks keep failing to start.",
         ),
     ] = 900.0,
+    capacity_wait_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="ECSLITE_CAPACITY_WAIT_TIMEOUT",
+            metavar="SECONDS",
+            help="How long a task waits in PROVISIONING for managed-scaling capacity before it stops with "
+            "TaskFailedToStart (ECS: 10 to 30 minutes).",
+        ),
+    ] = 1800.0,
     host_credentials: Annotated[
         bool,
         typer.Option(
@@ -172,6 +182,9 @@ def server(
         raise typer.Exit(2)
     if metrics_period <= 0:
         err.print("[red]--metrics-period must be a positive number of seconds.[/]")
+        raise typer.Exit(2)
+    if not 0 < capacity_wait_timeout < math.inf:
+        err.print("[red]--capacity-wait-timeout must be a positive number of seconds.[/]")
         raise typer.Exit(2)
     if durability not in ("normal", "full"):
         err.print(f"[red]Unknown durability {durability!r}[/]; choose normal or full.")
@@ -206,6 +219,7 @@ def server(
         scrape_interval=scrape_interval,
         metrics_period=metrics_period,
         service_throttle_max_seconds=service_throttle_max,
+        capacity_wait_timeout_seconds=capacity_wait_timeout,
         host_credentials=host_credentials,
     )
     running = _running_server(settings)
