@@ -18,7 +18,7 @@ import msgpack
 import pytest
 from fluent import sender as fluent_sender
 
-from ecslite.telemetry.model import decode_log_detail
+from ecslite.telemetry.log_records import decode_log_detail
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.fixtures.ports import free_port

@@ -34,7 +34,7 @@ from opentelemetry.sdk.resources import Resource as SdkResource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from ecslite.telemetry.model import SpanKind
+from ecslite.telemetry.span_records import SpanKind
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.fixtures.ports import free_port

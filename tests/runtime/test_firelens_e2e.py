@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from ecslite.telemetry.model import decode_log_detail
+from ecslite.telemetry.log_records import decode_log_detail
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from tests.conftest import make_client, stop_server
 from tests.runtime.conftest import (

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ecslite.protocol.errors import AwsError
+from ecslite.telemetry.attributes import DETAIL_OTLP
 from ecslite.telemetry.export import (
     CloudWatchLogsExporter,
     LokiEntry,
@@ -32,19 +33,9 @@ from ecslite.telemetry.export import (
     protos,
     remote_write,
 )
-from ecslite.telemetry.model import (
-    DETAIL_OTLP,
-    STALE_NAN_BITS,
-    LogBatch,
-    MetricBatch,
-    MetricMetadata,
-    Resource,
-    Sample,
-    Scope,
-    SpanBatch,
-    log_from_python,
-    span_from_python,
-)
+from ecslite.telemetry.log_records import LogBatch, log_from_python
+from ecslite.telemetry.model import STALE_NAN_BITS, MetricBatch, MetricMetadata, Resource, Sample, Scope
+from ecslite.telemetry.span_records import SpanBatch, span_from_python
 from tests.fixtures.http_sink import HttpSink
 
 FAST = QueueSettings(flush_interval=0.02, policy=RetryPolicy(base=0.01, cap=0.05))

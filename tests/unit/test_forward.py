@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from ecslite.telemetry.enrich import ContainerOwner, TaskOwner, TaskOwners
-from ecslite.telemetry.model import decode_log_detail
+from ecslite.telemetry.log_records import decode_log_detail
 from ecslite.telemetry.receivers.forward import (
     EventTime,
     ForwardSession,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ecslite.telemetry.model import decode_log_detail
+from ecslite.telemetry.log_records import decode_log_detail
 from ecslite.telemetry.receivers import forward_records
 from ecslite.telemetry.receivers.forward_records import RecordConverter, _general_record, scan_line, to_log_record
 

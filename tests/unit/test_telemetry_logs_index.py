@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecslite.telemetry.model import LogBatch, Resource, Scope, log_from_python
+from ecslite.telemetry.log_records import LogBatch, log_from_python
+from ecslite.telemetry.model import Resource, Scope
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from ecslite.telemetry.store import logs as log_tables
 from ecslite.telemetry.store import writer as writer_module

@@ -9,7 +9,10 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ecslite.telemetry import otlp
-from ecslite.telemetry.model import Resource, decode_log_detail, decode_span_detail, set_any_value
+from ecslite.telemetry.attributes import set_any_value
+from ecslite.telemetry.log_records import decode_log_detail
+from ecslite.telemetry.model import Resource
+from ecslite.telemetry.span_records import decode_span_detail
 
 NOW = 1_750_000_000_000_000_000
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from ecslite.telemetry.model import LogBatch, Resource, Scope, Signal, log_from_python
+from ecslite.telemetry.log_records import LogBatch, log_from_python
+from ecslite.telemetry.model import Resource, Scope, Signal
 from ecslite.telemetry.pipeline import IngestRequest, Outcome, Pipeline, PipelineSettings
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 

@@ -10,22 +10,9 @@ from pathlib import Path
 import pytest
 
 from ecslite.clock import FakeClock
-from ecslite.telemetry.model import (
-    LogBatch,
-    MetricBatch,
-    MetricMetadata,
-    Resource,
-    Sample,
-    Scope,
-    Signal,
-    SpanBatch,
-    SpanEvent,
-    SpanKind,
-    StatusCode,
-    decode_log_detail,
-    log_from_python,
-    span_from_python,
-)
+from ecslite.telemetry.log_records import LogBatch, decode_log_detail, log_from_python
+from ecslite.telemetry.model import MetricBatch, MetricMetadata, Resource, Sample, Scope, Signal
+from ecslite.telemetry.span_records import SpanBatch, SpanEvent, SpanKind, StatusCode, span_from_python
 from ecslite.telemetry.store import LogQuery, Matcher, SpanQuery, StoreSettings, TelemetryStore
 
 NOW = 1_750_000_000.0

@@ -15,19 +15,9 @@ from pathlib import Path
 import pytest
 
 from ecslite.clock import FakeClock
-from ecslite.telemetry.model import (
-    Exemplar,
-    LogBatch,
-    MetricBatch,
-    MetricMetadata,
-    Resource,
-    Sample,
-    Scope,
-    Signal,
-    SpanBatch,
-    log_from_python,
-    span_from_python,
-)
+from ecslite.telemetry.log_records import LogBatch, log_from_python
+from ecslite.telemetry.model import Exemplar, MetricBatch, MetricMetadata, Resource, Sample, Scope, Signal
+from ecslite.telemetry.span_records import SpanBatch, span_from_python
 from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
 from ecslite.telemetry.store.process import from_wire, to_wire
 from ecslite.telemetry.store.spans import summarise

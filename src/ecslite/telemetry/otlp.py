@@ -38,22 +38,10 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from ecslite.telemetry.model import (
-    DETAIL_OTLP,
-    HTTP_STATUS_KEYS,
-    SEARCHABLE_SPAN_KEYS,
-    LogBatch,
-    LogRecord,
-    Resource,
-    Scope,
-    Signal,
-    Span,
-    SpanBatch,
-    StatusCode,
-    any_value,
-    attributes_from_pb,
-    body_text,
-)
+from ecslite.telemetry.attributes import DETAIL_OTLP, any_value, attributes_from_pb, body_text
+from ecslite.telemetry.log_records import LogBatch, LogRecord
+from ecslite.telemetry.model import Resource, Scope, Signal
+from ecslite.telemetry.span_records import HTTP_STATUS_KEYS, SEARCHABLE_SPAN_KEYS, Span, SpanBatch, StatusCode
 
 ZERO_TRACE = bytes(16)
 ZERO_SPAN = bytes(8)

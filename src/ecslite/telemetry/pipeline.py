@@ -35,8 +35,11 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from ecslite.clock import Clock, SystemClock
 from ecslite.telemetry import otlp, prometheus
+from ecslite.telemetry.attributes import attributes_from_pb
 from ecslite.telemetry.enrich import TaskOwner, enrich
-from ecslite.telemetry.model import LogBatch, MetricBatch, Resource, Signal, SpanBatch, attributes_from_pb
+from ecslite.telemetry.log_records import LogBatch
+from ecslite.telemetry.model import MetricBatch, Resource, Signal
+from ecslite.telemetry.span_records import SpanBatch
 from ecslite.telemetry.store import TelemetryStore
 
 log = logging.getLogger(__name__)

@@ -26,17 +26,8 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-from ecslite.telemetry.model import (
-    AttrValue,
-    Exemplar,
-    Labels,
-    MetricBatch,
-    MetricMetadata,
-    Resource,
-    Sample,
-    attributes_from_pb,
-    body_text,
-)
+from ecslite.telemetry.attributes import attributes_from_pb, body_text
+from ecslite.telemetry.model import AttrValue, Exemplar, Labels, MetricBatch, MetricMetadata, Resource, Sample
 
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
 DELTA, CUMULATIVE = 1, 2

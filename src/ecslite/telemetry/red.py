@@ -45,12 +45,9 @@ from ecslite.telemetry.model import (
     Resource,
     Sample,
     Signal,
-    Span,
-    SpanBatch,
-    SpanKind,
-    StatusCode,
     sanitize_label_name,
 )
+from ecslite.telemetry.span_records import Span, SpanBatch, SpanKind, StatusCode
 from ecslite.telemetry.store import TelemetryStore
 
 log = logging.getLogger(__name__)

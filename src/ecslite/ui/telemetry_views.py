@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ecslite.telemetry.model import AttrValue, SpanKind, StatusCode, severity_level
+from ecslite.telemetry.log_records import severity_level
+from ecslite.telemetry.model import AttrValue
 from ecslite.telemetry.query.promql import EvalError, ParseError, PromQL, QueryTimeout
 from ecslite.telemetry.query.promql_values import Matrix
 from ecslite.telemetry.query.traces import parse_trace_id
 from ecslite.telemetry.red import CALLEE_KINDS, CALLER_KINDS, USER_NODE, pair_spans, span_view
+from ecslite.telemetry.span_records import SpanKind, StatusCode
 from ecslite.telemetry.store import LogQuery, Matcher, SpanQuery, StoredLog, StoredSpan, TelemetryStore
 
 KINDS = {int(k): k.name.lower() for k in SpanKind}

@@ -127,7 +127,7 @@ def logs_request(chunks: Sequence[Chunk]) -> bytes:
     """OTLP logs for log records: ``log`` (else the JSON record) as the body, the rest as attributes."""
     from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-    from ecslite.telemetry.model import set_any_value
+    from ecslite.telemetry.attributes import set_any_value
 
     request = logs_service_pb2.ExportLogsServiceRequest()
     scope = request.resource_logs.add().scope_logs.add()
@@ -337,7 +337,8 @@ class PrometheusRemoteWriteOutput(HttpOutput):
     def series(self, chunks: Sequence[Chunk]) -> list[tuple[list[tuple[str, str]], list[tuple[int, float]]]]:
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
-        from ecslite.telemetry.model import Resource, attributes_from_pb
+        from ecslite.telemetry.attributes import attributes_from_pb
+        from ecslite.telemetry.model import Resource
         from ecslite.telemetry.prometheus import convert
 
         grouped: dict[tuple[tuple[str, str], ...], list[tuple[int, float]]] = {}

@@ -190,7 +190,8 @@ class Exporter:
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
         from ecslite.builtin.fluentbit.outputs import write_request
-        from ecslite.telemetry.model import Resource, attributes_from_pb
+        from ecslite.telemetry.attributes import attributes_from_pb
+        from ecslite.telemetry.model import Resource
         from ecslite.telemetry.prometheus import DeltaAccumulator, convert
 
         request = metrics_service_pb2.ExportMetricsServiceRequest.FromString(payload)

@@ -25,7 +25,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from ecslite.telemetry.model import set_any_value
+from ecslite.telemetry.attributes import set_any_value
 
 HEADER = b'{"format": "json", "version": 1}'
 _TRACE = re.compile(r"1-([0-9a-fA-F]{8})-([0-9a-fA-F]{24})")

@@ -24,7 +24,7 @@ import msgpack
 
 from ecslite.protocol.errors import AwsError
 from ecslite.telemetry.export.retry import Attempt, Outcome
-from ecslite.telemetry.model import LogBatch
+from ecslite.telemetry.log_records import LogBatch
 
 MAX_EVENTS = 10_000
 MAX_BYTES = 1_048_576

@@ -17,7 +17,9 @@ from typing import Protocol
 
 from ecslite.telemetry.export import cloudwatch_logs, loki, otlp_http, remote_write
 from ecslite.telemetry.export.queue import ExportQueue, ExportStats, QueueSettings
-from ecslite.telemetry.model import LogBatch, MetricBatch, MetricMetadata, Sample, Signal, SpanBatch
+from ecslite.telemetry.log_records import LogBatch
+from ecslite.telemetry.model import MetricBatch, MetricMetadata, Sample, Signal
+from ecslite.telemetry.span_records import SpanBatch
 
 
 class Exporter(Protocol):

@@ -24,13 +24,8 @@ import orjson
 
 from ecslite.telemetry.export import protos
 from ecslite.telemetry.export.senders import HttpSender
-from ecslite.telemetry.model import (
-    Labels,
-    LogBatch,
-    log_stream_labels,
-    sanitize_label_name,
-    severity_level,
-)
+from ecslite.telemetry.log_records import LogBatch, log_stream_labels, severity_level
+from ecslite.telemetry.model import Labels, sanitize_label_name
 
 JSON = "json"
 PROTOBUF = "protobuf"

@@ -25,23 +25,11 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from ecslite.telemetry.attributes import DETAIL_OTLP, attributes_to_pb, set_any_value
 from ecslite.telemetry.export.senders import HttpSender
-from ecslite.telemetry.model import (
-    DETAIL_OTLP,
-    LogBatch,
-    LogRecord,
-    MetricBatch,
-    Resource,
-    Scope,
-    Signal,
-    Span,
-    SpanBatch,
-    attributes_to_pb,
-    decode_log_detail,
-    decode_span_detail,
-    is_stale,
-    set_any_value,
-)
+from ecslite.telemetry.log_records import LogBatch, LogRecord, decode_log_detail
+from ecslite.telemetry.model import MetricBatch, Resource, Scope, Signal, is_stale
+from ecslite.telemetry.span_records import Span, SpanBatch, decode_span_detail
 
 PATHS = {Signal.TRACES: "/v1/traces", Signal.LOGS: "/v1/logs", Signal.METRICS: "/v1/metrics"}
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE

@@ -28,7 +28,9 @@ from typing import Any
 from ecslite.config import Settings
 from ecslite.telemetry.export.exporters import Exporter, LokiExporter, OtlpHttpExporter, RemoteWriteExporter
 from ecslite.telemetry.export.queue import QueueSettings
-from ecslite.telemetry.model import LogBatch, MetricBatch, Signal, SpanBatch
+from ecslite.telemetry.log_records import LogBatch
+from ecslite.telemetry.model import MetricBatch, Signal
+from ecslite.telemetry.span_records import SpanBatch
 from ecslite.telemetry.store import TelemetryStore
 
 log = logging.getLogger(__name__)

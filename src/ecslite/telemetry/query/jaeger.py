@@ -28,11 +28,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ecslite.clock import Clock
-from ecslite.telemetry.model import AttrValue, SpanKind, StatusCode, value_type
+from ecslite.telemetry.attributes import value_type
+from ecslite.telemetry.model import AttrValue
 from ecslite.telemetry.query.http import guarded, json_response, off_loop
 from ecslite.telemetry.query.params import Params, go_duration_ns
 from ecslite.telemetry.query.traces import attribute_text, parse_trace_id
 from ecslite.telemetry.red import pair_spans, span_view, virtual_node
+from ecslite.telemetry.span_records import SpanKind, StatusCode
 from ecslite.telemetry.store import SpanQuery, StoredSpan, TelemetryStore
 
 KINDS: dict[int, str] = {

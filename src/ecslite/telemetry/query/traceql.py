@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ecslite.telemetry.model import SpanKind, StatusCode
 from ecslite.telemetry.query.params import go_duration_ns
+from ecslite.telemetry.span_records import SpanKind, StatusCode
 from ecslite.telemetry.store import StoredSpan, TraceSummary
 
 

@@ -15,7 +15,8 @@ import re
 
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from ecslite.telemetry.model import DETAIL_OTLP, AttrValue, attributes_to_pb, body_text
+from ecslite.telemetry.attributes import DETAIL_OTLP, attributes_to_pb, body_text
+from ecslite.telemetry.model import AttrValue
 from ecslite.telemetry.store import StoredSpan
 
 _HEX = re.compile(r"[0-9a-fA-F]{1,32}")

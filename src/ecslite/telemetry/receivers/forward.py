@@ -51,7 +51,7 @@ import msgpack
 
 if TYPE_CHECKING:
     from ecslite.telemetry.enrich import TaskOwner, TaskOwners
-    from ecslite.telemetry.model import LogBatch
+    from ecslite.telemetry.log_records import LogBatch
     from ecslite.telemetry.pipeline import Pipeline
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Forward (and FireLens) records as telemetry log records (spec/telemetry.md §2.3, §4.7).
 
-One record becomes one :class:`~ecslite.telemetry.model.LogRecord`:
+One record becomes one :class:`~ecslite.telemetry.log_records.LogRecord`:
 
 - ``body``: the record's ``log`` (a FireLens/Docker line) without its trailing newline; a record
   without ``log`` is kept whole as its JSON text (what Fluent Bit's JSON line format would send).
@@ -31,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import orjson
 
+from ecslite.telemetry.attributes import DETAIL_MSGPACK
 from ecslite.telemetry.enrich import TaskOwner, TaskOwners, enrich
-from ecslite.telemetry.model import DETAIL_MSGPACK, LogBatch, LogDetail, LogRecord, Resource, Scope, encode_log_detail
+from ecslite.telemetry.log_records import LogBatch, LogDetail, LogRecord, encode_log_detail
+from ecslite.telemetry.model import Resource, Scope
 
 if TYPE_CHECKING:
     from ecslite.telemetry.receivers.forward import ForwardMessage

@@ -26,7 +26,8 @@ from starlette.routing import Route
 
 from ecslite.clock import Clock
 from ecslite.telemetry.export.loki import BadPush, LokiEntry, decode_push
-from ecslite.telemetry.model import LogBatch, LogRecord, Resource, Scope, Signal, log_from_python
+from ecslite.telemetry.log_records import LogBatch, LogRecord, log_from_python
+from ecslite.telemetry.model import Resource, Scope, Signal
 from ecslite.telemetry.pipeline import Outcome, Pipeline
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ecslite.clock import Clock, SystemClock
-from ecslite.telemetry.model import Labels, LogBatch, MetricBatch, MetricMetadata, Signal, SpanBatch
+from ecslite.telemetry.log_records import LogBatch
+from ecslite.telemetry.model import Labels, MetricBatch, MetricMetadata, Signal
+from ecslite.telemetry.span_records import SpanBatch
 from ecslite.telemetry.store import logs as log_tables
 from ecslite.telemetry.store import metrics as metric_tables
 from ecslite.telemetry.store import spans as span_tables
@@ -72,7 +74,7 @@ class StoreSettings:
 
 class TelemetryStore:
     def __init__(self, settings: StoreSettings, clock: Clock | None = None) -> None:
-        from ecslite.telemetry.model import SEARCHABLE_SPAN_KEYS
+        from ecslite.telemetry.span_records import SEARCHABLE_SPAN_KEYS
 
         self.settings = settings
         self.clock = clock or SystemClock()

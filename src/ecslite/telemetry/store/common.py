@@ -16,7 +16,8 @@ from typing import Any
 
 import msgpack
 
-from ecslite.telemetry.model import AttrValue, Resource, Scope, _attrs_dict, _attrs_list
+from ecslite.telemetry.attributes import attributes_from_msgpack, attributes_to_msgpack
+from ecslite.telemetry.model import AttrValue, Resource, Scope
 from ecslite.telemetry.store.segments import Segment
 
 RESOURCES_DDL = (
@@ -35,12 +36,12 @@ WRITER_STATE_DDL = (
 
 
 def pack_attributes(attributes: dict[str, AttrValue] | Any) -> bytes:
-    packed: bytes = msgpack.packb(_attrs_list(attributes), use_bin_type=True)
+    packed: bytes = msgpack.packb(attributes_to_msgpack(attributes), use_bin_type=True)
     return packed
 
 
 def unpack_attributes(blob: bytes) -> dict[str, AttrValue]:
-    return _attrs_dict(msgpack.unpackb(blob, raw=False))
+    return attributes_from_msgpack(msgpack.unpackb(blob, raw=False))
 
 
 def resource_id(conn: sqlite3.Connection, segment: Segment, resource: Resource) -> int:

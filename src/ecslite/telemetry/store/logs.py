@@ -32,16 +32,15 @@ from operator import add, itemgetter
 
 import orjson
 
-from ecslite.telemetry.model import (
-    Labels,
+from ecslite.telemetry.log_records import (
     LogBatch,
     LogDetail,
     LogRecord,
-    Resource,
     decode_log_detail,
     log_stream_labels,
     severity_level,
 )
+from ecslite.telemetry.model import Labels, Resource
 from ecslite.telemetry.store.common import RESOURCES_DDL, WRITER_STATE_DDL, load_resource, resource_id
 from ecslite.telemetry.store.matchers import Matcher, best_equality, match_all
 from ecslite.telemetry.store.segments import Segment

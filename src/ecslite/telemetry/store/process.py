@@ -56,15 +56,9 @@ from typing import Any
 import msgpack
 
 import ecslite
-from ecslite.telemetry.model import (
-    Exemplar,
-    LogBatch,
-    LogRecord,
-    MetricBatch,
-    Sample,
-    Signal,
-    Span,
-)
+from ecslite.telemetry.log_records import LogBatch, LogRecord
+from ecslite.telemetry.model import Exemplar, MetricBatch, Sample, Signal
+from ecslite.telemetry.span_records import Span
 from ecslite.telemetry.store import spans as span_tables
 from ecslite.telemetry.store.segments import Segment
 

@@ -23,10 +23,9 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from ecslite.telemetry.model import (
+from ecslite.telemetry.model import Resource, Scope
+from ecslite.telemetry.span_records import (
     ROOT_NOT_YET_RECEIVED,
-    Resource,
-    Scope,
     Span,
     SpanBatch,
     SpanDetail,
