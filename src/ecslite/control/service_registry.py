@@ -6,15 +6,17 @@ out the instances the task should have (:func:`desired_instances`), compares the
 registered for it (``sd_instances.owner``) and registers, updates or deregisters in one transaction
 (each with the REGISTER_INSTANCE/DEREGISTER_INSTANCE operation Cloud Map would show).
 
-- Registered: a task of a service that is RUNNING with desired status RUNNING, whatever its health
-  (ECS registers in ACTIVATING, before the containers' checks have a result, §8.2; a task whose
-  essential container has no check stays UNKNOWN for ever and is still found). In a service with
+- Registered: a task of a service that is ACTIVATING or RUNNING with desired status RUNNING,
+  whatever its health (ECS registers in ACTIVATING, before the containers' checks have a result,
+  §8.2; a task whose essential container has no check stays UNKNOWN for ever and is still found).
+  The task reconciler registers it itself in ACTIVATING (:func:`sync_task`, through
+  ``control.task_activation``), so the task is never RUNNING unregistered. In a service with
   ``HealthCheckCustomConfig`` the instance starts HEALTHY (``AWS_INIT_HEALTH_STATUS``) and follows
   the task's health as ECS pushes it through UpdateInstanceCustomHealthStatus: UNHEALTHY while the
   task is UNHEALTHY (it then leaves DNS answers), HEALTHY otherwise.
-- Deregistered: as soon as the task's desired status is STOPPED (DEACTIVATING comes before the
-  containers are signalled, §3.4) or it leaves RUNNING, its service is deleted (its tasks stop), or
-  the Cloud Map service is gone.
+- Deregistered: as soon as the task's desired status is STOPPED (the task reconciler deregisters it
+  in DEACTIVATING, before the containers are signalled, §3.4) or it leaves RUNNING, its service is
+  deleted (its tasks stop), or the Cloud Map service is gone.
 - Instance: id = task id; ``AWS_INSTANCE_IPV4`` = the task's address; ``AWS_INSTANCE_PORT`` = the
   registry's ``port`` or ``containerPort``; ECS's own attributes ``AVAILABILITY_ZONE``, ``REGION``,
   ``ECS_CLUSTER_NAME``, ``ECS_SERVICE_NAME``, ``ECS_TASK_DEFINITION_FAMILY`` and, with custom health,
@@ -57,13 +59,26 @@ class DesiredInstance:
     health: str  # what the instance's custom health should be (services with custom health only)
 
 
+REGISTERED_STATUSES = ("ACTIVATING", "RUNNING")
+
+
+def launch_config_of(task: Mapping[str, Any], service: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The configuration (``loadBalancers``, ``serviceRegistries``, ``serviceConnectConfiguration``)
+    of the deployment or task set that started the task (a later deployment's attachments are its
+    own tasks' business); the service's own when that deployment is gone."""
+    for launcher in (*(service.get("deployments") or ()), *(service.get("taskSets") or ())):
+        if launcher.get("id") == task.get("startedBy"):
+            spec: Mapping[str, Any] = launcher.get("_spec") or {}
+            return spec
+    own = dict(service)
+    if "_serviceConnectConfiguration" in service:
+        own["serviceConnectConfiguration"] = service["_serviceConnectConfiguration"]
+    return own
+
+
 def registries_of(task: Mapping[str, Any], service: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The registries of the deployment that started the task (a later deployment's registries are
-    its own tasks' business); the service's own when that deployment is gone."""
-    for deployment in service.get("deployments") or ():
-        if deployment.get("id") == task.get("startedBy"):
-            return list((deployment.get("_spec") or {}).get("serviceRegistries") or ())
-    return list(service.get("serviceRegistries") or ())
+    """The registries of the deployment or task set that started the task (:func:`launch_config_of`)."""
+    return [dict(r) for r in launch_config_of(task, service).get("serviceRegistries") or ()]
 
 
 def _port(task: Mapping[str, Any], registry: Mapping[str, Any]) -> int | None:
@@ -99,7 +114,7 @@ def desired_instances(db: Database, task_arn: str) -> list[DesiredInstance]:
     task = task_store.get(db, task_arn)
     if task is None or not task["_spec"].get("serviceName"):
         return []
-    if task.get("desiredStatus") != "RUNNING" or task.get("lastStatus") != "RUNNING":
+    if task.get("desiredStatus") != "RUNNING" or task.get("lastStatus") not in REGISTERED_STATUSES:
         return []
     spec = task["_spec"]
     cluster = str(spec["clusterArn"]).rsplit("/", 1)[-1]
@@ -164,47 +179,48 @@ class ServiceRegistryController:
         return sorted({str(r["arn"]) for r in rows} | set(cloudmap_store.owners(self.db)))
 
     async def reconcile(self, task_arn: str) -> Outcome:
-        desired = desired_instances(self.db, task_arn)
-        actual = cloudmap_store.owned_by(self.db, task_arn)
-        wanted = {(d.account, d.region, d.service["Id"]): d for d in desired}
-        instance_id = task_arn.rsplit("/", 1)[-1]
-        now = round(self.clock.now(), 3)
-        with self.db.transaction():
-            for held in actual:
-                key = (held.account, held.region, held.service_id)
-                if key not in wanted:
-                    self._deregister(held, now)
-            for want in wanted.values():
-                self._converge(task_arn, instance_id, want, actual, now)
+        sync_task(self.db, task_arn, round(self.clock.now(), 3))
         return Outcome()
 
-    def _deregister(self, held: cloudmap_store.OwnedInstance, now: float) -> None:
-        service = cloudmap_store.get_service(self.db, held.account, held.region, held.service_id)
-        if service is not None:
-            cloudmap_store.deregister(self.db, held.account, held.region, service, held.instance_id, now)
-            log.info(
-                "task deregistered from Cloud Map", extra={"service": service["Arn"], "instance": held.instance_id}
-            )
 
-    def _converge(
-        self,
-        task_arn: str,
-        instance_id: str,
-        want: DesiredInstance,
-        actual: Sequence[cloudmap_store.OwnedInstance],
-        now: float,
-    ) -> None:
-        held = next(
-            (
-                a
-                for a in actual
-                if (a.account, a.region, a.service_id) == (want.account, want.region, want.service["Id"])
-            ),
-            None,
-        )
-        if held is None or held.attributes != want.attributes:
-            registration = cloudmap_store.Registration(instance_id, want.attributes, owner=task_arn)
-            cloudmap_store.register(self.db, want.account, want.region, want.service, registration, now)
-            log.info("task registered in Cloud Map", extra={"service": want.service["Arn"], "instance": instance_id})
-        if want.service.get("HealthCheckCustomConfig") is not None:
-            cloudmap_store.set_health(self.db, want.account, want.region, want.service, instance_id, want.health)
+def sync_task(db: Database, task_arn: str, now: float) -> None:
+    """Make the Cloud Map instances of ``task_arn`` what :func:`desired_instances` says, in one
+    transaction: register or update the wanted ones, deregister the rest."""
+    desired = desired_instances(db, task_arn)
+    actual = cloudmap_store.owned_by(db, task_arn)
+    wanted = {(d.account, d.region, d.service["Id"]): d for d in desired}
+    instance_id = task_arn.rsplit("/", 1)[-1]
+    with db.transaction():
+        for held in actual:
+            key = (held.account, held.region, held.service_id)
+            if key not in wanted:
+                _deregister(db, held, now)
+        for want in wanted.values():
+            _converge(db, task_arn, instance_id, want, actual, now)
+
+
+def _deregister(db: Database, held: cloudmap_store.OwnedInstance, now: float) -> None:
+    service = cloudmap_store.get_service(db, held.account, held.region, held.service_id)
+    if service is not None:
+        cloudmap_store.deregister(db, held.account, held.region, service, held.instance_id, now)
+        log.info("task deregistered from Cloud Map", extra={"service": service["Arn"], "instance": held.instance_id})
+
+
+def _converge(
+    db: Database,
+    task_arn: str,
+    instance_id: str,
+    want: DesiredInstance,
+    actual: Sequence[cloudmap_store.OwnedInstance],
+    now: float,
+) -> None:
+    held = next(
+        (a for a in actual if (a.account, a.region, a.service_id) == (want.account, want.region, want.service["Id"])),
+        None,
+    )
+    if held is None or held.attributes != want.attributes:
+        registration = cloudmap_store.Registration(instance_id, want.attributes, owner=task_arn)
+        cloudmap_store.register(db, want.account, want.region, want.service, registration, now)
+        log.info("task registered in Cloud Map", extra={"service": want.service["Arn"], "instance": instance_id})
+    if want.service.get("HealthCheckCustomConfig") is not None:
+        cloudmap_store.set_health(db, want.account, want.region, want.service, instance_id, want.health)

@@ -3,7 +3,8 @@
 ``reconcile(key)`` reads the stored task (desired state and what was last observed), asks the
 runtime what really exists, takes the single next step, writes what it saw, and returns. Its own
 write is a store change, which enqueues the key again, so the task walks
-PROVISIONING → PENDING → RUNNING → STOPPING → DEPROVISIONING → STOPPED one visible state at a time.
+PROVISIONING → PENDING → (ACTIVATING →) RUNNING → (DEACTIVATING →) STOPPING → DEPROVISIONING →
+STOPPED one visible state at a time.
 
 Steps, in the order they are considered:
 
@@ -15,7 +16,9 @@ Steps, in the order they are considered:
 4. Health results of the probes: container and task ``healthStatus`` (§2.7).
 5. Desired STOPPED: the stop sequence in :mod:`ecslite.control.task_stop` (§3.4).
 6. PROVISIONING: the sandbox (§3.1); PENDING: pulls, the awslogs streams (``task_logs``), then
-   containers as their ``dependsOn`` allow (§3.3), then RUNNING.
+   containers as their ``dependsOn`` allow (§3.3), then RUNNING, or ACTIVATING for a service task
+   with load balancers, Cloud Map registries or Service Connect; ACTIVATING: their registration
+   (:mod:`ecslite.control.task_activation`), then RUNNING. ``startedAt`` is stamped on RUNNING.
 
 Ownership: this module writes observed fields only (``lastStatus``, timestamps, container state,
 health, attachments, ``_run``); a stop request goes through ``task_store.apply_stop`` (first wins).
@@ -34,6 +37,7 @@ from typing import Any
 from ecslite.clock import Clock
 from ecslite.control import task_network
 from ecslite.control.health_probes import HealthProbes
+from ecslite.control.task_activation import Activation, Attachments, TargetGroups
 from ecslite.control.task_docs import (
     Doc,
     api_container,
@@ -51,6 +55,7 @@ from ecslite.control.workqueue import Outcome
 from ecslite.model.container_ordering import Verdict, satisfied_for_running, start_decision
 from ecslite.model.health import HealthCheckSpec, task_health
 from ecslite.model.tasks import (
+    CONTAINERS_UP,
     ESSENTIAL_CONTAINER_EXITED,
     EXIT_SIGTERM,
     OOM_REASON,
@@ -75,8 +80,9 @@ from ecslite.store.capacity_wait import WAIT_KEY
 from ecslite.store.db import Database
 from ecslite.store.tasks import StopRequest, apply_stop
 
-# PROVISIONING → PENDING, pull started, pulled, log streams, containers (in dependsOn waves), RUNNING.
-MAX_START_STEPS = 10
+# PROVISIONING → PENDING, pull started, pulled, log streams, containers (in dependsOn waves),
+# ACTIVATING, RUNNING.
+MAX_START_STEPS = 11
 
 
 @dataclass(slots=True)
@@ -90,13 +96,21 @@ class Observed:
 
 class TaskReconciler:
     def __init__(
-        self, db: Database, runtime: Runtime, clock: Clock, probes: HealthProbes, logs: LogStreams | None = None
+        self,
+        db: Database,
+        runtime: Runtime,
+        clock: Clock,
+        probes: HealthProbes,
+        logs: LogStreams | None = None,
+        *,
+        target_groups: TargetGroups | None = None,
     ) -> None:
         self.db = db
         self.runtime = runtime
         self.clock = clock
         self.probes = probes
         self.logs = logs
+        self.activation = Activation(db, target_groups)
 
     def now(self) -> float:
         return round(self.clock.now(), 3)
@@ -138,6 +152,9 @@ class TaskReconciler:
         if doc["lastStatus"] == TaskStatus.PENDING:
             outcome = await self._pending_step(key, doc, observed)
             return outcome, outcome.requeue_after is None
+        if doc["lastStatus"] == TaskStatus.ACTIVATING:
+            self._activate(key, doc)
+            return Outcome(), True
         return Outcome(), False
 
     # -- observing -----------------------------------------------------------------------------
@@ -169,7 +186,7 @@ class TaskReconciler:
     @staticmethod
     def _has_live_containers(doc: Doc) -> bool:
         return any(c["lastStatus"] != ContainerStatus.STOPPED for c in doc["containers"]) or (
-            doc["lastStatus"] in (TaskStatus.PENDING, TaskStatus.RUNNING)
+            doc["lastStatus"] in (TaskStatus.PENDING, *CONTAINERS_UP)
         )
 
     def _lost_reason(self, what: str) -> str:
@@ -411,7 +428,8 @@ class TaskReconciler:
             await self._start(key, doc, ready, failures)
             return Outcome()
         if all(satisfied_for_running(name, facts) for name in specs):
-            task_store.update(self.db, key, lambda fresh: _set_running(fresh, self.now()))
+            attachments = self.activation.plan(doc)
+            task_store.update(self.db, key, lambda fresh: _set_started(fresh, self.now(), attachments))
             return Outcome()
         return Outcome(requeue_after=None if recheck is None else max(0.0, recheck - now))
 
@@ -449,6 +467,11 @@ class TaskReconciler:
             return True
 
         task_store.update(self.db, key, change)
+
+    def _activate(self, key: str, doc: Doc) -> None:
+        """ACTIVATING: register with the attachments frozen on entry, then RUNNING (§3.1)."""
+        self.activation.register(key, doc, self.now())
+        task_store.update(self.db, key, lambda fresh: _set_running(fresh, self.now()))
 
     def _never_ran(self, doc: Doc, name: str, reason: str, now: float) -> None:
         """A container that failed before it ran: STOPPED, no exitCode (§3.3)."""
@@ -491,8 +514,21 @@ def _set_pull_started(doc: Doc, now: float) -> bool:
     return True
 
 
-def _set_running(doc: Doc, now: float) -> bool:
+def _set_started(doc: Doc, now: float, attachments: Attachments | None) -> bool:
+    """Every container is up: RUNNING, or ACTIVATING first when there is something to register with."""
     if doc["lastStatus"] != TaskStatus.PENDING or doc["desiredStatus"] != DesiredStatus.RUNNING:
+        return False
+    if attachments is None:
+        doc["lastStatus"] = TaskStatus.RUNNING
+        stamp(doc, "startedAt", now)
+    else:
+        doc["lastStatus"] = TaskStatus.ACTIVATING
+        doc.setdefault("_run", {})["activation"] = attachments.to_doc()
+    return True
+
+
+def _set_running(doc: Doc, now: float) -> bool:
+    if doc["lastStatus"] != TaskStatus.ACTIVATING or doc["desiredStatus"] != DesiredStatus.RUNNING:
         return False
     doc["lastStatus"] = TaskStatus.RUNNING
     stamp(doc, "startedAt", now)

@@ -2,6 +2,12 @@
 
 One step per call, like the rest of the reconciler:
 
+0. A task that went through ACTIVATING (``_run.activation``) and is ACTIVATING or RUNNING becomes
+   ``DEACTIVATING``; there its targets and Cloud Map instances are deregistered
+   (:mod:`ecslite.control.task_activation`) and it waits until the targets have drained (the target
+   groups' deregistration delay) before any container is signalled. ``_run.deactivation``
+   (``at``, ``drainUntil``) is written before the step returns, so a repeated step or a restart
+   never deregisters twice nor starts the delay again.
 1. Before STOPPING: containers that never started become STOPPED (no ``exitCode``), the task
    ``STOPPING``.
 2. STOPPING: each running container whose dependents have all stopped gets its stop signal
@@ -21,6 +27,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from ecslite.control.task_activation import activation_of
 from ecslite.control.task_docs import Doc, container_facts, set_attachment, spec_containers, stamp
 from ecslite.control.workqueue import Outcome
 from ecslite.model.container_ordering import may_stop
@@ -42,6 +49,11 @@ if TYPE_CHECKING:
 
 async def stop_step(rec: TaskReconciler, key: str, doc: Doc) -> Outcome:
     status = doc["lastStatus"]
+    if status in (TaskStatus.ACTIVATING, TaskStatus.RUNNING) and activation_of(doc) is not None:
+        task_store.update(rec.db, key, _begin_deactivating)
+        return Outcome()
+    if status == TaskStatus.DEACTIVATING:
+        return _deactivate(rec, key, doc)
     if status_rank(status) < status_rank(TaskStatus.STOPPING):
         task_store.update(rec.db, key, _begin_stopping)
         return Outcome()
@@ -53,6 +65,34 @@ async def stop_step(rec: TaskReconciler, key: str, doc: Doc) -> Outcome:
         return Outcome()
     if status == TaskStatus.DEPROVISIONING:
         await _deprovision(rec, key, doc)
+    return Outcome()
+
+
+def _begin_deactivating(doc: Doc) -> bool:
+    if doc["lastStatus"] not in (TaskStatus.ACTIVATING, TaskStatus.RUNNING):
+        return False
+    doc["lastStatus"] = TaskStatus.DEACTIVATING
+    return True
+
+
+def _deactivate(rec: TaskReconciler, key: str, doc: Doc) -> Outcome:
+    """§3.4 step 2: deregister once, then wait out the draining before STOPPING."""
+    now = rec.now()
+    deactivation = (doc.get("_run") or {}).get("deactivation")
+    if deactivation is None:
+        until = rec.activation.deregister(key, doc, now)
+        record = {"at": now, "drainUntil": until}
+
+        def remember(fresh: Doc) -> bool:
+            fresh.setdefault("_run", {}).setdefault("deactivation", record)
+            return True
+
+        task_store.update(rec.db, key, remember, visible=False)
+    else:
+        until = float(deactivation["drainUntil"])
+    if now < until:
+        return Outcome(requeue_after=until - now)
+    task_store.update(rec.db, key, _begin_stopping)
     return Outcome()
 
 

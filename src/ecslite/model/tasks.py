@@ -26,6 +26,9 @@ class TaskStatus(StrEnum):
 
 
 TASK_STATUS_ORDER: tuple[TaskStatus, ...] = tuple(TaskStatus)
+# The states between the start of the containers and their stop signals (§3.1): ACTIVATING and
+# DEACTIVATING bracket RUNNING for tasks registered with load balancers or Cloud Map.
+CONTAINERS_UP: tuple[TaskStatus, ...] = (TaskStatus.ACTIVATING, TaskStatus.RUNNING, TaskStatus.DEACTIVATING)
 
 
 def status_rank(status: str) -> int:
