@@ -39,11 +39,7 @@ class Running:
     def settle(self) -> None:
         """Wait until the sink's last sync has run (it runs in a task the sink owns)."""
 
-        async def settled() -> None:
-            while self.sink._sync is not None and not self.sink._sync.done():
-                await asyncio.sleep(0.01)
-
-        self.run(settled())
+        self.run(self.sink.synced())
 
     def put_subnet(self, subnet_id: str, cidr: str, account: str = ACCOUNT) -> None:
         async def put() -> None:

@@ -6,13 +6,17 @@ over HTTP only.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import select
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from stat import S_ISFIFO, S_ISSOCK
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import orjson
@@ -376,4 +380,59 @@ _add_commands()
 
 
 def main() -> None:
-    app()
+    """The ``ecslite`` program: every command, ending like a Unix tool when its reader goes away.
+
+    ``ecslite ps | head`` closes the pipe early; rich and click then turn the failed write into exit
+    status 1 (or a traceback). ``git`` and ``kubectl`` (whose Go runtime does this for fd 1 and 2)
+    die of SIGPIPE instead, and so does ecslite: the shell shows 141 and prints nothing, and
+    ``set -o pipefail`` scripts treat it as they treat theirs. A command that wrote nothing ends as
+    it would have; a broken pipe on anything but stdout or stderr (a socket) keeps its own outcome.
+    """
+    watched = _watch_output()
+    try:
+        app()
+    except (SystemExit, BrokenPipeError) as ended:
+        if _lost_reader(ended, watched):
+            _die_of_sigpipe()
+        raise
+    finally:
+        for fd in watched:
+            os.close(fd)
+
+
+def _watch_output() -> list[int]:
+    """Duplicates of stdout and stderr where they are pipes or sockets: rich points fd 1 at /dev/null
+    when a write fails, so the question "did the reader go away" is asked of these."""
+    watched = []
+    for fd in (1, 2):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        if S_ISFIFO(mode) or S_ISSOCK(mode):
+            watched.append(os.dup(fd))
+    return watched
+
+
+def _lost_reader(ended: BaseException, watched: list[int]) -> bool:
+    """True when ``ended`` came from a broken pipe and stdout's or stderr's reader is gone."""
+    seen: BaseException | None = ended
+    broken = False
+    while seen is not None and not broken:
+        broken = isinstance(seen, OSError) and seen.errno == errno.EPIPE
+        seen = seen.__context__
+    if not broken or not watched:
+        return False
+    poller = select.poll()
+    for fd in watched:
+        poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _die_of_sigpipe() -> NoReturn:
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)  # nothing left to say, and nothing to fail at a last flush
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(128 + signal.SIGPIPE)  # the default action ends the process before this line

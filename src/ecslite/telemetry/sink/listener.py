@@ -180,6 +180,11 @@ class ExportSink:
             return
         self._sync = self._loop.create_task(self._sync_until_settled())
 
+    async def synced(self) -> None:
+        """Return once the listeners match the last :meth:`serve_gateways` (at once if they do)."""
+        while self._sync is not None and not self._sync.done():
+            await asyncio.shield(self._sync)
+
     async def _sync_until_settled(self) -> None:
         self._sync_again = True
         while self._sync_again:
