@@ -95,3 +95,31 @@ def test_in_a_shell_pipeline_the_status_is_141(server: RunningServer) -> None:
     script = f"{sys.executable} -m ecslite ps --endpoint {server.endpoint} | true; echo status=${{PIPESTATUS[0]}}"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert (result.stdout, result.stderr) == ("status=141\n", "")
+
+
+UNFLUSHED = """
+import sys
+from ecslite.cli import main as cli_main
+
+@cli_main.app.command("unflushed")
+def unflushed() -> None:
+    sys.stdout.write("left in the buffer\\n")
+
+sys.argv = ["ecslite", "unflushed"]
+cli_main.main()
+"""
+
+
+def test_output_left_in_the_buffer_is_flushed_before_exit_and_dies_of_sigpipe_too(tmp_path: Path) -> None:
+    # Flushed at interpreter exit instead, it would print "Exception ignored" and end with status 120.
+    script = tmp_path / "unflushed.py"
+    script.write_text(UNFLUSHED)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, str(script)], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (-signal.SIGPIPE, "")

@@ -392,7 +392,7 @@ def main() -> None:
     try:
         app()
     except (SystemExit, BrokenPipeError) as ended:
-        if _lost_reader(ended, watched):
+        if _lost_reader(ended, watched) or _last_flush_lost_reader(watched):
             _die_of_sigpipe()
         raise
     finally:
@@ -427,6 +427,17 @@ def _lost_reader(ended: BaseException, watched: list[int]) -> bool:
     for fd in watched:
         poller.register(fd, select.POLLOUT)
     return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _last_flush_lost_reader(watched: list[int]) -> bool:
+    """Flush what a command left buffered now, not at interpreter exit, where a broken pipe would
+    print "Exception ignored" and end with status 120."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError as error:
+            return _lost_reader(error, watched)
+    return False
 
 
 def _die_of_sigpipe() -> NoReturn:
