@@ -50,6 +50,9 @@ class Settings:
     otlp_http_port: int = 0
     # Host Fluent Forward receiver on 127.0.0.1 (§4); 0 turns it off. The command line defaults to 24224.
     forward_port: int = 0
+    # The agent endpoint's own port (process runtime), which 169.254.170.2:80 is mapped to as on ECS;
+    # when taken (another server), or 0, any free port.
+    agent_port: int = 51679
     # Implicit OTLP receivers on localhost:4317/4318 inside every task namespace (§0, Beyond ECS).
     implicit_receivers: bool = True
     # Telemetry store: retention per signal in days and the total size cap (§8.2).

@@ -184,13 +184,14 @@ class Server:
 
     def _add_agent(self) -> None:
         """The agent endpoint at 169.254.170.2:80 (process runtime only): task metadata, credentials,
-        task protection and the AWS API for tasks (ecslite.agent.listener)."""
+        task protection and the AWS API for tasks (ecslite.agent.listener), on ``settings.agent_port``
+        with the host network mapping port 80 to it."""
         self.agent = None
         gateway = self.gateway
-        if gateway is None:
+        network = getattr(self.runtime, "network", None)
+        if gateway is None or network is None:
             return
         from ecslite.agent.listener import AgentEndpoint, AgentListener
-        from ecslite.builtin.gateway import bind_gateway
 
         def caller_of(address: str) -> str | None:
             owner = gateway.owner_of(address)
@@ -205,7 +206,7 @@ class Server:
             ecs=self.ecs,
             aws=self.dispatcher.handle,
         )
-        self.agent = AgentListener(endpoint, self.settings.bridge, bind=bind_gateway)
+        self.agent = AgentListener(endpoint, self.settings.bridge, redirect=network, port=self.settings.agent_port)
         self.components.append(self.agent)
 
     def _netns_path(self, task_id: str) -> str | None:

@@ -1,8 +1,13 @@
 """The per-server agent endpoint at ``http://169.254.170.2`` (spec/ecs.md §9, §4.11; design.md security bar).
 
-One HTTP server per ecslite server, bound to ``169.254.170.2:80`` on this server's bridge
-(``SO_BINDTODEVICE``, like the task gateway on 4578), which every task routes to through its
-gateway. It serves what the ECS agent serves a task:
+One HTTP server per ecslite server. As on ECS, where the agent listens on ``127.0.0.1:51679`` and
+the host's iptables send ``169.254.170.2:80`` there, nothing holds port 80: the endpoint listens on
+``settings.agent_port`` (51679, or any free port when that one is taken) at ``169.254.170.2`` on this
+server's bridge (``SO_BINDTODEVICE``, like the task gateway on 4578) and at ``127.0.0.1``, and the
+host network's nftables table maps ``169.254.170.2:80`` to those (:meth:`HostNetwork.serve_agent
+<ecslite.runtime.process.network.HostNetwork.serve_agent>`: tasks' packets keep their source
+address, the host's own arrive from ``169.254.170.2``). The URLs tasks get are ECS's, without a
+port. The mapping exists exactly while the endpoint listens. It serves what the ECS agent serves a task:
 
 - task metadata v4 and v3 (:mod:`.metadata`, :mod:`.stats`): ``/v4/<token>``, ``/v4/<token>/task``,
   ``/v4/<token>/taskWithTags``, ``/v4/<token>/stats``, ``/v4/<token>/task/stats`` (v3: the same
@@ -17,8 +22,8 @@ Who may read what: the calling task is the task whose address the connection com
 token or credentials id answers only for that task. Another task's token gets the same answer as a
 token that does not exist (the agent's 404/400 texts), so one task can neither read nor probe
 another's metadata or credentials. A caller whose address is no task of this server (the host
-itself, which host-network-mode tasks share) reaches only host-network-mode tasks' tokens, and
-not the AWS API. Store reads run on the event loop (sub-millisecond, :mod:`ecslite.store.db`);
+itself, which host-network-mode tasks share) reaches only host-network-mode tasks' tokens and
+credentials, and not the AWS API. Store reads run on the event loop (sub-millisecond, :mod:`ecslite.store.db`);
 stats, storage and clock readings run on threads.
 """
 
@@ -27,8 +32,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import errno
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -44,6 +51,8 @@ from ecslite.builtin.http import HttpServer, Request, Response, json_response
 from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.edge.aws import AwsResponse
+from ecslite.listen_sockets import listen_tcp
+from ecslite.model.task_launch import METADATA_HOST
 from ecslite.runtime.base import Runtime
 from ecslite.store import container_instances as instance_store
 from ecslite.store import tags as tag_store
@@ -52,13 +61,41 @@ from ecslite.store.db import Database
 
 log = logging.getLogger(__name__)
 
-AGENT_PORT = 80
+AGENT_PORT = 51679  # the ECS agent's introspection-and-metadata port
+LOOPBACK = "127.0.0.1"
+PORT_ATTEMPTS = 5
 CallerLookup = Callable[[str], str | None]  # source address → task ARN
 AwsHandler = Callable[[str, dict[str, str], str, bytes], Awaitable[AwsResponse]]
 
 
-class Binder(Protocol):
-    def __call__(self, bridge: str, port: int) -> Any: ...
+class Redirect(Protocol):
+    """Maps ``169.254.170.2:80`` to the endpoint's port (the host network's nftables table)."""
+
+    async def serve_agent(self, port: int) -> None:
+        """Raises ``OSError`` saying why when the mapping cannot be made."""
+
+    async def withdraw_agent(self) -> None: ...
+
+
+def bind_agent(bridge: str, port: int) -> list[socket.socket]:
+    """The endpoint's listeners, on one port: ``169.254.170.2`` on ``bridge`` (tasks) and
+    ``127.0.0.1`` (the host). ``port`` when it is free on both, else one that is (0: any)."""
+    for attempt in range(PORT_ATTEMPTS):
+        wanted = port if attempt == 0 else 0
+        try:
+            loopback = listen_tcp(LOOPBACK, wanted)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE or wanted == 0:
+                raise
+            continue
+        chosen = loopback.getsockname()[1]
+        try:
+            return [listen_tcp(METADATA_HOST, chosen, device=bridge), loopback]
+        except OSError as error:
+            loopback.close()
+            if error.errno != errno.EADDRINUSE:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no port was free at both {METADATA_HOST}%{bridge} and {LOOPBACK}")
 
 
 class AgentEndpoint:
@@ -93,7 +130,9 @@ class AgentEndpoint:
         path = request.path
         parts = [p for p in path.split("/") if p]
         if path.startswith(CREDENTIALS_PREFIX) and request.method == "GET":
-            answer = self.credentials.answer(caller, path[len(CREDENTIALS_PREFIX) :])
+            credentials_id = path[len(CREDENTIALS_PREFIX) :]
+            owner = caller if caller is not None else self._host_task(credentials_id)
+            answer = self.credentials.answer(owner, credentials_id)
             return json_response(answer.body, answer.status)
         if len(parts) >= 2 and parts[0] in ("v3", "v4") and request.method == "GET":
             return await self._metadata(caller, int(parts[0][1]), parts[1], "/".join(parts[2:]))
@@ -108,6 +147,11 @@ class AgentEndpoint:
     def _caller(self, address: str | None) -> dict[str, Any] | None:
         arn = self.caller_of(address) if address else None
         return task_store.get(self.db, arn) if arn else None
+
+    def _host_task(self, credentials_id: str) -> dict[str, Any] | None:
+        """The host-network-mode task holding ``credentials_id``: the host asks for those (module docstring)."""
+        doc = task_store.by_credentials_id(self.db, credentials_id) if credentials_id else None
+        return doc if doc is not None and doc["_spec"].get("networkMode") == "host" else None
 
     def _owned(self, caller: dict[str, Any] | None, token: str) -> tuple[dict[str, Any], str] | None:
         """The task and container ``token`` names, if the caller may read them (module docstring)."""
@@ -279,32 +323,55 @@ def directory_mib(path: Path) -> int:
 
 
 class AgentListener:
-    """A server component (process runtime only): the agent endpoint on 169.254.170.2:80."""
+    """A server component (process runtime only): the agent endpoint, reached at 169.254.170.2:80."""
 
     name = "agent-endpoint"
 
-    def __init__(self, endpoint: AgentEndpoint, bridge: str, *, bind: Binder, port: int = AGENT_PORT) -> None:
+    def __init__(self, endpoint: AgentEndpoint, bridge: str, *, redirect: Redirect, port: int = AGENT_PORT) -> None:
         self.endpoint = endpoint
         self.bridge = bridge
         self.port = port
-        self.bind = bind
+        self.redirect = redirect
         self.http = HttpServer(self.endpoint.handle, max_body=16 * 1024 * 1024)
         self.listening = False
+        self.bound_port: int | None = None
+        self.reason: str | None = None
 
     async def start(self) -> None:
         try:
-            sock = self.bind(self.bridge, self.port)
+            sockets = bind_agent(self.bridge, self.port)
         except OSError as error:
-            log.warning(
-                "agent endpoint unavailable: tasks get no metadata or credentials",
-                extra={"address": f"169.254.170.2:{self.port}", "bridge": self.bridge, "error": str(error)},
-            )
+            self._unavailable(f"cannot listen: {error}")
             return
-        await self.http.listen_socket(sock)
+        for sock in sockets:
+            await self.http.listen_socket(sock)
+        self.bound_port = sockets[0].getsockname()[1]
+        try:
+            await self.redirect.serve_agent(self.bound_port)
+        except OSError as error:
+            self.http.close()
+            self.bound_port = None
+            self._unavailable(str(error))
+            return
         self.listening = True
 
+    def _unavailable(self, reason: str) -> None:
+        self.reason = reason
+        log.error(
+            "agent endpoint unavailable: tasks get no metadata or credentials",
+            extra={"address": f"{METADATA_HOST}:80", "bridge": self.bridge, "error": reason},
+        )
+
     async def stop(self) -> None:
+        if self.listening:
+            self.listening = False
+            await self.redirect.withdraw_agent()
         self.http.close()
 
     def stats(self) -> dict[str, Any]:
-        return {"listening": self.listening, "requests": self.endpoint.requests}
+        return {
+            "listening": self.listening,
+            "port": self.bound_port,
+            "reason": self.reason,
+            "requests": self.endpoint.requests,
+        }

@@ -106,6 +106,13 @@ def server(
     forward_port: Annotated[
         int, typer.Option(envvar="ECSLITE_FORWARD_PORT", help="Host Fluent Forward receiver on 127.0.0.1 (0: off).")
     ] = 24224,
+    agent_port: Annotated[
+        int,
+        typer.Option(
+            envvar="ECSLITE_AGENT_PORT",
+            help="Port of the agent endpoint, which 169.254.170.2:80 is mapped to (taken or 0: any free port).",
+        ),
+    ] = 51679,
     implicit_receivers: Annotated[
         bool,
         typer.Option(envvar="ECSLITE_IMPLICIT_RECEIVERS", help="OTLP receivers on localhost:4317/4318 in every task."),
@@ -211,6 +218,7 @@ def server(
         otlp_grpc_port=otlp_grpc_port,
         otlp_http_port=otlp_http_port,
         forward_port=forward_port,
+        agent_port=agent_port,
         implicit_receivers=implicit_receivers,
         telemetry_max_bytes=telemetry_max_bytes,
         telemetry_max_pending=telemetry_max_pending,

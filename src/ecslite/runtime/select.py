@@ -1,7 +1,7 @@
 """Choosing the runtime: the one asked for, or the best this machine can run, with the reason.
 
 ``auto`` takes the process runtime when this machine can run it (Linux, root, writable cgroups,
-a shim that builds and can create namespaces, iproute2), else the fake runtime; the reason says
+a shim that builds and can create namespaces, iproute2, nftables), else the fake runtime; the reason says
 which requirement failed, and ``/_ecslite/health`` shows it as ``runtimeReason``. ``process``
 on a machine that cannot run it is an error with that same reason.
 """
@@ -43,6 +43,15 @@ def check_process_runtime(settings: Settings) -> ProcessSupport:
         raise RuntimeUnavailable("it needs root (network namespaces, cgroups and the host bridge); run ecslite as root")
     if shutil.which("ip") is None:
         raise RuntimeUnavailable("it needs the ip command (apt-get install iproute2)")
+    nft = shutil.which("nft")
+    if nft is None:
+        raise RuntimeUnavailable(
+            "it needs the nft command (apt-get install nftables): tasks reach 169.254.170.2:80 and the "
+            "world beyond the host through nftables rules"
+        )
+    listed = subprocess.run([nft, "list", "tables"], capture_output=True, text=True, timeout=30, check=False)
+    if listed.returncode != 0:
+        raise RuntimeUnavailable(f"nftables does not work here: {listed.stderr.strip()}")
     try:
         Cgroups(Layout.detect(), cgroup_key(settings.runtime_dir)).check_writable()
     except (CgroupError, OSError) as error:

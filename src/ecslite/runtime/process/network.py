@@ -7,18 +7,28 @@ Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
   resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`) and
   ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
   gateway. IPv4 forwarding is on; outbound NAT for ``settings.vpc_cidr`` and the subnets in use is
-  an nftables masquerade table named after the bridge (when ``nft`` exists).
+  an nftables masquerade table named after the bridge, ``ecslite-<bridge>`` (when ``nft`` exists).
+- The agent endpoint (:mod:`ecslite.agent.listener`) listens on a port of its own, so nothing on
+  the host holds port 80 (a ``host`` task may bind ``0.0.0.0:80``). While it serves
+  (:meth:`HostNetwork.serve_agent`), the same table maps ``169.254.170.2:80`` to it as the ECS
+  agent's iptables rules do: in ``prerouting`` for packets from the bridge (to ``169.254.170.2:<port>``,
+  keeping the task's source address, which says who is asking), in ``output`` for the host's own
+  (to ``127.0.0.1:<port>``). There is one ``169.254.170.2`` per host, so with several servers on one
+  machine the host's own requests reach one of them: the ``output`` chain of a server with ``host``
+  tasks runs first (priority ``dstnat - 1``), since only those tasks have tokens to read from the host.
 - ``awsvpc`` and ``bridge`` tasks: a namespace ``/run/netns/<bridge>-<task id>``, a veth pair
   (host side ``ve`` + 13 hex of a hash of bridge and task id, on the bridge, ``eth0`` inside with the
   controller's MAC and address), ``lo`` up, a default route and a route to 169.254.170.2 via the
   gateway. ``bridge`` tasks also get their host ports proxied from ``publish_address`` (:mod:`.ports`).
 - ``none``: a namespace with ``lo`` only. ``host``: no namespace; the host's own files.
 
-Invariants: every step is idempotent; a task's state (``<runtime_dir>/network/<task id>/state.json``)
-is written *before* anything is made for it, so whatever a crash leaves behind is listed by
-:meth:`HostNetwork.existing` and removed by :meth:`HostNetwork.destroy_sandbox`; namespaces and
-veths outlive the server, proxies and the DNS relay are made again by :meth:`HostNetwork.setup`.
-Kernel work runs on one thread owned by this object, never on the event loop.
+Invariants: every step is idempotent; the nftables table is always replaced whole (one ``nft -f``
+transaction) from this object's state, so it holds no rule that state does not explain; a task's
+state (``<runtime_dir>/network/<task id>/state.json``) is written *before* anything is made for
+it, so whatever a crash leaves behind is listed by :meth:`HostNetwork.existing` and removed by
+:meth:`HostNetwork.destroy_sandbox`; namespaces and veths outlive the server, proxies and the DNS
+relay are made again by :meth:`HostNetwork.setup`. Kernel work runs on one thread owned by this
+object, never on the event loop.
 """
 
 from __future__ import annotations
@@ -50,6 +60,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 METADATA_ADDRESS = "169.254.170.2"
+METADATA_PORT = 80
+AGENT_LOOPBACK = "127.0.0.1"
+DSTNAT = -100  # nftables' dstnat priority; a server with host tasks takes the host's requests first
 NAMESPACED_MODES = ("awsvpc", "bridge", "none")
 ADDRESSED_MODES = ("awsvpc", "bridge")
 TASK_IFNAME = "eth0"
@@ -90,6 +103,33 @@ class SpareNetwork:
         self.inner.close()
 
 
+class NatUnavailable(OSError):
+    """nftables cannot make the table (``nft`` missing, or refusing it); the message says which."""
+
+
+def nat_ruleset(
+    table: str, bridge: str, ranges: list[str], *, agent_port: int | None = None, host_tasks: bool = False
+) -> str:
+    """The whole table as one ``nft -f`` transaction: made if missing, emptied, filled again."""
+    chains = [
+        "chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n"
+        f'  ip saddr {{ {", ".join(ranges)} }} oifname != "{bridge}" masquerade\n }}'
+    ]
+    if agent_port is not None:
+        metadata = f"ip daddr {METADATA_ADDRESS} tcp dport {METADATA_PORT}"
+        chains.append(
+            f"chain prerouting {{\n  type nat hook prerouting priority {DSTNAT}; policy accept;\n"
+            f'  iifname "{bridge}" {metadata} dnat to {METADATA_ADDRESS}:{agent_port}\n }}'
+        )
+        priority = DSTNAT - 1 if host_tasks else DSTNAT
+        chains.append(
+            f"chain output {{\n  type nat hook output priority {priority}; policy accept;\n"
+            f"  {metadata} dnat to {AGENT_LOOPBACK}:{agent_port}\n }}"
+        )
+    body = "".join(f" {chain}\n" for chain in chains)
+    return f"table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{\n{body}}}\n"
+
+
 def bridge_mac(bridge: str) -> str:
     """The bridge's own MAC: locally administered, unicast, fixed by its name (as Docker fixes docker0's)."""
     digest = hashlib.sha256(f"bridge/{bridge}".encode()).digest()
@@ -117,6 +157,8 @@ class HostNetwork:
         self._proxies: dict[str, list[Proxy]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._nat_ranges: set[str] = set()
+        self._agent_port: int | None = None
+        self._host_tasks: set[str] = set()  # tasks in host mode: the output chain goes first (module docstring)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -128,6 +170,8 @@ class HostNetwork:
             state = self._state(task_id)
             if state is None or not self._alive(state):
                 continue
+            if state.get("mode") == "host":
+                self._host_tasks.add(task_id)
             await self._ensure_network_addresses(state)
             try:
                 await self._ensure_proxies(task_id, state)
@@ -137,6 +181,27 @@ class HostNetwork:
                     "published port taken while the server was down", extra={"task_id": task_id, "port": str(busy)}
                 )
         await self._run(self._install_nat)
+
+    async def serve_agent(self, port: int) -> None:
+        """Map ``169.254.170.2:80`` to the agent endpoint listening on ``port`` (module docstring).
+
+        :class:`NatUnavailable` when nftables cannot: then no task reaches the endpoint."""
+        self._agent_port = port
+        reason = await self._run(self._install_nat)
+        if reason is not None:
+            self._agent_port = None
+            raise NatUnavailable(f"169.254.170.2:80 cannot be mapped to the agent endpoint: {reason}")
+
+    async def withdraw_agent(self) -> None:
+        """Remove the mapping :meth:`serve_agent` made (the masquerade stays while tasks remain)."""
+        if self._agent_port is None:
+            return
+        self._agent_port = None
+        await self._run(self._install_nat)
+
+    @property
+    def agent_port(self) -> int | None:
+        return self._agent_port
 
     async def close(self) -> None:
         """Stop proxies and the DNS relay; namespaces and veths stay (their tasks keep running).
@@ -195,12 +260,15 @@ class HostNetwork:
             except (OSError, NetlinkError) as error:
                 await self._teardown(spec.task_id)
                 raise SandboxFailed(f"{SETUP_FAILED}: {error}") from None
+            if spec.network_mode == "host":
+                await self._note_host_task(spec.task_id, running=True)
             return self._network(state)
 
     async def destroy_sandbox(self, task_id: str) -> None:
         """Remove the task's proxies, veth, namespace and files; nothing there is fine."""
         async with self._lock(task_id):
             await self._teardown(task_id)
+            await self._note_host_task(task_id, running=False)
         self._locks.pop(task_id, None)
 
     async def create_spare(self, spare_id: str) -> SpareNetwork:
@@ -497,22 +565,21 @@ class HostNetwork:
             self._netlink().delete_link(veth)
         shutil.rmtree(self._dir(task_id), ignore_errors=True)
 
-    def _install_nat(self) -> None:
-        """Masquerade what tasks send out of the host (nftables), once per server and range set."""
+    def _install_nat(self) -> str | None:
+        """The table as this object's state says (:func:`nat_ruleset`): the masquerade of what tasks
+        send out of the host and, while the agent endpoint serves, its mapping. Why it failed, or ``None``."""
         nft = shutil.which("nft")
         if nft is None:
-            self.nat_reason = "nft is not installed: tasks reach this host but not beyond it"
+            self.nat_reason = "nft is not installed (apt-get install nftables): tasks reach this host but not beyond it"
             log.warning("no outbound NAT for tasks", extra={"reason": self.nat_reason})
-            return
-        table = self._nat_table
+            return self.nat_reason
         ranges = sorted({self.settings.vpc_cidr, *self._nat_ranges})
-        ruleset = (
-            f"table ip {table} {{}}\ndelete table ip {table}\n"
-            f"table ip {table} {{\n chain postrouting {{\n  type nat hook postrouting priority srcnat; policy accept;\n"
-            f'  ip saddr {{ {", ".join(ranges)} }} oifname != "{self.bridge}" masquerade\n }}\n}}\n'
+        ruleset = nat_ruleset(
+            self._nat_table, self.bridge, ranges, agent_port=self._agent_port, host_tasks=bool(self._host_tasks)
         )
         result = subprocess.run([nft, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False)
         self.nat_reason = None if result.returncode == 0 else f"nft refused the NAT table: {result.stderr.strip()}"
+        return self.nat_reason
 
     # -- on the loop -------------------------------------------------------------------------------
 
@@ -548,6 +615,16 @@ class HostNetwork:
             for p in state["ports"]
         ]
         self._proxies[task_id] = await start_proxies(routes)
+
+    async def _note_host_task(self, task_id: str, *, running: bool) -> None:
+        """Keep the set of host tasks, and the output chain's precedence with it."""
+        before = bool(self._host_tasks)
+        if running:
+            self._host_tasks.add(task_id)
+        else:
+            self._host_tasks.discard(task_id)
+        if bool(self._host_tasks) != before and self._agent_port is not None:
+            await self._run(self._install_nat)
 
     async def _teardown(self, task_id: str) -> None:
         proxies = self._proxies.pop(task_id, None)
