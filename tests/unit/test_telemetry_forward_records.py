@@ -93,3 +93,33 @@ def test_records_of_one_container_share_a_batch_and_tags_name_the_rest() -> None
     messages = [ForwardMessage("app.access", [(T + i, r) for i, r in enumerate(records)], {}, "forward")]
     batches = RecordConverter(None).batches(messages, None, T)
     assert sorted((b.resource.service_name, len(b.records)) for b in batches) == [("app", 1), ("orders", 2), ("web", 1)]
+
+
+VALUES = st.sampled_from(["stdout", "stderr", "1", 1, True, 1.0, "a\udcfe", b"x", None, "WARN"])
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"log": st.sampled_from(["INFO one\n", "two", b"bytes\n", "caf\udcff"]), "source": VALUES},
+            optional={"level": VALUES, "container_name": st.sampled_from(["orders", "web"]), "n": VALUES},
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_shared_details_give_each_record_what_it_would_get_alone(records: list[dict[Any, Any]]) -> None:
+    """Records of one container share their detail: 1, True and 1.0 (equal in Python) never do."""
+    from ecslite.telemetry.receivers.forward import ForwardMessage
+
+    converter = RecordConverter(None)
+    for _ in range(2):  # the second call is served from what the first one built
+        messages = [ForwardMessage("app.x", [(T + i, dict(r)) for i, r in enumerate(records)], {}, "forward")]
+        converted = sorted((r for b in converter.batches(messages, None, T) for r in b.records), key=lambda r: r[0])
+        alone = [to_log_record(T + i, dict(r), "app.x", T) for i, r in enumerate(records)]
+        assert [r[:9] for r in converted] == [r[:9] for r in alone]
+        for got, expected in zip(converted, alone, strict=True):
+            assert decode_log_detail(got.detail) == decode_log_detail(expected.detail)
+            assert [type(v) for v in decode_log_detail(got.detail).attributes.values()] == [
+                type(v) for v in decode_log_detail(expected.detail).attributes.values()
+            ]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -68,7 +69,6 @@ _TEXT_SPAN = (
     re.compile(r'"span_?[iI][dD]"\s*:\s*"([0-9a-fA-F]{16})"'),
     re.compile(r"otelSpanID=([0-9a-f]{16})"),
 )
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _DETAIL_PREFIX = bytes([DETAIL_MSGPACK])
 
 
@@ -107,9 +107,14 @@ def _key(key: Any) -> str:
 
 
 def _hex_id(value: Any, length: int) -> bytes:
-    if isinstance(value, str) and len(value) == length * 2 and _HEX.fullmatch(value):
-        return bytes.fromhex(value)
-    return b""
+    if type(value) is not str or len(value) != length * 2:
+        return b""
+    try:
+        found = bytes.fromhex(value)
+    except ValueError:
+        return b""
+    # fromhex skips whitespace between bytes: only 2 × length hex digits give length bytes.
+    return found if len(found) == length else b""
 
 
 def _severity(text: Any) -> tuple[int, str]:
@@ -127,18 +132,24 @@ def scan_line(line: str) -> tuple[int, str, bytes, bytes]:
             return found
     severity, severity_text = 0, ""
     trace_id = span_id = b""
-    level = _level(line)
-    if level is not None:
-        severity_text = level
-        severity = SEVERITIES[severity_text]
-    # The patterns in §2.3's order, each behind a substring test: most lines carry no trace context.
+    word = _LEVEL_WORD.search(line, 0, 64)
+    if word is not None:
+        at = word.start()
+        # Most level words stand alone: the loop in _level only for one glued to what precedes it.
+        level = word.group(1) if at == 0 or not _is_word(line[at - 1]) else _level(line, at + 1)
+        if level is not None:
+            severity_text = level
+            severity = SEVERITIES[level]
+    # The patterns in §2.3's order, behind substring tests: most lines carry no trace context, and
+    # every trace pattern holds "race" (trace_id=, "traceId", otelTraceID=).
     match = None
-    if "trace_id=" in line:
-        match = _TEXT_TRACE[0].search(line)
-    if match is None and "race" in line and '"' in line:
-        match = _TEXT_TRACE[1].search(line)
-    if match is None and "otelTraceID=" in line:
-        match = _TEXT_TRACE[2].search(line)
+    if "race" in line:
+        if "trace_id=" in line:
+            match = _TEXT_TRACE[0].search(line)
+        if match is None and '"' in line:
+            match = _TEXT_TRACE[1].search(line)
+        if match is None and "otelTraceID=" in line:
+            match = _TEXT_TRACE[2].search(line)
     if match is not None:
         trace_id = bytes.fromhex(match.group(1))
     elif "1-" in line:
@@ -154,16 +165,18 @@ def scan_line(line: str) -> tuple[int, str, bytes, bytes]:
     return severity, severity_text, trace_id, span_id
 
 
-def _level(line: str) -> str | None:
-    """The first level word standing alone in the first 64 characters (``\\b…\\b``), if any."""
-    start = 0
+def _is_word(character: str) -> bool:
+    return character.isalnum() or character == "_"
+
+
+def _level(line: str, start: int = 0) -> str | None:
+    """The first level word standing alone in the first 64 characters (``\\b…\\b``) from ``start``."""
     while True:
         found = _LEVEL_WORD.search(line, start, 64)
         if found is None:
             return None
         at = found.start()
-        before = line[at - 1] if at else " "
-        if not (before.isalnum() or before == "_"):
+        if not at or not _is_word(line[at - 1]):
             return found.group(1)
         start = at + 1
 
@@ -173,13 +186,15 @@ def _scan_json(line: str) -> tuple[int, str, bytes, bytes] | None:
         parsed = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(parsed, dict):
+    if type(parsed) is not dict:
         return None
     severity, severity_text = 0, ""
     trace_id = span_id = b""
     for key in LEVEL_KEYS:
         if key in parsed:
-            severity, severity_text = _severity(parsed[key])
+            text = parsed[key]
+            if type(text) is str and text:
+                severity, severity_text = SEVERITIES.get(text.upper(), 0), text
             break
     for key in TRACE_KEYS:
         if key in parsed:
@@ -267,13 +282,7 @@ def _record(time_ns: int, observed_ns: int, body: str, attributes: dict[str, Any
             if key in attributes:
                 severity, severity_text = _severity(attributes[key])
                 break
-    source = attributes.get("source")
-    if source == "stdout" or source == "stderr":
-        attributes["log.iostream"] = source
-        stream = source
-    else:
-        stream = "forward"
-    attributes["fluent.tag"] = tag
+    stream = _finish_attributes(attributes, tag)
     if not body.isascii():
         body.encode()  # UnicodeEncodeError for undecodable bytes: the caller cleans them
     # The detail holds no body: the record's text body is the whole of it (model.LogDetail).
@@ -296,12 +305,74 @@ def container_name(record: dict[Any, Any]) -> str | None:
     return value[1:] if value.startswith("/") else value
 
 
+class _Detail:
+    """What every record with one tag and one set of attributes (all but ``log``) shares: the
+    detail blob, the stream, and the severity its attributes give a line that names none."""
+
+    __slots__ = ("blob", "severity", "stream")
+
+    def __init__(self, blob: bytes, stream: str, severity: tuple[int, str]) -> None:
+        self.blob, self.stream, self.severity = blob, stream, severity
+
+
+class _Shape:
+    """Records of one tag with one key order (text keys, ``log`` among them): ``values`` picks every
+    value but the line's, the key of :attr:`details`."""
+
+    __slots__ = ("details", "names", "values")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.values = itemgetter(*names)
+        self.details: dict[Any, _Detail] = {}
+
+
+MAX_SHAPES = 1024  # tags × key orders remembered; past it the cache starts again
+MAX_DETAILS = 1024  # attribute sets remembered per shape
+
+
+def _new_detail(shape: _Shape, values: Any, tag: str) -> _Detail | None:
+    """The shared detail of records whose attributes are ``values`` (one value if the shape has one
+    name), or None unless every value is a clean text (the cache key must tell values apart
+    exactly: ``1 == True == 1.0``, so only strings are cached)."""
+    if len(shape.names) == 1:
+        values = (values,)
+    if not _STR.issuperset(map(type, values)) or any(clean(v) is not v for v in values):
+        return None
+    attributes: dict[str, Any] = dict(zip(shape.names, values, strict=True))
+    severity: tuple[int, str] = (0, "")
+    for key in LEVEL_KEYS:
+        if key in attributes:
+            severity = _severity(attributes[key])
+            break
+    stream = _finish_attributes(attributes, tag)
+    return _Detail(_DETAIL_PREFIX + _packer().pack([attributes, None, 0]), stream, severity)
+
+
+def _finish_attributes(attributes: dict[str, Any], tag: str) -> str:
+    """Add ``log.iostream`` and ``fluent.tag`` (§2.3); the record's stream label."""
+    source = attributes.get("source")
+    stream = "forward"
+    if source == "stdout" or source == "stderr":
+        attributes["log.iostream"] = stream = str(source)
+    attributes["fluent.tag"] = tag
+    return stream
+
+
 class RecordConverter:
-    """Builds enriched log batches from Forward messages; one per (task, service) group."""
+    """Builds enriched log batches from Forward messages; one per (task, service) group.
+
+    FireLens records of one container carry the same attributes and differ in their line (and
+    ``source``): the detail blob, stream and attribute severity of each (tag, key order, values)
+    are built once and shared (:class:`_Shape`, :class:`_Detail`), so a record costs its line's
+    scan and a few lookups. Anything else (non-text values, nested maps, bytes, undecodable
+    text) takes :func:`to_log_record`; both give the same record.
+    """
 
     def __init__(self, owners: TaskOwners | None) -> None:
         self.owners = owners
         self._resources: dict[tuple[str | None, str], tuple[TaskOwner | None, Resource]] = {}
+        self._shapes: dict[tuple[str, tuple[Any, ...]], _Shape | None] = {}
 
     def _owner(self, listener_owner: TaskOwner | None, record: dict[Any, Any]) -> TaskOwner | None:
         if listener_owner is not None:
@@ -335,33 +406,102 @@ class RecordConverter:
         self._resources[key] = (owner, resource)
         return resource
 
+    def _shape(self, tag: str, keys: tuple[Any, ...]) -> _Shape | None:
+        if (tag, keys) in self._shapes:
+            return self._shapes[(tag, keys)]
+        shape = None
+        if "log" in keys and len(keys) > 1 and _STR.issuperset(map(type, keys)) and all(clean(k) is k for k in keys):
+            shape = _Shape(tuple(k for k in keys if k != "log"))
+        if len(self._shapes) >= MAX_SHAPES:
+            self._shapes.clear()
+        self._shapes[(tag, keys)] = shape
+        return shape
+
     def batches(
         self, messages: Sequence[ForwardMessage], listener_owner: TaskOwner | None, now_ns: int
     ) -> list[LogBatch]:
         groups: dict[tuple[str | None, str], list[LogRecord]] = {}
         owners: dict[tuple[str | None, str], TaskOwner | None] = {}
-        # (task ARN, container name, container id) of a record → its group: records of one
-        # container resolve their task and service once per call.
-        resolved: dict[tuple[Any, Any, Any], list[LogRecord]] = {}
+        # Within one call the task, service and so the group of a record follow from its detail
+        # (tag, task ARN, container name and id are among what it is built from).
+        grouped: dict[_Detail, list[LogRecord]] = {}
         for message in messages:
             if message.signal != 0:
                 continue
             tag = clean(message.tag)
+            shapes: dict[tuple[Any, ...], _Shape | None] = {}
             for time_ns, record in message.entries:
+                keys = tuple(record)
                 try:
-                    seen = (record.get("ecs_task_arn"), record.get("container_name"), record.get("container_id"))
-                    group = resolved.get(seen)
-                except TypeError:  # an unhashable value: resolve this record on its own
-                    seen, group = None, None
+                    shape = shapes[keys]
+                except KeyError:
+                    shape = shapes[keys] = self._shape(tag, keys)
+                line = record.get("log")
+                if shape is None or type(line) is not str:
+                    self._group(groups, owners, listener_owner, record, tag).append(
+                        to_log_record(time_ns, record, tag, now_ns)
+                    )
+                    continue
+                try:
+                    values = shape.values(record)
+                    detail = shape.details.get(values)
+                except TypeError:  # an unhashable value
+                    detail, values = None, None
+                if detail is None:
+                    detail = _new_detail(shape, values, tag) if values is not None else None
+                    if detail is None:
+                        self._group(groups, owners, listener_owner, record, tag).append(
+                            to_log_record(time_ns, record, tag, now_ns)
+                        )
+                        continue
+                    if len(shape.details) >= MAX_DETAILS:
+                        shape.details.clear()
+                    shape.details[values] = detail
+                group = grouped.get(detail)
                 if group is None:
-                    owner = self._owner(listener_owner, record)
-                    service = self._service(owner, record, tag)
-                    key = (owner.task_arn if owner is not None else None, service)
-                    group = groups.get(key)
-                    if group is None:
-                        group = groups[key] = []
-                        owners[key] = owner
-                    if seen is not None and container_name(record) is not None:
-                        resolved[seen] = group  # else the service may come from the tag
-                group.append(to_log_record(time_ns, record, tag, now_ns))
+                    group = grouped[detail] = self._group(groups, owners, listener_owner, record, tag)
+                body = line[:-1] if line.endswith("\n") else line
+                if body.endswith("\r"):
+                    body = body[:-1]
+                if not body.isascii() and clean(body) is not body:
+                    group.append(to_log_record(time_ns, record, tag, now_ns))
+                    continue
+                severity, severity_text, trace_id, span_id = scan_line(body)
+                if not severity_text:
+                    severity, severity_text = detail.severity
+                group.append(
+                    _new_record(
+                        LogRecord,
+                        (
+                            time_ns,
+                            now_ns,
+                            severity,
+                            severity_text,
+                            body,
+                            trace_id,
+                            span_id,
+                            0,
+                            detail.stream,
+                            detail.blob,
+                            "",
+                        ),
+                    )
+                )
         return [LogBatch(self.resource(owners[key], key[1]), SCOPE, records) for key, records in groups.items()]
+
+    def _group(
+        self,
+        groups: dict[tuple[str | None, str], list[LogRecord]],
+        owners: dict[tuple[str | None, str], TaskOwner | None],
+        listener_owner: TaskOwner | None,
+        record: dict[Any, Any],
+        tag: str,
+    ) -> list[LogRecord]:
+        owner = self._owner(listener_owner, record)
+        service = self._service(owner, record, tag)
+        key = (owner.task_arn if owner is not None else None, service)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = []
+            owners[key] = owner
+        return group
