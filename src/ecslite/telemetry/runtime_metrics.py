@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecslite.clock import Clock
+from ecslite.model.tasks import CONTAINERS_UP
 from ecslite.runtime.base import ContainerStats, Runtime
 from ecslite.store import clusters as cluster_store
 from ecslite.store import tasks as task_store
@@ -149,7 +150,7 @@ def running_targets(db: Database) -> list[TaskTarget]:
     insights: dict[tuple[str, str, str], str] = {}
     for arn in task_store.live_arns(db):
         doc = task_store.get(db, arn)
-        if doc is None or doc.get("lastStatus") != "RUNNING" or not (doc.get("_run") or {}).get("sandbox"):
+        if doc is None or doc.get("lastStatus") not in CONTAINERS_UP or not (doc.get("_run") or {}).get("sandbox"):
             continue
         spec = doc["_spec"]
         key = (spec["account"], spec["region"], spec.get("clusterName") or str(spec["clusterArn"]).rsplit("/", 1)[-1])

@@ -30,6 +30,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ecslite.clock import Clock
+from ecslite.model.tasks import CONTAINERS_UP
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 from ecslite.telemetry.enrich import TaskOwners
@@ -118,7 +119,7 @@ def running_targets(db: Database) -> list[Target]:
     out: list[Target] = []
     for arn in task_store.live_arns(db):
         doc = task_store.get(db, arn)
-        if doc is None or doc.get("lastStatus") != "RUNNING":
+        if doc is None or doc.get("lastStatus") not in CONTAINERS_UP:
             continue
         try:
             out.extend(targets_of(doc))
