@@ -1,4 +1,4 @@
-"""The host network's nftables table as text (runtime.process.network.nat_ruleset): the masquerade
+"""The host network's nftables table as text (runtime.process.nat.nat_ruleset): the masquerade
 always, the agent endpoint's mapping of 169.254.170.2:80 only while it serves, and the output chain
 going first while the server has host-network tasks."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ecslite.runtime.process.network import nat_ruleset
+from ecslite.runtime.process.nat import nat_ruleset
 
 
 def chain(ruleset: str, name: str) -> str | None:

@@ -6,29 +6,21 @@ Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
 - One bridge, ``settings.bridge``, holds the gateway (``.1``) of every subnet in use, the
   resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`) and
   ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
-  gateway. IPv4 forwarding is on; outbound NAT for ``settings.vpc_cidr`` and the subnets in use is
-  an nftables masquerade table named after the bridge, ``ecslite-<bridge>`` (when ``nft`` exists).
-- The agent endpoint (:mod:`ecslite.agent.listener`) listens on a port of its own, so nothing on
-  the host holds port 80 (a ``host`` task may bind ``0.0.0.0:80``). While it serves
-  (:meth:`HostNetwork.serve_agent`), the same table maps ``169.254.170.2:80`` to it as the ECS
-  agent's iptables rules do: in ``prerouting`` for packets from the bridge (to ``169.254.170.2:<port>``,
-  keeping the task's source address, which says who is asking), in ``output`` for the host's own
-  (to ``127.0.0.1:<port>``). There is one ``169.254.170.2`` per host, so with several servers on one
-  machine the host's own requests reach one of them: the ``output`` chain of a server with ``host``
-  tasks runs first (priority ``dstnat - 1``), since only those tasks have tokens to read from the host.
+  gateway. IPv4 forwarding is on. The nftables table ``ecslite-<bridge>`` (:mod:`.nat`) masquerades
+  what ``settings.vpc_cidr`` and the subnets in use send beyond the host and, while the agent
+  endpoint serves (:meth:`HostNetwork.serve_agent`), maps ``169.254.170.2:80`` to the endpoint's
+  own port, as ECS does, so nothing on the host holds port 80.
 - ``awsvpc`` and ``bridge`` tasks: a namespace ``/run/netns/<bridge>-<task id>``, a veth pair
   (host side ``ve`` + 13 hex of a hash of bridge and task id, on the bridge, ``eth0`` inside with the
   controller's MAC and address), ``lo`` up, a default route and a route to 169.254.170.2 via the
   gateway. ``bridge`` tasks also get their host ports proxied from ``publish_address`` (:mod:`.ports`).
 - ``none``: a namespace with ``lo`` only. ``host``: no namespace; the host's own files.
 
-Invariants: every step is idempotent; the nftables table is always replaced whole (one ``nft -f``
-transaction) from this object's state, so it holds no rule that state does not explain; a task's
-state (``<runtime_dir>/network/<task id>/state.json``) is written *before* anything is made for
-it, so whatever a crash leaves behind is listed by :meth:`HostNetwork.existing` and removed by
-:meth:`HostNetwork.destroy_sandbox`; namespaces and veths outlive the server, proxies and the DNS
-relay are made again by :meth:`HostNetwork.setup`. Kernel work runs on one thread owned by this
-object, never on the event loop.
+Invariants: every step is idempotent; a task's state (``<runtime_dir>/network/<task id>/state.json``)
+is written *before* anything is made for it, so whatever a crash leaves behind is listed by
+:meth:`HostNetwork.existing` and removed by :meth:`HostNetwork.destroy_sandbox`; namespaces and
+veths outlive the server, proxies and the DNS relay are made again by :meth:`HostNetwork.setup`.
+Kernel work (and the nftables table) runs on one thread owned by this object, never on the event loop.
 """
 
 from __future__ import annotations
@@ -42,7 +34,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,16 +44,13 @@ from ecslite.config import Settings
 from ecslite.runtime.base import SandboxFailed, SandboxSpec
 from ecslite.runtime.process import netns
 from ecslite.runtime.process.dns import HOST_RESOLV_CONF, DnsForwarder
+from ecslite.runtime.process.nat import METADATA_ADDRESS, NatTable, NatUnavailable
 from ecslite.runtime.process.netlink import Netlink, NetlinkError
 from ecslite.runtime.process.ports import PortInUse, Proxy, Route, start_proxies, stop_proxies
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-METADATA_ADDRESS = "169.254.170.2"
-METADATA_PORT = 80
-AGENT_LOOPBACK = "127.0.0.1"
-DSTNAT = -100  # nftables' dstnat priority; a server with host tasks takes the host's requests first
 NAMESPACED_MODES = ("awsvpc", "bridge", "none")
 ADDRESSED_MODES = ("awsvpc", "bridge")
 TASK_IFNAME = "eth0"
@@ -103,33 +91,6 @@ class SpareNetwork:
         self.inner.close()
 
 
-class NatUnavailable(OSError):
-    """nftables cannot make the table (``nft`` missing, or refusing it); the message says which."""
-
-
-def nat_ruleset(
-    table: str, bridge: str, ranges: list[str], *, agent_port: int | None = None, host_tasks: bool = False
-) -> str:
-    """The whole table as one ``nft -f`` transaction: made if missing, emptied, filled again."""
-    chains = [
-        "chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n"
-        f'  ip saddr {{ {", ".join(ranges)} }} oifname != "{bridge}" masquerade\n }}'
-    ]
-    if agent_port is not None:
-        metadata = f"ip daddr {METADATA_ADDRESS} tcp dport {METADATA_PORT}"
-        chains.append(
-            f"chain prerouting {{\n  type nat hook prerouting priority {DSTNAT}; policy accept;\n"
-            f'  iifname "{bridge}" {metadata} dnat to {METADATA_ADDRESS}:{agent_port}\n }}'
-        )
-        priority = DSTNAT - 1 if host_tasks else DSTNAT
-        chains.append(
-            f"chain output {{\n  type nat hook output priority {priority}; policy accept;\n"
-            f"  {metadata} dnat to {AGENT_LOOPBACK}:{agent_port}\n }}"
-        )
-    body = "".join(f" {chain}\n" for chain in chains)
-    return f"table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{\n{body}}}\n"
-
-
 def bridge_mac(bridge: str) -> str:
     """The bridge's own MAC: locally administered, unicast, fixed by its name (as Docker fixes docker0's)."""
     digest = hashlib.sha256(f"bridge/{bridge}".encode()).digest()
@@ -149,16 +110,14 @@ class HostNetwork:
         self.bridge = settings.bridge
         self.netns_prefix = f"{settings.bridge}-"
         self.dns = DnsForwarder()
-        self.nat_reason: str | None = None
+        self.nat = NatTable(settings.bridge, settings.vpc_cidr)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"net-{settings.bridge}")
         self._host: Netlink | None = None  # used on the executor thread only
         self._claims: Netlink | None = None  # used on the event loop only (taking over spares)
         self._bridge_index: int | None = None
         self._proxies: dict[str, list[Proxy]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._nat_ranges: set[str] = set()
-        self._agent_port: int | None = None
-        self._host_tasks: set[str] = set()  # tasks in host mode: the output chain goes first (module docstring)
+        self._host_tasks: set[str] = set()  # while any runs, the table's output chain goes first (:mod:`.nat`)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -180,28 +139,30 @@ class HostNetwork:
                 log.warning(
                     "published port taken while the server was down", extra={"task_id": task_id, "port": str(busy)}
                 )
-        await self._run(self._install_nat)
+        self.nat.host_tasks = bool(self._host_tasks)
+        await self._run(self.nat.install)
 
     async def serve_agent(self, port: int) -> None:
-        """Map ``169.254.170.2:80`` to the agent endpoint listening on ``port`` (module docstring).
+        """Map ``169.254.170.2:80`` to the agent endpoint listening on ``port`` (:mod:`.nat`).
 
         :class:`NatUnavailable` when nftables cannot: then no task reaches the endpoint."""
-        self._agent_port = port
-        reason = await self._run(self._install_nat)
+        self.nat.agent_port = port
+        reason = await self._run(self.nat.install)
         if reason is not None:
-            self._agent_port = None
+            self.nat.agent_port = None
             raise NatUnavailable(f"169.254.170.2:80 cannot be mapped to the agent endpoint: {reason}")
 
     async def withdraw_agent(self) -> None:
         """Remove the mapping :meth:`serve_agent` made (the masquerade stays while tasks remain)."""
-        if self._agent_port is None:
+        if self.nat.agent_port is None:
             return
-        self._agent_port = None
-        await self._run(self._install_nat)
+        self.nat.agent_port = None
+        await self._run(self.nat.install)
 
     @property
-    def agent_port(self) -> int | None:
-        return self._agent_port
+    def nat_reason(self) -> str | None:
+        """Why the nftables table could not be made (tasks then reach this host but not beyond), or ``None``."""
+        return self.nat.reason
 
     async def close(self) -> None:
         """Stop proxies and the DNS relay; namespaces and veths stay (their tasks keep running).
@@ -225,9 +186,7 @@ class HostNetwork:
     def _remove_bridge(self) -> None:
         self._netlink().delete_link(self.bridge)
         self._bridge_index = None
-        nft = shutil.which("nft")
-        if nft is not None:
-            subprocess.run([nft, "delete", "table", "ip", self._nat_table], capture_output=True, check=False)
+        self.nat.delete()
 
     # -- sandboxes -------------------------------------------------------------------------------
 
@@ -376,10 +335,6 @@ class HostNetwork:
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    @property
-    def _nat_table(self) -> str:
-        return f"ecslite-{self.bridge}"
 
     def _netlink(self) -> Netlink:
         if self._host is None:
@@ -565,22 +520,6 @@ class HostNetwork:
             self._netlink().delete_link(veth)
         shutil.rmtree(self._dir(task_id), ignore_errors=True)
 
-    def _install_nat(self) -> str | None:
-        """The table as this object's state says (:func:`nat_ruleset`): the masquerade of what tasks
-        send out of the host and, while the agent endpoint serves, its mapping. Why it failed, or ``None``."""
-        nft = shutil.which("nft")
-        if nft is None:
-            self.nat_reason = "nft is not installed (apt-get install nftables): tasks reach this host but not beyond it"
-            log.warning("no outbound NAT for tasks", extra={"reason": self.nat_reason})
-            return self.nat_reason
-        ranges = sorted({self.settings.vpc_cidr, *self._nat_ranges})
-        ruleset = nat_ruleset(
-            self._nat_table, self.bridge, ranges, agent_port=self._agent_port, host_tasks=bool(self._host_tasks)
-        )
-        result = subprocess.run([nft, "-f", "-"], input=ruleset, capture_output=True, text=True, check=False)
-        self.nat_reason = None if result.returncode == 0 else f"nft refused the NAT table: {result.stderr.strip()}"
-        return self.nat_reason
-
     # -- on the loop -------------------------------------------------------------------------------
 
     async def _ensure_network_addresses(self, state: dict[str, Any]) -> None:
@@ -601,9 +540,9 @@ class HostNetwork:
                 log.warning("DNS relay cannot listen", extra={"address": server, "error": str(error)})
         subnet = f"{state['gateway']}/{state['prefixLength']}"
         network = str(ipaddress.IPv4Network(subnet, strict=False))
-        if network not in self._nat_ranges and not _within(network, self.settings.vpc_cidr):
-            self._nat_ranges.add(network)
-            await self._run(self._install_nat)
+        if network not in self.nat.ranges and not _within(network, self.settings.vpc_cidr):
+            self.nat.ranges.add(network)
+            await self._run(self.nat.install)
 
     async def _ensure_proxies(self, task_id: str, state: dict[str, Any]) -> None:
         if task_id in self._proxies or not state.get("ports") or not state.get("ipv4"):
@@ -623,8 +562,9 @@ class HostNetwork:
             self._host_tasks.add(task_id)
         else:
             self._host_tasks.discard(task_id)
-        if bool(self._host_tasks) != before and self._agent_port is not None:
-            await self._run(self._install_nat)
+        self.nat.host_tasks = bool(self._host_tasks)
+        if self.nat.host_tasks != before and self.nat.agent_port is not None:
+            await self._run(self.nat.install)
 
     async def _teardown(self, task_id: str) -> None:
         proxies = self._proxies.pop(task_id, None)
