@@ -2,12 +2,15 @@
 
 Tables: ``streams`` (one per distinct label set, canonical sorted JSON) with ``stream_labels`` for
 selector matching and label listings; ``logs`` (one row per record; attributes and the original
-body in ``detail``); ``logs_fts``, an FTS5 external-content table with the trigram tokenizer on
-``body`` (``detail=none``: a quarter of the cost of a full index to fill; ``columnsize=0``: no
-per-row size table, which only ranking needs), which serves ``|=`` filters of three characters or
-more. Its fill settings (:data:`FTS_CONFIG`: a 16 MiB in-memory term table, segments merged 16 at a
-time) make a slice of :data:`~ecslite.telemetry.store.writer.INDEX_CHUNK` bodies about 1.7 times
-cheaper than FTS5's defaults (docs/benchmarks.md); segments created before them keep their own
+body in ``detail``: the blob, or for a detail many records share, such as the attributes of one
+FireLens container, the integer id of its ``log_details`` row, stored once); ``logs_fts``, an FTS5
+external-content table with the trigram tokenizer on ``body`` (``detail=none``: a quarter of the
+cost of a full index to fill; ``columnsize=0``: no per-row size table, which only ranking needs;
+``case_sensitive 1``: no case folding, a tenth cheaper, and as exact for Loki's case-sensitive
+``|=``), which serves ``|=`` filters of three characters or more. Its fill settings
+(:data:`FTS_CONFIG`: a 16 MiB in-memory term table, segments merged 16 at a time) make a slice
+of :data:`~ecslite.telemetry.store.writer.INDEX_CHUNK` bodies about 1.7 times cheaper than FTS5's
+defaults (docs/benchmarks.md); segments created before them keep their own
 settings and are read the same way.
 
 The body index is filled lazily (:func:`index_pending`), by the writer when it has nothing else to
@@ -19,7 +22,9 @@ A line filter is exact: the index answers "rows holding every trigram of the nee
 ``detail=none`` index cannot match phrases), a superset that ``instr`` then checks
 case-sensitively, as Loki's ``|=`` is. Shorter needles are checked with ``instr`` alone.
 Segments of schema 1 (written before the index was lazy) have a full index and no ``fts_state``:
-they are indexed completely, and the same query serves them.
+they are indexed completely, and the same query serves them. Segments created before
+``log_details`` get the table from the writer when it first shares a detail there, and segments
+with a case-folding index are queried with the same expression (a superset, checked by ``instr``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from operator import add, itemgetter
+from typing import Any
 
 import orjson
 
@@ -56,8 +61,15 @@ FTS_CONFIG = (
     "INSERT INTO logs_fts (logs_fts, rank) VALUES ('hashsize', 16777216)",
     "INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 16)",
 )
+# Details shared by many records (FireLens records of one container carry the same attributes)
+# are stored once; such a record's ``logs.detail`` is the integer id of its row here, else the blob.
+DETAILS_DDL = (
+    "CREATE TABLE IF NOT EXISTS log_details (id INTEGER PRIMARY KEY, hash BLOB UNIQUE NOT NULL, detail BLOB NOT NULL)"
+)
+MAX_CACHED_DETAILS = 4096
 DDL = (
     *RESOURCES_DDL,
+    DETAILS_DDL,
     "CREATE TABLE streams (id INTEGER PRIMARY KEY, hash BLOB UNIQUE NOT NULL, labels TEXT NOT NULL)",
     "CREATE TABLE stream_labels (name TEXT NOT NULL, value TEXT NOT NULL, stream_id INTEGER NOT NULL)",
     "CREATE INDEX stream_labels_by_value ON stream_labels (name, value)",
@@ -68,8 +80,8 @@ DDL = (
     "CREATE INDEX logs_by_stream ON logs (stream_id, ts_ns)",
     "CREATE INDEX logs_by_time ON logs (ts_ns)",
     "CREATE INDEX logs_by_trace ON logs (trace_id) WHERE trace_id IS NOT NULL",
-    "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', content_rowid='id', tokenize='trigram', "
-    "detail=none, columnsize=0)",
+    "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', content_rowid='id', "
+    "tokenize='trigram case_sensitive 1', detail=none, columnsize=0)",
     *FTS_CONFIG,
     *FTS_STATE_DDL,
     *WRITER_STATE_DDL,
@@ -96,9 +108,8 @@ def stream_of(resource: Resource, record: LogRecord) -> Labels:
 # -- writing -------------------------------------------------------------------------------------
 
 # Record fields by position (:class:`LogRecord` or a plain tuple in its order); ``source`` (8) only
-# picks the stream. The row adds the stream id as ?11.
-_ROW = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 9, 10)
-_STREAM_KEY = itemgetter(8, 2, 3)  # source, severity number and text: with the resource, the labels
+# picks the stream, ``detail`` (9) is a blob or, for a shared one, its ``log_details`` id.
+SOURCE, SEVERITY, SEVERITY_TEXT, DETAIL = 8, 2, 3, 9
 _INSERT = (
     "INSERT INTO logs (ts_ns, observed_ns, severity, severity_text, body, trace_id, span_id, flags, detail, "
     "event_name, stream_id, resource_id) "
@@ -107,38 +118,104 @@ _INSERT = (
 )
 
 
-class _Streams(dict[tuple[str, int, str], tuple[int]]):
-    """(source, severity number, severity text) → ``(stream id,)`` for one resource; filled on a miss,
-    so a batch's records find their stream at C speed."""
+class LogRows:
+    """A batch's records as columns (the writer process's wire form, :mod:`.process`): one sequence
+    per :class:`LogRecord` field; with ``shared``, the detail column holds indexes into it."""
+
+    __slots__ = ("columns", "resource", "shared")
+
+    def __init__(self, resource: Resource, columns: list[Sequence[Any]], shared: list[bytes] | None) -> None:
+        self.resource, self.columns, self.shared = resource, columns, shared
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def records(self) -> list[tuple[Any, ...]]:
+        """The records as tuples, shared details in place (tests, tools)."""
+        columns = list(self.columns)
+        if self.shared is not None:
+            columns[DETAIL] = [self.shared[i] for i in columns[DETAIL]]
+        return list(zip(*columns, strict=True))
+
+
+def log_columns(
+    records: Sequence[LogRecord] | Sequence[tuple[Any, ...]],
+) -> tuple[list[Sequence[Any]], list[bytes] | None]:
+    """``records`` as columns and shared details (:class:`LogRows`); details shared by four records
+    or more on average are listed once (FireLens records of one container carry the same attributes)."""
+    columns: list[Sequence[Any]] = list(zip(*records, strict=True))
+    if not columns:
+        return [], None
+    # A detail built once and shared is one object: its hash is computed once, the rest is cached.
+    distinct = dict.fromkeys(columns[DETAIL])
+    if len(distinct) * 4 > len(records):
+        return columns, None
+    index = {blob: i for i, blob in enumerate(distinct)}
+    columns[DETAIL] = list(map(index.__getitem__, columns[DETAIL]))
+    return columns, list(distinct)
+
+
+class _Streams(dict[tuple[str, int, str], int]):
+    """(source, severity number, severity text) → stream id for one resource; filled on a miss, so a
+    batch's records find their stream at C speed."""
 
     def __init__(self, conn: sqlite3.Connection, segment: Segment, resource: Resource) -> None:
         super().__init__()
         self.conn, self.segment, self.resource = conn, segment, resource
 
-    def __missing__(self, key: tuple[str, int, str]) -> tuple[int]:
+    def __missing__(self, key: tuple[str, int, str]) -> int:
         source, number, text = key
         labels = log_stream_labels(self.resource, source, severity_level(number, text))
-        found = self[key] = (_stream_id(self.conn, self.segment, labels),)
+        found = self[key] = _stream_id(self.conn, self.segment, labels)
         return found
 
 
-def write(conn: sqlite3.Connection, segment: Segment, batches: Sequence[LogBatch]) -> tuple[int | None, int | None]:
+def write(
+    conn: sqlite3.Connection, segment: Segment, batches: Sequence[LogBatch | LogRows]
+) -> tuple[int | None, int | None]:
     first = conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0]
     streams: dict[bytes, _Streams] = {}
     for batch in batches:
-        records = batch.records
-        if not records:
+        rows = batch if isinstance(batch, LogRows) else LogRows(batch.resource, *log_columns(batch.records))
+        if not len(rows):
             continue
-        resource = batch.resource
+        resource = rows.resource
         rid = resource_id(conn, segment, resource)
         known = streams.get(resource.key)
         if known is None:
             known = streams[resource.key] = _Streams(conn, segment, resource)
-        stream = known.__getitem__
+        columns = list(rows.columns)
+        if rows.shared is not None:
+            ids = [_detail_id(conn, segment, blob) for blob in rows.shared]
+            columns[DETAIL] = list(map(ids.__getitem__, columns[DETAIL]))
+        stream_keys = zip(columns[SOURCE], columns[SEVERITY], columns[SEVERITY_TEXT], strict=True)
+        stream_ids = map(known.__getitem__, stream_keys)
+        del columns[SOURCE]
         # rid is an integer from this segment: safe as a literal, and the statement stays cached.
-        conn.executemany(_INSERT.format(rid=rid), map(add, map(_ROW, records), map(stream, map(_STREAM_KEY, records))))
+        conn.executemany(_INSERT.format(rid=rid), zip(*columns, stream_ids, strict=True))
     low, high = conn.execute("SELECT min(ts_ns), max(ts_ns) FROM logs WHERE id > ?", (first,)).fetchone()
     return low, high
+
+
+def _detail_id(conn: sqlite3.Connection, segment: Segment, blob: bytes) -> int:
+    """The ``log_details`` id of a shared detail, stored once per segment (a segment written before
+    the table existed gets it here; its older rows keep their blobs)."""
+    cache: dict[bytes, int] = segment.cache.setdefault("details", {})
+    found = cache.get(blob)
+    if found is not None:
+        return found
+    if not cache:  # first use in this segment since its cache started
+        conn.execute(DETAILS_DDL)
+    digest = hashlib.blake2b(blob, digest_size=16).digest()
+    row = conn.execute("SELECT id FROM log_details WHERE hash=?", (digest,)).fetchone()
+    if row is None:
+        did = int(conn.execute("INSERT INTO log_details (hash, detail) VALUES (?, ?)", (digest, blob)).lastrowid or 0)
+    else:
+        did = int(row[0])
+    if len(cache) >= MAX_CACHED_DETAILS:
+        cache.clear()
+    cache[blob] = did
+    return did
 
 
 def index_pending(conn: sqlite3.Connection, limit: int) -> int:
@@ -268,14 +345,24 @@ def read(conn: sqlite3.Connection, segment: Segment, query: LogQuery) -> list[St
         f"ORDER BY l.ts_ns {order}, l.id {order} LIMIT ?"
     )
     params.append(query.limit)
+    rows = conn.execute(sql, params).fetchall()
+    shared = _shared_details(conn, {row[11] for row in rows if type(row[11]) is int})
     out: list[StoredLog] = []
-    for row in conn.execute(sql, params):
+    for row in rows:
         source = dict(streams[row[8]]).get("source", "otlp")
+        detail = shared[row[11]] if type(row[11]) is int else row[11]
         record = LogRecord(
-            row[0], row[1], row[2], row[3], row[4], row[5] or b"", row[6] or b"", row[7], source, row[11], row[10] or ""
+            row[0], row[1], row[2], row[3], row[4], row[5] or b"", row[6] or b"", row[7], source, detail, row[10] or ""
         )
         out.append(StoredLog(record, streams[row[8]], load_resource(conn, segment, row[9])))
     return out
+
+
+def _shared_details(conn: sqlite3.Connection, ids: set[int]) -> dict[int, bytes]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return dict(conn.execute(f"SELECT id, detail FROM log_details WHERE id IN ({marks})", tuple(ids)).fetchall())
 
 
 MAX_TRIGRAMS = 32

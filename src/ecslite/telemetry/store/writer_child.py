@@ -128,7 +128,7 @@ class ChildWriter:
             if os.stat(f"{path}-wal").st_size > WAL_CHECKPOINT_BYTES:
                 self.due.add(path)
         if signal_name == Signal.LOGS:
-            rows = sum(len(b.records) for b in batches)
+            rows = sum(map(len, batches))
             waiting = max(self.backlog.get(path, 0), 0) + rows
             self.backlog[path] = waiting
             if waiting > MAX_UNINDEXED:
