@@ -30,15 +30,16 @@ from ecslite.telemetry.query.promql_values import (
     EvalError,
     Sample,
     Scalar,
-    Series,
     Value,
     Vector,
     format_timestamp,
     format_value,
+    series_over_steps,
 )
 from ecslite.telemetry.store import TelemetryStore
 
 TIMEOUT = 120.0
+NOT_A_VECTOR = "a metric query must produce a vector or a scalar"
 
 
 def evaluate_metric(
@@ -53,16 +54,8 @@ def evaluate_metric(
     if instant:
         value = evaluator.eval(query.root, end_ms)
         return _instant_json(value, end_ms)
-    collected: dict[Labels, Series] = {}
-    for ts in range(start_ms, end_ms + 1, step_ms):
-        value = evaluator.eval(query.root, ts)
-        pairs = [((), value.value)] if isinstance(value, Scalar) else [(s.labels, s.value) for s in _vector(value)]
-        for labels, v in pairs:
-            series = collected.get(labels)
-            if series is None:
-                series = collected[labels] = Series(labels, [], [])
-            series.timestamps.append(ts)
-            series.values.append(v)
+    steps = ((ts, evaluator.eval(query.root, ts)) for ts in range(start_ms, end_ms + 1, step_ms))
+    collected = series_over_steps(steps, NOT_A_VECTOR)
     result = [
         {
             "metric": dict(labels),
@@ -201,7 +194,7 @@ def _pipeline_error(labels: dict[str, str]) -> str:
 def _vector(value: Value) -> list[Sample]:
     if isinstance(value, Vector):
         return value.samples
-    raise EvalError("a metric query must produce a vector or a scalar")
+    raise EvalError(NOT_A_VECTOR)
 
 
 def _instant_json(value: Value, ts_ms: int) -> dict[str, Any]:

@@ -38,10 +38,8 @@ from ecslite.telemetry.query.promql_values import (
     EvalError,
     Matrix,
     QueryTimeout,
-    Scalar,
-    Series,
     Value,
-    Vector,
+    series_over_steps,
 )
 from ecslite.telemetry.store.matchers import Matcher
 from ecslite.telemetry.store.metrics import SeriesData
@@ -90,16 +88,10 @@ class PromQL:
                 f'invalid expression type "{_display(kind)}" for range query, must be Scalar or instant Vector'
             )
         evaluator = self._evaluator(reader, start_ms, end_ms, step_ms, timeout)
-        collected: dict[Labels, Series] = {}
-        for ts in range(start_ms, end_ms + 1, step_ms):
-            value = evaluator.eval(self.root, ts)
-            pairs = [((), value.value)] if isinstance(value, Scalar) else _vector_pairs(value)
-            for labels, v in pairs:
-                series = collected.get(labels)
-                if series is None:
-                    series = collected[labels] = Series(labels, [], [])
-                series.timestamps.append(ts)
-                series.values.append(v)
+        steps = ((ts, evaluator.eval(self.root, ts)) for ts in range(start_ms, end_ms + 1, step_ms))
+        collected = series_over_steps(
+            steps, "range query evaluated to a value that is neither scalar nor instant vector"
+        )
         return Matrix([collected[labels] for labels in sorted(collected)])
 
     def _evaluator(self, reader: SeriesReader, start_ms: int, end_ms: int, step_ms: int, timeout: float) -> Evaluator:
@@ -112,12 +104,6 @@ class PromQL:
             if time.monotonic() > deadline:
                 raise QueryTimeout("query timed out in query execution")
         return Evaluator(data, start_ms=start_ms, end_ms=end_ms, deadline=deadline)
-
-
-def _vector_pairs(value: Value) -> list[tuple[Labels, float]]:
-    if isinstance(value, Vector):
-        return [(s.labels, s.value) for s in value.samples]
-    raise EvalError("range query evaluated to a value that is neither scalar nor instant vector")
 
 
 def _display(kind: str) -> str:

@@ -51,6 +51,7 @@ from ecslite.telemetry.query.promql_values import (
     check_unique,
     drop_name,
     is_stale,
+    series_over_steps,
 )
 from ecslite.telemetry.store.metrics import SeriesData
 
@@ -186,29 +187,19 @@ class Evaluator:
         lo = hi - node.range_ms
         step = node.step_ms or DEFAULT_SUBQUERY_STEP_MS
         first = -(-lo // step) * step
-        collected: dict[Labels, Series] = {}
-        for inner in range(first, hi + 1, step):
+
+        def at(inner: int) -> Value:
             key = (id(node), inner)
             value = self._subquery_cache.get(key)
             if value is None:
                 value = self._subquery_cache[key] = self.eval(node.expr, inner)
-            for labels, v in _samples_of(value):
-                series = collected.get(labels)
-                if series is None:
-                    series = collected[labels] = Series(labels, [], [])
-                series.timestamps.append(inner)
-                series.values.append(v)
+            return value
+
+        steps = ((inner, at(inner)) for inner in range(first, hi + 1, step))
+        collected = series_over_steps(steps, "subquery is only allowed on instant vector or scalar expressions")
         return Matrix(list(collected.values())), lo, hi
 
     def check_deadline(self) -> None:
         self._ticks += 1
         if self.deadline is not None and self._ticks % 64 == 0 and time.monotonic() > self.deadline:
             raise QueryTimeout("query timed out in expression evaluation")
-
-
-def _samples_of(value: Value) -> list[tuple[Labels, float]]:
-    if isinstance(value, Scalar):
-        return [((), value.value)]
-    if isinstance(value, Vector):
-        return [(s.labels, s.value) for s in value.samples]
-    raise EvalError("subquery is only allowed on instant vector or scalar expressions")

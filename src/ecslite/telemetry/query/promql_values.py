@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple, TypeAlias
@@ -59,6 +60,27 @@ class Matrix:
 
 
 Value: TypeAlias = Scalar | String | Vector | Matrix
+
+
+def series_over_steps(points: Iterable[tuple[int, Value]], not_a_vector: str) -> dict[Labels, Series]:
+    """Values at successive steps gathered into series, one per label set, points in step order; a
+    scalar is the series with no labels, any other value but a vector raises ``EvalError(not_a_vector)``."""
+    collected: dict[Labels, Series] = {}
+    for ts, value in points:
+        pairs: list[tuple[Labels, float]]
+        if isinstance(value, Scalar):
+            pairs = [((), value.value)]
+        elif isinstance(value, Vector):
+            pairs = [(s.labels, s.value) for s in value.samples]
+        else:
+            raise EvalError(not_a_vector)
+        for labels, v in pairs:
+            series = collected.get(labels)
+            if series is None:
+                series = collected[labels] = Series(labels, [], [])
+            series.timestamps.append(ts)
+            series.values.append(v)
+    return collected
 
 
 # -- labels --------------------------------------------------------------------------------------
