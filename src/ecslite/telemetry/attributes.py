@@ -33,23 +33,35 @@ DETAIL_MSGPACK = 0
 DETAIL_OTLP = 1
 
 
+# Tempo's tag type names; bool comes before int because a bool is an int.
+_TYPE_NAMES: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "string"),
+    (bytes, "bytes"),
+    (list, "array"),
+    (dict, "kvlist"),
+)
+
+
 def value_type(value: AttrValue) -> str:
     """The tag type names Tempo uses (``string``, ``int``, ``float``, ``bool``, ...)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bytes):
-        return "bytes"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "kvlist"
+    for kind, name in _TYPE_NAMES:
+        if isinstance(value, kind):
+            return name
     return "none"
+
+
+def msgpack_detail(payload: list[Any]) -> bytes:
+    """A detail blob in the msgpack format: the format byte, then ``payload``."""
+    packed: bytes = msgpack.packb(payload, use_bin_type=True)
+    return bytes([DETAIL_MSGPACK]) + packed
+
+
+def msgpack_payload(blob: bytes) -> Any:
+    """What :func:`msgpack_detail` packed into ``blob``."""
+    return msgpack.unpackb(blob[1:], raw=False)
 
 
 def any_value(value: common_pb2.AnyValue) -> AttrValue:

@@ -18,17 +18,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import msgpack
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from ecslite.telemetry.attributes import (
-    DETAIL_MSGPACK,
     DETAIL_OTLP,
     any_value,
     attributes_from_msgpack,
     attributes_from_pb,
     attributes_to_msgpack,
     body_text,
+    msgpack_detail,
+    msgpack_payload,
     pack_value,
     unpack_value,
 )
@@ -72,8 +72,7 @@ class LogBatch:
 
 def encode_log_detail(detail: LogDetail) -> bytes:
     payload = [attributes_to_msgpack(detail.attributes), pack_value(detail.body), detail.dropped_attributes_count]
-    packed: bytes = msgpack.packb(payload, use_bin_type=True)
-    return bytes([DETAIL_MSGPACK]) + packed
+    return msgpack_detail(payload)
 
 
 def decode_log_detail(blob: bytes) -> LogDetail:
@@ -83,7 +82,7 @@ def decode_log_detail(blob: bytes) -> LogDetail:
         record = logs_pb2.LogRecord.FromString(blob[1:])
         body = any_value(record.body) if record.HasField("body") else None
         return LogDetail(attributes_from_pb(record.attributes), body, record.dropped_attributes_count)
-    attrs, body, dropped = msgpack.unpackb(blob[1:], raw=False)
+    attrs, body, dropped = msgpack_payload(blob)
     return LogDetail(attributes_from_msgpack(attrs), unpack_value(body), dropped)
 
 

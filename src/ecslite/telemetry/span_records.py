@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 
-import msgpack
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from ecslite.telemetry.attributes import (
-    DETAIL_MSGPACK,
     DETAIL_OTLP,
     attributes_from_msgpack,
     attributes_from_pb,
     attributes_to_msgpack,
+    msgpack_detail,
+    msgpack_payload,
     value_type,
 )
 from ecslite.telemetry.model import Attributes, AttrValue, Resource, Scope
@@ -161,8 +161,7 @@ def encode_span_detail(detail: SpanDetail) -> bytes:
         detail.dropped_events_count,
         detail.dropped_links_count,
     ]
-    packed: bytes = msgpack.packb(payload, use_bin_type=True)
-    return bytes([DETAIL_MSGPACK]) + packed
+    return msgpack_detail(payload)
 
 
 def decode_span_detail(blob: bytes) -> SpanDetail:
@@ -192,9 +191,7 @@ def decode_span_detail(blob: bytes) -> SpanDetail:
             dropped_events_count=span.dropped_events_count,
             dropped_links_count=span.dropped_links_count,
         )
-    attrs, events, links, trace_state, dropped_attrs, dropped_events, dropped_links = msgpack.unpackb(
-        blob[1:], raw=False
-    )
+    attrs, events, links, trace_state, dropped_attrs, dropped_events, dropped_links = msgpack_payload(blob)
     return SpanDetail(
         attributes=attributes_from_msgpack(attrs),
         events=tuple(SpanEvent(t, n, attributes_from_msgpack(a), d) for t, n, a, d in events),

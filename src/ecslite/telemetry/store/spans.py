@@ -23,6 +23,7 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from ecslite.telemetry.attributes import value_type
 from ecslite.telemetry.model import Resource, Scope
 from ecslite.telemetry.span_records import (
     ROOT_NOT_YET_RECEIVED,
@@ -191,7 +192,7 @@ def write_rows(
         text = texts.get(tag)
         if text is None:
             text = texts[tag] = _tag_text(tag)
-            values[("span", text[0], text[1])] = _tag_type(tag[1])
+            values[("span", text[0], text[1])] = value_type(tag[1])
         tag_rows.append((*text, trace_id, start))
     if tag_rows:
         # One row per (key, value, trace) and commit: searches find traces, not spans (§8.3).
@@ -280,21 +281,11 @@ def _tag_text(tag: tuple[str, Any]) -> tuple[str, str, float | None]:
     return key, text, num
 
 
-def _tag_type(value: object) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    return "string"
-
-
 def _resource_tags(
     resource: Resource, catalog: dict[tuple[str, str], str], values: dict[tuple[str, str, str], str]
 ) -> None:
     for key, value in resource.attributes.items():
-        kind = _tag_type(value) if isinstance(value, str | int | float | bool) else "string"
+        kind = value_type(value) if isinstance(value, str | int | float | bool) else "string"
         catalog[("resource", key)] = kind
         if isinstance(value, str | int | float | bool):
             values[("resource", key, str(value).lower() if isinstance(value, bool) else str(value))] = kind
