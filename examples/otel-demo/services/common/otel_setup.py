@@ -14,16 +14,17 @@ globally with the propagators, and routes Python logging to two places:
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from opentelemetry import _logs, metrics, propagate, trace
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
@@ -55,6 +56,7 @@ from opentelemetry.sdk.trace.sampling import (
 from services.common import otel_env
 
 log = logging.getLogger("otel_setup")
+E = TypeVar("E")
 _ADOT_WARNED = threading.Event()
 # LogRecord attributes that are the record's own, not ``extra=`` fields.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -168,12 +170,15 @@ def configure(
     notes: list[str] = []
 
     tracer_provider = TracerProvider(resource=resource, sampler=_sampler(env), id_generator=id_generator)
-    for exporter in _span_exporters(env, notes):
+    span_exporters: list[SpanExporter] = _exporters(env, "traces", notes, ConsoleSpanExporter)
+    for exporter in span_exporters:
         tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
 
+    metric_exporters: list[MetricExporter] = _exporters(
+        env, "metrics", notes, ConsoleMetricExporter, served_elsewhere="prometheus"
+    )
     readers: list[MetricReader] = [
-        PeriodicExportingMetricReader(exporter, export_interval_millis=_interval(env))
-        for exporter in _metric_exporters(env, notes)
+        PeriodicExportingMetricReader(exporter, export_interval_millis=_interval(env)) for exporter in metric_exporters
     ]
     prometheus_port = None
     if prometheus or "prometheus" in otel_env.exporters(env, "metrics"):
@@ -181,7 +186,8 @@ def configure(
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
 
     logger_provider = LoggerProvider(resource=resource)
-    for log_exporter in _log_exporters(env, notes):
+    log_exporters: list[LogRecordExporter] = _exporters(env, "logs", notes, ConsoleLogRecordExporter)
+    for log_exporter in log_exporters:
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(log_exporter))
 
     trace.set_tracer_provider(tracer_provider)
@@ -237,67 +243,53 @@ def _interval(env: Mapping[str, str]) -> int:
         return 10000
 
 
-def _span_exporters(env: Mapping[str, str], notes: list[str]) -> list[SpanExporter]:
-    out: list[SpanExporter] = []
-    for name in otel_env.exporters(env, "traces"):
+# Per signal: the OTLP exporter classes for gRPC and for HTTP, as "module:Class" so that only the
+# one a signal exports with is imported.
+_OTLP_EXPORTERS = {
+    "traces": (
+        "opentelemetry.exporter.otlp.proto.grpc.trace_exporter:OTLPSpanExporter",
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter:OTLPSpanExporter",
+    ),
+    "metrics": (
+        "opentelemetry.exporter.otlp.proto.grpc.metric_exporter:OTLPMetricExporter",
+        "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter",
+    ),
+    "logs": (
+        "opentelemetry.exporter.otlp.proto.grpc._log_exporter:OTLPLogExporter",
+        "opentelemetry.exporter.otlp.proto.http._log_exporter:OTLPLogExporter",
+    ),
+}
+
+
+def _exporters(
+    env: Mapping[str, str], signal: str, notes: list[str], console: Callable[..., E], served_elsewhere: str = ""
+) -> list[E]:
+    """The exporters ``OTEL_<SIGNAL>_EXPORTER`` names for ``signal``: ``otlp``, or ``console`` (made by
+    ``console``, writing to stderr); another name is noted and skipped, unless it is
+    ``served_elsewhere`` (metrics' ``prometheus``, a reader of its own)."""
+    out: list[E] = []
+    for name in otel_env.exporters(env, signal):
         if name == "otlp":
-            target = otel_env.signal_export(env, "traces")
-            notes.extend(target.warnings)
-            if target.protocol == otel_env.GRPC:
-                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
-
-                out.append(GrpcSpans(endpoint=target.endpoint, insecure=target.insecure))
-            else:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
-
-                out.append(HttpSpans(endpoint=target.endpoint))
+            out.append(_otlp_exporter(env, signal, notes))
         elif name == "console":
-            out.append(ConsoleSpanExporter(out=sys.stderr))
-        else:
-            notes.append(f"unknown traces exporter {name!r} in OTEL_TRACES_EXPORTER is ignored")
+            out.append(console(out=sys.stderr))
+        elif name != served_elsewhere:
+            notes.append(f"unknown {signal} exporter {name!r} in OTEL_{signal.upper()}_EXPORTER is ignored")
     return out
 
 
-def _metric_exporters(env: Mapping[str, str], notes: list[str]) -> list[MetricExporter]:
-    out: list[MetricExporter] = []
-    for name in otel_env.exporters(env, "metrics"):
-        if name == "otlp":
-            target = otel_env.signal_export(env, "metrics")
-            notes.extend(target.warnings)
-            if target.protocol == otel_env.GRPC:
-                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcMetrics
-
-                out.append(GrpcMetrics(endpoint=target.endpoint, insecure=target.insecure))
-            else:
-                from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
-
-                out.append(HttpMetrics(endpoint=target.endpoint))
-        elif name == "console":
-            out.append(ConsoleMetricExporter(out=sys.stderr))
-        elif name != "prometheus":
-            notes.append(f"unknown metrics exporter {name!r} in OTEL_METRICS_EXPORTER is ignored")
-    return out
+def _otlp_exporter(env: Mapping[str, str], signal: str, notes: list[str]) -> Any:
+    target = otel_env.signal_export(env, signal)
+    notes.extend(target.warnings)
+    grpc_class, http_class = _OTLP_EXPORTERS[signal]
+    if target.protocol == otel_env.GRPC:
+        return _load(grpc_class)(endpoint=target.endpoint, insecure=target.insecure)
+    return _load(http_class)(endpoint=target.endpoint)
 
 
-def _log_exporters(env: Mapping[str, str], notes: list[str]) -> list[LogRecordExporter]:
-    out: list[LogRecordExporter] = []
-    for name in otel_env.exporters(env, "logs"):
-        if name == "otlp":
-            target = otel_env.signal_export(env, "logs")
-            notes.extend(target.warnings)
-            if target.protocol == otel_env.GRPC:
-                from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
-
-                out.append(GrpcLogs(endpoint=target.endpoint, insecure=target.insecure))
-            else:
-                from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
-
-                out.append(HttpLogs(endpoint=target.endpoint))
-        elif name == "console":
-            out.append(ConsoleLogRecordExporter(out=sys.stderr))
-        else:
-            notes.append(f"unknown logs exporter {name!r} in OTEL_LOGS_EXPORTER is ignored")
-    return out
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _propagators(names: Sequence[str], notes: list[str]) -> list[TextMapPropagator]:
