@@ -4,18 +4,16 @@ by a per-task shim, under cgroup limits (design.md "Runtimes", spec/ecs.md §3).
 Everything the runtime knows can be rebuilt from the task's directory (:mod:`.task_dir`), its
 cgroups (:mod:`.cgroups`) and its network (:mod:`.network`), so a restarted server re-attaches:
 it reconnects to live shims (pids unchanged) and reads the exit records of containers that ended
-while it was away.
+while it was away. The steps live beside this module: a task's sandbox is made here (or taken
+over from a spare, :mod:`.pool`), a container's launch is built by :mod:`.launch`, and shims,
+exits and a shim's death are watched by :mod:`.supervision`; :mod:`.task_state` holds what is
+kept per task.
 
 Invariants:
 
-- A container's state comes from the shim's records; events only wake us up sooner. ``inspect``
-  looks for an exit record whenever it believes a container still runs, so a missed event costs
-  nothing.
-- ``oom_killed`` comes from the container cgroup's ``oom_kill`` counter, never from exit code 137
-  alone (§3.5).
-- When a shim dies (its pidfd says so) while its task is not being destroyed, whatever remains in
-  the task's container cgroups is killed and every container without an exit record gets one from
-  us, with a reason naming the shim; the controller then stops the task.
+- A container's state comes from the shim's records (:mod:`.supervision`); events only wake us up
+  sooner. ``inspect`` looks for an exit record whenever it believes a container still runs, so a
+  missed event costs nothing.
 - Blocking work (cgroup files, directory scans, spec files) runs on the runtime's own threads;
   the event loop only waits.
 """
@@ -25,12 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import resource
 import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,7 +36,6 @@ from ecslite.config import Settings
 from ecslite.runtime.base import (
     ContainerCreateFailed,
     ContainerNotFound,
-    ContainerRunState,
     ContainerSpec,
     ContainerStartFailed,
     ContainerState,
@@ -55,74 +51,33 @@ from ecslite.runtime.base import (
 from ecslite.runtime.process.cgroups import CgroupError, Cgroups, Layout, Limits, cgroup_key
 from ecslite.runtime.process.exec import ExecTarget, run_in_container
 from ecslite.runtime.process.exec_pty import PtyProcess, spawn_on_terminal
-from ecslite.runtime.process.images import (
-    ImageResolver,
-    ResolvedImage,
-    process_argv,
-    process_cwd,
-    process_env,
-    resolve_user,
-)
-from ecslite.runtime.process.network import HostNetwork, SandboxNetwork
+from ecslite.runtime.process.images import ImageResolver, ResolvedImage
+from ecslite.runtime.process.launch import write_launch
+from ecslite.runtime.process.network import HostNetwork
 from ecslite.runtime.process.pool import DEFAULT_SIZE, SandboxPool, Spare, is_spare
 from ecslite.runtime.process.shim_build import ensure_shim
-from ecslite.runtime.process.shim_client import (
-    Bind,
-    ExitRecord,
-    LaunchSpec,
-    ShimClient,
-    ShimError,
-    ShimGone,
-    launch_shim,
-    read_exit,
-    read_shim_pid,
-    shim_alive,
-    write_atomic,
-    write_exit,
-)
+from ecslite.runtime.process.shim_client import LaunchSpec, ShimError, ShimGone, launch_shim, shim_alive
+from ecslite.runtime.process.supervision import ShimSupervisor
 from ecslite.runtime.process.task_dir import (
     ContainerRecord,
     begin_sandbox,
-    load_containers,
-    read_sandbox,
     remove_task_files,
     task_dirs,
     write_sandbox,
+)
+from ecslite.runtime.process.task_state import (
+    CANNOT_CREATE,
+    CANNOT_START,
+    MIB,
+    SANDBOX_FAILED,
+    RuntimeTask,
+    container_state,
+    shim_died_reason,
 )
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MIB = 1024 * 1024
-SHIM_EXIT_TIMEOUT = 5.0
-CANNOT_START = "CannotStartContainerError"
-CANNOT_CREATE = "CannotCreateContainerError"
-SANDBOX_FAILED = "ResourceInitializationError: failed to set up the task's sandbox"
-
-
-def shim_died_reason(pid: int | None, task_dir: Path) -> str:
-    shim = f"ecslite shim (pid {pid})" if pid else "ecslite shim"
-    return (
-        f"The task's {shim} exited unexpectedly, so its containers were stopped; see {task_dir / 'shim.log'} for why."
-    )
-
-
-@dataclass(slots=True)
-class _Task:
-    task_id: str
-    dir: Path
-    info: SandboxInfo
-    network: SandboxNetwork | None
-    hostname: str | None = None
-    containers: dict[str, ContainerRecord] = field(default_factory=dict)
-    client: ShimClient | None = None
-    shim_pid: int | None = None
-    pidfd: int | None = None
-    shim_exited: asyncio.Event = field(default_factory=asyncio.Event)
-    connecting: asyncio.Lock = field(default_factory=asyncio.Lock)
-    destroying: bool = False
-    shim_died: bool = False
-    zygote: bool = False  # a spare's shim holds a zygote in the task's ecslite.zygote cgroups (pool.py)
 
 
 class ProcessRuntime:
@@ -146,15 +101,21 @@ class ProcessRuntime:
         self.network = network or HostNetwork(settings)
         self.images = images or ImageResolver(settings)
         self.tasks_dir = settings.runtime_dir / "tasks"
-        self._tasks: dict[str, _Task] = {}
+        self._tasks: dict[str, RuntimeTask] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._resolved: dict[tuple[str, str], ResolvedImage] = {}
-        self._listeners: list[ExitListener] = []
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ecslite-process-runtime")
-        self._background: set[asyncio.Task[None]] = set()
         self._network_ready = False
-        self._closing = False
         self._started = False
+        self.shims = ShimSupervisor(
+            self._tasks,
+            tasks_dir=self.tasks_dir,
+            cgroups=self.cgroups,
+            network=self.network,
+            clock=self.clock,
+            io=self._io,
+            lock=self._lock,
+        )
         self.pool = SandboxPool(
             tasks_dir=self.tasks_dir,
             network=self.network,
@@ -183,7 +144,7 @@ class ProcessRuntime:
                 continue
             async with self._lock(task_id):
                 if task_id not in self._tasks:
-                    await self._attach(task_id)
+                    await self.shims.attach(task_id)
         # Spares of the last server (killed before it could remove them) are of no use to this one.
         for spare_id in await self._listed():
             if is_spare(spare_id):
@@ -198,12 +159,12 @@ class ProcessRuntime:
         """Remove the spare sandboxes and let go of shims and the network's helpers; tasks and their
         containers keep running."""
         await self.pool.close()
-        self._closing = True
+        self.shims.closing = True
         for task in list(self._tasks.values()):
-            self._unwatch(task)
+            self.shims.unwatch(task)
             if task.client is not None:
                 await task.client.close()
-        for background in list(self._background):
+        for background in list(self.shims.background):
             background.cancel()
         self._tasks.clear()
         await self.network.close()
@@ -211,7 +172,7 @@ class ProcessRuntime:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def on_exit(self, listener: ExitListener) -> None:
-        self._listeners.append(listener)
+        self.shims.listeners.append(listener)
 
     # -- sandboxes ------------------------------------------------------------------------------
 
@@ -221,7 +182,7 @@ class ProcessRuntime:
 
     async def prepare_sandbox(self, spec: SandboxSpec) -> SandboxInfo:
         async with self._lock(spec.task_id):
-            task = self._tasks.get(spec.task_id) or await self._attach(spec.task_id)
+            task = self._tasks.get(spec.task_id) or await self.shims.attach(spec.task_id)
             if task is not None and task.info.sandbox_id and task.client is not None and not task.client.closed:
                 return task.info
             spare = self._spare_for(spec) if task is None else None
@@ -257,13 +218,14 @@ class ProcessRuntime:
         network = await self.pool.claim(spare, spec, self._limits(spec), info)
         if network is None:
             return None
-        task = _Task(spec.task_id, self.tasks_dir / spec.task_id, info, network, spec.hostname)
+        task = RuntimeTask(spec.task_id, self.tasks_dir / spec.task_id, info, network, spec.hostname)
         task.client, task.shim_pid, task.zygote = spare.client, spare.pid, spare.zygote
         spare.client.rebind(
-            on_exit=lambda name, code, at: self._on_shim_exit(task, name), on_close=lambda: self._on_disconnect(task)
+            on_exit=lambda name, code, at: self.shims.on_shim_exit(task, name),
+            on_close=lambda: self.shims.on_disconnect(task),
         )
         self._tasks[spec.task_id] = task
-        self._watch(task)
+        self.shims.watch(task)
         return info
 
     @staticmethod
@@ -306,9 +268,9 @@ class ProcessRuntime:
             await self._io(self.cgroups.join, self.cgroups.shim_dirs(spec.task_id), shim_pid)
         task = self._tasks.get(spec.task_id)
         if task is None:
-            task = self._tasks[spec.task_id] = _Task(spec.task_id, task_dir, info, network)
+            task = self._tasks[spec.task_id] = RuntimeTask(spec.task_id, task_dir, info, network)
         task.info, task.network, task.hostname = info, network, spec.hostname
-        await self._connect(task)
+        await self.shims.connect(task)
         task.info = replace(info, sandbox_id=f"{spec.task_id}@{task.shim_pid}")
         await self._io(write_sandbox, task_dir, task.info, spec, True)
         return task.info
@@ -337,11 +299,11 @@ class ProcessRuntime:
 
     async def destroy_sandbox(self, task_id: str) -> None:
         async with self._lock(task_id):
-            task = self._tasks.get(task_id) or await self._attach(task_id, quiet=True)
+            task = self._tasks.get(task_id) or await self.shims.attach(task_id, quiet=True)
             if task is not None:
                 task.destroying = True
-                await self._stop_shim(task)
-                self._unwatch(task)
+                await self.shims.stop_shim(task)
+                self.shims.unwatch(task)
             with contextlib.suppress(CgroupError):
                 await self._io(self.cgroups.destroy_task, task_id)
             await self.network.destroy_sandbox(task_id)
@@ -352,30 +314,6 @@ class ProcessRuntime:
                 del self._resolved[key]
         if not is_spare(task_id):
             self.pool.touch()
-
-    async def _stop_shim(self, task: _Task) -> None:
-        """Kill the containers, let the shim record their exits, and wait for it to leave."""
-        with contextlib.suppress(CgroupError):
-            await self._io(self._kill_containers, task)
-        client = await self._client(task, handle_death=False)
-        if client is not None:
-            with contextlib.suppress(CgroupError):
-                await self._io(self.cgroups.release, client.pid)
-            with contextlib.suppress(ShimError):
-                await client.shutdown()
-        if task.pidfd is not None:
-            try:
-                await asyncio.wait_for(task.shim_exited.wait(), SHIM_EXIT_TIMEOUT)
-            except TimeoutError:
-                log.warning("shim did not exit; killing it", extra={"task_id": task.task_id, "pid": task.shim_pid})
-                with contextlib.suppress(OSError):
-                    # Through the pidfd: never a process that reused the shim's pid.
-                    signal.pidfd_send_signal(task.pidfd, signal.SIGKILL)
-        if task.client is not None:
-            await task.client.close()
-
-    def _kill_containers(self, task: _Task) -> None:
-        self.cgroups.kill_containers(task.task_id)
 
     # -- images and containers ------------------------------------------------------------------
 
@@ -390,7 +328,7 @@ class ProcessRuntime:
             raise ContainerNotFound(f"{CANNOT_CREATE}: the task's sandbox does not exist")
         existing = task.containers.get(spec.name)
         if existing is not None:
-            return self._state(task, existing)
+            return container_state(task, existing)
         image = self._resolved.get((spec.task_id, spec.name))
         if image is None:
             image = await self._io(self.images.resolve, spec.image)
@@ -398,10 +336,10 @@ class ProcessRuntime:
         # renames take microseconds); the others join their cgroups as they start.
         zygote, task.zygote = task.zygote and self.cgroups.claim_zygote(spec.task_id, spec.name), False
         try:
-            launch = await self._io(self._write_launch, task, spec, image)
+            launch: LaunchSpec = await self._io(write_launch, self.cgroups, task, spec, image, self._nofile)
         except OSError as error:
             raise ContainerCreateFailed(f"{CANNOT_CREATE}: cannot write the container's spec: {error}") from None
-        client = await self._client(task)
+        client = await self.shims.client(task)
         if client is None:
             raise ContainerStartFailed(f"{CANNOT_START}: {shim_died_reason(task.shim_pid, task.dir)}")
         try:
@@ -416,68 +354,7 @@ class ProcessRuntime:
         if container is None:
             container = ContainerRecord(spec.name, launch, started.pid, started.started_at, started.start_ticks)
             task.containers[spec.name] = container
-        return self._state(task, container)
-
-    def _write_launch(self, task: _Task, spec: ContainerSpec, image: ResolvedImage) -> LaunchSpec:
-        """Resolve what the process gets (Docker's rules, §2.4), make its cgroups, write its spec file."""
-        argv = process_argv(image, spec.entry_point, spec.command)
-        user = resolve_user(image, spec.user)
-        # The container's own name, else the task's (awsvpc: its DNS name); host mode keeps the host's.
-        hostname = spec.hostname or task.hostname
-        env = process_env(image, spec.environment, user=user, hostname=hostname)
-        reservation = spec.memory_reservation_mib
-        limits = Limits(
-            cpu_shares=spec.cpu_units,
-            memory_bytes=spec.memory_mib * MIB if spec.memory_mib else None,
-            memory_low_bytes=reservation * MIB if reservation else None,
-        )
-        try:
-            cgroups = self.cgroups.create_container(spec.task_id, spec.name, limits)
-        except CgroupError as error:
-            raise ContainerCreateFailed(f"{CANNOT_CREATE}: {error}") from None
-        launch = LaunchSpec(
-            argv=tuple(argv),
-            env=env,
-            cwd=process_cwd(image, spec.working_directory),
-            uid=user.uid,
-            gid=user.gid,
-            groups=user.groups,
-            rlimits=self._rlimits(spec),
-            cgroups=tuple(str(d) for d in cgroups),
-            netns=task.network.netns_path if task.network else None,
-            hostname=hostname,
-            binds=self._binds(task, spec.name, hostname),
-            rootfs=str(image.root) if image.root is not None else None,
-            readonly=spec.readonly_root,
-            init=spec.init_process,
-            # docker stop sends the image's STOPSIGNAL; a stop signal other than the default is the spec's own.
-            stop_signal=spec.stop_signal if spec.stop_signal != signal.SIGTERM else image.stop_signal,
-            notes={"runtime-id": spec.runtime_id, "image": spec.image},
-        )
-        # Owner-only: the environment may hold the task's secrets (§2.8).
-        write_atomic(task.dir / f"{spec.name}.spec", launch.encode(), mode=0o600)
-        return launch
-
-    def _rlimits(self, spec: ContainerSpec) -> tuple[tuple[str, int, int], ...]:
-        """The container's ulimits; without a nofile one, the limits the server itself started with."""
-        if any(name == "nofile" for name, _, _ in spec.ulimits):
-            return tuple(spec.ulimits)
-        return (*spec.ulimits, ("nofile", *self._nofile))
-
-    def _binds(self, task: _Task, name: str, hostname: str | None) -> tuple[Bind, ...]:
-        network = task.network
-        if network is None:
-            return ()
-        hostname_file = network.hostname_file
-        if hostname and hostname != task.hostname:
-            # A container's own name (bridge mode) gets its own /etc/hostname; the task's files stay shared.
-            hostname_file = task.dir / f"{name}.hostname"
-            write_atomic(hostname_file, f"{hostname}\n".encode())
-        return (
-            Bind(str(network.hosts_file), "/etc/hosts"),
-            Bind(str(network.resolv_file), "/etc/resolv.conf"),
-            Bind(str(hostname_file), "/etc/hostname"),
-        )
+        return container_state(task, container)
 
     async def inspect(self, task_id: str, name: str) -> ContainerState | None:
         task = await self._get(task_id)
@@ -486,8 +363,8 @@ class ProcessRuntime:
             return None
         # A stat, on the loop: the common answer (still running) needs no thread.
         if container.exit is None and (task.dir / f"{name}.exit").exists():
-            await self._io(self._read_exit, task, container)
-        return self._state(task, container)
+            await self._io(self.shims.read_exit, task, container)
+        return container_state(task, container)
 
     async def signal(self, task_id: str, name: str, signum: int) -> None:
         """Signal the container's process group. SIGTERM is the stop sequence's "stop" (§3.4), so it
@@ -499,7 +376,7 @@ class ProcessRuntime:
         if container.exit is not None:
             return
         stopping = signum == signal.SIGTERM
-        client = await self._client(task)
+        client = await self.shims.client(task)
         try:
             if client is not None:
                 await (client.stop(name) if stopping else client.signal(name, signum))
@@ -577,197 +454,12 @@ class ProcessRuntime:
 
     # -- attaching to what is on disk -----------------------------------------------------------
 
-    async def _get(self, task_id: str) -> _Task | None:
+    async def _get(self, task_id: str) -> RuntimeTask | None:
         task = self._tasks.get(task_id)
         if task is not None:
             return task
         async with self._lock(task_id):
-            return self._tasks.get(task_id) or await self._attach(task_id)
-
-    async def _attach(self, task_id: str, *, quiet: bool = False) -> _Task | None:
-        """Rebuild a task from its directory (after a restart); reconnect to its shim if it lives."""
-        task_dir = self.tasks_dir / task_id
-        loaded = await self._io(read_sandbox, task_dir)
-        if loaded is None:
-            return None
-        info = loaded.info if loaded.ready else replace(loaded.info, sandbox_id="")
-        task = _Task(task_id, task_dir, info, self.network.sandbox(task_id), loaded.hostname)
-        task.containers = await self._io(load_containers, task_dir)
-        task.shim_pid = await self._io(read_shim_pid, task_dir)
-        self._tasks[task_id] = task
-        for container in task.containers.values():
-            if container.exit is not None:
-                self._note_oom(task, container)
-        if await self._io(shim_alive, task_dir):
-            try:
-                await self._connect(task)
-            except ShimError as error:
-                log.warning("cannot reconnect to a shim", extra={"task_id": task_id, "error": str(error)})
-        elif not quiet and any(c.exit is None for c in task.containers.values()):
-            await self._shim_died(task)
-        return task
-
-    async def _connect(self, task: _Task) -> None:
-        async with task.connecting:
-            if task.client is not None and not task.client.closed:
-                return
-            client = await ShimClient.connect(
-                task.dir,
-                on_exit=lambda name, code, at: self._on_shim_exit(task, name),
-                on_close=lambda: self._on_disconnect(task),
-            )
-            task.client = client
-            if task.shim_pid != client.pid or task.pidfd is None:
-                self._unwatch(task)
-                task.shim_pid = client.pid
-                self._watch(task)
-        # Exits while nobody listened are in the records.
-        for container in list(task.containers.values()):
-            if container.exit is None:
-                await self._io(self._read_exit, task, container)
-                if container.exit is not None:
-                    self._notify(task.task_id, container.name)
-
-    def _on_disconnect(self, task: _Task) -> None:
-        """The shim hung up on a live connection: reconnect (a dead shim is the pidfd's business)."""
-        if task.destroying or self._closing or task.shim_died:
-            return
-        self._background_task(self._reconnect(task))
-
-    async def _reconnect(self, task: _Task) -> None:
-        with contextlib.suppress(ShimError):
-            await self._client(task, handle_death=False)
-
-    async def _client(self, task: _Task, *, handle_death: bool = True) -> ShimClient | None:
-        """A live connection to the task's shim; ``None`` when it is gone or cannot be reached now."""
-        if task.client is not None and not task.client.closed:
-            return task.client
-        if await self._io(shim_alive, task.dir):
-            try:
-                await self._connect(task)
-            except ShimError as error:
-                # Alive but not answering: its containers are fine; callers fall back or retry.
-                log.warning("cannot reach a live shim", extra={"task_id": task.task_id, "error": str(error)})
-                return None
-            return task.client
-        if handle_death and not task.destroying:
-            await self._shim_died(task)
-        return None
-
-    # -- exits ----------------------------------------------------------------------------------
-
-    def _on_shim_exit(self, task: _Task, name: str) -> None:
-        container = task.containers.get(name)
-        if container is None or container.exit is not None:
-            return
-        self._read_exit(task, container)
-        if container.exit is not None:
-            self._notify(task.task_id, name)
-
-    def _read_exit(self, task: _Task, container: ContainerRecord) -> None:
-        record = read_exit(task.dir / f"{container.name}.exit")
-        if record is not None:
-            container.exit = record
-            self._note_oom(task, container)
-
-    def _note_oom(self, task: _Task, container: ContainerRecord) -> None:
-        # §3.5: the cgroup's oom_kill counter is the evidence; exit code 137 alone is any SIGKILL.
-        if container.exit is not None and container.exit.code is not None:
-            container.oom = self.cgroups.oom_kills(task.task_id, container.name) > 0
-
-    def _watch(self, task: _Task) -> None:
-        """Learn of the shim's death from a pidfd, the moment it happens."""
-        if task.shim_pid is None:
-            return
-        try:
-            task.pidfd = os.pidfd_open(task.shim_pid)
-        except ProcessLookupError:
-            task.shim_exited.set()
-            return
-        task.shim_exited.clear()
-        asyncio.get_running_loop().add_reader(task.pidfd, self._on_shim_gone, task)
-
-    def _unwatch(self, task: _Task) -> None:
-        if task.pidfd is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(task.pidfd)
-            os.close(task.pidfd)
-            task.pidfd = None
-
-    def _on_shim_gone(self, task: _Task) -> None:
-        self._unwatch(task)
-        task.shim_exited.set()
-        if task.destroying or self._closing:
-            return
-        self._background_task(self._handle_shim_death(task))
-
-    def _background_task(self, work: Coroutine[Any, Any, None]) -> None:
-        background = asyncio.create_task(work)
-        self._background.add(background)
-        background.add_done_callback(self._background.discard)
-
-    async def _handle_shim_death(self, task: _Task) -> None:
-        async with self._lock(task.task_id):
-            if not task.destroying and self._tasks.get(task.task_id) is task:
-                await self._shim_died(task)
-
-    async def _shim_died(self, task: _Task) -> None:
-        """Kill what the dead shim left behind; every container it did not record ends with our record."""
-        if task.shim_died:
-            return
-        log.warning("shim of a task died", extra={"task_id": task.task_id, "pid": task.shim_pid})
-        task.shim_died = True
-        if task.client is not None:
-            await task.client.close()
-        with contextlib.suppress(CgroupError):
-            await self._io(self._kill_containers, task)
-        reason = shim_died_reason(task.shim_pid, task.dir)
-        ended = await self._io(self._record_lost, task, reason)
-        for name in ended:
-            self._notify(task.task_id, name)
-
-    def _record_lost(self, task: _Task, reason: str) -> list[str]:
-        ended = []
-        for container in task.containers.values():
-            if container.exit is not None:
-                continue
-            self._read_exit(task, container)  # the shim may have recorded it just before dying
-            if container.exit is None:
-                record = ExitRecord(code=None, signal=0, finished_at=self.clock.now(), reason=reason)
-                write_exit(task.dir / f"{container.name}.exit", record)
-                container.exit = record
-            ended.append(container.name)
-        return ended
-
-    def _notify(self, task_id: str, name: str) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(task_id, name)
-            except Exception:
-                # A listener's bug must not keep the exit from the other listeners.
-                log.exception("exit listener failed", extra={"task_id": task_id})
-
-    def _state(self, task: _Task, container: ContainerRecord) -> ContainerState:
-        state = ContainerState(
-            task_id=task.task_id,
-            name=container.name,
-            runtime_id=container.runtime_id,
-            status=ContainerRunState.RUNNING,
-            pid=container.pid,
-            started_at=container.started_at,
-        )
-        record = container.exit
-        if record is None:
-            return state
-        return replace(
-            state,
-            status=ContainerRunState.EXITED,
-            pid=None,
-            finished_at=record.finished_at,
-            exit_code=record.code,
-            oom_killed=container.oom,
-            reason=record.reason,
-        )
+            return self._tasks.get(task_id) or await self.shims.attach(task_id)
 
     # -- plumbing -------------------------------------------------------------------------------
 
