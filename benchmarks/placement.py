@@ -12,7 +12,8 @@ service grows.
 3. **Service 0 → 200 on the process runtime** (``--process``, needs root): a service of real
    processes (``sleep``, a health check ``CMD true`` every 5 s) scaled from 0 to 200 tasks on
    Fargate; seconds until ``runningCount == 200`` and until steady state (one COMPLETED deployment,
-   every task healthy).
+   every task healthy), the reconcile runs of the service and task controllers until then (the
+   server's ``/_ecslite/health``) and the server's CPU time over the ramp.
 
 Goals: ≥ 2,000 placements/s (1) and 0 → 200 tasks to steady state ≤ 10 s (3). The script exits
 non-zero when a measured goal is missed; every server it starts is stopped by pid.
@@ -243,6 +244,7 @@ def bench_service(tasks: int) -> dict[str, float]:
             launchType="FARGATE",
             networkConfiguration={"awsvpcConfiguration": {"subnets": subnets}},
         )
+        cpu_before = _cpu_seconds(server.process.pid)
         started = time.perf_counter()
         ecs.update_service(service="grow", desiredCount=tasks)
         running_at = None
@@ -258,13 +260,26 @@ def bench_service(tasks: int) -> dict[str, float]:
                 and service["events"][0]["createdAt"].timestamp() >= time.time() - (time.perf_counter() - started)
             ):
                 steady = time.perf_counter() - started
-                return {"running_seconds": running_at or steady, "steady_seconds": steady}
+                runs = httpx.get(f"{server.endpoint}/_ecslite/health", timeout=10).json().get("reconciles", {})
+                return {
+                    "running_seconds": running_at or steady,
+                    "steady_seconds": steady,
+                    "service_runs": float(runs.get("services", -1)),
+                    "task_runs": float(runs.get("tasks", -1)),
+                    "server_cpu_seconds": _cpu_seconds(server.process.pid) - cpu_before,
+                }
             time.sleep(0.2)
         raise SystemExit("the service did not reach a steady state in 10 minutes")
     finally:
         if ecs is not None:
             _stop_service_tasks(ecs)
         server.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop_service_tasks(ecs: Any) -> None:
@@ -321,6 +336,8 @@ def main() -> None:
         grow = bench_service(args.service_tasks)
         print(f"service 0 → {args.service_tasks} (process runtime): running after {grow['running_seconds']:.1f} s,")
         print(f"  steady state after {grow['steady_seconds']:.1f} s (goal ≤ {GOAL_STEADY_SECONDS:.0f} s)")
+        print(f"  reconcile runs until then: services {grow['service_runs']:.0f}, tasks {grow['task_runs']:.0f};")
+        print(f"  server CPU until then {grow['server_cpu_seconds']:.1f} s")
         if grow["steady_seconds"] > GOAL_STEADY_SECONDS:
             missed.append("steady state")
     if missed:

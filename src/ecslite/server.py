@@ -33,6 +33,7 @@ from starlette.routing import Route, WebSocketRoute
 from ecslite import __version__
 from ecslite.clock import Clock, SystemClock
 from ecslite.config import Settings
+from ecslite.control.workqueue import Runner
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
 from ecslite.model.credentials import account_for_access_key
@@ -343,6 +344,12 @@ class Server:
             "services": {name: "running" for name in sorted(self.providers)},
             # The image map the process runtime reads (``ecslite up`` checks it covers a project's images).
             "imageMap": _image_map_path(self.runtime),
+            # Reconcile runs per controller since the start (benchmarks/placement.py reports them).
+            "reconciles": {
+                str(getattr(component, "name", type(component).__name__)): runner.runs
+                for component in self.components
+                if isinstance(runner := getattr(component, "runner", None), Runner)
+            },
         }
 
     async def _health(self, request: Request) -> Response:

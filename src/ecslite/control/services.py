@@ -4,6 +4,12 @@
   that belongs to a service (``tasks.service_name``) enqueues that service, so task progress, health
   and exits drive the rollout. Reconcile steps ask to look again when only time changes something
   (the 40-second health rule, the grace period, throttling, the six-hourly steady-state message).
+- Task writes are coalesced: a task's progress (PROVISIONING → … → RUNNING, turning HEALTHY) wakes
+  its service at most :data:`COALESCE_SECONDS` (50 ms) later, so the burst of writes of a rollout
+  (five or six per task) costs one reconcile per 50 ms and not one per write. What the scheduler
+  must answer at once wakes it at once: a task whose stop was asked or that stopped (replacement,
+  failure accounting, the circuit breaker) and a task turning UNHEALTHY (§4.5), each the first time
+  it is seen so. Either way every decision is still taken from the store by the reconcile.
 - On start (also after a restart of the server) every ACTIVE or DRAINING service is enqueued; the
   runner's resync does it again every ``resync_seconds``, so a missed wake-up costs latency only.
 - Housekeeping forgets the scheduler's records of tasks whose rows were purged.
@@ -31,6 +37,11 @@ from ecslite.store import tasks as task_store
 from ecslite.store.db import Change, Database
 
 log = logging.getLogger(__name__)
+
+# The longest a service waits to see a task's progress; a stop or UNHEALTHY is seen at once.
+COALESCE_SECONDS = 0.05
+
+_CALM = (False, False, False)
 
 
 class ServiceController:
@@ -63,6 +74,8 @@ class ServiceController:
         )
         self.resync_seconds = resync_seconds
         self._housekeeping: asyncio.Task[None] | None = None
+        # (stop asked, STOPPED, UNHEALTHY) as last seen, for live tasks with any of them true.
+        self._alarms: dict[str, tuple[bool, bool, bool]] = {}
         db.subscribe(self._on_changes)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -83,6 +96,7 @@ class ServiceController:
     async def reset(self) -> None:
         await self.stop()
         self.queue.clear()
+        self._alarms.clear()
         await self.runner.start()
         self._housekeeping = asyncio.create_task(self._housekeep(), name="services-housekeeping")
 
@@ -93,19 +107,32 @@ class ServiceController:
             if change.kind == svc_store.KIND:
                 self.queue.add(change.key)
             elif change.kind == task_store.KIND:
-                owner = self._owner(change.key)
-                if owner is not None:
-                    self.queue.add(owner)
+                self._task_changed(change.key)
             elif change.kind == ci_store.KIND:
                 # An instance joined, drained or left: DAEMON services and draining moves (§4.11, §5.5).
                 for arn in self._cluster_services(change.key):
                     self.queue.add(arn)
 
-    def _owner(self, task_arn: str) -> str | None:
-        row = self.db.query_one("SELECT account, region, cluster, service_name FROM tasks WHERE arn=?", (task_arn,))
+    def _task_changed(self, task_arn: str) -> None:
+        row = self.db.query_one(
+            """SELECT account, region, cluster, service_name, desired_status, last_status,
+                      json_extract(doc, '$.healthStatus') AS health FROM tasks WHERE arn=?""",
+            (task_arn,),
+        )
         if row is None or row["service_name"] is None:
-            return None
-        return service_arn(row["region"], row["account"], row["cluster"], row["service_name"])
+            self._alarms.pop(task_arn, None)
+            return
+        owner = service_arn(row["region"], row["account"], row["cluster"], row["service_name"])
+        alarms = (row["desired_status"] == "STOPPED", row["last_status"] == "STOPPED", row["health"] == "UNHEALTHY")
+        seen = self._alarms.get(task_arn, _CALM)
+        if alarms[1] or alarms == _CALM:
+            self._alarms.pop(task_arn, None)
+        else:
+            self._alarms[task_arn] = alarms
+        if any(now and not before for now, before in zip(alarms, seen, strict=True)):
+            self.queue.add(owner)
+        else:
+            self.queue.add_within(owner, COALESCE_SECONDS)
 
     def _cluster_services(self, instance_arn: str) -> list[str]:
         """``arn:aws:ecs:<region>:<account>:container-instance/<cluster>/<id>`` → the cluster's live services."""

@@ -7,12 +7,18 @@ Semantics (after client-go's workqueue):
   workers at once.
 - ``add_after`` queues a key once a delay has passed ("look again in N seconds"); the earliest
   pending deadline of a key wins.
+- ``add_within`` coalesces: the key is queued at the latest ``delay`` seconds from the first such
+  call, and every later call (and every plain ``add``) before then folds into that one run. A worker
+  taking the key cancels the pending coalesced add, since that run reads everything committed before
+  it; a call while the key is being processed schedules one more run (the running one may have read
+  too early). Unlike ``add_after``, a coalesced add is never a promise to look again at a given time.
 - ``add_rate_limited`` backs off per key, doubling from ``base_backoff`` up to ``max_backoff``;
   ``forget`` resets it after a success.
 - Time comes from the injected clock, so tests drive delays with ``FakeClock``.
 
 :class:`Runner` runs workers over the queue, turns a reconciler's :class:`Outcome` into a
-delayed requeue and an exception into a backed-off retry (logged with the key, and counted), and
+delayed requeue and an exception into a backed-off retry (logged with the key, and counted), counts
+its runs, and
 periodically enqueues every key a resync function lists, so a missed wake-up costs latency only.
 """
 
@@ -54,6 +60,7 @@ class WorkQueue:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._failures: dict[str, int] = {}
         self._delayed: dict[str, float] = {}
+        self._soon: dict[str, float] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._timer_wake = asyncio.Event()
@@ -85,6 +92,21 @@ class WorkQueue:
         heapq.heappush(self._heap, (when, next(self._seq), key))
         self._timer_wake.set()
 
+    def add_within(self, key: str, delay: float) -> None:
+        """Queue ``key`` within ``delay`` seconds, together with whatever else asks for it meanwhile."""
+        if self._shut or key in self._dirty:
+            return  # queued already (or again after the run in progress): that run will see the change
+        if delay <= 0:
+            self.add(key)
+            return
+        when = self.clock.now() + delay
+        current = self._soon.get(key)
+        if current is not None and current <= when:
+            return
+        self._soon[key] = when
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+        self._timer_wake.set()
+
     def add_rate_limited(self, key: str) -> float:
         """Queue ``key`` after its back-off delay; returns the delay."""
         failures = self._failures.get(key, 0)
@@ -109,6 +131,7 @@ class WorkQueue:
             if self._queue:
                 key = self._queue.popleft()
                 self._dirty.discard(key)
+                self._soon.pop(key, None)
                 self._processing.add(key)
                 return key
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -150,6 +173,7 @@ class WorkQueue:
         self._queue.clear()
         self._dirty.clear()
         self._delayed.clear()
+        self._soon.clear()
         self._heap.clear()
         self._failures.clear()
 
@@ -179,6 +203,9 @@ class WorkQueue:
                 when, _, key = heapq.heappop(self._heap)
                 if self._delayed.get(key) == when:
                     del self._delayed[key]
+                    self.add(key)
+                if self._soon.get(key) == when:
+                    del self._soon[key]
                     self.add(key)
             self._timer_wake.clear()
             if not self._heap:
@@ -218,6 +245,7 @@ class Runner:
         self.resync = resync
         self.resync_seconds = resync_seconds
         self.errors = 0
+        self.runs = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -253,6 +281,7 @@ class Runner:
     async def _work(self) -> None:
         while True:
             key = await self.queue.get()
+            self.runs += 1
             try:
                 outcome = await self.reconcile(key)
             except asyncio.CancelledError:
