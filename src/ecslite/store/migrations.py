@@ -281,4 +281,42 @@ _V7 = [
 # tasks kept an hour (§3.1) the scan held the event loop ~10 s per housekeeping pass.
 _V8 = ["CREATE INDEX tasks_by_arn ON tasks (arn)"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8]
+# Version 9: ELBv2 (store/elbv2.py): load balancers, target groups, listeners, rules, targets and which
+# listeners/rules forward to which target group (``elb_tg_links``, rewritten with the listener or rule:
+# a group's LoadBalancerArns and the ResourceInUse check read it). A target is keyed by (group, id,
+# port); its health state lives in the row so every reader (DescribeTargetHealth, the ALB's routing)
+# sees what the last check decided.
+_V9 = [
+    """CREATE TABLE elb_load_balancers (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (account, region, name), UNIQUE (arn))""",
+    """CREATE TABLE elb_target_groups (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        doc TEXT NOT NULL, attributes TEXT NOT NULL,
+        UNIQUE (account, region, name), UNIQUE (arn))""",
+    """CREATE TABLE elb_listeners (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, arn TEXT NOT NULL, load_balancer_arn TEXT NOT NULL,
+        port INTEGER NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (load_balancer_arn, port), UNIQUE (arn))""",
+    """CREATE TABLE elb_rules (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, arn TEXT NOT NULL, listener_arn TEXT NOT NULL,
+        priority INTEGER, doc TEXT NOT NULL,
+        UNIQUE (listener_arn, priority), UNIQUE (arn))""",
+    """CREATE TABLE elb_tg_links (
+        target_group_arn TEXT NOT NULL, user_arn TEXT NOT NULL, load_balancer_arn TEXT NOT NULL,
+        PRIMARY KEY (target_group_arn, user_arn))""",
+    "CREATE INDEX elb_tg_links_by_user ON elb_tg_links (user_arn)",
+    """CREATE TABLE elb_targets (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, target_group_arn TEXT NOT NULL,
+        id TEXT NOT NULL, port INTEGER NOT NULL, zone TEXT, state TEXT NOT NULL, reason TEXT,
+        description TEXT, registered_at REAL NOT NULL, drain_until REAL, last_check TEXT,
+        UNIQUE (target_group_arn, id, port))""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
