@@ -40,6 +40,7 @@ from ecslite.model.credentials import account_for_access_key
 from ecslite.providers.base import RequestContext
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
+from ecslite.providers.elbv2.provider import Elbv2Provider
 from ecslite.providers.iam.provider import IamProvider
 from ecslite.providers.logs.provider import LogsProvider
 from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
@@ -84,6 +85,7 @@ class Server:
         self.providers["secretsmanager"] = SecretsManagerProvider(self.db, self.clock)
         self.providers["ssm"] = SsmProvider(self.db, self.clock)
         self.providers["servicediscovery"] = ServiceDiscoveryProvider(self.db, self.clock, settings)
+        self.providers["elbv2"] = Elbv2Provider(self.db, self.clock, settings)
         self._add_cloud_map_dns()
         # With real processes, VPC space must not take over networks the host routes elsewhere.
         routes = host_routes if self.runtime.name == "process" else None
