@@ -11,6 +11,7 @@ from ecslite.control.task_activation import Target
 from ecslite.providers.base import RequestContext
 from ecslite.providers.servicediscovery.provider import ServiceDiscoveryProvider
 from ecslite.store import cloudmap as cloudmap_store
+from ecslite.store import elbv2 as elb_store
 from ecslite.store import tasks as task_store
 from ecslite.store import vpc as vpc_store
 from tests.unit.test_service_harness import ACCOUNT, REGION, ServiceHarness, run
@@ -19,11 +20,23 @@ TARGET_GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/web
 PORT = 8080
 
 
+LOAD_BALANCER = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/web/0123456789abcdef"
+LISTENER = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/app/web/0123456789abcdef/0123456789abcdef"
+
+
 class TargetGroupsLog:
-    """ELBv2's side as the test sees it: every call with its simulated time."""
+    """ELBv2's side as the test sees it: every call with its simulated time. The group exists in
+    the store, used by a load balancer's listener, as CreateService requires (§4.1)."""
 
     def __init__(self, h: ServiceHarness, delay: float) -> None:
         self.h = h
+        with h.db.transaction():
+            elb_store.insert_load_balancer(
+                h.db, ACCOUNT, REGION, {"LoadBalancerArn": LOAD_BALANCER, "LoadBalancerName": "web"}
+            )
+            group = {"TargetGroupArn": TARGET_GROUP, "TargetGroupName": "web", "TargetType": "ip"}
+            elb_store.insert_target_group(h.db, ACCOUNT, REGION, group, {})
+            elb_store.set_links(h.db, LISTENER, LOAD_BALANCER, [TARGET_GROUP])
         self.delay = delay
         self.calls: list[tuple[str, tuple[Target, ...], float]] = []
 

@@ -63,10 +63,10 @@ DAEMON_NOT_SCHEDULED = (
     "uses the DAEMON scheduling strategy, which ecslite accepts but does not schedule yet: placing one task on "
     "each container instance comes with the placement engine, so the service has no tasks."
 )
-LOAD_BALANCERS_NOT_REGISTERED = (
-    "has load balancers, which ecslite stores but does not serve yet: its tasks are not registered with the "
-    "target groups, and they count as healthy without target health checks."
-)
+# §7.4: ACTIVATING and DEACTIVATING of a task behind target groups.
+TARGETS_REGISTERED = "registered {count} targets in (target-group {arn})"
+TARGETS_DEREGISTERED = "deregistered {count} targets in (target-group {arn})"
+DRAINING_CONNECTIONS = "has begun draining connections on {count} tasks."
 SERVICE_CONNECT_NOT_SERVED = (
     "has a Service Connect configuration, which ecslite stores but does not serve yet: no proxy is added to its tasks."
 )

@@ -53,6 +53,7 @@ from ecslite.control.service_placement import (
     spread_attributes,
     victim_chooser,
 )
+from ecslite.control.service_target_health import targets_health, unhealthy_stop, with_targets
 from ecslite.control.task_sets import TaskSetScheduler
 from ecslite.control.workqueue import Outcome
 from ecslite.model.deployments import (
@@ -174,7 +175,7 @@ class ServiceReconciler(DeploymentOutcomes):
                 continue
             stopping = task["desiredStatus"] == "STOPPED"
             at = float(task.get("stoppingAt") or step.now) if stopping else step.now
-            healthy = _phase(task, grace, at).phase is TaskPhase.HEALTHY
+            healthy = _phase(self.db, task, grace, at).phase is TaskPhase.HEALTHY
             if healthy and record.healthy_at is None:
                 svc_store.mark_healthy(self.db, record.task_arn, step.now)
                 self._first_healthy(step, record.deployment_id)
@@ -262,8 +263,6 @@ class ServiceReconciler(DeploymentOutcomes):
 
     def _notes(self, step: Step) -> None:
         spec = step.primary()["_spec"]
-        if spec.get("loadBalancers"):
-            self._note_once(step, "loadBalancers", texts.LOAD_BALANCERS_NOT_REGISTERED)
         if (spec.get("serviceConnectConfiguration") or {}).get("enabled"):
             self._note_once(step, "serviceConnect", texts.SERVICE_CONNECT_NOT_SERVED)
         if (step.doc["deploymentConfiguration"].get("alarms") or {}).get("enable"):
@@ -285,7 +284,7 @@ class ServiceReconciler(DeploymentOutcomes):
         for task in step.live:
             if task["desiredStatus"] != "RUNNING":
                 continue
-            phase = _phase(task, grace, step.now)
+            phase = _phase(self.db, task, grace, step.now)
             if phase.recheck_at is not None:
                 step.recheck.append(phase.recheck_at)
             owner = str(task.get("startedBy"))
@@ -357,12 +356,18 @@ class ServiceReconciler(DeploymentOutcomes):
 
     def _stop(self, step: Step, orders: list[StopOrder], primary: Doc) -> None:
         scaling = SCALING_REASON.format(id=primary["id"])
+        live = {t["taskArn"]: t for t in step.live}
         for order in orders:
             reason = scaling
             if order.why is StopWhy.UNHEALTHY:
-                reason = UNHEALTHY_REASON
                 svc_store.mark_for_health(self.db, order.arn)
-                self._event(step, texts.CONTAINER_UNHEALTHY.format(task=order.arn.rsplit("/", 1)[-1]))
+                elb = unhealthy_stop(self.db, live[order.arn]) if order.arn in live else None
+                if elb is not None:
+                    reason, text = elb
+                    self._event(step, text)
+                else:
+                    reason = UNHEALTHY_REASON
+                    self._event(step, texts.CONTAINER_UNHEALTHY.format(task=order.arn.rsplit("/", 1)[-1]))
             task_store.request_stop(
                 self.db, order.arn, StopRequest(StopCode.SERVICE_SCHEDULER_INITIATED, reason, step.now)
             )
@@ -423,12 +428,22 @@ class ServiceReconciler(DeploymentOutcomes):
             return
 
 
-def _phase(task: Doc, grace: float, now: float) -> PhaseAt:
-    return task_phase(
+def _phase(db: Database, task: Doc, grace: float, now: float) -> PhaseAt:
+    has_health_check = has_essential_health_check(task["_spec"]["containers"])
+    base = task_phase(
         last_status=task["lastStatus"],
         started_at=task.get("startedAt"),
         health_status=task.get("healthStatus"),
-        has_health_check=has_essential_health_check(task["_spec"]["containers"]),
+        has_health_check=has_health_check,
+        grace_seconds=grace,
+        now=now,
+    )
+    # Behind target groups, their health checks judge the task too (§4.5).
+    return with_targets(
+        base,
+        targets_health(db, task),
+        started_at=task.get("startedAt"),
+        has_health_check=has_health_check,
         grace_seconds=grace,
         now=now,
     )

@@ -32,6 +32,7 @@ from ecslite.control.service_reconciler import ServiceReconciler
 from ecslite.control.workqueue import Runner, WorkQueue
 from ecslite.model.arns import service_arn
 from ecslite.store import container_instances as ci_store
+from ecslite.store import elbv2 as elb_store
 from ecslite.store import services as svc_store
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Change, Database
@@ -108,6 +109,10 @@ class ServiceController:
                 self.queue.add(change.key)
             elif change.kind == task_store.KIND:
                 self._task_changed(change.key)
+            elif change.kind == elb_store.TARGET_KIND:
+                # A target's health moved: services behind the group judge their tasks by it (§4.5).
+                for arn in self._group_services(change.key):
+                    self.queue.add(arn)
             elif change.kind == ci_store.KIND:
                 # An instance joined, drained or left: DAEMON services and draining moves (§4.11, §5.5).
                 for arn in self._cluster_services(change.key):
@@ -143,6 +148,13 @@ class ServiceController:
         rows = self.db.query(
             "SELECT arn FROM services WHERE account=? AND region=? AND cluster=? AND status IN ('ACTIVE', 'DRAINING')",
             (parts[4], parts[3], cluster),
+        )
+        return [str(r["arn"]) for r in rows]
+
+    def _group_services(self, target_group_arn: str) -> list[str]:
+        rows = self.db.query(
+            "SELECT arn FROM services WHERE status IN ('ACTIVE', 'DRAINING') AND instr(doc, ?) > 0",
+            (target_group_arn,),
         )
         return [str(r["arn"]) for r in rows]
 

@@ -17,9 +17,10 @@ its stop signal.
   containerPort}`` for awsvpc tasks (``ip`` targets) or ``{Id: EC2 instance id, Port: hostPort}``
   otherwise (``instance`` targets), handed to a :class:`TargetGroups`. Deregistering answers how long
   the targets drain (the longest deregistration delay, 300 s by default, §7.2); the task stays
-  DEACTIVATING until then. **Local model:** ecslite serves no ELBv2 target groups yet
-  (``target_groups`` is None): nothing is registered and nothing drains, and the service's events
-  say so (``service_events.LOAD_BALANCERS_NOT_REGISTERED``).
+  DEACTIVATING until then. The service's events say so, per group, in ECS's words: ``registered N
+  targets in (target-group <arn>)``; ``has begun draining connections on 1 tasks.`` then
+  ``deregistered N targets in (target-group <arn>)``. The server hands in
+  ``control.target_groups.ElbTargetGroups``; without one (some unit tests) nothing is registered.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ecslite.control import service_registry
+from ecslite.control import service_events, service_registry
 from ecslite.model.arns import service_arn
 from ecslite.store import container_instances as instance_store
 from ecslite.store import services as svc_store
@@ -165,8 +166,12 @@ class Activation:
             return
         service_registry.sync_task(self.db, task_arn, now)
         targets = targets_of(self.db, task, attachments)
-        if self.target_groups is not None and targets:
+        if self.target_groups is None or not targets:
+            return
+        with self.db.transaction():  # the targets and the service's events commit together
             self.target_groups.register(targets, now)
+            for group, count in _per_group(targets).items():
+                self._event(task, service_events.TARGETS_REGISTERED.format(count=count, arn=group), now)
 
     def deregister(self, task_arn: str, task: Mapping[str, Any], now: float) -> float:
         """DEACTIVATING: targets start draining, Cloud Map instances go; returns when draining ends."""
@@ -175,6 +180,25 @@ class Activation:
         if attachments is not None:
             targets = targets_of(self.db, task, attachments)
             if self.target_groups is not None and targets:
-                drain = max(0.0, self.target_groups.deregister(targets, now))
+                with self.db.transaction():
+                    drain = max(0.0, self.target_groups.deregister(targets, now))
+                    self._event(task, service_events.DRAINING_CONNECTIONS.format(count=1), now)
+                    for group, count in _per_group(targets).items():
+                        text = service_events.TARGETS_DEREGISTERED.format(count=count, arn=group)
+                        self._event(task, text, now)
         service_registry.sync_task(self.db, task_arn, now)
         return now + drain
+
+    def _event(self, task: Mapping[str, Any], text: str, now: float) -> None:
+        spec = task["_spec"]
+        name = str(spec["serviceName"])
+        cluster = str(spec["clusterArn"]).rsplit("/", 1)[-1]
+        arn = service_arn(spec["region"], spec["account"], cluster, name)
+        service_events.record(self.db, arn, service_events.message(name, text), now)
+
+
+def _per_group(targets: Sequence[Target]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for target in targets:
+        counts[target.target_group_arn] = counts.get(target.target_group_arn, 0) + 1
+    return counts

@@ -25,7 +25,7 @@ import logging
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -45,18 +45,11 @@ ALGORITHM_ATTRIBUTE = "load_balancing.algorithm.type"
 DEFAULT_IDLE_TIMEOUT = 60.0
 
 
-class TargetLike(Protocol):
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def port(self) -> int: ...
-
-
 class StoreRouting:
-    """Routing (``elb.proxy.Routing``) from the store and the target groups' routing set."""
+    """Routing (``elb.proxy.Routing``) from the store and the target groups' routing set, given as
+    ``(target id, port)`` pairs (``control.target_groups.ElbTargetGroups.healthy_targets``)."""
 
-    def __init__(self, db: Database, healthy_targets: Callable[[str], Sequence[TargetLike]]) -> None:
+    def __init__(self, db: Database, healthy_targets: Callable[[str], Sequence[tuple[str, int]]]) -> None:
         self.db = db
         self.healthy_targets = healthy_targets
 
@@ -66,7 +59,7 @@ class StoreRouting:
             return []
         instance = group.get("TargetType", "instance") == "instance"
         # Container instances are this host: an instance target's port is a host port here.
-        return [(LOOPBACK if instance else t.id, int(t.port)) for t in self.healthy_targets(target_group_arn)]
+        return [(LOOPBACK if instance else str(id), int(port)) for id, port in self.healthy_targets(target_group_arn)]
 
     def algorithm(self, target_group_arn: str) -> str:
         attributes = elb_store.target_group_attributes(self.db, target_group_arn)

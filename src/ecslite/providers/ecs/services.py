@@ -47,6 +47,7 @@ from ecslite.providers.ecs.errors import (
     UnsupportedFeatureException,
 )
 from ecslite.providers.ecs.service_deployments import ServiceDeploymentOps
+from ecslite.providers.ecs.service_load_balancers import check_target_groups
 from ecslite.providers.ecs.service_registries import check_service_registries
 from ecslite.providers.ecs.service_validation import (
     CODE_DEPLOY_TASK_DEFINITION,
@@ -488,6 +489,8 @@ class ServiceOps(ServiceDeploymentOps):
         if current is not None:
             lbs = current.load_balancers if lbs is None else lbs
             registries = current.service_registries if registries is None else registries
+        if lbs:
+            check_target_groups(self.db, ctx, check_load_balancers(lbs, definition), definition)
         return DeploymentSpec(
             task_definition=definition["taskDefinitionArn"],
             launch_type=launch.launch_type,
