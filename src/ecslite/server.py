@@ -97,6 +97,7 @@ class Server:
         self.components.append(self.logs)  # first in, last out: producers stop before it
         self._add_telemetry()
         self._add_controllers()
+        self._add_target_health()
         self._add_scaling()
         self.dispatcher = AwsDispatcher(
             self.providers,
@@ -105,6 +106,13 @@ class Server:
         )
         self._add_agent()
         self.app = EdgeApp(self.dispatcher, self._own_app())
+
+    def _add_target_health(self) -> None:
+        """ELBv2 target health checks (§7.2): one loop per target group a load balancer uses."""
+        from ecslite.control.target_health import TargetHealth
+
+        self.target_health = TargetHealth(self.db, self.clock)
+        self.components.append(self.target_health)
 
     def _add_cloud_map_dns(self) -> None:
         """The tasks' resolver answers Cloud Map private DNS namespaces from the store (process runtime)."""
@@ -228,7 +236,13 @@ class Server:
         self.output_path: Callable[[str, str], Path] | None = getattr(self.runtime, "output_path", None)
         self.task_logs = TaskLogs(self.db, self.logs, self.output_path, self.clock)
         self.components.append(self.task_logs)
-        self.components.append(TaskController(self.db, self.runtime, self.clock, self.settings, logs=self.task_logs))
+        tasks = TaskController(self.db, self.runtime, self.clock, self.settings, logs=self.task_logs)
+        # ELBv2 target groups: service tasks register in ACTIVATING and drain in DEACTIVATING (§7.4).
+        from ecslite.control.target_groups import ElbTargetGroups
+
+        self.target_groups = ElbTargetGroups(self.db)
+        tasks.reconciler.activation.target_groups = self.target_groups
+        self.components.append(tasks)
         # ECS's EventBridge events from committed changes and the scheduler's announcements (§12.1).
         from ecslite.providers.events_feed import EventsFeed
 
@@ -246,6 +260,14 @@ class Server:
         callbacks = ScalingCallbacks(self.ecs)
         scaling = ManagedScaling(self.db, self.clock, callbacks.add, callbacks.remove)
         self.components.append(CapacityController(self.db, self.clock, self.settings, scaling=scaling))
+        self._add_local_alb()
+
+    def _add_local_alb(self) -> None:
+        """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set."""
+        from ecslite.elb.listeners import LocalAlb, StoreRouting
+
+        self.local_alb = LocalAlb(self.db, StoreRouting(self.db, self.target_groups.healthy_targets))
+        self.components.append(self.local_alb)
 
     def _add_scaling(self) -> None:
         """CloudWatch metrics and alarms, Application Auto Scaling, the alarm evaluator and the scaling
@@ -293,6 +315,7 @@ class Server:
                 Route("/_ecslite/reset", self._reset, methods=["POST"]),
                 *internal_routes(self.ecs, self.settings),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
+                Route("/_ecslite/elb/listeners", self._local_alb, methods=["GET"]),
                 Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
                 *self.events.routes(),
                 loki_push_route(self.telemetry.pipeline, self.clock),
@@ -362,6 +385,11 @@ class Server:
         stats["gateway"] = self.gateway.stats() if self.gateway is not None else None
         stats["sink"] = self.sink.stats() if self.sink is not None else None
         return JSONResponse(stats)
+
+    async def _local_alb(self, request: Request) -> Response:
+        """Where each listener is served (its own port, or another when the host had it taken) and
+        what it answered."""
+        return JSONResponse(self.local_alb.stats())
 
     async def _container_output(self, request: Request) -> Response:
         """A container's output records as NDJSON (``ecslite logs``), also of containers without a log
