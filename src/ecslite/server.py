@@ -97,6 +97,7 @@ class Server:
         self.components.append(self.logs)  # first in, last out: producers stop before it
         self._add_telemetry()
         self._add_controllers()
+        self._add_target_health()
         self._add_scaling()
         self.dispatcher = AwsDispatcher(
             self.providers,
@@ -105,6 +106,13 @@ class Server:
         )
         self._add_agent()
         self.app = EdgeApp(self.dispatcher, self._own_app())
+
+    def _add_target_health(self) -> None:
+        """ELBv2 target health checks (§7.2): one loop per target group a load balancer uses."""
+        from ecslite.control.target_health import TargetHealth
+
+        self.target_health = TargetHealth(self.db, self.clock)
+        self.components.append(self.target_health)
 
     def _add_cloud_map_dns(self) -> None:
         """The tasks' resolver answers Cloud Map private DNS namespaces from the store (process runtime)."""
