@@ -34,7 +34,14 @@ class TargetGroupsLog:
             elb_store.insert_load_balancer(
                 h.db, ACCOUNT, REGION, {"LoadBalancerArn": LOAD_BALANCER, "LoadBalancerName": "web"}
             )
-            group = {"TargetGroupArn": TARGET_GROUP, "TargetGroupName": "web", "TargetType": "ip"}
+            vpc = vpc_store.default_vpc(h.db, ACCOUNT, REGION)
+            assert vpc is not None
+            group = {
+                "TargetGroupArn": TARGET_GROUP,
+                "TargetGroupName": "web",
+                "TargetType": "ip",
+                "VpcId": vpc["VpcId"],
+            }
             elb_store.insert_target_group(h.db, ACCOUNT, REGION, group, {})
             elb_store.set_links(h.db, LISTENER, LOAD_BALANCER, [TARGET_GROUP])
         self.delay = delay
