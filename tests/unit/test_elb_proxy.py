@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
 
 from ecslite.elb.balancer import LEAST_OUTSTANDING, ROUND_ROBIN, Balancer, Endpoint
+from ecslite.elb.listeners import bind_listener_socket
 from ecslite.elb.proxy import ListenerConfig, ListenerProxy
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0000000000000001"
@@ -279,3 +281,20 @@ def test_least_outstanding_requests_avoids_a_busy_target() -> None:
     balancer.finished(TG, a)
     assert {balancer.pick(TG, [a, b], LEAST_OUTSTANDING) for _ in range(2)} == {a, b}
     assert [balancer.pick(TG, [a, b]) for _ in range(4)] in ([a, b, a, b], [b, a, b, a])
+
+
+def test_a_listener_port_taken_on_the_host_is_served_on_another() -> None:
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind((LOOPBACK, 0))
+    taken.listen(1)
+    port = int(taken.getsockname()[1])
+    try:
+        bound = bind_listener_socket(port)
+        try:
+            assert bound.getsockname()[0] == LOOPBACK
+            assert int(bound.getsockname()[1]) not in (0, port)
+        finally:
+            bound.close()
+    finally:
+        taken.close()

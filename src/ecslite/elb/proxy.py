@@ -55,6 +55,7 @@ HOP_BY_HOP = frozenset(
 )
 REASONS = {
     400: "Bad Request",
+    500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Temporarily Unavailable",
     504: "Gateway Time-out",
@@ -146,6 +147,10 @@ class ListenerProxy:
                 conn.start_next_cycle()
         except (ConnectionError, _ClientGone):
             return
+        except Exception:
+            # A bug here must cost one connection, not the listener; ELB answers its own faults with 500.
+            log.exception("local ALB request failed", extra={"listener": self.config.arn})
+            await self._send_error(conn, writer, 500)
         finally:
             writer.close()
             with contextlib.suppress(Exception):
