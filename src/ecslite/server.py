@@ -115,13 +115,15 @@ class Server:
         self.components.append(self.target_health)
 
     def _add_cloud_map_dns(self) -> None:
-        """The tasks' resolver answers Cloud Map private DNS namespaces from the store (process runtime)."""
+        """The tasks' resolver answers load balancers' DNS names and Cloud Map private DNS namespaces
+        from the store (process runtime)."""
         dns = getattr(getattr(self.runtime, "network", None), "dns", None)
         if dns is None:
             return
         from ecslite.control.cloudmap_dns import local_names
+        from ecslite.control.elb_dns import with_load_balancers
 
-        dns.local_names = local_names(self.db)
+        dns.local_names = with_load_balancers(self.db, local_names(self.db))
 
     def _add_telemetry(self) -> None:
         from ecslite.control.telemetry_owners import TelemetryOwnersFeed
@@ -263,10 +265,15 @@ class Server:
         self._add_local_alb()
 
     def _add_local_alb(self) -> None:
-        """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set."""
+        """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set, and
+        on its load balancer's private addresses on the bridge where the runtime has one."""
         from ecslite.elb.listeners import LocalAlb, StoreRouting
 
-        self.local_alb = LocalAlb(self.db, StoreRouting(self.db, self.target_groups.healthy_targets))
+        self.local_alb = LocalAlb(
+            self.db,
+            StoreRouting(self.db, self.target_groups.healthy_targets),
+            host_addresses=getattr(self.runtime, "network", None),
+        )
         self.components.append(self.local_alb)
 
     def _add_scaling(self) -> None:

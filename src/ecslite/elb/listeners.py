@@ -1,5 +1,6 @@
 """The local ALB as a server component: one HTTP listener on 127.0.0.1 per ELBv2 listener of every
-load balancer in the store (spec/ecs.md §7.5).
+load balancer in the store (spec/ecs.md §7.5), and, where the runtime has a bridge, the same
+listener on the load balancer's private addresses, so tasks reach it by its ``DNSName``.
 
 - Which port: the listener's own when the host has it free; otherwise (taken, or privileged for
   this process) any free port, logged and reported by :meth:`LocalAlb.endpoints` (the
@@ -12,6 +13,13 @@ load balancer in the store (spec/ecs.md §7.5).
 - Where traffic goes: :class:`StoreRouting` reads a group's routing set from the target groups'
   side (healthy targets, failing open to every registered non-draining one) and its algorithm
   attribute on each request, so registration, draining and health changes take effect at once.
+- Private addresses (with :class:`HostAddresses`, the process runtime's bridge): each load
+  balancer's addresses (``store.elbv2.load_balancer_addresses``, one per subnet) are put on the
+  bridge while it exists, whether or not it has listeners, and each listener is also bound there
+  on its own port (bound to the bridge device, so servers with other bridges may hold the same
+  address). An address is taken off once its load balancer is gone, and all of them when the
+  component stops: nothing is left on the host. Without a bridge (the fake runtime) only
+  127.0.0.1 is served.
 - Only ``HTTP`` listeners are served: an ``HTTPS`` listener's certificates live in ACM, which
   ecslite does not serve, so it is logged once and left unbound.
 """
@@ -25,7 +33,7 @@ import logging
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -41,8 +49,23 @@ LOOPBACK = "127.0.0.1"
 RESET_KIND = "*"
 FOLLOWED_KINDS = frozenset({elb_store.LOAD_BALANCER_KIND, elb_store.LISTENER_KIND, elb_store.RULE_KIND, RESET_KIND})
 IDLE_TIMEOUT_ATTRIBUTE = "idle_timeout.timeout_seconds"
+XFF_MODE_ATTRIBUTE = "routing.http.xff_header_processing.mode"
+DROP_INVALID_ATTRIBUTE = "routing.http.drop_invalid_header_fields.enabled"
+KEEP_ALIVE_ATTRIBUTE = "client_keep_alive.seconds"
 ALGORITHM_ATTRIBUTE = "load_balancing.algorithm.type"
 DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_KEEP_ALIVE = 3600.0
+
+
+class HostAddresses(Protocol):
+    """Where load balancers' private addresses live on this host (the process runtime's bridge)."""
+
+    @property
+    def device(self) -> str: ...
+
+    async def add_host_address(self, address: str) -> None: ...
+
+    async def remove_host_address(self, address: str) -> None: ...
 
 
 class StoreRouting:
@@ -66,11 +89,24 @@ class StoreRouting:
         return attributes.get(ALGORITHM_ATTRIBUTE, ROUND_ROBIN)
 
 
-def idle_timeout_of(load_balancer: dict[str, Any], attributes: dict[str, str]) -> float:
+def _seconds(attributes: dict[str, str], key: str, default: float) -> float:
     try:
-        return float(attributes.get(IDLE_TIMEOUT_ATTRIBUTE, DEFAULT_IDLE_TIMEOUT))
+        return float(attributes.get(key, default))
     except ValueError:
-        return DEFAULT_IDLE_TIMEOUT
+        return default
+
+
+def idle_timeout_of(load_balancer: dict[str, Any], attributes: dict[str, str]) -> float:
+    return _seconds(attributes, IDLE_TIMEOUT_ATTRIBUTE, DEFAULT_IDLE_TIMEOUT)
+
+
+def balancer_addresses(db: Database) -> dict[str, tuple[str, ...]]:
+    """Every load balancer's private addresses (``failed`` ones have none that serve)."""
+    return {
+        balancer["LoadBalancerArn"]: tuple(elb_store.load_balancer_addresses(db, balancer["LoadBalancerArn"]))
+        for balancer in elb_store.all_load_balancers(db)
+        if (balancer.get("State") or {}).get("Code") != "failed"
+    }
 
 
 def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dict[str, str]]) -> list[ListenerConfig]:
@@ -79,7 +115,10 @@ def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dic
     for balancer in elb_store.all_load_balancers(db):
         if (balancer.get("State") or {}).get("Code") == "failed":
             continue
-        idle = idle_timeout_of(balancer, attributes_of(balancer))
+        attributes = attributes_of(balancer)
+        idle = idle_timeout_of(balancer, attributes)
+        keep_alive = _seconds(attributes, KEEP_ALIVE_ATTRIBUTE, DEFAULT_KEEP_ALIVE)
+        addresses = tuple(elb_store.load_balancer_addresses(db, balancer["LoadBalancerArn"]))
         for listener in elb_store.listeners_of(db, balancer["LoadBalancerArn"]):
             if listener.get("Protocol", "HTTP") != "HTTP":
                 continue
@@ -95,7 +134,15 @@ def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dic
                 )
             out.append(
                 ListenerConfig(
-                    listener["ListenerArn"], balancer["LoadBalancerArn"], int(listener["Port"]), tuple(rules), idle
+                    listener["ListenerArn"],
+                    balancer["LoadBalancerArn"],
+                    int(listener["Port"]),
+                    tuple(rules),
+                    idle,
+                    xff_mode=attributes.get(XFF_MODE_ATTRIBUTE, "append"),
+                    drop_invalid_headers=attributes.get(DROP_INVALID_ATTRIBUTE) == "true",
+                    client_keep_alive=keep_alive,
+                    addresses=addresses,
                 )
             )
     return out
@@ -104,9 +151,11 @@ def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dic
 @dataclass
 class _Bound:
     proxy: ListenerProxy
-    server: asyncio.AbstractServer
+    servers: list[asyncio.AbstractServer]
     wanted_port: int
     port: int
+    addresses: tuple[str, ...]  # what the load balancer had when bound
+    private: tuple[str, ...]  # ``address:port`` served on its private addresses
 
 
 def bind_listener_socket(port: int) -> socket.socket:
@@ -130,9 +179,12 @@ class LocalAlb:
         routing: StoreRouting,
         *,
         attributes_of: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+        host_addresses: HostAddresses | None = None,
     ) -> None:
         self.db = db
         self.routing = routing
+        self.host_addresses = host_addresses
+        self._addresses: set[str] = set()  # on the host now, put there by this component
         self.attributes_of = attributes_of or (lambda balancer: dict(balancer.get("Attributes") or {}))
         self.balancer = Balancer()
         self._bound: dict[str, _Bound] = {}
@@ -159,6 +211,7 @@ class LocalAlb:
                 await self._refreshing
         for arn in list(self._bound):
             await self._close(arn)
+        await self._sync_addresses(set())
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -167,10 +220,16 @@ class LocalAlb:
         """``listener ARN → 127.0.0.1:<port>`` where each listener is served."""
         return {arn: f"{LOOPBACK}:{bound.port}" for arn, bound in self._bound.items()}
 
+    def private_endpoints(self) -> dict[str, list[str]]:
+        """``listener ARN → [<private address>:<port>, …]`` where tasks reach each listener."""
+        return {arn: list(bound.private) for arn, bound in self._bound.items()}
+
     def stats(self) -> dict[str, Any]:
         return {
             arn: {
                 "endpoint": f"{LOOPBACK}:{bound.port}",
+                "loadBalancerArn": bound.proxy.config.load_balancer_arn,
+                "privateEndpoints": list(bound.private),
                 "requests": bound.proxy.stats.requests,
                 "byStatus": {str(k): v for k, v in sorted(bound.proxy.stats.by_status.items())},
                 "lastError": bound.proxy.stats.last_error,
@@ -205,9 +264,15 @@ class LocalAlb:
         configs = {config.arn: config for config in listener_configs(self.db, self.attributes_of)}
         self._note_https()
         for arn in [
-            arn for arn, bound in self._bound.items() if arn not in configs or configs[arn].port != bound.wanted_port
+            arn
+            for arn, bound in self._bound.items()
+            if arn not in configs
+            or configs[arn].port != bound.wanted_port
+            or (self.host_addresses is not None and configs[arn].addresses != bound.addresses)
         ]:
             await self._close(arn)
+        if self.host_addresses is not None:
+            await self._sync_addresses({a for found in balancer_addresses(self.db).values() for a in found})
         for arn, config in configs.items():
             bound = self._bound.get(arn)
             if bound is not None:
@@ -224,8 +289,22 @@ class LocalAlb:
             return
         port = int(sock.getsockname()[1])
         proxy = ListenerProxy(config, self.routing, self.balancer, self._client)
-        server = await asyncio.start_server(proxy.handle, sock=sock)
-        self._bound[config.arn] = _Bound(proxy, server, config.port, port)
+        servers: list[asyncio.AbstractServer] = [await asyncio.start_server(proxy.handle, sock=sock)]
+        private: list[str] = []
+        for address in config.addresses if self.host_addresses is not None else ():
+            if address not in self._addresses:
+                continue
+            try:
+                inner = listen_tcp(address, config.port, device=self.host_addresses.device)  # type: ignore[union-attr]
+            except OSError as error:
+                log.error(
+                    "local ALB listener could not bind its load balancer's address",
+                    extra={"listener": config.arn, "address": f"{address}:{config.port}", "error": str(error)},
+                )
+                continue
+            servers.append(await asyncio.start_server(proxy.handle, sock=inner))
+            private.append(f"{address}:{config.port}")
+        self._bound[config.arn] = _Bound(proxy, servers, config.port, port, config.addresses, tuple(private))
         if port != config.port:
             log.warning(
                 "local ALB listener port is taken on this host; serving on another",
@@ -238,9 +317,30 @@ class LocalAlb:
         bound = self._bound.pop(arn, None)
         if bound is None:
             return
-        bound.server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(bound.server.wait_closed(), 1.0)
+        for server in bound.servers:
+            server.close()
+        for server in bound.servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    async def _sync_addresses(self, wanted: set[str]) -> None:
+        """Exactly ``wanted`` on the host, of the addresses this component manages (listeners on an
+        address leaving are closed first by the caller)."""
+        if self.host_addresses is None:
+            return
+        for address in sorted(self._addresses - wanted):
+            try:
+                await self.host_addresses.remove_host_address(address)
+            except OSError as error:
+                log.error("load balancer address could not be removed", extra={"address": address, "error": str(error)})
+            self._addresses.discard(address)
+        for address in sorted(wanted - self._addresses):
+            try:
+                await self.host_addresses.add_host_address(address)
+            except OSError as error:
+                log.error("load balancer address could not be added", extra={"address": address, "error": str(error)})
+                continue
+            self._addresses.add(address)
 
     def _note_https(self) -> None:
         for balancer in elb_store.all_load_balancers(self.db):

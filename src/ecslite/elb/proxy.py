@@ -8,15 +8,20 @@ Client connections are parsed by ``h11`` on asyncio streams; targets are reached
    target group;
 2. the group's routing set comes from :class:`Routing` (healthy targets, failing open to every
    registered non-draining one); none → **503**; the balancer picks one target;
-3. the request goes there with ``X-Forwarded-For`` (the client appended), ``X-Forwarded-Proto``,
-   ``X-Forwarded-Port`` and ``X-Amzn-Trace-Id`` (kept when the client sent one, else
-   ``Root=1-<8 hex epoch seconds>-<24 hex>``); hop-by-hop headers are not forwarded;
+3. the request goes there with ``X-Forwarded-For`` as the load balancer's
+   ``routing.http.xff_header_processing.mode`` says (``append``: the client's address appended, or
+   the header made; ``preserve``: the client's header as sent, none when it sent none; ``remove``:
+   none), ``X-Forwarded-Proto``, ``X-Forwarded-Port`` and ``X-Amzn-Trace-Id`` (kept when the client
+   sent one, else ``Root=1-<8 hex epoch seconds>-<24 hex>``); hop-by-hop headers are not forwarded,
+   nor, with ``routing.http.drop_invalid_header_fields.enabled``, headers whose names are not
+   letters, digits and hyphens;
 4. bodies stream both ways, never buffered whole; a refused, reset or malformed exchange answers
    **502**, a target silent for the idle timeout (or not connecting within 10 s) **504**. Once the
    response has started, a failure can only close the client's connection.
 
 Keep-alive follows h11: the next request is read once both sides finished the previous one; a
-client connection idle for the idle timeout is closed, as an ALB does.
+client connection idle for the idle timeout is closed, as an ALB does, and one older than
+``client_keep_alive.seconds`` is closed after the response in flight.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -61,6 +67,7 @@ REASONS = {
     504: "Gateway Time-out",
 }
 SERVER = b"awselb/2.0"
+VALID_HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,10 @@ class ListenerConfig:
     port: int
     rules: tuple[dict[str, Any], ...]
     idle_timeout: float = 60.0
+    xff_mode: str = "append"  # routing.http.xff_header_processing.mode: append | preserve | remove
+    drop_invalid_headers: bool = False  # routing.http.drop_invalid_header_fields.enabled
+    client_keep_alive: float = 3600.0  # client_keep_alive.seconds
+    addresses: tuple[str, ...] = ()  # the load balancer's private addresses
 
 
 class Routing(Protocol):
@@ -130,6 +141,7 @@ class ListenerProxy:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if peer else "127.0.0.1"
         conn = h11.Connection(h11.SERVER)
+        opened = time.monotonic()
         try:
             while True:
                 try:
@@ -143,6 +155,8 @@ class ListenerProxy:
                     return
                 await self._exchange(conn, reader, writer, event, source)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                if time.monotonic() - opened >= self.config.client_keep_alive:
                     return
                 conn.start_next_cycle()
         except (ConnectionError, _ClientGone):
@@ -271,9 +285,12 @@ class ListenerProxy:
         headers: list[tuple[bytes, bytes]] = []
         forwarded_for: bytes | None = None
         trace: bytes | None = None
+        drop_invalid = self.config.drop_invalid_headers
         for name, value in event.headers:
             lower = name.lower()
             if lower in HOP_BY_HOP or lower in (b"x-forwarded-proto", b"x-forwarded-port"):
+                continue
+            if drop_invalid and not VALID_HEADER_NAME.fullmatch(name):
                 continue
             if lower == b"x-forwarded-for":
                 forwarded_for = value if forwarded_for is None else forwarded_for + b", " + value
@@ -282,7 +299,11 @@ class ListenerProxy:
                 trace = value
             headers.append((name, value))
         client = request.source_ip.encode()
-        headers.append((b"X-Forwarded-For", client if forwarded_for is None else forwarded_for + b", " + client))
+        mode = self.config.xff_mode
+        if mode == "preserve" and forwarded_for is not None:
+            headers.append((b"X-Forwarded-For", forwarded_for))
+        elif mode not in ("preserve", "remove"):
+            headers.append((b"X-Forwarded-For", client if forwarded_for is None else forwarded_for + b", " + client))
         headers.append((b"X-Forwarded-Proto", b"http"))
         headers.append((b"X-Forwarded-Port", str(self.config.port).encode()))
         if trace is None:

@@ -12,17 +12,24 @@ Invariants:
   DescribeTargetHealth shows; ``drain_until`` is set only while ``draining``; ``last_check`` is the
   last health check's outcome (JSON, beyond ECS: shown in the UI). Deleting a group deletes its
   targets, and deleting a load balancer its listeners and their rules.
+- A load balancer holds one private address per subnet (a ``network_interfaces`` row of kind
+  ``elb`` whose owner column, ``task_arn``, is the load balancer's ARN), taken from the top of the
+  subnet's range so tasks, which take the lowest free address, keep theirs; the addresses go with
+  the load balancer.
 - Each write records a change (kinds below, keyed by the ARN; targets by their group's ARN) so the
   health checker and the local ALB can follow without polling.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ecslite.model.vpc import RESERVED_LOW
 from ecslite.store import tags as tag_store
+from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database, dumps, loads
 
 LOAD_BALANCER_KIND = "elb-load-balancer"
@@ -79,8 +86,53 @@ def delete_load_balancer(db: Database, arn: str) -> None:
     for listener in listeners_of(db, arn):
         delete_listener(db, listener["ListenerArn"])
     db.execute("DELETE FROM elb_load_balancers WHERE arn=?", (arn,))
+    vpc_store.release_for_task(db, arn)
     _untag(db, arn)
     db.changed(LOAD_BALANCER_KIND, arn)
+
+
+ADDRESS_KIND = "elb"
+
+
+def allocate_address(db: Database, account: str, region: str, arn: str, subnet: Doc, interface_id: str) -> str:
+    """The load balancer's address in ``subnet``: the highest free one (``PoolExhausted`` when none)."""
+    pool = str(subnet["CidrBlock"])
+    network = ipaddress.IPv4Network(pool)
+    used = {r["address"] for r in db.query("SELECT address FROM network_interfaces WHERE pool=?", (pool,))}
+    first = int(network.network_address) + RESERVED_LOW
+    for value in range(int(network.broadcast_address) - 1, first - 1, -1):
+        address = str(ipaddress.IPv4Address(value))
+        if address not in used:
+            break
+    else:
+        raise vpc_store.PoolExhausted(pool)
+    db.execute(
+        """INSERT INTO network_interfaces (account, region, id, kind, pool, address, mac, subnet_id, vpc_id,
+           task_arn, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            account,
+            region,
+            interface_id,
+            ADDRESS_KIND,
+            pool,
+            address,
+            "",
+            subnet["SubnetId"],
+            subnet["VpcId"],
+            arn,
+            "{}",
+        ),
+    )
+    db.changed(vpc_store.INTERFACE_KIND, interface_id)
+    return address
+
+
+def load_balancer_addresses(db: Database, arn: str) -> list[str]:
+    """The load balancer's private addresses, one per subnet, in allocation order."""
+    rows = db.query(
+        "SELECT address FROM network_interfaces WHERE task_arn=? AND kind=? ORDER BY rid", (arn, ADDRESS_KIND)
+    )
+    return [str(r["address"]) for r in rows]
 
 
 # -- target groups -------------------------------------------------------------------------------

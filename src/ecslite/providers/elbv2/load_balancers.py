@@ -5,6 +5,11 @@ an ALB needs subnets in at least two zones of one VPC. A new load balancer is ``
 reads as ``active`` once :data:`PROVISIONING_SECONDS` have passed (**local model:** AWS takes a few
 minutes; nothing here needs that long). Creating one again with the same name and settings returns
 the existing one, as AWS does.
+
+As an ALB's network interfaces do, a load balancer holds a private address in each of its subnets
+(``store.elbv2.allocate_address``), which the process runtime puts on the bridge and the tasks'
+resolver answers for its ``DNSName``; they are freed with it. Deleting one with
+``deletion_protection.enabled`` is refused (``OperationNotPermitted``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.elbv2 import errors
 from ecslite.providers.elbv2.common import Doc, ElbBase, check_name, elb_arn, new_id, paged
+from ecslite.providers.elbv2.lb_attributes import DELETION_PROTECTION, attributes_of, default_attributes
 from ecslite.store import elbv2 as store
 from ecslite.store import vpc as vpc_store
 
@@ -81,9 +87,19 @@ class LoadBalancerOps(ElbBase):
             ],
             "SecurityGroups": groups,
             "IpAddressType": params.get("IpAddressType", "ipv4"),
+            "Attributes": default_attributes(scheme),
         }
         with self.db.transaction():
             store.insert_load_balancer(self.db, ctx.account, ctx.region, doc)
+            for subnet in subnets:
+                try:
+                    store.allocate_address(
+                        self.db, ctx.account, ctx.region, doc["LoadBalancerArn"], subnet, f"eni-{new_id()}0"
+                    )
+                except vpc_store.PoolExhausted:
+                    raise errors.ElbError(
+                        "InvalidSubnet", errors.SUBNET_FULL.format(subnet=subnet["SubnetId"])
+                    ) from None
             if params.get("Tags"):
                 self.put_tags(doc["LoadBalancerArn"], params["Tags"])
         return {"LoadBalancers": [self._view(doc)]}
@@ -119,7 +135,7 @@ class LoadBalancerOps(ElbBase):
             doc = {**doc, "State": {"Code": "active"}}
             with self.db.transaction():
                 store.put_load_balancer(self.db, doc)
-        return doc
+        return {k: v for k, v in doc.items() if k != "Attributes"}
 
     def describe_load_balancers(self, ctx: RequestContext, params: Params) -> Doc:
         arns, names = params.get("LoadBalancerArns"), params.get("Names")
@@ -141,7 +157,9 @@ class LoadBalancerOps(ElbBase):
         arn = params["LoadBalancerArn"]
         # Deleting one that is already gone succeeds, as in AWS; one of another kind or partition does not.
         if store.get_load_balancer(self.db, arn) is not None:
-            self.load_balancer(ctx, arn)
+            doc = self.load_balancer(ctx, arn)
+            if attributes_of(doc)[DELETION_PROTECTION] == "true":
+                raise errors.ElbError("OperationNotPermitted", errors.DELETION_PROTECTED.format(arn=arn))
             with self.db.transaction():
                 store.delete_load_balancer(self.db, arn)
         return {}

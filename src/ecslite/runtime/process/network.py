@@ -6,7 +6,9 @@ Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
 - One bridge, ``settings.bridge``, holds the gateway (``.1``) of every subnet in use, the
   resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`) and
   ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
-  gateway. IPv4 forwarding is on. The nftables table ``ecslite-<bridge>`` (:mod:`.nat`) masquerades
+  gateway, and while they exist each load balancer's private addresses (``/32``, put there and
+  taken off by the local ALB through :meth:`HostNetwork.add_host_address`). IPv4 forwarding
+  is on. The nftables table ``ecslite-<bridge>`` (:mod:`.nat`) masquerades
   what ``settings.vpc_cidr`` and the subnets in use send beyond the host and, while the agent
   endpoint serves (:meth:`HostNetwork.serve_agent`), maps ``169.254.170.2:80`` to the endpoint's
   own port, as ECS does, so nothing on the host holds port 80.
@@ -158,6 +160,23 @@ class HostNetwork:
             return
         self.nat.agent_port = None
         await self._run(self.nat.install)
+
+    @property
+    def device(self) -> str:
+        """The bridge, for sockets that serve only what arrives on it."""
+        return self.bridge
+
+    async def add_host_address(self, address: str) -> None:
+        """``address/32`` on the bridge: an address of this host that tasks reach (a load balancer's)."""
+        await self._run(self._add_bridge_address, address, 32)
+
+    async def remove_host_address(self, address: str) -> None:
+        """Take ``address/32`` off the bridge again (nothing to do when it is not there)."""
+        await self._run(self._remove_bridge_address, address, 32)
+
+    def _remove_bridge_address(self, address: str, prefix: int) -> None:
+        if self._bridge_index is not None:
+            self._netlink().delete_address(self._bridge_index, address, prefix)
 
     @property
     def nat_reason(self) -> str | None:
