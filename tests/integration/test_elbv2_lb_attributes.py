@@ -218,6 +218,8 @@ def test_local_alb_follows_the_xff_mode(endpoint: str, elbv2: Any, ec2: Any, bac
     served = httpx.get(f"{endpoint}/_ecslite/elb/listeners").json()
     # The fake runtime has no bridge: 127.0.0.1 only.
     assert [v["privateEndpoints"] for v in served.values()] == [[]]
+    dns_name = elbv2.describe_load_balancers(LoadBalancerArns=[lb])["LoadBalancers"][0]["DNSName"]
+    assert [(v["dnsName"], v["endpoint"]) for v in served.values()] == [(dns_name, f"127.0.0.1:{port}")]
 
 
 def test_local_alb_drops_invalid_header_names_when_asked(elbv2: Any, ec2: Any, backend: EchoBackend) -> None:

@@ -257,6 +257,7 @@ class Up:
         console.print(f"  Loki         {endpoint}  (Grafana appends /loki/api/v1)")
         console.print(f"  Tempo        {endpoint}/tempo")
         self._sink_summary()
+        self._load_balancer_summary()
         addresses = self._addresses()
         tries = [t for t in (fill_addresses(c, addresses) for c in self.project.try_commands) if t]
         if tries:
@@ -288,6 +289,18 @@ class Up:
             console.print("  [yellow]this server runs no export sink (process runtime only): exports will fail[/]")
         elif not sink.get("listening"):
             console.print(f"  [yellow]the export sink is off: {sink.get('problem')}[/]")
+
+    def _load_balancer_summary(self) -> None:
+        """Where the server's local ALB serves each listener: on this host, and (process runtime) to
+        tasks at the load balancer's own addresses, which its DNS name resolves to inside tasks."""
+        listeners = self.client.get_json("/_ecslite/elb/listeners") or {}
+        if not listeners:
+            return
+        console.print("\n[bold]Load balancers[/]")
+        for served in sorted(listeners.values(), key=lambda v: (str(v.get("dnsName")), v["endpoint"])):
+            tasks = ", ".join(f"http://{e}" for e in served.get("privateEndpoints") or [])
+            line = f"  {served.get('dnsName') or served['loadBalancerArn']}  http://{served['endpoint']}"
+            console.print(line + (f"  (tasks: {tasks})" if tasks else ""), soft_wrap=True, markup=False)
 
     def _service_urls(self, service: Service) -> None:
         view = self.views.get(service.name)

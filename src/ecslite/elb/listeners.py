@@ -225,10 +225,12 @@ class LocalAlb:
         return {arn: list(bound.private) for arn, bound in self._bound.items()}
 
     def stats(self) -> dict[str, Any]:
+        names = {b["LoadBalancerArn"]: b.get("DNSName") for b in elb_store.all_load_balancers(self.db)}
         return {
             arn: {
                 "endpoint": f"{LOOPBACK}:{bound.port}",
                 "loadBalancerArn": bound.proxy.config.load_balancer_arn,
+                "dnsName": names.get(bound.proxy.config.load_balancer_arn),
                 "privateEndpoints": list(bound.private),
                 "requests": bound.proxy.stats.requests,
                 "byStatus": {str(k): v for k, v in sorted(bound.proxy.stats.by_status.items())},
