@@ -123,3 +123,19 @@ def test_shared_details_give_each_record_what_it_would_get_alone(records: list[d
             assert [type(v) for v in decode_log_detail(got.detail).attributes.values()] == [
                 type(v) for v in decode_log_detail(expected.detail).attributes.values()
             ]
+
+
+def test_the_shared_details_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecslite.telemetry.receivers.forward import ForwardMessage
+
+    monkeypatch.setattr(forward_records, "MAX_DETAILS", 8)
+    converter = RecordConverter(None)
+    text_only = {k: v for k, v in FIRELENS.items() if isinstance(v, str)}
+    records = [{**text_only, "pid": str(i), "log": f"line {i}"} for i in range(50)]
+    for start in range(0, 50, 10):
+        entries = [(T + i, dict(records[i])) for i in range(start, start + 10)]
+        batches = converter.batches([ForwardMessage("t", entries, {}, "forward")], None, T)
+        assert 0 < converter._details <= 8 + 10  # emptied once full, then at most one message's worth
+        for record in (r for b in batches for r in b.records):
+            i = record.time_ns - T
+            assert decode_log_detail(record.detail).attributes["pid"] == str(i)

@@ -85,12 +85,21 @@ def test_lines_are_found_the_same_while_the_index_catches_up(segment: Segment) -
     assert found(segment, "order") == ["order 7 created", "ordered twice", "a new order"]
 
 
-def test_index_is_case_insensitive_but_the_filter_is_not(segment: Segment) -> None:
-    write(segment, BODIES)
-    index(segment, 100)
-    assert found(segment, "ORDER") == ["ORDER 8 CREATED"]
-    assert found(segment, "order", "created") == ["order 7 created"]
-    assert found(segment, "declined", "payment") == ["payment failed: card declined"]
+@pytest.mark.parametrize("tokenizer", ["trigram case_sensitive 1", "trigram"], ids=["new", "case-folding"])
+def test_the_filter_is_case_sensitive_whatever_the_index_folds(tokenizer: str) -> None:
+    """Segments created before the index stopped folding case are read with the same query."""
+    ddl = tuple(statement.replace("trigram case_sensitive 1", tokenizer) for statement in log_tables.DDL)
+    segments = SegmentSet("logs", None, ddl, log_tables.TIME_BOUNDS_SQL, now=time.time, segment_bytes=1 << 30)
+    segment = segments.active()
+    try:
+        write(segment, BODIES)
+        index(segment, 100)
+        assert found(segment, "ORDER") == ["ORDER 8 CREATED"]
+        assert found(segment, "order", "created") == ["order 7 created"]
+        assert found(segment, "declined", "payment") == ["payment failed: card declined"]
+        assert found(segment, "rder") == ["order 7 created", "ordered twice"]
+    finally:
+        segments.close()
 
 
 def test_needles_with_quotes_and_long_needles(segment: Segment) -> None:
@@ -211,8 +220,10 @@ def test_new_segments_index_with_the_cheaper_fill_settings(segment: Segment) -> 
     conn = segment.conn
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "logs_fts_docsize" not in tables  # columnsize=0
-    config = dict(conn.execute("SELECT k, v FROM logs_fts_config WHERE k IN ('hashsize', 'automerge')").fetchall())
-    assert config == {"hashsize": 16 * 1024 * 1024, "automerge": 16}
+    config = dict(conn.execute("SELECT k, v FROM logs_fts_config WHERE k != 'version'").fetchall())
+    assert config == {"hashsize": 16 * 1024 * 1024, "automerge": 32, "crisismerge": 32}
+    definition = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
+    assert "tokenize='trigram case_sensitive 1'" in definition
 
 
 def test_a_sustained_load_keeps_the_index_backlog_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

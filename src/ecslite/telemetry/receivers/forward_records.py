@@ -328,7 +328,7 @@ class _Shape:
 
 
 MAX_SHAPES = 1024  # tags × key orders remembered; past it the cache starts again
-MAX_DETAILS = 1024  # attribute sets remembered per shape
+MAX_DETAILS = 16_384  # attribute sets remembered in all (a few MiB); past it likewise
 
 
 def _new_detail(shape: _Shape, values: Any, tag: str) -> _Detail | None:
@@ -373,6 +373,7 @@ class RecordConverter:
         self.owners = owners
         self._resources: dict[tuple[str | None, str], tuple[TaskOwner | None, Resource]] = {}
         self._shapes: dict[tuple[str, tuple[Any, ...]], _Shape | None] = {}
+        self._details = 0  # how many the shapes hold
 
     def _owner(self, listener_owner: TaskOwner | None, record: dict[Any, Any]) -> TaskOwner | None:
         if listener_owner is not None:
@@ -413,7 +414,7 @@ class RecordConverter:
         if "log" in keys and len(keys) > 1 and _STR.issuperset(map(type, keys)) and all(clean(k) is k for k in keys):
             shape = _Shape(tuple(k for k in keys if k != "log"))
         if len(self._shapes) >= MAX_SHAPES:
-            self._shapes.clear()
+            self._forget()
         self._shapes[(tag, keys)] = shape
         return shape
 
@@ -454,9 +455,10 @@ class RecordConverter:
                             to_log_record(time_ns, record, tag, now_ns)
                         )
                         continue
-                    if len(shape.details) >= MAX_DETAILS:
-                        shape.details.clear()
+                    if self._details >= MAX_DETAILS:
+                        self._forget()  # the shapes of this call stay usable: they are only emptied
                     shape.details[values] = detail
+                    self._details += 1
                 group = grouped.get(detail)
                 if group is None:
                     group = grouped[detail] = self._group(groups, owners, listener_owner, record, tag)
@@ -488,6 +490,13 @@ class RecordConverter:
                     )
                 )
         return [LogBatch(self.resource(owners[key], key[1]), SCOPE, records) for key, records in groups.items()]
+
+    def _forget(self) -> None:
+        for shape in self._shapes.values():
+            if shape is not None:
+                shape.details.clear()
+        self._shapes.clear()
+        self._details = 0
 
     def _group(
         self,

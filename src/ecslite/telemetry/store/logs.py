@@ -8,7 +8,7 @@ external-content table with the trigram tokenizer on ``body`` (``detail=none``: 
 cost of a full index to fill; ``columnsize=0``: no per-row size table, which only ranking needs;
 ``case_sensitive 1``: no case folding, a tenth cheaper, and as exact for Loki's case-sensitive
 ``|=``), which serves ``|=`` filters of three characters or more. Its fill settings
-(:data:`FTS_CONFIG`: a 16 MiB in-memory term table, segments merged 16 at a time) make a slice
+(:data:`FTS_CONFIG`: a 16 MiB in-memory term table, segments merged 32 at a time) make a slice
 of :data:`~ecslite.telemetry.store.writer.INDEX_CHUNK` bodies about 1.7 times cheaper than FTS5's
 defaults (docs/benchmarks.md); segments created before them keep their own
 settings and are read the same way.
@@ -55,11 +55,15 @@ FTS_STATE_DDL = (
     "INSERT INTO fts_state (id, indexed) VALUES (1, 0)",
 )
 # Persistent FTS5 settings (stored in logs_fts_config): the term table flushed every 16 MiB instead of
-# every 1 MiB, and 16 segments of a level merged at once instead of 4; measured on FireLens lines,
-# a 20,000-body slice costs 5.4 µs a body instead of 9.3 µs, and queries are as fast.
+# every 1 MiB, and 32 segments of a level merged at once instead of 4 (a slice of 20,000 bodies is
+# one segment, so a segment file of up to 640,000 records is merged at most once; 16 merged a
+# 1,200,000-record index's postings 1.5 times as often for 8 % more CPU). Measured on FireLens lines
+# (docs/benchmarks.md): a body costs 5.4 µs instead of 9.3 µs at 200,000 bodies, 7.4–8.0 µs at
+# 1,200,000, and queries are as fast.
 FTS_CONFIG = (
     "INSERT INTO logs_fts (logs_fts, rank) VALUES ('hashsize', 16777216)",
-    "INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 16)",
+    "INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 32)",
+    "INSERT INTO logs_fts (logs_fts, rank) VALUES ('crisismerge', 32)",
 )
 # Details shared by many records (FireLens records of one container carry the same attributes)
 # are stored once; such a record's ``logs.detail`` is the integer id of its row here, else the blob.
@@ -359,10 +363,13 @@ def read(conn: sqlite3.Connection, segment: Segment, query: LogQuery) -> list[St
 
 
 def _shared_details(conn: sqlite3.Connection, ids: set[int]) -> dict[int, bytes]:
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    return dict(conn.execute(f"SELECT id, detail FROM log_details WHERE id IN ({marks})", tuple(ids)).fetchall())
+    found: dict[int, bytes] = {}
+    wanted = sorted(ids)
+    for start in range(0, len(wanted), 500):  # well under SQLite's limit of bound parameters
+        part = wanted[start : start + 500]
+        marks = ",".join("?" * len(part))
+        found.update(conn.execute(f"SELECT id, detail FROM log_details WHERE id IN ({marks})", part).fetchall())
+    return found
 
 
 MAX_TRIGRAMS = 32
