@@ -34,7 +34,15 @@ def test_listener_round_robins_over_service_tasks_and_drains_a_stopped_one(
     elbv2, ec2 = make_client("elbv2", endpoint), make_client("ec2", endpoint)
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
-    group = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=PORT, VpcId=vpc, TargetType="ip")
+    group = elbv2.create_target_group(
+        Name="web",
+        Protocol="HTTP",
+        Port=PORT,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckIntervalSeconds=5,
+        HealthCheckTimeoutSeconds=2,
+    )
     group_arn = group["TargetGroups"][0]["TargetGroupArn"]
     elbv2.modify_target_group_attributes(
         TargetGroupArn=group_arn,
@@ -57,6 +65,13 @@ def test_listener_round_robins_over_service_tasks_and_drains_a_stopped_one(
     addresses = {details(wait_status(ecs, arn, "RUNNING", timeout=60))["privateIPv4Address"]: arn for arn in arns}
     listener = f"http://127.0.0.1:{port}/hello"
 
+    def target_states() -> dict[str, str]:
+        found = elbv2.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
+        return {h["Target"]["Id"]: h["TargetHealth"]["State"] for h in found}
+
+    # A task is RUNNING before its server listens; as a user would, wait for the targets to pass a check.
+    wait_for(lambda: target_states() == {address: "healthy" for address in addresses}, 30)
+
     answers = served_by(listener, 6)
     order = [a["address"] for a in answers]
     assert Counter(order) == Counter({address: 3 for address in addresses})
@@ -76,11 +91,7 @@ def test_listener_round_robins_over_service_tasks_and_drains_a_stopped_one(
     # While it drains its server still answers at its address, but the listener no longer sends it anything.
     assert httpx.get(f"http://{gone}:{PORT}/direct", timeout=5).json()["address"] == gone
     assert {a["address"] for a in served_by(listener, 6)} == {staying}
-    state = {
-        h["Target"]["Id"]: h["TargetHealth"]["State"]
-        for h in elbv2.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
-    }
-    assert state[gone] == "draining"
+    assert target_states()[gone] == "draining"
     stopped = wait_status(ecs, addresses[gone], "STOPPED", timeout=60)
     assert (stopped["stoppedAt"] - stopped["stoppingAt"]).total_seconds() >= DELAY_SECONDS - 0.5
     assert {a["address"] for a in served_by(listener, 4)} == {staying}
