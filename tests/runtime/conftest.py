@@ -83,6 +83,9 @@ def require_process_runtime() -> None:
 # Two test runs on one host (a developer's and a clean checkout's, say) keep apart when each sets
 # its own ECSLITE_TEST_SLOT (0-4): slot s takes network numbers s*10 .. s*10+9 and tags bridges with s.
 SLOT = int(os.environ.get("ECSLITE_TEST_SLOT", "0"))
+if not 0 <= SLOT <= 4:
+    # Higher slots would run into the next block's networks (process 100+, restartable 150+, in-process 200+).
+    raise pytest.UsageError(f"ECSLITE_TEST_SLOT must be 0-4, not {SLOT}")
 
 
 @pytest.fixture(scope="session")
