@@ -301,6 +301,17 @@ def enis(db: Database, account: str, region: str) -> list[tuple[int, Interface]]
     return [(r["rid"], _interface(r)) for r in rows]
 
 
+def interfaces_of_kinds(db: Database, account: str, region: str, kinds: Sequence[str]) -> list[tuple[int, Interface]]:
+    """The partition's interfaces of the given kinds (``eni``, ``elb``, ...), in allocation order."""
+    marks = ", ".join("?" for _ in kinds)
+    rows = db.query(
+        f"""SELECT rid, {_COLUMNS} FROM network_interfaces WHERE account=? AND region=? AND kind IN ({marks})
+            ORDER BY rid""",
+        (account, region, *kinds),
+    )
+    return [(r["rid"], _interface(r)) for r in rows]
+
+
 def for_task(db: Database, task_arn: str) -> list[Interface]:
     rows = db.query(f"SELECT {_COLUMNS} FROM network_interfaces WHERE task_arn=? ORDER BY rid", (task_arn,))
     return [_interface(r) for r in rows]

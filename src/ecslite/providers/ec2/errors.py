@@ -37,6 +37,11 @@ def interface_not_found(interface_id: str) -> Ec2Error:
     return Ec2Error("InvalidNetworkInterfaceID.NotFound", f"The networkInterface ID '{interface_id}' does not exist")
 
 
+def interface_in_use(interface_id: str) -> Ec2Error:
+    """DeleteNetworkInterface of an attached interface (a requester-managed one is always attached here)."""
+    return invalid_value(f"Network interface '{interface_id}' is currently in use.")
+
+
 def malformed(code: str, value: str, prefix: str) -> Ec2Error:
     return Ec2Error(code, f'Invalid id: "{value}" (expecting "{prefix}-...")')
 

@@ -16,6 +16,7 @@ from ecslite.model.vpc_docs import security_group_doc
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ec2 import errors
 from ecslite.providers.ec2.common import Doc, Ec2Base, Values
+from ecslite.providers.ec2.elb_interfaces import balancers_with_group
 from ecslite.store import vpc as vpc_store
 
 GROUP_FILTERS = ("group-id", "group-name", "vpc-id", "description", "owner-id", "ip-permission.protocol")
@@ -89,7 +90,9 @@ class SecurityGroupOps(Ec2Base):
             raise errors.Ec2Error(
                 "CannotDelete", f'the specified group: "{group_id}" name: "default" cannot be deleted by a user'
             )
-        if vpc_store.interfaces_with_group(self.db, ctx.account, ctx.region, group_id):
+        if vpc_store.interfaces_with_group(self.db, ctx.account, ctx.region, group_id) or balancers_with_group(
+            self.db, ctx.account, ctx.region, group_id
+        ):
             raise errors.dependency(f"resource {group_id} has a dependent object")
         with self.db.transaction():
             vpc_store.delete_group(self.db, ctx.account, ctx.region, group_id)
