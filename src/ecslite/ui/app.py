@@ -36,7 +36,7 @@ from ecslite.store import services as svc_store
 from ecslite.store.db import Change, Database
 from ecslite.telemetry.query.params import BadParameter, parse_duration_ms
 from ecslite.telemetry.store import TelemetryStore
-from ecslite.ui import ecs_views, red_views, telemetry_views
+from ecslite.ui import ecs_views, elb_views, red_views, telemetry_views
 from ecslite.ui.live import ChangeHub
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ class UiApp:
             ("/service", self.service),
             ("/service/telemetry", self.service_telemetry),
             ("/task", self.task),
+            ("/load-balancers", self.load_balancers),
+            ("/target-group", self.target_group),
             ("/task/telemetry", self.task_telemetry),
             ("/task/logs", self.task_logs),
             ("/map", self.service_map),
@@ -187,6 +189,18 @@ class UiApp:
         found = ecs_views.service_detail(self.sources.db, arn) if arn else None
         if found is None:
             return _problem(f"Service {arn or '(none given)'} was not found.", 404)
+        found["targetGroups"] = elb_views.service_target_groups(self.sources.db, found["service"])
+        return _json({"now": self.sources.clock.now(), **found})
+
+    async def load_balancers(self, request: Request) -> Response:
+        now = self.sources.clock.now()
+        return _json({"now": now, **elb_views.load_balancers(self.sources.db, now)})
+
+    async def target_group(self, request: Request) -> Response:
+        arn = request.query_params.get("arn", "")
+        found = elb_views.target_group_detail(self.sources.db, arn) if arn else None
+        if found is None:
+            return _problem(f"Target group {arn or '(none given)'} was not found.", 404)
         return _json({"now": self.sources.clock.now(), **found})
 
     async def task(self, request: Request) -> Response:

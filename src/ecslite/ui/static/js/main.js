@@ -11,6 +11,8 @@ const PAGES = [
   [/^\/ui\/service\/?$/, "overview", () => import("./pages/service.js")],
   [/^\/ui\/task\/?$/, "overview", () => import("./pages/task.js")],
   [/^\/ui\/map\/?$/, "map", () => import("./pages/map.js")],
+  [/^\/ui\/load-balancers\/?$/, "elb", () => import("./pages/load-balancers.js")],
+  [/^\/ui\/target-group\/?$/, "elb", () => import("./pages/target-group.js")],
   [/^\/ui\/traces\/?$/, "traces", () => import("./pages/traces.js")],
   [/^\/ui\/traces\/([^/]+)$/, "traces", () => import("./pages/trace.js")],
   [/^\/ui\/logs\/?$/, "logs", () => import("./pages/logs.js")],
@@ -144,7 +146,7 @@ function themeLabel() {
 
 // -- keys ------------------------------------------------------------------------------------------
 
-const GO = { o: "/ui", m: "/ui/map", t: "/ui/traces", l: "/ui/logs", x: "/ui/metrics" };
+const GO = { o: "/ui", m: "/ui/map", b: "/ui/load-balancers", t: "/ui/traces", l: "/ui/logs", x: "/ui/metrics" };
 let prefix = null;
 
 function showHelp() {
@@ -161,6 +163,7 @@ function showHelp() {
         "table",
         row(["g", "o"], "Overview"),
         row(["g", "m"], "Service map"),
+        row(["g", "b"], "Load balancers"),
         row(["g", "t"], "Traces"),
         row(["g", "l"], "Logs"),
         row(["g", "x"], "Metrics"),

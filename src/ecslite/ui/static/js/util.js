@@ -208,6 +208,8 @@ const TONES = {
   DEACTIVATING: "warn", STOPPING: "warn", DEPROVISIONING: "warn", DRAINING: "warn", draining: "warn", MONITORING: "info",
   UNHEALTHY: "err", FAILED: "err", failed: "err", TRIGGERED: "err", ROLLBACK_IN_PROGRESS: "warn", ROLLBACK_SUCCESSFUL: "warn",
   ROLLBACK_FAILED: "err", error: "err", ERROR: "err", fatal: "err", warn: "warn", STOPPED: "", UNKNOWN: "",
+  // ELBv2 target and load balancer states (lower case, as ELBv2 writes them)
+  healthy: "ok", active: "ok", initial: "warn", provisioning: "warn", unhealthy: "err", active_impaired: "warn",
 };
 
 export function badge(text, tone) {
@@ -275,6 +277,10 @@ export function serviceHref(arn) {
 
 export function taskHref(arnOrId) {
   return `/ui/task?id=${encodeURIComponent(taskIdOf(arnOrId))}`;
+}
+
+export function targetGroupHref(arn) {
+  return `/ui/target-group?arn=${encodeURIComponent(arn)}`;
 }
 
 export function traceHref(id) {

@@ -1,12 +1,17 @@
-// Service page: deployments with rollout progress and the circuit breaker, tasks, events,
-// CPU/memory from the runtime metrics, RED per operation from the span metrics.
-// Two requests: the ECS state (live) and the telemetry of the chosen range (refreshed every 15 s).
+// Service page: deployments with rollout progress and the circuit breaker, the health of its tasks
+// in its target groups (each target's last check), tasks, events, CPU/memory from the runtime
+// metrics, RED per operation from the span metrics.
+// Two requests: the ECS state (live; every 5 s too behind target groups, whose health checks the
+// live stream does not announce) and the telemetry of the chosen range (refreshed every 15 s).
 
 import {
   h, clear, add, api, errorBox, badge, table, link, ago, nameOf, taskHref, progress, panel, shortId, rate, percent,
   seconds, rangeSelect, dateTime, number, lifetimeWindow,
 } from "../util.js";
 import { LineChart, fromQuery } from "../plot.js";
+import { healthCounts, healthCheckText, groupLink, targetsTable } from "../elb.js";
+
+const TARGET_POLL_MS = 5000;
 
 export async function render(main, query) {
   const arn = query.get("arn") || "";
@@ -21,6 +26,7 @@ export async function render(main, query) {
   let spanServices = []; // the span services of this ECS service, once the telemetry answered
   let controller = null;
   let timer = null;
+  let targetTimer = null;
 
   async function loadState() {
     if (controller) controller.abort();
@@ -32,6 +38,9 @@ export async function render(main, query) {
       return;
     }
     drawState();
+    if (state.targetGroups.length && !targetTimer) {
+      targetTimer = setInterval(() => document.visibilityState === "visible" && loadState(), TARGET_POLL_MS);
+    }
   }
 
   async function loadTelemetry() {
@@ -78,6 +87,7 @@ export async function render(main, query) {
         deploymentsTable(s.deployments, now),
         breakerView(state),
       ),
+      state.targetGroups.length ? panel("Target groups", targetGroupsView(state.targetGroups, now)) : null,
       h(
         "div.grid.two",
         panel("Tasks", tasksTable(state.tasks, now, "No task of this service is running or starting.")),
@@ -132,10 +142,11 @@ export async function render(main, query) {
   timer = setInterval(loadTelemetry, 15000);
   return {
     onChange: (change) => {
-      if (change.kinds.some((k) => k === "*" || k === "task") || change.keys.includes(arn)) loadState();
+      if (change.kinds.some((k) => k === "*" || k === "task" || k === "elb-target") || change.keys.includes(arn)) loadState();
     },
     dispose: () => {
       clearInterval(timer);
+      clearInterval(targetTimer);
       if (controller) controller.abort();
       for (const chart of charts) chart.dispose();
     },
@@ -154,6 +165,22 @@ function deploymentsTable(deployments, now) {
     ],
     deployments,
     "No deployment.",
+  );
+}
+
+function targetGroupsView(groups, now) {
+  return groups.map((g) =>
+    h(
+      "div",
+      { "data-service-target-group": g.name },
+      h("div.row", h("strong", g.missing ? g.name : groupLink(g)), g.missing ? badge("deleted", "err") : healthCounts(g.counts)),
+      g.missing
+        ? h("p.small.muted", "This target group no longer exists.")
+        : [
+            h("p.small.muted", `${g.containers.join(", ")} · ${healthCheckText(g)}`),
+            targetsTable(g.targets, now, "No target yet: tasks become targets while they activate."),
+          ],
+    ),
   );
 }
 
