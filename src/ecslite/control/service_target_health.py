@@ -26,6 +26,9 @@ from ecslite.store.db import Database
 ELB_UNHEALTHY_REASON = "Task failed ELB health checks in (target-group {arn})"  # §3.6, §7.4
 # §4.10; the event's format is unverified.
 ELB_UNHEALTHY_EVENT = "(task {task}) (port {port}) is unhealthy in (target-group {arn}) due to (reason {reason})."
+# Beyond ECS (§7.5): the last check's outcome, after ECS's text.
+LAST_CHECK_STATUS = " The last health check got HTTP {status} in {latency:.0f} ms."
+LAST_CHECK_ERROR = " The last health check failed ({error}) after {latency:.0f} ms."
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,4 +89,17 @@ def unhealthy_stop(db: Database, task: Mapping[str, Any]) -> tuple[str, str] | N
     event = ELB_UNHEALTHY_EVENT.format(
         task=task_id, port=target.port, arn=target.target_group_arn, reason=health.description or "unknown"
     )
-    return ELB_UNHEALTHY_REASON.format(arn=target.target_group_arn), event
+    row = elb_store.get_target(db, target.target_group_arn, target.id, target.port)
+    return ELB_UNHEALTHY_REASON.format(arn=target.target_group_arn), event + last_check_text(
+        row.last_check if row is not None else None
+    )
+
+
+def last_check_text(check: Mapping[str, Any] | None) -> str:
+    """The sentence after ECS's event text: the last check's status or error and latency ("" before any)."""
+    if not check:
+        return ""
+    latency = float(check.get("latencyMs") or 0.0)
+    if check.get("status") is not None:
+        return LAST_CHECK_STATUS.format(status=check["status"], latency=latency)
+    return LAST_CHECK_ERROR.format(error=check.get("error") or "no answer", latency=latency)
