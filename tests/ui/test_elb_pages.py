@@ -160,6 +160,13 @@ def test_load_balancers_page_shows_listeners_rules_and_groups(page: Any, seeded:
     assert rows[3][1:] == ["Otherwise (default rule)", "forward to web-tg"]
     groups = lb.locator("[data-target-group]").all_inner_texts()
     assert sorted(groups) == ["api", "web-tg"]
+    # A group's targets open on a click and stay open while the page refetches (every 5 s).
+    api = lb.locator("tbody tr", has=page.locator('[data-target-group="api"]'))
+    api.locator("summary").click()
+    expect(api.locator("[data-last-check]")).to_contain_text("HTTP 200")
+    first = api.locator("[data-last-check] time").get_attribute("datetime")
+    expect(api.locator("[data-last-check] time")).not_to_have_attribute("datetime", first or "", timeout=15_000)
+    assert api.locator("details").evaluate("d => d.open")
     screenshot(page, "load-balancers")
 
 

@@ -9,7 +9,7 @@ const ORDER = ["healthy", "initial", "unhealthy", "draining", "unused", "unavail
 export function healthCounts(counts) {
   const states = ORDER.filter((s) => counts && counts[s]);
   if (!states.length) return h("span.muted.small", "no targets");
-  return h("span.row", { style: { gap: "6px" } }, states.map((s) => badge(`${counts[s]} ${s}`, toneOf(s))));
+  return h("span", { style: { display: "inline-flex", gap: "6px", verticalAlign: "middle" } }, states.map((s) => badge(`${counts[s]} ${s}`, toneOf(s))));
 }
 
 function toneOf(state) {
@@ -68,4 +68,11 @@ export function healthCheckText(group) {
 
 export function groupLink(group) {
   return link(targetGroupHref(group.targetGroupArn), group.name, { "data-target-group": group.name });
+}
+
+// A timed refetch (health checks are not announced live) is skipped while the keyboard focus is in
+// the page's content, so a redraw never takes it away (a mouse click's focus does not hold it).
+export function pollable(root) {
+  const focused = document.activeElement;
+  return document.visibilityState === "visible" && !(focused && root.contains(focused) && focused.matches(":focus-visible"));
 }

@@ -5,7 +5,7 @@
 // health checks are not announced, so the page also refetches every 5 s (the shortest interval).
 
 import { h, clear, add, api, errorBox, badge, table, panel, kv, emptyState, link } from "../util.js";
-import { healthCounts, groupLink, targetsTable } from "../elb.js";
+import { healthCounts, groupLink, targetsTable, pollable } from "../elb.js";
 
 const POLL_MS = 5000;
 
@@ -35,6 +35,8 @@ export async function render(main) {
 
   function draw(data, served) {
     const lbs = data.loadBalancers;
+    // Target lists the user opened stay open across redraws.
+    const open = new Set([...root.querySelectorAll("details[open][data-targets-of]")].map((d) => d.dataset.targetsOf));
     clear(
       root,
       h("div.head", h("div", h("h1", "Load balancers"), h("div.muted.small", "ELBv2 load balancers, their listeners and rules, and the health of every target. ecslite serves each HTTP listener on this host."))),
@@ -46,12 +48,13 @@ export async function render(main) {
     if (!lbs.length) add(root, h("p.muted", "No load balancer yet: target groups without one are not health-checked."));
     for (const lb of lbs) add(root, loadBalancerPanel(lb, served, data.now));
     if (data.unusedTargetGroups.length) {
-      add(root, panel("Target groups no load balancer uses", groupsTable(data.unusedTargetGroups)));
+      add(root, panel("Target groups no load balancer uses", groupsTable(data.unusedTargetGroups, data.now)));
     }
+    for (const details of root.querySelectorAll("details[data-targets-of]")) details.open = open.has(details.dataset.targetsOf);
   }
 
   await load();
-  const timer = setInterval(() => document.visibilityState === "visible" && load(), POLL_MS);
+  const timer = setInterval(() => pollable(root) && load(), POLL_MS);
   return {
     onChange: (change) => {
       if (change.kinds.some((k) => k === "*" || k === "task" || k.startsWith("elb-"))) load();
@@ -115,7 +118,7 @@ function groupsTable(groups, now) {
     [
       { title: "Target group", cell: (g) => h("div", groupLink(g), h("div.small.muted", `${g.protocol}:${g.port} · ${g.targetType}`)) },
       { title: "Health", cell: (g) => healthCounts(g.counts) },
-      { title: "Targets", cls: "wrap", cell: (g) => (g.targets.length ? h("details", h("summary.small", `${g.targets.length} target${g.targets.length === 1 ? "" : "s"}`), targetsTable(g.targets, now)) : h("span.muted.small", "none registered")) },
+      { title: "Targets", cls: "wrap", cell: (g) => (g.targets.length ? h("details", { dataset: { targetsOf: `${g.targetGroupArn}` } }, h("summary.small", `${g.targets.length} target${g.targets.length === 1 ? "" : "s"}`), targetsTable(g.targets, now)) : h("span.muted.small", "none registered")) },
     ],
     groups,
   );

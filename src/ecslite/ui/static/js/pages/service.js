@@ -9,7 +9,7 @@ import {
   seconds, rangeSelect, dateTime, number, lifetimeWindow,
 } from "../util.js";
 import { LineChart, fromQuery } from "../plot.js";
-import { healthCounts, healthCheckText, groupLink, targetsTable } from "../elb.js";
+import { healthCounts, healthCheckText, groupLink, targetsTable, pollable } from "../elb.js";
 
 const TARGET_POLL_MS = 5000;
 
@@ -39,7 +39,7 @@ export async function render(main, query) {
     }
     drawState();
     if (state.targetGroups.length && !targetTimer) {
-      targetTimer = setInterval(() => document.visibilityState === "visible" && loadState(), TARGET_POLL_MS);
+      targetTimer = setInterval(() => pollable(stateBox) && loadState(), TARGET_POLL_MS);
     }
   }
 

@@ -3,8 +3,8 @@
 // One request; refetched on ELBv2 and task changes, and every health check interval (checks are
 // not announced on the live stream).
 
-import { h, clear, add, api, errorBox, panel, kv, link, table } from "../util.js";
-import { healthCounts, healthCheckText, targetsTable } from "../elb.js";
+import { h, clear, add, api, errorBox, panel, kv, link } from "../util.js";
+import { healthCounts, healthCheckText, targetsTable, pollable } from "../elb.js";
 
 export async function render(main, query) {
   const arn = query.get("arn") || "";
@@ -29,7 +29,7 @@ export async function render(main, query) {
     if (every !== interval) {
       clearInterval(timer);
       interval = every;
-      timer = setInterval(() => document.visibilityState === "visible" && load(), every);
+      timer = setInterval(() => pollable(root) && load(), every);
     }
   }
 
@@ -46,6 +46,7 @@ export async function render(main, query) {
           h("div.muted.small", `${g.protocol}:${g.port} · target type ${g.targetType} · ${g.vpcId}`),
         ),
       ),
+      panel("Targets", targetsTable(g.targets, data.now, "No targets are registered. A service with loadBalancers registers its tasks here; or aws elbv2 register-targets.")),
       h(
         "div.grid.two",
         panel(
@@ -66,17 +67,9 @@ export async function render(main, query) {
           data.loadBalancers.length
             ? h("ul", data.loadBalancers.map((lb) => h("li", link("/ui/load-balancers", lb.name), " ", h("span.mono.small.muted", lb.dnsName))))
             : h("p.muted", "No load balancer forwards to this group: its targets are unused and not checked."),
-          h("h3", "Attributes"),
-          table(
-            [
-              { title: "Attribute", cell: (a) => h("span.mono.small", a[0]) },
-              { title: "Value", cell: (a) => h("span.mono.small", a[1]) },
-            ],
-            Object.entries(data.attributes).sort(),
-          ),
         ),
       ),
-      panel("Targets", targetsTable(g.targets, data.now, "No targets are registered. A service with loadBalancers registers its tasks here; or aws elbv2 register-targets.")),
+      panel("Attributes", kv(Object.entries(data.attributes).sort().map(([key, value]) => [key, value || "(empty)"]))),
     );
   }
 
