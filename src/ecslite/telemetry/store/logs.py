@@ -150,13 +150,15 @@ def log_columns(
     columns: list[Sequence[Any]] = list(zip(*records, strict=True))
     if not columns:
         return [], None
-    # A detail built once and shared is one object: its hash is computed once, the rest is cached.
-    distinct = dict.fromkeys(columns[DETAIL])
+    # A shared detail is one object (the Forward converter builds it once): told apart by identity,
+    # so records with details of their own (OTLP's) cost no hashing of their blobs.
+    identities = list(map(id, columns[DETAIL]))
+    distinct = dict(zip(identities, columns[DETAIL], strict=True))
     if len(distinct) * 4 > len(records):
         return columns, None
-    index = {blob: i for i, blob in enumerate(distinct)}
-    columns[DETAIL] = list(map(index.__getitem__, columns[DETAIL]))
-    return columns, list(distinct)
+    index = {identity: i for i, identity in enumerate(distinct)}
+    columns[DETAIL] = list(map(index.__getitem__, identities))
+    return columns, list(distinct.values())
 
 
 class _Streams(dict[tuple[str, int, str], int]):
