@@ -48,6 +48,7 @@ from ecslite.providers.servicediscovery.provider import ServiceDiscoveryProvider
 from ecslite.providers.ssm.provider import SsmProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
+from ecslite.runtime.fake import FakeRuntime
 from ecslite.runtime.process.netlink import host_routes
 from ecslite.runtime.select import select_runtime
 from ecslite.store.db import Database
@@ -111,7 +112,12 @@ class Server:
         """ELBv2 target health checks (§7.2): one loop per target group a load balancer uses."""
         from ecslite.control.target_health import TargetHealth
 
-        self.target_health = TargetHealth(self.db, self.clock)
+        if isinstance(self.runtime, FakeRuntime):
+            from ecslite.elb.fake_network import fake_prober
+
+            self.target_health = TargetHealth(self.db, self.clock, fake_prober(self.runtime))
+        else:
+            self.target_health = TargetHealth(self.db, self.clock)
         self.components.append(self.target_health)
 
     def _add_cloud_map_dns(self) -> None:
@@ -263,16 +269,33 @@ class Server:
         scaling = ManagedScaling(self.db, self.clock, callbacks.add, callbacks.remove)
         self.components.append(CapacityController(self.db, self.clock, self.settings, scaling=scaling))
         self._add_local_alb()
+        self._add_bridge_gateways()
+
+    def _add_bridge_gateways(self) -> None:
+        """A deleted subnet's gateway leaves the bridge (process runtime only; control.bridge_gateways)."""
+        network = getattr(self.runtime, "network", None)
+        if self.runtime.name != "process" or network is None:
+            return
+        from ecslite.control.bridge_gateways import BridgeGatewaysFeed
+
+        self.components.append(BridgeGatewaysFeed(self.db, network, self.settings.vpc_cidr))
 
     def _add_local_alb(self) -> None:
         """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set, and
         on its load balancer's private addresses on the bridge where the runtime has one."""
         from ecslite.elb.listeners import LocalAlb, StoreRouting
 
+        transport = None
+        if isinstance(self.runtime, FakeRuntime):
+            from ecslite.elb.fake_network import LoopbackOnlyTransport
+            from ecslite.elb.listeners import TARGET_LIMITS
+
+            transport = LoopbackOnlyTransport(TARGET_LIMITS)
         self.local_alb = LocalAlb(
             self.db,
             StoreRouting(self.db, self.target_groups.healthy_targets),
             host_addresses=getattr(self.runtime, "network", None),
+            transport=transport,
         )
         self.components.append(self.local_alb)
 

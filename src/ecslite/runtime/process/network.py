@@ -3,7 +3,8 @@
 
 Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
 
-- One bridge, ``settings.bridge``, holds the gateway (``.1``) of every subnet in use, the
+- One bridge, ``settings.bridge``, holds the gateway (``.1``) of every subnet in use (put there by
+  its first task, taken off by :meth:`HostNetwork.keep_gateways` once the subnet is deleted), the
   resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`) and
   ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
   gateway, and while they exist each load balancer's private addresses (``/32``, put there and
@@ -36,7 +37,7 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,50 @@ class HostNetwork:
     def _remove_bridge_address(self, address: str, prefix: int) -> None:
         if self._bridge_index is not None:
             self._netlink().delete_address(self._bridge_index, address, prefix)
+
+    async def keep_gateways(self, subnets: Iterable[str]) -> list[str]:
+        """Take off the bridge the gateway of every network but ``subnets`` (CIDRs) and those a
+        sandbox here still uses; their NAT goes too.
+
+        Returns the gateways taken off, as ``address/prefix``. Call with the subnets of the store read
+        just before (on the loop): a task made in a subnet created since has written its state first.
+        """
+        removed = await self._run(self._prune_gateways, frozenset(ipaddress.IPv4Network(c) for c in subnets))
+        networks = {str(ipaddress.IPv4Network(gateway, strict=False)) for gateway in removed}
+        if networks & self.nat.ranges:
+            self.nat.ranges -= networks
+            await self._run(self.nat.install)
+        return removed
+
+    def _prune_gateways(self, subnets: frozenset[ipaddress.IPv4Network]) -> list[str]:
+        host = self._netlink()
+        link = host.link(self.bridge)
+        if link is None:
+            return []
+        kept = set(subnets)
+        # Listed before the states are read: a sandbox whose gateway is listed has written its state.
+        listed = host.addresses(link.index)
+        kept |= self._sandbox_networks()
+        removed = []
+        for address, prefix in listed:
+            # Only a gateway (base + 1) has a prefix below /32 here; resolvers, load balancers and
+            # the metadata address are /32.
+            if prefix >= 32:
+                continue
+            network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
+            if str(network.network_address + 1) != address or network in kept:
+                continue
+            host.delete_address(link.index, address, prefix)
+            removed.append(f"{address}/{prefix}")
+        return removed
+
+    def _sandbox_networks(self) -> set[ipaddress.IPv4Network]:
+        found = set()
+        for task_id in self.existing():
+            state = self._state(task_id) or {}
+            if state.get("gateway") and state.get("prefixLength"):
+                found.add(ipaddress.IPv4Network(f"{state['gateway']}/{state['prefixLength']}", strict=False))
+        return found
 
     @property
     def nat_reason(self) -> str | None:
