@@ -204,12 +204,20 @@ def bench_api(hosts: int, calls: int) -> dict[str, float]:
 
 
 def bench_service(tasks: int) -> dict[str, float]:
+    image_map = _image_map()
+    try:
+        return _grow(tasks, image_map)
+    finally:
+        shutil.rmtree(image_map.parent, ignore_errors=True)
+
+
+def _grow(tasks: int, image_map: Path) -> dict[str, float]:
     server = Server(
         "--runtime",
         "process",
         "--ephemeral",
         "--image-map",
-        str(_image_map()),
+        str(image_map),
         "--bridge",
         BRIDGE,
         "--vpc-cidr",

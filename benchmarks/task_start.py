@@ -1,7 +1,7 @@
 """Task start latency of ecslite's process runtime against ``docker run -d``, and the cost of idle tasks.
 
     sudo .venv/bin/python benchmarks/task_start.py [--runs 30] [--tasks 200] [--idle-seconds 10] [--no-docker]
-                                                   [--idle-only]
+                                                   [--idle-only] [--idle-service]
 
 Needs root on Linux (the process runtime makes namespaces, veths and cgroups). It starts everything
 itself and stops it by pid on the way out, also on errors, Ctrl-C and SIGTERM:
@@ -30,7 +30,9 @@ machine's load hits all three alike):
 Part 2, idle cost: ``--tasks`` tasks running at once; then over ``--idle-seconds`` the server's
 CPU (utime+stime from ``/proc/<pid>/stat``), and memory per task beyond the containers' own: the
 shims' PSS (``/proc/<pid>/smaps_rollup``) plus the server's RSS growth, divided by the task count.
-``--idle-only`` runs part 2 alone (no docker, no start rounds, no goals of part 1).
+``--idle-only`` runs part 2 alone (no docker, no start rounds, no goals of part 1); with
+``--idle-service`` the idle tasks are a service's (CreateService with ``desiredCount`` ``--tasks``,
+timed until ``runningCount`` reaches it) instead of RunTask's, deleted again before the tasks stop.
 
 Exits non-zero when a goal is missed: p50 ≤ 50 ms, ≥ 10× faster than docker run (p50), idle
 server < 5 % of a core, ≤ 3 MB per task.
@@ -70,6 +72,7 @@ DOCKER_BRIDGE_ADDRESS = "10.232.0.1/24"
 IMAGE = "ecslite-bench/sleep:1"
 DOCKER_IMAGE = "ecslite-bench/busybox:1"
 FAMILY = "bench-sleep"
+IDLE_SERVICE = "bench-idle"
 TARGET = "AmazonEC2ContainerServiceV20141113"
 GOAL_P50_MS = 50.0
 GOAL_RATIO = 10.0
@@ -457,6 +460,7 @@ class IdleResult:
     shims: int
     shim_pss_mb: float
     shim_rss_mb: float
+    owner: str = ""  # " of a service" when --idle-service
 
     @property
     def mb_per_task(self) -> float:
@@ -464,15 +468,55 @@ class IdleResult:
         return (self.shim_pss_mb + growth) / self.tasks
 
 
-def measure_idle(server: Ecslite, subnet: str, tasks: int, window: float) -> IdleResult:
+def start_service(server: Ecslite, subnet: str, tasks: int, owned: Owned) -> None:
+    """A service of ``tasks`` tasks, until all run; deleted (scaled to 0 first) on the way out."""
+
+    def delete() -> None:
+        arns: list[str] = []
+        for page in server.ecs.get_paginator("list_tasks").paginate(serviceName=IDLE_SERVICE):
+            arns.extend(page["taskArns"])
+        server.ecs.update_service(service=IDLE_SERVICE, desiredCount=0)
+        server.ecs.delete_service(service=IDLE_SERVICE, force=True)
+        # Tasks outlive the server: the service's are seen STOPPED before it goes.
+        for start in range(0, len(arns), 100):
+            batch = arns[start : start + 100]
+            wait_for(
+                lambda batch=batch: all(
+                    t["lastStatus"] == "STOPPED" for t in server.ecs.describe_tasks(tasks=batch)["tasks"]
+                ),
+                "the service's tasks to stop",
+                timeout=120,
+                interval=0.2,
+            )
+
+    server.ecs.create_service(
+        serviceName=IDLE_SERVICE,
+        taskDefinition=FAMILY,
+        desiredCount=tasks,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet]}},
+    )
+    owned.add("the idle service", delete)
+    wait_for(
+        lambda: server.ecs.describe_services(services=[IDLE_SERVICE])["services"][0]["runningCount"] == tasks,
+        "the service's tasks to run",
+        timeout=600,
+        interval=0.2,
+    )
+
+
+def measure_idle(server: Ecslite, subnet: str, tasks: int, window: float, service: Owned | None) -> IdleResult:
     time.sleep(2)
     rss_before = server.rss_kb() / 1024
     started = time.perf_counter()
-    arns: list[str] = []
-    while len(arns) < tasks:
-        launched, _ = run_one(server, subnet, count=min(10, tasks - len(arns)))
-        arns.extend(launched)
-    wait_running(server, arns, timeout=600)
+    if service is not None:
+        start_service(server, subnet, tasks, service)
+    else:
+        arns: list[str] = []
+        while len(arns) < tasks:
+            launched, _ = run_one(server, subnet, count=min(10, tasks - len(arns)))
+            arns.extend(launched)
+        wait_running(server, arns, timeout=600)
     start_seconds = time.perf_counter() - started
     # Let the start-up work settle before measuring idle: the spare sandboxes the starts asked for
     # are removed 5 s after the last start (runtime/process/pool.py).
@@ -484,6 +528,7 @@ def measure_idle(server: Ecslite, subnet: str, tasks: int, window: float) -> Idl
     cpu_after = server.cpu_seconds()
     shims_after = sum(cpu_seconds(p) for p in shims if Path(f"/proc/{p}").exists())
     return IdleResult(
+        owner="" if service is None else " of a service",
         tasks=tasks,
         start_seconds=start_seconds,
         server_cpu_percent=(cpu_after - cpu_before) / window * 100,
@@ -551,6 +596,7 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="window of the idle CPU measurement")
     parser.add_argument("--no-docker", action="store_true", help="skip docker run (no ratio, no goal on it)")
     parser.add_argument("--idle-only", action="store_true", help="only the idle cost of --tasks tasks (part 2)")
+    parser.add_argument("--idle-service", action="store_true", help="the idle tasks are a service's, not RunTask's")
     args = parser.parse_args()
     if os.geteuid() != 0 or sys.platform != "linux":
         print("the process runtime needs root on Linux; run this with sudo", file=sys.stderr)
@@ -582,7 +628,7 @@ def main() -> int:
                 shift = round_number % len(steps)
                 for step in steps[shift:] + steps[:shift]:
                     step(round_number >= 3)
-            idle = measure_idle(server, subnet, args.tasks, args.idle_seconds)
+            idle = measure_idle(server, subnet, args.tasks, args.idle_seconds, owned if args.idle_service else None)
         finally:
             owned.release()
     return report(ecslite_ms, controller_ms, docker_ms, floor_ms, phases, idle)
@@ -612,7 +658,7 @@ def report(
         print(samples.row())
     print()
     print(
-        f"{idle.tasks} tasks started in {idle.start_seconds:.1f} s. Idle over the window: server "
+        f"{idle.tasks} tasks{idle.owner} started in {idle.start_seconds:.1f} s. Idle over the window: server "
         f"{idle.server_cpu_percent:.2f} % of a core, {idle.shims} shims {idle.shims_cpu_percent:.2f} % together. "
         f"Server RSS {idle.server_rss_before_mb:.1f} MB before, {idle.server_rss_after_mb:.1f} MB with the tasks; "
         f"shims PSS {idle.shim_pss_mb:.1f} MB (RSS {idle.shim_rss_mb:.1f} MB) in all."
