@@ -77,9 +77,7 @@ class Server:
         self.started = time.monotonic()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.state_path, durability=settings.durability)
-        self.runtime, self.runtime_reason = (
-            (runtime, "given") if runtime else select_runtime(settings, self.clock)
-        )
+        self.runtime, self.runtime_reason = (runtime, "given") if runtime else select_runtime(settings, self.clock)
         self.ecs = EcsProvider(self.db, self.clock, settings)
         self.providers: dict[str, object] = {"ecs": self.ecs, "sts": StsProvider(self.db, self.clock)}
         self.providers["iam"] = IamProvider(self.db, self.clock)
@@ -115,7 +113,7 @@ class Server:
         if isinstance(self.runtime, FakeRuntime):
             from ecslite.elb.fake_network import fake_prober
 
-            self.target_health = TargetHealth(self.db, self.clock, fake_prober(self.runtime))
+            self.target_health = TargetHealth(self.db, self.clock, fake_prober(self.db))
         else:
             self.target_health = TargetHealth(self.db, self.clock)
         self.components.append(self.target_health)

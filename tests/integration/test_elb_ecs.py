@@ -5,6 +5,7 @@ listener on 127.0.0.1 as the store changes."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable
 from typing import Any
@@ -171,3 +172,38 @@ def test_local_alb_serves_listener_rules_on_loopback(endpoint: str, elbv2: Any, 
     assert httpx.get(f"http://127.0.0.1:{port}/other", timeout=5).status_code == 503
     elbv2.delete_listener(ListenerArn=listener)
     wait_for(lambda: ping() is None)
+
+
+def test_fake_runtime_targets_answer_without_leaving_the_host(ecs: Any, elbv2: Any, ec2: Any) -> None:
+    """The fake runtime has no network: its running task passes the check, a hand-registered
+    address outside loopback fails as refused, and the ALB sends nothing there (502)."""
+    definition(ecs)
+    group = elbv2.create_target_group(
+        Name="orders",
+        Protocol="HTTP",
+        Port=PORT,
+        VpcId=network(ec2)[0],
+        TargetType="ip",
+        HealthCheckIntervalSeconds=5,
+        HealthCheckTimeoutSeconds=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    port = free_port()
+    load_balancer(elbv2, ec2, group, port)
+    create(ecs, ec2, group)
+    task_arn = wait_for(lambda: ecs.list_tasks(serviceName="web", desiredStatus="RUNNING")["taskArns"])[0]
+    task = wait_for(lambda: [t for t in ecs.describe_tasks(tasks=[task_arn])["tasks"] if t["lastStatus"] == "RUNNING"])[
+        0
+    ]
+    address = next(d["value"] for d in task["attachments"][0]["details"] if d["name"] == "privateIPv4Address")
+    nobody = str(ipaddress.ip_address(address) + 100)  # in the VPC, no task there
+    elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": nobody, "Port": PORT}])
+
+    def states() -> dict[str, dict[str, Any]]:
+        found = elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+        return {h["Target"]["Id"]: h["TargetHealth"] for h in found}
+
+    wait_for(lambda: states().get(address, {}).get("State") == "healthy", 20)
+    ecs.update_service(service="web", desiredCount=0)  # the only healthy target leaves
+    wait_for(lambda: address not in states() or states()[address]["State"] == "draining", 20)
+    # With no healthy target the ALB fails open to the one left, which it does not reach on this runtime.
+    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 502

@@ -1,6 +1,6 @@
 """The load balancer pages (spec/ecs.md §7.5 "Beyond ECS") against a real server: a load balancer with
 a listener and rules, a target group whose instance target a local HTTP server answers (healthy,
-last check HTTP 200), and a service behind another group whose targets nothing answers (its task's
+last check HTTP 200), and a service behind another group whose health check port nothing answers (its task's
 target goes unhealthy, and the service page says why). No console error; screenshots not blank."""
 
 from __future__ import annotations
@@ -86,8 +86,16 @@ def seeded(ui_server: UiServer) -> Iterator[Seeded]:
         Matcher={"HttpCode": "200-299"},
         **CHECKS,
     )["TargetGroups"][0]["TargetGroupArn"]
+    # Checked on a port the task's container does not map: nothing answers there.
     web = elbv2.create_target_group(
-        Name="web-tg", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip", HealthCheckPath="/ready", **CHECKS
+        Name="web-tg",
+        Protocol="HTTP",
+        Port=8080,
+        VpcId=vpc,
+        TargetType="ip",
+        HealthCheckPath="/ready",
+        HealthCheckPort="8081",
+        **CHECKS,
     )["TargetGroups"][0]["TargetGroupArn"]
     lb = elbv2.create_load_balancer(Name="shop", Subnets=subnets)["LoadBalancers"][0]
     listener = elbv2.create_listener(

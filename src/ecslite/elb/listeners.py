@@ -45,6 +45,8 @@ from ecslite.store.db import Change, Database
 
 log = logging.getLogger(__name__)
 
+TARGET_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+
 LOOPBACK = "127.0.0.1"
 RESET_KIND = "*"
 FOLLOWED_KINDS = frozenset({elb_store.LOAD_BALANCER_KIND, elb_store.LISTENER_KIND, elb_store.RULE_KIND, RESET_KIND})
@@ -180,8 +182,10 @@ class LocalAlb:
         *,
         attributes_of: Callable[[dict[str, Any]], dict[str, str]] | None = None,
         host_addresses: HostAddresses | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.db = db
+        self.transport = transport  # how targets are reached (the fake runtime's: loopback only)
         self.routing = routing
         self.host_addresses = host_addresses
         self._addresses: set[str] = set()  # on the host now, put there by this component
@@ -198,9 +202,7 @@ class LocalAlb:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         # Targets are task addresses on the bridge: never through a proxy from the environment.
-        self._client = httpx.AsyncClient(
-            trust_env=False, limits=httpx.Limits(max_connections=None, max_keepalive_connections=100)
-        )
+        self._client = httpx.AsyncClient(trust_env=False, limits=TARGET_LIMITS, transport=self.transport)
         await self.refresh()
 
     async def stop(self) -> None:
