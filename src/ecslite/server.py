@@ -153,8 +153,11 @@ class Server:
         # A short --metrics-period needs samples often enough to fill its periods.
         interval = min(self.settings.runtime_metrics_interval, self.settings.metrics_period / 5)
         self.components.append(RuntimeMetrics(self.db, self.runtime, self.telemetry.store, self.clock, interval))
-        pipeline, owners = self.telemetry.pipeline, self.telemetry.owners
-        self.components.append(Scraper(self.db, pipeline, owners, self.clock, self.settings.scrape_interval))
+        # The fake runtime's task addresses lead nowhere real: a scrape would go out through the
+        # host's default route, so there is nothing to scrape there (elb/fake_network.py, same rule).
+        if not isinstance(self.runtime, FakeRuntime):
+            pipeline, owners = self.telemetry.pipeline, self.telemetry.owners
+            self.components.append(Scraper(self.db, pipeline, owners, self.clock, self.settings.scrape_interval))
 
     def _add_forward_receiver(self) -> None:
         from ecslite.telemetry.receivers.forward import ForwardReceiver
