@@ -130,6 +130,16 @@ def ecs(endpoint: str) -> Any:
 
 
 @pytest.fixture
+def ec2(endpoint: str) -> Any:
+    return make_client("ec2", endpoint)
+
+
+@pytest.fixture
+def elbv2(endpoint: str) -> Any:
+    return make_client("elbv2", endpoint)
+
+
+@pytest.fixture
 def sts(endpoint: str) -> Any:
     return make_client("sts", endpoint)
 

@@ -7,24 +7,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-
 from ecslite.store.vpc import default_ids
-from tests.conftest import REGION, make_client
+from tests.conftest import REGION
 from tests.integration.test_tasks_helpers import error_of, fargate_definition, run_fargate, wait_status
 
 ACCOUNT = "000000000000"
 DEFAULTS = default_ids(ACCOUNT, REGION, "172.31.0.0/16")
-
-
-@pytest.fixture
-def ec2(endpoint: str) -> Any:
-    return make_client("ec2", endpoint)
-
-
-@pytest.fixture
-def elbv2(endpoint: str) -> Any:
-    return make_client("elbv2", endpoint)
 
 
 def own_network(ec2: Any) -> tuple[str, list[str], str]:

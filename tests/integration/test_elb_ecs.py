@@ -14,20 +14,9 @@ import botocore.exceptions
 import httpx
 import pytest
 
-from tests.conftest import make_client
 from tests.fixtures.ports import free_port
 
 PORT = 8000
-
-
-@pytest.fixture
-def elbv2(endpoint: str) -> Any:
-    return make_client("elbv2", endpoint)
-
-
-@pytest.fixture
-def ec2(endpoint: str) -> Any:
-    return make_client("ec2", endpoint)
 
 
 def error_of(call: Callable[..., Any], **kwargs: Any) -> tuple[str, str]:

@@ -13,16 +13,6 @@ from tests.conftest import make_client
 ACCOUNT = "000000000000"
 
 
-@pytest.fixture
-def elbv2(endpoint: str) -> Any:
-    return make_client("elbv2", endpoint)
-
-
-@pytest.fixture
-def ec2(endpoint: str) -> Any:
-    return make_client("ec2", endpoint)
-
-
 def error_of(call: Any, **kwargs: Any) -> tuple[str, str]:
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         call(**kwargs)

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from tests.conftest import make_client
-from tests.fixtures.ports import free_port
+from tests.fixtures.http_backend import LocalHttpServer, QuietHandler
 from tests.integration.test_elbv2_api import default_network, error_of, forward, make_lb
-
-
-@pytest.fixture
-def elbv2(endpoint: str) -> Any:
-    return make_client("elbv2", endpoint)
-
-
-@pytest.fixture
-def ec2(endpoint: str) -> Any:
-    return make_client("ec2", endpoint)
 
 
 class Backend:
@@ -34,7 +21,7 @@ class Backend:
         self.paths: list[str] = []
         backend = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 backend.agents.append(self.headers.get("User-Agent", ""))
                 backend.paths.append(self.path)
@@ -42,17 +29,11 @@ class Backend:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalHttpServer(Handler)
+        self.port = self.http.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

@@ -4,36 +4,24 @@ what the local ALB does with ``idle_timeout``, the X-Forwarded-For mode and inva
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import make_client
+from tests.fixtures.http_backend import LocalHttpServer, QuietHandler
 from tests.fixtures.ports import free_port
 from tests.integration.test_elbv2_api import default_network, error_of, forward, make_lb
 from tests.integration.test_elbv2_health import wait_for
-
-
-@pytest.fixture
-def elbv2(endpoint: str) -> Any:
-    return make_client("elbv2", endpoint)
-
-
-@pytest.fixture
-def ec2(endpoint: str) -> Any:
-    return make_client("ec2", endpoint)
 
 
 class EchoBackend:
     """Answers every request with the headers it received (JSON); ``/slow`` waits 3 s first."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path == "/slow":
                     time.sleep(3)
@@ -43,17 +31,11 @@ class EchoBackend:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalHttpServer(Handler)
+        self.port = self.http.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @pytest.fixture

@@ -6,17 +6,16 @@ target goes unhealthy, and the service page says why). No console error; screens
 from __future__ import annotations
 
 import re
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.fixtures.http_backend import LocalHttpServer, QuietHandler
 from tests.ui.conftest import UiServer, screenshot
 from tests.ui.seed import network, register, wait_for
 
@@ -35,23 +34,17 @@ class Backend:
     """A local HTTP server answering 200 to the health check path."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalHttpServer(Handler)
+        self.port = self.http.port
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.http.close()
 
 
 @dataclass

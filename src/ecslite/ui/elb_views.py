@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ecslite.control.task_activation import activation_of, targets_of
+from ecslite.providers.elbv2.actions import CONDITION_CONFIG
 from ecslite.providers.elbv2.load_balancers import PROVISIONING_SECONDS
 from ecslite.store import elbv2 as elb_store
 from ecslite.store.db import Database, loads
@@ -48,15 +49,7 @@ def _quoted(values: Iterable[Any]) -> str:
 def describe_condition(condition: Mapping[str, Any]) -> str:
     """One rule condition as a phrase: ``path is "/api/*" or "/v2/*"``."""
     field = str(condition.get("Field"))
-    configs = {
-        "host-header": "HostHeaderConfig",
-        "path-pattern": "PathPatternConfig",
-        "http-header": "HttpHeaderConfig",
-        "http-request-method": "HttpRequestMethodConfig",
-        "query-string": "QueryStringConfig",
-        "source-ip": "SourceIpConfig",
-    }
-    config = condition.get(configs.get(field, "")) or {}
+    config = condition.get(CONDITION_CONFIG.get(field, "")) or {}
     values = list(config.get("Values") or condition.get("Values") or [])
     if field == "host-header":
         return f"host is {_quoted(values)}"

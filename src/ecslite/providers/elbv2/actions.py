@@ -25,7 +25,7 @@ REDIRECT_DEFAULTS = {
     "Path": "/#{path}",
     "Query": "#{query}",
 }
-_CONFIG_OF = {
+CONDITION_CONFIG = {  # a rule condition Field -> the member holding its values
     "host-header": "HostHeaderConfig",
     "path-pattern": "PathPatternConfig",
     "http-header": "HttpHeaderConfig",
@@ -126,7 +126,7 @@ def normal_conditions(conditions: list[Doc]) -> list[Doc]:
     count = 0
     for condition in conditions:
         field = condition.get("Field")
-        key = _CONFIG_OF.get(field or "")
+        key = CONDITION_CONFIG.get(field or "")
         if key is None:
             raise errors.validation(f"Condition field '{field}' is not supported")
         values = _values(field or "", condition, key)
