@@ -18,10 +18,12 @@ TRUST = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal"
 NANOS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
 
 
-def ask(address: str, path: str, timeout: float = 30) -> dict[str, Any]:
+def ask(address: str, path: str, timeout: float = 30, port: int = 8080) -> dict[str, Any]:
+    """What agent_probe.py at ``address:port`` answers (once it listens)."""
+
     def attempt() -> dict[str, Any] | None:
         try:
-            response = httpx.get(f"http://{address}:8080{path}", timeout=20)
+            response = httpx.get(f"http://{address}:{port}{path}", timeout=20)
         except httpx.HTTPError:
             return None
         if response.status_code == 500:

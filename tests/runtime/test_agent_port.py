@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ecslite.agent.listener import bind_agent
@@ -30,6 +29,7 @@ from ecslite.runtime.select import RuntimeUnavailable, select_runtime
 from tests.conftest import make_client, stop_server
 from tests.fixtures.capability import missing
 from tests.runtime.conftest import Restartable, assert_no_leaks, require_process_runtime, wait_for
+from tests.runtime.test_agent_e2e import ask as ask_at
 
 ACCOUNT = "000000000000"
 TRUST = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'  # noqa: E501
@@ -43,8 +43,8 @@ with socket.create_connection(('169.254.170.2', 80), timeout=5) as connection:
 # -- what holds which port -------------------------------------------------------------------------
 
 
-def listening(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket the process listens on (in the host's namespace)."""
+def listening_sockets(pid: int) -> dict[str, tuple[str, int]]:
+    """inode -> (address, port) of every TCP socket the process listens on (in the host's namespace)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -53,14 +53,24 @@ def listening(pid: int) -> set[tuple[str, int]]:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    found = set()
+    return {inode: found for inode, found in host_listeners().items() if inode in inodes}
+
+
+def host_listeners() -> dict[str, tuple[str, int]]:
+    """inode -> (address, port) of every listening IPv4 TCP socket in the host's namespace."""
+    found = {}
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
-        if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+        if fields[3] != "0A":  # 0A: LISTEN
             continue
         address, port = fields[1].split(":")
-        found.add((socket.inet_ntoa(bytes.fromhex(address)[::-1]), int(port, 16)))
+        found[fields[9]] = (socket.inet_ntoa(bytes.fromhex(address)[::-1]), int(port, 16))
     return found
+
+
+def listening(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket the process listens on (in the host's namespace)."""
+    return set(listening_sockets(pid).values())
 
 
 def require_port_80_free() -> None:
@@ -173,18 +183,7 @@ def test_port_80_of_the_metadata_address_reaches_the_endpoint_port_only_while_ma
 
 def ask(path: str, timeout: float = 30) -> dict[str, Any]:
     """What agent_probe.py, a host-network task listening on the host's port 80, answers."""
-
-    def attempt() -> dict[str, Any] | None:
-        try:
-            response = httpx.get(f"http://127.0.0.1:80{path}", timeout=20)
-        except httpx.HTTPError:
-            return None
-        if response.status_code == 500:
-            raise AssertionError(response.text)
-        return response.json() if response.status_code == 200 else None
-
-    found: dict[str, Any] = wait_for(attempt, timeout)
-    return found
+    return ask_at("127.0.0.1", path, timeout, port=80)
 
 
 def _wait_status(ecs: Any, arn: str, status: str, timeout: float = 40) -> dict[str, Any]:
@@ -250,7 +249,8 @@ def test_the_server_listens_off_port_80_and_takes_its_mapping_away_when_it_stops
     assert mapping is not None, "the server's table maps no 169.254.170.2:80"
     port = mapping[0]
     assert mapping == (port, port) and port != 80
-    held = listening(running.pid)
+    sockets = listening_sockets(running.pid)
+    held = set(sockets.values())
     assert {("169.254.170.2", port), ("127.0.0.1", port)} <= held
     assert not {entry for entry in held if entry[1] == 80}
 
@@ -258,12 +258,9 @@ def test_the_server_listens_off_port_80_and_takes_its_mapping_away_when_it_stops
     restartable_server.current = None  # stopped cleanly: nothing for the fixture to restart and reset
     assert not table_exists(bridge)
     assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
-    free = socket.socket()
-    free.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        free.bind(("127.0.0.1", port))  # nothing of the server's is left on its port
-    finally:
-        free.close()
+    # Nothing of the server's is left listening (by socket, not by port: other servers of a parallel
+    # run may take the same port as soon as it is free).
+    assert not set(sockets) & set(host_listeners())
 
 
 def test_without_nftables_the_process_runtime_is_refused_with_the_reason(

@@ -8,11 +8,11 @@ import ipaddress
 import subprocess
 from typing import Any
 
-import botocore.exceptions
 import httpx
 
 from tests.conftest import make_client
 from tests.runtime.conftest import ProcessServer, wait_for
+from tests.runtime.test_subnet_gateways import delete_when_free
 from tests.runtime.test_tasks_e2e import output, program, register, stop, wait_status
 
 
@@ -71,15 +71,7 @@ def test_a_task_on_a_created_subnet_reaches_the_sink_at_its_gateway_until_the_su
     assert ("stdout", "pushed 3: 204") in output(process_server, arn, "push")
     stop(process_ecs, arn)
 
-    def deleted() -> bool:
-        try:
-            ec2.delete_subnet(SubnetId=subnet_id)
-        except botocore.exceptions.ClientError as error:
-            assert error.response["Error"]["Code"] == "DependencyViolation", error.response
-            return False
-        return True
-
-    wait_for(deleted, timeout=30)
+    delete_when_free(ec2, subnet_id)
     wait_for(lambda: gateway not in sink_stats(process_endpoint)["addresses"])
     assert listeners_on(gateway) == []
     # The default subnets' gateways are served still.
