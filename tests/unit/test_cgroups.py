@@ -1,15 +1,18 @@
-"""Pure parts of the cgroup support: finding hierarchies, reading counters, converting limits."""
+"""The cgroup support: finding hierarchies, reading counters (on fake trees), converting limits."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from ecslite.runtime.process.cgroups import (
+    Activity,
     CgroupError,
     Cgroups,
     Layout,
+    _walk,
     cfs_quota_us,
     cgroup_key,
     cpu_shares,
@@ -116,3 +119,51 @@ def test_shares_map_onto_v2_weights_as_runc_does(shares: int, weight: int) -> No
 @pytest.mark.parametrize(("units", "quota"), [(1024, 100_000), (256, 25_000), (2048, 200_000), (1, 1000)])
 def test_task_cpu_is_a_cfs_quota_per_100ms(units: int, quota: int) -> None:
     assert cfs_quota_us(units) == quota
+
+
+def _fake_v1(root: Path) -> Cgroups:
+    return Cgroups(Layout(version=1, mounts={c: root / c for c in ("cpu", "cpuacct", "memory", "pids")}), "k")
+
+
+def _group(directory: Path, procs: list[int], files: tuple[str, ...] = ("cpu.shares", "memory.stat")) -> None:
+    directory.mkdir(parents=True)
+    (directory / "cgroup.procs").write_text("".join(f"{pid}\n" for pid in procs))
+    for name in files:
+        (directory / name).write_text("0\n")
+
+
+def test_activity_counts_each_process_once_across_hierarchies_and_nested_groups(tmp_path: Path) -> None:
+    cgroups = _fake_v1(tmp_path)
+    app = "ecslite/k/t1/app"
+    parent, init = os.getppid(), os.getpid()
+    _group(tmp_path / "cpu" / app, [init, parent])
+    _group(tmp_path / "memory" / app, [init])
+    _group(tmp_path / "memory" / app / "worker", [1])  # a group the container made for itself
+    _group(tmp_path / "cpuacct" / app, [])
+    _group(tmp_path / "pids" / app, [init])
+
+    assert cgroups.activity("t1", "app").pids == 3
+
+    (tmp_path / "pids" / app / "pids.current").write_text("5\n")
+    assert cgroups.activity("t1", "app").pids == 5  # the pids controller's own count wins
+
+
+def test_activity_of_a_container_without_groups_is_empty(tmp_path: Path) -> None:
+    assert _fake_v1(tmp_path).activity("t1", "gone") == Activity(io_read_bytes=0, io_write_bytes=0, pids=0)
+
+
+def test_walk_lists_groups_parents_first_and_skips_interface_files(tmp_path: Path) -> None:
+    top = tmp_path / "t1"
+    _group(top / "b" / "inner", [])
+    _group(top / "a", [])
+    (top / "cgroup.procs").write_text("")
+    assert _walk(top) == [top, top / "a", top / "b", top / "b" / "inner"]
+    assert _walk(tmp_path / "missing") == []
+
+
+def test_existing_tasks_are_the_groups_under_any_hierarchy(tmp_path: Path) -> None:
+    cgroups = _fake_v1(tmp_path)
+    _group(tmp_path / "cpu/ecslite/k/t1", [])
+    _group(tmp_path / "memory/ecslite/k/t2", [])
+    (tmp_path / "memory/ecslite/k/cgroup.procs").write_text("")
+    assert cgroups.existing_tasks() == ["t1", "t2"]

@@ -134,8 +134,8 @@ class Cgroups:
     def existing_tasks(self) -> list[str]:
         found: set[str] = set()
         for base in self.base_dirs():
-            with contextlib.suppress(FileNotFoundError):
-                found.update(entry.name for entry in base.iterdir() if entry.is_dir())
+            with contextlib.suppress(FileNotFoundError), os.scandir(base) as entries:
+                found.update(entry.name for entry in entries if entry.is_dir(follow_symlinks=False))
         return sorted(found)
 
     # -- creating ----------------------------------------------------------------------------
@@ -273,23 +273,25 @@ class Cgroups:
         """
         pids: set[int] = set()
         for directory in self.container_dirs(task_id, name):
-            for leaf in _walk(directory):
-                pids.update(self.procs(leaf))
+            for leaf in _walk_names(str(directory)):
+                pids.update(_procs(leaf))
         memory = self._dir("memory", task_id, name)
-        io_stat = memory / "io.stat" if memory is not None and self.layout.version == 2 else None
-        if io_stat is not None and io_stat.exists():
-            read, write = parse_io_stat(_read(io_stat))
+        io_text = _read_optional(f"{memory}/io.stat") if memory is not None and self.layout.version == 2 else None
+        if io_text is not None:
+            read, write = parse_io_stat(io_text)
         else:
             read = write = 0
             for pid in pids:
                 with contextlib.suppress(OSError):
-                    r, w = parse_proc_io(Path(f"/proc/{pid}/io").read_text())
+                    with open(f"/proc/{pid}/io") as handle:
+                        r, w = parse_proc_io(handle.read())
                     read, write = read + r, write + w
         counted = self._dir("pids", task_id, name)
         current = len(pids)
-        if counted is not None and (counted / "pids.current").exists():
-            with contextlib.suppress(CgroupError, ValueError):
-                current = int(_read(counted / "pids.current"))
+        text = _read_optional(f"{counted}/pids.current") if counted is not None else None
+        if text is not None:
+            with contextlib.suppress(ValueError):
+                current = int(text)
         return Activity(io_read_bytes=read, io_write_bytes=write, pids=current)
 
     def oom_kills(self, task_id: str, name: str) -> int:
@@ -396,14 +398,37 @@ class Cgroups:
 
 def _walk(top: Path) -> list[Path]:
     """``top`` and every cgroup below it, parents before children; nothing if ``top`` is gone."""
-    if not top.is_dir():
+    return [Path(directory) for directory in _walk_names(str(top))]
+
+
+def _walk_names(top: str) -> list[str]:
+    """:func:`_walk` on plain strings. The directory entries' own type (``d_type``, which cgroupfs
+    fills in) tells groups from interface files, so a walk costs one ``getdents`` per group instead
+    of a ``stat`` per file: a v1 memory group alone holds some thirty files, and the runtime metrics
+    walk every container's groups every sample."""
+    try:
+        with os.scandir(top) as entries:
+            children = sorted(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
         return []
     found = [top]
-    with contextlib.suppress(FileNotFoundError):
-        for entry in sorted(top.iterdir()):
-            if entry.is_dir():
-                found.extend(_walk(entry))
+    for child in children:
+        found.extend(_walk_names(child))
     return found
+
+
+def _procs(directory: str) -> list[int]:
+    text = _read_optional(f"{directory}/cgroup.procs")
+    return [] if text is None else [int(line) for line in text.split()]
+
+
+def _read_optional(path: str) -> str | None:
+    """A cgroup file's text, or None when it cannot be read (the group or the file is not there)."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def _mkdir(directory: Path, *, parents: bool = False) -> None:
