@@ -253,6 +253,12 @@ def test_down_leaves_no_task_service_revision_or_cluster(shop: Shop) -> None:
     assert shop.client("logs").describe_log_groups(logGroupNamePrefix="/ecs/shop")["logGroups"]  # kept
     assert httpx.get(f"{shop.endpoint}/_ecslite/health", timeout=5).status_code == 200  # --keep-server
 
+    # The same project comes up again on the same server (its Cloud Map namespace is created anew).
+    assert_ok(shop.up())
+    namespaces = shop.client("servicediscovery").list_namespaces()["Namespaces"]
+    assert [n["Name"] for n in namespaces] == ["shop.local"]
+    assert _cluster_active(ecs)
+
     again = assert_ok(shop.run("down", "--delete-logs", "--stop-server"))
     assert "log group /ecs/shop deleted" in again
     assert not (shop.directory / ".ecslite" / "server.json").exists()

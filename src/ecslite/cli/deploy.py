@@ -26,6 +26,7 @@ import hashlib
 import ipaddress
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -184,7 +185,9 @@ class Deployer:
             "create_private_dns_namespace",
             Name=self.project.namespace,
             Vpc=vpcs[0]["VpcId"],
-            CreatorRequestId=f"ecslite-up-{self.project.name}-{self.project.namespace}",
+            # One id per attempt: a retry within this run is idempotent, while a later `up` (after a
+            # `down` deleted the namespace) must create it again, not get back the old operation.
+            CreatorRequestId=f"ecslite-up-{self.project.namespace}-{uuid.uuid4().hex}",
         )["OperationId"]
         self._wait_operation(operation)
         found = self._namespace_id()
