@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from ecslite.control.service_target_health import last_check_text
-from ecslite.control.target_groups import ElbTargetGroups
 from ecslite.store import elbv2 as elb_store
 from ecslite.store import services as svc_store
 from ecslite.ui.elb_views import (
@@ -23,7 +22,8 @@ from ecslite.ui.elb_views import (
     target_group_detail,
 )
 from tests.unit.test_service_harness import ServiceHarness, run
-from tests.unit.test_task_activation import PORT, TARGET_GROUP, TargetGroupsLog, target_of
+from tests.unit.test_service_target_health import behind_target_group
+from tests.unit.test_task_activation import PORT, TARGET_GROUP, target_of
 
 GROUP_B = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/0123456789abcdef"
 
@@ -106,15 +106,7 @@ def test_a_load_balancer_reads_active_once_provisioned() -> None:
 
 def test_targets_are_their_tasks_and_the_event_carries_the_last_check() -> None:
     async def scenario(h: ServiceHarness) -> None:
-        TargetGroupsLog(h, delay=0.0)
-        h.tasks.reconciler.activation.target_groups = ElbTargetGroups(h.db)
-        h.register(health=False, portMappings=[{"containerPort": PORT}])
-        h.create(
-            loadBalancers=[{"targetGroupArn": TARGET_GROUP, "containerName": "app", "containerPort": PORT}],
-            healthCheckGracePeriodSeconds=0,
-        )
-        await h.until(lambda: h.describe()["runningCount"] == 1)
-        task = h.service_tasks()[0]
+        task = await behind_target_group(h, healthCheckGracePeriodSeconds=0)
         target = target_of(task)
         service = svc_store.get(h.db, h.describe()["serviceArn"])
         assert service is not None

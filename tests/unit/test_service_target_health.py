@@ -4,6 +4,8 @@ grace period, with ECS's reason and event; the circuit breaker counts it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ecslite.control.service_target_health import TargetsHealth, with_targets
 from ecslite.control.target_groups import ElbTargetGroups
 from ecslite.control.task_activation import Target
@@ -43,17 +45,20 @@ def test_an_unhealthy_target_waits_for_the_grace_period() -> None:
     assert phase(health, TaskPhase.PENDING, now=200.0) == PhaseAt(TaskPhase.PENDING)
 
 
+async def behind_target_group(h: ServiceHarness, **create: Any) -> dict[str, Any]:
+    """A service of one task behind TARGET_GROUP (its load balancer in the store), once it runs."""
+    TargetGroupsLog(h, delay=0.0)  # the group and its load balancer in the store
+    h.tasks.reconciler.activation.target_groups = ElbTargetGroups(h.db)
+    h.register(health=False, portMappings=[{"containerPort": PORT}])
+    h.create(loadBalancers=[{"targetGroupArn": TARGET_GROUP, "containerName": "app", "containerPort": PORT}], **create)
+    await h.until(lambda: h.describe()["runningCount"] == 1)
+    task: dict[str, Any] = h.service_tasks()[0]
+    return task
+
+
 def test_a_task_unhealthy_in_its_target_group_is_stopped_and_replaced() -> None:
     async def scenario(h: ServiceHarness) -> None:
-        TargetGroupsLog(h, delay=0.0)  # the group and its load balancer in the store
-        h.tasks.reconciler.activation.target_groups = ElbTargetGroups(h.db)
-        h.register(health=False, portMappings=[{"containerPort": PORT}])
-        h.create(
-            loadBalancers=[{"targetGroupArn": TARGET_GROUP, "containerName": "app", "containerPort": PORT}],
-            healthCheckGracePeriodSeconds=60,
-        )
-        await h.until(lambda: h.describe()["runningCount"] == 1)
-        task = h.service_tasks()[0]
+        task = await behind_target_group(h, healthCheckGracePeriodSeconds=60)
         target = target_of(task)
         assert elb_store.get_target(h.db, TARGET_GROUP, target.id, target.port) is not None
         await h.run(45.0)  # past the 40-second rule: the target, still initial, keeps it from counting
@@ -88,12 +93,7 @@ def test_a_task_unhealthy_in_its_target_group_is_stopped_and_replaced() -> None:
 
 def test_a_task_healthy_in_its_target_group_completes_the_deployment() -> None:
     async def scenario(h: ServiceHarness) -> None:
-        TargetGroupsLog(h, delay=0.0)
-        h.tasks.reconciler.activation.target_groups = ElbTargetGroups(h.db)
-        h.register(health=False, portMappings=[{"containerPort": PORT}])
-        h.create(loadBalancers=[{"targetGroupArn": TARGET_GROUP, "containerName": "app", "containerPort": PORT}])
-        await h.until(lambda: h.describe()["runningCount"] == 1)
-        target = target_of(h.service_tasks()[0])
+        target = target_of(await behind_target_group(h))
         with h.db.transaction():
             elb_store.set_target_state(h.db, TARGET_GROUP, target.id, target.port, "healthy", None, None)
         waited = await h.until(lambda: h.completed(), limit=10)
