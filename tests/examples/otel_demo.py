@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,10 +140,16 @@ def spans_of(tempo_trace: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def read_trace(
-    server_url: str, trace_id: str, services: int, timeout: float = 30.0, server_span: str | None = None
+    server_url: str,
+    trace_id: str,
+    services: int,
+    timeout: float = 30.0,
+    server_span: str | None = None,
+    including: Collection[str] = (),
 ) -> list[dict[str, Any]]:
-    """The spans of a trace (Tempo API) once spans of ``services`` services (and the SERVER span named
-    ``server_span``, which its service exports last as it ends last) have arrived; fails otherwise."""
+    """The spans of a trace (Tempo API) once spans of ``services`` services, among them those named in
+    ``including`` (each service exports its own batches, the caller's last as its span ends last), and
+    the SERVER span named ``server_span`` have arrived; fails otherwise."""
 
     def spans() -> list[dict[str, Any]]:
         response = httpx.get(f"{server_url}/tempo/api/traces/{trace_id}", timeout=10)
@@ -155,7 +161,8 @@ def read_trace(
             s["name"] == server_span and s["kind"] == "SPAN_KIND_SERVER" for s in current
         ):
             return []
-        return current if len({s["service"] for s in current}) >= services else []
+        seen = {s["service"] for s in current}
+        return current if len(seen) >= services and seen >= set(including) else []
 
     found: list[dict[str, Any]] = eventually(complete, timeout=timeout)
     if not found:

@@ -142,7 +142,7 @@ def check_generator_traces(endpoint: str, generator: str) -> None:
     trace_id = eventually(invoke, timeout=30, interval=1.0)
     assert trace_id, "the generator's call to orders kept failing"
     # Four services at least: pricing is called only when the (draining) stock allows a reservation.
-    spans = read_trace(endpoint, trace_id, services=4, timeout=45)
+    spans = read_trace(endpoint, trace_id, services=4, timeout=45, including={"ho11y-svc", "python-fastapi-service"})
     services = {s["service"] for s in spans}
     assert {"ho11y-svc", "python-fastapi-service"} <= services <= DEMO_SERVICES, services
 

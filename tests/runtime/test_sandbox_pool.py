@@ -208,15 +208,22 @@ def test_the_next_runtime_removes_the_spares_of_one_that_died(settings: Settings
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", CRASH, json.dumps(args)], cwd=root, check=True, timeout=60)
     assert len(spares_on_host(settings)) == SIZE
+    # Killed while writing a record: a spare's and a task's, each only as far as the temporary file.
+    for half_written in ("pool-" + "d" * 16, "f" * 32):
+        (settings.runtime_dir / "tasks" / half_written).mkdir(mode=0o700)
+        (settings.runtime_dir / "tasks" / half_written / "sandbox.json.tmp").write_text("{")
 
     async def restart() -> None:
         runtime = ProcessRuntime(settings, pool_size=SIZE)
         await runtime.start()
         try:
             assert spares_on_host(settings) == []
-            assert await runtime.sandboxes() == ["e" * 32]  # the task's sandbox was re-attached
+            # The task's sandbox was re-attached; the half-written one is listed for its owner to remove.
+            assert await runtime.sandboxes() == ["e" * 32, "f" * 32]
             assert await runtime.sandbox("e" * 32) is not None
+            assert await runtime.sandbox("f" * 32) is None
             await runtime.destroy_sandbox("e" * 32)
+            await runtime.destroy_sandbox("f" * 32)
         finally:
             await runtime.close()
 

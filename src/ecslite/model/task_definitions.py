@@ -188,4 +188,3 @@ def find_cycle(names: Sequence[str], edges: Iterable[tuple[str, str]]) -> list[s
                 path.append(nxt)
                 pending.append(iter(graph[nxt]))
     return None
-

@@ -417,5 +417,3 @@ def main(argv: list[str] | None = None) -> int:
     args, _unknown = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s\t%(message)s")
     return asyncio.run(run(args))
-
-

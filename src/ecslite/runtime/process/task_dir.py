@@ -4,9 +4,9 @@
 intent with ``ready: false`` before anything is made, again with ``ready: true`` once it stands),
 the shim's own files and, per container, ``<name>.spec`` (what the shim starts, with the runtime's
 notes such as the runtime id), ``.started``, ``.exit`` and ``.log`` (see :mod:`.shim_client`).
-A directory without ``sandbox.json`` is no sandbox; the ``.log`` files outlive the sandbox as the
-task's container output. Spare sandboxes (:mod:`.pool`) have directories here too, named by their
-spare id until a task takes one over by renaming it.
+A directory without ``sandbox.json`` (or its half-written ``.tmp``) is no sandbox; the ``.log``
+files outlive the sandbox as the task's container output. Spare sandboxes (:mod:`.pool`) have
+directories here too, named by their spare id until a task takes one over by renaming it.
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ class SandboxRecord:
 
 
 def task_dirs(tasks_dir: Path) -> list[str]:
-    """Task ids with a sandbox record."""
+    """Task ids with a sandbox record, or with one half-written: a server killed between writing the
+    record's temporary file and renaming it made nothing yet, but its directory still needs removing."""
+    pending = SANDBOX_FILE + ".tmp"
     try:
-        return sorted(d.name for d in tasks_dir.iterdir() if (d / SANDBOX_FILE).exists())
+        return sorted(d.name for d in tasks_dir.iterdir() if (d / SANDBOX_FILE).exists() or (d / pending).exists())
     except FileNotFoundError:
         return []
 
