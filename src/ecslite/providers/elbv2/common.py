@@ -13,15 +13,12 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from ecslite.clock import Clock
-from ecslite.config import Settings
 from ecslite.providers.base import Params, RequestContext
+from ecslite.providers.default_vpc import DefaultVpcProvider
 from ecslite.providers.elbv2 import errors
 from ecslite.providers.pagination import decode_token, encode_token
 from ecslite.store import elbv2 as store
 from ecslite.store import tags as tag_store
-from ecslite.store import vpc as vpc_store
-from ecslite.store.db import Database
 
 Doc = dict[str, Any]
 T = TypeVar("T")
@@ -75,19 +72,9 @@ def paged(key: str, params: Params, rows: Sequence[tuple[int, Doc]], view: Calla
     return out
 
 
-class ElbBase:
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
-        self.db = db
-        self.clock = clock
-        self.settings = settings
-
-    def now(self) -> float:
-        return round(self.clock.now(), 3)
-
-    def prepare(self, ctx: RequestContext) -> None:
-        """The partition's default VPC exists, as in a new AWS account (EC2 creates it the same way)."""
-        with self.db.transaction():
-            vpc_store.ensure_default(self.db, ctx.account, ctx.region, self.settings.vpc_cidr, self.now())
+class ElbBase(DefaultVpcProvider):
+    """The store, clock and settings, the partition's default VPC before each operation (the base
+    class), and lookups by ARN that raise ELBv2's errors."""
 
     # -- lookups -----------------------------------------------------------------------------
 

@@ -14,32 +14,20 @@ from typing import Any
 
 import orjson
 
-from ecslite.clock import Clock
-from ecslite.config import Settings
 from ecslite.model.cloudmap import OperationType, operation_doc
 from ecslite.providers.base import Params, RequestContext
+from ecslite.providers.default_vpc import DefaultVpcProvider
 from ecslite.providers.pagination import decode_token, encode_token
 from ecslite.providers.servicediscovery import errors
 from ecslite.store import cloudmap as store
-from ecslite.store import vpc as vpc_store
-from ecslite.store.db import Database
 
 Doc = dict[str, Any]
 DEFAULT_PAGE = 100
 
 
-class CloudMapBase:
-    def __init__(self, db: Database, clock: Clock, settings: Settings) -> None:
-        self.db = db
-        self.clock = clock
-        self.settings = settings
-
-    def now(self) -> float:
-        return round(self.clock.now(), 3)
-
-    def prepare(self, ctx: RequestContext) -> None:
-        """A new partition has its default VPC, as in a new AWS account: private DNS namespaces name it."""
-        vpc_store.ensure_default(self.db, ctx.account, ctx.region, self.settings.vpc_cidr, self.now())
+class CloudMapBase(DefaultVpcProvider):
+    """The store, clock and settings, the partition's default VPC before each operation (the base
+    class), lookups that raise Cloud Map's errors, and operation records."""
 
     # -- lookups -------------------------------------------------------------------------------
 
