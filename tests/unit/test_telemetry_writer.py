@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,30 @@ def test_death_during_a_commit_stores_the_batch_exactly_once(
     assert (counters["committed"], counters["failed"], counters["writerRestarts"]) == (11, 0, 1)
     [died] = [r for r in caplog.records if r.getMessage() == "telemetry writer process died during a commit"]
     assert (died.status, died.outcome, died.rows) == (70, outcome, 9)  # type: ignore[attr-defined]
+
+
+def test_a_commit_waits_for_another_connection_holding_the_write_lock(store: TelemetryStore, tmp_path: Path) -> None:
+    """Another writer on the segment (a connection recovering the WAL index, say) holds the lock for a
+    moment: the commit waits for it instead of failing. A transaction that read first and asked for the
+    lock only at its first insert was refused at once, without SQLite's busy wait."""
+    store.write_spans(spans(1, 2))
+    assert store.flush()
+    [path] = (tmp_path / "telemetry").glob("traces-*.db")
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        # A resource the child has not cached yet: its transaction reads the resources table first.
+        inventory = spans(2, 3)
+        store.write_spans(SpanBatch(Resource({"service.name": "inventory"}), inventory.scope, inventory.spans))
+        assert store.flush()
+    finally:
+        release.join()
+        other.close()
+    counters = store.counters()[Signal.TRACES]
+    assert (counters["committed"], counters["failed"]) == (5, 0)
+    assert len(store.trace((2).to_bytes(16, "big"))) == 3
 
 
 class _KillsTheWriter:

@@ -183,7 +183,7 @@ class SegmentSet:
             conn.close()
             raise NewerSchema(f"{path} has schema {version}; this ecslite writes {SCHEMA_VERSION}")
         if version < SCHEMA_VERSION:
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             for statement in self.ddl if version == 0 else self.upgrade:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -110,7 +110,7 @@ class LocalEngine:
     def commit(self, segment: Segment, batches: list[Any], rows: int) -> tuple[int | None, int | None]:
         with segment.lock:
             conn = segment.conn
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 bounds = self.write(conn, segment, batches)
                 conn.execute("COMMIT")
@@ -151,7 +151,7 @@ class LocalEngine:
                 self._backlog.pop(segment, None)
                 return
             conn = segment.conn
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 waiting = self.index(conn, limit)
                 conn.execute("COMMIT")

@@ -108,7 +108,10 @@ class ChildWriter:
         segment = self.segment(signal_name, path)
         conn = segment.conn
         batches = from_wire(signal_name, wire)
-        conn.execute("BEGIN")
+        # IMMEDIATE: the write lock up front, under SQLite's busy wait. A deferred transaction reads
+        # first and asks for the lock at its first insert, and SQLite refuses that upgrade at once
+        # when another connection holds the lock for a moment (no busy wait for a reader).
+        conn.execute("BEGIN IMMEDIATE")
         try:
             low, high = WRITERS[signal_name](conn, segment, batches)
             conn.execute("UPDATE writer_state SET token = ?", (token,))
@@ -170,7 +173,7 @@ class ChildWriter:
             return
         conn = self.segment(Signal.LOGS, path).conn
         try:
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             waiting = log_tables.index_pending(conn, limit)
             conn.execute("COMMIT")
         except sqlite3.Error:
