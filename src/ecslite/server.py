@@ -273,7 +273,8 @@ class Server:
         self._add_bridge_gateways()
 
     def _add_bridge_gateways(self) -> None:
-        """A deleted subnet's gateway leaves the bridge (process runtime only; control.bridge_gateways)."""
+        """A deleted subnet's gateway and a deleted VPC's resolver leave the bridge (process runtime only;
+        control.bridge_gateways)."""
         network = getattr(self.runtime, "network", None)
         if self.runtime.name != "process" or network is None:
             return

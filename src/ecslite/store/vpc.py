@@ -113,6 +113,11 @@ def vpcs(db: Database, account: str, region: str) -> list[tuple[int, Doc]]:
     return [(r["rid"], loads(r["doc"])) for r in rows]
 
 
+def vpc_cidrs_on_host(db: Database) -> list[str]:
+    """Every VPC's CIDR of every partition: their resolvers (base + 2) share the host bridge."""
+    return [r["cidr"] for r in db.query("SELECT DISTINCT cidr FROM vpcs")]
+
+
 def delete_vpc(db: Database, account: str, region: str, vpc_id: str) -> None:
     db.execute("DELETE FROM security_groups WHERE account=? AND region=? AND vpc_id=?", (account, region, vpc_id))
     db.execute("DELETE FROM vpcs WHERE account=? AND region=? AND id=?", (account, region, vpc_id))

@@ -134,6 +134,18 @@ class DnsForwarder:
             raise
         self.listeners[address] = (udp, tcp)
 
+    async def unlisten(self, address: str) -> None:
+        """Stop answering on ``address`` (its VPC is gone); not listening there is fine."""
+        listener = self.listeners.pop(address, None)
+        if listener is None:
+            return
+        udp, tcp = listener
+        udp.close()
+        tcp.close()
+        # Bounded: a client still connected over TCP would otherwise hold the caller (Python 3.12+).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(tcp.wait_closed(), 1.0)
+
     async def close(self) -> None:
         for udp, tcp in self.listeners.values():
             udp.close()

@@ -5,7 +5,8 @@ Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
 
 - One bridge, ``settings.bridge``, holds the gateway (``.1``) of every subnet in use (put there by
   its first task, taken off by :meth:`HostNetwork.keep_gateways` once the subnet is deleted), the
-  resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`) and
+  resolver address of every VPC in use (VPC base + 2, answered by :mod:`.dns`; recorded by
+  :mod:`.resolvers` and taken off by :meth:`HostNetwork.keep_resolvers` once the VPC is deleted) and
   ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
   gateway, and while they exist each load balancer's private addresses (``/32``, put there and
   taken off by the local ALB through :meth:`HostNetwork.add_host_address`). IPv4 forwarding
@@ -50,6 +51,7 @@ from ecslite.runtime.process.dns import HOST_RESOLV_CONF, DnsForwarder
 from ecslite.runtime.process.nat import METADATA_ADDRESS, NatTable, NatUnavailable
 from ecslite.runtime.process.netlink import Netlink, NetlinkError
 from ecslite.runtime.process.ports import PortInUse, Proxy, Route, start_proxies, stop_proxies
+from ecslite.runtime.process.resolvers import RECORD_NAME, ResolverRecord
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class HostNetwork:
         self.bridge = settings.bridge
         self.netns_prefix = f"{settings.bridge}-"
         self.dns = DnsForwarder()
+        self.resolvers = ResolverRecord(self.root / RECORD_NAME)
         self.nat = NatTable(settings.bridge, settings.vpc_cidr)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"net-{settings.bridge}")
         self._host: Netlink | None = None  # used on the executor thread only
@@ -223,6 +226,31 @@ class HostNetwork:
                 found.add(ipaddress.IPv4Network(f"{state['gateway']}/{state['prefixLength']}", strict=False))
         return found
 
+    async def keep_resolvers(self, addresses: Iterable[str]) -> list[str]:
+        """Take off the bridge every VPC resolver address but ``addresses`` and those a sandbox here
+        still names, and stop the DNS relay there. Returns the addresses taken off.
+
+        Call with the VPCs of the store read just before (on the loop), as :meth:`keep_gateways`.
+        """
+        removed = await self._run(self._prune_resolvers, frozenset(addresses))
+        for address in removed:
+            await self.dns.unlisten(address)
+        return removed
+
+    def _prune_resolvers(self, kept: frozenset[str]) -> list[str]:
+        host = self._netlink()
+        link = host.link(self.bridge)
+        if link is None:
+            return []
+        return self.resolvers.prune(host, link.index, kept, self._sandbox_resolvers)
+
+    def _sandbox_resolvers(self) -> set[str]:
+        return {
+            str(server)
+            for task_id in self.existing()
+            for server in (self._state(task_id) or {}).get("dnsServers") or ()
+        }
+
     @property
     def nat_reason(self) -> str | None:
         """Why the nftables table could not be made (tasks then reach this host but not beyond), or ``None``."""
@@ -250,6 +278,7 @@ class HostNetwork:
     def _remove_bridge(self) -> None:
         self._netlink().delete_link(self.bridge)
         self._bridge_index = None
+        self.resolvers.clear()
         self.nat.delete()
 
     # -- sandboxes -------------------------------------------------------------------------------
@@ -529,6 +558,7 @@ class HostNetwork:
             self._claims = Netlink()
         host, inner = self._claims, spare.inner
         host.add_address(bridge, network.gateway, network.prefix_length)
+        self.resolvers.note(network.dns_servers)
         for server in network.dns_servers:
             host.add_address(bridge, server, 32)
         host.forget_neighbor(bridge, network.ipv4)
@@ -591,6 +621,7 @@ class HostNetwork:
         if state.get("mode") not in ADDRESSED_MODES or not state.get("gateway"):
             return
         await self._run(self._add_bridge_address, state["gateway"], int(state["prefixLength"]))
+        self.resolvers.note(state.get("dnsServers") or ())
         for server in state.get("dnsServers") or ():
             await self._run(self._add_bridge_address, server, 32)
         await self._ensure_relays(state)
