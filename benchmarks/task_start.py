@@ -1,17 +1,23 @@
 """Task start latency of ecslite's process runtime against ``docker run -d``, and the cost of idle tasks.
 
     sudo .venv/bin/python benchmarks/task_start.py [--runs 30] [--tasks 200] [--idle-seconds 10] [--no-docker]
-                                                   [--idle-only] [--idle-service]
+                                                   [--idle-only] [--idle-service] [--bridge NAME] [--vpc-cidr CIDR]
 
 Needs root on Linux (the process runtime makes namespaces, veths and cgroups). It starts everything
 itself and stops it by pid on the way out, also on errors, Ctrl-C and SIGTERM:
 
 - an ecslite server (``python -m ecslite server --runtime process``) on a free port with its own
-  data directory, bridge (``ecslbench0``), VPC (``10.231.0.0/16``) and an image map that maps
-  ``ecslite-bench/sleep:1`` to the host's ``sleep``;
-- unless ``--no-docker``: ``dockerd`` on a private socket, data root and bridge (``ecslbdock0``,
-  no iptables), with ``docker.io`` and ``busybox-static`` installed by apt-get when missing, and a
-  one-file image made with ``docker import`` of a busybox root filesystem (no registry pull).
+  data directory, bridge (``--bridge``, by default ``ecslb<pid>``), VPC (``--vpc-cidr``, by
+  default a ``/16`` of 172.16-172.30 chosen by the pid among those no address of the host is in)
+  and an image map that maps ``ecslite-bench/sleep:1`` to the host's ``sleep``;
+- unless ``--no-docker``: ``dockerd`` on a private socket, data root and bridge (``ecslbd<pid>``
+  on a ``/24`` of 10.232.0.0/16 chosen likewise, no iptables), with ``docker.io`` and
+  ``busybox-static`` installed by apt-get when missing, and a one-file image made with
+  ``docker import`` of a busybox root filesystem (no registry pull).
+
+So runs at the same time on one host keep apart: each has its own bridges and address space, and
+removes only the bridges (and the server's nftables table) it made; a bridge that exists already
+is refused rather than taken over.
 
 Part 1, start latency, in interleaved rounds (the order rotates every round, so drift in the
 machine's load hits all three alike):
@@ -43,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import ipaddress
 import json
 import os
 import platform
@@ -65,10 +72,10 @@ from botocore.config import Config
 from common import Owned, cpu_seconds, stop_pid
 
 REGION = "us-east-1"
-BRIDGE = "ecslbench0"
-VPC_CIDR = "10.231.0.0/16"
-DOCKER_BRIDGE = "ecslbdock0"
-DOCKER_BRIDGE_ADDRESS = "10.232.0.1/24"
+# Where the default VPC and the docker bridge are chosen from, starting at the pid: outside the
+# project's default VPC (172.31.0.0/16) and the tests' 10.x VPCs.
+VPC_BLOCKS = [f"172.{octet}.0.0/16" for octet in range(16, 31)]
+DOCKER_BLOCKS = [f"10.232.{octet}.0/24" for octet in range(256)]
 IMAGE = "ecslite-bench/sleep:1"
 DOCKER_IMAGE = "ecslite-bench/busybox:1"
 FAMILY = "bench-sleep"
@@ -157,12 +164,58 @@ class Ecslite:
         return cpu_seconds(self.pid)
 
 
-def start_ecslite(work: Path, owned: Owned) -> Ecslite:
+@dataclass(frozen=True)
+class Network:
+    """This run's bridges and address space (see the module docstring)."""
+
+    bridge: str
+    vpc_cidr: str
+    docker_bridge: str
+    docker_address: str  # the docker bridge's own address, with its prefix
+
+
+def host_networks() -> list[ipaddress.IPv4Network]:
+    """The networks of every IPv4 address on this host (``ip -4 -o addr show``)."""
+    shown = run("ip", "-4", "-o", "addr", "show", check=False).stdout
+    fields = (line.split() for line in shown.splitlines())
+    return [ipaddress.IPv4Interface(f[3]).network for f in fields if len(f) > 3 and f[2] == "inet"]
+
+
+def unused_block(blocks: list[str], start: int, taken: list[ipaddress.IPv4Network]) -> str:
+    """The first of ``blocks``, from ``start`` on, that overlaps none of ``taken``: another run,
+    with another pid, starts its search elsewhere and skips what this one already uses."""
+    for offset in range(len(blocks)):
+        block = ipaddress.IPv4Network(blocks[(start + offset) % len(blocks)])
+        if not any(block.overlaps(network) for network in taken):
+            return str(block)
+    raise RuntimeError(f"every one of {blocks[0]} … {blocks[-1]} overlaps an address of this host")
+
+
+def choose_network(bridge: str | None, vpc_cidr: str | None) -> Network:
+    pid = os.getpid()
+    taken = host_networks()
+    vpc = vpc_cidr or unused_block(VPC_BLOCKS, pid, taken)
+    docker = ipaddress.IPv4Network(unused_block(DOCKER_BLOCKS, pid, [*taken, ipaddress.IPv4Network(vpc)]))
+    # Linux allows 15 characters in a link name; a pid has at most 7 digits.
+    return Network(bridge or f"ecslb{pid}", vpc, f"ecslbd{pid}", f"{docker.network_address + 1}/{docker.prefixlen}")
+
+
+def take_bridge(name: str, owned: Owned) -> None:
+    """Claim ``name`` for this run: refused when the link exists (another run's, or a server's);
+    removed on the way out, after whatever uses it has stopped."""
+    if run("ip", "link", "show", name, check=False).returncode == 0:
+        raise RuntimeError(f"the link {name} exists already (another run?); choose another with --bridge")
+    owned.add(f"bridge {name}", lambda: delete_link(name))
+
+
+def start_ecslite(work: Path, owned: Owned, network: Network) -> Ecslite:
     data_dir = work / "ecslite"
     data_dir.mkdir()
     image_map = work / "images.json"
     image_map.write_text(json.dumps({IMAGE: {"path": "/", "command": ["sleep", "3600"]}}))
-    owned.add("ecslite bridge", lambda: delete_link(BRIDGE))  # released after the server has stopped
+    # Released after the server has stopped; the server removes both itself when it stops cleanly.
+    take_bridge(network.bridge, owned)
+    owned.add("ecslite nftables table", lambda: delete_nft_table(f"ecslite-{network.bridge}"))
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         [
@@ -177,9 +230,9 @@ def start_ecslite(work: Path, owned: Owned) -> Ecslite:
             "--runtime",
             "process",
             "--bridge",
-            BRIDGE,
+            network.bridge,
             "--vpc-cidr",
-            VPC_CIDR,
+            network.vpc_cidr,
             "--image-map",
             str(image_map),
         ],
@@ -331,14 +384,14 @@ def installed(package: str, program: str | None) -> bool:
     return "install ok installed" in status
 
 
-def start_docker(work: Path, owned: Owned) -> Docker:
+def start_docker(work: Path, owned: Owned, network: Network) -> Docker:
     ensure_packages()
     root = work / "docker"
     root.mkdir()
-    run("ip", "link", "add", DOCKER_BRIDGE, "type", "bridge")
-    owned.add("docker bridge", lambda: delete_link(DOCKER_BRIDGE))
-    run("ip", "addr", "add", DOCKER_BRIDGE_ADDRESS, "dev", DOCKER_BRIDGE)
-    run("ip", "link", "set", DOCKER_BRIDGE, "up")
+    take_bridge(network.docker_bridge, owned)
+    run("ip", "link", "add", network.docker_bridge, "type", "bridge")
+    run("ip", "addr", "add", network.docker_address, "dev", network.docker_bridge)
+    run("ip", "link", "set", network.docker_bridge, "up")
     sock = str(root / "docker.sock")
     log = open(root / "dockerd.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
@@ -353,7 +406,7 @@ def start_docker(work: Path, owned: Owned) -> Docker:
             "--pidfile",
             str(root / "dockerd.pid"),
             "--bridge",
-            DOCKER_BRIDGE,
+            network.docker_bridge,
             "--iptables=false",
             "--ip-masq=false",
             "--ip-forward=false",
@@ -380,6 +433,11 @@ def start_docker(work: Path, owned: Owned) -> Docker:
 
 def delete_link(name: str) -> None:
     run("ip", "link", "del", name, check=False)
+
+
+def delete_nft_table(name: str) -> None:
+    if shutil.which("nft") is not None:
+        run("nft", "delete", "table", "ip", name, check=False)
 
 
 def remove_containers(docker: Docker) -> None:
@@ -597,7 +655,20 @@ def main() -> int:
     parser.add_argument("--no-docker", action="store_true", help="skip docker run (no ratio, no goal on it)")
     parser.add_argument("--idle-only", action="store_true", help="only the idle cost of --tasks tasks (part 2)")
     parser.add_argument("--idle-service", action="store_true", help="the idle tasks are a service's, not RunTask's")
+    parser.add_argument(
+        "--bridge", help="the ecslite server's bridge, made and removed by this run (default ecslb<pid>)"
+    )
+    parser.add_argument(
+        "--vpc-cidr", help="the server's default VPC (default: a /16 of 172.16-172.30 no host address is in, by pid)"
+    )
     args = parser.parse_args()
+    if args.bridge is not None and not 0 < len(args.bridge) <= 15:
+        parser.error("--bridge must be a link name of 1 to 15 characters")
+    if args.vpc_cidr is not None:
+        try:
+            ipaddress.IPv4Network(args.vpc_cidr)
+        except ValueError as bad:
+            parser.error(f"--vpc-cidr: {bad}")
     if os.geteuid() != 0 or sys.platform != "linux":
         print("the process runtime needs root on Linux; run this with sudo", file=sys.stderr)
         return 2
@@ -608,10 +679,12 @@ def main() -> int:
     with signals_raise(), tempfile.TemporaryDirectory(prefix="ecslite-bench-") as tmp:
         try:
             work = Path(tmp)
-            server = start_ecslite(work, owned)
+            network = choose_network(args.bridge, args.vpc_cidr)
+            print(f"bridge {network.bridge}, VPC {network.vpc_cidr}", file=sys.stderr)
+            server = start_ecslite(work, owned, network)
             register(server)
             subnet = default_subnet(server)
-            docker = None if args.no_docker or args.idle_only else start_docker(work, owned)
+            docker = None if args.no_docker or args.idle_only else start_docker(work, owned, network)
             steps: list[Callable[[bool], None]] = [
                 lambda keep: measure_ecslite(
                     server,
