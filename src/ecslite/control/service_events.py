@@ -33,6 +33,8 @@ REPLACED_UNHEALTHY = " Amazon ECS replaced {count} tasks due to an unhealthy sta
 STEADY = "has reached a steady state."
 DEPLOYMENT_COMPLETED = "(deployment {id}) deployment completed."
 DEPLOYMENT_FAILED = "(deployment {id}) deployment failed: tasks failed to start."
+# StopServiceDeployment (stopType ROLLBACK) stopped the deployment (unverified wording).
+DEPLOYMENT_STOPPED = "(deployment {id}) deployment stopped: rollback requested."
 CONTAINER_UNHEALTHY = "(task {task}) failed container health checks."
 STUCK = (
     "was unable to stop or start tasks during a deployment because of the service deployment configuration. "

@@ -6,6 +6,11 @@ working on the :class:`Step` the reconciler is taking, inside its transaction.
   ``rollback`` a new PRIMARY returns to the last COMPLETED deployment's revision and the failed
   service deployment goes ``ROLLBACK_IN_PROGRESS``; without, it is ``STOPPED`` (a failed rollback
   is ``ROLLBACK_FAILED``). The breaker never rolls a rollback back.
+- Requested rollback (StopServiceDeployment, §4.11): the provider moves the PRIMARY's service
+  deployment to ``ROLLBACK_REQUESTED``; the next step stops the PRIMARY (``FAILED``, so it stays
+  listed while it drains) and starts the same rollback as the breaker's, whatever the service's
+  breaker says. From there the rollback ends like the breaker's: ``ROLLBACK_SUCCESSFUL`` at steady
+  state, ``ROLLBACK_FAILED`` if an enabled breaker trips on it.
 - Completion: once per deployment, ``COMPLETED`` with ECS's reason, the service deployment
   ``SUCCESSFUL`` (or ``ROLLBACK_SUCCESSFUL``) with the counts it ended with, the events and the
   announcement.
@@ -25,6 +30,8 @@ from ecslite.model.services import (
     ROLLOUT_COMPLETED,
     ROLLOUT_IN_PROGRESS,
     ROLLOUT_ROLLING_BACK,
+    ROLLOUT_STOP_ROLLING_BACK,
+    ROLLOUT_STOPPED,
     DeploymentSpec,
     DeploymentStart,
     DeploymentStatus,
@@ -111,8 +118,41 @@ class DeploymentOutcomes:
             svc_store.freeze_counts(self.db, step.doc, record, None)
             svc_store.put_service_deployment(self.db, record)
 
-    def _rollback(self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc) -> None:
-        """§4.9: a new PRIMARY from the last COMPLETED deployment; the failed one turns ACTIVE and drains."""
+    def _requested_rollback(self, step: Step) -> None:
+        """§4.11: a rollback StopServiceDeployment asked for (the service deployment is
+        ``ROLLBACK_REQUESTED``) starts now. Only an IN_PROGRESS PRIMARY that is no rollback itself
+        can be asked, so steady services never look the record up."""
+        primary = step.primary()
+        if primary["rolloutState"] != RolloutState.IN_PROGRESS or primary.get("_rollbackTo"):
+            return
+        record = self._service_deployment(primary)
+        if record is None or record["status"] != ServiceDeploymentStatus.ROLLBACK_REQUESTED:
+            return
+        last = step.doc.get("_lastCompleted")
+        if not last:
+            # The provider refuses a stop with nothing to return to; a store written otherwise ends here.
+            record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now, updatedAt=step.now)
+            svc_store.freeze_counts(self.db, step.doc, record, None)
+            svc_store.put_service_deployment(self.db, record)
+            return
+        primary.update(
+            rolloutState=RolloutState.FAILED.value, rolloutStateReason=ROLLOUT_STOPPED.format(id=primary["id"])
+        )
+        primary["updatedAt"] = step.now
+        self._event(step, texts.DEPLOYMENT_STOPPED.format(id=primary["id"]))
+        self._rollback(step, primary, record, last, None, ROLLOUT_STOP_ROLLING_BACK)
+
+    def _rollback(
+        self,
+        step: Step,
+        failed: Doc,
+        record: Doc,
+        last: Doc,
+        tripped: Doc | None,
+        reason_text: str = ROLLOUT_ROLLING_BACK,
+    ) -> None:
+        """§4.9: a new PRIMARY from the last COMPLETED deployment; the failed one turns ACTIVE and drains.
+        ``tripped`` is the breaker's state when the breaker asked for it (None when a user did)."""
         spec = DeploymentSpec.from_doc(last["spec"])
         new = start_deployment(
             DeploymentStart(
@@ -126,7 +166,9 @@ class DeploymentOutcomes:
                 desired=int(step.doc["desiredCount"]),
                 now=step.now,
                 deployment_configuration=step.doc["deploymentConfiguration"],
-                rollback=Rollback(last["deploymentId"], last["revisionArn"], record["serviceDeploymentArn"]),
+                rollback=Rollback(
+                    last["deploymentId"], last["revisionArn"], record["serviceDeploymentArn"], reason_text
+                ),
             )
         )
         for deployment in step.doc["deployments"]:
@@ -136,13 +178,14 @@ class DeploymentOutcomes:
         apply_spec(step.doc, spec)
         step.doc.pop("_throttle", None)
         step.doc.pop("_steadyAt", None)
-        reason = ROLLOUT_ROLLING_BACK.format(id=last["deploymentId"])
+        reason = reason_text.format(id=last["deploymentId"])
         record.update(
             status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
             rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": last["revisionArn"]},
             updatedAt=step.now,
-            _breaker=tripped,
         )
+        if tripped is not None:
+            record["_breaker"] = tripped
         svc_store.put_service_deployment(self.db, record)
         new.deployment["_startAnnounced"] = True
         self._announce(

@@ -17,8 +17,9 @@ The step, in order:
    FAILED one stays listed until the deployment that replaced it settles, so it can be seen.
 3. DRAINING: stop every task; INACTIVE once none is left (§4.2). DAEMON: one task per eligible
    container instance (``control.service_placement.DaemonScheduler``, §4.11).
-4. Circuit breaker (§4.9, ``control.service_outcomes``): the PRIMARY fails at the threshold;
-   with ``rollback`` a new PRIMARY returns to the last COMPLETED deployment.
+4. A rollback StopServiceDeployment asked for starts (§4.11); then the circuit breaker (§4.9,
+   ``control.service_outcomes``): the PRIMARY fails at the threshold; with ``rollback`` a new
+   PRIMARY returns to the last COMPLETED deployment.
 5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7): stops, then launches (unless
    throttled, §4.10), the stuck-configuration event once per deployment. Tasks on DRAINING
    instances are moved under the same bounds, and scale-in follows the placement strategies
@@ -75,6 +76,7 @@ from ecslite.model.deployments import (
     throttle_delay,
 )
 from ecslite.model.services import (
+    UNFINISHED_SERVICE_DEPLOYMENT,
     ControllerType,
     DeploymentStatus,
     RolloutState,
@@ -153,11 +155,13 @@ class ServiceReconciler(DeploymentOutcomes):
             self._drain(step)
         elif doc["schedulingStrategy"] == SchedulingStrategy.DAEMON:
             self._notes(step)
+            self._requested_rollback(step)
             self._breaker(step)
             self.daemon.step(self, step, self._service_tasks(step, set()))
             self._prune(step)
         else:
             self._notes(step)
+            self._requested_rollback(step)
             self._breaker(step)
             self._roll(step)
             self._prune(step)
@@ -246,10 +250,7 @@ class ServiceReconciler(DeploymentOutcomes):
         step.doc["status"] = ServiceStatus.INACTIVE.value
         for deployment in step.doc["deployments"]:
             record = self._service_deployment(deployment)
-            if record is not None and record["status"] in (
-                ServiceDeploymentStatus.IN_PROGRESS,
-                ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
-            ):
+            if record is not None and record["status"] in UNFINISHED_SERVICE_DEPLOYMENT:
                 record.update(
                     status=ServiceDeploymentStatus.STOPPED.value,
                     statusReason=DELETED_REASON,

@@ -70,6 +70,10 @@ FINISHED_SERVICE_DEPLOYMENT = frozenset(
     }
 )
 
+# Not yet finished (the developer guide's "Pending" and "Ongoing" stages): what a newer deployment or
+# the service's deletion stops.
+UNFINISHED_SERVICE_DEPLOYMENT = frozenset(set(ServiceDeploymentStatus) - FINISHED_SERVICE_DEPLOYMENT)
+
 
 class MonitorStatus(StrEnum):
     """``deploymentCircuitBreaker.status`` / ``alarms.status`` of a service deployment."""
@@ -96,6 +100,12 @@ ROLLOUT_IN_PROGRESS = "ECS deployment {id} in progress."
 ROLLOUT_COMPLETED = "ECS deployment {id} completed."
 ROLLOUT_BREAKER_FAILED = "ECS deployment circuit breaker: tasks failed to start."
 ROLLOUT_ROLLING_BACK = "ECS deployment circuit breaker: rolling back to deploymentId {id}."
+# StopServiceDeployment with stopType ROLLBACK (§4.11): the rollback deployment's reason (also the
+# service deployment's ``rollback.reason`` and the announcement's), the stopped deployment's reason
+# and the service deployment's statusReason once the stop is accepted (all three unverified wording).
+ROLLOUT_STOP_ROLLING_BACK = "ECS deployment stop requested: rolling back to deploymentId {id}."
+ROLLOUT_STOPPED = "ECS deployment {id} stopped: rollback requested."
+ROLLBACK_REQUESTED_REASON = "Service deployment stop requested with stopType ROLLBACK."
 # Service deployment statusReason of a deployment replaced by a newer one (unverified wording).
 SUPERSEDED_REASON = "Stopped because a newer service deployment started."
 
@@ -177,11 +187,13 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Rollback:
-    """A circuit-breaker rollback: back to ``deployment_id``'s revision, inside the failed service deployment."""
+    """A rollback (the circuit breaker's, or one StopServiceDeployment asked for): back to
+    ``deployment_id``'s revision, inside the service deployment it ends."""
 
     deployment_id: str
     revision_arn: str
     service_deployment_arn: str | None
+    reason: str = ROLLOUT_ROLLING_BACK  # formatted with ``deployment_id``
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +234,7 @@ def start_deployment(start: DeploymentStart, source_revisions: Sequence[str] = (
         reason = ROLLOUT_IN_PROGRESS.format(id=start.deployment_id)
     else:
         revision_arn = rollback.revision_arn
-        reason = ROLLOUT_ROLLING_BACK.format(id=rollback.deployment_id)
+        reason = rollback.reason.format(id=rollback.deployment_id)
     deployment: dict[str, Any] = {
         "id": start.deployment_id,
         "status": DeploymentStatus.PRIMARY.value,

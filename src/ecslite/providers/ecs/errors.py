@@ -105,3 +105,8 @@ class TargetNotConnectedException(AwsError):
 class TaskSetNotFoundException(AwsError):
     def __init__(self, message: str = "The specified task set does not exist.") -> None:  # unverified text
         super().__init__("TaskSetNotFoundException", message)
+
+
+class ServiceDeploymentNotFoundException(AwsError):
+    def __init__(self, message: str = "The service deployment does not exist.") -> None:  # unverified text
+        super().__init__("ServiceDeploymentNotFoundException", message)

@@ -1,10 +1,15 @@
 """Service history (spec/ecs.md §4.11): ListServiceDeployments, DescribeServiceDeployments,
-DescribeServiceRevisions.
+DescribeServiceRevisions, and StopServiceDeployment.
 
 Service deployments and revisions are written when a deployment starts (CreateService,
 UpdateService, a circuit-breaker rollback) and kept with their service until its name is reused.
 ARNs are ``…:service-deployment/<cluster>/<service>/<id>`` and ``…:service-revision/<cluster>/<service>/<id>``;
 one of another partition, or unknown, is a ``MISSING`` failure.
+
+StopServiceDeployment (stopType ``ROLLBACK``, the only one ECS documents as valid) only records the
+request: a ``PENDING`` or ``IN_PROGRESS`` service deployment goes ``ROLLBACK_REQUESTED`` and the
+service controller starts the rollback to the last completed deployment at its next step
+(``control.service_outcomes``); one already stopping or rolling back is left to carry on.
 """
 
 from __future__ import annotations
@@ -12,10 +17,24 @@ from __future__ import annotations
 from typing import Any
 
 from ecslite.model.arns import parse_arn, service_arn
-from ecslite.model.services import ServiceDeploymentStatus
+from ecslite.model.services import (
+    FINISHED_SERVICE_DEPLOYMENT,
+    ROLLBACK_REQUESTED_REASON,
+    ControllerType,
+    DeploymentStatus,
+    RolloutState,
+    ServiceDeploymentStatus,
+    ServiceStatus,
+)
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.common import EcsBase
-from ecslite.providers.ecs.errors import InvalidParameterException, ServiceNotFoundException
+from ecslite.providers.ecs.errors import (
+    ConflictException,
+    InvalidParameterException,
+    ServiceDeploymentNotFoundException,
+    ServiceNotFoundException,
+    UnsupportedFeatureException,
+)
 from ecslite.providers.ecs.service_views import revision_view, service_deployment_view
 from ecslite.providers.pagination import encode_token
 from ecslite.store import services as svc_store
@@ -24,6 +43,29 @@ MAX_DESCRIBE_HISTORY = 20
 DEFAULT_DEPLOYMENTS_PAGE = 20
 ARNS_EMPTY = "{member} cannot be empty."
 ARNS_TOO_MANY = "{member} can have at most {limit} items."
+# StopServiceDeployment's refusals. ECS documents which states can be stopped, not its messages:
+# every text below is unverified, and so is the choice of ConflictException for a service
+# deployment that finished or has no earlier revision to return to.
+STOP_TYPE_INVALID = "The stopType {stop_type} is not supported. The valid value is ROLLBACK."
+STOP_FINISHED = "The service deployment {arn} cannot be stopped because it is {status}."
+STOP_NO_PREVIOUS = (
+    "The service deployment {arn} cannot be rolled back because its service has no earlier completed "
+    "service revision to roll back to."
+)
+STOP_SERVICE_NOT_ACTIVE = "The service deployment {arn} cannot be stopped because its service is {status}."
+STOP_NOT_CURRENT = "The service deployment {arn} cannot be stopped because it is not the service's current deployment."
+STOP_CONTROLLER = (
+    "Stopping a service deployment is not supported for services with the {controller} deployment controller."
+)
+# States in which a stop is accepted without a change: the service deployment is already stopping
+# or rolling back and carries on (developer guide, "Stopping Amazon ECS service deployments").
+_CARRIES_ON = frozenset(
+    {
+        ServiceDeploymentStatus.STOP_REQUESTED,
+        ServiceDeploymentStatus.ROLLBACK_REQUESTED,
+        ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
+    }
+)
 
 
 class ServiceDeploymentOps(EcsBase):
@@ -97,6 +139,52 @@ class ServiceDeploymentOps(EcsBase):
             else:
                 found.append(revision_view(doc))
         return {"serviceRevisions": found, "failures": failures}
+
+    def stop_service_deployment(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        arn = params["serviceDeploymentArn"]
+        # The model allows ABORT too; ECS documents ROLLBACK as the only valid value, and its
+        # default when omitted (unverified: taken to be ROLLBACK).
+        stop_type = params.get("stopType") or "ROLLBACK"
+        if stop_type != "ROLLBACK":
+            raise InvalidParameterException(STOP_TYPE_INVALID.format(stop_type=stop_type))
+        with self.db.transaction():
+            record = svc_store.get_service_deployment(self.db, arn) if _ours(ctx, arn, "service-deployment") else None
+            if record is None:
+                raise ServiceDeploymentNotFoundException()
+            status = ServiceDeploymentStatus(record["status"])
+            if status in _CARRIES_ON:
+                return {"serviceDeploymentArn": arn}
+            if status in FINISHED_SERVICE_DEPLOYMENT:
+                raise ConflictException(STOP_FINISHED.format(arn=arn, status=status.value))
+            _check_stoppable(arn, svc_store.get(self.db, record["serviceArn"]))
+            record.update(
+                status=ServiceDeploymentStatus.ROLLBACK_REQUESTED.value,
+                statusReason=ROLLBACK_REQUESTED_REASON,
+                updatedAt=self.now(),
+            )
+            # Its change wakes the service controller, which starts the rollback (§4.11).
+            svc_store.put_service_deployment(self.db, record)
+        return {"serviceDeploymentArn": arn}
+
+
+def _check_stoppable(arn: str, service: dict[str, Any] | None) -> None:
+    """A PENDING or IN_PROGRESS service deployment can be rolled back when it is what its ACTIVE
+    service is rolling out and an earlier deployment completed (the revision to return to)."""
+    if service is None or service["status"] != ServiceStatus.ACTIVE:
+        status = service["status"] if service is not None else ServiceStatus.INACTIVE.value
+        raise ConflictException(STOP_SERVICE_NOT_ACTIVE.format(arn=arn, status=status))
+    controller = service["deploymentController"]["type"]
+    if controller != ControllerType.ECS:
+        raise UnsupportedFeatureException(STOP_CONTROLLER.format(controller=controller))
+    primary = next((d for d in service.get("deployments") or () if d["status"] == DeploymentStatus.PRIMARY), None)
+    if (
+        primary is None
+        or primary.get("_serviceDeploymentArn") != arn
+        or primary["rolloutState"] != RolloutState.IN_PROGRESS
+    ):
+        raise ConflictException(STOP_NOT_CURRENT.format(arn=arn))
+    if not service.get("_lastCompleted"):
+        raise ConflictException(STOP_NO_PREVIOUS.format(arn=arn))
 
 
 def _checked_arns(arns: list[str], member: str) -> list[str]:

@@ -23,6 +23,7 @@ from ecslite.model.arns import service_arn
 from ecslite.model.capacity import StrategyItem
 from ecslite.model.services import (
     SERVICE_LINKED_ROLE,
+    UNFINISHED_SERVICE_DEPLOYMENT,
     ControllerType,
     DeploymentSpec,
     DeploymentStart,
@@ -334,11 +335,7 @@ class ServiceOps(ServiceDeploymentOps):
         for deployment in before.get("deployments") or ():
             arn = deployment.get("_serviceDeploymentArn")
             record = svc_store.get_service_deployment(self.db, arn) if arn else None
-            if record is None or record["status"] not in (
-                ServiceDeploymentStatus.IN_PROGRESS,
-                ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS,
-                ServiceDeploymentStatus.PENDING,
-            ):
+            if record is None or record["status"] not in UNFINISHED_SERVICE_DEPLOYMENT:
                 continue
             record.update(
                 status=ServiceDeploymentStatus.STOPPED.value, statusReason=SUPERSEDED, stoppedAt=now, updatedAt=now
