@@ -1,5 +1,6 @@
-"""The lazy full-text index of log bodies (store.logs): every line is found whether or not the writer
-has indexed it yet, exactly as ``|=`` would find it, and segments written before the index was lazy
+"""The lazy full-text index of log bodies (store.log_index): every line is found whether or not the
+writer has indexed it yet, exactly as ``|=`` would find it, with the index of words per block of new
+segments and the per-row index of schema-2 segments, and segments written before the index was lazy
 keep working."""
 
 from __future__ import annotations
@@ -15,28 +16,27 @@ from hypothesis import strategies as st
 
 from ecslite.telemetry.log_records import LogBatch, log_from_python
 from ecslite.telemetry.model import Resource, Scope
-from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore
+from ecslite.telemetry.store import LogQuery, Matcher, StoreSettings, TelemetryStore, log_index
 from ecslite.telemetry.store import logs as log_tables
 from ecslite.telemetry.store import writer as writer_module
 from ecslite.telemetry.store.segments import SCHEMA_VERSION, Segment, SegmentSet
 
 RESOURCE = Resource({"service.name": "orders"})
 EVERYTHING = [Matcher("service_name", "=", "orders")]
+# What a segment of schema 2 was created with: one index document per row (logs_fts).
+SCHEMA_2_DDL = (*(s for s in log_tables.DDL if s not in log_index.DDL), *log_index.SCHEMA_2_DDL)
+KINDS = {"words": log_tables.DDL, "rows": SCHEMA_2_DDL}
 
 
-@pytest.fixture
-def segment() -> Iterator[Segment]:
-    segments = SegmentSet(
-        "logs",
-        None,
-        log_tables.DDL,
-        log_tables.TIME_BOUNDS_SQL,
-        upgrade=log_tables.UPGRADE,
-        now=time.time,
-        segment_bytes=1 << 30,
-    )
-    active = segments.active()
-    yield active
+def memory_segments(ddl: tuple[str, ...] = log_tables.DDL) -> SegmentSet:
+    return SegmentSet("logs", None, ddl, log_tables.TIME_BOUNDS_SQL, now=time.time, segment_bytes=1 << 30)
+
+
+@pytest.fixture(params=list(KINDS))
+def segment(request: pytest.FixtureRequest) -> Iterator[Segment]:
+    """A segment as created now (words per block) and one as schema 2 created it (rows)."""
+    segments = memory_segments(KINDS[request.param])
+    yield segments.active()
     segments.close()
 
 
@@ -85,11 +85,12 @@ def test_lines_are_found_the_same_while_the_index_catches_up(segment: Segment) -
     assert found(segment, "order") == ["order 7 created", "ordered twice", "a new order"]
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("tokenizer", ["trigram case_sensitive 1", "trigram"], ids=["new", "case-folding"])
-def test_the_filter_is_case_sensitive_whatever_the_index_folds(tokenizer: str) -> None:
+def test_the_filter_is_case_sensitive_whatever_the_index_folds(tokenizer: str, kind: str) -> None:
     """Segments created before the index stopped folding case are read with the same query."""
-    ddl = tuple(statement.replace("trigram case_sensitive 1", tokenizer) for statement in log_tables.DDL)
-    segments = SegmentSet("logs", None, ddl, log_tables.TIME_BOUNDS_SQL, now=time.time, segment_bytes=1 << 30)
+    ddl = tuple(statement.replace("trigram case_sensitive 1", tokenizer) for statement in KINDS[kind])
+    segments = memory_segments(ddl)
     segment = segments.active()
     try:
         write(segment, BODIES)
@@ -113,21 +114,84 @@ def test_needles_with_quotes_and_long_needles(segment: Segment) -> None:
         assert found(segment, long_line[5:200]) == [long_line]
 
 
+ALPHABET = "abcAB \"'*:-\t\n\u00a0\u2003é"
+
+
 @settings(max_examples=60, deadline=None)
 @given(
-    bodies=st.lists(st.text(alphabet="abcAB \"'*:-", min_size=0, max_size=12), min_size=1, max_size=12),
-    needle=st.text(alphabet="abcAB \"'*:-", min_size=1, max_size=5),
+    bodies=st.lists(st.text(alphabet=ALPHABET, min_size=0, max_size=12), min_size=1, max_size=12),
+    needle=st.text(alphabet=ALPHABET, min_size=1, max_size=5),
     indexed=st.integers(min_value=0, max_value=12),
+    kind=st.sampled_from(list(KINDS)),
 )
-def test_line_filter_matches_a_plain_substring_test(bodies: list[str], needle: str, indexed: int) -> None:
-    segments = SegmentSet(
-        "logs", None, log_tables.DDL, log_tables.TIME_BOUNDS_SQL, now=time.time, segment_bytes=1 << 30
-    )
+def test_line_filter_matches_a_plain_substring_test(bodies: list[str], needle: str, indexed: int, kind: str) -> None:
+    segments = memory_segments(KINDS[kind])
     try:
         segment = segments.active()
         write(segment, bodies)
         index(segment, indexed)
         assert found(segment, needle) == [body for body in bodies if needle in body]
+    finally:
+        segments.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    writes=st.lists(
+        st.lists(st.text(alphabet=ALPHABET, min_size=0, max_size=16), min_size=1, max_size=90), min_size=1, max_size=4
+    ),
+    slices=st.lists(st.integers(min_value=1, max_value=150), min_size=1, max_size=6),
+    needles=st.lists(st.text(alphabet=ALPHABET, min_size=1, max_size=6), min_size=1, max_size=4),
+)
+def test_blocks_indexed_in_slices_find_what_a_substring_test_finds(
+    writes: list[list[str]], slices: list[int], needles: list[str]
+) -> None:
+    """Slices and writes that end inside a block: its document is replaced as it grows, never lost."""
+    segments = memory_segments()
+    try:
+        segment = segments.active()
+        bodies: list[str] = []
+        for number, batch in enumerate(writes):
+            write(segment, batch, start=len(bodies))
+            bodies.extend(batch)
+            index(segment, slices[number % len(slices)])
+            for needle in needles:
+                assert found(segment, needle) == [body for body in bodies if needle in body], needle
+        while index(segment, slices[0]):
+            pass
+        for needle in needles:
+            assert found(segment, needle) == [body for body in bodies if needle in body], needle
+        segment.conn.execute("INSERT INTO logs_words (logs_words) VALUES ('integrity-check')")
+    finally:
+        segments.close()
+
+
+def test_a_block_is_one_document_replaced_as_its_block_fills() -> None:
+    segments = memory_segments()
+    segment = segments.active()
+    conn = segment.conn
+    rows = log_index.BLOCK_ROWS  # block 0 holds ids 1 to rows - 1 (there is no id 0), block 1 the next rows
+    try:
+        bodies = [f"GET /orders/{i % 3} 200" for i in range(2 * rows + 10)]
+        write(segment, bodies)
+        assert index(segment, rows + 5) == 11  # the slice went on to the end of the block it reached
+        assert conn.execute("SELECT indexed, tail FROM fts_state").fetchone() == (2 * rows - 1, "")
+        assert index(segment, 1000) == 0  # the last block is indexed as far as its rows go
+        indexed, tail = conn.execute("SELECT indexed, tail FROM fts_state").fetchone()
+        assert indexed == 2 * rows + 10
+        assert sorted(tail.split("\n")) == ["/orders/0", "/orders/1", "/orders/2", "200", "GET"]
+        write(segment, ["POST /payments 201"], start=10_000)
+        assert index(segment, 1000) == 0
+
+        def blocks(term: str) -> list[int]:
+            return [row[0] for row in conn.execute("SELECT rowid FROM logs_words WHERE logs_words MATCH ?", (term,))]
+
+        assert blocks('"GET"') == [0, 1, 2]
+        assert blocks('"POS" AND "201"') == [2]  # the last block's document holds its old and new words
+        assert found(segment, "/orders/2 2") == [body for body in bodies if "/orders/2" in body]
+        assert found(segment, "payments 2") == ["POST /payments 201"]
+        assert found(segment, "200 GET") == []  # both words in every block, never in this order
+        conn.execute("INSERT INTO logs_words (logs_words) VALUES ('integrity-check')")
     finally:
         segments.close()
 
@@ -140,9 +204,7 @@ SCHEMA_1_FTS = "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', 
 def schema_1_segment(path: Path, bodies: list[str]) -> None:
     """A logs segment as ecslite wrote it before the index was lazy: full index, filled on write."""
     ddl = [
-        statement
-        for statement in log_tables.DDL
-        if "logs_fts" not in statement and "fts_state" not in statement and "writer_state" not in statement
+        statement for statement in log_tables.DDL if statement not in log_index.DDL and "writer_state" not in statement
     ]
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -194,6 +256,50 @@ def test_schema_1_segment_is_read_as_is_and_upgraded_by_the_writer(tmp_path: Pat
 
 
 @pytest.mark.parametrize("writer_process", [False, True], ids=["thread", "process"])
+def test_schema_2_segment_keeps_its_index_of_rows(tmp_path: Path, writer_process: bool) -> None:
+    """A segment of schema 2, partly indexed, is upgraded without a new index: its rows are found,
+    and the writer fills the per-row index it has."""
+    directory = tmp_path / "telemetry"
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    segments = SegmentSet(
+        "logs", directory, SCHEMA_2_DDL, log_tables.TIME_BOUNDS_SQL, now=time.time, segment_bytes=1 << 30
+    )
+    segment = segments.active()
+    write(segment, BODIES)
+    index(segment, 3)
+    segment.conn.execute("PRAGMA user_version=2")
+    segments.close()
+
+    reader = TelemetryStore(StoreSettings(directory=directory, read_only=True))
+    try:
+        query = LogQuery(EVERYTHING, 0, 10**12, contains=["order"], direction="forward")
+        assert [r.record.body for r in reader.read_logs(query)] == ["order 7 created", "ordered twice"]
+    finally:
+        reader.close()
+
+    settings = StoreSettings(directory=directory, commit_interval=0.01, writer_process=writer_process)
+    store = TelemetryStore(settings)
+    try:
+        record = log_from_python(time_ns=time.time_ns(), body="another order")
+        store.write_logs(LogBatch(RESOURCE, Scope(), [record]))
+        assert store.flush()
+        deadline = time.monotonic() + 20
+        while store.log_index_backlog():
+            assert time.monotonic() < deadline, "the idle writer indexes the rest"
+            time.sleep(0.05)
+        query = LogQuery(EVERYTHING, 0, 2 * 10**18, contains=["order"], direction="forward")
+        assert [r.record.body for r in store.read_logs(query)] == ["order 7 created", "ordered twice", "another order"]
+        conn = sqlite3.connect(directory / f"logs-{day}.db")
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "logs_words" not in tables
+        assert conn.execute("SELECT rowid FROM logs_fts WHERE logs_fts MATCH '\"ano\"'").fetchall() == [(6,)]
+        conn.close()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("writer_process", [False, True], ids=["thread", "process"])
 def test_store_indexes_lazily_and_finds_every_line_meanwhile(tmp_path: Path, writer_process: bool) -> None:
     store = TelemetryStore(
         StoreSettings(directory=tmp_path / "telemetry", commit_interval=0.01, writer_process=writer_process)
@@ -216,14 +322,20 @@ def test_store_indexes_lazily_and_finds_every_line_meanwhile(tmp_path: Path, wri
         store.close()
 
 
-def test_new_segments_index_with_the_cheaper_fill_settings(segment: Segment) -> None:
-    conn = segment.conn
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "logs_fts_docsize" not in tables  # columnsize=0
-    config = dict(conn.execute("SELECT k, v FROM logs_fts_config WHERE k != 'version'").fetchall())
-    assert config == {"hashsize": 16 * 1024 * 1024, "automerge": 32, "crisismerge": 32}
-    definition = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_fts'").fetchone()[0]
-    assert "tokenize='trigram case_sensitive 1'" in definition
+def test_new_segments_index_words_with_the_cheaper_fill_settings() -> None:
+    segments = memory_segments()
+    conn = segments.active().conn
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "logs_fts" not in tables
+        assert "logs_words_docsize" not in tables  # columnsize=0
+        assert "logs_words_content" not in tables  # contentless: the bodies are in logs
+        config = dict(conn.execute("SELECT k, v FROM logs_words_config WHERE k != 'version'").fetchall())
+        assert config == {"hashsize": 16 * 1024 * 1024, "automerge": 32, "crisismerge": 32}
+        definition = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'logs_words'").fetchone()[0]
+        assert "tokenize='trigram case_sensitive 1'" in definition
+    finally:
+        segments.close()
 
 
 def test_a_sustained_load_keeps_the_index_backlog_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

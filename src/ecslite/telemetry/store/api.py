@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +81,9 @@ class TelemetryStore:
         self.searchable = SEARCHABLE_SPAN_KEYS | settings.searchable_span_keys
         self._sets: dict[str, SegmentSet] = {}
         self._writers: dict[str, SignalWriter] = {}
-        tables: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, WriteFunction, IndexFunction | None]] = {
+        tables: dict[
+            str, tuple[tuple[str, ...], Mapping[int, Sequence[str]], str, WriteFunction, IndexFunction | None]
+        ] = {
             Signal.TRACES: (span_tables.DDL, span_tables.UPGRADE, span_tables.TIME_BOUNDS_SQL, span_tables.write, None),
             Signal.LOGS: (
                 log_tables.DDL,

@@ -3,28 +3,12 @@
 Tables: ``streams`` (one per distinct label set, canonical sorted JSON) with ``stream_labels`` for
 selector matching and label listings; ``logs`` (one row per record; attributes and the original
 body in ``detail``: the blob, or for a detail many records share, such as the attributes of one
-FireLens container, the integer id of its ``log_details`` row, stored once); ``logs_fts``, an FTS5
-external-content table with the trigram tokenizer on ``body`` (``detail=none``: a quarter of the
-cost of a full index to fill; ``columnsize=0``: no per-row size table, which only ranking needs;
-``case_sensitive 1``: no case folding, a tenth cheaper, and as exact for Loki's case-sensitive
-``|=``), which serves ``|=`` filters of three characters or more. Its fill settings
-(:data:`FTS_CONFIG`: a 16 MiB in-memory term table, segments merged 32 at a time) make a slice
-of :data:`~ecslite.telemetry.store.writer.INDEX_CHUNK` bodies about 1.7 times cheaper than FTS5's
-defaults (docs/benchmarks.md); segments created before them keep their own
-settings and are read the same way.
+FireLens container, the integer id of its ``log_details`` row, stored once); the full-text index
+of bodies that serves ``|=`` filters, filled lazily by the writer (:mod:`.log_index`: its tables,
+fill and filter, and how segments of older schemas are read).
 
-The body index is filled lazily (:func:`index_pending`), by the writer when it has nothing else to
-do, so writing a record never waits for it; ``fts_state.indexed`` is the highest ``logs.id``
-indexed, and rows above it (the unindexed tail) are matched by scanning them. The mark only grows,
-so a reader that read it before a query can only scan more than it needs, never miss a line.
-
-A line filter is exact: the index answers "rows holding every trigram of the needle" (a
-``detail=none`` index cannot match phrases), a superset that ``instr`` then checks
-case-sensitively, as Loki's ``|=`` is. Shorter needles are checked with ``instr`` alone.
-Segments of schema 1 (written before the index was lazy) have a full index and no ``fts_state``:
-they are indexed completely, and the same query serves them. Segments created before
-``log_details`` get the table from the writer when it first shares a detail there, and segments
-with a case-folding index are queried with the same expression (a superset, checked by ``instr``).
+Segments created before ``log_details`` get the table from the writer when it first shares a
+detail there; their older rows keep their blobs.
 """
 
 from __future__ import annotations
@@ -46,25 +30,13 @@ from ecslite.telemetry.log_records import (
     severity_level,
 )
 from ecslite.telemetry.model import Labels, Resource
+from ecslite.telemetry.store import log_index
 from ecslite.telemetry.store.common import RESOURCES_DDL, WRITER_STATE_DDL, load_resource, resource_id
+from ecslite.telemetry.store.log_index import index_pending as index_pending
+from ecslite.telemetry.store.log_index import unindexed as unindexed
 from ecslite.telemetry.store.matchers import Matcher, best_equality, match_all
 from ecslite.telemetry.store.segments import Segment
 
-FTS_STATE_DDL = (
-    "CREATE TABLE fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed INTEGER NOT NULL)",
-    "INSERT INTO fts_state (id, indexed) VALUES (1, 0)",
-)
-# Persistent FTS5 settings (stored in logs_fts_config): the term table flushed every 16 MiB instead of
-# every 1 MiB, and 32 segments of a level merged at once instead of 4 (a slice of 20,000 bodies is
-# one segment, so a segment file of up to 640,000 records is merged at most once; 16 merged a
-# 1,200,000-record index's postings 1.5 times as often for 8 % more CPU). Measured on FireLens lines
-# (docs/benchmarks.md): a body costs 5.4 µs instead of 9.3 µs at 200,000 bodies, 7.4–8.0 µs at
-# 1,200,000, and queries are as fast.
-FTS_CONFIG = (
-    "INSERT INTO logs_fts (logs_fts, rank) VALUES ('hashsize', 16777216)",
-    "INSERT INTO logs_fts (logs_fts, rank) VALUES ('automerge', 32)",
-    "INSERT INTO logs_fts (logs_fts, rank) VALUES ('crisismerge', 32)",
-)
 # Details shared by many records (FireLens records of one container carry the same attributes)
 # are stored once; such a record's ``logs.detail`` is the integer id of its row here, else the blob.
 DETAILS_DDL = (
@@ -84,20 +56,13 @@ DDL = (
     "CREATE INDEX logs_by_stream ON logs (stream_id, ts_ns)",
     "CREATE INDEX logs_by_time ON logs (ts_ns)",
     "CREATE INDEX logs_by_trace ON logs (trace_id) WHERE trace_id IS NOT NULL",
-    "CREATE VIRTUAL TABLE logs_fts USING fts5 (body, content='logs', content_rowid='id', "
-    "tokenize='trigram case_sensitive 1', detail=none, columnsize=0)",
-    *FTS_CONFIG,
-    *FTS_STATE_DDL,
+    *log_index.DDL,
     *WRITER_STATE_DDL,
 )
-# Schema 1 → 2: the full index of a schema-1 segment covers every row; writes continue lazily.
-UPGRADE = (
-    *FTS_STATE_DDL[:1],
-    "INSERT INTO fts_state (id, indexed) SELECT 1, coalesce(max(id), 0) FROM logs",
-    *WRITER_STATE_DDL,
-)
+# Statements that bring a segment of schema N to N + 1 (2 → 3 changes nothing in an existing one:
+# only new segments index words per block, log_index).
+UPGRADE = {1: (*log_index.UPGRADE_1, *WRITER_STATE_DDL)}
 TIME_BOUNDS_SQL = "SELECT min(ts_ns), max(ts_ns) FROM logs"
-TRIGRAM = 3
 
 
 def record_time(record: LogRecord) -> int:
@@ -224,35 +189,6 @@ def _detail_id(conn: sqlite3.Connection, segment: Segment, blob: bytes) -> int:
     return did
 
 
-def index_pending(conn: sqlite3.Connection, limit: int) -> int:
-    """Add up to ``limit`` unindexed bodies to the full-text index, inside the caller's transaction.
-
-    Returns how many rows still wait. A schema-1 segment (no ``fts_state``) is always complete.
-    """
-    try:
-        indexed = int(conn.execute("SELECT indexed FROM fts_state").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    top = int(conn.execute("SELECT coalesce(max(id), 0) FROM logs").fetchone()[0])
-    if top <= indexed:
-        return 0
-    upto = min(top, indexed + limit)
-    conn.execute(
-        "INSERT INTO logs_fts (rowid, body) SELECT id, body FROM logs WHERE id > ? AND id <= ?", (indexed, upto)
-    )
-    conn.execute("UPDATE fts_state SET indexed = ?", (upto,))
-    return top - upto  # ids are dense: rows are never deleted from a segment
-
-
-def unindexed(conn: sqlite3.Connection) -> int:
-    """How many rows wait for the full-text index."""
-    try:
-        indexed = conn.execute("SELECT indexed FROM fts_state").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
-    return int(conn.execute("SELECT count(*) FROM logs WHERE id > ?", (indexed,)).fetchone()[0])
-
-
 def _stream_id(conn: sqlite3.Connection, segment: Segment, labels: Labels) -> int:
     cache = segment.cache.setdefault("streams", {})
     found = cache.get(labels)
@@ -327,17 +263,10 @@ def read(conn: sqlite3.Connection, segment: Segment, query: LogQuery) -> list[St
         return []
     where = [f"l.stream_id IN ({','.join(str(s) for s in streams)})", "l.ts_ns >= ?", "l.ts_ns < ?"]
     params: list[object] = [query.start_ns, query.end_ns]
-    fts = [needle for needle in query.contains if len(needle) >= TRIGRAM]
-    if fts:
-        expression = fts_expression(fts)
-        tail = _indexed_mark(conn)
-        if tail is None:
-            where.append("l.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)")
-            params.append(expression)
-        else:
-            # Rows above the mark are not in the index yet: they are scanned (instr below) instead.
-            where.append("(l.id > ? OR l.id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?))")
-            params.extend((tail, expression))
+    candidates = log_index.line_filter(conn, query.contains) if query.contains else None
+    if candidates is not None:
+        where.append(candidates[0])
+        params.extend(candidates[1])
     for needle in query.contains:
         where.append("instr(l.body, ?) > 0")
         params.append(needle)
@@ -372,33 +301,6 @@ def _shared_details(conn: sqlite3.Connection, ids: set[int]) -> dict[int, bytes]
         marks = ",".join("?" * len(part))
         found.update(conn.execute(f"SELECT id, detail FROM log_details WHERE id IN ({marks})", part).fetchall())
     return found
-
-
-MAX_TRIGRAMS = 32
-
-
-def fts_expression(needles: Sequence[str]) -> str:
-    """An FTS5 query for rows holding every trigram of every needle (each needle ≥ 3 characters).
-
-    Each trigram is its own quoted term (a ``detail=none`` index has no positions for phrases); a
-    long needle uses at most :data:`MAX_TRIGRAMS` of its trigrams, spread over it.
-    """
-    terms: dict[str, None] = {}
-    for needle in needles:
-        grams = list(dict.fromkeys(needle[i : i + TRIGRAM] for i in range(len(needle) - TRIGRAM + 1)))
-        if len(grams) > MAX_TRIGRAMS:
-            step = len(grams) / MAX_TRIGRAMS
-            grams = [grams[int(i * step)] for i in range(MAX_TRIGRAMS)]
-        terms.update(dict.fromkeys(grams))
-    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in terms)
-
-
-def _indexed_mark(conn: sqlite3.Connection) -> int | None:
-    try:
-        row = conn.execute("SELECT indexed FROM fts_state").fetchone()
-    except sqlite3.OperationalError:
-        return None  # schema 1: everything is indexed
-    return int(row[0]) if row else None
 
 
 def label_names(conn: sqlite3.Connection) -> set[str]:

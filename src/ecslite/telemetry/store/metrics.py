@@ -41,7 +41,7 @@ DDL = (
     "CREATE INDEX exemplars_by_series ON exemplars (series_id, ts_ms)",
     *WRITER_STATE_DDL,
 )
-UPGRADE = WRITER_STATE_DDL  # schema 1 → 2
+UPGRADE = {1: WRITER_STATE_DDL}  # schema N → N + 1 (2 → 3: nothing)
 TIME_BOUNDS_SQL = "SELECT min(ts_ms), max(ts_ms) FROM samples"
 
 

@@ -16,8 +16,8 @@ Invariants:
 - A segment records the smallest and largest data time it holds (``min_ts``/``max_ts``), so a
   time-bounded query opens only the segments that can match.
 - ``PRAGMA user_version`` is the segment's schema (:data:`SCHEMA_VERSION`); a writer opening an
-  older segment upgrades it first (the signal's ``upgrade`` statements), a reader reads it as it is
-  (:attr:`Segment.version`). A segment of a newer schema is left alone.
+  older segment upgrades it first (the signal's ``upgrade`` statements, one step per version), a
+  reader reads it as it is (:attr:`Segment.version`). A segment of a newer schema is left alone.
 - With a writer process (:mod:`~ecslite.telemetry.store.writer`) the segment's ``conn`` only
   creates the schema and answers the writer's questions after a crash; the rows are written by the
   process through its own connection.
@@ -31,14 +31,15 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: lazy full-text index (fts_state), writer_state
+# 2: lazy full-text index (fts_state), writer_state; 3: logs index words per block (store.log_index)
+SCHEMA_VERSION = 3
 PAGE_SIZE = 8192
 READER_MMAP_BYTES = 256 * 1024 * 1024
 _NAME = re.compile(r"^(?P<signal>[a-z]+)-(?P<day>\d{4}-\d{2}-\d{2})(?:\.(?P<seq>\d+))?\.db$")
@@ -110,7 +111,7 @@ class SegmentSet:
         ddl: Sequence[str],
         time_bounds_sql: str,
         *,
-        upgrade: Sequence[str] = (),
+        upgrade: Mapping[int, Sequence[str]] | None = None,
         now: Callable[[], float],
         segment_bytes: int,
         read_only: bool = False,
@@ -118,7 +119,7 @@ class SegmentSet:
         self.signal = signal
         self.directory = directory
         self.ddl = ddl
-        self.upgrade = upgrade
+        self.upgrade = upgrade or {}  # schema N → N + 1: statements
         self.time_bounds_sql = time_bounds_sql
         self.now = now
         self.segment_bytes = segment_bytes
@@ -184,7 +185,8 @@ class SegmentSet:
             raise NewerSchema(f"{path} has schema {version}; this ecslite writes {SCHEMA_VERSION}")
         if version < SCHEMA_VERSION:
             conn.execute("BEGIN IMMEDIATE")
-            for statement in self.ddl if version == 0 else self.upgrade:
+            steps = [self.ddl] if version == 0 else [self.upgrade.get(v, ()) for v in range(version, SCHEMA_VERSION)]
+            for statement in (statement for step in steps for statement in step):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")

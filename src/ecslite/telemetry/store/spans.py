@@ -69,7 +69,7 @@ DDL = (
        last_seen INTEGER NOT NULL, PRIMARY KEY (service, name, kind)) WITHOUT ROWID""",
     *WRITER_STATE_DDL,
 )
-UPGRADE = WRITER_STATE_DDL  # schema 1 → 2
+UPGRADE = {1: WRITER_STATE_DDL}  # schema N → N + 1 (2 → 3: nothing)
 TIME_BOUNDS_SQL = "SELECT min(start_ns), max(start_ns + duration_ns) FROM spans"
 
 
