@@ -7,8 +7,11 @@ FireLens container, the integer id of its ``log_details`` row, stored once); the
 of bodies that serves ``|=`` filters, filled lazily by the writer (:mod:`.log_index`: its tables,
 fill and filter, and how segments of older schemas are read).
 
-Segments created before ``log_details`` get the table from the writer when it first shares a
-detail there; their older rows keep their blobs.
+Shared details came with schema 3 (:data:`~.segments.SCHEMA_VERSION`), so that an ecslite that
+knows only blobs does not open a segment holding ids. A segment of schema 2 gets the table when a
+writer upgrades it (:data:`UPGRADE`), and its older rows keep their blobs; segments of schema 2
+written while the table was new may hold ids already, and are read alike (the reader tells an id
+from a blob by its type).
 """
 
 from __future__ import annotations
@@ -59,9 +62,9 @@ DDL = (
     *log_index.DDL,
     *WRITER_STATE_DDL,
 )
-# Statements that bring a segment of schema N to N + 1 (2 → 3 changes nothing in an existing one:
-# only new segments index words per block, log_index).
-UPGRADE = {1: (*log_index.UPGRADE_1, *WRITER_STATE_DDL)}
+# Statements that bring a segment of schema N to N + 1. 2 → 3: the table of shared details (only new
+# segments index words per block, log_index).
+UPGRADE = {1: (*log_index.UPGRADE_1, *WRITER_STATE_DDL), 2: (DETAILS_DDL,)}
 TIME_BOUNDS_SQL = "SELECT min(ts_ns), max(ts_ns) FROM logs"
 
 
@@ -169,8 +172,8 @@ def write(
 
 
 def _detail_id(conn: sqlite3.Connection, segment: Segment, blob: bytes) -> int:
-    """The ``log_details`` id of a shared detail, stored once per segment (a segment written before
-    the table existed gets it here; its older rows keep their blobs)."""
+    """The ``log_details`` id of a shared detail, stored once per segment (the table is made here too
+    for a segment that reached schema 3 before the upgrade to it created the table)."""
     cache: dict[bytes, int] = segment.cache.setdefault("details", {})
     found = cache.get(blob)
     if found is not None:

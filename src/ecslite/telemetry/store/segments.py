@@ -17,7 +17,9 @@ Invariants:
   time-bounded query opens only the segments that can match.
 - ``PRAGMA user_version`` is the segment's schema (:data:`SCHEMA_VERSION`); a writer opening an
   older segment upgrades it first (the signal's ``upgrade`` statements, one step per version), a
-  reader reads it as it is (:attr:`Segment.version`). A segment of a newer schema is left alone.
+  reader reads it as it is (:attr:`Segment.version`). A segment of a newer schema is left alone by
+  writers and readers alike: its rows may mean what this ecslite does not know (schema 3's
+  ``logs.detail`` holding a ``log_details`` id would read as the detail itself to schema 2).
 - With a writer process (:mod:`~ecslite.telemetry.store.writer`) the segment's ``conn`` only
   creates the schema and answers the writer's questions after a crash; the rows are written by the
   process through its own connection.
@@ -39,6 +41,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # 2: lazy full-text index (fts_state), writer_state; 3: logs index words per block (store.log_index)
+# and share details: ``logs.detail`` may be the integer id of a ``log_details`` row (store.logs)
 SCHEMA_VERSION = 3
 PAGE_SIZE = 8192
 READER_MMAP_BYTES = 256 * 1024 * 1024
@@ -171,6 +174,9 @@ class SegmentSet:
                 # The writer has created the file but not yet its tables: nothing to read in it yet.
                 conn.close()
                 raise sqlite3.DatabaseError(f"{path.name} has no tables yet")
+            if version > SCHEMA_VERSION:
+                conn.close()
+                raise NewerSchema(f"{path} has schema {version}; this ecslite reads up to {SCHEMA_VERSION}")
             return Segment(self.signal, day, seq, path, conn, version=version)
         else:
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
