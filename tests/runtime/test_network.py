@@ -28,7 +28,9 @@ from ecslite.model.vpc import default_layout, dns_address, gateway
 from ecslite.runtime.base import NetworkSpec, PortBinding, SandboxFailed, SandboxSpec
 from ecslite.runtime.process import netns
 from ecslite.runtime.process.dns import host_resolvers
-from ecslite.runtime.process.network import METADATA_ADDRESS, HostNetwork, SandboxNetwork, veth_name
+from ecslite.runtime.process.nat import METADATA_ADDRESS
+from ecslite.runtime.process.network import HostNetwork, veth_name
+from ecslite.runtime.process.sandbox_files import SandboxNetwork
 from tests.conftest import make_client
 from tests.fixtures.ports import free_port
 from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wait_for

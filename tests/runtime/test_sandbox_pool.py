@@ -17,8 +17,9 @@ import pytest
 
 from ecslite.config import Settings
 from ecslite.runtime.base import ContainerRunState, ContainerSpec
+from ecslite.runtime.process.bridge import bridge_mac
 from ecslite.runtime.process.cgroups import Cgroups, Layout, cgroup_key
-from ecslite.runtime.process.network import HostNetwork, bridge_mac
+from ecslite.runtime.process.network import HostNetwork
 from ecslite.runtime.process.pool import is_spare
 from ecslite.runtime.process.runtime import ProcessRuntime
 from tests.runtime.conftest import leaks

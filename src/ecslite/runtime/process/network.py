@@ -10,15 +10,16 @@ Layout (design.md Runtimes, spec/ecs.md §2.5, §9.1):
   ``169.254.170.2/32``, the metadata endpoint's address, which every task reaches via its
   gateway, and while they exist each load balancer's private addresses (``/32``, put there and
   taken off by the local ALB through :meth:`HostNetwork.add_host_address`). IPv4 forwarding
-  is on. The nftables table ``ecslite-<bridge>`` (:mod:`.nat`) masquerades
-  what ``settings.vpc_cidr`` and the subnets in use send beyond the host and, while the agent
-  endpoint serves (:meth:`HostNetwork.serve_agent`), maps ``169.254.170.2:80`` to the endpoint's
-  own port, as ECS does, so nothing on the host holds port 80.
+  is on. The bridge's own kernel work is :mod:`.bridge`'s. The nftables table ``ecslite-<bridge>``
+  (:mod:`.nat`) masquerades what ``settings.vpc_cidr`` and the subnets in use send beyond the host
+  and, while the agent endpoint serves (:meth:`HostNetwork.serve_agent`), maps ``169.254.170.2:80``
+  to the endpoint's own port, as ECS does, so nothing on the host holds port 80.
 - ``awsvpc`` and ``bridge`` tasks: a namespace ``/run/netns/<bridge>-<task id>``, a veth pair
   (host side ``ve`` + 13 hex of a hash of bridge and task id, on the bridge, ``eth0`` inside with the
   controller's MAC and address), ``lo`` up, a default route and a route to 169.254.170.2 via the
   gateway. ``bridge`` tasks also get their host ports proxied from ``publish_address`` (:mod:`.ports`).
 - ``none``: a namespace with ``lo`` only. ``host``: no namespace; the host's own files.
+- Every sandbox has a state record and the files its containers mount (:mod:`.sandbox_files`).
 
 Invariants: every step is idempotent; a task's state (``<runtime_dir>/network/<task id>/state.json``)
 is written *before* anything is made for it, so whatever a crash leaves behind is listed by
@@ -33,11 +34,9 @@ import asyncio
 import contextlib
 import hashlib
 import ipaddress
-import json
 import logging
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,35 +46,31 @@ from typing import Any, TypeVar
 from ecslite.config import Settings
 from ecslite.runtime.base import SandboxFailed, SandboxSpec
 from ecslite.runtime.process import netns
-from ecslite.runtime.process.dns import HOST_RESOLV_CONF, DnsForwarder
+from ecslite.runtime.process.bridge import Bridge
+from ecslite.runtime.process.dns import DnsForwarder
 from ecslite.runtime.process.nat import METADATA_ADDRESS, NatTable, NatUnavailable
 from ecslite.runtime.process.netlink import Netlink, NetlinkError
 from ecslite.runtime.process.ports import PortInUse, Proxy, Route, start_proxies, stop_proxies
 from ecslite.runtime.process.resolvers import RECORD_NAME, ResolverRecord
+from ecslite.runtime.process.sandbox_files import (
+    ADDRESSED_MODES,
+    SandboxNetwork,
+    initial_state,
+    read_state,
+    sandbox_network,
+    write_files,
+    write_state,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-NAMESPACED_MODES = ("awsvpc", "bridge", "none")
-ADDRESSED_MODES = ("awsvpc", "bridge")
 TASK_IFNAME = "eth0"
 VETH_PREFIX = "ve"
 IFNAME_MAX = 15
 SETUP_FAILED = "ResourceInitializationError: failed to set up the task's network"
 SPARE_MODE = "spare"
 SPARE_MAC = "02:00:00:00:00:01"  # eth0 of a spare: down and on no bridge until a task gives it its own
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxNetwork:
-    task_id: str
-    netns_path: str | None  # /run/netns/<name>; None for host mode (containers stay in the host netns)
-    hosts_file: Path  # bind-mounted at /etc/hosts in every container of the task
-    resolv_file: Path  # bind-mounted at /etc/resolv.conf
-    hostname_file: Path  # bind-mounted at /etc/hostname
-    ipv4: str | None
-    mac_address: str | None
-    host_veth: str | None
 
 
 @dataclass(slots=True)
@@ -96,12 +91,6 @@ class SpareNetwork:
         self.inner.close()
 
 
-def bridge_mac(bridge: str) -> str:
-    """The bridge's own MAC: locally administered, unicast, fixed by its name (as Docker fixes docker0's)."""
-    digest = hashlib.sha256(f"bridge/{bridge}".encode()).digest()
-    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
-
-
 def veth_name(bridge: str, task_id: str) -> str:
     """The host side of a task's veth: unique per (bridge, task) within the 15 characters Linux allows."""
     digest = hashlib.sha256(f"{bridge}/{task_id}".encode()).hexdigest()
@@ -118,9 +107,8 @@ class HostNetwork:
         self.resolvers = ResolverRecord(self.root / RECORD_NAME)
         self.nat = NatTable(settings.bridge, settings.vpc_cidr)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"net-{settings.bridge}")
-        self._host: Netlink | None = None  # used on the executor thread only
+        self._bridge = Bridge(settings.bridge, settings.vpc_cidr)  # used on the executor thread only
         self._claims: Netlink | None = None  # used on the event loop only (taking over spares)
-        self._bridge_index: int | None = None
         self._proxies: dict[str, list[Proxy]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._host_tasks: set[str] = set()  # while any runs, the table's output chain goes first (:mod:`.nat`)
@@ -130,7 +118,7 @@ class HostNetwork:
     async def setup(self) -> None:
         """Bridge up with 169.254.170.2, forwarding on, NAT, the DNS relay and the proxies of every
         sandbox that survived a restart. Safe to call again."""
-        await self._run(self._setup_bridge)
+        await self._run(self._bridge.setup)
         for task_id in self.existing():
             state = self._state(task_id)
             if state is None or not self._alive(state):
@@ -172,15 +160,11 @@ class HostNetwork:
 
     async def add_host_address(self, address: str) -> None:
         """``address/32`` on the bridge: an address of this host that tasks reach (a load balancer's)."""
-        await self._run(self._add_bridge_address, address, 32)
+        await self._run(self._bridge.add_address, address, 32)
 
     async def remove_host_address(self, address: str) -> None:
         """Take ``address/32`` off the bridge again (nothing to do when it is not there)."""
-        await self._run(self._remove_bridge_address, address, 32)
-
-    def _remove_bridge_address(self, address: str, prefix: int) -> None:
-        if self._bridge_index is not None:
-            self._netlink().delete_address(self._bridge_index, address, prefix)
+        await self._run(self._bridge.remove_address, address, 32)
 
     async def keep_gateways(self, subnets: Iterable[str]) -> list[str]:
         """Take off the bridge the gateway of every network but ``subnets`` (CIDRs) and those a
@@ -189,33 +173,12 @@ class HostNetwork:
         Returns the gateways taken off, as ``address/prefix``. Call with the subnets of the store read
         just before (on the loop): a task made in a subnet created since has written its state first.
         """
-        removed = await self._run(self._prune_gateways, frozenset(ipaddress.IPv4Network(c) for c in subnets))
+        kept = frozenset(ipaddress.IPv4Network(c) for c in subnets)
+        removed = await self._run(self._bridge.prune_gateways, kept, self._sandbox_networks)
         networks = {str(ipaddress.IPv4Network(gateway, strict=False)) for gateway in removed}
         if networks & self.nat.ranges:
             self.nat.ranges -= networks
             await self._run(self.nat.install)
-        return removed
-
-    def _prune_gateways(self, subnets: frozenset[ipaddress.IPv4Network]) -> list[str]:
-        host = self._netlink()
-        link = host.link(self.bridge)
-        if link is None:
-            return []
-        kept = set(subnets)
-        # Listed before the states are read: a sandbox whose gateway is listed has written its state.
-        listed = host.addresses(link.index)
-        kept |= self._sandbox_networks()
-        removed = []
-        for address, prefix in listed:
-            # Only a gateway (base + 1) has a prefix below /32 here; resolvers, load balancers and
-            # the metadata address are /32.
-            if prefix >= 32:
-                continue
-            network = ipaddress.IPv4Network(f"{address}/{prefix}", strict=False)
-            if str(network.network_address + 1) != address or network in kept:
-                continue
-            host.delete_address(link.index, address, prefix)
-            removed.append(f"{address}/{prefix}")
         return removed
 
     def _sandbox_networks(self) -> set[ipaddress.IPv4Network]:
@@ -232,17 +195,12 @@ class HostNetwork:
 
         Call with the VPCs of the store read just before (on the loop), as :meth:`keep_gateways`.
         """
-        removed = await self._run(self._prune_resolvers, frozenset(addresses))
+        removed = await self._run(
+            self._bridge.prune_resolvers, self.resolvers, frozenset(addresses), self._sandbox_resolvers
+        )
         for address in removed:
             await self.dns.unlisten(address)
         return removed
-
-    def _prune_resolvers(self, kept: frozenset[str]) -> list[str]:
-        host = self._netlink()
-        link = host.link(self.bridge)
-        if link is None:
-            return []
-        return self.resolvers.prune(host, link.index, kept, self._sandbox_resolvers)
 
     def _sandbox_resolvers(self) -> set[str]:
         return {
@@ -267,17 +225,14 @@ class HostNetwork:
         await self.dns.close()
         if not self.existing():
             await self._run(self._remove_bridge)
-        if self._host is not None:
-            await self._run(self._host.close)
-            self._host = None
+        await self._run(self._bridge.close)
         if self._claims is not None:
             self._claims.close()
             self._claims = None
         self._executor.shutdown(wait=True)
 
     def _remove_bridge(self) -> None:
-        self._netlink().delete_link(self.bridge)
-        self._bridge_index = None
+        self._bridge.remove()
         self.resolvers.clear()
         self.nat.delete()
 
@@ -381,109 +336,28 @@ class HostNetwork:
         return self.root / task_id
 
     def _state(self, task_id: str) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads((self._dir(task_id) / "state.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return data
+        return read_state(self._dir(task_id))
 
     def _initial_state(self, spec: SandboxSpec) -> dict[str, Any]:
-        network = spec.network
-        mode = spec.network_mode
-        return {
-            "taskId": spec.task_id,
-            "mode": mode,
-            "netns": self.netns_prefix + spec.task_id if mode in NAMESPACED_MODES else None,
-            "hostVeth": veth_name(self.bridge, spec.task_id) if mode in ADDRESSED_MODES else None,
-            "ipv4": network.ipv4 if network and mode in ADDRESSED_MODES else None,
-            "prefixLength": network.prefix_length if network else None,
-            "gateway": network.gateway if network else None,
-            "mac": network.mac_address if network and mode in ADDRESSED_MODES else None,
-            "dnsServers": list(network.dns_servers) if network else [],
-            "ports": [
-                {"containerPort": b.container_port, "hostPort": b.host_port, "protocol": b.protocol}
-                for b in (spec.port_bindings if mode == "bridge" else ())
-            ],
-        }
+        veth = veth_name(self.bridge, spec.task_id)
+        return initial_state(spec, netns_name=self.netns_prefix + spec.task_id, host_veth=veth)
 
     def _alive(self, state: dict[str, Any]) -> bool:
         name = state.get("netns")
         return name is None or netns.path_of(name).exists()
 
     def _network(self, state: dict[str, Any]) -> SandboxNetwork:
-        folder = self._dir(state["taskId"])
-        name = state.get("netns")
-        return SandboxNetwork(
-            task_id=state["taskId"],
-            netns_path=str(netns.path_of(name)) if name else None,
-            hosts_file=folder / "hosts",
-            resolv_file=folder / "resolv.conf",
-            hostname_file=folder / "hostname",
-            ipv4=state.get("ipv4"),
-            mac_address=state.get("mac"),
-            host_veth=state.get("hostVeth"),
-        )
+        return sandbox_network(state, self._dir(state["taskId"]))
 
     # -- on the network thread ---------------------------------------------------------------------
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
 
-    def _netlink(self) -> Netlink:
-        if self._host is None:
-            self._host = Netlink()
-        return self._host
-
-    def _setup_bridge(self) -> None:
-        netns.prepare_dir()
-        host = self._netlink()
-        host.create_bridge(self.bridge)
-        link = host.link(self.bridge)
-        if link is None:
-            raise OSError(f"the bridge {self.bridge} could not be created")
-        # A bridge without an address of its own takes the lowest of its ports' MACs, so a port
-        # joining (a task's or a spare's veth) could change it under the tasks' ARP caches, and their
-        # packets to the gateway would go nowhere until the entries went stale (tens of seconds).
-        host.set_link(link.index, mac=bridge_mac(self.bridge))
-        self._bridge_index = link.index
-        self._release_stale_bridges(host, link.index)
-        self._add_bridge_address(METADATA_ADDRESS, 32)
-        for path in ("/proc/sys/net/ipv4/ip_forward", f"/proc/sys/net/ipv4/conf/{self.bridge}/forwarding"):
-            with contextlib.suppress(OSError):
-                Path(path).write_text("1\n")
-
-    def _release_stale_bridges(self, host: Netlink, ours: int) -> None:
-        """Take our VPC space back from bridges without any port (left by an earlier server).
-
-        Two bridges holding the same subnet make the host route that subnet to whichever came first;
-        a bridge with no ports carries no task, so its copy can only misroute ours.
-        """
-        vpc = ipaddress.IPv4Network(self.settings.vpc_cidr)
-        links = host.links()
-        used = {link.master for link in links if link.master is not None}
-        for link in links:
-            if link.index == ours or link.kind != "bridge" or link.index in used:
-                continue
-            for address, prefix in host.addresses(link.index):
-                if ipaddress.IPv4Network(f"{address}/{prefix}", strict=False).overlaps(vpc):
-                    log.warning(
-                        "removing a stale copy of this server's VPC space",
-                        extra={"bridge": link.name, "address": f"{address}/{prefix}"},
-                    )
-                    host.delete_address(link.index, address, prefix)
-
-    def _add_bridge_address(self, address: str, prefix: int) -> None:
-        # Asked every time (an existing address costs one EEXIST round trip): whatever removed it, it is back.
-        if self._bridge_index is None:
-            self._setup_bridge()
-        assert self._bridge_index is not None
-        self._netlink().add_address(self._bridge_index, address, prefix)
-
     def _create(self, spec: SandboxSpec, state: dict[str, Any]) -> None:
         folder = self._dir(spec.task_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / "state.json", json.dumps(state).encode())
-        self._write_files(spec, folder)
+        write_state(folder, state)
+        write_files(spec, folder)
         if state["netns"] is None:
             return
         namespace = netns.create(state["netns"])
@@ -495,14 +369,12 @@ class HostNetwork:
             network = spec.network
             if spec.network_mode not in ADDRESSED_MODES or network is None:
                 return
-            if self._bridge_index is None:
-                self._setup_bridge()
-            assert self._bridge_index is not None
-            self._add_bridge_address(network.gateway, network.prefix_length)
-            host = self._netlink()
+            bridge = self._bridge.ensure()
+            self._bridge.add_address(network.gateway, network.prefix_length)
+            host = self._bridge.netlink()
             host.delete_link(state["hostVeth"])
-            host.create_veth(state["hostVeth"], TASK_IFNAME, namespace.fd, network.mac_address, self._bridge_index)
-            host.forget_neighbor(self._bridge_index, network.ipv4)
+            host.create_veth(state["hostVeth"], TASK_IFNAME, namespace.fd, network.mac_address, bridge)
+            host.forget_neighbor(bridge, network.ipv4)
             eth = inner.link(TASK_IFNAME)
             if eth is None:
                 raise OSError(f"{TASK_IFNAME} did not appear in {state['netns']}")
@@ -515,24 +387,21 @@ class HostNetwork:
             namespace.close()
 
     def _create_spare(self, spare_id: str) -> SpareNetwork:
-        folder = self._dir(spare_id)
-        folder.mkdir(parents=True, exist_ok=True)
         name, veth = self.netns_prefix + spare_id, veth_name(self.bridge, spare_id)
         state: dict[str, Any] = {"taskId": spare_id, "mode": SPARE_MODE, "netns": name, "hostVeth": veth, "ports": []}
-        _atomic_write(folder / "state.json", json.dumps(state).encode())
+        write_state(self._dir(spare_id), state)
         namespace = netns.create(name)
         inner = namespace.netlink
         try:
             loopback = inner.link("lo")
             if loopback is not None:
                 inner.set_up(loopback.index)
-            if self._bridge_index is None:
-                self._setup_bridge()
-            host = self._netlink()
+            bridge = self._bridge.ensure()
+            host = self._bridge.netlink()
             host.delete_link(veth)
             # On the bridge and up already: enslaving a port waits for an RCU grace period (~2 ms),
             # which the claim must not. Without a carrier (eth0 is down) the port forwards nothing.
-            host.create_veth(veth, TASK_IFNAME, namespace.fd, SPARE_MAC, self._bridge_index)
+            host.create_veth(veth, TASK_IFNAME, namespace.fd, SPARE_MAC, bridge)
             outer, eth = host.link(veth), inner.link(TASK_IFNAME)
             if outer is None or eth is None:
                 raise OSError(f"the veth pair of {name} did not appear")
@@ -547,13 +416,12 @@ class HostNetwork:
         """:meth:`_create`'s result from a spare: state and files first (the task's intent, as there),
         then links, addresses and routes, then the namespace's name; the spare's record goes last."""
         network = spec.network
-        bridge = self._bridge_index
+        bridge = self._bridge.index
         if network is None or bridge is None:
             raise OSError("the bridge is not set up")
         folder = self._dir(spec.task_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / "state.json", json.dumps(state).encode())
-        self._write_files(spec, folder)
+        write_state(folder, state)
+        write_files(spec, folder)
         if self._claims is None:
             self._claims = Netlink()
         host, inner = self._claims, spare.inner
@@ -581,37 +449,13 @@ class HostNetwork:
 
         self._executor.submit(drop)
 
-    def _write_files(self, spec: SandboxSpec, folder: Path) -> None:
-        network = spec.network
-        if spec.network_mode == "host":
-            hosts = _read(Path("/etc/hosts"))
-            resolv = _read(HOST_RESOLV_CONF)
-            hostname = socket.gethostname()
-        else:
-            hostname = spec.hostname or (f"ip-{network.ipv4.replace('.', '-')}" if network else "localhost")
-            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-            if network is not None and spec.network_mode in ADDRESSED_MODES:
-                short = hostname.split(".", 1)[0]
-                lines.append(f"{network.ipv4}\t{hostname}" + (f" {short}" if short != hostname else ""))
-            hosts = "\n".join(lines) + "\n"
-            if network is not None and network.dns_servers:
-                resolv = "".join(f"nameserver {s}\n" for s in network.dns_servers)
-                if network.dns_search:
-                    resolv += "search " + " ".join(network.dns_search) + "\n"
-            else:
-                resolv = _read(HOST_RESOLV_CONF)
-        hosts += "".join(f"{address}\t{name}\n" for name, address in spec.extra_hosts)
-        _atomic_write(folder / "hosts", hosts.encode())
-        _atomic_write(folder / "resolv.conf", resolv.encode())
-        _atomic_write(folder / "hostname", (hostname + "\n").encode())
-
     def _destroy(self, task_id: str, state: dict[str, Any] | None) -> None:
         veth = (state or {}).get("hostVeth") or veth_name(self.bridge, task_id)
         name = (state or {}).get("netns") or self.netns_prefix + task_id
         # Removing the namespace takes its end of the veth, and with it ours, in the kernel's batched
         # namespace cleanup; deleting the veth first would wait for an RCU grace period (~30 ms) each.
         if not netns.delete(name):
-            self._netlink().delete_link(veth)
+            self._bridge.netlink().delete_link(veth)
         shutil.rmtree(self._dir(task_id), ignore_errors=True)
 
     # -- on the loop -------------------------------------------------------------------------------
@@ -620,10 +464,10 @@ class HostNetwork:
         """The gateway and resolver addresses of the task's network exist on the bridge and answer."""
         if state.get("mode") not in ADDRESSED_MODES or not state.get("gateway"):
             return
-        await self._run(self._add_bridge_address, state["gateway"], int(state["prefixLength"]))
+        await self._run(self._bridge.add_address, state["gateway"], int(state["prefixLength"]))
         self.resolvers.note(state.get("dnsServers") or ())
         for server in state.get("dnsServers") or ():
-            await self._run(self._add_bridge_address, server, 32)
+            await self._run(self._bridge.add_address, server, 32)
         await self._ensure_relays(state)
 
     async def _ensure_relays(self, state: dict[str, Any]) -> None:
@@ -676,16 +520,3 @@ class HostNetwork:
 
 def _within(network: str, outer: str) -> bool:
     return ipaddress.IPv4Network(network).subnet_of(ipaddress.IPv4Network(outer))
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

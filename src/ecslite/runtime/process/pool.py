@@ -44,7 +44,8 @@ from ecslite.clock import Clock
 from ecslite.runtime.base import RuntimeFailure, SandboxInfo, SandboxSpec
 from ecslite.runtime.process.cgroups import CgroupError, Cgroups, Limits
 from ecslite.runtime.process.netlink import NetlinkError
-from ecslite.runtime.process.network import HostNetwork, SandboxNetwork, SpareNetwork
+from ecslite.runtime.process.network import HostNetwork, SpareNetwork
+from ecslite.runtime.process.sandbox_files import SandboxNetwork
 from ecslite.runtime.process.shim_client import ShimClient, ShimError, launch_shim, make_zygote
 from ecslite.runtime.process.task_dir import begin_spare, write_sandbox
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ecslite.runtime.base import ContainerRunState, ContainerState, SandboxInfo
-from ecslite.runtime.process.network import SandboxNetwork
+from ecslite.runtime.process.sandbox_files import SandboxNetwork
 from ecslite.runtime.process.shim_client import ShimClient
 from ecslite.runtime.process.task_dir import ContainerRecord
 
