@@ -152,7 +152,10 @@ class DeploymentOutcomes:
         reason_text: str = ROLLOUT_ROLLING_BACK,
     ) -> None:
         """§4.9: a new PRIMARY from the last COMPLETED deployment; the failed one turns ACTIVE and drains.
-        ``tripped`` is the breaker's state when the breaker asked for it (None when a user did)."""
+        ``tripped`` is the breaker's state when the breaker asked for it (None when a user did). A
+        blue/green deployment goes back to its blue tasks instead, while they run."""
+        if self._return_to_blue(step, failed, record, reason_text, tripped):
+            return
         spec = DeploymentSpec.from_doc(last["spec"])
         new = start_deployment(
             DeploymentStart(
@@ -196,6 +199,10 @@ class DeploymentOutcomes:
             new.deployment["id"],
             reason,
         )
+
+    def _return_to_blue(self, step: Step, failed: Doc, record: Doc, reason_text: str, tripped: Doc | None) -> bool:
+        """A blue/green rollback (``control.service_blue_green`` overrides this); False: none here."""
+        return False
 
     def _announce_start(self, step: Step, primary: Doc) -> None:
         """§12.1: once per deployment, SERVICE_DEPLOYMENT_IN_PROGRESS as it starts rolling (a

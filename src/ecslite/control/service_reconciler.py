@@ -20,7 +20,8 @@ The step, in order:
 4. A rollback StopServiceDeployment asked for starts (§4.11); then the circuit breaker (§4.9,
    ``control.service_outcomes``): the PRIMARY fails at the threshold; with ``rollback`` a new
    PRIMARY returns to the last COMPLETED deployment.
-5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7): stops, then launches (unless
+5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7), or for a blue/green deployment
+   its lifecycle stages (``control.service_blue_green``): stops, then launches (unless
    throttled, §4.10), the stuck-configuration event once per deployment. Tasks on DRAINING
    instances are moved under the same bounds, and scale-in follows the placement strategies
    (``control.service_placement``, §5.3, §5.5).
@@ -44,6 +45,7 @@ from typing import Any
 from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.control import service_events as texts
+from ecslite.control.service_blue_green import BlueGreenSteps
 from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
 from ecslite.control.service_outcomes import DeploymentOutcomes, Step
@@ -103,7 +105,7 @@ DELETED_REASON = "Stopped because the service was deleted."  # service deploymen
 PLACEMENT_RETRY_SECONDS = 10.0
 
 
-class ServiceReconciler(DeploymentOutcomes):
+class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
     def __init__(self, db: Database, clock: Clock, settings: Settings, hooks: Sequence[AnnouncementHook] = ()) -> None:
         self.db = db
         self.clock = clock
@@ -163,7 +165,11 @@ class ServiceReconciler(DeploymentOutcomes):
             self._notes(step)
             self._requested_rollback(step)
             self._breaker(step)
-            self._roll(step)
+            if self._blue_green_active(step):
+                self._blue_green(step)  # §4.11: native blue/green stages instead of the rolling step
+            else:
+                self._roll(step)
+            self._blue_green_rolled_back(step)
             self._prune(step)
 
     # -- 1. accounting ---------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from ecslite.clock import Clock
 from ecslite.control.workqueue import Outcome, Runner, WorkQueue
 from ecslite.model import cloudmap as cm
 from ecslite.model.arns import service_arn
+from ecslite.model.blue_green import with_target_groups
 from ecslite.store import cloudmap as cloudmap_store
 from ecslite.store import services as svc_store
 from ecslite.store import tasks as task_store
@@ -69,7 +70,8 @@ def launch_config_of(task: Mapping[str, Any], service: Mapping[str, Any]) -> Map
     for launcher in (*(service.get("deployments") or ()), *(service.get("taskSets") or ())):
         if launcher.get("id") == task.get("startedBy"):
             spec: Mapping[str, Any] = launcher.get("_spec") or {}
-            return spec
+            # A blue/green deployment's tasks register in the group it was given (model.blue_green).
+            return with_target_groups(spec, launcher.get("_targetGroups"))
     own = dict(service)
     if "_serviceConnectConfiguration" in service:
         own["serviceConnectConfiguration"] = service["_serviceConnectConfiguration"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ecslite.model.blue_green import is_blue_green
 from ecslite.model.deployments import new_deployment_id
 from ecslite.model.task_launch import FARGATE_PLATFORM_VERSIONS
 
@@ -253,6 +254,9 @@ def start_deployment(start: DeploymentStart, source_revisions: Sequence[str] = (
         deployment["networkConfiguration"] = _plain(spec.network_configuration)
     if spec.service_connect_configuration:
         deployment["serviceConnectConfiguration"] = _plain(spec.service_connect_configuration)
+    if rollback is None and is_blue_green(start.deployment_configuration):
+        # The service controller takes it through the blue/green stages (control.service_blue_green).
+        deployment["_blueGreen"] = {}
     if rollback is not None:
         deployment["_serviceDeploymentArn"] = rollback.service_deployment_arn
         deployment["_rollbackTo"] = rollback.deployment_id

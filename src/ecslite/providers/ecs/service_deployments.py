@@ -1,5 +1,5 @@
 """Service history (spec/ecs.md §4.11): ListServiceDeployments, DescribeServiceDeployments,
-DescribeServiceRevisions, and StopServiceDeployment.
+DescribeServiceRevisions, StopServiceDeployment and ContinueServiceDeployment.
 
 Service deployments and revisions are written when a deployment starts (CreateService,
 UpdateService, a circuit-breaker rollback) and kept with their service until its name is reused.
@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecslite.model.arns import parse_arn, service_arn
+from ecslite.model.blue_green import HookAction, HookStatus
 from ecslite.model.services import (
     FINISHED_SERVICE_DEPLOYMENT,
     ROLLBACK_REQUESTED_REASON,
@@ -29,6 +30,7 @@ from ecslite.model.services import (
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecs.common import EcsBase
 from ecslite.providers.ecs.errors import (
+    ClientException,
     ConflictException,
     InvalidParameterException,
     ServiceDeploymentNotFoundException,
@@ -57,6 +59,9 @@ STOP_NOT_CURRENT = "The service deployment {arn} cannot be stopped because it is
 STOP_CONTROLLER = (
     "Stopping a service deployment is not supported for services with the {controller} deployment controller."
 )
+# ContinueServiceDeployment's refusals (unverified wording and exception types).
+HOOK_UNKNOWN = "The lifecycle hook {hook} was not found in the service deployment {arn}."
+HOOK_NOT_AWAITING = "The lifecycle hook {hook} is not awaiting action; its status is {status}."
 # States in which a stop is accepted without a change: the service deployment is already stopping
 # or rolling back and carries on (developer guide, "Stopping Amazon ECS service deployments").
 _CARRIES_ON = frozenset(
@@ -163,6 +168,32 @@ class ServiceDeploymentOps(EcsBase):
                 updatedAt=self.now(),
             )
             # Its change wakes the service controller, which starts the rollback (§4.11).
+            svc_store.put_service_deployment(self.db, record)
+        return {"serviceDeploymentArn": arn}
+
+    def continue_service_deployment(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        """A PAUSE hook the deployment waits at (``lifecycleHookDetails``, status AWAITING_ACTION) is
+        resolved: ``CONTINUE`` (the default) lets the deployment go on, ``ROLLBACK`` rolls it back. The
+        service controller acts on it at its next step (``control.service_blue_green``)."""
+        arn, hook_id = params["serviceDeploymentArn"], params["hookId"]
+        action = params.get("action") or HookAction.CONTINUE.value
+        with self.db.transaction():
+            record = svc_store.get_service_deployment(self.db, arn) if _ours(ctx, arn, "service-deployment") else None
+            if record is None:
+                raise ServiceDeploymentNotFoundException()
+            details = record.get("lifecycleHookDetails") or []
+            detail = next((d for d in details if d.get("hookId") == hook_id), None)
+            if detail is None:
+                raise InvalidParameterException(HOOK_UNKNOWN.format(hook=hook_id, arn=arn))
+            finished = record["status"] in FINISHED_SERVICE_DEPLOYMENT
+            if detail["status"] != HookStatus.AWAITING_ACTION or finished:
+                raise ClientException(HOOK_NOT_AWAITING.format(hook=hook_id, status=detail["status"]))
+            rollback = action == HookAction.ROLLBACK
+            # A hook rolled back by hand is shown FAILED, like a Lambda hook that failed (unverified).
+            detail["status"] = (HookStatus.FAILED if rollback else HookStatus.SUCCEEDED).value
+            detail["_action"] = action
+            record["updatedAt"] = self.now()
+            # Its change wakes the service controller, which moves on or rolls back.
             svc_store.put_service_deployment(self.db, record)
         return {"serviceDeploymentArn": arn}
 

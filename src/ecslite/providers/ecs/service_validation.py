@@ -15,6 +15,7 @@ from ecslite.model.deployments import breaker_threshold
 from ecslite.model.services import ControllerType, SchedulingStrategy
 from ecslite.providers.ecs.common import NAME_PATTERN
 from ecslite.providers.ecs.errors import ClientException, InvalidParameterException, UnsupportedFeatureException
+from ecslite.providers.ecs.service_blue_green import check_configuration as check_blue_green_configuration
 
 MAX_DESCRIBE = 10
 MAX_LOAD_BALANCERS = 5
@@ -78,8 +79,8 @@ CODE_DEPLOY_UPDATE = (
 SERVICE_CONNECT_CONTROLLER = "Service Connect is not supported with the {controller} deployment controller."
 # ecslite's own refusals (§1.1 "UnsupportedFeatureException naming the feature").
 STRATEGY_UNSUPPORTED = (
-    "The {strategy} deployment strategy is not supported by ecslite yet; use ROLLING (the default) with the ECS "
-    "deployment controller."
+    "The {strategy} deployment strategy is not supported by ecslite yet; use ROLLING (the default) or BLUE_GREEN "
+    "with the ECS deployment controller."
 )
 FEATURE_UNSUPPORTED = "{feature} is not supported by ecslite yet."
 
@@ -159,9 +160,12 @@ def _check_deployment_configuration(
     if maximum < minimum:
         raise InvalidParameterException(MAXIMUM_BELOW_MINIMUM.format(maximum=maximum, minimum=minimum))
     strategy = str(config.get("strategy") or "ROLLING")
-    if strategy != "ROLLING":
+    if strategy == "BLUE_GREEN":
+        check_blue_green_configuration(config, daemon=daemon, ecs_controller=controller is ControllerType.ECS)
+    elif strategy != "ROLLING":
         raise UnsupportedFeatureException(STRATEGY_UNSUPPORTED.format(strategy=strategy))
-    if given.get("lifecycleHooks"):
+    elif given.get("lifecycleHooks"):
+        # Lifecycle hooks belong to the BLUE_GREEN strategy in ecslite (LINEAR and CANARY are refused above).
         raise UnsupportedFeatureException(FEATURE_UNSUPPORTED.format(feature="Deployment lifecycle hooks"))
     if (given.get("earlySuccessCriteria") or {}).get("enable"):
         raise UnsupportedFeatureException(FEATURE_UNSUPPORTED.format(feature="Early success criteria"))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ecslite.model.arns import service_arn
+from ecslite.model.blue_green import is_blue_green
 from ecslite.model.capacity import StrategyItem
 from ecslite.model.services import (
     SERVICE_LINKED_ROLE,
@@ -47,6 +48,7 @@ from ecslite.providers.ecs.errors import (
     ServiceNotFoundException,
     UnsupportedFeatureException,
 )
+from ecslite.providers.ecs.service_blue_green import check_service as check_blue_green_service
 from ecslite.providers.ecs.service_deployments import ServiceDeploymentOps
 from ecslite.providers.ecs.service_load_balancers import check_target_groups
 from ecslite.providers.ecs.service_registries import check_service_registries
@@ -148,6 +150,8 @@ class ServiceOps(ServiceDeploymentOps):
         launch = self._service_launch(ctx, cluster, params, definition, strategy)
         spec = self._deployment_spec(ctx, params, definition, launch, controller, None)
         config = deployment_configuration(params.get("deploymentConfiguration"), strategy, controller)
+        if is_blue_green(config):
+            check_blue_green_service(self.db, ctx, spec, definition)
         check_grace(params.get("healthCheckGracePeriodSeconds"))
         constraints, placement = check_placement(
             params.get("placementConstraints") or [], params.get("placementStrategy") or []
@@ -240,6 +244,8 @@ class ServiceOps(ServiceDeploymentOps):
         config = deployment_configuration(
             params.get("deploymentConfiguration"), strategy, controller, doc["deploymentConfiguration"]
         )
+        if is_blue_green(config):
+            check_blue_green_service(self.db, ctx, spec, definition)
         check_grace(params.get("healthCheckGracePeriodSeconds"))
         constraints, placement = check_placement(
             params["placementConstraints"]

@@ -1,0 +1,370 @@
+"""The service scheduler's blue/green steps (``strategy: BLUE_GREEN``, ``model.blue_green``), a mixin of
+the service reconciler working on its :class:`Step`, inside its transaction.
+
+A PRIMARY deployment marked ``_blueGreen`` goes through the lifecycle stages instead of the rolling
+step, taking as many stages per step as it can and waiting where it must:
+
+- Start: the blue deployments are the older ones that still run tasks. Each load balancer's green
+  group is the one of ``targetGroupArn``/``advancedConfiguration.alternateTargetGroupArn`` that does
+  not serve production now (``_bgServing`` on the service; the primary group at first); without blue
+  tasks (a new service) the serving group itself. Green tasks register there
+  (``_targetGroups``, honoured by ``control.service_registry.launch_config_of``); blue stay put.
+- Hooks: at a stage with PAUSE hooks a ``lifecycleHookDetails`` entry per hook is made
+  ``AWAITING_ACTION``; the deployment waits until ContinueServiceDeployment resolves it (CONTINUE
+  goes on, ROLLBACK rolls back) or it expires (``TIMED_OUT``, then its ``timeoutAction``).
+- ``SCALE_UP`` launches desiredCount green tasks at once and waits until all are healthy (§4.5, their
+  target health in the green group); from then on green tasks that turn unhealthy are replaced.
+- ``TEST_TRAFFIC_SHIFT`` / ``PRODUCTION_TRAFFIC_SHIFT`` rewrite the test / production listener rules
+  (weight 100 to green, 0 to blue) in the ELBv2 store, which the local ALB follows at once and
+  DescribeRules shows. ``BAKE_TIME`` waits ``bakeTimeInMinutes`` with both revisions running;
+  ``CLEAN_UP`` stops the blue tasks and the deployment completes once they are gone; the green
+  groups then serve production and the next deployment's green is the other group.
+- Rollback (the circuit breaker, StopServiceDeployment, a hook): the rules go back to blue, the
+  blue deployment becomes PRIMARY again (no new tasks: its tasks never stopped), the green one is
+  FAILED and drained; its service deployment is ``ROLLBACK_IN_PROGRESS`` and ``ROLLBACK_SUCCESSFUL``
+  once the last green task stopped. Without blue tasks left (a new service, or blue already
+  cleaned up) the ordinary rollback to the last completed revision takes over.
+
+Not modelled: Lambda hooks (refused by the provider), CloudWatch alarms (ecslite does not watch
+them), replacing blue tasks that fail while green comes up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ecslite.control.service_events import AnnouncementKind
+from ecslite.control.service_outcomes import Step
+from ecslite.model.blue_green import (
+    STAGE_ORDER,
+    HookAction,
+    HookStatus,
+    Stage,
+    forward_groups,
+    hook_detail,
+    next_stage,
+    pause_hooks_at,
+    shifted_actions,
+    shown_stage,
+)
+from ecslite.model.deployments import ServiceTask, StopOrder, StopWhy, TaskPhase
+from ecslite.model.services import (
+    DeploymentSpec,
+    DeploymentStatus,
+    RolloutState,
+    ServiceDeploymentStatus,
+    apply_spec,
+)
+from ecslite.store import elbv2 as elb_store
+from ecslite.store import services as svc_store
+from ecslite.store.db import Database, dumps
+
+Doc = dict[str, Any]
+
+# Texts of ecslite's own (ECS documents none for these): the rollout reason of a deployment a hook
+# rolled back, its event, and the event of a pause.
+ROLLOUT_HOOK_STOPPED = "ECS deployment {id} stopped: lifecycle hook {hook} asked for a rollback."
+ROLLOUT_HOOK_ROLLING_BACK = "ECS deployment lifecycle hook: rolling back to deploymentId {id}."
+HOOK_ROLLED_BACK_EVENT = "(deployment {id}) deployment stopped: lifecycle hook {hook} asked for a rollback."
+PAUSED_EVENT = (
+    "(deployment {id}) is paused at lifecycle stage {stage}: waiting for ContinueServiceDeployment with hookId {hook}."
+)
+RULE_MISSING_EVENT = "(deployment {id}) could not shift traffic: listener rule {rule} no longer exists."
+
+_GO, _WAIT, _ROLLBACK = "go", "wait", "rollback"
+_SHIFTS = {Stage.TEST_TRAFFIC_SHIFT: "testListenerRule", Stage.PRODUCTION_TRAFFIC_SHIFT: "productionListenerRule"}
+
+
+class BlueGreenSteps:
+    """Mixed into ServiceReconciler, before DeploymentOutcomes (it overrides :meth:`_return_to_blue`)."""
+
+    db: Database
+
+    if TYPE_CHECKING:  # provided by the reconciler and DeploymentOutcomes
+
+        def _service_tasks(self, step: Step, draining: set[str]) -> list[ServiceTask]: ...
+        def _stop(self, step: Step, orders: list[StopOrder], primary: Doc) -> None: ...
+        def _launch(self, step: Step, primary: Doc, count: int, replaced: int) -> None: ...
+        def _event(self, step: Step, text: str) -> None: ...
+        def _announce_start(self, step: Step, primary: Doc) -> None: ...
+        def _complete(self, step: Step, primary: Doc) -> None: ...
+        def _resolve_digests(self, step: Step, primary: Doc) -> None: ...
+        def _service_deployment(self, deployment: Doc) -> Doc | None: ...
+        def _rollback(
+            self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc | None, reason_text: str = ...
+        ) -> None: ...
+        @staticmethod
+        def _announce(
+            step: Step,
+            kind: AnnouncementKind,
+            event_type: str,
+            name: str,
+            deployment_id: str | None = None,
+            reason: str | None = None,
+        ) -> None: ...
+
+    # -- the stages ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _blue_green_active(step: Step) -> bool:
+        primary = step.primary()
+        return (
+            primary.get("_blueGreen") is not None
+            and primary["rolloutState"] == RolloutState.IN_PROGRESS
+            and not primary["_blueGreen"].get("done")
+        )
+
+    def _blue_green(self, step: Step) -> None:
+        primary = step.primary()
+        state: Doc = primary["_blueGreen"]
+        self._announce_start(step, primary)
+        step.doc.pop("_steadyAt", None)
+        record = self._service_deployment(primary)
+        before = dumps(record)
+        tasks = self._service_tasks(step, set())
+        if "stage" not in state:
+            self._bg_begin(step, primary, state, tasks)
+        if STAGE_ORDER.index(Stage(state["stage"])) >= STAGE_ORDER.index(Stage.SCALE_UP):
+            self._bg_keep_green(step, primary, tasks)
+        for _ in STAGE_ORDER:
+            stage = Stage(state["stage"])
+            if record is not None:
+                record["lifecycleStage"] = shown_stage(stage)
+            verdict, hook = self._bg_hooks(step, primary, record, stage)
+            if verdict == _WAIT:
+                break
+            if verdict == _ROLLBACK and record is not None:
+                self._bg_hook_rollback(step, primary, record, hook)
+                return
+            if not self._bg_work(step, primary, state, stage, tasks):
+                break
+            following = next_stage(stage)
+            if following is None:
+                self._bg_put(record, before)
+                self._bg_finish(step, primary, state)
+                return
+            state["stage"] = following.value
+            if following is Stage.SCALE_UP:
+                self._bg_keep_green(step, primary, tasks)
+        self._bg_put(record, before)
+        self._resolve_digests(step, primary)
+
+    def _bg_put(self, record: Doc | None, before: str) -> None:
+        if record is not None and dumps(record) != before:
+            svc_store.put_service_deployment(self.db, record)
+
+    def _bg_begin(self, step: Step, primary: Doc, state: Doc, tasks: list[ServiceTask]) -> None:
+        owners = {t.deployment_id for t in tasks}
+        blue = [d["id"] for d in step.doc["deployments"] if d is not primary and d["id"] in owners]
+        serving: Mapping[str, str] = step.doc.get("_bgServing") or {}
+        groups: dict[str, str] = {}
+        for lb in primary["_spec"].get("loadBalancers") or ():
+            main = lb.get("targetGroupArn")
+            alternate = (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
+            if not main or not alternate:
+                continue
+            now_serving = serving.get(main) if serving.get(main) in (main, alternate) else main
+            idle = alternate if now_serving == main else main
+            groups[str(main)] = str(idle if blue else now_serving)
+        primary["_targetGroups"] = groups
+        state["blue"] = blue
+        # RECONCILE_SERVICE only when more than one older revision still runs (model.blue_green).
+        state["stage"] = (Stage.RECONCILE_SERVICE if len(blue) > 1 else Stage.PRE_SCALE_UP).value
+
+    def _bg_keep_green(self, step: Step, primary: Doc, tasks: list[ServiceTask]) -> None:
+        """desiredCount green tasks, unhealthy ones stopped (and counted by the breaker) and replaced."""
+        green = [t for t in tasks if t.deployment_id == primary["id"]]
+        unhealthy = [t for t in green if t.phase is TaskPhase.UNHEALTHY]
+        if unhealthy:
+            self._stop(step, [StopOrder(t.arn, StopWhy.UNHEALTHY) for t in unhealthy], primary)
+        launched = sum(1 for t in step.live if t.get("startedBy") == primary["id"] and t["desiredStatus"] == "RUNNING")
+        missing = int(step.doc["desiredCount"]) - (launched - len(unhealthy))
+        stamp = (step.doc.get("_throttle") or {}).get("until")
+        if stamp is not None and step.now < float(stamp):
+            step.recheck.append(float(stamp))
+            return
+        if missing > 0:
+            self._launch(step, primary, missing, len(unhealthy))
+            step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+
+    def _bg_work(self, step: Step, primary: Doc, state: Doc, stage: Stage, tasks: list[ServiceTask]) -> bool:
+        """The stage's own work; True once it is done."""
+        if stage is Stage.SCALE_UP:
+            healthy = sum(1 for t in tasks if t.deployment_id == primary["id"] and t.phase is TaskPhase.HEALTHY)
+            return healthy >= int(step.doc["desiredCount"])
+        if stage in _SHIFTS:
+            self._bg_shift(step, primary, _SHIFTS[stage], to_green=True)
+            return True
+        if stage is Stage.BAKE_TIME:
+            minutes = float(step.doc["deploymentConfiguration"].get("bakeTimeInMinutes") or 0)
+            until = float(state.setdefault("bakeUntil", step.now + minutes * 60.0))
+            if step.now >= until:
+                return True
+            step.recheck.append(until)
+            return False
+        if stage is Stage.CLEAN_UP:
+            blue = [t for t in step.live if t.get("startedBy") != primary["id"]]
+            running = [t["taskArn"] for t in blue if t["desiredStatus"] == "RUNNING"]
+            if running:
+                # Stopped as any rollout stops old tasks: "Scaling activity initiated by (deployment <id>)".
+                self._stop(step, [StopOrder(arn, StopWhy.ROLLOUT) for arn in running], primary)
+            return not blue
+        return True  # RECONCILE_SERVICE and the hook-only stages
+
+    def _bg_finish(self, step: Step, primary: Doc, state: Doc) -> None:
+        """CLEAN_UP is over: the green groups serve production from now on; the deployment completes."""
+        state["done"] = True
+        serving = step.doc.setdefault("_bgServing", {})
+        serving.update(primary.get("_targetGroups") or {})
+        self._complete(step, primary)
+
+    # -- lifecycle hooks -----------------------------------------------------------------------------
+
+    def _bg_hooks(self, step: Step, primary: Doc, record: Doc | None, stage: Stage) -> tuple[str, str | None]:
+        """Whether the PAUSE hooks of ``stage`` let the deployment go on, hold it, or roll it back."""
+        if record is None:
+            return _GO, None
+        hooks = pause_hooks_at(record.get("deploymentConfiguration") or {}, stage)
+        if not hooks:
+            return _GO, None
+        details: list[Doc] = record.setdefault("lifecycleHookDetails", [])
+        for index, hook in hooks:
+            if not any(d.get("_stage") == stage.value and d.get("_index") == index for d in details):
+                detail = hook_detail(hook, stage, index, step.now)
+                details.append(detail)
+                text = PAUSED_EVENT.format(id=primary["id"], stage=shown_stage(stage), hook=detail["hookId"])
+                self._event(step, text)
+        waiting: list[float] = []
+        for detail in details:
+            if detail.get("_stage") != stage.value:
+                continue
+            if detail["status"] == HookStatus.AWAITING_ACTION and step.now >= float(detail["expiresAt"]):
+                detail["status"] = HookStatus.TIMED_OUT.value
+                detail["_action"] = detail.get("timeoutAction") or HookAction.ROLLBACK.value
+            if detail.get("_action") == HookAction.ROLLBACK:
+                return _ROLLBACK, str(detail["hookId"])
+            if detail["status"] == HookStatus.AWAITING_ACTION:
+                waiting.append(float(detail["expiresAt"]))
+        if waiting:
+            step.recheck.append(min(waiting))
+            return _WAIT, None
+        return _GO, None
+
+    def _bg_hook_rollback(self, step: Step, primary: Doc, record: Doc, hook: str | None) -> None:
+        primary.update(
+            rolloutState=RolloutState.FAILED.value,
+            rolloutStateReason=ROLLOUT_HOOK_STOPPED.format(id=primary["id"], hook=hook),
+            updatedAt=step.now,
+        )
+        self._event(step, HOOK_ROLLED_BACK_EVENT.format(id=primary["id"], hook=hook))
+        svc_store.put_service_deployment(self.db, record)
+        if self._return_to_blue(step, primary, record, ROLLOUT_HOOK_ROLLING_BACK, None):
+            return
+        last = step.doc.get("_lastCompleted")
+        fresh = self._service_deployment(primary)
+        if last and fresh is not None:
+            self._rollback(step, primary, fresh, last, None, ROLLOUT_HOOK_ROLLING_BACK)
+        elif fresh is not None:
+            # Nothing ever completed to go back to (unverified outcome): the deployment just ends.
+            fresh.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now, updatedAt=step.now)
+            svc_store.freeze_counts(self.db, step.doc, fresh, None)
+            svc_store.put_service_deployment(self.db, fresh)
+
+    # -- traffic -------------------------------------------------------------------------------------
+
+    def _bg_shift(self, step: Step, deployment: Doc, member: str, *, to_green: bool) -> None:
+        """Point ``member`` (the test or production listener rule) of each load balancer at the
+        deployment's green group (``to_green``) or back at blue."""
+        groups: Mapping[str, str] = deployment.get("_targetGroups") or {}
+        for lb in deployment["_spec"].get("loadBalancers") or ():
+            advanced = lb.get("advancedConfiguration") or {}
+            rule, main = advanced.get(member), lb.get("targetGroupArn")
+            green = groups.get(str(main))
+            if not rule or not green:
+                continue
+            blue = str(advanced["alternateTargetGroupArn"]) if green == main else str(main)
+            serving, idle = (green, blue) if to_green else (blue, green)
+            if not write_rule_actions(self.db, str(rule), serving, idle):
+                self._event(step, RULE_MISSING_EVENT.format(id=deployment["id"], rule=rule))
+
+    # -- rollback ------------------------------------------------------------------------------------
+
+    def _return_to_blue(self, step: Step, failed: Doc, record: Doc, reason_text: str, tripped: Doc | None) -> bool:
+        """A blue/green rollback: traffic and PRIMARY back to blue, green drained. False when there is
+        no blue deployment with running tasks to return to (the ordinary rollback then applies)."""
+        if failed.get("_blueGreen") is None:
+            return False
+        owners = {t.get("startedBy") for t in step.live if t["desiredStatus"] == "RUNNING"}
+        blue = [d for d in step.doc["deployments"] if d is not failed and d["id"] in owners]
+        if not blue:
+            return False
+        last = (step.doc.get("_lastCompleted") or {}).get("deploymentId")
+        target = next((d for d in blue if d["id"] == last), blue[0])
+        self._bg_shift(step, failed, "testListenerRule", to_green=False)
+        self._bg_shift(step, failed, "productionListenerRule", to_green=False)
+        failed["_blueGreen"]["done"] = True
+        for deployment in step.doc["deployments"]:
+            deployment["status"] = DeploymentStatus.ACTIVE.value
+        target["status"] = DeploymentStatus.PRIMARY.value
+        target["updatedAt"] = failed["updatedAt"] = step.now
+        step.doc["deployments"] = [target, *(d for d in step.doc["deployments"] if d is not target)]
+        apply_spec(step.doc, DeploymentSpec.from_doc(target["_spec"]))
+        step.doc.pop("_throttle", None)
+        step.doc.pop("_steadyAt", None)
+        reason = reason_text.format(id=target["id"])
+        record.update(
+            status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
+            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": target["_revisionArn"]},
+            updatedAt=step.now,
+        )
+        if tripped is not None:
+            record["_breaker"] = tripped
+        svc_store.put_service_deployment(self.db, record)
+        step.doc["_bgRollback"] = {"record": record["serviceDeploymentArn"], "failed": failed["id"]}
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "INFO",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            target["id"],
+            reason,
+        )
+        return True
+
+    def _blue_green_rolled_back(self, step: Step) -> None:
+        """A blue/green rollback is over once the last green task stopped: ROLLBACK_SUCCESSFUL."""
+        marker = step.doc.get("_bgRollback")
+        if not marker or any(t.get("startedBy") == marker["failed"] for t in step.live):
+            return
+        step.doc.pop("_bgRollback")
+        record = svc_store.get_service_deployment(self.db, marker["record"])
+        if record is None or record["status"] != ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS:
+            return
+        record.update(status=ServiceDeploymentStatus.ROLLBACK_SUCCESSFUL.value, finishedAt=step.now, updatedAt=step.now)
+        svc_store.freeze_counts(self.db, step.doc, record, None)
+        svc_store.put_service_deployment(self.db, record)
+
+
+def write_rule_actions(db: Database, rule_arn: str, serving: str, idle: str) -> bool:
+    """Rewrite a listener rule's forward action (``model.blue_green.shifted_actions``) as ModifyRule
+    would store it: the rule, the groups it links to, and a default rule's listener. False when the
+    rule is gone."""
+    found = elb_store.get_rule(db, rule_arn)
+    if found is None:
+        return False
+    listener_arn, doc = found
+    listener = elb_store.get_listener(db, listener_arn)
+    if listener is None:
+        return False
+    actions = shifted_actions(doc.get("Actions") or [], serving, idle)
+    if actions == doc.get("Actions"):
+        return True
+    doc["Actions"] = actions
+    default = bool(doc.get("IsDefault"))
+    elb_store.put_rule(db, None if default else int(doc["Priority"]), doc)
+    elb_store.set_links(db, rule_arn, listener["LoadBalancerArn"], forward_groups(actions))
+    if default:
+        elb_store.put_listener(db, {**listener, "DefaultActions": actions})
+        elb_store.set_links(db, listener_arn, listener["LoadBalancerArn"], forward_groups(actions))
+    return True
