@@ -1,7 +1,9 @@
 """Wires the parts together: store, providers, runtime, controllers and the HTTP edge.
 
-This is the only module that knows every part. ``build_server`` is used by the CLI and by tests
-that want an in-process server; ``serve`` runs one under uvicorn until it is told to stop.
+This is the only module that knows every part; :mod:`ecslite.wiring` builds each area's components
+(telemetry, control, elb, host_network, scaling), called here in order. ``build_server`` is used by
+the CLI and by tests that want an in-process server; ``serve`` runs one under uvicorn until it is
+told to stop.
 
 A serving process holds an exclusive lock on ``<data dir>/server.lock`` for its whole life, so two
 servers never share a data directory; ``server.json`` and ``server.pid`` exist exactly while it
@@ -18,10 +20,9 @@ import os
 import signal
 import socket
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import orjson
 import uvicorn
@@ -37,7 +38,6 @@ from ecslite.control.workqueue import Runner
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
 from ecslite.model.credentials import account_for_access_key
-from ecslite.providers.base import RequestContext
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.elbv2.provider import Elbv2Provider
@@ -48,26 +48,18 @@ from ecslite.providers.servicediscovery.provider import ServiceDiscoveryProvider
 from ecslite.providers.ssm.provider import SsmProvider
 from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
-from ecslite.runtime.fake import FakeRuntime
 from ecslite.runtime.process.netlink import host_routes
 from ecslite.runtime.select import select_runtime
 from ecslite.store.db import Database
 from ecslite.store.logs import LogStore
-
-if TYPE_CHECKING:
-    from ecslite.telemetry.sink import ExportSink
+from ecslite.wiring import Component, Core
+from ecslite.wiring.control import add_controllers
+from ecslite.wiring.elb import add_local_alb, add_target_health
+from ecslite.wiring.host_network import add_agent, add_bridge_gateways, add_cloud_map_dns
+from ecslite.wiring.scaling import add_scaling
+from ecslite.wiring.telemetry import add_telemetry
 
 log = logging.getLogger(__name__)
-
-
-class Component(Protocol):
-    """A long-lived part started and stopped with the app (controllers, receivers)."""
-
-    name: str
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 class Server:
@@ -85,244 +77,34 @@ class Server:
         self.providers["ssm"] = SsmProvider(self.db, self.clock)
         self.providers["servicediscovery"] = ServiceDiscoveryProvider(self.db, self.clock, settings)
         self.providers["elbv2"] = Elbv2Provider(self.db, self.clock, settings)
-        self._add_cloud_map_dns()
+        self.components: list[Component] = []
+        core = Core(settings, self.clock, self.db, self.runtime, self.components)
+        add_cloud_map_dns(core)
         # With real processes, VPC space must not take over networks the host routes elsewhere.
         routes = host_routes if self.runtime.name == "process" else None
         self.providers["ec2"] = Ec2Provider(self.db, self.clock, settings, host_routes=routes)
-        self.components: list[Component] = []
         logs_path = None if settings.ephemeral else settings.data_dir / "logs.db"
         self.logs = LogsProvider(LogStore(logs_path, durability=settings.durability), self.clock)
         self.providers["logs"] = self.logs
         self.components.append(self.logs)  # first in, last out: producers stop before it
-        self._add_telemetry()
-        self._add_controllers()
-        self._add_target_health()
-        self._add_scaling()
+        telemetry = add_telemetry(core, self.logs)
+        self.telemetry, self.exports, self.forward = telemetry.telemetry, telemetry.exports, telemetry.forward
+        self.gateway, self.sink = telemetry.gateway, telemetry.sink
+        control = add_controllers(core, self.logs, self.ecs)
+        self.output_path, self.task_logs = control.output_path, control.task_logs
+        self.target_groups, self.events = control.target_groups, control.events
+        self.local_alb = add_local_alb(core, self.target_groups)
+        add_bridge_gateways(core)
+        self.target_health = add_target_health(core)
+        scaling = add_scaling(core, self.telemetry.store, self.ecs, self.providers)
+        self.cloudwatch, self.scaling = scaling.cloudwatch, scaling.scaling
         self.dispatcher = AwsDispatcher(
             self.providers,
             EdgeSettings(settings.account_id, settings.region),
             account_resolver=functools.partial(account_for_access_key, self.db),
         )
-        self._add_agent()
+        self.agent = add_agent(core, self.gateway, self.ecs, self.dispatcher.handle)
         self.app = EdgeApp(self.dispatcher, self._own_app())
-
-    def _add_target_health(self) -> None:
-        """ELBv2 target health checks (§7.2): one loop per target group a load balancer uses."""
-        from ecslite.control.target_health import TargetHealth
-
-        if isinstance(self.runtime, FakeRuntime):
-            from ecslite.elb.fake_network import fake_prober
-
-            self.target_health = TargetHealth(self.db, self.clock, fake_prober(self.db))
-        else:
-            self.target_health = TargetHealth(self.db, self.clock)
-        self.components.append(self.target_health)
-
-    def _add_cloud_map_dns(self) -> None:
-        """The tasks' resolver answers load balancers' DNS names and Cloud Map private DNS namespaces
-        from the store (process runtime)."""
-        dns = getattr(getattr(self.runtime, "network", None), "dns", None)
-        if dns is None:
-            return
-        from ecslite.control.cloudmap_dns import local_names
-        from ecslite.control.elb_dns import with_load_balancers
-
-        dns.local_names = with_load_balancers(self.db, local_names(self.db))
-
-    def _add_telemetry(self) -> None:
-        from ecslite.control.telemetry_owners import TelemetryOwnersFeed
-        from ecslite.telemetry.export.tap import ExportTap
-        from ecslite.telemetry.red import SpanMetrics
-        from ecslite.telemetry.runtime_metrics import RuntimeMetrics
-        from ecslite.telemetry.scrape import Scraper
-        from ecslite.telemetry.service import Telemetry
-
-        self.telemetry = Telemetry(self.settings, self.clock)
-        # The exporters' tap starts before the telemetry pipeline and stops after it, so what the
-        # pipeline drains at shutdown still goes out (telemetry.export.tap).
-        self.exports = ExportTap.from_settings(self.settings, self.telemetry.store)
-        self.components.append(self.exports)
-        self.components.append(self.telemetry)
-        # RED metrics and service graph edges from spans (§9.2, §9.3): after the telemetry component,
-        # so its last flush reaches the store before the store closes.
-        self.components.append(SpanMetrics(self.telemetry.store, self.clock))
-        self._add_forward_receiver()
-        self.components.append(TelemetryOwnersFeed(self.db, self.telemetry.owners, self._netns_path))
-        self._add_task_gateway()
-        self._add_export_sink()
-        # A short --metrics-period needs samples often enough to fill its periods.
-        interval = min(self.settings.runtime_metrics_interval, self.settings.metrics_period / 5)
-        self.components.append(RuntimeMetrics(self.db, self.runtime, self.telemetry.store, self.clock, interval))
-        # The fake runtime's task addresses lead nowhere real: a scrape would go out through the
-        # host's default route, so there is nothing to scrape there (elb/fake_network.py, same rule).
-        if not isinstance(self.runtime, FakeRuntime):
-            pipeline, owners = self.telemetry.pipeline, self.telemetry.owners
-            self.components.append(Scraper(self.db, pipeline, owners, self.clock, self.settings.scrape_interval))
-
-    def _add_forward_receiver(self) -> None:
-        from ecslite.telemetry.receivers.forward import ForwardReceiver
-
-        self.forward = ForwardReceiver(self.telemetry.pipeline, self.telemetry.owners, port=self.settings.forward_port)
-        self.components.append(self.forward)
-
-    def _add_task_gateway(self) -> None:
-        """Built-in images inside tasks reach ecslite at 169.254.170.2 (process runtime only)."""
-        output_path = getattr(self.runtime, "output_path", None)
-        if self.runtime.name != "process" or output_path is None:
-            self.gateway = None
-            return
-        from ecslite.builtin.gateway import TaskGateway
-
-        self.gateway = TaskGateway(
-            self.db,
-            self.settings,
-            self.telemetry.pipeline,
-            self.telemetry.owners,
-            logs=self.logs,
-            output_path=output_path,
-        )
-        self.components.append(self.gateway)
-
-    def _add_export_sink(self) -> None:
-        """Loki, Tempo and Thanos stand-ins on the VPC bridge's subnet gateways (process runtime only;
-        ecslite.telemetry.sink)."""
-        self.sink: ExportSink | None = None
-        if self.runtime.name != "process" or self.gateway is None:
-            return
-        from ecslite.model.vpc import default_layout
-        from ecslite.telemetry.sink import ExportSink
-
-        layout = default_layout(self.settings.vpc_cidr)
-        gateways = [str(cidr.network_address + 1) for _, cidr in layout.subnets]
-        gateways.append(str(layout.bridge_range.network_address + 1))
-        self.sink = ExportSink(gateways, device=self.settings.bridge, owners=self.telemetry.owners)
-        self.components.append(self.sink)
-        from ecslite.control.sink_gateways import SinkGatewaysFeed
-
-        # Subnets made with CreateSubnet are served at their gateways too, until deleted.
-        self.components.append(SinkGatewaysFeed(self.db, self.sink))
-
-    def _add_agent(self) -> None:
-        """The agent endpoint at 169.254.170.2:80 (process runtime only): task metadata, credentials,
-        task protection and the AWS API for tasks (ecslite.agent.listener), on ``settings.agent_port``
-        with the host network mapping port 80 to it."""
-        self.agent = None
-        gateway = self.gateway
-        network = getattr(self.runtime, "network", None)
-        if gateway is None or network is None:
-            return
-        from ecslite.agent.listener import AgentEndpoint, AgentListener
-
-        def caller_of(address: str) -> str | None:
-            owner = gateway.owner_of(address)
-            return owner.task_arn if owner is not None else None
-
-        endpoint = AgentEndpoint(
-            self.db,
-            self.clock,
-            self.settings,
-            self.runtime,
-            caller_of=caller_of,
-            ecs=self.ecs,
-            aws=self.dispatcher.handle,
-        )
-        self.agent = AgentListener(endpoint, self.settings.bridge, redirect=network, port=self.settings.agent_port)
-        self.components.append(self.agent)
-
-    def _netns_path(self, task_id: str) -> str | None:
-        """The task's network namespace, where the runtime has one (the process runtime)."""
-        network = getattr(self.runtime, "network", None)
-        sandbox = network.sandbox(task_id) if network is not None else None
-        path = getattr(sandbox, "netns_path", None)
-        return str(path) if path else None
-
-    def _add_controllers(self) -> None:
-        from ecslite.control.services import ServiceController
-        from ecslite.control.task_logs import TaskLogs
-        from ecslite.control.tasks import TaskController
-
-        # The awslogs driver: streams at task start, containers' output shipped to the logs provider.
-        self.output_path: Callable[[str, str], Path] | None = getattr(self.runtime, "output_path", None)
-        self.task_logs = TaskLogs(self.db, self.logs, self.output_path, self.clock)
-        self.components.append(self.task_logs)
-        tasks = TaskController(self.db, self.runtime, self.clock, self.settings, logs=self.task_logs)
-        # ELBv2 target groups: service tasks register in ACTIVATING and drain in DEACTIVATING (§7.4).
-        from ecslite.control.target_groups import ElbTargetGroups
-
-        self.target_groups = ElbTargetGroups(self.db)
-        tasks.reconciler.activation.target_groups = self.target_groups
-        self.components.append(tasks)
-        # ECS's EventBridge events from committed changes and the scheduler's announcements (§12.1).
-        from ecslite.providers.events_feed import EventsFeed
-
-        self.events = EventsFeed(self.db, self.clock)
-        self.components.append(self.events)
-        self.components.append(ServiceController(self.db, self.clock, self.settings, hooks=[self.events.announce]))
-        # Cloud Map instances of service tasks with serviceRegistries (§8.2).
-        from ecslite.control.service_registry import ServiceRegistryController
-
-        self.components.append(ServiceRegistryController(self.db, self.clock))
-        from ecslite.control.capacity import CapacityController
-        from ecslite.control.capacity_scaling import ManagedScaling
-        from ecslite.providers.ecs.internal_routes import ScalingCallbacks
-
-        callbacks = ScalingCallbacks(self.ecs)
-        scaling = ManagedScaling(self.db, self.clock, callbacks.add, callbacks.remove)
-        self.components.append(CapacityController(self.db, self.clock, self.settings, scaling=scaling))
-        self._add_local_alb()
-        self._add_bridge_gateways()
-
-    def _add_bridge_gateways(self) -> None:
-        """A deleted subnet's gateway and a deleted VPC's resolver leave the bridge (process runtime only;
-        control.bridge_gateways)."""
-        network = getattr(self.runtime, "network", None)
-        if self.runtime.name != "process" or network is None:
-            return
-        from ecslite.control.bridge_gateways import BridgeGatewaysFeed
-
-        self.components.append(BridgeGatewaysFeed(self.db, network, self.settings.vpc_cidr))
-
-    def _add_local_alb(self) -> None:
-        """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set, and
-        on its load balancer's private addresses on the bridge where the runtime has one."""
-        from ecslite.elb.listeners import LocalAlb, StoreRouting
-
-        transport = None
-        if isinstance(self.runtime, FakeRuntime):
-            from ecslite.elb.fake_network import LoopbackOnlyTransport
-            from ecslite.elb.listeners import TARGET_LIMITS
-
-            transport = LoopbackOnlyTransport(TARGET_LIMITS)
-        self.local_alb = LocalAlb(
-            self.db,
-            StoreRouting(self.db, self.target_groups.healthy_targets),
-            host_addresses=getattr(self.runtime, "network", None),
-            transport=transport,
-        )
-        self.components.append(self.local_alb)
-
-    def _add_scaling(self) -> None:
-        """CloudWatch metrics and alarms, Application Auto Scaling, the alarm evaluator and the scaling
-        controller, which changes desired counts through the ECS provider's UpdateService."""
-        from ecslite.control.alarms import AlarmEvaluator
-        from ecslite.control.scaling import ScalingController
-        from ecslite.model.scaling import TimeScale
-        from ecslite.providers.autoscaling.provider import AutoscalingProvider
-        from ecslite.providers.cloudwatch.provider import CloudWatchProvider
-
-        scale = TimeScale(self.settings.metrics_period)
-        self.cloudwatch = CloudWatchProvider(self.db, self.clock, self.telemetry.store, scale)
-        self.providers["cloudwatch"] = self.cloudwatch
-        self.providers["application-autoscaling"] = AutoscalingProvider(self.db, self.clock, self.cloudwatch)
-        self.scaling = ScalingController(self.db, self.clock, self._set_desired_count, scale)
-        evaluator = AlarmEvaluator(self.db, self.clock, self.cloudwatch, scale, handlers=[self.scaling.handle])
-        self.cloudwatch.state_listeners.append(evaluator.state_set)
-        self.components.extend([self.scaling, evaluator])
-
-    def _set_desired_count(self, account: str, region: str, cluster: str, service: str, count: int) -> None:
-        ctx = RequestContext(account, region, str(uuid.uuid4()), "ecs", "UpdateService")
-        self.ecs.prepare(ctx)
-        self.ecs.update_service(ctx, {"cluster": cluster, "service": service, "desiredCount": count})
 
     # -- ecslite's own API ---------------------------------------------------------------------
 

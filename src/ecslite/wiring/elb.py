@@ -1,0 +1,48 @@
+"""ELBv2's components: the local ALB serving each listener, and target health checks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ecslite.runtime.fake import FakeRuntime
+from ecslite.wiring import Core
+
+if TYPE_CHECKING:
+    from ecslite.control.target_groups import ElbTargetGroups
+    from ecslite.control.target_health import TargetHealth
+    from ecslite.elb.listeners import LocalAlb
+
+
+def add_local_alb(core: Core, target_groups: ElbTargetGroups) -> LocalAlb:
+    """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set, and
+    on its load balancer's private addresses on the bridge where the runtime has one."""
+    from ecslite.elb.listeners import LocalAlb, StoreRouting
+
+    transport = None
+    if isinstance(core.runtime, FakeRuntime):
+        from ecslite.elb.fake_network import LoopbackOnlyTransport
+        from ecslite.elb.listeners import TARGET_LIMITS
+
+        transport = LoopbackOnlyTransport(TARGET_LIMITS)
+    local_alb = LocalAlb(
+        core.db,
+        StoreRouting(core.db, target_groups.healthy_targets),
+        host_addresses=getattr(core.runtime, "network", None),
+        transport=transport,
+    )
+    core.components.append(local_alb)
+    return local_alb
+
+
+def add_target_health(core: Core) -> TargetHealth:
+    """ELBv2 target health checks (§7.2): one loop per target group a load balancer uses."""
+    from ecslite.control.target_health import TargetHealth
+
+    if isinstance(core.runtime, FakeRuntime):
+        from ecslite.elb.fake_network import fake_prober
+
+        target_health = TargetHealth(core.db, core.clock, fake_prober(core.db))
+    else:
+        target_health = TargetHealth(core.db, core.clock)
+    core.components.append(target_health)
+    return target_health
