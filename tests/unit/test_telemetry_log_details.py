@@ -93,3 +93,23 @@ def test_a_segment_from_before_the_table_gets_it_and_keeps_its_rows(segment: Seg
     assert len(back) == 9
     assert decode_log_detail(back[T - 1].detail).attributes == {"k": "v"}
     assert decode_log_detail(back[T].detail).attributes["container_name"] == "web"
+
+
+@pytest.mark.parametrize("through_wire", [True, False], ids=["writer-process", "in-process"])
+def test_ids_are_blobs_or_null_and_found_by_trace(segment: Segment, through_wire: bool) -> None:
+    """Ids and a record's own detail reach SQLite in another form than ``bytes`` (store.logs): they
+    are stored as blobs all the same, and absent ids as NULL (the trace index holds only real ones)."""
+    trace, span = bytes(range(1, 17)), bytes(range(1, 9))
+    records = [
+        log_from_python(time_ns=T, body="with ids", trace_id=trace, span_id=span, attributes={"k": "v"}),
+        log_from_python(time_ns=T + 1, body="without ids", attributes={"k": "w"}),
+    ]
+    batches = [LogBatch(Resource({"service.name": "s"}), Scope(), records)]
+    commit(segment, from_wire(Signal.LOGS, to_wire(Signal.LOGS, batches)) if through_wire else batches)
+    types = segment.conn.execute("SELECT typeof(trace_id), typeof(span_id), typeof(detail) FROM logs ORDER BY id")
+    assert types.fetchall() == [("blob", "blob", "blob"), ("null", "null", "blob")]
+    back = stored(segment)
+    assert back[T] == records[0]
+    assert back[T + 1] == records[1]
+    query = LogQuery([Matcher("service_name", "=", "s")], 0, 2 * T, trace_id=trace)
+    assert [log.record.body for log in log_tables.read(segment.conn, segment, query)] == ["with ids"]

@@ -82,10 +82,14 @@ def stream_of(resource: Resource, record: LogRecord) -> Labels:
 # Record fields by position (:class:`LogRecord` or a plain tuple in its order); ``source`` (8) only
 # picks the stream, ``detail`` (9) is a blob or, for a shared one, its ``log_details`` id.
 SOURCE, SEVERITY, SEVERITY_TEXT, DETAIL = 8, 2, 3, 9
+TRACE_ID, SPAN_ID = 5, 6
+# Ids travel to SQLite as 0 when absent and as bytearrays when present: the sqlite3 module binds
+# ints, strs and bytearrays directly but looks ``bytes`` and None up in its adapter registry first,
+# which cost ~0.4 µs a parameter, more than the rest of a row's binding (docs/benchmarks.md).
 _INSERT = (
     "INSERT INTO logs (ts_ns, observed_ns, severity, severity_text, body, trace_id, span_id, flags, detail, "
     "event_name, stream_id, resource_id) "
-    "VALUES (coalesce(nullif(?1, 0), ?2), ?2, ?3, ?4, ?5, nullif(?6, x''), nullif(?7, x''), ?8, ?9, "
+    "VALUES (coalesce(nullif(?1, 0), ?2), ?2, ?3, ?4, ?5, nullif(?6, 0), nullif(?7, 0), ?8, ?9, "
     "nullif(?10, ''), ?11, {rid})"
 )
 
@@ -162,6 +166,10 @@ def write(
         if rows.shared is not None:
             ids = [_detail_id(conn, segment, blob) for blob in rows.shared]
             columns[DETAIL] = list(map(ids.__getitem__, columns[DETAIL]))
+        else:
+            columns[DETAIL] = [bytearray(d) if type(d) is bytes else d for d in columns[DETAIL]]
+        columns[TRACE_ID] = [bytearray(v) if v else 0 for v in columns[TRACE_ID]]
+        columns[SPAN_ID] = [bytearray(v) if v else 0 for v in columns[SPAN_ID]]
         stream_keys = zip(columns[SOURCE], columns[SEVERITY], columns[SEVERITY_TEXT], strict=True)
         stream_ids = map(known.__getitem__, stream_keys)
         del columns[SOURCE]
