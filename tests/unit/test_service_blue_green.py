@@ -217,6 +217,24 @@ def test_stages_in_order_green_group_rules_bake_time_clean_up_and_the_swap() -> 
     run(scenario)
 
 
+def test_back_to_rolling_after_a_swap_new_tasks_join_the_group_serving_production() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        alb = Alb(h)
+        await blue_service(h, alb, config(0))
+        arn = await green_update(h)
+        await until(h, alb, lambda: record(h, arn)["status"] == "SUCCESSFUL")
+        assert alb.weights(alb.production) == {"blue": 0, "green": 100}
+        h.update(deploymentConfiguration={"strategy": "ROLLING"})
+        rolling = await green_update(h, environment=[{"name": "V", "value": "3"}])
+        await until(h, alb, lambda: record(h, rolling)["status"] == "SUCCESSFUL")
+        latest = h.describe()["deployments"][0]["id"]
+        assert alb.members(alb.green) == addresses(h, latest) and len(addresses(h, latest)) == 2
+        assert not alb.members(alb.blue)
+        assert alb.weights(alb.production) == {"blue": 0, "green": 100}
+
+    run(scenario)
+
+
 def test_a_hook_rolled_back_puts_test_traffic_back_on_blue() -> None:
     async def scenario(h: ServiceHarness) -> None:
         alb = Alb(h)

@@ -70,9 +70,12 @@ def launch_config_of(task: Mapping[str, Any], service: Mapping[str, Any]) -> Map
     for launcher in (*(service.get("deployments") or ()), *(service.get("taskSets") or ())):
         if launcher.get("id") == task.get("startedBy"):
             spec: Mapping[str, Any] = launcher.get("_spec") or {}
-            # A blue/green deployment's tasks register in the group it was given (model.blue_green).
-            return with_target_groups(spec, launcher.get("_targetGroups"))
-    own = dict(service)
+            # A blue/green deployment's tasks register in the group it was given (model.blue_green);
+            # any other deployment's in the group that serves production after earlier blue/green
+            # swaps (``_bgServing``), so that a service switched back to ROLLING keeps its traffic.
+            # Unverified: ECS documents neither which group that is nor whether it switches rules back.
+            return with_target_groups(spec, launcher.get("_targetGroups") or service.get("_bgServing"))
+    own = dict(with_target_groups(service, service.get("_bgServing")))
     if "_serviceConnectConfiguration" in service:
         own["serviceConnectConfiguration"] = service["_serviceConnectConfiguration"]
     return own
