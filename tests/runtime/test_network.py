@@ -38,10 +38,14 @@ from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wai
 
 @pytest.fixture
 def net_settings(tmp_path: Path, worker_tag: str, worker_number: int) -> Iterator[Settings]:
+    yield from host_network_settings(tmp_path, f"ecsl-{worker_tag}n", worker_number)
+
+
+def host_network_settings(tmp_path: Path, bridge: str, worker_number: int) -> Iterator[Settings]:
+    """Settings of a host network on its own bridge, and everything of it removed afterwards (for a
+    fixture to yield from). Tests of this worker that use it run one at a time: they share the VPC."""
     require_process_runtime()
-    settings = Settings(
-        data_dir=tmp_path / "data", bridge=f"ecsl-{worker_tag}n"[:15], vpc_cidr=f"10.{220 + worker_number}.0.0/16"
-    )
+    settings = Settings(data_dir=tmp_path / "data", bridge=bridge[:15], vpc_cidr=f"10.{220 + worker_number}.0.0/16")
     yield settings
     asyncio.run(_remove_everything(settings))
     assert_no_leaks(settings)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from ecslite.config import Settings
 from ecslite.model.vpc import dns_address
 from ecslite.runtime.process.network import HostNetwork
 from tests.conftest import make_client
-from tests.runtime.conftest import ProcessServer, assert_no_leaks, require_process_runtime, wait_for
-from tests.runtime.test_network import awsvpc_spec
+from tests.runtime.conftest import ProcessServer, wait_for
+from tests.runtime.test_network import awsvpc_spec, host_network_settings
 from tests.runtime.test_subnet_gateways import bridge_addresses, delete_when_free, run_in, stays
 from tests.runtime.test_tasks_e2e import program, register, stop
 
@@ -60,26 +58,7 @@ def test_a_deleted_vpcs_resolver_leaves_the_bridge_once_no_vpc_of_its_cidr_remai
 
 @pytest.fixture
 def resolver_settings(tmp_path: Path, worker_tag: str, worker_number: int) -> Iterator[Settings]:
-    require_process_runtime()
-    # The VPC test_network's servers use: this worker runs those tests one at a time with this one.
-    settings = Settings(
-        data_dir=tmp_path / "data", bridge=f"ecsl-{worker_tag}v"[:15], vpc_cidr=f"10.{220 + worker_number}.0.0/16"
-    )
-    yield settings
-    asyncio.run(_remove_everything(settings))
-    assert_no_leaks(settings)
-    subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True, check=False)
-    if shutil.which("nft"):
-        subprocess.run(["nft", "delete", "table", "ip", f"ecslite-{settings.bridge}"], capture_output=True, check=False)
-
-
-async def _remove_everything(settings: Settings) -> None:
-    network = HostNetwork(settings)
-    try:
-        for task_id in network.existing():
-            await network.destroy_sandbox(task_id)
-    finally:
-        await network.close()
+    yield from host_network_settings(tmp_path, f"ecsl-{worker_tag}v", worker_number)
 
 
 def test_a_resolver_a_sandbox_names_stays_and_one_recorded_before_a_restart_goes(resolver_settings: Settings) -> None:
