@@ -51,10 +51,8 @@ from ecslite.model.blue_green import (
 from ecslite.model.deployments import ServiceTask, StopOrder, StopWhy, TaskPhase
 from ecslite.model.services import (
     DeploymentSpec,
-    DeploymentStatus,
     RolloutState,
     ServiceDeploymentStatus,
-    apply_spec,
 )
 from ecslite.store import elbv2 as elb_store
 from ecslite.store import services as svc_store
@@ -93,6 +91,17 @@ class BlueGreenSteps:
         def _service_deployment(self, deployment: Doc) -> Doc | None: ...
         def _rollback(
             self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc | None, reason_text: str = ...
+        ) -> None: ...
+        def _roll_back_to(
+            self,
+            step: Step,
+            target: Doc,
+            spec: DeploymentSpec,
+            failed: Doc,
+            record: Doc,
+            reason: str,
+            revision_arn: str,
+            tripped: Doc | None,
         ) -> None: ...
         @staticmethod
         def _announce(
@@ -304,32 +313,10 @@ class BlueGreenSteps:
         self._bg_shift(step, failed, "testListenerRule", to_green=False)
         self._bg_shift(step, failed, "productionListenerRule", to_green=False)
         failed["_blueGreen"]["done"] = True
-        for deployment in step.doc["deployments"]:
-            deployment["status"] = DeploymentStatus.ACTIVE.value
-        target["status"] = DeploymentStatus.PRIMARY.value
-        target["updatedAt"] = failed["updatedAt"] = step.now
-        step.doc["deployments"] = [target, *(d for d in step.doc["deployments"] if d is not target)]
-        apply_spec(step.doc, DeploymentSpec.from_doc(target["_spec"]))
-        step.doc.pop("_throttle", None)
-        step.doc.pop("_steadyAt", None)
-        reason = reason_text.format(id=target["id"])
-        record.update(
-            status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
-            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": target["_revisionArn"]},
-            updatedAt=step.now,
-        )
-        if tripped is not None:
-            record["_breaker"] = tripped
-        svc_store.put_service_deployment(self.db, record)
         step.doc["_bgRollback"] = {"record": record["serviceDeploymentArn"], "failed": failed["id"]}
-        self._announce(
-            step,
-            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
-            "INFO",
-            "SERVICE_DEPLOYMENT_IN_PROGRESS",
-            target["id"],
-            reason,
-        )
+        spec = DeploymentSpec.from_doc(target["_spec"])
+        reason = reason_text.format(id=target["id"])
+        self._roll_back_to(step, target, spec, failed, record, reason, str(target["_revisionArn"]), tripped)
         return True
 
     def _blue_green_rolled_back(self, step: Step) -> None:

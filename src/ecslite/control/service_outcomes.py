@@ -174,29 +174,47 @@ class DeploymentOutcomes:
                 ),
             )
         )
+        step.doc["deployments"] = [new.deployment, *step.doc["deployments"]]
+        new.deployment["_startAnnounced"] = True
+        reason = reason_text.format(id=last["deploymentId"])
+        self._roll_back_to(step, new.deployment, spec, failed, record, reason, str(last["revisionArn"]), tripped)
+
+    def _roll_back_to(
+        self,
+        step: Step,
+        target: Doc,
+        spec: DeploymentSpec,
+        failed: Doc,
+        record: Doc,
+        reason: str,
+        revision_arn: str,
+        tripped: Doc | None,
+    ) -> None:
+        """What every rollback does once it knows where it goes: ``target`` (one of the service's
+        deployments) becomes PRIMARY with ``spec``, the others ACTIVE (they drain); ``failed``'s service
+        deployment record turns ROLLBACK_IN_PROGRESS and the rollback is announced (§12.1)."""
         for deployment in step.doc["deployments"]:
             deployment["status"] = DeploymentStatus.ACTIVE.value
-        failed["updatedAt"] = step.now
-        step.doc["deployments"] = [new.deployment, *step.doc["deployments"]]
+        target["status"] = DeploymentStatus.PRIMARY.value
+        target["updatedAt"] = failed["updatedAt"] = step.now
+        step.doc["deployments"] = [target, *(d for d in step.doc["deployments"] if d is not target)]
         apply_spec(step.doc, spec)
         step.doc.pop("_throttle", None)
         step.doc.pop("_steadyAt", None)
-        reason = reason_text.format(id=last["deploymentId"])
         record.update(
             status=ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS.value,
-            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": last["revisionArn"]},
+            rollback={"reason": reason, "startedAt": step.now, "serviceRevisionArn": revision_arn},
             updatedAt=step.now,
         )
         if tripped is not None:
             record["_breaker"] = tripped
         svc_store.put_service_deployment(self.db, record)
-        new.deployment["_startAnnounced"] = True
         self._announce(
             step,
             AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
             "INFO",
             "SERVICE_DEPLOYMENT_IN_PROGRESS",
-            new.deployment["id"],
+            target["id"],
             reason,
         )
 
