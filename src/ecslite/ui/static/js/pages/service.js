@@ -198,11 +198,29 @@ function breakerView(state) {
   );
 }
 
+// The lifecycle stage, and what a paused deployment waits for: ECS shows a hook id only through
+// DescribeServiceDeployments, here it comes with the command that lets the deployment go on.
+function stageCell(d) {
+  const waiting = (d.lifecycleHookDetails || []).filter((hook) => hook.status === "AWAITING_ACTION");
+  return h(
+    "div",
+    h("span.small", d.lifecycleStage || ""),
+    ...waiting.map((hook) =>
+      h(
+        "div.small.wrap.paused",
+        `Paused by a PAUSE hook until ${dateTime(hook.expiresAt)} (then ${hook.timeoutAction || "ROLLBACK"}): `,
+        h("span.mono", `aws ecs continue-service-deployment --service-deployment-arn ${d.serviceDeploymentArn} --hook-id ${hook.hookId}`),
+      ),
+    ),
+  );
+}
+
 function historyTable(history) {
   return table(
     [
       { title: "Service deployment", cell: (d) => h("span.mono.small", nameOf(d.serviceDeploymentArn)) },
       { title: "Status", cell: (d) => h("div", badge(d.status), d.statusReason ? h("div.small.muted.wrap", d.statusReason) : null) },
+      { title: "Stage", cell: stageCell },
       { title: "Breaker", cell: (d) => (d.deploymentCircuitBreaker ? h("span.small", `${d.deploymentCircuitBreaker.status} ${d.deploymentCircuitBreaker.failureCount}/${d.deploymentCircuitBreaker.threshold}`) : "") },
       { title: "Created", cell: (d) => h("span.small", dateTime(d.createdAt)) },
       { title: "Finished", cell: (d) => h("span.small", dateTime(d.finishedAt)) },
