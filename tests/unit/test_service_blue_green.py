@@ -284,6 +284,62 @@ def test_an_expired_pause_takes_its_timeout_action() -> None:
     run(scenario)
 
 
+def test_an_update_before_the_production_shift_keeps_blue_serving_and_drains_the_interrupted_green() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        alb = Alb(h)
+        first = await blue_service(h, alb, config(0))
+        second = await green_update(h, config(0, "POST_TEST_TRAFFIC_SHIFT"))
+        second_id = h.describe()["deployments"][0]["id"]
+        await until(h, alb, lambda: bool(awaiting(h, second)), limit=120)
+        assert alb.members(alb.green) == addresses(h, second_id) and len(addresses(h, second_id)) == 2
+        third = await green_update(
+            h, config(0, "PRE_PRODUCTION_TRAFFIC_SHIFT"), environment=[{"name": "V", "value": "3"}]
+        )
+        third_id = h.describe()["deployments"][0]["id"]
+        assert record(h, second)["status"] == "STOPPED"
+        await until(h, alb, lambda: bool(awaiting(h, third)), limit=120)
+        # Production never left blue, so green is the other group again; the interrupted green tasks
+        # there are gone before production traffic could reach them.
+        assert alb.weights(alb.production) == {"blue": 100, "green": 0}
+        assert alb.members(alb.green) == addresses(h, third_id) and len(addresses(h, third_id)) == 2
+        assert not addresses(h, second_id) and len(addresses(h, first)) == 2
+        cont(h, third)
+        await until(h, alb, lambda: record(h, third)["status"] == "SUCCESSFUL", limit=120)
+        assert alb.weights(alb.production) == {"blue": 0, "green": 100}
+        assert alb.members(alb.green) == addresses(h, third_id) and not alb.members(alb.blue)
+
+    run(scenario)
+
+
+def test_an_update_during_bake_time_takes_the_group_production_does_not_use() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        alb = Alb(h)
+        first = await blue_service(h, alb, config(10))
+        second = await green_update(h)
+        second_id = h.describe()["deployments"][0]["id"]
+        await until(h, alb, lambda: record(h, second)["lifecycleStage"] == "BAKE_TIME", limit=120)
+        assert alb.weights(alb.production) == {"blue": 0, "green": 100}
+        third = await green_update(
+            h, config(0, "PRE_PRODUCTION_TRAFFIC_SHIFT"), environment=[{"name": "V", "value": "3"}]
+        )
+        third_id = h.describe()["deployments"][0]["id"]
+        assert record(h, second)["status"] == "STOPPED"
+        await until(h, alb, lambda: bool(awaiting(h, third)), limit=120)
+        # The interrupted deployment serves production from the alternate group: the new green tasks
+        # go to the primary group (the first deployment's tasks there stopped), tested before the shift.
+        assert alb.weights(alb.production) == {"blue": 0, "green": 100}
+        assert alb.members(alb.green) == addresses(h, second_id) and len(addresses(h, second_id)) == 2
+        assert alb.members(alb.blue) == addresses(h, third_id) and len(addresses(h, third_id)) == 2
+        assert alb.weights(alb.test) == {"blue": 100, "green": 0} and not addresses(h, first)
+        cont(h, third)
+        await until(h, alb, lambda: record(h, third)["status"] == "SUCCESSFUL", limit=120)
+        assert alb.weights(alb.production) == {"blue": 100, "green": 0}
+        assert alb.members(alb.blue) == addresses(h, third_id) and not alb.members(alb.green)
+        assert [d["id"] for d in h.describe()["deployments"]] == [third_id]
+
+    run(scenario)
+
+
 def test_stop_during_bake_time_shifts_production_back_to_blue() -> None:
     async def scenario(h: ServiceHarness) -> None:
         alb = Alb(h)

@@ -4,11 +4,16 @@ the service reconciler working on its :class:`Step`, inside its transaction.
 A PRIMARY deployment marked ``_blueGreen`` goes through the lifecycle stages instead of the rolling
 step, taking as many stages per step as it can and waiting where it must:
 
-- Start: the blue deployments are the older ones that still run tasks. Each load balancer's green
-  group is the one of ``targetGroupArn``/``advancedConfiguration.alternateTargetGroupArn`` that does
-  not serve production now (``_bgServing`` on the service; the primary group at first); without blue
-  tasks (a new service) the serving group itself. Green tasks register there
-  (``_targetGroups``, honoured by ``control.service_registry.launch_config_of``); blue stay put.
+- Start: each load balancer's green group is the one of ``targetGroupArn``/
+  ``advancedConfiguration.alternateTargetGroupArn`` that does not serve production now, judged from
+  the production rule's forward weights in the ELBv2 store (``_bgServing`` on the service records
+  the same, follows every production shift, and stands in when the rule says nothing clear);
+  without older tasks (a new service) the serving group itself. Green tasks register there
+  (``_targetGroups``, honoured by ``control.service_registry.launch_config_of``). The blue
+  deployments are the older ones whose tasks sit in the serving group; older tasks in the green
+  group (a deployment interrupted by this one before its production shift, or the blue tasks one
+  interrupted after it had left) are stopped at once, before traffic can reach them. The
+  interrupted service deployment itself is STOPPED by UpdateService, as for rolling deployments.
 - Hooks: at a stage with PAUSE hooks a ``lifecycleHookDetails`` entry per hook is made
   ``AWAITING_ACTION``; the deployment waits until ContinueServiceDeployment resolves it (CONTINUE
   goes on, ROLLBACK rolls back) or it expires (``TIMED_OUT``, then its ``timeoutAction``).
@@ -45,6 +50,7 @@ from ecslite.model.blue_green import (
     hook_detail,
     next_stage,
     pause_hooks_at,
+    serving_group,
     shifted_actions,
     shown_stage,
 )
@@ -164,22 +170,59 @@ class BlueGreenSteps:
             svc_store.put_service_deployment(self.db, record)
 
     def _bg_begin(self, step: Step, primary: Doc, state: Doc, tasks: list[ServiceTask]) -> None:
+        """Each load balancer's green group, and which older deployments are blue. Green is the group
+        that does not serve production now, as the production rule forwards at this moment: a
+        deployment interrupted before its production shift left production on its blue group, one
+        interrupted after it (in its bake time, say) on its green group. Older tasks in the new green
+        group (the interrupted green ones, or the blue ones production left) are stopped now, before
+        test or production traffic can reach them; those in the serving group are blue."""
         owners = {t.deployment_id for t in tasks}
-        blue = [d["id"] for d in step.doc["deployments"] if d is not primary and d["id"] in owners]
-        serving: Mapping[str, str] = step.doc.get("_bgServing") or {}
+        older = [d for d in step.doc["deployments"] if d is not primary and d["id"] in owners]
+        pairs = self._bg_serving_now(step, primary)
+        serving = {main: now_serving for main, (now_serving, _) in pairs.items()}
         groups: dict[str, str] = {}
-        for lb in primary["_spec"].get("loadBalancers") or ():
-            main = lb.get("targetGroupArn")
-            alternate = (lb.get("advancedConfiguration") or {}).get("alternateTargetGroupArn")
-            if not main or not alternate:
-                continue
-            now_serving = serving.get(main) if serving.get(main) in (main, alternate) else main
-            idle = alternate if now_serving == main else main
-            groups[str(main)] = str(idle if blue else now_serving)
+        for main, (now_serving, idle) in pairs.items():
+            groups[main] = idle if older else now_serving
         primary["_targetGroups"] = groups
+        stale = [d for d in older if self._bg_in_groups(d, groups, serving)]
+        blue = [d["id"] for d in older if d not in stale]
+        stale_ids = {d["id"] for d in stale}
+        stops = [StopOrder(t.arn, StopWhy.ROLLOUT) for t in tasks if t.deployment_id in stale_ids]
+        if stops:
+            self._stop(step, stops, primary)
         state["blue"] = blue
         # RECONCILE_SERVICE only when more than one older revision still runs (model.blue_green).
-        state["stage"] = (Stage.RECONCILE_SERVICE if len(blue) > 1 else Stage.PRE_SCALE_UP).value
+        state["stage"] = (Stage.RECONCILE_SERVICE if len(older) > 1 else Stage.PRE_SCALE_UP).value
+
+    def _bg_serving_now(self, step: Step, deployment: Doc) -> dict[str, tuple[str, str]]:
+        """Primary group → (the group serving production now, the other one), for each load balancer
+        with both groups. Serving is what the production rule forwards to in the ELBv2 store, else the
+        service's record (``_bgServing``), else the primary group; the record is brought in line."""
+        recorded: dict[str, str] = dict(step.doc.get("_bgServing") or {})
+        out: dict[str, tuple[str, str]] = {}
+        for lb in deployment["_spec"].get("loadBalancers") or ():
+            main = lb.get("targetGroupArn")
+            advanced = lb.get("advancedConfiguration") or {}
+            alternate, rule = advanced.get("alternateTargetGroupArn"), advanced.get("productionListenerRule")
+            if not main or not alternate:
+                continue
+            found = elb_store.get_rule(self.db, str(rule)) if rule else None
+            now = serving_group(found[1].get("Actions") or [], str(main), str(alternate)) if found else None
+            if now is None:
+                now = recorded.get(main) if recorded.get(main) in (main, alternate) else main
+            recorded[str(main)] = str(now)
+            out[str(main)] = (str(now), str(alternate if now == main else main))
+        if out:
+            step.doc["_bgServing"] = recorded
+        return out
+
+    @staticmethod
+    def _bg_in_groups(deployment: Doc, groups: Mapping[str, str], serving: Mapping[str, str]) -> bool:
+        """Whether ``deployment``'s tasks sit in one of the green ``groups``: by its own
+        ``_targetGroups``, or for a deployment without (a rolling one) by the serving groups, which its
+        tasks joined (``control.service_registry.launch_config_of``)."""
+        own: Mapping[str, str] = deployment.get("_targetGroups") or serving
+        return any(own.get(main, main) == green for main, green in groups.items())
 
     def _bg_keep_green(self, step: Step, primary: Doc, tasks: list[ServiceTask]) -> None:
         """desiredCount green tasks, unhealthy ones stopped (and counted by the breaker) and replaced."""
@@ -296,6 +339,10 @@ class BlueGreenSteps:
             serving, idle = (green, blue) if to_green else (blue, green)
             if not write_rule_actions(self.db, str(rule), serving, idle):
                 self._event(step, RULE_MISSING_EVENT.format(id=deployment["id"], rule=rule))
+            elif member == "productionListenerRule":
+                # The service's record of the serving group follows the production rule at once, so
+                # that a deployment interrupted after this shift leaves it right (see _bg_begin).
+                step.doc.setdefault("_bgServing", {})[str(main)] = serving
 
     # -- rollback ------------------------------------------------------------------------------------
 

@@ -165,6 +165,26 @@ def forward_groups(actions: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
+def serving_group(actions: Sequence[Mapping[str, Any]], main: str, alternate: str) -> str | None:
+    """Which of ``main``/``alternate`` the forward action of a production rule sends traffic to (the
+    heavier positive weight; a single ``TargetGroupArn`` weighs 1); None when neither, or both alike."""
+    weights = {main: 0, alternate: 0}
+    for action in actions:
+        if action.get("Type") != "forward":
+            continue
+        groups = (action.get("ForwardConfig") or {}).get("TargetGroups") or ()
+        if not groups and action.get("TargetGroupArn"):
+            groups = [{"TargetGroupArn": action["TargetGroupArn"], "Weight": 1}]
+        for group in groups:
+            arn = str(group.get("TargetGroupArn"))
+            if arn in weights:
+                weight = group.get("Weight")
+                weights[arn] += 1 if weight is None else int(weight)
+    if weights[main] == weights[alternate]:
+        return None
+    return main if weights[main] > weights[alternate] else alternate
+
+
 def with_target_groups(config: Mapping[str, Any], groups: Mapping[str, str] | None) -> Mapping[str, Any]:
     """A deployment's launch configuration with each load balancer's ``targetGroupArn`` replaced by the
     group its tasks register in (``groups``: primary group → the group this deployment uses)."""
