@@ -340,6 +340,48 @@ def test_an_update_during_bake_time_takes_the_group_production_does_not_use() ->
     run(scenario)
 
 
+def test_blue_tasks_that_fail_before_the_production_shift_are_replaced_not_after() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        alb = Alb(h)
+        first = await blue_service(h, alb, config(0))
+        arn = await green_update(h, config(0, "POST_SCALE_UP", "POST_PRODUCTION_TRAFFIC_SHIFT"))
+        await until(h, alb, lambda: bool(awaiting(h, arn)), limit=120)
+        blue_arns = {t["taskArn"] for t in h.service_tasks() if t["startedBy"] == first}
+        crashed, sick = sorted(blue_arns)
+        h.runtime.exit(crashed.rsplit("/", 1)[1], "app", 1)
+        await until(h, alb, lambda: len(alb.members(alb.blue)) == 2 and crashed not in task_arns(h, first), limit=60)
+        assert alb.members(alb.blue) == addresses(h, first) and len(addresses(h, first)) == 2
+        # A task the production group's health check fails is stopped and replaced as well.
+        with h.db.transaction():
+            (target,) = (t for t in elb_store.targets_of(h.db, alb.blue) if t.id == address(task_doc(h, sick)))
+            elb_store.set_target_state(
+                h.db, alb.blue, target.id, target.port, "unhealthy", "Target.FailedHealthChecks", ""
+            )
+        await until(h, alb, lambda: len(alb.members(alb.blue)) == 2 and sick not in task_arns(h, first), limit=60)
+        assert len(addresses(h, first)) == 2 and not blue_arns & task_arns(h, first)
+        assert record(h, arn)["status"] == "IN_PROGRESS" and len(awaiting(h, arn)) == 1
+
+        # After the production shift blue only waits for CLEAN_UP: a failed blue task stays gone.
+        cont(h, arn)
+        await until(h, alb, lambda: bool(awaiting(h, arn)), limit=120)
+        assert alb.weights(alb.production) == {"blue": 0, "green": 100}
+        h.runtime.exit(sorted(task_arns(h, first))[0].rsplit("/", 1)[1], "app", 1)
+        await h.run(60.0)
+        assert len(task_arns(h, first)) == 1
+        cont(h, arn)
+        await until(h, alb, lambda: record(h, arn)["status"] == "SUCCESSFUL", limit=120)
+
+    run(scenario)
+
+
+def task_arns(h: ServiceHarness, deployment_id: str) -> set[str]:
+    return {t["taskArn"] for t in h.service_tasks() if t["startedBy"] == deployment_id}
+
+
+def task_doc(h: ServiceHarness, arn: str) -> dict[str, Any]:
+    return next(t for t in h.service_tasks(desired=None) if t["taskArn"] == arn)
+
+
 def test_stop_during_bake_time_shifts_production_back_to_blue() -> None:
     async def scenario(h: ServiceHarness) -> None:
         alb = Alb(h)

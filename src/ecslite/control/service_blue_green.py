@@ -29,9 +29,12 @@ step, taking as many stages per step as it can and waiting where it must:
   FAILED and drained; its service deployment is ``ROLLBACK_IN_PROGRESS`` and ``ROLLBACK_SUCCESSFUL``
   once the last green task stopped. Without blue tasks left (a new service, or blue already
   cleaned up) the ordinary rollback to the last completed revision takes over.
+- Blue capacity: until the production shift each blue deployment keeps the tasks it ran when the
+  deployment began; blue tasks that stop or turn unhealthy are replaced (unverified, see
+  :meth:`BlueGreenSteps._bg_keep_blue`). After the shift they are not.
 
 Not modelled: Lambda hooks (refused by the provider), CloudWatch alarms (ecslite does not watch
-them), replacing blue tasks that fail while green comes up.
+them).
 """
 
 from __future__ import annotations
@@ -140,6 +143,8 @@ class BlueGreenSteps:
         tasks = self._service_tasks(step, set())
         if "stage" not in state:
             self._bg_begin(step, primary, state, tasks)
+        if STAGE_ORDER.index(Stage(state["stage"])) < STAGE_ORDER.index(Stage.POST_PRODUCTION_TRAFFIC_SHIFT):
+            self._bg_keep_blue(step, state, tasks)
         if STAGE_ORDER.index(Stage(state["stage"])) >= STAGE_ORDER.index(Stage.SCALE_UP):
             self._bg_keep_green(step, primary, tasks)
         for _ in STAGE_ORDER:
@@ -191,6 +196,7 @@ class BlueGreenSteps:
         if stops:
             self._stop(step, stops, primary)
         state["blue"] = blue
+        state["blueCounts"] = {b: sum(1 for t in tasks if t.deployment_id == b) for b in blue}
         # RECONCILE_SERVICE only when more than one older revision still runs (model.blue_green).
         state["stage"] = (Stage.RECONCILE_SERVICE if len(older) > 1 else Stage.PRE_SCALE_UP).value
 
@@ -223,6 +229,32 @@ class BlueGreenSteps:
         tasks joined (``control.service_registry.launch_config_of``)."""
         own: Mapping[str, str] = deployment.get("_targetGroups") or serving
         return any(own.get(main, main) == green for main, green in groups.items())
+
+    def _bg_keep_blue(self, step: Step, state: Doc, tasks: list[ServiceTask]) -> None:
+        """Until production traffic moves, blue serves it: each blue deployment keeps the tasks it ran
+        when this deployment began, those that stopped or turned unhealthy (stopped here) replaced by
+        new tasks of the blue revision in the serving group. Unverified: ECS documents that blue keeps
+        serving production until the shift, not whether it replaces blue tasks meanwhile; after the
+        shift blue tasks only wait for CLEAN_UP (or a rollback) and are not replaced (unverified too).
+        A blue deployment left with no task at all has been pruned and is not brought back."""
+        stamp = (step.doc.get("_throttle") or {}).get("until")
+        until = float(stamp) if stamp is not None else step.now
+        for deployment_id, count in (state.get("blueCounts") or {}).items():
+            deployment = step.deployment(deployment_id)
+            if deployment is None:
+                continue
+            own = [t for t in tasks if t.deployment_id == deployment_id]
+            unhealthy = [t for t in own if t.phase is TaskPhase.UNHEALTHY]
+            if unhealthy:
+                self._stop(step, [StopOrder(t.arn, StopWhy.UNHEALTHY) for t in unhealthy], deployment)
+            missing = int(count) - (len(own) - len(unhealthy))
+            if missing <= 0:
+                continue
+            if step.now < until:  # §4.10: launches wait out the throttle, as green's do
+                step.recheck.append(until)
+                continue
+            self._launch(step, deployment, missing, len(unhealthy))
+            step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
 
     def _bg_keep_green(self, step: Step, primary: Doc, tasks: list[ServiceTask]) -> None:
         """desiredCount green tasks, unhealthy ones stopped (and counted by the breaker) and replaced."""
