@@ -4,11 +4,12 @@ Every test under ``tests/runtime`` is marked ``runtime``. A test that needs the 
 skips with the precise reason when this machine cannot run it, and **fails** instead when ``CI``
 is set (a skipped runtime test in CI hides a broken machine).
 
-Servers never share host state: each xdist worker ``n`` gets its own bridges and VPCs,
+Servers never share host state: each xdist worker gets its own bridges and VPCs (:func:`worker_vpc`
+has the table of every fixture's VPC block),
 
-- ``process_server``: bridge ``ecsl-<worker>``, VPC ``10.<100+n>.0.0/16``;
-- ``restartable_server``: bridge ``ecsl-<worker>r``, VPC ``10.<150+n>.0.0/16``;
-- in-process runtimes (``runtime_settings``): bridge ``ecsl-<worker>i``, VPC ``10.<200+n>.0.0/16``;
+- ``process_server``: bridge ``ecsl-<worker>``, VPC ``worker_vpc("process", n)``;
+- ``restartable_server``: bridge ``ecsl-<worker>r``, VPC ``worker_vpc("restartable", n)``;
+- in-process runtimes (``runtime_settings``): bridge ``ecsl-<worker>i``, VPC ``worker_vpc("in-process", n)``;
 
 each with its own data directory, and stopped by pid. Each server gets an image map file
 (``server.image_map``) with two entries — ``ecslite-test/host`` (the host's own programs) and
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
+import itertools
 import json
 import os
 import signal
@@ -33,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -81,11 +84,14 @@ def require_process_runtime() -> None:
 
 
 # Two test runs on one host (a developer's and a clean checkout's, say) keep apart when each sets
-# its own ECSLITE_TEST_SLOT (0-4): slot s takes network numbers s*10 .. s*10+9 and tags bridges with s.
+# its own ECSLITE_TEST_SLOT (0-4): slot s takes worker numbers s*10 .. s*10+9 (so VPCs, see
+# worker_vpc) and tags bridges with s.
 SLOT = int(os.environ.get("ECSLITE_TEST_SLOT", "0"))
-if not 0 <= SLOT <= 4:
-    # Higher slots would run into the next block's networks (process 100+, restartable 150+, in-process 200+).
-    raise pytest.UsageError(f"ECSLITE_TEST_SLOT must be 0-4, not {SLOT}")
+SLOTS = 5
+WORKER_NUMBERS = SLOTS * 10
+if not 0 <= SLOT < SLOTS:
+    # Every VPC block holds WORKER_NUMBERS VPCs; a higher slot would run into the next block.
+    raise pytest.UsageError(f"ECSLITE_TEST_SLOT must be 0-{SLOTS - 1}, not {SLOT}")
 
 
 @pytest.fixture(scope="session")
@@ -96,8 +102,100 @@ def worker_number(worker_id: str) -> int:
 
 @pytest.fixture(scope="session")
 def worker_tag(worker_id: str) -> str:
+    # Bridges are ``ecsl-<tag><letter>`` (``ecsl-<tag>`` for process_server): a slot's tags start with
+    # its digit and slot 0's with a letter, so no two slots share a bridge, and the longest,
+    # ``ecsl-4gw99x``, is 11 characters (Linux allows 15).
     tag = worker_id if worker_id.startswith("gw") else "main"
     return f"{SLOT}{tag}" if SLOT else tag
+
+
+# -- VPCs ------------------------------------------------------------------------------------------
+
+VpcKind = Literal[
+    "process",
+    "restartable",
+    "in-process",
+    "host",
+    "demo-up",
+    "firelens",
+    "otel-demo",
+    "telemetry",
+    "runtime-metrics",
+    "scrape",
+    "autoscaling",
+]
+
+# The first VPC of each kind's block and the VPCs' prefix length; VPC n is the n-th of that size.
+# The kinds whose tests carve /24s and /20s at fixed offsets of the VPC (test_sink_subnets,
+# test_subnet_gateways, test_vpc_resolvers, test_network) get /16s like AWS's default VPC; the
+# servers of single end-to-end modules get /18s (default subnets of /22, 1019 addresses each), since
+# 10.0.0.0/8 and 100.64.0.0/10 do not hold 11 x 50 /16s.
+VPC_BLOCKS: dict[VpcKind, tuple[str, int]] = {
+    "host": ("10.50.0.0", 16),  # test_network, test_vpc_resolvers, test_agent_port (one test at a time)
+    "process": ("10.100.0.0", 16),
+    "restartable": ("10.150.0.0", 16),
+    "in-process": ("100.64.0.0", 16),
+    "demo-up": ("10.1.0.0", 18),
+    "firelens": ("10.13.128.0", 18),
+    "otel-demo": ("10.26.0.0", 18),
+    "telemetry": ("10.200.0.0", 18),
+    "runtime-metrics": ("10.212.128.0", 18),
+    "scrape": ("10.235.0.0", 18),
+    "autoscaling": ("100.114.0.0", 18),
+}
+# Where test VPCs may lie: private space, and the shared address space (fine for a host-only bridge).
+VPC_SPACE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "100.64.0.0/10"))
+# What they must stay off: the fake runtime's pool, the benchmarks' VPCs (10.232-10.234), docker0,
+# ecslite's own default VPC, and test_network's outside network (198.18.<n>.0/24).
+VPC_KEEP_OUT = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/16", "10.232.0.0/15", "10.234.0.0/16", "172.17.0.0/16", "172.31.0.0/16", "198.18.0.0/15")
+)
+
+
+def worker_vpc(kind: VpcKind, worker_number: int) -> str:
+    """The VPC CIDR of a ``kind`` fixture's server or runtime on worker ``worker_number`` (0-49).
+
+    kind             VPC n (0 .. 49)            whole block                      bridge ``ecsl-<worker>…``
+    demo-up          n-th /18 from 10.1.0.0     10.1.0.0 - 10.13.127.255         ``u`` test_demo_up
+    firelens         n-th /18 from 10.13.128.0  10.13.128.0 - 10.25.255.255      ``f`` test_firelens_e2e
+    otel-demo        n-th /18 from 10.26.0.0    10.26.0.0 - 10.38.127.255        ``o`` test_otel_demo_services
+    host             10.<50+n>.0.0/16           10.50.0.0 - 10.99.255.255        ``n`` ``v`` ``p`` test_network,
+                                                                                 test_vpc_resolvers, test_agent_port
+    process          10.<100+n>.0.0/16          10.100.0.0 - 10.149.255.255      ``ecsl-<worker>`` process_server
+    restartable      10.<150+n>.0.0/16          10.150.0.0 - 10.199.255.255      ``r`` restartable_server
+    telemetry        n-th /18 from 10.200.0.0   10.200.0.0 - 10.212.127.255      ``t`` test_telemetry_e2e
+    runtime-metrics  n-th /18 from 10.212.128.0 10.212.128.0 - 10.224.255.255    ``m`` test_runtime_metrics_e2e
+    scrape           n-th /18 from 10.235.0.0   10.235.0.0 - 10.247.127.255      ``s`` test_scrape_e2e
+    in-process       100.<64+n>.0.0/16          100.64.0.0 - 100.113.255.255     ``i`` runtime_settings
+    autoscaling      n-th /18 from 100.114.0.0  100.114.0.0 - 100.126.127.255    ``a`` test_autoscaling_e2e
+
+    Free: 10.38.128.0 - 10.49.255.255, 10.225-10.231, 10.248-10.255, 100.126.128.0 - 100.127.255.255.
+    :func:`_check_vpc_blocks` checks at import that the blocks are pairwise disjoint, inside
+    ``VPC_SPACE`` and off ``VPC_KEEP_OUT``.
+    """
+    if not 0 <= worker_number < WORKER_NUMBERS:
+        raise ValueError(f"worker number {worker_number} is outside 0-{WORKER_NUMBERS - 1}")
+    first, prefix = VPC_BLOCKS[kind]
+    base = ipaddress.IPv4Address(first) + worker_number * 2 ** (32 - prefix)
+    return str(ipaddress.IPv4Network(f"{base}/{prefix}"))
+
+
+def _check_vpc_blocks() -> None:
+    spans = []
+    for kind in VPC_BLOCKS:
+        first = ipaddress.IPv4Network(worker_vpc(kind, 0))
+        last = ipaddress.IPv4Network(worker_vpc(kind, WORKER_NUMBERS - 1))
+        block = list(ipaddress.summarize_address_range(first.network_address, last.broadcast_address))
+        assert all(any(net.subnet_of(space) for space in VPC_SPACE) for net in block), f"{kind} leaves VPC_SPACE"
+        assert not any(net.overlaps(out) for net in block for out in VPC_KEEP_OUT), f"{kind} is on a kept-out range"
+        spans.append((int(first.network_address), int(last.broadcast_address), kind))
+    spans.sort()
+    for (_, end, kind), (start, _, other) in itertools.pairwise(spans):
+        assert end < start, f"the VPC blocks of {kind} and {other} overlap"
+
+
+_check_vpc_blocks()
 
 
 # -- servers ---------------------------------------------------------------------------------------
@@ -166,7 +264,7 @@ def process_server(
     tmp_path_factory: pytest.TempPathFactory, worker_tag: str, worker_number: int
 ) -> Iterator[ProcessServer]:
     running = start_process_server(
-        tmp_path_factory.mktemp("process"), f"ecsl-{worker_tag}", f"10.{100 + worker_number}.0.0/16"
+        tmp_path_factory.mktemp("process"), f"ecsl-{worker_tag}", worker_vpc("process", worker_number)
     )
     yield running
     try:
@@ -223,7 +321,7 @@ class Restartable:
 @pytest.fixture
 def restartable_server(tmp_path: Path, worker_tag: str, worker_number: int) -> Iterator[Restartable]:
     require_process_runtime()
-    restartable = Restartable(tmp_path / "data", f"ecsl-{worker_tag}r", f"10.{150 + worker_number}.0.0/16")
+    restartable = Restartable(tmp_path / "data", f"ecsl-{worker_tag}r", worker_vpc("restartable", worker_number))
     yield restartable
     settings = server_settings(restartable.data_dir, restartable.bridge, restartable.vpc_cidr)
     restartable.cleanup()
@@ -237,7 +335,7 @@ def restartable_server(tmp_path: Path, worker_tag: str, worker_number: int) -> I
 def runtime_settings(tmp_path: Path, worker_tag: str, worker_number: int) -> Iterator[Settings]:
     """Settings for a ``ProcessRuntime`` built inside the test; whatever it leaves is removed after."""
     require_process_runtime()
-    settings = server_settings(tmp_path / "data", f"ecsl-{worker_tag}i", f"10.{200 + worker_number}.0.0/16")
+    settings = server_settings(tmp_path / "data", f"ecsl-{worker_tag}i", worker_vpc("in-process", worker_number))
     settings.runtime_dir.mkdir(parents=True, exist_ok=True)
     yield settings
     asyncio.run(_destroy_everything(settings))

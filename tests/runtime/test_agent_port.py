@@ -28,7 +28,7 @@ from ecslite.runtime.process.network import HostNetwork
 from ecslite.runtime.select import RuntimeUnavailable, select_runtime
 from tests.conftest import make_client, stop_server
 from tests.fixtures.capability import missing
-from tests.runtime.conftest import Restartable, assert_no_leaks, require_process_runtime, wait_for
+from tests.runtime.conftest import Restartable, assert_no_leaks, require_process_runtime, wait_for, worker_vpc
 from tests.runtime.test_agent_e2e import ask as ask_at
 
 ACCOUNT = "000000000000"
@@ -109,7 +109,7 @@ def table_exists(bridge: str) -> bool:
 def agent_settings(tmp_path: Path, worker_tag: str, worker_number: int) -> Iterator[Settings]:
     require_process_runtime()
     settings = Settings(
-        data_dir=tmp_path / "data", bridge=f"ecsl-{worker_tag}p"[:15], vpc_cidr=f"10.{220 + worker_number}.0.0/16"
+        data_dir=tmp_path / "data", bridge=f"ecsl-{worker_tag}p"[:15], vpc_cidr=worker_vpc("host", worker_number)
     )
     yield settings
     assert_no_leaks(settings)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_client, stop_server
-from tests.runtime.conftest import PROGRAMS, ProcessServer, assert_no_leaks, start_process_server, wait_for
+from tests.runtime.conftest import PROGRAMS, ProcessServer, assert_no_leaks, start_process_server, wait_for, worker_vpc
 from tests.runtime.test_tasks_e2e import PROGRAMS_IMAGE, default_subnet, register
 
 RESOURCE = "service/default/burner"
@@ -35,7 +35,7 @@ def scaling_server(
     server = start_process_server(
         tmp_path_factory.mktemp("scaling"),
         f"ecsl-{worker_tag}a",
-        f"10.{240 + worker_number % 15}.0.0/16",
+        worker_vpc("autoscaling", worker_number),
         "--metrics-period",
         "5",
     )

@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import make_client, stop_server
 from tests.examples.otel_demo import EXAMPLE, SERVICES, ensure_venv, eventually, read_trace
-from tests.runtime.conftest import ProcessServer, assert_no_leaks, map_images, start_process_server
+from tests.runtime.conftest import ProcessServer, assert_no_leaks, map_images, start_process_server, worker_vpc
 from tests.runtime.test_otel_demo_services import SERVICE_PORTS, image_map_entries
 
 REGION = "ap-northeast-1"
@@ -46,7 +46,7 @@ def demo_server(
     server = start_process_server(
         tmp_path_factory.mktemp("demo-up"),
         f"ecsl-{worker_tag}u",
-        f"10.{30 + worker_number}.0.0/16",
+        worker_vpc("demo-up", worker_number),
         "--scrape-interval",
         "2",
     )

@@ -30,6 +30,7 @@ from tests.runtime.conftest import (
     map_images,
     start_process_server,
     wait_for,
+    worker_vpc,
 )
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ def firelens_server(
 ) -> Iterator[ProcessServer]:
     """A process server with its telemetry on disk; its own bridge and VPC (``ecsl-<worker>f``)."""
     data = tmp_path_factory.mktemp("firelens")
-    server = start_process_server(data, f"ecsl-{worker_tag}f", f"10.{50 + worker_number}.0.0/16", ephemeral=False)
+    server = start_process_server(data, f"ecsl-{worker_tag}f", worker_vpc("firelens", worker_number), ephemeral=False)
     image_root = data / "router-image"
     image_root.mkdir()
     shutil.copy(SEED_CONFIG, image_root / "custom-fluent-bit.conf")

@@ -3,7 +3,7 @@ the bridge, DNS, the metadata route, published ports, restarts and leaks.
 
 ``HostNetwork`` is driven directly, with processes put into a task's namespace by ``nsenter``, so
 these tests do not depend on the rest of the runtime. Each test gets its own bridge and VPC
-(``ecsl-<worker>n``, ``10.<220+n>.0.0/16``) and leaves nothing behind (checked after every test).
+(``ecsl-<worker>n``, ``worker_vpc("host", n)``) and leaves nothing behind (checked after every test).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ecslite.runtime.process.network import HostNetwork, veth_name
 from ecslite.runtime.process.sandbox_files import SandboxNetwork
 from tests.conftest import make_client
 from tests.fixtures.ports import free_port
-from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wait_for
+from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wait_for, worker_vpc
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def host_network_settings(tmp_path: Path, bridge: str, worker_number: int) -> It
     """Settings of a host network on its own bridge, and everything of it removed afterwards (for a
     fixture to yield from). Tests of this worker that use it run one at a time: they share the VPC."""
     require_process_runtime()
-    settings = Settings(data_dir=tmp_path / "data", bridge=bridge[:15], vpc_cidr=f"10.{220 + worker_number}.0.0/16")
+    settings = Settings(data_dir=tmp_path / "data", bridge=bridge[:15], vpc_cidr=worker_vpc("host", worker_number))
     yield settings
     asyncio.run(_remove_everything(settings))
     assert_no_leaks(settings)

@@ -20,7 +20,14 @@ import pytest
 from ecslite.runtime.process.images import load_image_map
 from tests.conftest import make_client, stop_server
 from tests.examples.otel_demo import EXAMPLE, PROJECT_FILE, SERVICES, ensure_venv, eventually, spans_of
-from tests.runtime.conftest import ProcessServer, assert_no_leaks, map_images, start_process_server, wait_for
+from tests.runtime.conftest import (
+    ProcessServer,
+    assert_no_leaks,
+    map_images,
+    start_process_server,
+    wait_for,
+    worker_vpc,
+)
 
 REGION = "ap-northeast-1"
 CLUSTER = "otel-demo-cluster"
@@ -60,7 +67,7 @@ def demo_task(tmp_path_factory: pytest.TempPathFactory, worker_tag: str, worker_
     for service in SERVICES:
         ensure_venv(service)
     server = start_process_server(
-        tmp_path_factory.mktemp("otel-demo"), f"ecsl-{worker_tag}o", f"10.{60 + worker_number}.0.0/16"
+        tmp_path_factory.mktemp("otel-demo"), f"ecsl-{worker_tag}o", worker_vpc("otel-demo", worker_number)
     )
     arn = ""
     try:

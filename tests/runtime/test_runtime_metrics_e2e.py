@@ -14,7 +14,7 @@ import pytest
 from ecslite.telemetry.runtime_metrics import cloudwatch_datapoints
 from ecslite.telemetry.store import Matcher, StoreSettings, TelemetryStore
 from tests.conftest import make_client, stop_server
-from tests.runtime.conftest import ProcessServer, assert_no_leaks, start_process_server, wait_for
+from tests.runtime.conftest import ProcessServer, assert_no_leaks, start_process_server, wait_for, worker_vpc
 from tests.runtime.test_tasks_e2e import PROGRAMS_IMAGE, register, run, stop, wait_status
 
 HOLD_MIB = 100
@@ -30,12 +30,12 @@ HOLD = [
 def metrics_server(
     tmp_path_factory: pytest.TempPathFactory, worker_tag: str, worker_number: int
 ) -> Iterator[ProcessServer]:
-    """A process server of its own (bridge ``ecsl-<worker>m``, VPC ``10.<180+n>.0.0/16``) that samples
+    """A process server of its own (bridge ``ecsl-<worker>m``, VPC ``worker_vpc("runtime-metrics", n)``) that samples
     every second and keeps its telemetry on disk, where the test reads it."""
     server = start_process_server(
         tmp_path_factory.mktemp("metrics"),
         f"ecsl-{worker_tag}m",
-        f"10.{180 + worker_number}.0.0/16",
+        worker_vpc("runtime-metrics", worker_number),
         "--runtime-metrics-interval",
         "1",
         ephemeral=False,

@@ -13,7 +13,7 @@ import pytest
 
 from ecslite.telemetry.store import Matcher, StoreSettings, TelemetryStore
 from tests.conftest import make_client, stop_server
-from tests.runtime.conftest import ProcessServer, assert_no_leaks, start_process_server, wait_for
+from tests.runtime.conftest import ProcessServer, assert_no_leaks, start_process_server, wait_for, worker_vpc
 from tests.runtime.test_tasks_e2e import PROGRAMS_IMAGE, details, register, run, stop, wait_status
 
 Series = dict[tuple[tuple[str, str], ...], list[float]]
@@ -23,12 +23,12 @@ Series = dict[tuple[tuple[str, str], ...], list[float]]
 def scrape_server(
     tmp_path_factory: pytest.TempPathFactory, worker_tag: str, worker_number: int
 ) -> Iterator[ProcessServer]:
-    """A process server of its own (bridge ``ecsl-<worker>s``, VPC ``10.<190+n>.0.0/16``) that scrapes
+    """A process server of its own (bridge ``ecsl-<worker>s``, VPC ``worker_vpc("scrape", n)``) that scrapes
     every second and keeps its telemetry on disk, where the test reads it."""
     server = start_process_server(
         tmp_path_factory.mktemp("scrape"),
         f"ecsl-{worker_tag}s",
-        f"10.{190 + worker_number}.0.0/16",
+        worker_vpc("scrape", worker_number),
         "--scrape-interval",
         "1",
         ephemeral=False,

@@ -17,7 +17,15 @@ import httpx
 import pytest
 
 from tests.conftest import make_client, stop_server
-from tests.runtime.conftest import PROGRAMS, ProcessServer, assert_no_leaks, map_images, start_process_server, wait_for
+from tests.runtime.conftest import (
+    PROGRAMS,
+    ProcessServer,
+    assert_no_leaks,
+    map_images,
+    start_process_server,
+    wait_for,
+    worker_vpc,
+)
 
 APP_IMAGE = "ecslite-test/otel-sdk-app"
 
@@ -28,7 +36,7 @@ def sdk_server(
 ) -> Iterator[ProcessServer]:
     """A process server with its own bridge and VPC (``ecsl-<worker>t``)."""
     server = start_process_server(
-        tmp_path_factory.mktemp("sdk"), f"ecsl-{worker_tag}t", f"10.{70 + worker_number}.0.0/16"
+        tmp_path_factory.mktemp("sdk"), f"ecsl-{worker_tag}t", worker_vpc("telemetry", worker_number)
     )
     map_images(server, {APP_IMAGE: {"path": str(PROGRAMS), "entryPoint": [sys.executable, "otel_sdk_app.py"]}})
     yield server
