@@ -3,7 +3,9 @@ view (control.cloudmap_dns) behind the relay's ``answer_locally``, checked on th
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import os
 import struct
 from typing import Any
 
@@ -15,6 +17,7 @@ from ecslite.runtime.process.dns import DnsForwarder
 from ecslite.store import cloudmap as store
 from ecslite.store import vpc as vpc_store
 from ecslite.store.db import Database
+from tests.fixtures.capability import missing
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
 RESOLVER = "172.31.0.2"  # the default VPC's resolver (base + 2)
@@ -217,3 +220,20 @@ def test_names_are_case_insensitive_and_echo_the_question(db: Database) -> None:
 
 def test_without_local_names_everything_is_relayed() -> None:
     assert DnsForwarder(upstreams=[]).answer_locally(query("orders.demo.local"), RESOLVER) is None
+
+
+def test_listening_twice_at_once_binds_the_address_once() -> None:
+    """Tasks of one subnet start together and each asks the relay to listen on their resolver: the
+    second call waits for the first instead of binding the address again (EADDRINUSE)."""
+    if os.geteuid() != 0:
+        missing("port 53 needs root")
+
+    async def scenario() -> None:
+        forwarder = DnsForwarder(upstreams=[])
+        try:
+            await asyncio.gather(*(forwarder.listen("127.0.9.53") for _ in range(3)))
+            assert list(forwarder.listeners) == ["127.0.9.53"]
+        finally:
+            await forwarder.close()
+
+    asyncio.run(scenario())

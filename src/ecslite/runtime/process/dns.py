@@ -100,6 +100,9 @@ class DnsForwarder:
         self.local_names = local_names
         self.listeners: dict[str, tuple[asyncio.DatagramTransport, asyncio.Server]] = {}
         self.work: set[asyncio.Task[None]] = set()
+        # Tasks of one subnet start together: a second listen() on an address must wait for the
+        # first rather than bind it again (EADDRINUSE) before the first has recorded its listener.
+        self._binding = asyncio.Lock()
 
     def answer_locally(self, query: bytes, resolver: str = "") -> bytes | None:
         """An answer ecslite gives itself, or ``None`` to ask the host's resolvers."""
@@ -123,16 +126,19 @@ class DnsForwarder:
 
     async def listen(self, address: str) -> None:
         """Answer on ``address`` (which must exist on this host); listening twice is a no-op."""
-        if address in self.listeners:
-            return
-        loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(lambda: _UdpListener(self, address), local_addr=(address, PORT))
-        try:
-            tcp = await asyncio.start_server(self._tcp_client, address, PORT, reuse_address=True)
-        except OSError:
-            udp.close()
-            raise
-        self.listeners[address] = (udp, tcp)
+        async with self._binding:
+            if address in self.listeners:
+                return
+            loop = asyncio.get_running_loop()
+            udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpListener(self, address), local_addr=(address, PORT)
+            )
+            try:
+                tcp = await asyncio.start_server(self._tcp_client, address, PORT, reuse_address=True)
+            except OSError:
+                udp.close()
+                raise
+            self.listeners[address] = (udp, tcp)
 
     async def unlisten(self, address: str) -> None:
         """Stop answering on ``address`` (its VPC is gone); not listening there is fine."""
