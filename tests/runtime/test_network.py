@@ -262,6 +262,34 @@ def test_the_task_address_answers_from_the_host_and_containers_share_localhost(n
     run(scenario())
 
 
+def test_a_removed_sandbox_leaves_no_arp_entry_for_its_address(net_settings: Settings) -> None:
+    """The host's ARP entry would send the address's next owner (a new MAC) nothing for as long as it
+    stays REACHABLE; the same address held by two sandboxes for a moment (one being removed) likewise."""
+
+    def neighbor(address: str) -> str:
+        return subprocess.run(
+            ["ip", "neigh", "show", address, "dev", net_settings.bridge], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    async def scenario() -> None:
+        network = HostNetwork(net_settings)
+        await network.setup()
+        sandbox = await network.create_sandbox(awsvpc_spec(net_settings, 7))
+        task = InTask(sandbox)
+        try:
+            ready(task.start(SERVE_TCP.format(host="0.0.0.0", port=8000)))
+            assert sandbox.ipv4 is not None
+            assert fetch_from_host(sandbox.ipv4, 8000).startswith("hello from")
+            assert neighbor(sandbox.ipv4), "talking to the task leaves an ARP entry on the bridge"
+        finally:
+            task.close()
+        await network.destroy_sandbox(task_id(7))
+        assert neighbor(sandbox.ipv4) == ""
+        await network.close()
+
+    run(scenario())
+
+
 def test_tasks_in_different_subnets_reach_each_other(net_settings: Settings) -> None:
     async def scenario() -> None:
         network = HostNetwork(net_settings)

@@ -456,6 +456,13 @@ class HostNetwork:
         # namespace cleanup; deleting the veth first would wait for an RCU grace period (~30 ms) each.
         if not netns.delete(name):
             self._bridge.netlink().delete_link(veth)
+        address = (state or {}).get("ipv4")
+        if address and self._bridge.index is not None:
+            # The host's ARP entry for the address would point at a MAC that is gone, for as long as
+            # it stays REACHABLE (up to ~45 s): the address's next owner, or one that got it while
+            # this sandbox still stood, would be unreachable from the host until then.
+            with contextlib.suppress(OSError, NetlinkError):
+                self._bridge.netlink().forget_neighbor(self._bridge.index, str(address))
         shutil.rmtree(self._dir(task_id), ignore_errors=True)
 
     # -- on the loop -------------------------------------------------------------------------------
