@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
 import re
 import shutil
@@ -142,6 +143,16 @@ async def _answer_with_peer(reader: asyncio.StreamReader, writer: asyncio.Stream
     writer.close()
 
 
+@pytest.fixture
+def host_port_80() -> Iterator[None]:
+    """The host's port 80 for this test alone, across test workers and slots: a host-network task
+    listening on 0.0.0.0:80 would answer what the withdrawn mapping must leave refused."""
+    with open("/tmp/ecslite-tests-host-port-80.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.mark.usefixtures("host_port_80")
 def test_port_80_of_the_metadata_address_reaches_the_endpoint_port_only_while_mapped(
     agent_settings: Settings,
 ) -> None:
@@ -196,6 +207,7 @@ def _wait_status(ecs: Any, arn: str, status: str, timeout: float = 40) -> dict[s
     return task
 
 
+@pytest.mark.usefixtures("host_port_80")
 def test_a_host_network_task_binds_port_80_and_reads_its_metadata_and_credentials(
     process_server: Any, process_ecs: Any, process_endpoint: str
 ) -> None:

@@ -68,7 +68,8 @@ def test_a_task_on_a_created_subnet_reaches_the_sink_at_its_gateway_until_the_su
 
     loki = wait_for(counted, timeout=30)
     assert (loki["requests"], loki["records"], loki["errors"], loki["lastStatus"]) == (1, 3, 0, 204)
-    assert ("stdout", "pushed 3: 204") in output(process_server, arn, "push")
+    # The sink counts the push before the task has its answer and writes the line: wait for it.
+    wait_for(lambda: ("stdout", "pushed 3: 204") in output(process_server, arn, "push"), timeout=15)
     stop(process_ecs, arn)
 
     delete_when_free(ec2, subnet_id)
