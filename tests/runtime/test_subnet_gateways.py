@@ -76,7 +76,7 @@ def test_a_deleted_subnets_gateway_leaves_the_bridge_and_a_default_subnets_stays
     default_gateway = f"{ipaddress.ip_network(default['CidrBlock']).network_address + 1}/{cidr_prefix(default)}"
     assert gateway not in bridge_addresses(bridge)
 
-    definition = register(process_ecs, "gateways", program("wait", "exit_after.py", "600", "0"))
+    definition = register(process_ecs, "gateways", program("wait", "exit_after.py", "600", "0", stopTimeout=2))
     on_created = run_in(process_ecs, definition, created)
     on_default = run_in(process_ecs, definition, default["SubnetId"])
     assert {gateway, default_gateway} <= set(bridge_addresses(bridge))
@@ -107,7 +107,7 @@ def test_a_gateway_stays_while_another_subnet_with_its_cidr_remains(
     second = ec2.create_subnet(VpcId=other_vpc, CidrBlock=str(cidr))["Subnet"]["SubnetId"]
     gateway = f"{cidr.network_address + 1}/24"
 
-    definition = register(process_ecs, "gateways", program("wait", "exit_after.py", "600", "0"))
+    definition = register(process_ecs, "gateways", program("wait", "exit_after.py", "600", "0", stopTimeout=2))
     stop(process_ecs, run_in(process_ecs, definition, first))
     assert gateway in bridge_addresses(bridge)
     delete_when_free(ec2, first)

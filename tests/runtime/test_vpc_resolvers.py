@@ -41,7 +41,7 @@ def test_a_deleted_vpcs_resolver_leaves_the_bridge_once_no_vpc_of_its_cidr_remai
 
     default_subnet = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]
 
-    definition = register(process_ecs, "resolvers", program("wait", "exit_after.py", "600", "0"))
+    definition = register(process_ecs, "resolvers", program("wait", "exit_after.py", "600", "0", stopTimeout=2))
     task = run_in(process_ecs, definition, subnet)
     stop(process_ecs, run_in(process_ecs, definition, default_subnet["SubnetId"]))
     assert {resolver, default_resolver} <= set(bridge_addresses(bridge))
