@@ -22,6 +22,11 @@ from the last accepted request until every trace id was readable through the sto
 the CPU time per span of the server and of its telemetry writer process, and the latency of
 DescribeClusters called every 10 ms on the server's API port, idle and during the load
 (``api_probe``). Exits non-zero if a span is missing or an API call failed.
+
+It also prints the parsing sink's own CPU per span, the CPU per span a receiver may spend at 0.45
+of the sink's rate, and floors of per-span Python measured in this process on 200 of the bodies
+(parsing, reading six fields of every span, reading every attribute's key and type, ecslite's
+decoder alone): what per-span Python costs before any indexing, metrics or storage.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,15 +189,18 @@ def drive(port: int, bodies: list[bytes], connections: int) -> tuple[float, floa
     return len(bodies) * SPANS_PER_BATCH / (last - start), last, sum(r for _, r in finished)
 
 
-def measure_sink(parse: bool, bodies: list[bytes], connections: int) -> float:
+def measure_sink(parse: bool, bodies: list[bytes], connections: int) -> tuple[float, float]:
+    """(spans/s, the sink process's CPU seconds per span)."""
     port = free_port()
     ready = multiprocessing.Event()
     process = multiprocessing.Process(target=run_sink, args=(port, parse, ready), daemon=True)
     process.start()
     ready.wait(10)
     try:
+        assert process.pid is not None
+        before = cpu_seconds(process.pid)
         rate, _, _ = drive(port, bodies, connections)
-        return rate
+        return rate, (cpu_seconds(process.pid) - before) / (len(bodies) * SPANS_PER_BATCH)
     finally:
         process.terminate()
         process.join(5)
@@ -257,6 +266,54 @@ def measure_ecslite(batches: list[tuple[bytes, bytes]], connections: int, epheme
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+# -- floors of per-span Python -------------------------------------------------------------------
+
+
+def python_floors(bodies: list[bytes]) -> list[tuple[str, float]]:
+    """CPU seconds per span, in this process, of the least a Python receiver can do with each span.
+
+    The parsing sink's figure sets a budget: a receiver at 0.45 of its rate may spend about
+    1 / 0.45 = 2.2 times the sink's CPU per span. These floors show what per-span Python costs on
+    the same machine before any validation, indexing, metric or storage work.
+    """
+    from ecslite.telemetry.otlp import decode_trace_bytes
+
+    parse = trace_service_pb2.ExportTraceServiceRequest.FromString
+
+    def fields() -> None:
+        for body in bodies:
+            for rs in parse(body).resource_spans:
+                for ss in rs.scope_spans:
+                    _ = [
+                        (s.trace_id, s.name, s.kind, s.start_time_unix_nano, s.end_time_unix_nano, s.status.code)
+                        for s in ss.spans
+                    ]
+
+    def attributes() -> None:
+        for body in bodies:
+            for rs in parse(body).resource_spans:
+                for ss in rs.scope_spans:
+                    for s in ss.spans:
+                        _ = [(a.key, a.value.WhichOneof("value")) for a in s.attributes]
+
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("protobuf parsing (C)", lambda: [parse(body) for body in bodies]),
+        ("+ six fields of each span read in Python", fields),
+        ("parsing + each attribute's key and type", attributes),
+        ("ecslite's OTLP decoder alone", lambda: [decode_trace_bytes(body, lambda r: r, 0) for body in bodies]),
+    ]
+    spans = len(bodies) * SPANS_PER_BATCH
+    out = []
+    for label, step in steps:
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            step()
+            best = min(best, time.process_time() - start)
+        out.append((label, best / spans))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=1200)
@@ -272,8 +329,9 @@ def main() -> int:
     for body in bodies:
         trace_service_pb2.ExportTraceServiceRequest.FromString(body)
     raw = total / (time.perf_counter() - start)
-    null = measure_sink(False, bodies, options.connections)
-    parsing = measure_sink(True, bodies, options.connections)
+    null, _ = measure_sink(False, bodies, options.connections)
+    parsing, parsing_cpu = measure_sink(True, bodies, options.connections)
+    floors = python_floors(bodies[:200])
     run = measure_ecslite(batches, options.connections, options.ephemeral)
     print(f"raw protobuf parsing      {raw:12,.0f} spans/s")
     print(f"null HTTP sink            {null:12,.0f} spans/s  ({options.connections} keep-alive connections)")
@@ -285,6 +343,14 @@ def main() -> int:
         print(f"all trace ids readable    {run.lag:12.2f} s after the last answer (goal <= 2 s); missing {run.missing}")
     for name, seconds in run.cpu.items():
         print(f"CPU per span              {seconds / total * 1e6:12.2f} us  ({name}, {seconds:.2f} s)")
+    print(f"parsing sink CPU per span {parsing_cpu * 1e6:12.2f} us  (its one process)")
+    budget = 1 / (0.45 * parsing)
+    print(
+        f"budget at 0.45 of it      {budget * 1e6:12.2f} us  of one core per span "
+        f"({2 * budget * 1e6:.2f} us with both of 2 cores, clients' CPU not counted)"
+    )
+    for label, seconds in floors:
+        print(f"Python floor {seconds * 1e6:25.2f} us  per span: {label}")
     print(f"DescribeClusters idle     {run.api_idle.summary()}")
     print(f"DescribeClusters ingest   {run.api_during.summary()}")
     print(f"goal 50,000 spans/s       {'met' if run.rate >= 50_000 else 'MISSED'}")
