@@ -41,6 +41,7 @@ from ecslite.model.credentials import account_for_access_key
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.elbv2.provider import Elbv2Provider
+from ecslite.providers.events.provider import EventsProvider
 from ecslite.providers.iam.provider import IamProvider
 from ecslite.providers.logs.provider import LogsProvider
 from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
@@ -55,6 +56,7 @@ from ecslite.store.logs import LogStore
 from ecslite.wiring import Component, Core
 from ecslite.wiring.control import add_controllers
 from ecslite.wiring.elb import add_local_alb, add_target_health
+from ecslite.wiring.event_rules import add_event_rules
 from ecslite.wiring.host_network import add_agent, add_bridge_gateways, add_cloud_map_dns
 from ecslite.wiring.scaling import add_scaling
 from ecslite.wiring.telemetry import add_telemetry
@@ -93,6 +95,9 @@ class Server:
         control = add_controllers(core, self.logs, self.ecs)
         self.output_path, self.task_logs = control.output_path, control.task_logs
         self.target_groups, self.events = control.target_groups, control.events
+        # EventBridge rules on the one event bus: ECS's events and PutEvents to Logs and ECS targets.
+        self.event_rules = add_event_rules(core, self.events, self.logs, self.ecs)
+        self.providers["events"] = EventsProvider(self.db, self.clock, self.event_rules)
         self.local_alb = add_local_alb(core, self.target_groups)
         add_bridge_gateways(core)
         self.target_health = add_target_health(core)

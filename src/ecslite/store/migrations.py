@@ -319,4 +319,16 @@ _V9 = [
         UNIQUE (target_group_arn, id, port))""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9]
+# Version 10: EventBridge rules (store/event_rules.py) on the default event bus, one row per (account,
+# region, bus, name) with its targets beside the rule; ``next_run`` is when a scheduled, enabled rule
+# fires next (NULL otherwise), so schedules survive a restart.
+_V10 = [
+    """CREATE TABLE ev_rules (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, bus TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        state TEXT NOT NULL, next_run REAL, doc TEXT NOT NULL, targets TEXT NOT NULL,
+        UNIQUE (account, region, bus, name))""",
+    "CREATE INDEX ev_rules_due ON ev_rules (next_run) WHERE next_run IS NOT NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]

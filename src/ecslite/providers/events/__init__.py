@@ -1,0 +1,1 @@
+"""Amazon EventBridge (``events``): rules on the default event bus, their targets and PutEvents."""

@@ -1,0 +1,314 @@
+"""EventBridge rules without a server: target inputs (Input, InputPath, InputTransformer), the Logs
+record, and the router matching events, firing schedules from the fake clock and delivering to
+Logs, ECS and undeliverable targets."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from ecslite.clock import FakeClock
+from ecslite.control.event_rules import EventRouter
+from ecslite.model.event_inputs import InputError, RuleRef, check_target_input, log_record, target_input
+from ecslite.protocol.errors import AwsError
+from ecslite.providers.base import RequestContext
+from ecslite.providers.events.provider import EventsProvider
+from ecslite.store.db import Database
+
+ACCOUNT, REGION = "000000000000", "us-east-1"
+CTX = RequestContext(ACCOUNT, REGION, "r", "events", "Op")
+RULE = RuleRef("stopped", f"arn:aws:events:{REGION}:{ACCOUNT}:rule/stopped")
+GROUP_ARN = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/events/ecs"
+CLUSTER_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/default"
+SEED_PATTERN = {
+    "source": ["aws.ecs"],
+    "detail-type": ["ECS Task State Change"],
+    "detail": {"lastStatus": ["STOPPED"], "stoppedReason": ["Essential container in task exited"]},
+}
+
+
+def task_event(last_status: str = "STOPPED", reason: str = "Essential container in task exited") -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "0c1d2e3f-0000-4000-8000-000000000001",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": ACCOUNT,
+        "time": "2026-01-02T03:04:05Z",
+        "region": REGION,
+        "resources": [f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/default/abc"],
+        "detail": {
+            "lastStatus": last_status,
+            "stoppedReason": reason,
+            "group": "family:web",
+            "containers": [{"name": "app", "exitCode": 1}],
+        },
+    }
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+
+
+def test_no_input_setting_delivers_the_event() -> None:
+    event = task_event()
+    assert json.loads(target_input({"Id": "t"}, event, RULE, 0)) == event
+
+
+def test_input_is_delivered_unchanged_and_input_path_selects_a_part() -> None:
+    event = task_event()
+    assert target_input({"Input": '{"fixed": 1}'}, event, RULE, 0) == '{"fixed": 1}'
+    assert json.loads(target_input({"InputPath": "$.detail.containers[0]"}, event, RULE, 0)) == {
+        "name": "app",
+        "exitCode": 1,
+    }
+    assert target_input({"InputPath": "$.detail-type"}, event, RULE, 0) == '"ECS Task State Change"'
+
+
+def test_transformer_puts_values_as_json_outside_strings_and_as_text_inside() -> None:
+    transformer = {
+        "InputPathsMap": {"status": "$.detail.lastStatus", "code": "$.detail.containers[0].exitCode"},
+        "InputTemplate": (
+            '{"s": <status>, "c": <code>, "line": "task is <status> (exit <code>) by <aws.events.rule-name>"}'
+        ),
+    }
+    delivered = target_input({"InputTransformer": transformer}, task_event(), RULE, 0)
+    assert json.loads(delivered) == {"s": "STOPPED", "c": 1, "line": "task is STOPPED (exit 1) by stopped"}
+
+
+def test_transformer_string_template_whole_event_and_unknown_names() -> None:
+    transformer = {"InputPathsMap": {"group": "$.detail.group"}, "InputTemplate": '"<group> stopped <other>"'}
+    assert target_input({"InputTransformer": transformer}, task_event(), RULE, 0) == '"family:web stopped <other>"'
+    whole = {"InputTemplate": '{"event": <aws.events.event.json>, "rule": "<aws.events.rule-arn>"}'}
+    delivered = json.loads(target_input({"InputTransformer": whole}, task_event(), RULE, 0))
+    assert delivered == {"event": task_event(), "rule": RULE.arn}
+
+
+def test_transformer_path_that_selects_nothing_is_null_or_empty() -> None:
+    transformer = {"InputPathsMap": {"x": "$.detail.nothing"}, "InputTemplate": '{"a": <x>, "b": "[<x>]"}'}
+    assert json.loads(target_input({"InputTransformer": transformer}, task_event(), RULE, 0)) == {"a": None, "b": "[]"}
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"Input": "{}", "InputPath": "$.detail"},
+        {"Input": "not json"},
+        {"InputPath": "detail"},
+        {"InputTransformer": {"InputPathsMap": {"aws.x": "$.detail"}, "InputTemplate": "<aws.x>"}},
+        {"InputTransformer": {"InputPathsMap": {"a": "$..detail"}, "InputTemplate": "<a>"}},
+    ],
+)
+def test_input_settings_that_cannot_be_applied_are_refused(target: dict[str, Any]) -> None:
+    with pytest.raises(InputError):
+        check_target_input(target)
+
+
+def test_log_record_takes_timestamp_and_message_from_that_form() -> None:
+    event = task_event()
+    event_ms = int(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC).timestamp() * 1000)
+    assert log_record('{"a": 1}', event, 7) == (event_ms, '{"a": 1}')
+    assert log_record('{"timestamp": 1234, "message": "hello"}', event, 7) == (1234, "hello")
+    assert log_record('{"timestamp": "2026-01-02T03:04:05Z", "message": {"x": 1}}', event, 7) == (
+        event_ms,
+        '{"x":1}',
+    )
+    assert log_record("plain text", {"id": "x"}, 7) == (7, "plain text")
+
+
+# -- the router ------------------------------------------------------------------------------------
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, str, str, list[tuple[int, str]]]] = []
+        self.groups = {"/aws/events/ecs"}
+
+    async def append(self, account: str, region: str, group: str, stream: str, events: list[tuple[int, str]]) -> object:
+        if group not in self.groups:
+            raise AwsError("ResourceNotFoundException", "The specified log group does not exist.")
+        self.records.append((account, region, group, stream, events))
+        return None
+
+
+class Runner:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.requests.append(params)
+        return {"tasks": [{"taskArn": f"arn:aws:ecs:{region}:{account}:task/default/t{len(self.requests)}"}]}
+
+
+Script = Callable[[FakeClock, EventRouter, EventsProvider, Sink, Runner], Awaitable[None]]
+
+
+def run(script: Script) -> None:
+    async def main() -> None:
+        clock, sink, runner = FakeClock(), Sink(), Runner()
+        router = EventRouter(Database(), clock, None, logs=sink, run_task=runner)
+        provider = EventsProvider(router.db, clock, router)
+        await router.start()
+        try:
+            await script(clock, router, provider, sink, runner)
+        finally:
+            await router.stop()
+
+    asyncio.run(main())
+
+
+def test_seed_rule_sends_only_matching_task_events_to_its_log_group() -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN)})
+        events.put_targets(CTX, {"Rule": "stopped", "Targets": [{"Id": "logs", "Arn": GROUP_ARN}]})
+        router.route(task_event(last_status="RUNNING"))
+        router.route(task_event(reason="Task stopped by user"))
+        router.route(task_event())
+        await router.idle()
+        assert len(sink.records) == 1
+        account, region, group, stream, [(stamp, message)] = sink.records[0]
+        assert (account, region, group, stream) == (ACCOUNT, REGION, "/aws/events/ecs", task_event()["id"])
+        assert stamp == int(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC).timestamp() * 1000)
+        assert json.loads(message) == task_event()
+        assert router.counts[RULE.arn] == {"MatchedEvents": 1, "Invocations": 1}
+
+    run(script)
+
+
+def test_disabled_rule_and_missing_group_deliver_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN), "State": "DISABLED"})
+        events.put_targets(CTX, {"Rule": "stopped", "Targets": [{"Id": "logs", "Arn": GROUP_ARN + "x"}]})
+        router.route(task_event())
+        await router.idle()
+        assert router.counts == {}
+        events.enable_rule(CTX, {"Name": "stopped"})
+        router.route(task_event())
+        router.route(task_event())
+        await router.idle()
+        assert sink.records == []
+        assert router.counts[RULE.arn]["FailedInvocations"] == 2
+
+    with caplog.at_level(logging.WARNING, logger="ecslite.control.event_rules"):
+        run(script)
+    said = [r for r in caplog.records if "not invoked" in r.getMessage()]
+    assert len(said) == 1 and "ResourceNotFoundException" in said[0].getMessage()
+
+
+def test_targets_ecslite_cannot_reach_count_as_failures_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN)})
+        lambda_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:notify"
+        events.put_targets(CTX, {"Rule": "stopped", "Targets": [{"Id": "fn", "Arn": lambda_arn}]})
+        for _ in range(3):
+            router.route(task_event())
+        await router.idle()
+        assert router.counts[RULE.arn] == {"MatchedEvents": 3, "Invocations": 3, "FailedInvocations": 3}
+
+    with caplog.at_level(logging.WARNING, logger="ecslite.control.event_rules"):
+        run(script)
+    said = [r.getMessage() for r in caplog.records if "not invoked" in r.getMessage()]
+    assert len(said) == 1 and "lambda" in said[0]
+
+
+def test_rate_rule_fires_from_the_clock_with_a_scheduled_event() -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        start = clock.now()
+        events.put_rule(CTX, {"Name": "tick", "ScheduleExpression": "rate(5 minutes)"})
+        events.put_targets(CTX, {"Rule": "tick", "Targets": [{"Id": "logs", "Arn": GROUP_ARN}]})
+        await clock.run_for(299, step=1)
+        await router.idle()
+        assert sink.records == []
+        await clock.run_for(302, step=1)  # to start + 601 s: two firings, at +300 and +600
+        await router.idle()
+        events_seen = [json.loads(r[4][0][1]) for r in sink.records]
+        assert [e["detail-type"] for e in events_seen] == ["Scheduled Event", "Scheduled Event"]
+        first = events_seen[0]
+        assert (first["source"], first["detail"], first["resources"]) == (
+            "aws.events",
+            {},
+            [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/tick"],
+        )
+        expected = dt.datetime.fromtimestamp(start + 300, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert first["time"] == expected
+        events.disable_rule(CTX, {"Name": "tick"})
+        await clock.run_for(900, step=5)
+        await router.idle()
+        assert len(sink.records) == 2
+
+    run(script)
+
+
+def test_cron_rule_fires_at_its_utc_minute() -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        now = dt.datetime.fromtimestamp(clock.now(), dt.UTC)
+        minute = (now + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+        cron = f"cron({minute.minute} {minute.hour} * * ? *)"
+        events.put_rule(CTX, {"Name": "daily", "ScheduleExpression": cron})
+        events.put_targets(CTX, {"Rule": "daily", "Targets": [{"Id": "logs", "Arn": GROUP_ARN}]})
+        await clock.run_for(180, step=1)
+        await router.idle()
+        assert [json.loads(r[4][0][1])["time"] for r in sink.records] == [minute.strftime("%Y-%m-%dT%H:%M:%SZ")]
+
+    run(script)
+
+
+def test_ecs_target_runs_the_task_with_the_rules_started_by_and_overrides() -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, run: Runner) -> None:
+        events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN)})
+        target = {
+            "Id": "ecs",
+            "Arn": CLUSTER_ARN,
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events",
+            "EcsParameters": {"TaskDefinitionArn": "cleanup:1", "TaskCount": 2, "LaunchType": "FARGATE"},
+            "InputTransformer": {
+                "InputPathsMap": {"group": "$.detail.group"},
+                "InputTemplate": (
+                    '{"containerOverrides": [{"name": "app", "environment": [{"name": "G", "value": <group>}]}]}'
+                ),
+            },
+        }
+        events.put_targets(CTX, {"Rule": "stopped", "Targets": [target]})
+        router.route(task_event())
+        await router.idle()
+        [request] = run.requests
+        assert request["cluster"] == CLUSTER_ARN
+        assert (request["taskDefinition"], request["count"], request["launchType"]) == ("cleanup:1", 2, "FARGATE")
+        assert request["startedBy"] == "events-rule/stopped"
+        assert request["overrides"]["containerOverrides"][0]["environment"] == [{"name": "G", "value": "family:web"}]
+        assert router.counts[RULE.arn] == {"MatchedEvents": 1, "Invocations": 1}
+
+    run(script)
+
+
+def test_put_events_routes_custom_events_and_refuses_bad_entries() -> None:
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        pattern = {"source": ["my.app"], "detail": {"kind": [{"prefix": "order-"}]}}
+        events.put_rule(CTX, {"Name": "orders", "EventPattern": json.dumps(pattern)})
+        events.put_targets(CTX, {"Rule": "orders", "Targets": [{"Id": "logs", "Arn": GROUP_ARN}]})
+        entries = [
+            {"Source": "my.app", "DetailType": "x", "Detail": '{"kind": "order-created"}'},
+            {"Source": "my.app", "DetailType": "x", "Detail": '{"kind": "refund"}'},
+            {"Source": "my.app", "DetailType": "x", "Detail": "[1]"},
+            {"Source": "aws.ecs", "DetailType": "x", "Detail": "{}"},
+            {"DetailType": "x", "Detail": "{}"},
+        ]
+        result = events.put_events(CTX, {"Entries": entries})
+        await router.idle()
+        assert result["FailedEntryCount"] == 3
+        assert [sorted(e) for e in result["Entries"][:2]] == [["EventId"], ["EventId"]]
+        assert [e.get("ErrorCode") for e in result["Entries"][2:]] == [
+            "MalformedDetail",
+            "NotAuthorizedForSourceException",
+            "InvalidArgument",
+        ]
+        [(_, _, _, stream, [(_, message)])] = sink.records
+        assert stream == result["Entries"][0]["EventId"]
+        assert json.loads(message)["detail"] == {"kind": "order-created"}
+
+    run(script)
