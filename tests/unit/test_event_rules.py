@@ -312,3 +312,51 @@ def test_put_events_routes_custom_events_and_refuses_bad_entries() -> None:
         assert json.loads(message)["detail"] == {"kind": "order-created"}
 
     run(script)
+
+
+class Feed:
+    """A stand-in for the events feed: events appended by the test, read after a cursor."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.reads = 0
+        self.arrived = asyncio.Event()
+
+    def last_seq(self) -> int:
+        return len(self.events)
+
+    async def wait(self, after: int, timeout: float) -> None:
+        if len(self.events) <= after:
+            self.arrived.clear()
+            await self.arrived.wait()
+
+    def read(self, after: int, pattern: Any, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
+        self.reads += 1
+        return self.events[after:], len(self.events)
+
+    def append(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        self.arrived.set()
+
+
+def test_feed_events_are_read_only_while_a_pattern_rule_is_enabled() -> None:
+    async def main() -> None:
+        clock, sink, feed = FakeClock(), Sink(), Feed()
+        router = EventRouter(Database(), clock, feed, logs=sink, run_task=Runner())
+        events = EventsProvider(router.db, clock, router)
+        await router.start()
+        try:
+            feed.append(task_event())
+            await asyncio.sleep(0.01)
+            assert feed.reads == 0  # no rule: the events' documents are never built
+            events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN)})
+            events.put_targets(CTX, {"Rule": "stopped", "Targets": [{"Id": "logs", "Arn": GROUP_ARN}]})
+            feed.append({**task_event(), "id": "second"})
+            await asyncio.sleep(0.01)
+            await router.idle()
+            assert feed.reads == 1
+            assert [record[3] for record in sink.records] == ["second"]
+        finally:
+            await router.stop()
+
+    asyncio.run(main())

@@ -108,6 +108,7 @@ class EventRouter:
         self.counts: dict[str, dict[str, int]] = {}  # rule ARN -> Invocations, FailedInvocations, ...
         self.dropped = 0
         self._in_flight: Delivery | None = None
+        self._any_pattern: bool | None = None  # cached: an ENABLED rule with a pattern exists
         self._rules: dict[tuple[str, str], list[tuple[rule_store.Rule, dict[str, Any]]]] = {}
         self._warned: set[tuple[str, str, str]] = set()
         self._queued = asyncio.Event()
@@ -136,6 +137,7 @@ class EventRouter:
         self.queue.clear()
         self.counts.clear()
         self._rules.clear()
+        self._any_pattern = None
         self._warned.clear()
         self.dropped = 0
 
@@ -148,6 +150,7 @@ class EventRouter:
 
     def rules_changed(self) -> None:
         self._rules.clear()
+        self._any_pattern = None
         self._rules_moved.set()
 
     def route(self, event: dict[str, Any]) -> None:
@@ -156,6 +159,11 @@ class EventRouter:
             if matches(pattern, event):
                 self._count(rule.arn, "MatchedEvents")
                 self._queue_targets(rule, event)
+
+    def _listening(self) -> bool:
+        if self._any_pattern is None:
+            self._any_pattern = rule_store.any_enabled_pattern(self.db)
+        return self._any_pattern
 
     def _rules_of(self, account: str, region: str) -> list[tuple[rule_store.Rule, dict[str, Any]]]:
         key = (account, region)
@@ -184,6 +192,11 @@ class EventRouter:
         cursor = feed.last_seq()  # rules see events from now on, as on AWS
         while True:
             await feed.wait(cursor, FEED_WAIT)
+            if not self._listening():
+                # No rule could match: skip the events without building their documents, which the
+                # feed otherwise does only for readers (every task change would pay for it here).
+                cursor = feed.last_seq()
+                continue
             events, cursor = feed.read(cursor, None, 1000)
             for event in events:
                 try:

@@ -82,6 +82,14 @@ def enabled(db: Database, account: str, region: str, bus: str) -> list[Rule]:
     return [_rule(r) for r in rows]
 
 
+def any_enabled_pattern(db: Database) -> bool:
+    """Whether any account has an ENABLED rule with an event pattern."""
+    row = db.query_one(
+        "SELECT 1 FROM ev_rules WHERE state != 'DISABLED' AND json_extract(doc, '$.EventPattern') IS NOT NULL LIMIT 1"
+    )
+    return row is not None
+
+
 def due(db: Database, now: float) -> list[Rule]:
     """Scheduled rules whose next firing is at or before ``now``, earliest first."""
     rows = db.query(
