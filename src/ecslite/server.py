@@ -59,6 +59,7 @@ from ecslite.wiring.elb import add_local_alb, add_target_health
 from ecslite.wiring.event_rules import add_event_rules
 from ecslite.wiring.host_network import add_agent, add_bridge_gateways, add_cloud_map_dns
 from ecslite.wiring.scaling import add_scaling
+from ecslite.wiring.scheduler import add_scheduler
 from ecslite.wiring.telemetry import add_telemetry
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ class Server:
         self.target_health = add_target_health(core)
         scaling = add_scaling(core, self.telemetry.store, self.ecs, self.providers)
         self.cloudwatch, self.scaling = scaling.cloudwatch, scaling.scaling
+        # EventBridge Scheduler: schedules whose ECS targets start tasks through RunTask.
+        self.scheduler = add_scheduler(core, self.ecs, self.providers)
         self.dispatcher = AwsDispatcher(
             self.providers,
             EdgeSettings(settings.account_id, settings.region),

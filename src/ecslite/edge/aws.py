@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 from botocore.model import OperationModel
 
 from ecslite.edge.auth import AccessKeyResolver, account_for, credential_scope
-from ecslite.protocol import cbor, ec2, json_rpc, query
+from ecslite.protocol import cbor, ec2, json_rpc, query, rest_json
 from ecslite.protocol.errors import (
     AwsError,
     NotImplementedOperation,
@@ -80,6 +80,9 @@ class AwsDispatcher:
             return await self._json(target, headers, query_string, body, request_id)
         if cbor.is_cbor_request(path, headers):
             return await self._cbor(path, headers, query_string, body, request_id)
+        rest = self._rest_service(path, headers, query_string)
+        if rest is not None:
+            return await self._rest(rest, method, path, headers, query_string, body, request_id)
         return await self._query(method, headers, query_string, body, request_id)
 
     def reject(self, headers: dict[str, str], error: AwsError, path: str = "/") -> AwsResponse:
@@ -89,6 +92,8 @@ class AwsDispatcher:
         if not target and cbor.is_cbor_request(path, headers):
             found = cbor.route(path)
             return self._cbor_error(error, request_id, BY_TARGET_PREFIX.get(found[0]) if found else None)
+        if not target and self._rest_service(path, headers, "") is not None:
+            return self._rest_error(error, request_id)
         if not target:
             return self._xml_error(error, request_id)
         spec = BY_TARGET_PREFIX.get(target.rpartition(".")[0])
@@ -181,6 +186,63 @@ class AwsDispatcher:
             (cbor.PROTOCOL_HEADER.encode(), cbor.PROTOCOL.encode()),
             (b"x-amzn-requestid", request_id.encode()),
         ]
+
+    # -- REST-JSON -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _rest_service(path: str, headers: dict[str, str], query_string: str) -> ServiceSpec | None:
+        """The REST-JSON service a request is for: the one its credential scope names, else (unsigned)
+        the one with an operation at this path. Query requests (``Action=``) never get here signed for
+        a REST service, and unsigned ones post to ``/``, which no REST route takes."""
+        scope = credential_scope(headers, query_string)
+        if scope is not None:
+            spec = BY_SIGNING_NAME.get(scope.service)
+            return spec if spec is not None and spec.speaks("rest-json") else None
+        if path == "/":
+            return None
+        for spec in SERVICES:
+            if spec.speaks("rest-json") and rest_json.path_known(spec.name, path):
+                return spec
+        return None
+
+    async def _rest(
+        self,
+        spec: ServiceSpec,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        query_string: str,
+        body: bytes,
+        request_id: str,
+    ) -> AwsResponse:
+        found = rest_json.route(spec.name, method, path)
+        if found is None:
+            error = UnknownOperationError(f"No operation of {spec.name} takes {method} {path}.")
+            error.status = 404
+            return self._rest_error(error, request_id)
+        op = operation_model(spec.name, found[0])
+        assert op is not None  # routes are built from the model's operations
+        try:
+            params = rest_json.parse_request(op, found[1], query_string, headers, body)
+            result = await self._invoke(spec, op, params, headers, query_string, request_id)
+            status, payload, extra = rest_json.serialize_response(op, result)
+        except AwsError as error:
+            return self._rest_error(error, request_id)
+        except Exception:
+            log.exception("request failed", extra={"request_id": request_id, "operation": op.name})
+            internal = self._internal(spec, request_id)
+            if "InternalServerException" in error_codes(spec.name):
+                internal.code = "InternalServerException"
+            return self._rest_error(internal, request_id)
+        return AwsResponse(status, payload, [*self._rest_headers(request_id), *extra])
+
+    def _rest_error(self, error: AwsError, request_id: str) -> AwsResponse:
+        headers = [*self._rest_headers(request_id), (rest_json.ERROR_TYPE_HEADER.encode(), error.code.encode())]
+        return AwsResponse(error.status, rest_json.serialize_error(error), headers)
+
+    @staticmethod
+    def _rest_headers(request_id: str) -> Headers:
+        return [(b"content-type", rest_json.CONTENT_TYPE.encode()), (b"x-amzn-requestid", request_id.encode())]
 
     # -- query / XML ---------------------------------------------------------------------------
 

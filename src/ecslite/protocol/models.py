@@ -22,7 +22,7 @@ class ServiceSpec:
     """
 
     name: str  # botocore's service name, e.g. "ecs", "elbv2"
-    protocol: str  # "json" | "query" | "ec2" | "smithy-rpc-v2-cbor"
+    protocol: str  # "json" | "query" | "ec2" | "smithy-rpc-v2-cbor" | "rest-json"
     signing_name: str  # the service name in the SigV4 credential scope
     target_prefix: str | None = None  # X-Amz-Target prefix for JSON protocols
     validation_error: str = "ValidationException"
@@ -63,6 +63,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "ValidationError",
         also=("smithy-rpc-v2-cbor", "query"),
     ),
+    ServiceSpec("scheduler", "rest-json", "scheduler"),
 )
 
 BY_TARGET_PREFIX = {s.target_prefix: s for s in SERVICES if s.target_prefix}

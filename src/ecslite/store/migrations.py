@@ -331,4 +331,21 @@ _V10 = [
     "CREATE INDEX ev_rules_due ON ev_rules (next_run) WHERE next_run IS NOT NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10]
+# Version 11: EventBridge Scheduler (store/schedules.py): schedule groups, and schedules named within
+# their group; ``next_run`` is the next invocation of an enabled schedule (NULL: none), ``attempt`` the
+# time a failed invocation is tried again (NULL: none pending), so both survive a restart.
+_V11 = [
+    """CREATE TABLE sch_groups (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, name))""",
+    """CREATE TABLE sch_schedules (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL,
+        state TEXT NOT NULL, next_run REAL, attempt REAL, doc TEXT NOT NULL,
+        UNIQUE (account, region, grp, name))""",
+    "CREATE INDEX sch_schedules_due ON sch_schedules (next_run) WHERE next_run IS NOT NULL",
+    "CREATE INDEX sch_schedules_retry ON sch_schedules (attempt) WHERE attempt IS NOT NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11]

@@ -1,0 +1,1 @@
+"""The EventBridge Scheduler provider (REST-JSON): schedules, schedule groups and their tags."""
