@@ -374,6 +374,28 @@ def test_blue_tasks_that_fail_before_the_production_shift_are_replaced_not_after
     run(scenario)
 
 
+def test_blue_keeps_its_deployment_when_every_blue_task_fails_at_once() -> None:
+    async def scenario(h: ServiceHarness) -> None:
+        alb = Alb(h)
+        first = await blue_service(h, alb, config(0))
+        arn = await green_update(h, config(0, "POST_SCALE_UP"))
+        await until(h, alb, lambda: bool(awaiting(h, arn)), limit=120)
+        blue_arns = task_arns(h, first)
+        for task in sorted(blue_arns):  # every blue task exits in the same moment
+            h.runtime.exit(task.rsplit("/", 1)[1], "app", 1)
+        # The blue deployment stays listed while it has no task and gets its two tasks back.
+        await until(h, alb, lambda: len(addresses(h, first)) == 2 and not blue_arns & task_arns(h, first), limit=60)
+        assert first in [d["id"] for d in h.describe()["deployments"]]
+        assert alb.members(alb.blue) == addresses(h, first)
+        # So a rollback finds blue: PRIMARY again, with no new deployment made for it.
+        h.ecs.stop_service_deployment(h.ctx, {"serviceDeploymentArn": arn, "stopType": "ROLLBACK"})
+        await until(h, alb, lambda: record(h, arn)["status"] == "ROLLBACK_SUCCESSFUL", limit=60)
+        assert [d["id"] for d in h.describe()["deployments"]] == [first] and len(addresses(h, first)) == 2
+        assert alb.weights(alb.production) == {"blue": 100, "green": 0}
+
+    run(scenario)
+
+
 def task_arns(h: ServiceHarness, deployment_id: str) -> set[str]:
     return {t["taskArn"] for t in h.service_tasks() if t["startedBy"] == deployment_id}
 

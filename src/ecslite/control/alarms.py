@@ -248,6 +248,11 @@ class AlarmEvaluator:
                     log.exception("alarm action failed", extra={"alarm": doc["AlarmName"], "action": action})
 
 
+def evaluation_seconds(doc: dict[str, Any]) -> float:
+    """How long one evaluation of the alarm looks back in AWS seconds: ``EvaluationPeriods`` × its period."""
+    return int(doc.get("EvaluationPeriods") or 1) * _period(doc)
+
+
 def _period(doc: dict[str, Any]) -> float:
     if doc.get("Period"):
         return float(doc["Period"])

@@ -33,8 +33,11 @@ step, taking as many stages per step as it can and waiting where it must:
   deployment began; blue tasks that stop or turn unhealthy are replaced (unverified, see
   :meth:`BlueGreenSteps._bg_keep_blue`). After the shift they are not.
 
-Not modelled: Lambda hooks (refused by the provider), CloudWatch alarms (ecslite does not watch
-them).
+- Deployment alarms (``control.service_alarms``) are watched through every stage; one in ALARM
+  fails the deployment and, with their ``rollback``, returns it to blue as above. The bake time is
+  the ``BAKE_TIME`` stage's.
+
+Not modelled: Lambda hooks (refused by the provider).
 """
 
 from __future__ import annotations
@@ -236,7 +239,8 @@ class BlueGreenSteps:
         new tasks of the blue revision in the serving group. Unverified: ECS documents that blue keeps
         serving production until the shift, not whether it replaces blue tasks meanwhile; after the
         shift blue tasks only wait for CLEAN_UP (or a rollback) and are not replaced (unverified too).
-        A blue deployment left with no task at all has been pruned and is not brought back."""
+        A blue deployment left with no task at all is kept meanwhile (the reconciler's prune spares
+        it) and gets its tasks back here."""
         stamp = (step.doc.get("_throttle") or {}).get("until")
         until = float(stamp) if stamp is not None else step.now
         for deployment_id, count in (state.get("blueCounts") or {}).items():

@@ -72,10 +72,13 @@ DRAINING_CONNECTIONS = "has begun draining connections on {count} tasks."
 SERVICE_CONNECT_NOT_SERVED = (
     "has a Service Connect configuration, which ecslite stores but does not serve yet: no proxy is added to its tasks."
 )
-ALARMS_NOT_WATCHED = (
-    "has deployment alarms, which ecslite does not evaluate yet: their status is DISABLED and they never fail a "
-    "deployment."
+# §4.9 deployment alarms (control.service_alarms). The failure event is the one ECS writes; the
+# two notes are ecslite's own, saying why a deployment's alarms do not watch it.
+DEPLOYMENT_ALARM_FAILED = "(deployment {id}) deployment failed: alarm detected."
+ALARMS_IN_ALARM_AT_START = (
+    "(deployment {id}) is not monitored by its deployment alarms: {names} already in ALARM when it started."
 )
+ALARMS_MISSING = "(deployment {id}) deployment alarms {names} do not exist: they cannot fail the deployment."
 
 
 def message(service: str, text: str) -> str:

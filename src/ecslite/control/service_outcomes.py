@@ -222,6 +222,9 @@ class DeploymentOutcomes:
         """A blue/green rollback (``control.service_blue_green`` overrides this); False: none here."""
         return False
 
+    def _alarms_completed(self, deployment: Doc, record: Doc) -> None:
+        """Deployment alarms end their watch (``control.service_alarms`` overrides this)."""
+
     def _announce_start(self, step: Step, primary: Doc) -> None:
         """§12.1: once per deployment, SERVICE_DEPLOYMENT_IN_PROGRESS as it starts rolling (a
         rollback announces itself with its own reason when it is made)."""
@@ -265,6 +268,7 @@ class DeploymentOutcomes:
                     "failureCount": int(primary.get("failedTasks", 0)),
                     "threshold": threshold,
                 }
+            self._alarms_completed(primary, record)
             svc_store.put_service_deployment(self.db, record)
         self._event(step, texts.DEPLOYMENT_COMPLETED.format(id=primary["id"]))
         self._announce(

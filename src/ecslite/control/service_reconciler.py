@@ -19,14 +19,15 @@ The step, in order:
    container instance (``control.service_placement.DaemonScheduler``, §4.11).
 4. A rollback StopServiceDeployment asked for starts (§4.11); then the circuit breaker (§4.9,
    ``control.service_outcomes``): the PRIMARY fails at the threshold; with ``rollback`` a new
-   PRIMARY returns to the last COMPLETED deployment.
+   PRIMARY returns to the last COMPLETED deployment. Then the deployment alarms
+   (``control.service_alarms``): one in ALARM fails the PRIMARY the same way.
 5. One rolling step (``model.deployments.rollout_step``, §4.4/§4.7), or for a blue/green deployment
    its lifecycle stages (``control.service_blue_green``): stops, then launches (unless
    throttled, §4.10), the stuck-configuration event once per deployment. Tasks on DRAINING
    instances are moved under the same bounds, and scale-in follows the placement strategies
    (``control.service_placement``, §5.3, §5.5).
 6. Steady state (§4.6): the PRIMARY completes (rollout state, service deployment, events, in
-   ``control.service_outcomes``), and
+   ``control.service_outcomes``) once its alarms' bake time is over, and
    ``has reached a steady state.`` is written when the service becomes steady and every six hours.
 
 Ownership: this module writes the deployments' rollout fields, the service's status from DRAINING
@@ -45,6 +46,7 @@ from typing import Any
 from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.control import service_events as texts
+from ecslite.control.service_alarms import DeploymentAlarms
 from ecslite.control.service_blue_green import BlueGreenSteps
 from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
@@ -77,6 +79,7 @@ from ecslite.model.deployments import (
     task_phase,
     throttle_delay,
 )
+from ecslite.model.scaling import TimeScale
 from ecslite.model.services import (
     UNFINISHED_SERVICE_DEPLOYMENT,
     ControllerType,
@@ -105,7 +108,7 @@ DELETED_REASON = "Stopped because the service was deleted."  # service deploymen
 PLACEMENT_RETRY_SECONDS = 10.0
 
 
-class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
+class ServiceReconciler(DeploymentAlarms, BlueGreenSteps, DeploymentOutcomes):
     def __init__(self, db: Database, clock: Clock, settings: Settings, hooks: Sequence[AnnouncementHook] = ()) -> None:
         self.db = db
         self.clock = clock
@@ -115,6 +118,7 @@ class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
         self.daemon = DaemonScheduler(db)
         self.task_sets = TaskSetScheduler(db)
         self.throttle_max = float(getattr(settings, "service_throttle_max_seconds", THROTTLE_MAX_SECONDS))
+        self.scale = TimeScale(float(getattr(settings, "metrics_period", 60.0)))  # alarm bake times
 
     def now(self) -> float:
         return round(self.clock.now(), 3)
@@ -159,12 +163,14 @@ class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
             self._notes(step)
             self._requested_rollback(step)
             self._breaker(step)
+            self._watch_alarms(step)
             self.daemon.step(self, step, self._service_tasks(step, set()))
             self._prune(step)
         else:
             self._notes(step)
             self._requested_rollback(step)
             self._breaker(step)
+            self._watch_alarms(step)
             if self._blue_green_active(step):
                 self._blue_green(step)  # §4.11: native blue/green stages instead of the rolling step
             else:
@@ -231,15 +237,20 @@ class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
     @staticmethod
     def _prune(step: Step) -> None:
         """ACTIVE deployments without live tasks go; a FAILED one stays visible while the PRIMARY that
-        replaced it (a rollback, or the next update) is still in progress."""
+        replaced it (a rollback, or the next update) is still in progress. The blue deployments of a
+        blue/green PRIMARY in progress stay too, even with every task gone: the blue/green steps
+        replace their failed tasks and a rollback returns to them (``control.service_blue_green``)."""
         owners = {t.get("startedBy") for t in step.live if t["desiredStatus"] == "RUNNING"}
         primary = step.primary()
         settled = primary["rolloutState"] != RolloutState.IN_PROGRESS
+        blue_green = primary.get("_blueGreen") or {}
+        blue = set() if settled or blue_green.get("done") else set(blue_green.get("blue") or ())
         step.doc["deployments"] = [
             d
             for d in step.doc["deployments"]
             if d["status"] == DeploymentStatus.PRIMARY
             or d["id"] in owners
+            or d["id"] in blue
             or (d["rolloutState"] == RolloutState.FAILED and not settled)
         ]
 
@@ -272,8 +283,6 @@ class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
         spec = step.primary()["_spec"]
         if (spec.get("serviceConnectConfiguration") or {}).get("enabled"):
             self._note_once(step, "serviceConnect", texts.SERVICE_CONNECT_NOT_SERVED)
-        if (step.doc["deploymentConfiguration"].get("alarms") or {}).get("enable"):
-            self._note_once(step, "alarms", texts.ALARMS_NOT_WATCHED)
 
     def _note_once(self, step: Step, kind: str, text: str) -> None:
         notes = step.doc.setdefault("_notes", [])
@@ -406,7 +415,7 @@ class ServiceReconciler(BlueGreenSteps, DeploymentOutcomes):
         if not is_steady(int(step.doc["desiredCount"]), primary["id"], tasks):
             step.doc.pop("_steadyAt", None)
             return
-        if primary["rolloutState"] == RolloutState.IN_PROGRESS:
+        if primary["rolloutState"] == RolloutState.IN_PROGRESS and self._baked(step, primary):
             self._complete(step, primary)
         steady_at = step.doc.get("_steadyAt")
         if steady_at is None or step.now - float(steady_at) >= STEADY_REPEAT_SECONDS:

@@ -10,6 +10,9 @@
   must answer at once wakes it at once: a task whose stop was asked or that stopped (replacement,
   failure accounting, the circuit breaker) and a task turning UNHEALTHY (§4.5), each the first time
   it is seen so. Either way every decision is still taken from the store by the reconcile.
+- An alarm that changed (the evaluator's minute, SetAlarmState, PutMetricAlarm, DeleteAlarms) wakes
+  the services that name it, so a deployment alarm fails a deployment at once (§4.9,
+  ``control.service_alarms``).
 - On start (also after a restart of the server) every ACTIVE or DRAINING service is enqueued; the
   runner's resync does it again every ``resync_seconds``, so a missed wake-up costs latency only.
 - Housekeeping forgets the scheduler's records of tasks whose rows were purged.
@@ -31,11 +34,12 @@ from ecslite.control.service_events import AnnouncementHook
 from ecslite.control.service_reconciler import ServiceReconciler
 from ecslite.control.workqueue import Runner, WorkQueue
 from ecslite.model.arns import service_arn
+from ecslite.store import cloudwatch as cw_store
 from ecslite.store import container_instances as ci_store
 from ecslite.store import elbv2 as elb_store
 from ecslite.store import services as svc_store
 from ecslite.store import tasks as task_store
-from ecslite.store.db import Change, Database
+from ecslite.store.db import Change, Database, dumps
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,9 @@ class ServiceController:
                 # A target's health moved: services behind the group judge their tasks by it (§4.5).
                 for arn in self._group_services(change.key):
                     self.queue.add(arn)
+            elif change.kind == cw_store.ALARM_KIND:
+                for arn in self._alarm_services(change.key):
+                    self.queue.add(arn)
             elif change.kind == ci_store.KIND:
                 # An instance joined, drained or left: DAEMON services and draining moves (§4.11, §5.5).
                 for arn in self._cluster_services(change.key):
@@ -148,6 +155,20 @@ class ServiceController:
         rows = self.db.query(
             "SELECT arn FROM services WHERE account=? AND region=? AND cluster=? AND status IN ('ACTIVE', 'DRAINING')",
             (parts[4], parts[3], cluster),
+        )
+        return [str(r["arn"]) for r in rows]
+
+    def _alarm_services(self, alarm_arn: str) -> list[str]:
+        """``arn:aws:cloudwatch:<region>:<account>:alarm:<name>`` → the live services of that account
+        and region whose document names the alarm (its deployment alarms, most likely; a wake-up too
+        many costs one idle step)."""
+        parts = alarm_arn.split(":", 6)
+        if len(parts) < 7:
+            return []
+        rows = self.db.query(
+            """SELECT arn FROM services WHERE account=? AND region=? AND status IN ('ACTIVE', 'DRAINING')
+                  AND instr(doc, ?) > 0""",
+            (parts[4], parts[3], dumps(parts[6])),
         )
         return [str(r["arn"]) for r in rows]
 

@@ -101,6 +101,10 @@ ROLLOUT_IN_PROGRESS = "ECS deployment {id} in progress."
 ROLLOUT_COMPLETED = "ECS deployment {id} completed."
 ROLLOUT_BREAKER_FAILED = "ECS deployment circuit breaker: tasks failed to start."
 ROLLOUT_ROLLING_BACK = "ECS deployment circuit breaker: rolling back to deploymentId {id}."
+# A deployment alarm in ALARM (§4.9): the failed deployment's reason (also the service deployment's
+# statusReason and the SERVICE_DEPLOYMENT_FAILED reason) and the rollback's (unverified wording).
+ROLLOUT_ALARM_FAILED = "ECS deployment alarms: alarm detected."
+ROLLOUT_ALARM_ROLLING_BACK = "ECS deployment alarms: rolling back to deploymentId {id}."
 # StopServiceDeployment with stopType ROLLBACK (§4.11): the rollback deployment's reason (also the
 # service deployment's ``rollback.reason`` and the announcement's), the stopped deployment's reason
 # and the service deployment's statusReason once the stop is accepted (all three unverified wording).

@@ -107,8 +107,22 @@ def service_deployment_view(db: Database, doc: Mapping[str, Any], service: Mappi
             svc_store.revision_summary(item["arn"], counts) for item in doc.get("sourceServiceRevisions") or ()
         ]
     view["deploymentCircuitBreaker"] = _breaker_view(doc, service)
-    view["alarms"] = {"status": MonitorStatus.DISABLED.value}
+    view["alarms"] = _alarms_view(doc)
     return view
+
+
+def _alarms_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """ServiceDeploymentAlarms: what the deployment alarms' watch recorded (``control.service_alarms``);
+    MONITORING until the deployment ends, then MONITORING_COMPLETE unless TRIGGERED or DISABLED."""
+    config = (doc.get("deploymentConfiguration") or {}).get("alarms") or {}
+    if not config.get("enable") or not config.get("alarmNames"):
+        return {"status": MonitorStatus.DISABLED.value}
+    finished = doc["status"] in FINISHED_SERVICE_DEPLOYMENT
+    shown: dict[str, Any] = dict(doc.get("_alarms") or {"alarmNames": list(config["alarmNames"])})
+    if shown.get("status") in (None, MonitorStatus.MONITORING):
+        # Also a watch the deployment's end left MONITORING (the circuit breaker failed it, say).
+        shown["status"] = (MonitorStatus.MONITORING_COMPLETE if finished else MonitorStatus.MONITORING).value
+    return shown
 
 
 def _breaker_view(doc: Mapping[str, Any], service: Mapping[str, Any] | None) -> dict[str, Any]:
