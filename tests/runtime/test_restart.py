@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -127,13 +126,14 @@ def test_a_shim_that_died_while_no_server_ran_is_reported_on_reattach(settings: 
 
 
 def task_definition(ecs: Any, family: str, command: str) -> None:
+    # ``sleep`` as PID 1 has no SIGTERM handler: a 2 s stopTimeout ends it without waiting out the 30 s default.
     ecs.register_task_definition(
         family=family,
         networkMode="awsvpc",
         requiresCompatibilities=["FARGATE"],
         cpu="256",
         memory="512",
-        containerDefinitions=[{"name": "app", "image": HOST_IMAGE, "command": ["sh", "-c", command]}],
+        containerDefinitions=[{"name": "app", "image": HOST_IMAGE, "command": ["sh", "-c", command], "stopTimeout": 2}],
     )
 
 
@@ -177,7 +177,8 @@ def test_kill_9_of_the_server_keeps_tasks_running_and_reports_exits_from_meanwhi
 
     before = processes()
     restartable_server.kill()
-    time.sleep(4)  # the quitter exits while no server runs
+    # The quitter exits while no server runs (its shim records the exit).
+    wait_for(lambda: (tasks_dir / quitter.rsplit("/", 1)[1] / "app.exit").exists(), timeout=10)
     server = restartable_server.start()
     ecs = server.ecs()
     after = describe(ecs, arns)
