@@ -6,13 +6,15 @@ python3 agent_probe.py PORT
 ``/task/stats``) and v3's ``/task``, then lets boto3's default chain fetch the task role's credentials
 and calls STS ``GetCallerIdentity`` at ``http://169.254.170.2`` (ecslite's API as tasks reach it).
 ``GET /other?token=T&credentials=C`` asks for another task's metadata and credentials and reports the
-status codes and bodies. ``GET /env`` shows the environment.
+status codes and bodies. ``GET /env`` shows the environment. Stops promptly on SIGTERM (as PID 1
+without a handler it would wait out the task's 30 s stop timeout).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import urllib.error
 import urllib.parse
@@ -91,4 +93,5 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
 ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()
