@@ -139,6 +139,16 @@ def test_schedule_api_and_its_errors(scheduler: Any, ecs: Any) -> None:
         "ConflictException",
         "Schedule group batch already exists.",
     )
+    scheduler.create_schedule_group(Name="adhoc")
+    page = scheduler.list_schedule_groups(MaxResults=2)
+    assert [g["Name"] for g in page["ScheduleGroups"]] == ["adhoc", "batch"]
+    last = scheduler.list_schedule_groups(MaxResults=2, NextToken=page["NextToken"])
+    assert [g["Name"] for g in last["ScheduleGroups"]] == ["default"] and "NextToken" not in last
+    assert [g["Name"] for g in scheduler.list_schedule_groups(NamePrefix="b")["ScheduleGroups"]] == ["batch"]
+    assert error_of(scheduler.list_schedules, NextToken=page["NextToken"]) == (
+        "ValidationException",
+        "Invalid NextToken.",
+    )
     base = {"FlexibleTimeWindow": {"Mode": "OFF"}, "Target": target}
     for name, expression, group_name, state in [
         ("hourly-a", "rate(1 hour)", None, "ENABLED"),

@@ -69,9 +69,11 @@ class SchedulerBase:
         return found
 
     @staticmethod
-    def page_of(params: dict[str, Any]) -> tuple[int | None, int]:
+    def page_of(params: dict[str, Any], key: type = int) -> tuple[Any, int]:
+        """The sort key after which a page starts (None: the first page) and the page size; ``key``
+        is the type of the sort key the operation's tokens carry (a rid, or a group's name)."""
         after = decode_token(params.get("NextToken"), lambda _: ValidationException(BAD_NEXT_TOKEN))
-        if after is not None and not isinstance(after, int):
+        if after is not None and type(after) is not key:
             raise ValidationException(BAD_NEXT_TOKEN)
         return after, int(params.get("MaxResults") or DEFAULT_PAGE)
 

@@ -60,7 +60,7 @@ class GroupOps(SchedulerBase):
         return {}
 
     def list_schedule_groups(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
-        after, limit = self.page_of(params)
+        after, limit = self.page_of(params, str)
         prefix = params.get("NamePrefix") or ""
         groups = [self.default_group(ctx), *store.list_groups(self.db, ctx.account, ctx.region)]
         # Sorted by name, the default group among them; the token carries the last name served.
