@@ -61,9 +61,10 @@ _SCALARS = {
 def scheduler_started_by(schedule_name: str) -> str:
     """``startedBy`` of tasks a schedule starts: ``chronos-schedule/<name>``.
 
-    Unverified: the prefix is what tools that classify ECS tasks look for (Scheduler's internal
-    name); AWS's documentation does not state it. A '.' (allowed in schedule names, not in
-    startedBy) becomes '-', ecslite's choice so such schedules are not refused by RunTask.
+    AWS's documentation does not state it; it is what DescribeTasks shows on tasks real schedules
+    started, as several independent public notes record it (``chronos-schedule/<schedule name>``).
+    A '.' (allowed in schedule names, not in ECS's startedBy) becomes '-': how Scheduler handles
+    one is unverified, and ecslite's RunTask would refuse it.
     """
     return _started_by(f"chronos-schedule/{schedule_name}")
 
