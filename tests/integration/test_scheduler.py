@@ -66,11 +66,12 @@ def test_schedule_starts_fargate_tasks_with_its_parameters(scheduler: Any, ecs: 
         PropagateTags="TASK_DEFINITION",
         Tags=[{"key": "team", "value": "data"}],
     )
+    overrides = {"containerOverrides": [{"name": "app", "environment": [{"name": "REPORT", "value": "daily"}]}]}
     created = scheduler.create_schedule(
         Name="report",
         ScheduleExpression=soon(),
         FlexibleTimeWindow={"Mode": "OFF"},
-        Target=target,
+        Target={**target, "Input": json.dumps(overrides)},
         ActionAfterCompletion="DELETE",
     )
     assert created["ScheduleArn"] == "arn:aws:scheduler:us-east-1:000000000000:schedule/default/report"
@@ -82,6 +83,7 @@ def test_schedule_starts_fargate_tasks_with_its_parameters(scheduler: Any, ecs: 
         assert task["group"] == "nightly-reports"
         assert task["launchType"] == "FARGATE" and task["platformVersion"] == "1.4.0"
         assert task["taskDefinitionArn"] == definition
+        assert task["overrides"]["containerOverrides"] == overrides["containerOverrides"]
         tags = {t["key"]: t["value"] for t in task["tags"]}
         assert tags["team"] == "data" and tags["owner"] == "finance"
         assert tags["aws:ecs:clusterName"] == "jobs"

@@ -28,9 +28,10 @@ from typing import Any
 import orjson
 
 # The members of ECS's TaskOverride: an Input holding only these is RunTask's ``overrides``.
-# How Scheduler hands ``Input`` to RunTask is not documented in the API reference (unverified); the
-# ECS console's scheduled tasks write container overrides as the target Input, and EventBridge rules
-# pass an Input of this form as RunTask's overrides, so ecslite reads it that way for both.
+# How Scheduler hands ``Input`` to RunTask is not in its API reference; schedules in public
+# Terraform code pass ``{"containerOverrides": [...]}`` as the Input of cluster targets for that
+# purpose, and EventBridge rules' ECS targets take the same form, so ecslite reads it that way for
+# both (unverified beyond that practice).
 _OVERRIDE_KEYS = frozenset(
     {
         "containerOverrides",
