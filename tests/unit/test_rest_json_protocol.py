@@ -41,6 +41,8 @@ def test_parses_path_query_and_body_members() -> None:
     assert params == {"Name": "nightly", "ScheduleExpression": "rate(1 hour)", "StartDate": 1750000000.0}
     listed = rest_json.parse_request(op("ListSchedules"), {}, "ScheduleGroup=batch&MaxResults=5&State=ENABLED", {}, b"")
     assert listed == {"GroupName": "batch", "MaxResults": 5, "State": "ENABLED"}
+    ignored = rest_json.parse_request(op("GetSchedule"), {"Name": "n"}, "groupName=g", {}, b"{not json")
+    assert ignored == {"Name": "n", "GroupName": "g"}
     untag = rest_json.parse_request(op("UntagResource"), {"ResourceArn": "a"}, "TagKeys=x&TagKeys=y", {}, b"")
     assert untag == {"ResourceArn": "a", "TagKeys": ["x", "y"]}
 

@@ -91,7 +91,8 @@ def parse_request(
     members: dict[str, Shape] = shape.members
     payload = shape.serialization.get("payload")
     params: dict[str, Any] = {}
-    if body.strip():
+    # An operation whose input has no body members (GET, DELETE) ignores a body it was sent.
+    if body.strip() and (payload or any(_location(m) == "" for m in members.values())):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
