@@ -38,6 +38,7 @@ from ecslite.control.workqueue import Runner
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
 from ecslite.model.credentials import account_for_access_key
+from ecslite.providers.acm.provider import AcmProvider
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.elbv2.provider import Elbv2Provider
@@ -51,6 +52,7 @@ from ecslite.providers.sts.provider import StsProvider
 from ecslite.runtime.base import Runtime
 from ecslite.runtime.process.netlink import host_routes
 from ecslite.runtime.select import select_runtime
+from ecslite.store.certificates import CA_FILE, ca_directory
 from ecslite.store.db import Database
 from ecslite.store.logs import LogStore
 from ecslite.wiring import Component, Core
@@ -80,6 +82,7 @@ class Server:
         self.providers["ssm"] = SsmProvider(self.db, self.clock)
         self.providers["servicediscovery"] = ServiceDiscoveryProvider(self.db, self.clock, settings)
         self.providers["elbv2"] = Elbv2Provider(self.db, self.clock, settings)
+        self.providers["acm"] = AcmProvider(self.db, self.clock, settings)
         self.components: list[Component] = []
         core = Core(settings, self.clock, self.db, self.runtime, self.components)
         add_cloud_map_dns(core)
@@ -189,6 +192,8 @@ class Server:
             "accountId": self.settings.account_id,
             "region": self.settings.region,
             "services": {name: "running" for name in sorted(self.providers)},
+            # The CA that issues requested ACM certificates: clients trust it to reach HTTPS listeners.
+            "localCa": str(ca_directory(self.settings.data_dir) / CA_FILE),
             # The image map the process runtime reads (``ecslite up`` checks it covers a project's images).
             "imageMap": _image_map_path(self.runtime),
             # Reconcile runs per controller since the start (benchmarks/placement.py reports them).

@@ -93,6 +93,7 @@ def test_detached_server_answers_status_and_stops_cleanly(cli: Cli, tmp_path: Pa
     assert status.returncode == 0, status.stderr
     assert "fake (requested with --runtime fake)" in status.stdout
     assert str(pid) in status.stdout
+    assert "local CA" in status.stdout  # where HTTPS listeners' requested certificates come from
 
     stopped = cli.run("stop", "--endpoint", endpoint)
     assert stopped.returncode == 0, stopped.stderr

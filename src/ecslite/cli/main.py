@@ -340,6 +340,8 @@ def status(endpoint: EndpointOpt = DEFAULT_ENDPOINT) -> None:
     table.add_row("data", health["dataDir"] + (" (in memory)" if health.get("ephemeral") else ""))
     table.add_row("account / region", f"{health['accountId']} / {health['region']}")
     table.add_row("services", ", ".join(health["services"]))
+    if health.get("localCa"):
+        table.add_row("local CA", f"{health['localCa']} (trust it to reach HTTPS listeners)")
     console.print(table)
 
 

@@ -20,8 +20,11 @@ listener on the load balancer's private addresses, so tasks reach it by its ``DN
   address). An address is taken off once its load balancer is gone, and all of them when the
   component stops: nothing is left on the host. Without a bridge (the fake runtime) only
   127.0.0.1 is served.
-- Only ``HTTP`` listeners are served: an ``HTTPS`` listener's certificates live in ACM, which
-  ecslite does not serve, so it is logged once and left unbound.
+- ``HTTPS`` listeners are served with TLS 1.2+ (:mod:`ecslite.elb.tls`): the listener's default
+  certificate, its other certificates by SNI, all read from ecslite's ACM (``store.certificates``),
+  under its security policy. A changed certificate (ModifyListener, Add/RemoveListenerCertificates, a
+  re-import) serves from the next connection on; a protocol or security policy change rebinds. Requested certificates
+  are issued by the local CA (``<data dir>/tls/ca.pem``), which clients trust to verify them.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,7 +44,11 @@ import httpx
 
 from ecslite.elb.balancer import ROUND_ROBIN, Balancer, Endpoint
 from ecslite.elb.proxy import ListenerConfig, ListenerProxy
+from ecslite.elb.tls import ListenerTls
 from ecslite.listen_sockets import listen_tcp
+from ecslite.model import ssl_policies
+from ecslite.model.certificates import Material
+from ecslite.store import certificates as acm_store
 from ecslite.store import elbv2 as elb_store
 from ecslite.store.db import Change, Database
 
@@ -49,7 +58,10 @@ TARGET_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100
 
 LOOPBACK = "127.0.0.1"
 RESET_KIND = "*"
-FOLLOWED_KINDS = frozenset({elb_store.LOAD_BALANCER_KIND, elb_store.LISTENER_KIND, elb_store.RULE_KIND, RESET_KIND})
+FOLLOWED_KINDS = frozenset(
+    {elb_store.LOAD_BALANCER_KIND, elb_store.LISTENER_KIND, elb_store.RULE_KIND, acm_store.KIND, RESET_KIND}
+)
+TLS_HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT_ATTRIBUTE = "idle_timeout.timeout_seconds"
 XFF_MODE_ATTRIBUTE = "routing.http.xff_header_processing.mode"
 DROP_INVALID_ATTRIBUTE = "routing.http.drop_invalid_header_fields.enabled"
@@ -112,7 +124,7 @@ def balancer_addresses(db: Database) -> dict[str, tuple[str, ...]]:
 
 
 def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dict[str, str]]) -> list[ListenerConfig]:
-    """Every HTTP listener of every load balancer, with its rules (the default rule last)."""
+    """Every HTTP and HTTPS listener of every load balancer, with its rules (the default rule last)."""
     out: list[ListenerConfig] = []
     for balancer in elb_store.all_load_balancers(db):
         if (balancer.get("State") or {}).get("Code") == "failed":
@@ -122,8 +134,10 @@ def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dic
         keep_alive = _seconds(attributes, KEEP_ALIVE_ATTRIBUTE, DEFAULT_KEEP_ALIVE)
         addresses = tuple(elb_store.load_balancer_addresses(db, balancer["LoadBalancerArn"]))
         for listener in elb_store.listeners_of(db, balancer["LoadBalancerArn"]):
-            if listener.get("Protocol", "HTTP") != "HTTP":
+            protocol = listener.get("Protocol", "HTTP")
+            if protocol not in ("HTTP", "HTTPS"):
                 continue
+            certificates = [*(listener.get("Certificates") or []), *(listener.get("ListenerCertificates") or [])]
             rules = elb_store.rules_of(db, listener["ListenerArn"])
             if not any(rule.get("IsDefault") for rule in rules):
                 rules.append(
@@ -145,6 +159,9 @@ def listener_configs(db: Database, attributes_of: Callable[[dict[str, Any]], dic
                     drop_invalid_headers=attributes.get(DROP_INVALID_ATTRIBUTE) == "true",
                     client_keep_alive=keep_alive,
                     addresses=addresses,
+                    protocol=protocol,
+                    certificates=tuple(dict.fromkeys(c["CertificateArn"] for c in certificates)),
+                    ssl_policy=listener.get("SslPolicy"),
                 )
             )
     return out
@@ -158,6 +175,7 @@ class _Bound:
     port: int
     addresses: tuple[str, ...]  # what the load balancer had when bound
     private: tuple[str, ...]  # ``address:port`` served on its private addresses
+    tls: ListenerTls | None = None  # HTTPS listeners
 
 
 def bind_listener_socket(port: int) -> socket.socket:
@@ -196,7 +214,6 @@ class LocalAlb:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
-        self._https_noted: set[str] = set()
         db.subscribe(self._on_changes)
 
     async def start(self) -> None:
@@ -266,12 +283,13 @@ class LocalAlb:
 
     async def refresh(self) -> None:
         configs = {config.arn: config for config in listener_configs(self.db, self.attributes_of)}
-        self._note_https()
         for arn in [
             arn
             for arn, bound in self._bound.items()
             if arn not in configs
             or configs[arn].port != bound.wanted_port
+            or (configs[arn].protocol == "HTTPS") != (bound.tls is not None)
+            or (bound.tls is not None and bound.tls.policy != ssl_policies.policy(configs[arn].ssl_policy))
             or (self.host_addresses is not None and configs[arn].addresses != bound.addresses)
         ]:
             await self._close(arn)
@@ -280,12 +298,20 @@ class LocalAlb:
         for arn, config in configs.items():
             bound = self._bound.get(arn)
             if bound is not None:
+                if bound.tls is not None and not self._update_tls(bound.tls, config):
+                    await self._close(arn)
+                    continue
                 bound.proxy.config = config
                 continue
             await self._open(config)
 
     async def _open(self, config: ListenerConfig) -> None:
         assert self._client is not None
+        tls: ListenerTls | None = None
+        if config.protocol == "HTTPS":
+            tls = ListenerTls(ssl_policies.policy(config.ssl_policy))
+            if not self._update_tls(tls, config):
+                return
         try:
             sock = bind_listener_socket(config.port)
         except OSError as error:
@@ -293,7 +319,13 @@ class LocalAlb:
             return
         port = int(sock.getsockname()[1])
         proxy = ListenerProxy(config, self.routing, self.balancer, self._client)
-        servers: list[asyncio.AbstractServer] = [await asyncio.start_server(proxy.handle, sock=sock)]
+        serve = functools.partial(
+            asyncio.start_server,
+            proxy.handle,
+            ssl=None if tls is None else tls.front,
+            ssl_handshake_timeout=None if tls is None else TLS_HANDSHAKE_TIMEOUT,
+        )
+        servers: list[asyncio.AbstractServer] = [await serve(sock=sock)]
         private: list[str] = []
         for address in config.addresses if self.host_addresses is not None else ():
             if address not in self._addresses:
@@ -306,9 +338,9 @@ class LocalAlb:
                     extra={"listener": config.arn, "address": f"{address}:{config.port}", "error": str(error)},
                 )
                 continue
-            servers.append(await asyncio.start_server(proxy.handle, sock=inner))
+            servers.append(await serve(sock=inner))
             private.append(f"{address}:{config.port}")
-        self._bound[config.arn] = _Bound(proxy, servers, config.port, port, config.addresses, tuple(private))
+        self._bound[config.arn] = _Bound(proxy, servers, config.port, port, config.addresses, tuple(private), tls)
         if port != config.port:
             log.warning(
                 "local ALB listener port is taken on this host; serving on another",
@@ -346,10 +378,22 @@ class LocalAlb:
                 continue
             self._addresses.add(address)
 
-    def _note_https(self) -> None:
-        for balancer in elb_store.all_load_balancers(self.db):
-            for listener in elb_store.listeners_of(self.db, balancer["LoadBalancerArn"]):
-                arn = listener["ListenerArn"]
-                if listener.get("Protocol", "HTTP") != "HTTP" and arn not in self._https_noted:
-                    self._https_noted.add(arn)
-                    log.warning("local ALB serves HTTP listeners only; this one is not bound", extra={"listener": arn})
+    def _update_tls(self, tls: ListenerTls, config: ListenerConfig) -> bool:
+        """Point ``tls`` at the listener's certificates; ``False`` (logged) when none can serve, and
+        the listener is then left unbound."""
+        certificates: list[tuple[str, Material]] = []
+        for arn in config.certificates:
+            found = acm_store.material(self.db, arn)
+            if found is not None:
+                certificates.append((arn, found))
+        if not certificates or certificates[0][0] != config.certificates[0]:
+            log.error("HTTPS listener's default certificate is not in ACM", extra={"listener": config.arn})
+            return False
+        try:
+            tls.update(certificates)
+        except (ssl.SSLError, ValueError, OSError) as error:
+            log.error(
+                "HTTPS listener's certificates could not be loaded", extra={"listener": config.arn, "error": str(error)}
+            )
+            return False
+        return True

@@ -11,7 +11,8 @@ Client connections are parsed by ``h11`` on asyncio streams; targets are reached
 3. the request goes there with ``X-Forwarded-For`` as the load balancer's
    ``routing.http.xff_header_processing.mode`` says (``append``: the client's address appended, or
    the header made; ``preserve``: the client's header as sent, none when it sent none; ``remove``:
-   none), ``X-Forwarded-Proto``, ``X-Forwarded-Port`` and ``X-Amzn-Trace-Id`` (kept when the client
+   none), ``X-Forwarded-Proto`` (``http`` or ``https``, the listener's protocol), ``X-Forwarded-Port``
+   (the listener's port) and ``X-Amzn-Trace-Id`` (kept when the client
    sent one, else ``Root=1-<8 hex epoch seconds>-<24 hex>``); hop-by-hop headers are not forwarded,
    nor, with ``routing.http.drop_invalid_header_fields.enabled``, headers whose names are not
    letters, digits and hyphens;
@@ -83,6 +84,9 @@ class ListenerConfig:
     drop_invalid_headers: bool = False  # routing.http.drop_invalid_header_fields.enabled
     client_keep_alive: float = 3600.0  # client_keep_alive.seconds
     addresses: tuple[str, ...] = ()  # the load balancer's private addresses
+    protocol: str = "HTTP"  # HTTPS: clients speak TLS (``elb.tls``), targets still get plain HTTP
+    certificates: tuple[str, ...] = ()  # HTTPS: ACM certificate ARNs, the default first
+    ssl_policy: str | None = None
 
 
 class Routing(Protocol):
@@ -222,7 +226,9 @@ class ListenerProxy:
         path, _, query = target.partition("?")
         headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in event.headers)
         host = next((v for k, v in headers if k == "host"), "")
-        return HttpRequest(event.method.decode(), host, path, query, headers, source, "HTTP", self.config.port)
+        return HttpRequest(
+            event.method.decode(), host, path, query, headers, source, self.config.protocol, self.config.port
+        )
 
     async def _exchange(
         self,
@@ -304,7 +310,7 @@ class ListenerProxy:
             headers.append((b"X-Forwarded-For", forwarded_for))
         elif mode not in ("preserve", "remove"):
             headers.append((b"X-Forwarded-For", client if forwarded_for is None else forwarded_for + b", " + client))
-        headers.append((b"X-Forwarded-Proto", b"http"))
+        headers.append((b"X-Forwarded-Proto", self.config.protocol.lower().encode()))
         headers.append((b"X-Forwarded-Port", str(self.config.port).encode()))
         if trace is None:
             headers.append((b"X-Amzn-Trace-Id", trace_id(self.clock()).encode()))

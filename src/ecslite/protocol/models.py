@@ -49,6 +49,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec("secretsmanager", "json", "secretsmanager", "secretsmanager", "InvalidParameterException"),
     ServiceSpec("ssm", "json", "ssm", "AmazonSSM"),
+    ServiceSpec("acm", "json", "acm", "CertificateManager"),
     ServiceSpec("events", "json", "events", "AWSEvents"),
     ServiceSpec("sts", "query", "sts", None, "ValidationError"),
     ServiceSpec("iam", "query", "iam", None, "ValidationError"),

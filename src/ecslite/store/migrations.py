@@ -348,4 +348,14 @@ _V11 = [
     "CREATE INDEX sch_schedules_retry ON sch_schedules (attempt) WHERE attempt IS NOT NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11]
+# Version 12: ACM certificates (store/certificates.py): the PEM certificate and chain, the private key
+# sealed with the data directory's value cipher, and RequestCertificate's idempotency token.
+_V12 = [
+    """CREATE TABLE acm_certificates (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, arn TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+        token TEXT, doc TEXT NOT NULL, certificate TEXT NOT NULL, chain TEXT NOT NULL, private_key BLOB NOT NULL)""",
+    "CREATE INDEX acm_certificates_by_partition ON acm_certificates (account, region)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12]

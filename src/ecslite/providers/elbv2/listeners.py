@@ -13,13 +13,12 @@ from typing import Any
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.elbv2 import errors
 from ecslite.providers.elbv2.actions import forwarded_groups, normal_actions, normal_conditions
-from ecslite.providers.elbv2.common import Doc, ElbBase, in_partition, new_id, paged
+from ecslite.providers.elbv2.certificates import CertificateOps
+from ecslite.providers.elbv2.common import Doc, in_partition, new_id, paged
 from ecslite.store import elbv2 as store
 
-DEFAULT_SSL_POLICY = "ELBSecurityPolicy-2016-08"
 
-
-class ListenerOps(ElbBase):
+class ListenerOps(CertificateOps):
     def _actions(self, ctx: RequestContext, actions: list[Doc]) -> list[Doc]:
         def exists(arn: str) -> bool:
             return in_partition(ctx, arn) and store.get_target_group(self.db, arn) is not None
@@ -34,8 +33,9 @@ class ListenerOps(ElbBase):
         protocol = params.get("Protocol", "HTTP")
         if protocol not in ("HTTP", "HTTPS"):
             raise errors.validation(f"Protocol '{protocol}' is not supported by application load balancers")
-        if protocol == "HTTPS" and not params.get("Certificates"):
-            raise errors.ElbError("CertificateNotFound", "A certificate must be specified for HTTPS listeners")
+        if protocol == "HTTPS":
+            certificates = self.default_certificate(ctx, params.get("Certificates"))
+            ssl_policy = self.check_ssl_policy(params.get("SslPolicy"))
         actions = self._actions(ctx, params["DefaultActions"])
         if store.listener_on_port(self.db, lb["LoadBalancerArn"], port) is not None:
             raise errors.ElbError("DuplicateListener", errors.DUPLICATE_LISTENER.format(arn=lb["LoadBalancerArn"]))
@@ -49,8 +49,8 @@ class ListenerOps(ElbBase):
             "DefaultActions": actions,
         }
         if protocol == "HTTPS":
-            doc["Certificates"] = params["Certificates"]
-            doc["SslPolicy"] = params.get("SslPolicy", DEFAULT_SSL_POLICY)
+            doc["Certificates"] = certificates
+            doc["SslPolicy"] = ssl_policy
         rule = {
             "RuleArn": lb["LoadBalancerArn"].split(":loadbalancer/")[0]
             + f":listener-rule/{lb_path}/{listener_id}/{new_id()}",
@@ -96,16 +96,15 @@ class ListenerOps(ElbBase):
                 )
             doc["Protocol"] = params["Protocol"]
         if params.get("Certificates"):
-            doc["Certificates"] = params["Certificates"]
+            doc["Certificates"] = self.default_certificate(ctx, params["Certificates"])
         if params.get("SslPolicy"):
-            doc["SslPolicy"] = params["SslPolicy"]
+            doc["SslPolicy"] = self.check_ssl_policy(params["SslPolicy"])
         if doc["Protocol"] == "HTTP":
-            doc.pop("Certificates", None)
-            doc.pop("SslPolicy", None)
-        elif not doc.get("Certificates"):
-            raise errors.ElbError("CertificateNotFound", "A certificate must be specified for HTTPS listeners")
+            for key in ("Certificates", "SslPolicy", "ListenerCertificates"):
+                doc.pop(key, None)
         else:
-            doc.setdefault("SslPolicy", DEFAULT_SSL_POLICY)
+            doc["Certificates"] = self.default_certificate(ctx, doc.get("Certificates"))
+            doc.setdefault("SslPolicy", self.check_ssl_policy(None))
         if params.get("DefaultActions"):
             doc["DefaultActions"] = self._actions(ctx, params["DefaultActions"])
         with self.db.transaction():
