@@ -1,6 +1,7 @@
 """Service autoscaling from real usage (spec/ecs.md §6): a task that burns CPU while a file exists makes
 its service scale out through a target tracking policy on ``AWS/ECS CPUUtilization``, and it scales
-back in when the load stops; the server runs with ``--metrics-period 5`` (one CloudWatch minute = 5 s)."""
+back in when the load stops; the server runs with ``--metrics-period 2`` (one CloudWatch minute = 2 s, so the
+low alarm's 15 datapoints take 30 s)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def scaling_server(
         f"ecsl-{worker_tag}a",
         worker_vpc("autoscaling", worker_number),
         "--metrics-period",
-        "5",
+        "2",
     )
     yield server
     try:
@@ -78,6 +79,9 @@ def test_cpu_load_scales_the_service_out_and_back_in(scaling_server: ProcessServ
             "image": PROGRAMS_IMAGE,
             "command": [str(PROGRAMS / "burn_while.py"), str(control)],
             "essential": True,
+            # A passing check makes the task healthy after one 5 s interval, so the first deployment
+            # completes then instead of 40 s after RUNNING (the rule for tasks without a check).
+            "healthCheck": {"command": ["CMD-SHELL", "exit 0"], "interval": 5, "timeout": 2},
         },
     )
     ecs.create_service(
@@ -93,7 +97,7 @@ def test_cpu_load_scales_the_service_out_and_back_in(scaling_server: ProcessServ
         return found
 
     try:
-        # No scale-in while the first deployment is in progress: let it complete (40 s without health checks).
+        # No scale-in while the first deployment is in progress: let it complete.
         wait_for(lambda: service()["deployments"][0]["rolloutState"] == "COMPLETED", timeout=120, interval=1)
         target = {"ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:DesiredCount", "ResourceId": RESOURCE}
         aas.register_scalable_target(**target, MinCapacity=1, MaxCapacity=3)
