@@ -100,7 +100,8 @@ def test_a_task_calls_a_service_through_an_internal_alb_by_its_dns_name(
         networkConfiguration=network,
         loadBalancers=[{"targetGroupArn": group_arn, "containerName": "web", "containerPort": PORT}],
     )
-    register(ecs, "alb-caller", program("caller", "-c", CALLER, dns_name))
+    # The caller ignores SIGTERM (PID 1 without a handler): 2 s instead of the 30 s default to stop it.
+    register(ecs, "alb-caller", program("caller", "-c", CALLER, dns_name, stopTimeout=2))
     ecs.create_service(
         serviceName="caller",
         taskDefinition="alb-caller",

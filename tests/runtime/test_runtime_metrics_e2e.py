@@ -65,8 +65,9 @@ def test_cpu_burner_and_memory_holder_show_in_both_views(metrics_server: Process
     definition = register(
         ecs,
         "metrics-probe",
-        {"name": "burner", "image": PROGRAMS_IMAGE, "command": BURN, "essential": True},
-        {"name": "holder", "image": PROGRAMS_IMAGE, "command": HOLD, "essential": True},
+        # Neither handles SIGTERM (as PID 1 they would wait out the 30 s default): a short stopTimeout.
+        {"name": "burner", "image": PROGRAMS_IMAGE, "command": BURN, "essential": True, "stopTimeout": 2},
+        {"name": "holder", "image": PROGRAMS_IMAGE, "command": HOLD, "essential": True, "stopTimeout": 2},
         cpu="512",
         memory="1024",
     )

@@ -129,6 +129,7 @@ def test_a_target_that_stops_answering_reports_up_zero(scrape_server: ProcessSer
             "image": PROGRAMS_IMAGE,
             "command": ["-c", "import time; time.sleep(3600)"],
             "essential": True,
+            "stopTimeout": 2,  # a PID 1 without a SIGTERM handler: no need to wait out the 30 s default
             "dockerLabels": {"ECS_PROMETHEUS_EXPORTER_PORT": "9464", "ECS_PROMETHEUS_METRICS_PATH": "custom"},
         },
     )
