@@ -445,7 +445,9 @@ def test_unknown_user_fails_the_start_with_cannot_start_container_error(
 def test_fifty_concurrent_tasks_stop_without_leaving_anything_behind(
     process_server: ProcessServer, process_ecs: Any, process_endpoint: str
 ) -> None:
-    definition = register(process_ecs, "e2e-many", {"name": "sleep", "image": HOST_IMAGE, "command": ["sleep", "600"]})
+    # ``sleep`` as PID 1 ignores SIGTERM: a 2 s stopTimeout (SIGKILL then) instead of waiting out the 30 s default.
+    sleeper = {"name": "sleep", "image": HOST_IMAGE, "command": ["sleep", "600"], "stopTimeout": 2}
+    definition = register(process_ecs, "e2e-many", sleeper)
     arns = [arn for _ in range(5) for arn in run(process_ecs, process_endpoint, definition, count=10)]
     assert len(set(arns)) == 50
 
