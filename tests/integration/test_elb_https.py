@@ -128,7 +128,8 @@ def test_sni_picks_the_listener_certificate_and_changes_apply_to_new_connections
         {"CertificateArn": api, "IsDefault": False},
     ]
     cadata = test_ca.pem.decode()
-    wait_for(lambda: (got := fetch(port, "v1.api.test", cadata)) is not None and got[0] == "*.api.test")
+    assert wait_for(lambda: served_name(port, "v1.api.test", cadata) == "*.api.test")
+    assert fetch(port, "v1.api.test", cadata) is not None  # the name check passes too
     assert fetch(port, "shop.test", cadata) is not None
     # A name no certificate covers, or none at all, gets the default one.
     assert served_name(port, "other.test", cadata) == "shop.test"
@@ -139,10 +140,11 @@ def test_sni_picks_the_listener_certificate_and_changes_apply_to_new_connections
         == "OperationNotPermitted"
     )
     elbv2.remove_listener_certificates(ListenerArn=listener, Certificates=[{"CertificateArn": api}])
-    wait_for(lambda: served_name(port, "v1.api.test", cadata) == "shop.test")
+    assert wait_for(lambda: served_name(port, "v1.api.test", cadata) == "shop.test")
     # A new default certificate serves the next connection.
     elbv2.modify_listener(ListenerArn=listener, Certificates=[{"CertificateArn": api}])
-    wait_for(lambda: (got := fetch(port, "v1.api.test", cadata)) is not None and got[0] == "*.api.test")
+    assert wait_for(lambda: served_name(port, "v1.api.test", cadata) == "*.api.test")
+    assert fetch(port, "v1.api.test", cadata) is not None  # the name check passes too
 
 
 def served_name(port: int, name: str, cadata: str) -> str | None:
