@@ -111,6 +111,9 @@ def test_https_listener_serves_an_imported_certificate(
     # An untrusted chain is refused by the client: the listener serves the test CA's certificate, not another.
     with pytest.raises(ssl.SSLCertVerificationError):
         fetch(port, "shop.test", TestCa().pem.decode())
+    # A re-import under the same ARN serves from the next connection on.
+    import_made(acm, test_ca.issue(["www.shop.test", "shop.test"]), CertificateArn=shop)
+    assert wait_for(lambda: served_name(port, "shop.test", test_ca.pem.decode()) == "www.shop.test")
 
 
 def test_sni_picks_the_listener_certificate_and_changes_apply_to_new_connections(
