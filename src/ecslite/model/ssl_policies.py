@@ -1,10 +1,12 @@
 """ELB's predefined security policies for HTTPS listeners: what DescribeSSLPolicies shows, and what the
 local ALB negotiates under each.
 
-The protocols and cipher lists are those of the Elastic Load Balancing documentation's policy table
-for the policies listed here (the common ones; the FIPS and post-quantum variants are not). A
-listener created through the API without ``SslPolicy`` gets ``ELBSecurityPolicy-2016-08``, as ELBv2
-does for every client but the console (which picks ``ELBSecurityPolicy-TLS13-1-2-Res-2021-06``).
+The policies listed are the common ones of the Elastic Load Balancing documentation's policy table
+(the FIPS and post-quantum variants are not); their cipher lists follow that table but have not
+been checked against it line by line (unverified). A listener created through the API without
+``SslPolicy`` gets ``ELBSecurityPolicy-2016-08``, as ELBv2 does for the CLI, SDKs, CloudFormation
+and CDK (the console picks a TLS 1.3 policy: ``ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09`` in
+the current guide).
 
 The local ALB serves TLS 1.2 and 1.3 only, whatever the policy allows below 1.2 (Python's ``ssl``
 on current OpenSSL refuses TLS 1.0/1.1 anyway); a TLS 1.3-only policy serves TLS 1.3 only, and
