@@ -61,7 +61,7 @@ from ecslite.wiring.elb import add_local_alb, add_target_health
 from ecslite.wiring.event_rules import add_event_rules
 from ecslite.wiring.host_network import add_agent, add_bridge_gateways, add_cloud_map_dns
 from ecslite.wiring.scaling import add_scaling
-from ecslite.wiring.scheduler import add_scheduler
+from ecslite.wiring.scheduler import add_invocation_records, add_scheduler
 from ecslite.wiring.telemetry import add_telemetry
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ class Server:
         self.cloudwatch, self.scaling = scaling.cloudwatch, scaling.scaling
         # EventBridge Scheduler: schedules whose ECS targets start tasks through RunTask.
         self.scheduler = add_scheduler(core, self.ecs, self.providers)
+        # Both publish AWS/Scheduler and AWS/Events metrics and keep their targets' recent invocations.
+        self.invocations = add_invocation_records(core, self.telemetry.store, self.scheduler, self.event_rules)
         self.dispatcher = AwsDispatcher(
             self.providers,
             EdgeSettings(settings.account_id, settings.region),
@@ -125,6 +127,7 @@ class Server:
         from ecslite.telemetry.query.routes import query_routes
         from ecslite.telemetry.receivers.loki_push import loki_push_route
         from ecslite.ui.app import UiApp, UiSources
+        from ecslite.ui.schedule_views import routes as schedule_routes
 
         # ECS Exec's data channel (§11.4): the streamUrl ExecuteCommand returns.
         self.exec_server = ExecServer(self.ecs.exec_sessions, self.runtime, self.clock, self.logs)
@@ -143,6 +146,7 @@ class Server:
                 Route("/_ecslite/elb/listeners", self._local_alb, methods=["GET"]),
                 Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
                 *self.events.routes(),
+                *schedule_routes(self.db, self.clock),
                 loki_push_route(self.telemetry.pipeline, self.clock),
                 *query_routes(self.telemetry.store, self.clock),
                 *self.ui.routes(),

@@ -33,7 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ecslite.clock import Clock
 from ecslite.control.ecs_run_target import RunOutcome, rule_started_by, run_task_request
@@ -43,6 +43,9 @@ from ecslite.protocol.errors import AwsError
 from ecslite.providers.events_feed import PatternError, matches, parse_pattern
 from ecslite.store import event_rules as rule_store
 from ecslite.store.db import Database
+
+if TYPE_CHECKING:
+    from ecslite.control.target_invocations import InvocationRecorder
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ class EventRouter:
         self.queue: deque[Delivery] = deque()
         self.counts: dict[str, dict[str, int]] = {}  # rule ARN -> Invocations, FailedInvocations, ...
         self.dropped = 0
+        # Publishes the counts as AWS/Events metrics and keeps ECS deliveries' history (set by wiring).
+        self.recorder: InvocationRecorder | None = None
         self._in_flight: Delivery | None = None
         self._any_pattern: bool | None = None  # cached: an ENABLED rule with a pattern exists
         self._rules: dict[tuple[str, str], list[tuple[rule_store.Rule, dict[str, Any]]]] = {}
@@ -313,6 +318,8 @@ class EventRouter:
             outcome = RunOutcome.refused(error.code, error.message)
         if not outcome.ok:
             self._warn_once(delivery.rule.arn, delivery.target["Id"], "runtask", f"RunTask: {outcome.reason}")
+        if self.recorder is not None:
+            self.recorder.rule_target(delivery.rule.arn, delivery.rule.name, delivery.target, outcome)
         return outcome.ok
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -320,6 +327,8 @@ class EventRouter:
     def _count(self, rule_arn: str, metric: str) -> None:
         counts = self.counts.setdefault(rule_arn, {})
         counts[metric] = counts.get(metric, 0) + 1
+        if self.recorder is not None:
+            self.recorder.rule_count(rule_arn, metric)
 
     def _warn_once(self, rule_arn: str, target_id: str, kind: str, reason: str) -> None:
         key = (rule_arn, target_id, kind)

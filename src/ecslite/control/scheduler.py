@@ -28,7 +28,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecslite.clock import Clock
 from ecslite.control.ecs_run_target import RunOutcome, run_task_request, scheduler_started_by
@@ -36,6 +36,9 @@ from ecslite.model.schedule_timing import due_time, may_retry, nominal_after, re
 from ecslite.protocol.errors import AwsError
 from ecslite.store import schedules as store
 from ecslite.store.db import Database
+
+if TYPE_CHECKING:
+    from ecslite.control.target_invocations import InvocationRecorder
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ class SchedulerController:
         self.rng = rng or random.Random()
         self.invocations = 0
         self.failures = 0
+        # Publishes AWS/Scheduler metrics and keeps each schedule's recent invocations (set by wiring).
+        self.recorder: InvocationRecorder | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -180,6 +185,9 @@ class SchedulerController:
                         "dead_letter_queue": dlq or "none",
                     },
                 )
+        if self.recorder is not None:
+            retries = int(pending["retries"])
+            self.recorder.schedule_attempt(account, region, doc, attempt=retries + 1, outcome=outcome, retry_at=attempt)
         self._store(account, region, doc, due, attempt)
 
     def _store(self, account: str, region: str, doc: dict[str, Any], due: float | None, attempt: float | None) -> None:

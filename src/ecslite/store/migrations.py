@@ -358,4 +358,14 @@ _V12 = [
     "CREATE INDEX acm_certificates_by_partition ON acm_certificates (account, region)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12]
+# Version 13: the recent invocations of schedules' and rules' targets (store/invocations.py), newest
+# kept per schedule or rule target, so ``ecslite schedules`` and the UI show them after a restart.
+_V13 = [
+    """CREATE TABLE target_invocations (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, source TEXT NOT NULL, owner TEXT NOT NULL,
+        target TEXT NOT NULL, ts REAL NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX target_invocations_by_owner ON target_invocations (owner, target, rid)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13]

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 from ecslite.wiring import Core
 
 if TYPE_CHECKING:
+    from ecslite.control.event_rules import EventRouter
     from ecslite.control.scheduler import SchedulerController
+    from ecslite.control.target_invocations import InvocationRecorder
     from ecslite.providers.ecs.provider import EcsProvider
+    from ecslite.telemetry.store import TelemetryStore
 
 
 def add_scheduler(core: Core, ecs: EcsProvider, providers: dict[str, object]) -> SchedulerController:
@@ -35,3 +38,16 @@ def add_scheduler(core: Core, ecs: EcsProvider, providers: dict[str, object]) ->
     controller = SchedulerController(core.db, core.clock, run_task)
     core.components.append(controller)
     return controller
+
+
+def add_invocation_records(
+    core: Core, telemetry: TelemetryStore, scheduler: SchedulerController, router: EventRouter
+) -> InvocationRecorder:
+    """AWS/Scheduler and AWS/Events metrics and the targets' recent invocations, told by both
+    (control.target_invocations)."""
+    from ecslite.control.target_invocations import InvocationRecorder
+
+    recorder = InvocationRecorder(core.db, core.clock, telemetry)
+    scheduler.recorder = recorder
+    router.recorder = recorder
+    return recorder

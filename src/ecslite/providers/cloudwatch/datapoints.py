@@ -177,6 +177,10 @@ class MetricReader:
         out = set()
         for labels in found:
             values = dict(labels)
+            if values.get("namespace") not in RUNTIME_NAMESPACES:
+                # Other AWS namespaces' samples (AWS/Scheduler, AWS/Events) mirror datapoints kept in
+                # CloudWatch's store, which lists them itself.
+                continue
             dims = tuple(sorted((k, v) for k, v in values.items() if k in DIMENSIONS))
             out.add(MetricId(values.get("namespace", ""), values.get("metric_name", ""), dims))
         return sorted(out, key=lambda m: (m.namespace, m.name, m.dimensions))
