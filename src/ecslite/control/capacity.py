@@ -11,28 +11,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
 from ecslite.clock import Clock
 from ecslite.config import Settings
 from ecslite.control.capacity_scaling import ManagedScaling
 from ecslite.control.capacity_wait import WaitingPlacer
 from ecslite.model.tasks import StopCode
+from ecslite.periodic import Periodic
 from ecslite.store import capacity as capacity_store
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 from ecslite.store.tasks import StopRequest
 
-log = logging.getLogger(__name__)
-
 SPOT_REASON = "Your Spot Task was interrupted."  # §3.6 (unverified)
 PASS_SECONDS = 0.5
 
 
-class CapacityController:
+class CapacityController(Periodic):
     name = "capacity"
+    failure = "capacity pass failed"
 
     def __init__(
         self,
@@ -43,36 +39,17 @@ class CapacityController:
         interval: float = PASS_SECONDS,
         scaling: ManagedScaling | None = None,
     ) -> None:
+        super().__init__(clock, interval)
         self.db = db
         self.scaling = scaling
-        self.clock = clock
         self.settings = settings
-        self.interval = interval
         self.waiting = WaitingPlacer(db, clock, settings.capacity_wait_timeout_seconds)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="capacity")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def reset(self) -> None:
-        await self.stop()
-        await self.start()
+        await self.restart()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self.step()
-            except Exception:
-                # One bad pass must not end Spot interruptions or scaling for good; the next pass retries.
-                log.exception("capacity pass failed")
-            await self.clock.sleep(self.interval)
+    async def run_pass(self) -> None:
+        self.step()
 
     def step(self) -> None:
         self.interrupt_due()

@@ -20,8 +20,6 @@ Application Auto Scaling does when a service is deleted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,13 +44,12 @@ from ecslite.model.scaling import (
     tracking_capacity,
     tracking_scale_in,
 )
+from ecslite.periodic import Periodic
 from ecslite.protocol.errors import AwsError
 from ecslite.store import autoscaling as as_store
 from ecslite.store import cloudwatch as cw_store
 from ecslite.store import services as svc_store
 from ecslite.store.db import Database
-
-log = logging.getLogger(__name__)
 
 DEFAULT_COOLDOWN = 300.0  # §6.2: ECS's default cooldowns (unverified)
 # Activity texts (spec/ecs.md §6.2; AWS's examples).
@@ -86,43 +83,25 @@ def deployment_in_progress(service: dict[str, Any]) -> bool:
     return len(deployments) > 1 or any(d.get("rolloutState") == "IN_PROGRESS" for d in deployments)
 
 
-class ScalingController:
+class ScalingController(Periodic):
     name = "scaling"
+    failure = "scaling pass failed"
 
     def __init__(
         self, db: Database, clock: Clock, set_desired: DesiredSetter, scale: TimeScale | None = None, tick: float = 1.0
     ) -> None:
+        super().__init__(clock, tick)
         self.db = db
-        self.clock = clock
         self.set_desired = set_desired
         self.scale = scale or TimeScale()
-        self.tick = tick
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="scaling")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
     async def reset(self) -> None:
-        await self.stop()
-        await self.start()
+        await self.restart()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                self.prune_orphans()
-                self.run_due()
-            except Exception:
-                log.exception("scaling pass failed")
-            await self.clock.sleep(self.tick)
+    async def run_pass(self) -> None:
+        self.prune_orphans()
+        self.run_due()
 
     # -- policies ----------------------------------------------------------------------------------
 

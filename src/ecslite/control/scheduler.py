@@ -23,8 +23,6 @@ The last invocation's outcome is kept in the document (``_last``), which the API
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -33,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ecslite.clock import Clock
 from ecslite.control.ecs_run_target import RunOutcome, run_task_request, scheduler_started_by
 from ecslite.model.schedule_timing import due_time, may_retry, nominal_after, retry_delay
+from ecslite.periodic import Periodic
 from ecslite.protocol.errors import AwsError
 from ecslite.store import schedules as store
 from ecslite.store.db import Database
@@ -48,45 +47,27 @@ UNSUPPORTED = "UnsupportedTarget"
 UNSUPPORTED_TEXT = "ecslite invokes only ECS targets (EcsParameters); {arn} is not one."
 
 
-class SchedulerController:
+class SchedulerController(Periodic):
     name = "scheduler"
+    failure = "scheduler pass failed"
 
     def __init__(
         self, db: Database, clock: Clock, run_task: TaskRunner, *, tick: float = 1.0, rng: random.Random | None = None
     ) -> None:
+        super().__init__(clock, tick)
         self.db = db
-        self.clock = clock
         self.run_task = run_task
-        self.tick = tick
         self.rng = rng or random.Random()
         self.invocations = 0
         self.failures = 0
         # Publishes AWS/Scheduler metrics and keeps each schedule's recent invocations (set by wiring).
         self.recorder: InvocationRecorder | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="scheduler")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def reset(self) -> None:
-        await self.stop()
-        await self.start()
+        await self.restart()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:
-                log.exception("scheduler pass failed")
-            await self.clock.sleep(self.tick)
+    async def run_pass(self) -> None:
+        await self.run_due()
 
     async def run_due(self) -> int:
         """Run every invocation and retry that is due; returns how many target calls were made."""

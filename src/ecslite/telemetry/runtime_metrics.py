@@ -28,7 +28,6 @@ went backwards (processes exited) counts as zero for that interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,6 +36,7 @@ from typing import Any
 
 from ecslite.clock import Clock
 from ecslite.model.tasks import CONTAINERS_UP
+from ecslite.periodic import Periodic
 from ecslite.runtime.base import ContainerStats, Runtime
 from ecslite.store import clusters as cluster_store
 from ecslite.store import tasks as task_store
@@ -419,44 +419,27 @@ def cloudwatch_datapoints(
 # -- the component -------------------------------------------------------------------------------
 
 
-class RuntimeMetrics:
+class RuntimeMetrics(Periodic):
     """A server component: samples container stats every ``interval`` seconds into the store."""
 
     name = "runtime-metrics"
+    failure = "runtime metrics sampling failed"
 
     def __init__(
         self, db: Database, runtime: Runtime, store: TelemetryStore, clock: Clock, interval: float = 10.0
     ) -> None:
+        super().__init__(clock, interval)
         self.db = db
         self.runtime = runtime
         self.store = store
-        self.clock = clock
-        self.interval = interval
         self._previous: dict[tuple[str, str], ContainerStats] = {}
-        self._task: asyncio.Task[None] | None = None
         self.resource = Resource({"service.name": "ecslite", "service.instance.id": "runtime-metrics"})
-
-    async def start(self) -> None:
-        if self._task is None and self.interval > 0:
-            self._task = asyncio.create_task(self._loop(), name="runtime-metrics")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def reset(self) -> None:
         self._previous.clear()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sample_once()
-            except Exception:
-                log.exception("runtime metrics sampling failed")
-            await self.clock.sleep(self.interval)
+    async def run_pass(self) -> None:
+        await self.sample_once()
 
     async def sample_once(self) -> list[Sample]:
         """Read every running container once and store the samples; returns them (tests)."""

@@ -20,7 +20,6 @@ timestamp is kept; otherwise the scrape time is used.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ecslite.clock import Clock
 from ecslite.model.tasks import CONTAINERS_UP
+from ecslite.periodic import Periodic
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 from ecslite.telemetry.enrich import TaskOwners
@@ -159,46 +159,36 @@ def _health(target_labels: Mapping[str, str], now_ms: int, up: bool, seconds: fl
     ]
 
 
-class Scraper:
+class Scraper(Periodic):
     """A server component: scrapes every marked port of every running task each ``interval`` seconds."""
 
     name = "telemetry-scrape"
+    failure = "scraping failed"
 
     def __init__(
         self, db: Database, pipeline: Pipeline, owners: TaskOwners, clock: Clock, interval: float = 15.0
     ) -> None:
+        super().__init__(clock, interval)
         self.db = db
         self.pipeline = pipeline
         self.owners = owners
-        self.clock = clock
-        self.interval = interval
         self.failures = 0
         self.refused = 0
         self._client: httpx.AsyncClient | None = None
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         if self._task is None and self.interval > 0:
             self._client = httpx.AsyncClient(timeout=TIMEOUT, headers={"Accept": ACCEPT})
-            self._task = asyncio.create_task(self._loop(), name="telemetry-scrape")
+        await super().start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await super().stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.scrape_once()
-            except Exception:
-                log.exception("scraping failed")
-            await self.clock.sleep(self.interval)
+    async def run_pass(self) -> None:
+        await self.scrape_once()
 
     async def scrape_once(self) -> int:
         """Scrape every target once; returns how many answered."""
