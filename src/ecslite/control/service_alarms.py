@@ -35,12 +35,11 @@ The deployment keeps its watch in ``_alarmWatch``; the service deployment record
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ecslite.control import service_events as texts
 from ecslite.control.alarms import evaluation_seconds
-from ecslite.control.service_events import AnnouncementKind
-from ecslite.control.service_outcomes import Step
+from ecslite.control.service_outcomes import DeploymentOutcomes, Step
 from ecslite.model.scaling import TimeScale
 from ecslite.model.services import (
     ROLLOUT_ALARM_FAILED,
@@ -51,38 +50,18 @@ from ecslite.model.services import (
 )
 from ecslite.store import cloudwatch as cw_store
 from ecslite.store import services as svc_store
-from ecslite.store.db import Database
 
 Doc = dict[str, Any]
 
 IN_ALARM = "ALARM"
 
 
-class DeploymentAlarms:
-    """Mixed into ServiceReconciler (before DeploymentOutcomes, whose rollback it uses)."""
+class DeploymentAlarms(DeploymentOutcomes):
+    """Mixed into ServiceReconciler before DeploymentOutcomes, whose failure steps and rollback it
+    uses (a blue/green one through BlueGreenSteps' :meth:`_return_to_blue`, next in the reconciler's
+    order)."""
 
-    db: Database
     scale: TimeScale
-
-    if TYPE_CHECKING:  # provided by the reconciler, DeploymentOutcomes and BlueGreenSteps
-
-        def _event(self, step: Step, text: str) -> None: ...
-        def _service_deployment(self, deployment: Doc) -> Doc | None: ...
-        def _return_to_blue(
-            self, step: Step, failed: Doc, record: Doc, reason_text: str, tripped: Doc | None
-        ) -> bool: ...
-        def _rollback(
-            self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc | None, reason_text: str = ...
-        ) -> None: ...
-        @staticmethod
-        def _announce(
-            step: Step,
-            kind: AnnouncementKind,
-            event_type: str,
-            name: str,
-            deployment_id: str | None = None,
-            reason: str | None = None,
-        ) -> None: ...
 
     def _watch_alarms(self, step: Step) -> None:
         """Start watching a new PRIMARY's alarms, or fail it when one of them is in ALARM."""
@@ -137,17 +116,8 @@ class DeploymentAlarms:
 
     def _alarm_failure(self, step: Step, primary: Doc, watch: Doc, triggered: list[str], rollback: bool) -> None:
         watch.update(status=MonitorStatus.TRIGGERED.value, triggeredAlarmNames=triggered)
-        primary.update(rolloutState=RolloutState.FAILED.value, rolloutStateReason=ROLLOUT_ALARM_FAILED)
-        primary["updatedAt"] = step.now
-        self._event(step, texts.DEPLOYMENT_ALARM_FAILED.format(id=primary["id"]))
-        self._announce(
-            step,
-            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
-            "ERROR",
-            "SERVICE_DEPLOYMENT_FAILED",
-            primary["id"],
-            ROLLOUT_ALARM_FAILED,
-        )
+        event = texts.DEPLOYMENT_ALARM_FAILED.format(id=primary["id"])
+        self._fail_primary(step, primary, ROLLOUT_ALARM_FAILED, event, ROLLOUT_ALARM_FAILED)
         record = self._service_deployment(primary)
         if record is None:
             return
@@ -159,14 +129,7 @@ class DeploymentAlarms:
                 return
             if self._return_to_blue(step, primary, record, ROLLOUT_ALARM_ROLLING_BACK, None):
                 return
-        rolled_back = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
-        record.update(statusReason=ROLLOUT_ALARM_FAILED, updatedAt=step.now)
-        if rolled_back:
-            record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
-        else:
-            record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
-        svc_store.freeze_counts(self.db, step.doc, record, None)
-        svc_store.put_service_deployment(self.db, record)
+        self._end_failed(step, record, ROLLOUT_ALARM_FAILED)
 
     def _alarms_completed(self, deployment: Doc, record: Doc) -> None:
         """The deployment completed: a watch still monitoring is MONITORING_COMPLETE on ``record``

@@ -91,17 +91,8 @@ class DeploymentOutcomes:
         failures = int(primary.get("failedTasks", 0))
         if failures < threshold:
             return
-        primary.update(rolloutState=RolloutState.FAILED.value, rolloutStateReason=ROLLOUT_BREAKER_FAILED)
-        primary["updatedAt"] = step.now
-        self._event(step, texts.DEPLOYMENT_FAILED.format(id=primary["id"]))
-        self._announce(
-            step,
-            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
-            "ERROR",
-            "SERVICE_DEPLOYMENT_FAILED",
-            primary["id"],
-            BREAKER_EVENT_REASON,
-        )
+        event = texts.DEPLOYMENT_FAILED.format(id=primary["id"])
+        self._fail_primary(step, primary, ROLLOUT_BREAKER_FAILED, event, BREAKER_EVENT_REASON)
         record = self._service_deployment(primary)
         tripped = {"status": MonitorStatus.TRIGGERED.value, "failureCount": failures, "threshold": threshold}
         last = step.doc.get("_lastCompleted")
@@ -109,14 +100,35 @@ class DeploymentOutcomes:
             self._rollback(step, primary, record, last, tripped)
             return
         if record is not None:
-            rolled_back = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
-            record.update(statusReason=ROLLOUT_BREAKER_FAILED, updatedAt=step.now, _breaker=tripped)
-            if rolled_back:
-                record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
-            else:
-                record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
-            svc_store.freeze_counts(self.db, step.doc, record, None)
-            svc_store.put_service_deployment(self.db, record)
+            self._end_failed(step, record, ROLLOUT_BREAKER_FAILED, _breaker=tripped)
+
+    def _fail_primary(self, step: Step, primary: Doc, reason: str, event: str, announced: str) -> None:
+        """A check failed the PRIMARY (the breaker, deployment alarms): its rollout FAILED with
+        ``reason``, the service event ``event``, SERVICE_DEPLOYMENT_FAILED with ``announced``."""
+        primary.update(rolloutState=RolloutState.FAILED.value, rolloutStateReason=reason)
+        primary["updatedAt"] = step.now
+        self._event(step, event)
+        self._announce(
+            step,
+            AnnouncementKind.DEPLOYMENT_STATE_CHANGE,
+            "ERROR",
+            "SERVICE_DEPLOYMENT_FAILED",
+            primary["id"],
+            announced,
+        )
+
+    def _end_failed(self, step: Step, record: Doc, reason: str, **shown: Any) -> None:
+        """A failed deployment that does not roll back ends its service deployment ``record``:
+        ``STOPPED``, or ``ROLLBACK_FAILED`` when it was a rollback, with the counts it ended with.
+        ``shown`` are further members to record (the breaker's state)."""
+        rolled_back = record["status"] == ServiceDeploymentStatus.ROLLBACK_IN_PROGRESS
+        record.update(statusReason=reason, updatedAt=step.now, **shown)
+        if rolled_back:
+            record.update(status=ServiceDeploymentStatus.ROLLBACK_FAILED.value, finishedAt=step.now)
+        else:
+            record.update(status=ServiceDeploymentStatus.STOPPED.value, stoppedAt=step.now)
+        svc_store.freeze_counts(self.db, step.doc, record, None)
+        svc_store.put_service_deployment(self.db, record)
 
     def _requested_rollback(self, step: Step) -> None:
         """§4.11: a rollback StopServiceDeployment asked for (the service deployment is
