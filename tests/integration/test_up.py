@@ -70,6 +70,13 @@ GREETING = "hello"
 task_definition = "worker.json"
 after = ["api"]
 
+# The worker has no health check: a rollout that keeps its old task until the new one counts as
+# healthy waits 40 s after RUNNING (spec/ecs.md §4.5). A floor of 0 and a ceiling of 100 % replace it
+# at once.
+[services.worker.deployment]
+minimum_healthy_percent = 0
+maximum_percent = 100
+
 [services.worker.environment.worker]
 API_URL = "http://{address:api}:8080"
 """
