@@ -34,6 +34,12 @@ name = "routed-cluster"
 [services.router]
 task_definition = "router.json"
 
+# No health checks: a rollout that keeps the old task until the new one counts as healthy waits 40 s
+# after RUNNING (spec/ecs.md §4.5). A floor of 0 and a ceiling of 100 % replace it at once.
+[services.router.deployment]
+minimum_healthy_percent = 0
+maximum_percent = 100
+
 # A value the project file sets is kept, whatever --export-to says.
 [services.router.environment.log_router]
 THANOS_ENDPOINT = "thanos.internal"
