@@ -10,6 +10,7 @@ const PAGES = [
   [/^\/ui\/?$/, "overview", () => import("./pages/overview.js")],
   [/^\/ui\/service\/?$/, "overview", () => import("./pages/service.js")],
   [/^\/ui\/task\/?$/, "overview", () => import("./pages/task.js")],
+  [/^\/ui\/cluster\/?$/, "overview", () => import("./pages/cluster.js")],
   [/^\/ui\/map\/?$/, "map", () => import("./pages/map.js")],
   [/^\/ui\/load-balancers\/?$/, "elb", () => import("./pages/load-balancers.js")],
   [/^\/ui\/target-group\/?$/, "elb", () => import("./pages/target-group.js")],

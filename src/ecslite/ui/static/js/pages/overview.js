@@ -151,7 +151,7 @@ function failingList(tasks, now) {
 function clustersTable(clusters) {
   return table(
     [
-      { title: "Cluster", cell: (c) => h("span", c.clusterName) },
+      { title: "Cluster", cell: (c) => link(`/ui/cluster?arn=${encodeURIComponent(c.clusterArn)}`, c.clusterName) },
       { title: "Account / region", cell: (c) => h("span.small.muted", `${c.account} · ${c.region}`) },
       { title: "Status", cell: (c) => badge(c.status) },
       { title: "Running", num: true, cell: (c) => String(c.runningTasksCount) },

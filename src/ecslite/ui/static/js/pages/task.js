@@ -6,6 +6,7 @@ import {
   h, clear, add, api, errorBox, badge, table, link, ago, nameOf, serviceHref, panel, kv, copyBox, dateTime, number, rangeSelect, stamp, micros, lifetimeWindow,
 } from "../util.js";
 import { LineChart, fromQuery } from "../plot.js";
+import { scheduleAnchor } from "./cluster.js";
 
 export async function render(main, query) {
   const id = query.get("id") || "";
@@ -218,13 +219,23 @@ function timelineView(state) {
   );
 }
 
+// Tasks a schedule or rule started link back to it on their cluster's page (startedBy
+// chronos-schedule/<name> or events-rule/<name>, control/ecs_run_target.py).
+function startedByCell(t) {
+  const found = /^(chronos-schedule|events-rule)\/(.+)$/.exec(t.startedBy || "");
+  if (!found) return t.startedBy;
+  const kind = found[1] === "chronos-schedule" ? "schedule" : "rule";
+  const href = `/ui/cluster?arn=${encodeURIComponent(t.clusterArn)}#${scheduleAnchor(kind, found[2])}`;
+  return link(href, t.startedBy, { class: "scheduled-by" });
+}
+
 function metadata(t) {
   return kv([
       ["taskArn", t.taskArn],
       ["clusterArn", t.clusterArn],
       ["taskDefinitionArn", t.taskDefinitionArn],
       ["group", t.group],
-      ["startedBy", t.startedBy],
+      ["startedBy", startedByCell(t)],
       ["launchType", t.launchType],
       ["platformVersion", t.platformVersion],
       ["cpu / memory", `${t.cpu || "–"} / ${t.memory || "–"}`],
