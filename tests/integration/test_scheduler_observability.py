@@ -1,7 +1,7 @@
 """A schedule whose ECS target fails, seen the ways a user looks (fake runtime): AWS/Scheduler's
-TargetErrorCount and InvocationDroppedCount through boto3's GetMetricData, the failure with
-RunTask's error text in ``/_ecslite/schedules``, and in ``ecslite schedules`` (table, ``--json``
-and ``--history``)."""
+TargetErrorCount and InvocationDroppedCount through boto3's GetMetricData and the Prometheus API,
+the failure with RunTask's error text in ``/_ecslite/schedules``, and in ``ecslite schedules``
+(table, ``--json`` and ``--history``)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,22 @@ def test_failing_target_shows_in_metrics_api_and_cli(endpoint: str, ecs: Any, tm
     assert metric_sum(cloudwatch, "TargetErrorCount") == 1
     assert metric_sum(cloudwatch, "InvocationAttemptCount") == 1
     assert metric_sum(cloudwatch, "InvocationDroppedCount") == 1
+
+    # The same counts reach the Prometheus API, as AWS/ECS's do.
+    errors = (
+        'ecslite_cloudwatch_sample{namespace="AWS/Scheduler", metric_name="TargetErrorCount", ScheduleGroup="default"}'
+    )
+    promql = f"sum(sum_over_time({errors}[10m]))"
+
+    def prometheus_sum() -> float:
+        found = httpx.get(f"{endpoint}/prometheus/api/v1/query", params={"query": promql}, timeout=10).json()
+        results = found["data"]["result"]
+        return float(results[0]["value"][1]) if results else 0.0
+
+    deadline = time.monotonic() + 10
+    while prometheus_sum() < 1 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert prometheus_sum() == 1
 
     answer = httpx.get(f"{endpoint}/_ecslite/schedules", params={"cluster": "nightly"}, timeout=10).json()
     (entry,) = answer["scheduledTasks"]

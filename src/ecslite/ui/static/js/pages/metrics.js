@@ -23,6 +23,8 @@ export const VIEWS = [
   ["AWS/ECS", "CPUUtilization per service", 'ecslite_cloudwatch_sample{namespace="AWS/ECS", metric_name="CPUUtilization", ServiceName!=""}', "percent"],
   ["AWS/ECS", "MemoryUtilization per service", 'ecslite_cloudwatch_sample{namespace="AWS/ECS", metric_name="MemoryUtilization", ServiceName!=""}', "percent"],
   ["AWS/ECS", "CPUUtilization per cluster", 'ecslite_cloudwatch_sample{namespace="AWS/ECS", metric_name="CPUUtilization", ServiceName=""}', "percent"],
+  ["Scheduled tasks", "Schedule target errors per group (15 min)", 'sum by (ScheduleGroup) (sum_over_time(ecslite_cloudwatch_sample{namespace="AWS/Scheduler", metric_name="TargetErrorCount", ScheduleGroup!=""}[15m]))', ""],
+  ["Scheduled tasks", "Rule invocations and failures (15 min)", 'sum by (RuleName, metric_name) (sum_over_time(ecslite_cloudwatch_sample{namespace="AWS/Events", metric_name=~"Invocations|FailedInvocations", RuleName!=""}[15m]))', ""],
 ];
 
 const FORMATS = {
