@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AwsError(Exception):
@@ -25,6 +25,16 @@ class AwsError(Exception):
 
     def __repr__(self) -> str:
         return f"AwsError({self.code!r}, {self.message!r}, {self.status})"
+
+
+class NamedAwsError(AwsError):
+    """An AWS error whose code is its class name, so a provider's ``errors.py`` declares one in two
+    lines; ``http_status`` is the status the service's model gives the error shape."""
+
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(type(self).__name__, message, self.http_status)
 
 
 class SerializationError(AwsError):

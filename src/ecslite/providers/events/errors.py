@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecslite.protocol.errors import AwsError
+from ecslite.protocol.errors import NamedAwsError
 
 # Seen in AWS's answers (quoted in public issue threads: terraform-provider-aws, aws-nuke, steampipe).
 RULE_NOT_FOUND = "Rule {name} does not exist on EventBus {bus}."
@@ -17,24 +17,20 @@ BAD_EVENT = "Parameter Event is not valid."
 BAD_TOKEN = "The nextToken provided is invalid."
 
 
-class ResourceNotFoundException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ResourceNotFoundException", message)
+class ResourceNotFoundException(NamedAwsError):
+    pass
 
 
-class ValidationException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ValidationException", message)
+class ValidationException(NamedAwsError):
+    pass
 
 
-class InvalidEventPatternException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("InvalidEventPatternException", message)
+class InvalidEventPatternException(NamedAwsError):
+    pass
 
 
-class LimitExceededException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("LimitExceededException", message)
+class LimitExceededException(NamedAwsError):
+    pass
 
 
 def rule_not_found(name: str, bus: str = "default") -> ResourceNotFoundException:

@@ -6,7 +6,7 @@ wording, kept in one place so it can be corrected here.
 
 from __future__ import annotations
 
-from ecslite.protocol.errors import AwsError
+from ecslite.protocol.errors import NamedAwsError
 
 # Unverified texts.
 SCHEDULE_NOT_FOUND = "Schedule {name} does not exist."
@@ -28,16 +28,13 @@ BAD_NEXT_TOKEN = "Invalid NextToken."
 TOO_MANY_TAGS = "Resource {arn} cannot have more than 200 tags."
 
 
-class ValidationException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ValidationException", message, 400)
+class ValidationException(NamedAwsError):
+    pass
 
 
-class ConflictException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ConflictException", message, 409)
+class ConflictException(NamedAwsError):
+    http_status = 409
 
 
-class ResourceNotFoundException(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ResourceNotFoundException", message, 404)
+class ResourceNotFoundException(NamedAwsError):
+    http_status = 404

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecslite.protocol.errors import AwsError
+from ecslite.protocol.errors import NamedAwsError
 
 INVALID_NAME = (
     'Parameter name: can\'t be prefixed with "ssm" (case-insensitive). If formed as a path, it can consist of '
@@ -44,11 +44,8 @@ HIERARCHY_TOO_DEEP = "Parameter name exceeds maximum hierarchy depth of 15 level
 TOO_MANY_TAGS = "You can't add more than 50 tags to a parameter."
 
 
-class SsmError(AwsError):
-    """An SSM error whose code is its class name."""
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__(type(self).__name__, message)
+class SsmError(NamedAwsError):
+    """An SSM error (its code is its class name)."""
 
 
 class ValidationException(SsmError):
