@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 from ecslite.clock import FakeClock
+from ecslite.control.alarms import AlarmEvaluator
 from ecslite.control.event_rules import EventRouter
 from ecslite.control.scheduler import SchedulerController
 from ecslite.control.target_invocations import InvocationRecorder
@@ -18,6 +19,7 @@ from ecslite.providers.base import RequestContext
 from ecslite.providers.cloudwatch.provider import CloudWatchProvider
 from ecslite.providers.events.provider import EventsProvider
 from ecslite.providers.scheduler.provider import SchedulerProvider
+from ecslite.store import cloudwatch as cw_store
 from ecslite.store import invocations as history
 from ecslite.store import schedules as schedule_store
 from ecslite.store.db import Database
@@ -230,3 +232,35 @@ def test_a_recorder_failure_never_stops_the_schedule() -> None:
     assert h.run_task.calls == 2 and h.recorder.failures == 2
     row = h.db.query_one("SELECT next_run FROM sch_schedules")
     assert row is not None and row["next_run"] == START + 900
+
+
+def alarm_states(evaluator: AlarmEvaluator) -> dict[str, str]:
+    async def evaluate() -> dict[str, str]:
+        alarms = cw_store.all_alarms(evaluator.db)
+        return {doc["AlarmName"]: await evaluator.evaluate(account, region, doc) for account, region, doc in alarms}
+
+    return asyncio.run(evaluate())
+
+
+def test_an_alarm_on_target_errors_goes_to_alarm() -> None:
+    h = Harness()
+    h.create("watched", RetryPolicy={"MaximumRetryAttempts": 0})
+    alarm = {
+        "AlarmName": "schedule-errors",
+        "Namespace": "AWS/Scheduler",
+        "MetricName": "TargetErrorCount",
+        "Dimensions": [{"Name": "ScheduleGroup", "Value": "default"}],
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+    h.cloudwatch.put_metric_alarm(RequestContext(ACCOUNT, REGION, "t", "monitoring", "PutMetricAlarm"), alarm)
+    evaluator = AlarmEvaluator(h.db, h.clock, h.cloudwatch)
+    h.run_until(299)
+    assert alarm_states(evaluator) == {"schedule-errors": "OK"}
+    h.run_task.refusing = AwsError("ClusterNotFoundException", "Cluster not found.")
+    h.run_until(360)  # the failure at 300 s, evaluated once its minute has ended
+    assert alarm_states(evaluator) == {"schedule-errors": "ALARM"}
