@@ -10,7 +10,8 @@ import pytest
 
 from ecslite.clock import FakeClock
 from ecslite.control.service_events import Announcement, AnnouncementKind
-from ecslite.providers.events_feed import EventsFeed, PatternError, matches, parse_pattern
+from ecslite.model.event_patterns import PatternError, matches, parse_pattern
+from ecslite.providers.events_feed import EventsFeed
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
 

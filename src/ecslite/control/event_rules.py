@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ecslite.clock import Clock
 from ecslite.control.ecs_run_target import RunOutcome, rule_started_by, run_task_request
 from ecslite.model.event_inputs import RuleRef, log_record, target_input
+from ecslite.model.event_patterns import PatternError, matches, parse_pattern
 from ecslite.model.scaling import ScheduleError, next_run, parse_schedule
 from ecslite.protocol.errors import AwsError
-from ecslite.providers.events_feed import PatternError, matches, parse_pattern
 from ecslite.store import event_rules as rule_store
 from ecslite.store.db import Database
 

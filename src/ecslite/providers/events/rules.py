@@ -1,7 +1,7 @@
 """Rules of the default event bus: PutRule, DescribeRule, ListRules, DeleteRule, EnableRule,
 DisableRule, TestEventPattern, and the bus itself (DescribeEventBus, ListEventBuses).
 
-A rule has an event pattern (ecslite's pattern language, ``providers.events_feed``), a schedule
+A rule has an event pattern (ecslite's pattern language, ``model.event_patterns``), a schedule
 (``rate(...)`` or ``cron(...)``, read by ``model.scaling``; cron in UTC), or both. Only ENABLED
 scheduled rules have a next firing time; a rate counts from when the rule got its schedule.
 """
@@ -12,11 +12,12 @@ from typing import Any
 
 import orjson
 
+from ecslite.model.event_patterns import PatternError, matches, parse_pattern
 from ecslite.model.scaling import ScheduleError, next_run, parse_schedule
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.events import errors
 from ecslite.providers.events.common import DEFAULT_BUS, EventsBase, bus_arn, bus_name, page, rule_arn
-from ecslite.providers.events_feed import PATTERN_INVALID, PatternError, matches, parse_pattern
+from ecslite.providers.events_feed import PATTERN_INVALID
 from ecslite.store import event_rules as rule_store
 
 SHOWN = ("Name", "Arn", "EventPattern", "ScheduleExpression", "State", "Description", "RoleArn", "EventBusName")
