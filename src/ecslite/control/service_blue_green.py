@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ecslite.control.service_events import AnnouncementKind
+from ecslite.control.service_live import LiveTaskDocs
 from ecslite.control.service_outcomes import Step
 from ecslite.model.blue_green import (
     STAGE_ORDER,
@@ -90,6 +91,7 @@ class BlueGreenSteps:
     """Mixed into ServiceReconciler, before DeploymentOutcomes (it overrides :meth:`_return_to_blue`)."""
 
     db: Database
+    live: LiveTaskDocs
 
     if TYPE_CHECKING:  # provided by the reconciler and DeploymentOutcomes
 
@@ -258,7 +260,7 @@ class BlueGreenSteps:
                 step.recheck.append(until)
                 continue
             self._launch(step, deployment, missing, len(unhealthy))
-            step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+            step.live = self.live.read(step.ref)
 
     def _bg_keep_green(self, step: Step, primary: Doc, tasks: list[ServiceTask]) -> None:
         """desiredCount green tasks, unhealthy ones stopped (and counted by the breaker) and replaced."""
@@ -274,7 +276,7 @@ class BlueGreenSteps:
             return
         if missing > 0:
             self._launch(step, primary, missing, len(unhealthy))
-            step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+            step.live = self.live.read(step.ref)
 
     def _bg_work(self, step: Step, primary: Doc, state: Doc, stage: Stage, tasks: list[ServiceTask]) -> bool:
         """The stage's own work; True once it is done."""

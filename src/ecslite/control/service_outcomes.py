@@ -24,7 +24,7 @@ from typing import Any
 from ecslite.control import service_events as texts
 from ecslite.control.service_events import Announcement, AnnouncementKind
 from ecslite.control.service_launch import ServiceRef
-from ecslite.model.deployments import breaker_threshold
+from ecslite.model.deployments import PhaseAt, breaker_threshold
 from ecslite.model.services import (
     ROLLOUT_BREAKER_FAILED,
     ROLLOUT_COMPLETED,
@@ -61,6 +61,8 @@ class Step:
     live: list[Doc]  # the service's tasks not yet STOPPED
     announcements: list[Announcement]
     recheck: list[float] = field(default_factory=list)  # times to look again without a store change
+    # (task ARN, time) → its phase, worked out once per step (accounting and the rollout both ask).
+    phases: dict[tuple[str, float], PhaseAt] = field(default_factory=dict)
 
     @property
     def arn(self) -> str:

@@ -1,6 +1,7 @@
 """The service reconciler: one idempotent step of a service's scheduler per call (spec/ecs.md §4).
 
-``reconcile(service_arn)`` reads the service and its tasks from the store and takes one step, all
+``reconcile(service_arn)`` reads the service and its tasks from the store (a task document is
+parsed again only when its stored text changed, ``control.service_live``) and takes one step, all
 inside one transaction: the scheduler never waits on the runtime (the task controller runs what
 it writes), so a step either happens completely or not at all. That is what makes it safe to
 repeat after a crash: the task rows a step launches and the scheduler's record of them
@@ -50,6 +51,7 @@ from ecslite.control.service_alarms import DeploymentAlarms
 from ecslite.control.service_blue_green import BlueGreenSteps
 from ecslite.control.service_events import Announcement, AnnouncementHook, AnnouncementKind
 from ecslite.control.service_launch import ServiceLauncher, ServiceRef
+from ecslite.control.service_live import LiveTaskDocs
 from ecslite.control.service_outcomes import DeploymentOutcomes, Step
 from ecslite.control.service_placement import (
     DRAINING_PREFIX,
@@ -117,6 +119,7 @@ class ServiceReconciler(DeploymentAlarms, BlueGreenSteps, DeploymentOutcomes):
         self.launcher = ServiceLauncher(db, settings)
         self.daemon = DaemonScheduler(db)
         self.task_sets = TaskSetScheduler(db)
+        self.live = LiveTaskDocs(db)
         self.throttle_max = float(getattr(settings, "service_throttle_max_seconds", THROTTLE_MAX_SECONDS))
         self.scale = TimeScale(float(getattr(settings, "metrics_period", 60.0)))  # alarm bake times
 
@@ -142,7 +145,7 @@ class ServiceReconciler(DeploymentAlarms, BlueGreenSteps, DeploymentOutcomes):
             return Outcome()
         before = dumps(doc)
         step = Step(doc, _ref(doc), self.now(), [], announcements)
-        step.live = svc_store.task_docs(self.db, step.ref.account, step.ref.region, step.ref.cluster, step.ref.name)
+        step.live = self.live.read(step.ref)
         self._account(step)
         if doc["deploymentController"]["type"] == ControllerType.EXTERNAL:
             # §4.11: task sets, not deployments, say what runs.
@@ -191,7 +194,7 @@ class ServiceReconciler(DeploymentAlarms, BlueGreenSteps, DeploymentOutcomes):
                 continue
             stopping = task["desiredStatus"] == "STOPPED"
             at = float(task.get("stoppingAt") or step.now) if stopping else step.now
-            healthy = _phase(self.db, task, grace, at).phase is TaskPhase.HEALTHY
+            healthy = self._phase(step, task, grace, at).phase is TaskPhase.HEALTHY
             if healthy and record.healthy_at is None:
                 svc_store.mark_healthy(self.db, record.task_arn, step.now)
                 self._first_healthy(step, record.deployment_id)
@@ -300,7 +303,7 @@ class ServiceReconciler(DeploymentAlarms, BlueGreenSteps, DeploymentOutcomes):
         for task in step.live:
             if task["desiredStatus"] != "RUNNING":
                 continue
-            phase = _phase(self.db, task, grace, step.now)
+            phase = self._phase(step, task, grace, step.now)
             if phase.recheck_at is not None:
                 step.recheck.append(phase.recheck_at)
             owner = str(task.get("startedBy"))
@@ -320,6 +323,13 @@ class ServiceReconciler(DeploymentAlarms, BlueGreenSteps, DeploymentOutcomes):
                 )
             )
         return tasks
+
+    def _phase(self, step: Step, task: Doc, grace: float, at: float) -> PhaseAt:
+        key = (str(task["taskArn"]), at)
+        found = step.phases.get(key)
+        if found is None:
+            found = step.phases[key] = _phase(self.db, task, grace, at)
+        return found
 
     def _roll(self, step: Step) -> None:
         primary = step.primary()

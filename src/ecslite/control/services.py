@@ -102,6 +102,7 @@ class ServiceController:
         await self.stop()
         self.queue.clear()
         self._alarms.clear()
+        self.reconciler.live.clear()
         await self.runner.start()
         self._housekeeping = asyncio.create_task(self._housekeep(), name="services-housekeeping")
 
