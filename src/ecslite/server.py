@@ -83,6 +83,8 @@ class Server:
         self.providers["servicediscovery"] = ServiceDiscoveryProvider(self.db, self.clock, settings)
         self.providers["elbv2"] = Elbv2Provider(self.db, self.clock, settings)
         self.providers["acm"] = AcmProvider(self.db, self.clock, settings)
+        # Express Mode services are made through the other providers' operations (filled in below).
+        self.ecs.peers = self.providers
         self.components: list[Component] = []
         core = Core(settings, self.clock, self.db, self.runtime, self.components)
         add_cloud_map_dns(core)
@@ -144,6 +146,7 @@ class Server:
                 *internal_routes(self.ecs, self.settings),
                 Route("/_ecslite/telemetry/stats", self._telemetry_stats, methods=["GET"]),
                 Route("/_ecslite/elb/listeners", self._local_alb, methods=["GET"]),
+                Route("/_ecslite/express", self._express, methods=["GET"]),
                 Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
                 *self.events.routes(),
                 *schedule_routes(self.db, self.clock),
@@ -221,6 +224,12 @@ class Server:
         """Where each listener is served (its own port, or another when the host had it taken) and
         what it answered."""
         return JSONResponse(self.local_alb.stats())
+
+    async def _express(self, request: Request) -> Response:
+        """Each Express Mode service's name and the local address its load balancer answers on."""
+        from ecslite.providers.ecs.express_services import local_endpoints
+
+        return JSONResponse(local_endpoints(self.db, self.local_alb.stats()))
 
     async def _container_output(self, request: Request) -> Response:
         """A container's output records as NDJSON (``ecslite logs``), also of containers without a log

@@ -368,4 +368,14 @@ _V13 = [
     "CREATE INDEX target_invocations_by_owner ON target_invocations (owner, target, rid)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13]
+# Version 14: ECS Express Mode services (store/express_services.py): each one's configurations and the
+# resources made for it in ECS, ELBv2, ACM, EC2, Application Auto Scaling and Logs.
+_V14 = [
+    """CREATE TABLE express_services (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, arn TEXT NOT NULL, network TEXT NOT NULL,
+        status TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, arn))""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14]

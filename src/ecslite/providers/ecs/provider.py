@@ -8,6 +8,7 @@ from ecslite.providers.ecs.capacity_providers import CapacityProviderOps
 from ecslite.providers.ecs.clusters import ClusterOps
 from ecslite.providers.ecs.container_instances import ContainerInstanceOps
 from ecslite.providers.ecs.exec import ExecOps
+from ecslite.providers.ecs.express_services import ExpressServiceOps
 from ecslite.providers.ecs.services import ServiceOps
 from ecslite.providers.ecs.tags import TagOps
 from ecslite.providers.ecs.task_definitions import TaskDefinitionOps
@@ -29,5 +30,6 @@ class EcsProvider(
     TagOps,
     ExecOps,
     TaskProtectionOps,
+    ExpressServiceOps,
 ):
     """Amazon ECS, API version 2014-11-13. Unimplemented operations answer UnsupportedFeatureException."""

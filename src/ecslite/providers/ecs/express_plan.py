@@ -1,0 +1,263 @@
+"""What an ECS Express Mode service is made of (pure): the configuration a Create or Update request
+resolves to, with Express Mode's defaults, and the requests ecslite's own ECS, ELBv2, EC2,
+Application Auto Scaling and Logs operations receive to make it.
+
+Defaults (ECS developer guide, "Resources created by Amazon ECS Express Mode services", and the API
+reference): cluster ``default``, container port 80, health check path ``/ping``, 1 vCPU and 2 GB
+(the developer guide; the API reference's parameter text says 256 and 512), ``X86_64``, awsvpc on
+Fargate, a target-tracking policy on average CPU at 60. The minimum and maximum task counts (1 and
+20) and the names of what is made are ecslite's choices (unverified against ECS).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+from ecslite.providers.ecs.errors import InvalidParameterException
+
+Doc = dict[str, Any]
+
+DEFAULT_PORT = 80
+DEFAULT_HEALTH_PATH = "/ping"
+DEFAULT_CPU = "1024"
+DEFAULT_MEMORY = "2048"
+DEFAULT_ARCHITECTURE = "X86_64"
+DEFAULT_MIN_TASKS = 1
+DEFAULT_MAX_TASKS = 20
+DEFAULT_METRIC = "AVERAGE_CPU"
+DEFAULT_TARGET_VALUE = 60
+CONTAINER_NAME = "Main"  # the name ECS requires of a given task definition's primary container
+HTTPS_PORT = 443
+
+# autoScalingMetric → Application Auto Scaling's predefined metric.
+PREDEFINED_METRICS = {
+    "AVERAGE_CPU": "ECSServiceAverageCPUUtilization",
+    "AVERAGE_MEMORY": "ECSServiceAverageMemoryUtilization",
+    "REQUEST_COUNT_PER_TARGET": "ALBRequestCountPerTarget",
+}
+
+# Error texts (unverified: ECS's exact wording for these was not found).
+NEED_CONTAINER = "Either primaryContainer or taskDefinitionArn must be specified."
+BOTH_DEFINITIONS = "taskDefinitionArn cannot be specified together with {field}."
+NEED_EXECUTION_ROLE = "executionRoleArn must be specified when primaryContainer is specified."
+BAD_HEALTH_PATH = "healthCheckPath must start with '/'."
+BAD_PORT = "containerPort must be between 1 and 65535."
+BAD_COUNTS = "minTaskCount must be less than or equal to maxTaskCount."
+BAD_COUNT = "{field} must be greater than or equal to 0."
+BAD_TARGET_VALUE = "autoScalingTargetValue must be greater than 0."
+# Fields that ECS takes from a given task definition instead (the API reference, taskDefinitionArn).
+_FROM_DEFINITION = ("primaryContainer", "executionRoleArn", "taskRoleArn", "cpu", "memory", "cpuArchitecture")
+
+
+def check_request(params: Doc, *, creating: bool) -> None:
+    """The request's own consistency, before anything is looked up or made."""
+    if params.get("taskDefinitionArn"):
+        for field in _FROM_DEFINITION:
+            if params.get(field):
+                raise InvalidParameterException(BOTH_DEFINITIONS.format(field=field))
+    elif creating:
+        if not params.get("primaryContainer"):
+            raise InvalidParameterException(NEED_CONTAINER)
+        if not params.get("executionRoleArn"):
+            raise InvalidParameterException(NEED_EXECUTION_ROLE)
+    path = params.get("healthCheckPath")
+    if path is not None and not path.startswith("/"):
+        raise InvalidParameterException(BAD_HEALTH_PATH)
+    port = (params.get("primaryContainer") or {}).get("containerPort")
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidParameterException(BAD_PORT)
+    scaling = params.get("scalingTarget") or {}
+    for field in ("minTaskCount", "maxTaskCount"):
+        if (scaling.get(field) or 0) < 0:
+            raise InvalidParameterException(BAD_COUNT.format(field=field))
+    if scaling.get("autoScalingTargetValue") is not None and scaling["autoScalingTargetValue"] <= 0:
+        raise InvalidParameterException(BAD_TARGET_VALUE)
+
+
+def configuration(params: Doc, previous: Doc | None = None) -> Doc:
+    """The configuration a request resolves to: its fields over ``previous`` (an Update keeps what
+    it does not name), then the defaults."""
+    config: Doc = copy.deepcopy(previous) if previous else {}
+    if params.get("taskDefinitionArn"):
+        for field in _FROM_DEFINITION:
+            config.pop(field, None)
+        config["taskDefinitionArn"] = params["taskDefinitionArn"]
+    elif params.get("primaryContainer"):
+        config.pop("taskDefinitionArn", None)
+    for field in ("executionRoleArn", "taskRoleArn", "cpu", "memory", "cpuArchitecture", "healthCheckPath"):
+        if params.get(field):
+            config[field] = params[field]
+    if params.get("primaryContainer"):
+        config["primaryContainer"] = copy.deepcopy(params["primaryContainer"])
+    if params.get("networkConfiguration"):
+        config["networkConfiguration"] = {**config.get("networkConfiguration", {}), **params["networkConfiguration"]}
+    scaling = {**config.get("scalingTarget", {}), **(params.get("scalingTarget") or {})}
+    config["scalingTarget"] = {
+        "minTaskCount": scaling.get("minTaskCount", DEFAULT_MIN_TASKS),
+        "maxTaskCount": scaling.get("maxTaskCount", DEFAULT_MAX_TASKS),
+        "autoScalingMetric": scaling.get("autoScalingMetric", DEFAULT_METRIC),
+        "autoScalingTargetValue": scaling.get("autoScalingTargetValue", DEFAULT_TARGET_VALUE),
+    }
+    if config["scalingTarget"]["minTaskCount"] > config["scalingTarget"]["maxTaskCount"]:
+        raise InvalidParameterException(BAD_COUNTS)
+    config.setdefault("healthCheckPath", DEFAULT_HEALTH_PATH)
+    if "taskDefinitionArn" not in config:
+        config.setdefault("cpu", DEFAULT_CPU)
+        config.setdefault("memory", DEFAULT_MEMORY)
+        config.setdefault("cpuArchitecture", DEFAULT_ARCHITECTURE)
+        config["primaryContainer"].setdefault("containerPort", DEFAULT_PORT)
+    return config
+
+
+def short_hash(*parts: str, size: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:size]
+
+
+def endpoint_host(service: str, cluster: str, account: str, region: str) -> str:
+    """The service's public name: ``<service>-<hash>.ecs.<region>.on.aws`` (the ``.ecs.<region>.on.aws``
+    domain is ECS's; the hash ECS adds is unverified and is ecslite's)."""
+    label = service.lower().replace("_", "-")[:40].strip("-") or "svc"
+    return f"{label}-{short_hash(account, cluster, service)}.ecs.{region}.on.aws"
+
+
+def network_key(vpc: str, subnets: list[str]) -> str:
+    return f"{vpc}:{','.join(sorted(subnets))}"
+
+
+def log_group_name(cluster: str, service: str) -> str:
+    return f"/aws/ecs/{cluster}/{service}"
+
+
+def log_settings(config: Doc, cluster: str, service: str) -> Doc:
+    """The container's awslogs group and stream prefix: the request's, or the service's own group."""
+    given = config["primaryContainer"].get("awsLogsConfiguration")
+    return dict(given) if given else {"logGroup": log_group_name(cluster, service), "logStreamPrefix": "ecs"}
+
+
+def task_definition_request(config: Doc, family: str, region: str, logs: Doc, tags: list[Doc]) -> Doc:
+    """RegisterTaskDefinition's request for a configuration with a primary container."""
+    main = config["primaryContainer"]
+    port = main["containerPort"]
+    container: Doc = {
+        "name": CONTAINER_NAME,
+        "image": main["image"],
+        "essential": True,
+        "portMappings": [{"containerPort": port, "protocol": "tcp", "name": f"port-{port}"}],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": logs["logGroup"],
+                "awslogs-region": region,
+                "awslogs-stream-prefix": logs["logStreamPrefix"],
+            },
+        },
+    }
+    for field in ("command", "environment", "secrets", "repositoryCredentials"):
+        if main.get(field):
+            container[field] = copy.deepcopy(main[field])
+    request: Doc = {
+        "family": family,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": config["cpu"],
+        "memory": config["memory"],
+        "runtimePlatform": {"cpuArchitecture": config["cpuArchitecture"], "operatingSystemFamily": "LINUX"},
+        "executionRoleArn": config["executionRoleArn"],
+        "containerDefinitions": [container],
+    }
+    if config.get("taskRoleArn"):
+        request["taskRoleArn"] = config["taskRoleArn"]
+    if tags:
+        request["tags"] = tags
+    return request
+
+
+def family_name(cluster: str, service: str) -> str:
+    """The task definition family: cluster and service, so one name in two clusters never collides."""
+    return f"{cluster}--{service}"
+
+
+def target_group_request(service: str, cluster: str, account: str, port: int, vpc: str, health_path: str) -> Doc:
+    name = f"ecs-gw-{service[:16].strip('-_')}-{short_hash(account, cluster, service, size=6)}".replace("_", "-")
+    return {
+        "Name": name[:32],
+        "Protocol": "HTTP",
+        "Port": port,
+        "VpcId": vpc,
+        "TargetType": "ip",
+        "HealthCheckPath": health_path,
+        "HealthCheckIntervalSeconds": 5,
+        "HealthCheckTimeoutSeconds": 2,
+        "HealthyThresholdCount": 2,
+    }
+
+
+def load_balancer_name(network: str) -> str:
+    return f"ecs-express-gateway-{short_hash(network)}"
+
+
+def rule_request(listener: str, priority: int, host: str, target_group: str) -> Doc:
+    return {
+        "ListenerArn": listener,
+        "Priority": priority,
+        "Conditions": [{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
+        "Actions": [{"Type": "forward", "TargetGroupArn": target_group}],
+    }
+
+
+def service_request(
+    cluster: str, service: str, task_definition: str, config: Doc, groups: list[str], target_group: str, port: int
+) -> Doc:
+    """CreateService's request: Fargate, awsvpc, the circuit breaker with rollback, behind the target group."""
+    subnets = config["networkConfiguration"]["subnets"]
+    return {
+        "cluster": cluster,
+        "serviceName": service,
+        "taskDefinition": task_definition,
+        "desiredCount": config["scalingTarget"]["minTaskCount"],
+        "launchType": "FARGATE",
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": groups}},
+        "loadBalancers": [{"targetGroupArn": target_group, "containerName": CONTAINER_NAME, "containerPort": port}],
+        "healthCheckGracePeriodSeconds": 30,
+        "deploymentConfiguration": {
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        },
+    }
+
+
+def resource_id(cluster: str, service: str) -> str:
+    return f"service/{cluster}/{service}"
+
+
+def scalable_target_request(cluster: str, service: str, scaling: Doc) -> Doc:
+    return {
+        "ServiceNamespace": "ecs",
+        "ResourceId": resource_id(cluster, service),
+        "ScalableDimension": "ecs:service:DesiredCount",
+        "MinCapacity": scaling["minTaskCount"],
+        "MaxCapacity": scaling["maxTaskCount"],
+    }
+
+
+def scaling_policy_request(cluster: str, service: str, scaling: Doc, load_balancer: str, target_group: str) -> Doc:
+    metric: Doc = {"PredefinedMetricType": PREDEFINED_METRICS[scaling["autoScalingMetric"]]}
+    if scaling["autoScalingMetric"] == "REQUEST_COUNT_PER_TARGET":
+        # ALB's label: app/<lb name>/<lb id>/targetgroup/<group name>/<group id>.
+        lb_part = load_balancer.split(":loadbalancer/", 1)[1]
+        group_part = target_group.split(":", 5)[5]
+        metric["ResourceLabel"] = f"{lb_part}/{group_part}"
+    return {
+        "PolicyName": f"{service}-target-tracking",
+        "ServiceNamespace": "ecs",
+        "ResourceId": resource_id(cluster, service),
+        "ScalableDimension": "ecs:service:DesiredCount",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": float(scaling["autoScalingTargetValue"]),
+            "PredefinedMetricSpecification": metric,
+        },
+    }

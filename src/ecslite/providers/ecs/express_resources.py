@@ -1,0 +1,163 @@
+"""Making and taking down what an ECS Express Mode service stands on, through ecslite's own
+operations (the same handlers the API reaches, with a request context of their own), so that every
+resource shows through the usual APIs: DescribeLoadBalancers, DescribeRules, DescribeScalableTargets.
+
+- :class:`Calls` invokes another provider's operation by its AWS name.
+- The network's shared part (load balancer security group, certificate for ``*.ecs.<region>.on.aws``
+  from ecslite's local CA, the Application Load Balancer and its HTTPS listener on 443) is made by
+  the first Express service of a network and taken down with the last one.
+- Taking down is idempotent: a resource already gone counts as removed, one still in use (a task
+  security group while the service's tasks stop) stays listed in ``resources`` for the next try.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from ecslite.protocol.errors import AwsError
+from ecslite.providers.base import RequestContext, call_handler, find_handler
+from ecslite.providers.ecs import express_plan as plan
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+
+# Errors that mean "not there any more" when taking something down.
+_GONE = {
+    "LoadBalancerNotFound",
+    "ListenerNotFound",
+    "RuleNotFound",
+    "TargetGroupNotFound",
+    "InvalidGroup.NotFound",
+    "ResourceNotFoundException",
+    "ObjectNotFoundException",
+    "ServiceNotFoundException",
+    "ServiceNotActiveException",
+}
+
+
+class Calls:
+    """Another provider's operation, called as the edge would call it (``prepare`` first)."""
+
+    def __init__(self, providers: Mapping[str, object], ctx: RequestContext) -> None:
+        self.providers = providers
+        self.ctx = ctx
+
+    async def __call__(self, service: str, operation: str, params: Doc) -> Doc:
+        provider = self.providers[service]
+        handler = find_handler(provider, operation)
+        if handler is None:  # a wiring mistake, not a client's
+            raise RuntimeError(f"{service} has no {operation}")
+        ctx = RequestContext(
+            self.ctx.account, self.ctx.region, self.ctx.request_id, service, operation, self.ctx.access_key
+        )
+        prepare = getattr(provider, "prepare", None)
+        if prepare is not None:
+            prepare(ctx)
+        return await call_handler(handler, ctx, params) or {}
+
+    async def remove(self, service: str, operation: str, params: Doc) -> bool:
+        """Take something down: True once it is gone, False while something still depends on it."""
+        try:
+            await self(service, operation, params)
+        except AwsError as error:
+            if error.code in _GONE:
+                return True
+            log.info("express: %s.%s deferred: %s", service, operation, error.message)
+            return False
+        return True
+
+
+async def default_network(call: Calls) -> tuple[str, list[str]]:
+    """The default VPC and its subnets (ECS uses them when the request names none)."""
+    vpcs = (await call("ec2", "DescribeVpcs", {"Filters": [{"Name": "is-default", "Values": ["true"]}]}))["Vpcs"]
+    vpc = vpcs[0]["VpcId"]
+    subnets = (await call("ec2", "DescribeSubnets", {"Filters": [{"Name": "vpc-id", "Values": [vpc]}]}))["Subnets"]
+    return vpc, sorted(s["SubnetId"] for s in subnets)
+
+
+async def vpc_of(call: Calls, subnets: list[str]) -> str:
+    found = (await call("ec2", "DescribeSubnets", {"SubnetIds": subnets}))["Subnets"]
+    return str(found[0]["VpcId"])
+
+
+async def security_group(call: Calls, name: str, description: str, vpc: str, port: int, source: Doc) -> str:
+    group = await call("ec2", "CreateSecurityGroup", {"GroupName": name, "Description": description, "VpcId": vpc})
+    group_id = str(group["GroupId"])
+    permission = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, **source}
+    await call("ec2", "AuthorizeSecurityGroupIngress", {"GroupId": group_id, "IpPermissions": [permission]})
+    return group_id
+
+
+async def make_shared(call: Calls, network: str, vpc: str, subnets: list[str], made: list[tuple[str, str, Doc]]) -> Doc:
+    """The network's load balancer and HTTPS listener; each step is appended to ``made`` for undoing."""
+    name = plan.load_balancer_name(network)
+    lb_group = await security_group(
+        call,
+        f"{name}-sg",
+        "ECS Express Mode load balancer",
+        vpc,
+        plan.HTTPS_PORT,
+        {"IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+    )
+    made.append(("ec2", "DeleteSecurityGroup", {"GroupId": lb_group}))
+    domain = f"*.ecs.{call.ctx.region}.on.aws"
+    certificate = (await call("acm", "RequestCertificate", {"DomainName": domain, "ValidationMethod": "DNS"}))[
+        "CertificateArn"
+    ]
+    made.append(("acm", "DeleteCertificate", {"CertificateArn": certificate}))
+    lb = (
+        await call(
+            "elbv2",
+            "CreateLoadBalancer",
+            {"Name": name, "Subnets": subnets, "SecurityGroups": [lb_group], "Type": "application"},
+        )
+    )["LoadBalancers"][0]
+    made.append(("elbv2", "DeleteLoadBalancer", {"LoadBalancerArn": lb["LoadBalancerArn"]}))
+    not_found = {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404", "ContentType": "text/plain"}}
+    listener = (
+        await call(
+            "elbv2",
+            "CreateListener",
+            {
+                "LoadBalancerArn": lb["LoadBalancerArn"],
+                "Protocol": "HTTPS",
+                "Port": plan.HTTPS_PORT,
+                "Certificates": [{"CertificateArn": certificate}],
+                "DefaultActions": [not_found],
+            },
+        )
+    )["Listeners"][0]
+    made.append(("elbv2", "DeleteListener", {"ListenerArn": listener["ListenerArn"]}))
+    return {
+        "loadBalancerArn": lb["LoadBalancerArn"],
+        "loadBalancerDnsName": lb["DNSName"],
+        "listenerArn": listener["ListenerArn"],
+        "certificateArn": certificate,
+        "loadBalancerSecurityGroup": lb_group,
+    }
+
+
+async def remove_shared(call: Calls, shared: Doc) -> bool:
+    """Take the network's shared part down (its last service is gone); True when all of it is."""
+    steps = [
+        ("elbv2", "DeleteListener", {"ListenerArn": shared["listenerArn"]}),
+        ("elbv2", "DeleteLoadBalancer", {"LoadBalancerArn": shared["loadBalancerArn"]}),
+        ("acm", "DeleteCertificate", {"CertificateArn": shared["certificateArn"]}),
+        ("ec2", "DeleteSecurityGroup", {"GroupId": shared["loadBalancerSecurityGroup"]}),
+    ]
+    return all([await call.remove(*step) for step in steps])
+
+
+async def next_priority(call: Calls, listener: str) -> int:
+    rules = (await call("elbv2", "DescribeRules", {"ListenerArn": listener}))["Rules"]
+    taken = [int(r["Priority"]) for r in rules if r["Priority"] != "default"]
+    return max(taken, default=0) + 1
+
+
+async def undo(call: Calls, made: list[tuple[str, str, Doc]]) -> None:
+    """Take down, newest first, what a failed Create made before it failed."""
+    for service, operation, params in reversed(made):
+        await call.remove(service, operation, params)

@@ -1,0 +1,222 @@
+"""ECS Express Mode services through boto3 and the AWS CLI against the server (fake runtime): Create
+makes the task definition, service, shared ALB with its HTTPS listener and host-header rule, target
+group, scaling target and policy, and the endpoint answers through the local ALB over TLS with
+ecslite's CA; Update deploys a new configuration; Delete takes it all down; errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import RunningServer, make_client
+from tests.integration.test_elb_ecs import error_of, wait_for
+from tests.integration.test_elb_https import fetch
+from tests.integration.test_elbv2_lb_attributes import EchoBackend
+
+EXECUTION_ROLE = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole"
+INFRASTRUCTURE_ROLE = "arn:aws:iam::000000000000:role/ecsInfrastructureRoleForExpressServices"
+
+
+@pytest.fixture
+def backend() -> Iterator[EchoBackend]:
+    running = EchoBackend()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def clients(endpoint: str) -> dict[str, Any]:
+    names = ("ecs", "elbv2", "application-autoscaling", "logs", "ec2", "acm")
+    return {name: make_client(name, endpoint) for name in names}
+
+
+def create(ecs: Any, name: str = "shop", **extra: Any) -> dict[str, Any]:
+    return dict(
+        ecs.create_express_gateway_service(
+            serviceName=name,
+            executionRoleArn=EXECUTION_ROLE,
+            infrastructureRoleArn=INFRASTRUCTURE_ROLE,
+            primaryContainer={"image": "example/shop:1", "containerPort": 8080},
+            healthCheckPath="/health",
+            scalingTarget={"minTaskCount": 1, "maxTaskCount": 3},
+            **extra,
+        )["service"]
+    )
+
+
+def ca_pem(server: RunningServer) -> str:
+    return Path(server.health()["localCa"]).read_text()
+
+
+def test_create_makes_the_resources_and_the_endpoint_answers_over_https(
+    server: RunningServer, endpoint: str, clients: dict[str, Any], backend: EchoBackend
+) -> None:
+    ecs, elbv2, scaling = clients["ecs"], clients["elbv2"], clients["application-autoscaling"]
+    made = create(ecs)
+    assert made["status"] == {"statusCode": "ACTIVE"} and made["serviceName"] == "shop"
+    [config] = made["activeConfigurations"]
+    assert (config["cpu"], config["memory"], config["healthCheckPath"]) == ("1024", "2048", "/health")
+    host = config["ingressPaths"][0]["endpoint"].removeprefix("https://")
+    assert host.startswith("shop-") and host.endswith(".ecs.us-east-1.on.aws")
+
+    service = ecs.describe_services(cluster="default", services=["shop"])["services"][0]
+    assert service["status"] == "ACTIVE" and service["serviceArn"] == made["serviceArn"]
+    assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])["taskDefinition"]
+    main = definition["containerDefinitions"][0]
+    assert (main["name"], main["image"], main["portMappings"][0]["containerPort"]) == ("Main", "example/shop:1", 8080)
+    assert main["logConfiguration"]["options"]["awslogs-group"] == "/aws/ecs/default/shop"
+    group_arn = service["loadBalancers"][0]["targetGroupArn"]
+    group = elbv2.describe_target_groups(TargetGroupArns=[group_arn])["TargetGroups"][0]
+    assert (group["HealthCheckPath"], group["Port"], group["TargetType"]) == ("/health", 8080, "ip")
+    [lb_arn] = group["LoadBalancerArns"]
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
+    assert (listener["Protocol"], listener["Port"]) == ("HTTPS", 443)
+    rules = [r for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"] if not r["IsDefault"]]
+    assert [r["Conditions"][0]["HostHeaderConfig"]["Values"] for r in rules] == [[host]]
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == ("service/default/shop", 1, 3)
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 60.0
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+    assert clients["logs"].describe_log_groups(logGroupNamePrefix="/aws/ecs/default/shop")["logGroups"]
+
+    # A second service of the same network shares the load balancer, with a rule of its own.
+    other = create(ecs, "cart")["activeConfigurations"][0]["ingressPaths"][0]["endpoint"].removeprefix("https://")
+    assert len(elbv2.describe_load_balancers()["LoadBalancers"]) == 1
+    assert len(elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]) == 3
+
+    # A server on loopback in shop's group answers for shop's name, over TLS from ecslite's CA.
+    elbv2.register_targets(
+        TargetGroupArn=group_arn, Targets=[{"Id": "127.0.0.1", "Port": backend.port, "AvailabilityZone": "all"}]
+    )
+    # ecslite's own API says where the service's name answers on this host.
+    listed = lambda: httpx.get(f"{endpoint}/_ecslite/express").json()  # noqa: E731
+    [served] = wait_for(lambda: [e for e in listed() if e["host"] == host and e["local"]])
+    assert served["listenerArn"] == listener["ListenerArn"] and served["endpoint"] == f"https://{host}"
+    port = int(served["local"].rsplit(":", 1)[1])
+    cadata = ca_pem(server)
+    # The service's own (fake) task is a target too and answers 502: ask until the loopback server does.
+    answer = wait_for(lambda: (a := fetch(port, host, cadata)) is not None and a[1] == 200 and a)
+    cn, _, seen, _ = answer
+    assert cn == "*.ecs.us-east-1.on.aws" and seen["host"] == host and seen["x-forwarded-proto"] == "https"
+    # cart's name reaches cart's group (no loopback target there): never the echo server.
+    assert all((a := fetch(port, other, cadata)) is not None and a[1] != 200 for _ in range(3))
+
+
+def test_update_deploys_a_new_configuration(clients: dict[str, Any]) -> None:
+    ecs, elbv2 = clients["ecs"], clients["elbv2"]
+    arn = create(ecs)["serviceArn"]
+    before = ecs.describe_services(cluster="default", services=["shop"])["services"][0]
+    updated = ecs.update_express_gateway_service(
+        serviceArn=arn,
+        primaryContainer={
+            "image": "example/shop:2",
+            "containerPort": 8080,
+            "environment": [{"name": "A", "value": "1"}],
+        },
+        healthCheckPath="/ready",
+        scalingTarget={"maxTaskCount": 5, "autoScalingMetric": "AVERAGE_MEMORY", "autoScalingTargetValue": 70},
+    )["service"]
+    assert updated["targetConfiguration"]["primaryContainer"]["image"] == "example/shop:2"
+    after = ecs.describe_services(cluster="default", services=["shop"])["services"][0]
+    assert after["taskDefinition"] != before["taskDefinition"] and after["taskDefinition"].endswith(":2")
+    assert after["deployments"][0]["status"] == "PRIMARY"
+    assert after["currentServiceDeployment"] != before["currentServiceDeployment"]
+    main = ecs.describe_task_definition(taskDefinition=after["taskDefinition"])["taskDefinition"][
+        "containerDefinitions"
+    ][0]
+    assert main["image"] == "example/shop:2" and main["environment"] == [{"name": "A", "value": "1"}]
+    group = elbv2.describe_target_groups(TargetGroupArns=[after["loadBalancers"][0]["targetGroupArn"]])
+    assert group["TargetGroups"][0]["HealthCheckPath"] == "/ready"
+    scaling = clients["application-autoscaling"]
+    assert scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"][0]["MaxCapacity"] == 5
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageMemoryUtilization"
+    shown = ecs.describe_express_gateway_service(serviceArn=arn, include=["TAGS"])["service"]
+    images = [c["primaryContainer"]["image"] for c in shown["activeConfigurations"]]
+    assert "example/shop:2" in images and shown["currentDeployment"] == after["currentServiceDeployment"]
+    assert shown["activeConfigurations"][-1]["serviceRevisionArn"].startswith("arn:aws:ecs:")
+
+
+def test_delete_takes_down_what_it_made(clients: dict[str, Any]) -> None:
+    ecs, elbv2, ec2 = clients["ecs"], clients["elbv2"], clients["ec2"]
+    groups_before = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    arn = create(ecs)["serviceArn"]
+    deleted = ecs.delete_express_gateway_service(serviceArn=arn)["service"]
+    assert deleted["status"]["statusCode"] in ("DRAINING", "INACTIVE")
+    status = lambda: ecs.describe_express_gateway_service(serviceArn=arn)["service"]["status"]["statusCode"]  # noqa: E731
+    wait_for(lambda: status() == "INACTIVE", 30)
+    assert elbv2.describe_load_balancers()["LoadBalancers"] == []
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    assert clients["application-autoscaling"].describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []
+    assert {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]} == groups_before
+    assert clients["acm"].list_certificates()["CertificateSummaryList"] == []
+    assert ecs.describe_services(cluster="default", services=["shop"])["services"][0]["status"] == "INACTIVE"
+    assert error_of(ecs.delete_express_gateway_service, serviceArn=arn) == (
+        "ServiceNotActiveException",
+        "Service was not ACTIVE.",
+    )
+    # The name is free again.
+    assert create(ecs)["status"]["statusCode"] == "ACTIVE"
+
+
+def test_errors(clients: dict[str, Any]) -> None:
+    ecs = clients["ecs"]
+    missing = "arn:aws:ecs:us-east-1:000000000000:service/default/nothing"
+    assert error_of(ecs.describe_express_gateway_service, serviceArn=missing)[0] == "ResourceNotFoundException"
+    assert error_of(ecs.update_express_gateway_service, serviceArn=missing, cpu="512") == (
+        "ServiceNotFoundException",
+        "Service not found.",
+    )
+    common = {"executionRoleArn": EXECUTION_ROLE, "infrastructureRoleArn": INFRASTRUCTURE_ROLE}
+    assert error_of(ecs.create_express_gateway_service, serviceName="x", **common)[0] == "InvalidParameterException"
+    code, message = error_of(
+        ecs.create_express_gateway_service,
+        serviceName="x",
+        primaryContainer={"image": "a"},
+        healthCheckPath="health",
+        **common,
+    )
+    assert (code, message) == ("InvalidParameterException", "healthCheckPath must start with '/'.")
+    assert error_of(
+        ecs.create_express_gateway_service,
+        serviceName="x",
+        cluster="nowhere",
+        primaryContainer={"image": "a"},
+        **common,
+    ) == ("ClusterNotFoundException", "Cluster not found.")
+    create(ecs)
+    assert error_of(
+        ecs.create_express_gateway_service, serviceName="shop", primaryContainer={"image": "a"}, **common
+    ) == (
+        "InvalidParameterException",
+        "Creation of service was not idempotent.",
+    )
+    # A rejected create leaves nothing behind.
+    assert len(clients["elbv2"].describe_target_groups()["TargetGroups"]) == 1
+
+
+def test_aws_cli_creates_an_express_service(aws: Any) -> None:
+    made = aws(
+        "ecs",
+        "create-express-gateway-service",
+        "--service-name",
+        "cli",
+        "--execution-role-arn",
+        EXECUTION_ROLE,
+        "--infrastructure-role-arn",
+        INFRASTRUCTURE_ROLE,
+        "--primary-container",
+        json.dumps({"image": "example/web:1"}),
+    )["service"]
+    assert made["activeConfigurations"][0]["primaryContainer"]["containerPort"] == 80
+    shown = aws("ecs", "describe-express-gateway-service", "--service-arn", made["serviceArn"])["service"]
+    assert shown["status"]["statusCode"] == "ACTIVE" and shown["activeConfigurations"][0]["healthCheckPath"] == "/ping"
