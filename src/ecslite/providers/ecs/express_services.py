@@ -11,7 +11,10 @@ service at ``https://<endpoint>`` on the listener's local port (``/_ecslite/elb/
 
 Update registers a new task definition when the container or its resources change and updates the
 ECS service, which rolls it out with the circuit breaker; the configuration joins
-``activeConfigurations`` while its deployment runs. Delete scales the service to zero and deletes
+``activeConfigurations`` while its deployment runs. ECS deploys Express services as canaries (5% of
+traffic, a 3-minute bake, rollback on a 4xx/5xx alarm; developer guide, "Updating an Amazon ECS
+Express Mode service"); ecslite rolls them out instead, a deliberate difference. The ECS service's
+``resourceManagementType`` is not shown. Delete scales the service to zero and deletes
 it; what depends on its tasks being gone (the task security group) and the network's load balancer,
 once no Express service uses it, are taken down on later calls, until the service is ``INACTIVE``.
 Log groups are kept, as CloudWatch Logs outlives the service (a deliberate, unverified choice).
