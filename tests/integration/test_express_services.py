@@ -152,8 +152,10 @@ def test_delete_takes_down_what_it_made(clients: dict[str, Any]) -> None:
     arn = create(ecs)["serviceArn"]
     deleted = ecs.delete_express_gateway_service(serviceArn=arn)["service"]
     assert deleted["status"]["statusCode"] in ("DRAINING", "INACTIVE")
+    # No further Express call: the delete's follow-up takes the rest down once the tasks are gone.
+    wait_for(lambda: elbv2.describe_load_balancers()["LoadBalancers"] == [], 30)
     status = lambda: ecs.describe_express_gateway_service(serviceArn=arn)["service"]["status"]["statusCode"]  # noqa: E731
-    wait_for(lambda: status() == "INACTIVE", 30)
+    assert status() == "INACTIVE"
     assert elbv2.describe_load_balancers()["LoadBalancers"] == []
     assert elbv2.describe_target_groups()["TargetGroups"] == []
     assert clients["application-autoscaling"].describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"] == []

@@ -15,14 +15,17 @@ ECS service, which rolls it out with the circuit breaker; the configuration join
 traffic, a 3-minute bake, rollback on a 4xx/5xx alarm; developer guide, "Updating an Amazon ECS
 Express Mode service"); ecslite rolls them out instead, a deliberate difference. The ECS service's
 ``resourceManagementType`` is not shown. Delete scales the service to zero and deletes
-it; what depends on its tasks being gone (the task security group) and the network's load balancer,
-once no Express service uses it, are taken down on later calls, until the service is ``INACTIVE``.
+it; what depends on its tasks being gone (the target group, the task security group) and the
+network's load balancer, once no Express service uses it, are taken down by a follow-up that looks
+again every :data:`DRAIN_POLL_SECONDS` of the clock (and by any later Express call) until the
+service is ``INACTIVE``; a server restarted meanwhile finishes it at the next Express call.
 Log groups are kept, as CloudWatch Logs outlives the service (a deliberate, unverified choice).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,8 +46,13 @@ from ecslite.store import express_services as store
 from ecslite.store.db import Database
 
 Doc = dict[str, Any]
+log = logging.getLogger(__name__)
 
 NOT_IDEMPOTENT = "Creation of service was not idempotent."
+# How often a deleted Express service's leftovers are looked at, and for how long at most (its tasks
+# stop within their stop timeout plus the target group's deregistration delay, 300 s by default).
+DRAIN_POLL_SECONDS = 2.0
+DRAIN_GIVE_UP_SECONDS = 3600.0
 NOT_FOUND = "The specified Express service was not found."  # unverified text
 NO_MAIN = "The task definition must have a container named Main with a container port."  # unverified text
 
@@ -270,7 +278,29 @@ class ExpressServiceOps(EcsBase):
             store.put(self.db, ctx.account, ctx.region, doc)
         view = await self._express_view(call, doc, include_tags=False)
         await self._express_finish(call)
+        if store.draining(self.db, ctx.account, ctx.region):
+            self._express_follow_up(ctx)
         return {"service": view}
+
+    def _express_follow_up(self, ctx: RequestContext) -> None:
+        """Finish DRAINING Express services of ``ctx``'s account and region once their tasks are gone."""
+        drains: dict[tuple[str, str], asyncio.Task[None]] = self.__dict__.setdefault("_express_drains_", {})
+        key = (ctx.account, ctx.region)
+        if key in drains and not drains[key].done():
+            return
+        drains[key] = asyncio.get_running_loop().create_task(self._express_drain(ctx), name="express-drain")
+
+    async def _express_drain(self, ctx: RequestContext) -> None:
+        give_up = self.clock.now() + DRAIN_GIVE_UP_SECONDS
+        while self.clock.now() < give_up:
+            await self.clock.sleep(DRAIN_POLL_SECONDS)
+            async with self._express_lock:
+                try:
+                    await self._express_finish(self._express_calls(ctx))
+                except Exception:  # a failed look is retried at the next poll, never lost
+                    log.exception("finishing deleted Express services failed")
+                if not store.draining(self.db, ctx.account, ctx.region):
+                    return
 
     async def _express_finish(self, call: res.Calls) -> None:
         """Take down what DRAINING Express services still hold, as far as their tasks allow."""
