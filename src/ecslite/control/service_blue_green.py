@@ -33,6 +33,13 @@ step, taking as many stages per step as it can and waiting where it must:
   deployment began; blue tasks that stop or turn unhealthy are replaced (unverified, see
   :meth:`BlueGreenSteps._bg_keep_blue`). After the shift they are not.
 
+- CANARY / LINEAR (``model.traffic_shift``): the same stages, but ``PRODUCTION_TRAFFIC_SHIFT``
+  writes the production rule's weights step by step (the canary share, then all; or stepPercent
+  more each time), waiting the canary or step bake time between, with an event per step (ecslite's
+  own wording). PAUSE hooks cannot sit at that stage (Lambda hooks, which ECS runs at each step,
+  are refused), so its hooks are those before and after it. A rollback at any step puts all traffic
+  back on blue; a new deployment finding the rule split gives it all to the heavier group first.
+
 - Deployment alarms (``control.service_alarms``) are watched through every stage; one in ALARM
   fails the deployment and, with their ``rollback``, returns it to blue as above. The bake time is
   the ``BAKE_TIME`` stage's.
@@ -49,6 +56,8 @@ from ecslite.control.service_events import AnnouncementKind
 from ecslite.control.service_live import LiveTaskDocs
 from ecslite.control.service_outcomes import Step
 from ecslite.model.blue_green import (
+    IDLE_WEIGHT,
+    SERVING_WEIGHT,
     STAGE_ORDER,
     HookAction,
     HookStatus,
@@ -67,6 +76,7 @@ from ecslite.model.services import (
     RolloutState,
     ServiceDeploymentStatus,
 )
+from ecslite.model.traffic_shift import FULL, shift_plan, split_weights, splits
 from ecslite.store import elbv2 as elb_store
 from ecslite.store import services as svc_store
 from ecslite.store.db import Database, dumps
@@ -81,6 +91,7 @@ HOOK_ROLLED_BACK_EVENT = "(deployment {id}) deployment stopped: lifecycle hook {
 PAUSED_EVENT = (
     "(deployment {id}) is paused at lifecycle stage {stage}: waiting for ContinueServiceDeployment with hookId {hook}."
 )
+STEP_EVENT = "(deployment {id}) shifted {percent}% of production traffic to the new service revision."
 RULE_MISSING_EVENT = "(deployment {id}) could not shift traffic: listener rule {rule} no longer exists."
 
 _GO, _WAIT, _ROLLBACK = "go", "wait", "rollback"
@@ -222,7 +233,12 @@ class BlueGreenSteps:
             if now is None:
                 now = recorded.get(main) if recorded.get(main) in (main, alternate) else main
             recorded[str(main)] = str(now)
-            out[str(main)] = (str(now), str(alternate if now == main else main))
+            idle = str(alternate if now == main else main)
+            out[str(main)] = (str(now), idle)
+            if found and splits(found[1].get("Actions") or [], str(main), str(alternate)):
+                # A canary or linear deployment interrupted mid-shift: the group that served most
+                # takes all of production again before the other group's tasks are stopped.
+                write_rule_actions(self.db, str(rule), str(now), idle)
         if out:
             step.doc["_bgServing"] = recorded
         return out
@@ -283,6 +299,10 @@ class BlueGreenSteps:
         if stage is Stage.SCALE_UP:
             healthy = sum(1 for t in tasks if t.deployment_id == primary["id"] and t.phase is TaskPhase.HEALTHY)
             return healthy >= int(step.doc["desiredCount"])
+        # A new service's first deployment has no blue to share production with: it shifts at once.
+        stepped = state.get("shift") or (state.get("blue") and shift_plan(step.doc["deploymentConfiguration"]))
+        if stage is Stage.PRODUCTION_TRAFFIC_SHIFT and stepped:
+            return self._bg_shift_in_steps(step, primary, state)
         if stage in _SHIFTS:
             self._bg_shift(step, primary, _SHIFTS[stage], to_green=True)
             return True
@@ -301,6 +321,30 @@ class BlueGreenSteps:
                 self._stop(step, [StopOrder(arn, StopWhy.ROLLOUT) for arn in running], primary)
             return not blue
         return True  # RECONCILE_SERVICE and the hook-only stages
+
+    def _bg_shift_in_steps(self, step: Step, primary: Doc, state: Doc) -> bool:
+        """CANARY / LINEAR (``model.traffic_shift``): the next share of production traffic to green
+        once the step's bake time is over (the clock's, so a test advances it); True once green has
+        it all. The plan is taken when the shift begins, so a configuration changed meanwhile does
+        not change the steps of this deployment. A deployment alarm, the circuit breaker or
+        StopServiceDeployment during a step bake rolls back as at any stage: every rule back to blue."""
+        shift: Doc | None = state.get("shift")
+        if shift is None:
+            plan = shift_plan(step.doc["deploymentConfiguration"])
+            assert plan is not None  # _bg_work asked for it
+            shift = state["shift"] = {"shares": list(plan.shares), "bake": plan.bake_seconds, "step": -1}
+            shift["until"] = step.now
+        shares: list[int] = shift["shares"]
+        while shift["step"] + 1 < len(shares):
+            if step.now < float(shift["until"]):
+                step.recheck.append(float(shift["until"]))
+                return False
+            shift["step"] += 1
+            share = shares[shift["step"]]
+            self._bg_shift(step, primary, "productionListenerRule", to_green=True, share=share)
+            self._event(step, STEP_EVENT.format(id=primary["id"], percent=f"{share / 10:g}"))
+            shift["until"] = step.now + float(shift["bake"])
+        return True
 
     def _bg_finish(self, step: Step, primary: Doc, state: Doc) -> None:
         """CLEAN_UP is over: the green groups serve production from now on; the deployment completes."""
@@ -363,9 +407,10 @@ class BlueGreenSteps:
 
     # -- traffic -------------------------------------------------------------------------------------
 
-    def _bg_shift(self, step: Step, deployment: Doc, member: str, *, to_green: bool) -> None:
+    def _bg_shift(self, step: Step, deployment: Doc, member: str, *, to_green: bool, share: int = FULL) -> None:
         """Point ``member`` (the test or production listener rule) of each load balancer at the
-        deployment's green group (``to_green``) or back at blue."""
+        deployment's green group (``to_green``; ``share`` of it, in tenths of a percent, for a canary
+        or linear step) or back at blue."""
         groups: Mapping[str, str] = deployment.get("_targetGroups") or {}
         for lb in deployment["_spec"].get("loadBalancers") or ():
             advanced = lb.get("advancedConfiguration") or {}
@@ -375,9 +420,11 @@ class BlueGreenSteps:
                 continue
             blue = str(advanced["alternateTargetGroupArn"]) if green == main else str(main)
             serving, idle = (green, blue) if to_green else (blue, green)
-            if not write_rule_actions(self.db, str(rule), serving, idle):
+            partial = to_green and share < FULL
+            weights = split_weights(share) if partial else (SERVING_WEIGHT, IDLE_WEIGHT)
+            if not write_rule_actions(self.db, str(rule), serving, idle, weights):
                 self._event(step, RULE_MISSING_EVENT.format(id=deployment["id"], rule=rule))
-            elif member == "productionListenerRule":
+            elif member == "productionListenerRule" and not partial:
                 # The service's record of the serving group follows the production rule at once, so
                 # that a deployment interrupted after this shift leaves it right (see _bg_begin).
                 step.doc.setdefault("_bgServing", {})[str(main)] = serving
@@ -418,7 +465,9 @@ class BlueGreenSteps:
         svc_store.put_service_deployment(self.db, record)
 
 
-def write_rule_actions(db: Database, rule_arn: str, serving: str, idle: str) -> bool:
+def write_rule_actions(
+    db: Database, rule_arn: str, serving: str, idle: str, weights: tuple[int, int] = (SERVING_WEIGHT, IDLE_WEIGHT)
+) -> bool:
     """Rewrite a listener rule's forward action (``model.blue_green.shifted_actions``) as ModifyRule
     would store it: the rule, the groups it links to, and a default rule's listener. False when the
     rule is gone."""
@@ -429,7 +478,7 @@ def write_rule_actions(db: Database, rule_arn: str, serving: str, idle: str) -> 
     listener = elb_store.get_listener(db, listener_arn)
     if listener is None:
         return False
-    actions = shifted_actions(doc.get("Actions") or [], serving, idle)
+    actions = shifted_actions(doc.get("Actions") or [], serving, idle, weights)
     if actions == doc.get("Actions"):
         return True
     doc["Actions"] = actions

@@ -12,6 +12,8 @@ lifecycle stages in their order, the hook stages, and the listener-rule rewrite 
   (unverified). ``PAUSE`` hooks cannot sit at the two shifting stages.
 - Traffic: a rule's forward action gets weight 100 for the group that is to serve and 0 for the
   other (the weighted forward ELBv2 offers, 0–999); groups it names besides the two keep theirs.
+  CANARY and LINEAR go through the same stages, the production shift in steps with weights between
+  (``model.traffic_shift``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 Doc = dict[str, Any]
 
 BLUE_GREEN = "BLUE_GREEN"
+BLUE_GREEN_FAMILY = frozenset({BLUE_GREEN, "CANARY", "LINEAR"})
 SERVING_WEIGHT = 100
 IDLE_WEIGHT = 0
 DEFAULT_HOOK_TIMEOUT_MINUTES = 1440  # DeploymentLifecycleHookTimeoutConfiguration's documented default
@@ -89,7 +92,9 @@ def next_stage(stage: Stage) -> Stage | None:
 
 
 def is_blue_green(config: Mapping[str, Any] | None) -> bool:
-    return str((config or {}).get("strategy") or "ROLLING") == BLUE_GREEN
+    """BLUE_GREEN, or CANARY / LINEAR: blue/green with the production shift in steps
+    (``model.traffic_shift``)."""
+    return str((config or {}).get("strategy") or "ROLLING") in BLUE_GREEN_FAMILY
 
 
 def pause_hooks_at(config: Mapping[str, Any], stage: Stage) -> list[tuple[int, Mapping[str, Any]]]:
@@ -122,9 +127,15 @@ def hook_detail(hook: Mapping[str, Any], stage: Stage, index: int, now: float) -
     }
 
 
-def shifted_actions(actions: Sequence[Mapping[str, Any]], serving: str, idle: str) -> list[Doc]:
-    """``actions`` with their forward action sending everything to ``serving`` and nothing to ``idle``,
-    in the form DescribeRules shows (``TargetGroupArn`` only with a single group)."""
+def shifted_actions(
+    actions: Sequence[Mapping[str, Any]],
+    serving: str,
+    idle: str,
+    weights: tuple[int, int] = (SERVING_WEIGHT, IDLE_WEIGHT),
+) -> list[Doc]:
+    """``actions`` with their forward action sending everything to ``serving`` and nothing to ``idle``
+    (or, for a canary or linear step, ``weights`` to the two), in the form DescribeRules shows
+    (``TargetGroupArn`` only with a single group)."""
     out: list[Doc] = []
     for action in actions:
         shown = dict(action)
@@ -139,9 +150,9 @@ def shifted_actions(actions: Sequence[Mapping[str, Any]], serving: str, idle: st
                     groups.append({"TargetGroupArn": arn, "Weight": 0})
             for group in groups:
                 if group["TargetGroupArn"] == serving:
-                    group["Weight"] = SERVING_WEIGHT
+                    group["Weight"] = weights[0]
                 elif group["TargetGroupArn"] == idle:
-                    group["Weight"] = IDLE_WEIGHT
+                    group["Weight"] = weights[1]
             config["TargetGroups"] = groups
             config.setdefault("TargetGroupStickinessConfig", {"Enabled": False})
             shown["ForwardConfig"] = config

@@ -1,5 +1,6 @@
 """CreateService/UpdateService rules for native blue/green deployments (``strategy: BLUE_GREEN``,
-``model.blue_green``), and ContinueServiceDeployment's hook lookup.
+``model.blue_green``) and their canary and linear forms (``CANARY`` / ``LINEAR``,
+``model.traffic_shift``), and ContinueServiceDeployment's hook lookup.
 
 Configuration (``deploymentConfiguration``):
 - ``bakeTimeInMinutes`` 0–1440 (the range is unverified; the API reference says it must be given for
@@ -7,7 +8,12 @@ Configuration (``deploymentConfiguration``):
 - ``lifecycleHooks``: ``PAUSE`` hooks with at least one stage, never at ``TEST_TRAFFIC_SHIFT`` or
   ``PRODUCTION_TRAFFIC_SHIFT``; ``AWS_LAMBDA`` hooks (the default target type) are refused with
   UnsupportedFeatureException: ecslite cannot invoke Lambda functions;
-- the ECS deployment controller, REPLICA scheduling, no Service Connect.
+- the ECS deployment controller, REPLICA scheduling, no Service Connect;
+- CANARY: ``canaryConfiguration.canaryPercent`` a multiple of 0.1 from 0.1 to 100.0 and
+  ``canaryBakeTimeInMinutes`` 0–1440; LINEAR: ``linearConfiguration.stepPercent`` a multiple of 0.1
+  from 3.0 to 100.0 and ``stepBakeTimeInMinutes`` 0–1440 (the API reference's ranges).
+
+The three strategies share every other rule below.
 
 Load balancers (``loadBalancers[].advancedConfiguration``, spec §7.3/§7.4): every entry with a target
 group needs one, with an ``alternateTargetGroupArn`` that exists, is not the primary group and fits
@@ -24,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ecslite.model import traffic_shift
 from ecslite.model.blue_green import HOOK_STAGES, PAUSE_FORBIDDEN, Stage, forward_groups
 from ecslite.model.services import DeploymentSpec
 from ecslite.providers.base import RequestContext
@@ -43,20 +50,23 @@ LAMBDA_HOOKS = (
 HOOK_STAGES_REQUIRED = "A lifecycle hook must specify at least one lifecycle stage."
 HOOK_STAGE_INVALID = "The lifecycle stage {stage} is not valid for a lifecycle hook."
 PAUSE_STAGE = "A PAUSE lifecycle hook cannot be configured for the {stage} lifecycle stage."
-BLUE_GREEN_CONTROLLER = "The BLUE_GREEN deployment strategy is only supported with the ECS deployment controller."
+BLUE_GREEN_CONTROLLER = "The {strategy} deployment strategy is only supported with the ECS deployment controller."
 BLUE_GREEN_DAEMON = (
-    "The BLUE_GREEN deployment strategy is not supported for services using the DAEMON scheduling strategy."
+    "The {strategy} deployment strategy is not supported for services using the DAEMON scheduling strategy."
 )
+PERCENT_RANGE = "{member} must be a multiple of 0.1 from {low:g} to {high:g}; got {value}."
+STEP_BAKE_RANGE = "{member} must be between 0 and {high}; got {value}."
 BLUE_GREEN_SERVICE_CONNECT = (
-    "Service Connect with the BLUE_GREEN deployment strategy is not supported by ecslite yet; use a load balancer, "
-    "or the ROLLING strategy."
+    "Service Connect with the BLUE_GREEN, CANARY and LINEAR deployment strategies is not supported by ecslite yet; "
+    "use a load balancer, or the ROLLING strategy."
 )
 CLASSIC_LOAD_BALANCER = (
-    "The BLUE_GREEN deployment strategy requires target groups; Classic Load Balancers are not supported."
+    "The BLUE_GREEN, CANARY and LINEAR deployment strategies require target groups; "
+    "Classic Load Balancers are not supported."
 )
 ADVANCED_REQUIRED = (
     "The load balancer for target group {arn} must have an advancedConfiguration with an alternateTargetGroupArn "
-    "and a productionListenerRule for the BLUE_GREEN deployment strategy."
+    "and a productionListenerRule for the BLUE_GREEN, CANARY and LINEAR deployment strategies."
 )
 ALTERNATE_SAME = "The alternateTargetGroupArn {arn} must be different from the targetGroupArn."
 RULE_UNKNOWN = "The listener rule {arn} does not exist in this account and region."
@@ -71,11 +81,20 @@ RULES_WITHOUT_ALTERNATE = (
 
 
 def check_configuration(config: Mapping[str, Any], *, daemon: bool, ecs_controller: bool) -> None:
-    """The BLUE_GREEN members of a service's (merged) deployment configuration."""
+    """The BLUE_GREEN (CANARY, LINEAR) members of a service's (merged) deployment configuration."""
+    strategy = str(config.get("strategy"))
     if not ecs_controller:
-        raise InvalidParameterException(BLUE_GREEN_CONTROLLER)
+        raise InvalidParameterException(BLUE_GREEN_CONTROLLER.format(strategy=strategy))
     if daemon:
-        raise InvalidParameterException(BLUE_GREEN_DAEMON)
+        raise InvalidParameterException(BLUE_GREEN_DAEMON.format(strategy=strategy))
+    if strategy == traffic_shift.CANARY:
+        canary = config.get("canaryConfiguration") or {}
+        _check_percent(canary, "canaryPercent", traffic_shift.MIN_CANARY_PERCENT)
+        _check_step_bake(canary, "canaryBakeTimeInMinutes")
+    elif strategy == traffic_shift.LINEAR:
+        linear = config.get("linearConfiguration") or {}
+        _check_percent(linear, "stepPercent", traffic_shift.MIN_STEP_PERCENT)
+        _check_step_bake(linear, "stepBakeTimeInMinutes")
     bake = config.get("bakeTimeInMinutes")
     if bake is not None and not 0 <= int(bake) <= MAX_BAKE_MINUTES:
         raise InvalidParameterException(BAKE_TIME_RANGE.format(high=MAX_BAKE_MINUTES, value=bake))
@@ -90,6 +109,25 @@ def check_configuration(config: Mapping[str, Any], *, daemon: bool, ecs_controll
                 raise InvalidParameterException(HOOK_STAGE_INVALID.format(stage=stage))
             if Stage(stage) in PAUSE_FORBIDDEN:
                 raise InvalidParameterException(PAUSE_STAGE.format(stage=stage))
+
+
+def _check_percent(member: Mapping[str, Any], name: str, low: float) -> None:
+    value = member.get(name)
+    if value is None:
+        return
+    percent = float(value)
+    if not low <= percent <= traffic_shift.MAX_PERCENT or not traffic_shift.is_tenth_multiple(percent):
+        raise InvalidParameterException(
+            PERCENT_RANGE.format(member=name, low=low, high=traffic_shift.MAX_PERCENT, value=value)
+        )
+
+
+def _check_step_bake(member: Mapping[str, Any], name: str) -> None:
+    value = member.get(name)
+    if value is not None and not 0 <= int(value) <= traffic_shift.MAX_STEP_BAKE_MINUTES:
+        raise InvalidParameterException(
+            STEP_BAKE_RANGE.format(member=name, high=traffic_shift.MAX_STEP_BAKE_MINUTES, value=value)
+        )
 
 
 def check_service(db: Database, ctx: RequestContext, spec: DeploymentSpec, definition: Mapping[str, Any]) -> None:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ecslite.model import traffic_shift
+from ecslite.model.blue_green import BLUE_GREEN_FAMILY
 from ecslite.model.deployments import breaker_threshold
 from ecslite.model.services import ControllerType, SchedulingStrategy
 from ecslite.providers.ecs.common import NAME_PATTERN
@@ -79,8 +81,8 @@ CODE_DEPLOY_UPDATE = (
 SERVICE_CONNECT_CONTROLLER = "Service Connect is not supported with the {controller} deployment controller."
 # ecslite's own refusals (§1.1 "UnsupportedFeatureException naming the feature").
 STRATEGY_UNSUPPORTED = (
-    "The {strategy} deployment strategy is not supported by ecslite yet; use ROLLING (the default) or BLUE_GREEN "
-    "with the ECS deployment controller."
+    "The {strategy} deployment strategy is not supported by ecslite yet; use ROLLING (the default), BLUE_GREEN, "
+    "CANARY or LINEAR with the ECS deployment controller."
 )
 FEATURE_UNSUPPORTED = "{feature} is not supported by ecslite yet."
 
@@ -143,6 +145,9 @@ def deployment_configuration(
     for key, value in (given or {}).items():
         if value is not None:
             config[key] = value
+    # CANARY / LINEAR echo their configuration member with the documented defaults filled in.
+    for key, fallback in traffic_shift.defaults(str(config.get("strategy") or "ROLLING")).items():
+        config[key] = {**fallback, **{k: v for k, v in (config.get(key) or {}).items() if v is not None}}
     _check_deployment_configuration(config, given or {}, daemon, controller)
     return config
 
@@ -160,12 +165,12 @@ def _check_deployment_configuration(
     if maximum < minimum:
         raise InvalidParameterException(MAXIMUM_BELOW_MINIMUM.format(maximum=maximum, minimum=minimum))
     strategy = str(config.get("strategy") or "ROLLING")
-    if strategy == "BLUE_GREEN":
+    if strategy in BLUE_GREEN_FAMILY:
         check_blue_green_configuration(config, daemon=daemon, ecs_controller=controller is ControllerType.ECS)
     elif strategy != "ROLLING":
         raise UnsupportedFeatureException(STRATEGY_UNSUPPORTED.format(strategy=strategy))
     elif given.get("lifecycleHooks"):
-        # Lifecycle hooks belong to the BLUE_GREEN strategy in ecslite (LINEAR and CANARY are refused above).
+        # Lifecycle hooks belong to the BLUE_GREEN, CANARY and LINEAR strategies.
         raise UnsupportedFeatureException(FEATURE_UNSUPPORTED.format(feature="Deployment lifecycle hooks"))
     if (given.get("earlySuccessCriteria") or {}).get("enable"):
         raise UnsupportedFeatureException(FEATURE_UNSUPPORTED.format(feature="Early success criteria"))
