@@ -1,7 +1,8 @@
 """ECS Express Mode services through boto3 and the AWS CLI against the server (fake runtime): Create
 makes the task definition, service, shared ALB with its HTTPS listener and host-header rule, target
 group, scaling target and policy, and the endpoint answers through the local ALB over TLS with
-ecslite's CA; Update deploys a new configuration; Delete takes it all down; errors."""
+ecslite's CA; Update deploys a new configuration as a canary on the second target group (the host's
+rule weighted 95/5); Delete takes it all down; errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer, make_client
+from tests.integration.test_blue_green import deployment, targets, weights
 from tests.integration.test_elb_ecs import error_of, wait_for
 from tests.integration.test_elb_https import fetch
 from tests.integration.test_elbv2_lb_attributes import EchoBackend
@@ -146,6 +148,59 @@ def test_update_deploys_a_new_configuration(clients: dict[str, Any]) -> None:
     assert shown["activeConfigurations"][-1]["serviceRevisionArn"].startswith("arn:aws:ecs:")
 
 
+def images(ecs: Any, arn: str) -> list[str]:
+    shown = ecs.describe_express_gateway_service(serviceArn=arn)["service"]["activeConfigurations"]
+    return sorted(c["primaryContainer"]["image"] for c in shown)
+
+
+def test_update_deploys_as_a_canary_on_the_second_target_group(clients: dict[str, Any]) -> None:
+    ecs, elbv2 = clients["ecs"], clients["elbv2"]
+    arn = create(ecs)["serviceArn"]
+    service = ecs.describe_services(cluster="default", services=["shop"])["services"][0]
+    assert service["deploymentController"] == {"type": "ECS"}
+    shown = service["deploymentConfiguration"]
+    assert (shown["strategy"], shown["bakeTimeInMinutes"]) == ("CANARY", 3)
+    assert shown["canaryConfiguration"] == {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 3}
+    [balancer] = service["loadBalancers"]
+    primary, advanced = balancer["targetGroupArn"], balancer["advancedConfiguration"]
+    alternate, production = advanced["alternateTargetGroupArn"], advanced["productionListenerRule"]
+    assert advanced["roleArn"] == INFRASTRUCTURE_ROLE and alternate != primary
+    second = elbv2.describe_target_groups(TargetGroupArns=[alternate])["TargetGroups"][0]
+    assert (second["HealthCheckPath"], second["Port"], second["TargetType"]) == ("/health", 8080, "ip")
+    conditions = elbv2.describe_rules(RuleArns=[production])["Rules"][0]["Conditions"]
+    assert conditions[0]["Field"] == "host-header"
+    assert weights(elbv2, production) == {primary: 100, alternate: 0}
+    # Stopped tasks drain for a second rather than the groups' 300 s, so the delete below can finish.
+    for group in (primary, alternate):
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=group, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "1"}]
+        )
+    wait_for(lambda: len(targets(elbv2, primary)) == 1, 30)
+
+    ecs.update_express_gateway_service(
+        serviceArn=arn, primaryContainer={"image": "example/shop:2", "containerPort": 8080}
+    )
+    current = ecs.describe_services(cluster="default", services=["shop"])["services"][0]["currentServiceDeployment"]
+    # The canary: 5 % of the host's traffic on the new tasks in the second group, both revisions serving.
+    wait_for(lambda: weights(elbv2, production) == {primary: 95, alternate: 5}, 60)
+    assert deployment(ecs, current)["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"
+    assert len(targets(elbv2, primary)) == 1 and len(targets(elbv2, alternate)) == 1
+    assert images(ecs, arn) == ["example/shop:1", "example/shop:2"]
+
+    # The 3-minute canary bake is not waited out: a later update takes over, the heavier (first)
+    # group takes the traffic back and the newest configuration is the canary in its place.
+    ecs.update_express_gateway_service(
+        serviceArn=arn, primaryContainer={"image": "example/shop:3", "containerPort": 8080}
+    )
+    assert deployment(ecs, current)["status"] == "STOPPED"
+    wait_for(lambda: images(ecs, arn) == ["example/shop:1", "example/shop:3"], 60)
+    wait_for(lambda: weights(elbv2, production) == {primary: 95, alternate: 5}, 60)
+
+    # Deleting it mid-canary takes both groups down.
+    ecs.delete_express_gateway_service(serviceArn=arn)
+    wait_for(lambda: elbv2.describe_target_groups()["TargetGroups"] == [], 30)
+
+
 def test_delete_takes_down_what_it_made(clients: dict[str, Any]) -> None:
     ecs, elbv2, ec2 = clients["ecs"], clients["elbv2"], clients["ec2"]
     groups_before = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
@@ -202,8 +257,8 @@ def test_errors(clients: dict[str, Any]) -> None:
         "InvalidParameterException",
         "Creation of service was not idempotent.",
     )
-    # A rejected create leaves nothing behind.
-    assert len(clients["elbv2"].describe_target_groups()["TargetGroups"]) == 1
+    # A rejected create leaves nothing behind: only shop's two groups are there.
+    assert len(clients["elbv2"].describe_target_groups()["TargetGroups"]) == 2
 
 
 def test_aws_cli_creates_an_express_service(aws: Any) -> None:

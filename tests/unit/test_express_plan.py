@@ -1,6 +1,7 @@
 """The resource plan of an ECS Express Mode service (providers/ecs/express_plan.py): defaults, how an
 Update's fields merge over the previous configuration, the requests made to ECS, ELBv2 and
-Application Auto Scaling, and the request checks."""
+Application Auto Scaling (the service on ECS Express Mode's canary, behind two target groups), and
+the request checks."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from ecslite.model.traffic_shift import shift_plan, split_weights
 from ecslite.providers.ecs import express_plan as plan
 from ecslite.providers.ecs.errors import InvalidParameterException
+from ecslite.providers.ecs.service_blue_green import check_configuration
 
 ROLE = "arn:aws:iam::000000000000:role/exec"
 
@@ -62,21 +65,56 @@ def test_task_definition_request_runs_main_on_fargate_with_awslogs() -> None:
 def test_service_and_load_balancing_requests() -> None:
     config = resolved(scalingTarget={"minTaskCount": 2})
     config["networkConfiguration"] = {"subnets": ["subnet-1", "subnet-2"]}
-    service = plan.service_request("default", "shop", "arn:td", config, ["sg-1"], "arn:tg", 80)
+    balancers = plan.load_balancers("arn:tg", "arn:tg2", "arn:rule", "arn:role", 80)
+    service = plan.service_request("default", "shop", "arn:td", config, ["sg-1"], balancers)
     assert service["desiredCount"] == 2 and service["launchType"] == "FARGATE"
     assert service["networkConfiguration"]["awsvpcConfiguration"] == {
         "subnets": ["subnet-1", "subnet-2"],
         "securityGroups": ["sg-1"],
     }
-    assert service["loadBalancers"] == [{"targetGroupArn": "arn:tg", "containerName": "Main", "containerPort": 80}]
-    assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    advanced = {"alternateTargetGroupArn": "arn:tg2", "productionListenerRule": "arn:rule", "roleArn": "arn:role"}
+    assert service["loadBalancers"] == [
+        {"targetGroupArn": "arn:tg", "containerName": "Main", "containerPort": 80, "advancedConfiguration": advanced}
+    ]
+    assert service["deploymentController"] == {"type": "ECS"}
+    deployment = service["deploymentConfiguration"]
+    assert deployment["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert (deployment["strategy"], deployment["bakeTimeInMinutes"]) == ("CANARY", 3)
+    assert deployment["canaryConfiguration"] == {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 3}
     group = plan.target_group_request("a-very-long-service-name-indeed", "default", "0", 8080, "vpc-1", "/hc")
     assert len(group["Name"]) <= 32 and group["TargetType"] == "ip" and group["HealthCheckPath"] == "/hc"
+    second = plan.target_group_request(
+        "a-very-long-service-name-indeed", "default", "0", 8080, "vpc-1", "/hc", alternate=True
+    )
+    assert len(second["Name"]) <= 32 and second["Name"] != group["Name"]
+    assert {k: v for k, v in second.items() if k != "Name"} == {k: v for k, v in group.items() if k != "Name"}
     host = plan.endpoint_host("Shop_Web", "default", "0", "us-east-1")
     assert host.startswith("shop-web-") and host.endswith(".ecs.us-east-1.on.aws")
     assert host == plan.endpoint_host("Shop_Web", "default", "0", "us-east-1")  # stable across calls
-    rule = plan.rule_request("arn:listener", 3, host, "arn:tg")
+    rule = plan.rule_request("arn:listener", 3, host, "arn:tg", "arn:tg2")
     assert rule["Conditions"] == [{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}]
+    # The production rule names both groups, all traffic on the first until a canary shifts it.
+    assert rule["Actions"] == [
+        {
+            "Type": "forward",
+            "ForwardConfig": {
+                "TargetGroups": [
+                    {"TargetGroupArn": "arn:tg", "Weight": 100},
+                    {"TargetGroupArn": "arn:tg2", "Weight": 0},
+                ]
+            },
+        }
+    ]
+
+
+def test_the_deployment_is_ecs_express_canary_on_ecslites_traffic_shift() -> None:
+    config = plan.deployment_configuration()
+    # ecslite's own CreateService/UpdateService checks accept it, and the shift it makes is ECS's:
+    # 5 % (weights 5 / 95) for 3 minutes, then all of it.
+    check_configuration(config, daemon=False, ecs_controller=True)
+    shifts = shift_plan(config)
+    assert shifts is not None and shifts.bake_seconds == 180.0
+    assert [split_weights(share) for share in shifts.shares] == [(5, 95), (100, 0)]
 
 
 def test_scaling_requests_for_each_metric() -> None:

@@ -7,6 +7,12 @@ reference): cluster ``default``, container port 80, health check path ``/ping``,
 (the developer guide; the API reference's parameter text says 256 and 512), ``X86_64``, awsvpc on
 Fargate, a target-tracking policy on average CPU at 60. The minimum and maximum task counts (1 and
 20) and the names of what is made are ecslite's choices (unverified against ECS).
+
+Deployments (developer guide, "Updating an Amazon ECS Express Mode service"): canaries, 5 % of
+production traffic for a 3-minute canary bake, then the rest, then a 3-minute bake before the old
+tasks stop; so the service has the ECS deployment controller, strategy ``CANARY`` and, on its load
+balancer, an ``advancedConfiguration`` with a second (alternate) target group and the host-header
+rule as its production rule, which forwards to both groups (weight 0 to the idle one).
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ DEFAULT_METRIC = "AVERAGE_CPU"
 DEFAULT_TARGET_VALUE = 60
 CONTAINER_NAME = "Main"  # the name ECS requires of a given task definition's primary container
 HTTPS_PORT = 443
+# The canary ECS runs for every Express deployment (developer guide, "Updating an Amazon ECS Express
+# Mode service"): 5 % of traffic, a 3-minute canary bake, then a 3-minute bake with all traffic on
+# the new tasks before the old ones stop.
+CANARY_PERCENT = 5.0
+CANARY_BAKE_MINUTES = 3
+BAKE_MINUTES = 3
 
 # autoScalingMetric → Application Auto Scaling's predefined metric.
 PREDEFINED_METRICS = {
@@ -179,8 +191,12 @@ def family_name(cluster: str, service: str) -> str:
     return f"{cluster}--{service}"
 
 
-def target_group_request(service: str, cluster: str, account: str, port: int, vpc: str, health_path: str) -> Doc:
-    name = f"ecs-gw-{service[:16].strip('-_')}-{short_hash(account, cluster, service, size=6)}".replace("_", "-")
+def target_group_request(
+    service: str, cluster: str, account: str, port: int, vpc: str, health_path: str, *, alternate: bool = False
+) -> Doc:
+    """The service's target group, or (``alternate``) the second one its canaries deploy to in turn."""
+    salt = ("alternate",) if alternate else ()
+    name = f"ecs-gw-{service[:16].strip('-_')}-{short_hash(account, cluster, service, *salt, size=6)}".replace("_", "-")
     return {
         "Name": name[:32],
         "Protocol": "HTTP",
@@ -198,19 +214,48 @@ def load_balancer_name(network: str) -> str:
     return f"ecs-express-gateway-{short_hash(network)}"
 
 
-def rule_request(listener: str, priority: int, host: str, target_group: str) -> Doc:
+def rule_request(listener: str, priority: int, host: str, target_group: str, alternate: str) -> Doc:
+    """The host-header rule: all to ``target_group``, none yet to ``alternate`` (a canary's production
+    rule must name both groups)."""
+    groups = [{"TargetGroupArn": target_group, "Weight": 100}, {"TargetGroupArn": alternate, "Weight": 0}]
     return {
         "ListenerArn": listener,
         "Priority": priority,
         "Conditions": [{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}],
-        "Actions": [{"Type": "forward", "TargetGroupArn": target_group}],
+        "Actions": [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}],
     }
 
 
+def deployment_configuration() -> Doc:
+    """Express Mode's canary, with the circuit breaker rolling back a deployment that cannot start."""
+    return {
+        "strategy": "CANARY",
+        "canaryConfiguration": {"canaryPercent": CANARY_PERCENT, "canaryBakeTimeInMinutes": CANARY_BAKE_MINUTES},
+        "bakeTimeInMinutes": BAKE_MINUTES,
+        "maximumPercent": 200,
+        "minimumHealthyPercent": 100,
+        "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+    }
+
+
+def load_balancers(target_group: str, alternate: str, rule: str, role: str, port: int) -> list[Doc]:
+    """The service's load balancer: the two target groups and the host-header rule as the production
+    rule, changed on the service's behalf with the Express service's infrastructure role."""
+    advanced = {"alternateTargetGroupArn": alternate, "productionListenerRule": rule, "roleArn": role}
+    return [
+        {
+            "targetGroupArn": target_group,
+            "containerName": CONTAINER_NAME,
+            "containerPort": port,
+            "advancedConfiguration": advanced,
+        }
+    ]
+
+
 def service_request(
-    cluster: str, service: str, task_definition: str, config: Doc, groups: list[str], target_group: str, port: int
+    cluster: str, service: str, task_definition: str, config: Doc, groups: list[str], balancers: list[Doc]
 ) -> Doc:
-    """CreateService's request: Fargate, awsvpc, the circuit breaker with rollback, behind the target group."""
+    """CreateService's request: Fargate, awsvpc, behind ``balancers``, deployed as Express Mode's canary."""
     subnets = config["networkConfiguration"]["subnets"]
     return {
         "cluster": cluster,
@@ -219,13 +264,10 @@ def service_request(
         "desiredCount": config["scalingTarget"]["minTaskCount"],
         "launchType": "FARGATE",
         "networkConfiguration": {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": groups}},
-        "loadBalancers": [{"targetGroupArn": target_group, "containerName": CONTAINER_NAME, "containerPort": port}],
+        "loadBalancers": balancers,
         "healthCheckGracePeriodSeconds": 30,
-        "deploymentConfiguration": {
-            "maximumPercent": 200,
-            "minimumHealthyPercent": 100,
-            "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-        },
+        "deploymentController": {"type": "ECS"},
+        "deploymentConfiguration": deployment_configuration(),
     }
 
 

@@ -2,24 +2,35 @@
 DeleteExpressGatewayService and DescribeExpressGatewayService.
 
 An Express service is an ordinary ECS service plus what ECS makes for it (the ECS developer guide,
-"Resources created by Amazon ECS Express Mode services"): a task definition, a target group with the
-health check path, a host-header rule on the network's shared Application Load Balancer's HTTPS
-listener, a task security group open to the load balancer, a log group, and an Application Auto
-Scaling target with a target-tracking policy. All are made through ecslite's own operations
-(``express_resources.Calls``), so they show through the usual APIs, and the local ALB serves the
-service at ``https://<endpoint>`` on the listener's local port (``/_ecslite/elb/listeners``).
+"Resources created by Amazon ECS Express Mode services"): a task definition, two target groups with
+the health check path, a host-header rule on the network's shared Application Load Balancer's HTTPS
+listener forwarding to both, a task security group open to the load balancer, a log group, and an
+Application Auto Scaling target with a target-tracking policy. All are made through ecslite's own
+operations (``express_resources.Calls``), so they show through the usual APIs, and the local ALB
+serves the service at ``https://<endpoint>`` on the listener's local port (``/_ecslite/elb/listeners``).
 
-Update registers a new task definition when the container or its resources change and updates the
-ECS service, which rolls it out with the circuit breaker; the configuration joins
-``activeConfigurations`` while its deployment runs. ECS deploys Express services as canaries (5% of
-traffic, a 3-minute bake, rollback on a 4xx/5xx alarm; developer guide, "Updating an Amazon ECS
-Express Mode service"); ecslite rolls them out instead, a deliberate difference. The ECS service's
-``resourceManagementType`` is not shown. Delete scales the service to zero and deletes
-it; what depends on its tasks being gone (the target group, the task security group) and the
-network's load balancer, once no Express service uses it, are taken down by a follow-up that looks
-again every :data:`DRAIN_POLL_SECONDS` of the clock (and by any later Express call) until the
-service is ``INACTIVE``; a server restarted meanwhile finishes it at the next Express call.
-Log groups are kept, as CloudWatch Logs outlives the service (a deliberate, unverified choice).
+Deployments are canaries, as ECS makes them (developer guide, "Updating an Amazon ECS Express Mode
+service"): the ECS service has the ECS deployment controller, strategy ``CANARY`` with 5 % for a
+3-minute canary bake and a 3-minute deployment bake, the circuit breaker with rollback, and on its
+load balancer an ``advancedConfiguration`` naming the second target group, the host-header rule as
+the production rule and the infrastructure role. Update registers a new task definition when the
+container or its resources change and updates the ECS service: the new tasks start in the idle
+group, the rule sends them 5 % of the host's traffic (weights 95/5), then all of it after the
+canary bake (``control.service_blue_green``); the old tasks stop after the deployment bake, and
+the next update's canary goes to the other group. The configuration joins ``activeConfigurations``
+while its deployment runs, so Describe shows both during the canary. ECS also rolls an Express
+deployment back on an alarm over the 4xx and 5xx error percentage (above 1 for 2 datapoints within
+3 minutes); that alarm is not made here, as ecslite's load balancer publishes no ``AWS/ApplicationELB``
+metrics and it could never fire (a known difference; the circuit breaker still rolls back). Services
+stored before the canary get their second group at their next Update. The ECS service's
+``resourceManagementType`` is not shown.
+
+Delete scales the service to zero and deletes it; what depends on its tasks being gone (both target
+groups, the task security group) and the network's load balancer, once no Express service uses it,
+are taken down by a follow-up that looks again every :data:`DRAIN_POLL_SECONDS` of the clock (and
+by any later Express call) until the service is ``INACTIVE``; a server restarted meanwhile finishes
+it at the next Express call. Log groups are kept, as CloudWatch Logs outlives the service (a
+deliberate, unverified choice).
 """
 
 from __future__ import annotations
@@ -159,21 +170,48 @@ class ExpressServiceOps(EcsBase):
             call, cluster, name, config, params.get("tags") or [], resources
         )
         made.extend(("ecs", "DeregisterTaskDefinition", {"taskDefinition": t}) for t in resources["taskDefinitions"])
-        group_request = plan.target_group_request(name, cluster, call.ctx.account, port, vpc, config["healthCheckPath"])
-        target_group = (await call("elbv2", "CreateTargetGroup", group_request))["TargetGroups"][0]["TargetGroupArn"]
-        made.append(("elbv2", "DeleteTargetGroup", {"TargetGroupArn": target_group}))
+        target_group, alternate = [
+            await self._express_target_group(call, cluster, name, port, vpc, config, alternate=second)
+            for second in (False, True)
+        ]
+        made.extend(("elbv2", "DeleteTargetGroup", {"TargetGroupArn": arn}) for arn in (target_group, alternate))
         host = plan.endpoint_host(name, cluster, call.ctx.account, call.ctx.region)
         priority = await res.next_priority(call, shared["listenerArn"])
-        rule = await call("elbv2", "CreateRule", plan.rule_request(shared["listenerArn"], priority, host, target_group))
-        made.append(("elbv2", "DeleteRule", {"RuleArn": rule["Rules"][0]["RuleArn"]}))
-        resources.update(targetGroupArn=target_group, ruleArn=rule["Rules"][0]["RuleArn"], endpoint=host)
-        service = plan.service_request(cluster, name, task_definition, config, groups, target_group, port)
+        rule_request = plan.rule_request(shared["listenerArn"], priority, host, target_group, alternate)
+        rule = (await call("elbv2", "CreateRule", rule_request))["Rules"][0]["RuleArn"]
+        made.append(("elbv2", "DeleteRule", {"RuleArn": rule}))
+        resources.update(targetGroupArn=target_group, alternateTargetGroupArn=alternate, ruleArn=rule, endpoint=host)
+        balancers = plan.load_balancers(target_group, alternate, rule, params["infrastructureRoleArn"], port)
+        service = plan.service_request(cluster, name, task_definition, config, groups, balancers)
         if params.get("tags"):
             service["tags"] = params["tags"]
         await call("ecs", "CreateService", service)
         made.append(("ecs", "DeleteService", {"cluster": cluster, "service": name, "force": True}))
         await self._express_scaling(call, cluster, name, config, resources)
         return resources
+
+    @staticmethod
+    async def _express_target_group(
+        call: res.Calls, cluster: str, name: str, port: int, vpc: str, config: Doc, *, alternate: bool
+    ) -> str:
+        request = plan.target_group_request(
+            name, cluster, call.ctx.account, port, vpc, config["healthCheckPath"], alternate=alternate
+        )
+        return str((await call("elbv2", "CreateTargetGroup", request))["TargetGroups"][0]["TargetGroupArn"])
+
+    async def _express_alternate(self, call: res.Calls, doc: Doc, port: int) -> None:
+        """The second target group and the rule forwarding to both, for a service stored before Express
+        services deployed as canaries (its ECS service then moves from rolling to canary deployments)."""
+        resources = doc["resources"]
+        group = await call("elbv2", "DescribeTargetGroups", {"TargetGroupArns": [resources["targetGroupArn"]]})
+        vpc = group["TargetGroups"][0]["VpcId"]
+        config = doc["configurations"][-1]
+        alternate = await self._express_target_group(
+            call, doc["cluster"], doc["serviceName"], port, vpc, config, alternate=True
+        )
+        resources["alternateTargetGroupArn"] = alternate
+        shown = plan.rule_request("", 0, "", resources["targetGroupArn"], alternate)
+        await call("elbv2", "ModifyRule", {"RuleArn": resources["ruleArn"], "Actions": shown["Actions"]})
 
     async def _express_task_definition(
         self, call: res.Calls, cluster: str, name: str, config: Doc, tags: list[Doc], resources: Doc
@@ -234,15 +272,25 @@ class ExpressServiceOps(EcsBase):
         task_definition = await self._express_task_definition(
             call, cluster, name, config, doc.get("tags") or [], resources
         )
-        group = await call("elbv2", "DescribeTargetGroups", {"TargetGroupArns": [resources["targetGroupArn"]]})
-        health = {"TargetGroupArn": resources["targetGroupArn"], "HealthCheckPath": config["healthCheckPath"]}
-        if group["TargetGroups"][0].get("HealthCheckPath") != config["healthCheckPath"]:
-            await call("elbv2", "ModifyTargetGroup", health)
+        if "alternateTargetGroupArn" not in resources:
+            await self._express_alternate(call, doc, port)
+        target_groups = [resources["targetGroupArn"], resources["alternateTargetGroupArn"]]
+        # Both groups check the new path: the canary's tasks go to whichever one is idle.
+        for group in (await call("elbv2", "DescribeTargetGroups", {"TargetGroupArns": target_groups}))["TargetGroups"]:
+            if group.get("HealthCheckPath") != config["healthCheckPath"]:
+                health = {"TargetGroupArn": group["TargetGroupArn"], "HealthCheckPath": config["healthCheckPath"]}
+                await call("elbv2", "ModifyTargetGroup", health)
         groups = config["networkConfiguration"]["securityGroups"]
-        service = plan.service_request(
-            cluster, name, task_definition, config, groups, resources["targetGroupArn"], port
+        balancers = plan.load_balancers(
+            resources["targetGroupArn"],
+            resources["alternateTargetGroupArn"],
+            resources["ruleArn"],
+            doc["infrastructureRoleArn"],
+            port,
         )
-        update = {k: service[k] for k in ("cluster", "taskDefinition", "networkConfiguration", "loadBalancers")}
+        service = plan.service_request(cluster, name, task_definition, config, groups, balancers)
+        fields = ("cluster", "taskDefinition", "networkConfiguration", "loadBalancers", "deploymentConfiguration")
+        update = {k: service[k] for k in fields}
         await call("ecs", "UpdateService", {**update, "service": name, "forceNewDeployment": True})
         await self._express_scaling(call, cluster, name, config, resources)
         config["createdAt"] = self.now()
@@ -309,7 +357,10 @@ class ExpressServiceOps(EcsBase):
             service = await self._express_ecs_service(call, doc["cluster"], doc["serviceName"], active=False)
             if service.get("status") == "DRAINING":
                 continue  # its tasks still stop: their addresses hold the target group and security group
-            done = await call.remove("elbv2", "DeleteTargetGroup", {"TargetGroupArn": resources["targetGroupArn"]})
+            done = True
+            for key in ("targetGroupArn", "alternateTargetGroupArn"):
+                if resources.get(key):
+                    done = await call.remove("elbv2", "DeleteTargetGroup", {"TargetGroupArn": resources[key]}) and done
             if resources.get("securityGroup"):
                 done = await call.remove("ec2", "DeleteSecurityGroup", {"GroupId": resources["securityGroup"]}) and done
             for arn in resources["taskDefinitions"]:

@@ -1,0 +1,163 @@
+"""An ECS Express Mode service's update deployed as ECS deploys it, a canary, on an in-process server
+(fake runtime, fake clock) through its own operations: the host-header rule's weights go 95/5 to the
+second target group, stay so for the 3-minute canary bake while Describe shows both configurations,
+then all of it moves to the new tasks; the old ones stop after the deployment's 3-minute bake; Delete
+takes both target groups down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ecslite.clock import FakeClock
+from ecslite.config import Settings
+from ecslite.providers.base import RequestContext
+from ecslite.providers.ecs.express_resources import Calls
+from ecslite.runtime.fake import FakeRuntime
+from ecslite.server import Server
+from ecslite.store import express_services as store
+
+ACCOUNT = "000000000000"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/"
+
+
+async def weights(call: Calls, rule: str) -> dict[str, int]:
+    found = (await call("elbv2", "DescribeRules", {"RuleArns": [rule]}))["Rules"][0]
+    return {g["TargetGroupArn"]: g["Weight"] for g in found["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+
+
+async def images(call: Calls, arn: str) -> list[str]:
+    shown = (await call("ecs", "DescribeExpressGatewayService", {"serviceArn": arn}))["service"]
+    return sorted(c["primaryContainer"]["image"] for c in shown["activeConfigurations"])
+
+
+async def service(call: Calls) -> dict[str, Any]:
+    found: dict[str, Any] = (await call("ecs", "DescribeServices", {"cluster": "default", "services": ["shop"]}))[
+        "services"
+    ][0]
+    return found
+
+
+async def deployment(call: Calls, arn: str) -> dict[str, Any]:
+    found = await call("ecs", "DescribeServiceDeployments", {"serviceDeploymentArns": [arn]})
+    return dict(found["serviceDeployments"][0])
+
+
+async def until(clock: FakeClock, check: Callable[[], Any], limit: float) -> float:
+    """Let the clock run in half seconds until ``check`` (awaited) holds; the time it first held."""
+    deadline = clock.now() + limit
+    while not await check():
+        assert clock.now() < deadline, "condition not reached in time"
+        await clock.run_for(0.5, 0.5)
+    return clock.now()
+
+
+def test_update_is_a_canary_with_ecs_express_percent_and_bakes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        server = Server(
+            Settings(data_dir=tmp_path, ephemeral=True, runtime="fake"), clock=clock, runtime=FakeRuntime(clock)
+        )
+        await server.start()
+        try:
+            call = Calls(server.providers, RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test"))
+            request = {
+                "serviceName": "shop",
+                "executionRoleArn": ROLE + "exec",
+                "infrastructureRoleArn": ROLE + "infra",
+                "primaryContainer": {"image": "example/shop:1"},
+            }
+            arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
+            [balancer] = (await service(call))["loadBalancers"]
+            primary = balancer["targetGroupArn"]
+            alternate = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
+            rule = balancer["advancedConfiguration"]["productionListenerRule"]
+            first = (await service(call))["currentServiceDeployment"]
+            # A new service has no old tasks to share with: all its traffic stays on the first group.
+            await until(clock, lambda: _status(call, first, "SUCCESSFUL"), 600)
+            assert await weights(call, rule) == {primary: 100, alternate: 0}
+
+            update = {"serviceArn": arn, "primaryContainer": {"image": "example/shop:2"}}
+            await call("ecs", "UpdateExpressGatewayService", update)
+            current = (await service(call))["currentServiceDeployment"]
+            canary = await until(clock, lambda: _weighted(call, rule, {primary: 95, alternate: 5}), 300)
+            assert (await deployment(call, current))["lifecycleStage"] == "PRODUCTION_TRAFFIC_SHIFT"
+            assert await images(call, arn) == ["example/shop:1", "example/shop:2"]
+            shifted = await until(clock, lambda: _weighted(call, rule, {primary: 0, alternate: 100}), 600)
+            assert 179.0 <= shifted - canary <= 185.0  # the 3-minute canary bake, by the clock
+            # Both configurations serve until the deployment's own 3-minute bake is over.
+            assert await images(call, arn) == ["example/shop:1", "example/shop:2"]
+            done = await until(clock, lambda: _status(call, current, "SUCCESSFUL"), 600)
+            assert done - shifted >= 180.0
+            assert await images(call, arn) == ["example/shop:2"]
+
+            await call("ecs", "DeleteExpressGatewayService", {"serviceArn": arn})
+            await until(clock, lambda: _no_groups(call), 900)
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
+
+
+async def _status(call: Calls, arn: str, status: str) -> bool:
+    return bool((await deployment(call, arn))["status"] == status)
+
+
+async def _weighted(call: Calls, rule: str, expected: dict[str, int]) -> bool:
+    return await weights(call, rule) == expected
+
+
+async def _no_groups(call: Calls) -> bool:
+    return not (await call("elbv2", "DescribeTargetGroups", {}))["TargetGroups"]
+
+
+def test_a_service_stored_before_canaries_gets_its_second_group_at_its_next_update(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        settings = Settings(data_dir=tmp_path, ephemeral=True, runtime="fake")
+        server = Server(settings, clock=clock, runtime=FakeRuntime(clock))
+        await server.start()
+        try:
+            ctx = RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test")
+            call = Calls(server.providers, ctx)
+            request = {
+                "serviceName": "shop",
+                "executionRoleArn": ROLE + "exec",
+                "infrastructureRoleArn": ROLE + "infra",
+                "primaryContainer": {"image": "example/shop:1"},
+            }
+            arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
+            [balancer] = (await service(call))["loadBalancers"]
+            primary = balancer["targetGroupArn"]
+            rule = balancer["advancedConfiguration"]["productionListenerRule"]
+            # What such a service looked like: rolling, one group, a rule forwarding to it alone.
+            plain = {k: balancer[k] for k in ("targetGroupArn", "containerName", "containerPort")}
+            rolling = {"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100}
+            await call(
+                "ecs",
+                "UpdateService",
+                {"service": "shop", "loadBalancers": [plain], "deploymentConfiguration": rolling},
+            )
+            forward = [{"Type": "forward", "TargetGroupArn": primary}]
+            await call("elbv2", "ModifyRule", {"RuleArn": rule, "Actions": forward})
+            stored = store.get(server.db, ACCOUNT, "us-east-1", arn)
+            assert stored is not None
+            old = stored["resources"].pop("alternateTargetGroupArn")
+            with server.db.transaction():
+                store.put(server.db, ACCOUNT, "us-east-1", stored)
+            await call("elbv2", "DeleteTargetGroup", {"TargetGroupArn": old})
+            await clock.run_for(60, 0.5)
+
+            update = {"serviceArn": arn, "primaryContainer": {"image": "example/shop:2"}}
+            await call("ecs", "UpdateExpressGatewayService", update)
+            [balancer] = (await service(call))["loadBalancers"]
+            alternate = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
+            assert (await service(call))["deploymentConfiguration"]["strategy"] == "CANARY"
+            await until(clock, lambda: _weighted(call, rule, {primary: 95, alternate: 5}), 300)
+            await until(clock, lambda: _weighted(call, rule, {primary: 0, alternate: 100}), 600)
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
