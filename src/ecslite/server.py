@@ -104,7 +104,7 @@ class Server:
         # EventBridge rules on the one event bus: ECS's events and PutEvents to Logs and ECS targets.
         self.event_rules = add_event_rules(core, self.events, self.logs, self.ecs)
         self.providers["events"] = EventsProvider(self.db, self.clock, self.event_rules)
-        self.local_alb = add_local_alb(core, self.target_groups)
+        self.local_alb = add_local_alb(core, self.target_groups, self.telemetry.store)
         add_bridge_gateways(core)
         self.target_health = add_target_health(core)
         scaling = add_scaling(core, self.telemetry.store, self.ecs, self.providers)

@@ -25,6 +25,8 @@ listener on the load balancer's private addresses, so tasks reach it by its ``DN
   under its security policy. A changed certificate (ModifyListener, Add/RemoveListenerCertificates, a
   re-import) serves from the next connection on; a protocol or security policy change rebinds. Requested certificates
   are issued by the local CA (``<data dir>/tls/ca.pem``), which clients trust to verify them.
+- Metrics: every listener's proxy counts its traffic in one shared meter (``elb.metrics``), which
+  ``elb.publish`` writes as ``AWS/ApplicationELB`` CloudWatch metrics.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import Any, Protocol
 import httpx
 
 from ecslite.elb.balancer import ROUND_ROBIN, Balancer, Endpoint
+from ecslite.elb.metrics import AlbMeter
 from ecslite.elb.proxy import ListenerConfig, ListenerProxy
 from ecslite.elb.tls import ListenerTls
 from ecslite.listen_sockets import listen_tcp
@@ -201,8 +204,10 @@ class LocalAlb:
         attributes_of: Callable[[dict[str, Any]], dict[str, str]] | None = None,
         host_addresses: HostAddresses | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        meter: AlbMeter | None = None,
     ) -> None:
         self.db = db
+        self.meter = meter  # AWS/ApplicationELB counts, published by elb.publish
         self.transport = transport  # how targets are reached (the fake runtime's: loopback only)
         self.routing = routing
         self.host_addresses = host_addresses
@@ -318,7 +323,7 @@ class LocalAlb:
             log.error("local ALB listener could not bind", extra={"listener": config.arn, "error": str(error)})
             return
         port = int(sock.getsockname()[1])
-        proxy = ListenerProxy(config, self.routing, self.balancer, self._client)
+        proxy = ListenerProxy(config, self.routing, self.balancer, self._client, meter=self.meter)
         serve = functools.partial(
             asyncio.start_server,
             proxy.handle,

@@ -20,6 +20,10 @@ Client connections are parsed by ``h11`` on asyncio streams; targets are reached
    **502**, a target silent for the idle timeout (or not connecting within 10 s) **504**. Once the
    response has started, a failure can only close the client's connection.
 
+With a meter (:mod:`ecslite.elb.metrics`), each connection, request and response is counted in
+memory for the ``AWS/ApplicationELB`` metrics: who answered and with what class of status, the
+target's response time (request sent to response head), bytes both ways.
+
 Keep-alive follows h11: the next request is read once both sides finished the previous one; a
 client connection idle for the idle timeout is closed, as an ALB does, and one older than
 ``client_keep_alive.seconds`` is closed after the response in flight.
@@ -41,6 +45,7 @@ import h11
 import httpx
 
 from ecslite.elb.balancer import Balancer, Endpoint
+from ecslite.elb.metrics import AlbMeter, BalancerCounts
 from ecslite.elb.rules import FixedResponse, Forward, HttpRequest, Redirect, evaluate
 
 log = logging.getLogger(__name__)
@@ -131,6 +136,7 @@ class ListenerProxy:
         client: httpx.AsyncClient,
         *,
         clock: Callable[[], float] = time.time,
+        meter: AlbMeter | None = None,
     ) -> None:
         self.config = config
         self.routing = routing
@@ -138,6 +144,8 @@ class ListenerProxy:
         self.client = client
         self.clock = clock
         self.stats = ListenerStats()
+        # AWS/ApplicationELB counts (elb.metrics); a listener's load balancer never changes.
+        self.counts: BalancerCounts | None = meter.balancer(config.load_balancer_arn) if meter else None
 
     # -- connection ------------------------------------------------------------------------------
 
@@ -146,6 +154,9 @@ class ListenerProxy:
         source = str(peer[0]) if peer else "127.0.0.1"
         conn = h11.Connection(h11.SERVER)
         opened = time.monotonic()
+        counts = self.counts
+        if counts is not None:
+            counts.connection_opened()
         try:
             while True:
                 try:
@@ -170,12 +181,13 @@ class ListenerProxy:
             log.exception("local ALB request failed", extra={"listener": self.config.arn})
             await self._send_error(conn, writer, 500)
         finally:
+            if counts is not None:
+                counts.connection_closed()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    @staticmethod
-    async def _next(conn: h11.Connection, reader: asyncio.StreamReader, timeout: float | None = None) -> Any:
+    async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader, timeout: float | None = None) -> Any:
         while True:
             event = conn.next_event()
             if event is not h11.NEED_DATA:
@@ -184,12 +196,15 @@ class ListenerProxy:
                 data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
             except (ConnectionError, OSError) as error:
                 raise _ClientGone from error
+            if self.counts is not None:
+                self.counts.processed_bytes += len(data)
             conn.receive_data(data)
 
-    @staticmethod
-    async def _send(conn: h11.Connection, writer: asyncio.StreamWriter, event: Any) -> None:
+    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, event: Any) -> None:
         data = conn.send(event)
         if data:
+            if self.counts is not None:
+                self.counts.processed_bytes += len(data)
             writer.write(data)
             await writer.drain()
 
@@ -209,9 +224,14 @@ class ListenerProxy:
         await self._send(conn, writer, h11.Data(data=body))
         await self._send(conn, writer, h11.EndOfMessage())
 
-    async def _send_error(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int) -> None:
+    async def _send_error(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, group: str | None = None
+    ) -> None:
+        """The load balancer's own error page; ``group``: the target group a target was chosen in."""
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
+        if self.counts is not None:
+            self.counts.elb_response(status, group)
         with contextlib.suppress(Exception):
             await self._send_simple(conn, writer, status, [(b"content-type", b"text/html")], error_page(status))
 
@@ -258,15 +278,19 @@ class ListenerProxy:
         body = self._body(conn, reader) if has_body else None
         self.balancer.started(group, endpoint)
         try:
-            await self._forward(conn, writer, event, request, endpoint, body)
+            await self._forward(conn, writer, event, request, group, endpoint, body)
         finally:
             self.balancer.finished(group, endpoint)
 
     async def _answer(self, conn: h11.Connection, writer: asyncio.StreamWriter, decision: Any) -> None:
         if isinstance(decision, FixedResponse):
+            if self.counts is not None:
+                self.counts.rule_response(redirect=False)
             headers = [(b"content-type", decision.content_type.encode())] if decision.content_type else []
             await self._send_simple(conn, writer, decision.status, headers, decision.body.encode())
         elif isinstance(decision, Redirect):
+            if self.counts is not None:
+                self.counts.rule_response(redirect=True)
             await self._send_simple(conn, writer, decision.status, [(b"location", decision.location.encode())], b"")
         else:  # no rule (listener going away) or a forward with nothing to forward to
             await self._send_error(conn, writer, 503)
@@ -322,6 +346,7 @@ class ListenerProxy:
         writer: asyncio.StreamWriter,
         event: h11.Request,
         request: HttpRequest,
+        group: str,
         endpoint: Endpoint,
         body: AsyncIterator[bytes] | None,
     ) -> None:
@@ -330,18 +355,22 @@ class ListenerProxy:
         upstream = httpx.Request(request.method, url, headers=self._upstream_headers(event, request), content=body)
         idle = self.config.idle_timeout
         upstream.extensions["timeout"] = httpx.Timeout(idle, connect=CONNECT_TIMEOUT_SECONDS).as_dict()
+        sent = time.perf_counter()
         try:
             response = await self.client.send(upstream, stream=True)
         except _ClientGone:
             raise
         except httpx.TimeoutException as error:
             self._failed(endpoint, error)
-            await self._send_error(conn, writer, 504)
+            await self._send_error(conn, writer, 504, group)
             return
         except (httpx.TransportError, httpx.StreamError) as error:
             self._failed(endpoint, error)
-            await self._send_error(conn, writer, 502)
+            await self._send_error(conn, writer, 502, group)
             return
+        if self.counts is not None:
+            # TargetResponseTime: from the request leaving to the response's head arriving.
+            self.counts.target_response(group, response.status_code, time.perf_counter() - sent)
         try:
             await self._relay(conn, writer, response)
         finally:

@@ -11,12 +11,19 @@ if TYPE_CHECKING:
     from ecslite.control.target_groups import ElbTargetGroups
     from ecslite.control.target_health import TargetHealth
     from ecslite.elb.listeners import LocalAlb
+    from ecslite.telemetry.store import TelemetryStore
+
+# AWS/ApplicationELB metrics are written at most every 10 s, and six times per --metrics-period.
+ALB_METRICS_INTERVAL = 10.0
 
 
-def add_local_alb(core: Core, target_groups: ElbTargetGroups) -> LocalAlb:
+def add_local_alb(core: Core, target_groups: ElbTargetGroups, telemetry: TelemetryStore | None = None) -> LocalAlb:
     """Each ELBv2 listener served on 127.0.0.1 (§7.5), routing to the target groups' routing set, and
-    on its load balancer's private addresses on the bridge where the runtime has one."""
+    on its load balancer's private addresses on the bridge where the runtime has one; its
+    ``AWS/ApplicationELB`` metrics written to CloudWatch (elb.publish)."""
     from ecslite.elb.listeners import LocalAlb, StoreRouting
+    from ecslite.elb.metrics import AlbMeter
+    from ecslite.elb.publish import AlbMetricsPublisher
 
     transport = None
     if isinstance(core.runtime, FakeRuntime):
@@ -24,13 +31,18 @@ def add_local_alb(core: Core, target_groups: ElbTargetGroups) -> LocalAlb:
         from ecslite.elb.listeners import TARGET_LIMITS
 
         transport = LoopbackOnlyTransport(TARGET_LIMITS)
+    meter = AlbMeter()
     local_alb = LocalAlb(
         core.db,
         StoreRouting(core.db, target_groups.healthy_targets),
         host_addresses=getattr(core.runtime, "network", None),
         transport=transport,
+        meter=meter,
     )
     core.components.append(local_alb)
+    minute = core.settings.metrics_period
+    interval = min(ALB_METRICS_INTERVAL, minute / 6)
+    core.components.append(AlbMetricsPublisher(core.db, core.clock, meter, interval, telemetry, minute))
     return local_alb
 
 
