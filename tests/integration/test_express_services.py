@@ -1,8 +1,9 @@
 """ECS Express Mode services through boto3 and the AWS CLI against the server (fake runtime): Create
 makes the task definition, service, shared ALB with its HTTPS listener and host-header rule, target
-group, scaling target and policy, and the endpoint answers through the local ALB over TLS with
-ecslite's CA; Update deploys a new configuration as a canary on the second target group (the host's
-rule weighted 95/5); Delete takes it all down; errors."""
+group, scaling target and policy, the 4xx/5xx rollback alarm the service names, and the endpoint
+answers through the local ALB over TLS with ecslite's CA; Update deploys a new configuration as a
+canary on the second target group (the host's rule weighted 95/5); Delete takes it all down (the
+alarm at once); errors."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def backend() -> Iterator[EchoBackend]:
 
 @pytest.fixture
 def clients(endpoint: str) -> dict[str, Any]:
-    names = ("ecs", "elbv2", "application-autoscaling", "logs", "ec2", "acm")
+    names = ("ecs", "elbv2", "application-autoscaling", "logs", "ec2", "acm", "cloudwatch")
     return {name: make_client(name, endpoint) for name in names}
 
 
@@ -49,6 +50,11 @@ def create(ecs: Any, name: str = "shop", **extra: Any) -> dict[str, Any]:
             **extra,
         )["service"]
     )
+
+
+def rollback_alarms(cloudwatch: Any) -> list[dict[str, Any]]:
+    found = cloudwatch.describe_alarms(AlarmNamePrefix="ecs-express-", AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+    return [a for a in found if a["AlarmName"].endswith("-4xx-5xx-rollback")]
 
 
 def ca_pem(server: RunningServer) -> str:
@@ -88,6 +94,33 @@ def test_create_makes_the_resources_and_the_endpoint_answers_over_https(
     assert tracking["TargetValue"] == 60.0
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
     assert clients["logs"].describe_log_groups(logGroupNamePrefix="/aws/ecs/default/shop")["logGroups"]
+    # The 4xx/5xx rollback alarm (ECS: "> 1 for 2 datapoints within 3 minutes") over both groups,
+    # named in the service's deployment alarms with rollback.
+    alternate = service["loadBalancers"][0]["advancedConfiguration"]["alternateTargetGroupArn"]
+    [alarm] = rollback_alarms(clients["cloudwatch"])
+    assert service["deploymentConfiguration"]["alarms"] == {
+        "alarmNames": [alarm["AlarmName"]],
+        "enable": True,
+        "rollback": True,
+    }
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1.0, "GreaterThanThreshold")
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"]) == (3, 2, "notBreaching")
+    lb_dimension = lb_arn.split(":", 5)[5].removeprefix("loadbalancer/")
+    watched = {
+        (q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Metric"]["Dimensions"][1]["Value"])
+        for q in alarm["Metrics"]
+        if "MetricStat" in q
+        and q["MetricStat"]["Metric"]["Namespace"] == "AWS/ApplicationELB"
+        and q["MetricStat"]["Metric"]["Dimensions"][0] == {"Name": "LoadBalancer", "Value": lb_dimension}
+        and (q["MetricStat"]["Period"], q["MetricStat"]["Stat"]) == (60, "Sum")
+    }
+    assert watched == {
+        (metric, arn.split(":", 5)[5])
+        for metric in ("RequestCount", "HTTPCode_Target_4XX_Count", "HTTPCode_Target_5XX_Count")
+        for arn in (group_arn, alternate)
+    }
+    [expression] = [q for q in alarm["Metrics"] if q.get("ReturnData", True)]
+    assert expression["Expression"].startswith("100 * SUM([")
 
     # A second service of the same network shares the load balancer, with a rule of its own.
     other = create(ecs, "cart")["activeConfigurations"][0]["ingressPaths"][0]["endpoint"].removeprefix("https://")
@@ -205,8 +238,10 @@ def test_delete_takes_down_what_it_made(clients: dict[str, Any]) -> None:
     ecs, elbv2, ec2 = clients["ecs"], clients["elbv2"], clients["ec2"]
     groups_before = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
     arn = create(ecs)["serviceArn"]
+    assert len(rollback_alarms(clients["cloudwatch"])) == 1
     deleted = ecs.delete_express_gateway_service(serviceArn=arn)["service"]
     assert deleted["status"]["statusCode"] in ("DRAINING", "INACTIVE")
+    assert rollback_alarms(clients["cloudwatch"]) == []  # deleted with the service
     # No further Express call: the delete's follow-up takes the rest down once the tasks are gone.
     wait_for(lambda: elbv2.describe_load_balancers()["LoadBalancers"] == [], 30)
     status = lambda: ecs.describe_express_gateway_service(serviceArn=arn)["service"]["status"]["statusCode"]  # noqa: E731

@@ -2,7 +2,8 @@
 (fake runtime, fake clock) through its own operations: the host-header rule's weights go 95/5 to the
 second target group, stay so for the 3-minute canary bake while Describe shows both configurations,
 then all of it moves to the new tasks; the old ones stop after the deployment's 3-minute bake; Delete
-takes both target groups down."""
+takes both target groups down. Errors of the canary's tasks, counted by the local ALB and published
+as its metrics, set off the rollback alarm and put all traffic back on the old group."""
 
 from __future__ import annotations
 
@@ -109,6 +110,10 @@ async def _weighted(call: Calls, rule: str, expected: dict[str, int]) -> bool:
     return await weights(call, rule) == expected
 
 
+async def _alarm_state(call: Calls, name: str) -> str:
+    return str((await call("cloudwatch", "DescribeAlarms", {"AlarmNames": [name]}))["MetricAlarms"][0]["StateValue"])
+
+
 async def _no_groups(call: Calls) -> bool:
     return not (await call("elbv2", "DescribeTargetGroups", {}))["TargetGroups"]
 
@@ -157,6 +162,66 @@ def test_a_service_stored_before_canaries_gets_its_second_group_at_its_next_upda
             assert (await service(call))["deploymentConfiguration"]["strategy"] == "CANARY"
             await until(clock, lambda: _weighted(call, rule, {primary: 95, alternate: 5}), 300)
             await until(clock, lambda: _weighted(call, rule, {primary: 0, alternate: 100}), 600)
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
+
+
+def test_errors_during_the_canary_set_off_the_rollback_alarm_and_traffic_returns_to_the_old_group(
+    tmp_path: Path,
+) -> None:
+    """The canary's group answers 500 to its 5 % (5 % of all responses, over the alarm's 1 %): the
+    local ALB's counts, published as ``AWS/ApplicationELB`` metrics, put the rollback alarm in ALARM
+    and the deployment rolls back with all traffic on the old group."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        server = Server(
+            Settings(data_dir=tmp_path, ephemeral=True, runtime="fake"), clock=clock, runtime=FakeRuntime(clock)
+        )
+        await server.start()
+        try:
+            call = Calls(server.providers, RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test"))
+            request = {
+                "serviceName": "shop",
+                "executionRoleArn": ROLE + "exec",
+                "infrastructureRoleArn": ROLE + "infra",
+                "primaryContainer": {"image": "example/shop:1"},
+            }
+            arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
+            [balancer] = (await service(call))["loadBalancers"]
+            primary = balancer["targetGroupArn"]
+            alternate = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
+            rule = balancer["advancedConfiguration"]["productionListenerRule"]
+            [alarm] = (await service(call))["deploymentConfiguration"]["alarms"]["alarmNames"]
+            lb = (await call("elbv2", "DescribeTargetGroups", {"TargetGroupArns": [primary]}))["TargetGroups"][0][
+                "LoadBalancerArns"
+            ][0]
+            first = (await service(call))["currentServiceDeployment"]
+            await until(clock, lambda: _status(call, first, "SUCCESSFUL"), 600)
+
+            await call("ecs", "UpdateExpressGatewayService", {"serviceArn": arn, "primaryContainer": {"image": "b:2"}})
+            current = (await service(call))["currentServiceDeployment"]
+            canary = await until(clock, lambda: _weighted(call, rule, {primary: 95, alternate: 5}), 300)
+            counts = server.local_alb.meter
+            assert counts is not None
+
+            async def serve_until_alarm() -> bool:
+                # Half a second of traffic as the rule splits it: 19 answered by the old tasks, 1 by
+                # the canary's, with 500.
+                balancer = counts.balancer(lb)
+                for _ in range(19):
+                    balancer.target_response(primary, 200, 0.01)
+                balancer.target_response(alternate, 500, 0.01)
+                return await _alarm_state(call, alarm) == "ALARM"
+
+            alarmed = await until(clock, serve_until_alarm, 300)
+            assert alarmed - canary < 180.0  # within the canary bake: the canary never got all traffic
+            await until(clock, lambda: _status(call, current, "ROLLBACK_SUCCESSFUL"), 600)
+            assert await weights(call, rule) == {primary: 100, alternate: 0}
+            assert (await deployment(call, current))["alarms"]["triggeredAlarmNames"] == [alarm]
+            assert await images(call, arn) == ["example/shop:1"]
         finally:
             await server.stop()
 

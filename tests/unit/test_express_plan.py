@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ecslite.model.traffic_shift import shift_plan, split_weights
+from ecslite.providers.cloudwatch.expressions import evaluate
 from ecslite.providers.ecs import express_plan as plan
 from ecslite.providers.ecs.errors import InvalidParameterException
 from ecslite.providers.ecs.service_blue_green import check_configuration
@@ -66,7 +67,7 @@ def test_service_and_load_balancing_requests() -> None:
     config = resolved(scalingTarget={"minTaskCount": 2})
     config["networkConfiguration"] = {"subnets": ["subnet-1", "subnet-2"]}
     balancers = plan.load_balancers("arn:tg", "arn:tg2", "arn:rule", "arn:role", 80)
-    service = plan.service_request("default", "shop", "arn:td", config, ["sg-1"], balancers)
+    service = plan.service_request("default", "shop", "arn:td", config, ["sg-1"], balancers, "shop-alarm")
     assert service["desiredCount"] == 2 and service["launchType"] == "FARGATE"
     assert service["networkConfiguration"]["awsvpcConfiguration"] == {
         "subnets": ["subnet-1", "subnet-2"],
@@ -81,6 +82,7 @@ def test_service_and_load_balancing_requests() -> None:
     assert deployment["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     assert (deployment["strategy"], deployment["bakeTimeInMinutes"]) == ("CANARY", 3)
     assert deployment["canaryConfiguration"] == {"canaryPercent": 5.0, "canaryBakeTimeInMinutes": 3}
+    assert deployment["alarms"] == {"alarmNames": ["shop-alarm"], "enable": True, "rollback": True}
     group = plan.target_group_request("a-very-long-service-name-indeed", "default", "0", 8080, "vpc-1", "/hc")
     assert len(group["Name"]) <= 32 and group["TargetType"] == "ip" and group["HealthCheckPath"] == "/hc"
     second = plan.target_group_request(
@@ -108,7 +110,7 @@ def test_service_and_load_balancing_requests() -> None:
 
 
 def test_the_deployment_is_ecs_express_canary_on_ecslites_traffic_shift() -> None:
-    config = plan.deployment_configuration()
+    config = plan.deployment_configuration("shop-alarm")
     # ecslite's own CreateService/UpdateService checks accept it, and the shift it makes is ECS's:
     # 5 % (weights 5 / 95) for 3 minutes, then all of it.
     check_configuration(config, daemon=False, ecs_controller=True)
@@ -158,3 +160,49 @@ def test_check_request_rejects(params: dict[str, Any], message: str) -> None:
 
 def test_check_request_allows_a_partial_update() -> None:
     plan.check_request({"cpu": "512"}, creating=False)
+
+
+LB = "arn:aws:elasticloadbalancing:us-east-1:0:loadbalancer/app/gw/abc"
+BLUE = "arn:aws:elasticloadbalancing:us-east-1:0:targetgroup/shop/def"
+GREEN = "arn:aws:elasticloadbalancing:us-east-1:0:targetgroup/shop-2/789"
+
+
+def test_rollback_alarm_is_the_error_percentage_over_both_groups() -> None:
+    name = plan.rollback_alarm_name("default", "s" * 255)
+    assert len(name) <= 255 and name != plan.rollback_alarm_name("other", "s" * 255)
+    request = plan.rollback_alarm_request(name, LB, [BLUE, GREEN])
+    assert request["AlarmName"] == name
+    # "> 1 for 2 datapoints within 3 minutes" (ECS developer guide), on one-minute sums.
+    assert (request["Threshold"], request["ComparisonOperator"]) == (1.0, "GreaterThanThreshold")
+    assert (request["EvaluationPeriods"], request["DatapointsToAlarm"]) == (3, 2)
+    assert request["TreatMissingData"] == "notBreaching"
+    stats = [q for q in request["Metrics"] if "MetricStat" in q]
+    assert all(q["MetricStat"]["Period"] == 60 and q["MetricStat"]["Stat"] == "Sum" for q in stats)
+    assert all(q["MetricStat"]["Metric"]["Namespace"] == "AWS/ApplicationELB" for q in stats)
+    shown = {
+        (
+            q["MetricStat"]["Metric"]["MetricName"],
+            tuple((d["Name"], d["Value"]) for d in q["MetricStat"]["Metric"]["Dimensions"]),
+        )
+        for q in stats
+    }
+    assert shown == {
+        (metric, (("LoadBalancer", "app/gw/abc"), ("TargetGroup", group)))
+        for metric in ("RequestCount", "HTTPCode_Target_4XX_Count", "HTTPCode_Target_5XX_Count")
+        for group in ("targetgroup/shop/def", "targetgroup/shop-2/789")
+    }
+    [returned] = [q for q in request["Metrics"] if q["ReturnData"]]
+    assert "MetricStat" not in returned
+
+    # The expression, evaluated by ecslite's metric math on what the publisher writes (nothing for
+    # a zero count): minute 0 has 5 errors of 200 requests (2.5 %) though only the canary's group
+    # has 5XX and no group has 4XX; minute 60 has requests and no error, so no datapoint.
+    by_metric = {
+        (q["MetricStat"]["Metric"]["MetricName"], q["MetricStat"]["Metric"]["Dimensions"][1]["Value"]): q["Id"]
+        for q in stats
+    }
+    series = {q["Id"]: {} for q in stats}
+    series[by_metric[("RequestCount", "targetgroup/shop/def")]] = {0.0: 190.0, 60.0: 100.0}
+    series[by_metric[("RequestCount", "targetgroup/shop-2/789")]] = {0.0: 10.0}
+    series[by_metric[("HTTPCode_Target_5XX_Count", "targetgroup/shop-2/789")]] = {0.0: 5.0}
+    assert evaluate(returned["Expression"], series, []) == {0.0: 2.5}

@@ -4,8 +4,10 @@
   (telemetry.runtime_metrics, spec/ecs.md §6.4, §12.2), read through ``cloudwatch_datapoints`` on a
   thread (the telemetry store blocks). They are not partitioned by account: a cluster name is the
   metric's identity, as the samples carry no account.
-- Every other namespace is what PutMetricData stored (store.cloudwatch), partitioned by account
-  and region.
+- Every other namespace is what ``store.cloudwatch`` holds, partitioned by account and region:
+  what PutMetricData stored, and what ecslite writes there itself under AWS namespaces
+  (``AWS/ApplicationELB`` from the local ALB, elb.publish; ``AWS/Scheduler`` from
+  control.target_invocations).
 
 Periods are aligned to multiples of the period since the epoch, as CloudWatch aligns them; a
 period without data has no bucket. Percentiles (``p90``, ``p99.9``) are computed for user metrics

@@ -13,6 +13,17 @@ production traffic for a 3-minute canary bake, then the rest, then a 3-minute ba
 tasks stop; so the service has the ECS deployment controller, strategy ``CANARY`` and, on its load
 balancer, an ``advancedConfiguration`` with a second (alternate) target group and the host-header
 rule as its production rule, which forwards to both groups (weight 0 to the idle one).
+
+The same page has ECS roll a deployment back "if sum of 4xx and 5xx errors percentage is > 1 for 2
+datapoints within 3 minutes": :func:`rollback_alarm_request` is that alarm, named in the service's
+``deploymentConfiguration.alarms`` with rollback. ECS documents neither its name nor its metrics, so
+these are ecslite's reading (unverified): a metric-math alarm on the local ALB's ``AWS/ApplicationELB``
+metrics, 100 × (``HTTPCode_Target_4XX_Count`` + ``HTTPCode_Target_5XX_Count``) / ``RequestCount``
+summed over both of the service's target groups (``LoadBalancer`` + ``TargetGroup``: the load
+balancer is shared by every Express service of the network, and the canary's 5 % weighs in with the
+rest of the traffic), one-minute periods, above 1 for 2 of 3 datapoints, a minute without errors
+(no datapoint, as ALB writes none for zero) not breaching. ``HTTPCode_ELB_*`` has no target group
+dimension, so a response the load balancer makes itself does not count.
 """
 
 from __future__ import annotations
@@ -41,6 +52,12 @@ HTTPS_PORT = 443
 # the new tasks before the old ones stop.
 CANARY_PERCENT = 5.0
 CANARY_BAKE_MINUTES = 3
+# The rollback alarm ("4xx and 5xx errors percentage is > 1 for 2 datapoints within 3 minutes").
+ROLLBACK_THRESHOLD = 1.0
+ROLLBACK_PERIOD = 60
+ROLLBACK_EVALUATION_PERIODS = 3
+ROLLBACK_DATAPOINTS = 2
+ELB_NAMESPACE = "AWS/ApplicationELB"
 BAKE_MINUTES = 3
 
 # autoScalingMetric → Application Auto Scaling's predefined metric.
@@ -226,8 +243,9 @@ def rule_request(listener: str, priority: int, host: str, target_group: str, alt
     }
 
 
-def deployment_configuration() -> Doc:
-    """Express Mode's canary, with the circuit breaker rolling back a deployment that cannot start."""
+def deployment_configuration(alarm: str) -> Doc:
+    """Express Mode's canary, with the circuit breaker rolling back a deployment that cannot start
+    and ``alarm`` (the 4xx/5xx rollback alarm) rolling back one that errs."""
     return {
         "strategy": "CANARY",
         "canaryConfiguration": {"canaryPercent": CANARY_PERCENT, "canaryBakeTimeInMinutes": CANARY_BAKE_MINUTES},
@@ -235,6 +253,50 @@ def deployment_configuration() -> Doc:
         "maximumPercent": 200,
         "minimumHealthyPercent": 100,
         "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+        "alarms": {"alarmNames": [alarm], "enable": True, "rollback": True},
+    }
+
+
+def rollback_alarm_name(cluster: str, service: str) -> str:
+    """The rollback alarm's name (ecslite's choice: ECS's is undocumented), unique per cluster and
+    service and within CloudWatch's 255 characters."""
+    return f"ecs-express-{service[:200]}-{short_hash(cluster, service)}-4xx-5xx-rollback"
+
+
+def elb_dimension(arn: str) -> str:
+    """A load balancer's or target group's ``AWS/ApplicationELB`` dimension value: ``app/<name>/<id>``
+    or ``targetgroup/<name>/<id>``."""
+    return arn.split(":", 5)[5].removeprefix("loadbalancer/")
+
+
+def rollback_alarm_request(name: str, load_balancer: str, target_groups: list[str]) -> Doc:
+    """PutMetricAlarm's request for the rollback alarm over ``target_groups`` behind ``load_balancer``."""
+    lb = elb_dimension(load_balancer)
+
+    def query(query_id: str, metric: str, group: str) -> Doc:
+        dims = [{"Name": "LoadBalancer", "Value": lb}, {"Name": "TargetGroup", "Value": elb_dimension(group)}]
+        stat = {"Metric": {"Namespace": ELB_NAMESPACE, "MetricName": metric, "Dimensions": dims}}
+        return {"Id": query_id, "MetricStat": {**stat, "Period": ROLLBACK_PERIOD, "Stat": "Sum"}, "ReturnData": False}
+
+    requests = [query(f"requests{i}", "RequestCount", g) for i, g in enumerate(target_groups)]
+    errors = [
+        query(f"target{code.lower()}{i}", f"HTTPCode_Target_{code}_Count", g)
+        for i, g in enumerate(target_groups)
+        for code in ("4XX", "5XX")
+    ]
+    # SUM over a list keeps the minutes any member has, so a group or a class without errors (no
+    # datapoint) does not hide the others' errors.
+    expression = f"100 * SUM([{', '.join(q['Id'] for q in errors)}]) / SUM([{', '.join(q['Id'] for q in requests)}])"
+    percent = {"Id": "errorpercent", "Expression": expression, "Label": "4xx and 5xx errors (%)", "ReturnData": True}
+    return {
+        "AlarmName": name,
+        "AlarmDescription": "ECS Express Mode: rolls a deployment back when 4xx and 5xx responses exceed 1 %.",
+        "Metrics": [*requests, *errors, percent],
+        "EvaluationPeriods": ROLLBACK_EVALUATION_PERIODS,
+        "DatapointsToAlarm": ROLLBACK_DATAPOINTS,
+        "Threshold": ROLLBACK_THRESHOLD,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
     }
 
 
@@ -253,7 +315,13 @@ def load_balancers(target_group: str, alternate: str, rule: str, role: str, port
 
 
 def service_request(
-    cluster: str, service: str, task_definition: str, config: Doc, groups: list[str], balancers: list[Doc]
+    cluster: str,
+    service: str,
+    task_definition: str,
+    config: Doc,
+    groups: list[str],
+    balancers: list[Doc],
+    alarm: str,
 ) -> Doc:
     """CreateService's request: Fargate, awsvpc, behind ``balancers``, deployed as Express Mode's canary."""
     subnets = config["networkConfiguration"]["subnets"]
@@ -267,7 +335,7 @@ def service_request(
         "loadBalancers": balancers,
         "healthCheckGracePeriodSeconds": 30,
         "deploymentController": {"type": "ECS"},
-        "deploymentConfiguration": deployment_configuration(),
+        "deploymentConfiguration": deployment_configuration(alarm),
     }
 
 

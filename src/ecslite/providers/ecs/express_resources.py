@@ -1,6 +1,7 @@
 """Making and taking down what an ECS Express Mode service stands on, through ecslite's own
 operations (the same handlers the API reaches, with a request context of their own), so that every
-resource shows through the usual APIs: DescribeLoadBalancers, DescribeRules, DescribeScalableTargets.
+resource shows through the usual APIs: DescribeLoadBalancers, DescribeRules, DescribeScalableTargets,
+DescribeAlarms.
 
 - :class:`Calls` invokes another provider's operation by its AWS name.
 - The network's shared part (load balancer security group, certificate for ``*.ecs.<region>.on.aws``
@@ -32,6 +33,7 @@ _GONE = {
     "TargetGroupNotFound",
     "InvalidGroup.NotFound",
     "ResourceNotFoundException",
+    "ResourceNotFound",  # CloudWatch's DeleteAlarms
     "ObjectNotFoundException",
     "ServiceNotFoundException",
     "ServiceNotActiveException",

@@ -20,17 +20,21 @@ canary bake (``control.service_blue_green``); the old tasks stop after the deplo
 the next update's canary goes to the other group. The configuration joins ``activeConfigurations``
 while its deployment runs, so Describe shows both during the canary. ECS also rolls an Express
 deployment back on an alarm over the 4xx and 5xx error percentage (above 1 for 2 datapoints within
-3 minutes); that alarm is not made here, as ecslite's load balancer publishes no ``AWS/ApplicationELB``
-metrics and it could never fire (a known difference; the circuit breaker still rolls back). Services
-stored before the canary get their second group at their next Update. The ECS service's
+3 minutes): a metric-math CloudWatch alarm on the local ALB's ``AWS/ApplicationELB`` metrics over
+both target groups (``express_plan.rollback_alarm_request``; its name and exact metrics are
+unverified), made with the service, named in its ``deploymentConfiguration.alarms`` with rollback
+(``control.service_alarms`` watches it through the canary and the bake) and deleted with it. Services
+stored before the canary get their second group, and before the alarm their alarm, at their next
+Update. ECS lists the alarm among a revision's ``ecsManagedResources.metricAlarms``
+(DescribeServiceRevisions), which ecslite does not show; DescribeAlarms does. The ECS service's
 ``resourceManagementType`` is not shown.
 
-Delete scales the service to zero and deletes it; what depends on its tasks being gone (both target
-groups, the task security group) and the network's load balancer, once no Express service uses it,
-are taken down by a follow-up that looks again every :data:`DRAIN_POLL_SECONDS` of the clock (and
-by any later Express call) until the service is ``INACTIVE``; a server restarted meanwhile finishes
-it at the next Express call. Log groups are kept, as CloudWatch Logs outlives the service (a
-deliberate, unverified choice).
+Delete scales the service to zero and deletes it and its rollback alarm; what depends on its tasks
+being gone (both target groups, the task security group) and the network's load balancer, once no
+Express service uses it, are taken down by a follow-up that looks again every
+:data:`DRAIN_POLL_SECONDS` of the clock (and by any later Express call) until the service is
+``INACTIVE``; a server restarted meanwhile finishes it at the next Express call. Log groups are
+kept, as CloudWatch Logs outlives the service (a deliberate, unverified choice).
 """
 
 from __future__ import annotations
@@ -181,8 +185,10 @@ class ExpressServiceOps(EcsBase):
         rule = (await call("elbv2", "CreateRule", rule_request))["Rules"][0]["RuleArn"]
         made.append(("elbv2", "DeleteRule", {"RuleArn": rule}))
         resources.update(targetGroupArn=target_group, alternateTargetGroupArn=alternate, ruleArn=rule, endpoint=host)
+        alarm = await self._express_alarm(call, cluster, name, resources)
+        made.append(("cloudwatch", "DeleteAlarms", {"AlarmNames": [alarm]}))
         balancers = plan.load_balancers(target_group, alternate, rule, params["infrastructureRoleArn"], port)
-        service = plan.service_request(cluster, name, task_definition, config, groups, balancers)
+        service = plan.service_request(cluster, name, task_definition, config, groups, balancers, alarm)
         if params.get("tags"):
             service["tags"] = params["tags"]
         await call("ecs", "CreateService", service)
@@ -198,6 +204,16 @@ class ExpressServiceOps(EcsBase):
             name, cluster, call.ctx.account, port, vpc, config["healthCheckPath"], alternate=alternate
         )
         return str((await call("elbv2", "CreateTargetGroup", request))["TargetGroups"][0]["TargetGroupArn"])
+
+    @staticmethod
+    async def _express_alarm(call: res.Calls, cluster: str, name: str, resources: Doc) -> str:
+        """Put the service's 4xx/5xx rollback alarm over both target groups; its name."""
+        alarm = plan.rollback_alarm_name(cluster, name)
+        groups = [resources["targetGroupArn"], resources["alternateTargetGroupArn"]]
+        request = plan.rollback_alarm_request(alarm, resources["shared"]["loadBalancerArn"], groups)
+        await call("cloudwatch", "PutMetricAlarm", request)
+        resources["rollbackAlarm"] = alarm
+        return alarm
 
     async def _express_alternate(self, call: res.Calls, doc: Doc, port: int) -> None:
         """The second target group and the rule forwarding to both, for a service stored before Express
@@ -274,6 +290,9 @@ class ExpressServiceOps(EcsBase):
         )
         if "alternateTargetGroupArn" not in resources:
             await self._express_alternate(call, doc, port)
+            resources.pop("rollbackAlarm", None)  # it must watch the new group too
+        if "rollbackAlarm" not in resources:  # also a service stored before the alarm was made
+            await self._express_alarm(call, cluster, name, resources)
         target_groups = [resources["targetGroupArn"], resources["alternateTargetGroupArn"]]
         # Both groups check the new path: the canary's tasks go to whichever one is idle.
         for group in (await call("elbv2", "DescribeTargetGroups", {"TargetGroupArns": target_groups}))["TargetGroups"]:
@@ -288,7 +307,9 @@ class ExpressServiceOps(EcsBase):
             doc["infrastructureRoleArn"],
             port,
         )
-        service = plan.service_request(cluster, name, task_definition, config, groups, balancers)
+        service = plan.service_request(
+            cluster, name, task_definition, config, groups, balancers, resources["rollbackAlarm"]
+        )
         fields = ("cluster", "taskDefinition", "networkConfiguration", "loadBalancers", "deploymentConfiguration")
         update = {k: service[k] for k in fields}
         await call("ecs", "UpdateService", {**update, "service": name, "forceNewDeployment": True})
@@ -321,6 +342,8 @@ class ExpressServiceOps(EcsBase):
         )
         await call.remove("elbv2", "DeleteRule", {"RuleArn": resources["ruleArn"]})
         await call.remove("ecs", "DeleteService", {"cluster": cluster, "service": name, "force": True})
+        if resources.get("rollbackAlarm"):
+            await call.remove("cloudwatch", "DeleteAlarms", {"AlarmNames": [resources["rollbackAlarm"]]})
         doc["status"], doc["updatedAt"] = "DRAINING", self.now()
         with self.db.transaction():
             store.put(self.db, ctx.account, ctx.region, doc)
