@@ -160,6 +160,17 @@ def test_a_service_stored_before_canaries_gets_its_second_group_at_its_next_upda
             [balancer] = (await service(call))["loadBalancers"]
             alternate = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
             assert (await service(call))["deploymentConfiguration"]["strategy"] == "CANARY"
+            # The rollback alarm is put again over both groups, the new one included.
+            [alarm] = (await service(call))["deploymentConfiguration"]["alarms"]["alarmNames"]
+            [shown] = (await call("cloudwatch", "DescribeAlarms", {"AlarmNames": [alarm]}))["MetricAlarms"]
+            watched = {
+                d["Value"]
+                for q in shown["Metrics"]
+                if "MetricStat" in q
+                for d in q["MetricStat"]["Metric"]["Dimensions"]
+                if d["Name"] == "TargetGroup"
+            }
+            assert watched == {arn.split(":", 5)[5] for arn in (primary, alternate)}
             await until(clock, lambda: _weighted(call, rule, {primary: 95, alternate: 5}), 300)
             await until(clock, lambda: _weighted(call, rule, {primary: 0, alternate: 100}), 600)
         finally:
