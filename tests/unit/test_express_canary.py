@@ -8,7 +8,8 @@ as its metrics, set off the rollback alarm and put all traffic back on the old g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,26 @@ from ecslite.store import express_services as store
 
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/"
+SHOP = {
+    "serviceName": "shop",
+    "executionRoleArn": ROLE + "exec",
+    "infrastructureRoleArn": ROLE + "infra",
+    "primaryContainer": {"image": "example/shop:1"},
+}
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Server, FakeClock, Calls]]:
+    """An in-process server on the fake runtime and a fake clock, and its operations' caller."""
+    clock = FakeClock()
+    server = Server(
+        Settings(data_dir=tmp_path, ephemeral=True, runtime="fake"), clock=clock, runtime=FakeRuntime(clock)
+    )
+    await server.start()
+    try:
+        yield server, clock, Calls(server.providers, RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test"))
+    finally:
+        await server.stop()
 
 
 async def weights(call: Calls, rule: str) -> dict[str, int]:
@@ -57,19 +78,8 @@ async def until(clock: FakeClock, check: Callable[[], Any], limit: float) -> flo
 
 def test_update_is_a_canary_with_ecs_express_percent_and_bakes(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
-        server = Server(
-            Settings(data_dir=tmp_path, ephemeral=True, runtime="fake"), clock=clock, runtime=FakeRuntime(clock)
-        )
-        await server.start()
-        try:
-            call = Calls(server.providers, RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test"))
-            request = {
-                "serviceName": "shop",
-                "executionRoleArn": ROLE + "exec",
-                "infrastructureRoleArn": ROLE + "infra",
-                "primaryContainer": {"image": "example/shop:1"},
-            }
+        async with running(tmp_path) as (_server, clock, call):
+            request = dict(SHOP)
             arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
             [balancer] = (await service(call))["loadBalancers"]
             primary = balancer["targetGroupArn"]
@@ -96,8 +106,6 @@ def test_update_is_a_canary_with_ecs_express_percent_and_bakes(tmp_path: Path) -
 
             await call("ecs", "DeleteExpressGatewayService", {"serviceArn": arn})
             await until(clock, lambda: _no_groups(call), 900)
-        finally:
-            await server.stop()
 
     asyncio.run(scenario())
 
@@ -120,19 +128,8 @@ async def _no_groups(call: Calls) -> bool:
 
 def test_a_service_stored_before_canaries_gets_its_second_group_at_its_next_update(tmp_path: Path) -> None:
     async def scenario() -> None:
-        clock = FakeClock()
-        settings = Settings(data_dir=tmp_path, ephemeral=True, runtime="fake")
-        server = Server(settings, clock=clock, runtime=FakeRuntime(clock))
-        await server.start()
-        try:
-            ctx = RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test")
-            call = Calls(server.providers, ctx)
-            request = {
-                "serviceName": "shop",
-                "executionRoleArn": ROLE + "exec",
-                "infrastructureRoleArn": ROLE + "infra",
-                "primaryContainer": {"image": "example/shop:1"},
-            }
+        async with running(tmp_path) as (server, clock, call):
+            request = dict(SHOP)
             arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
             [balancer] = (await service(call))["loadBalancers"]
             primary = balancer["targetGroupArn"]
@@ -173,8 +170,6 @@ def test_a_service_stored_before_canaries_gets_its_second_group_at_its_next_upda
             assert watched == {arn.split(":", 5)[5] for arn in (primary, alternate)}
             await until(clock, lambda: _weighted(call, rule, {primary: 95, alternate: 5}), 300)
             await until(clock, lambda: _weighted(call, rule, {primary: 0, alternate: 100}), 600)
-        finally:
-            await server.stop()
 
     asyncio.run(scenario())
 
@@ -187,19 +182,8 @@ def test_errors_during_the_canary_set_off_the_rollback_alarm_and_traffic_returns
     and the deployment rolls back with all traffic on the old group."""
 
     async def scenario() -> None:
-        clock = FakeClock()
-        server = Server(
-            Settings(data_dir=tmp_path, ephemeral=True, runtime="fake"), clock=clock, runtime=FakeRuntime(clock)
-        )
-        await server.start()
-        try:
-            call = Calls(server.providers, RequestContext(ACCOUNT, "us-east-1", "test", "ecs", "test"))
-            request = {
-                "serviceName": "shop",
-                "executionRoleArn": ROLE + "exec",
-                "infrastructureRoleArn": ROLE + "infra",
-                "primaryContainer": {"image": "example/shop:1"},
-            }
+        async with running(tmp_path) as (server, clock, call):
+            request = dict(SHOP)
             arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
             [balancer] = (await service(call))["loadBalancers"]
             primary = balancer["targetGroupArn"]
@@ -233,7 +217,5 @@ def test_errors_during_the_canary_set_off_the_rollback_alarm_and_traffic_returns
             assert await weights(call, rule) == {primary: 100, alternate: 0}
             assert (await deployment(call, current))["alarms"]["triggeredAlarmNames"] == [alarm]
             assert await images(call, arn) == ["example/shop:1"]
-        finally:
-            await server.stop()
 
     asyncio.run(scenario())
