@@ -145,6 +145,98 @@ def test_create_makes_the_resources_and_the_endpoint_answers_over_https(
     assert all((a := fetch(port, other, cadata)) is not None and a[1] != 200 for _ in range(3))
 
 
+def revision_of(ecs: Any, service: dict[str, Any]) -> dict[str, Any]:
+    """The service revision the service's current deployment targets."""
+    deployments = ecs.describe_service_deployments(serviceDeploymentArns=[service["currentServiceDeployment"]])
+    target = deployments["serviceDeployments"][0]["targetServiceRevision"]["arn"]
+    return dict(ecs.describe_service_revisions(serviceRevisionArns=[target])["serviceRevisions"][0])
+
+
+def test_ecs_apis_show_the_service_as_ecs_managed_with_its_resources(clients: dict[str, Any]) -> None:
+    ecs, elbv2, scaling = clients["ecs"], clients["elbv2"], clients["application-autoscaling"]
+    made = create(ecs)
+    service = ecs.describe_services(cluster="default", services=["shop"])["services"][0]
+    # An ordinary service beside it, on the Express service's own task definition, is the customer's.
+    ecs.create_service(
+        cluster="default",
+        serviceName="plain",
+        taskDefinition=service["taskDefinition"],
+        desiredCount=0,
+        networkConfiguration=service["networkConfiguration"],
+    )
+    plain = ecs.describe_services(cluster="default", services=["plain"])["services"][0]
+    assert (service["resourceManagementType"], plain["resourceManagementType"]) == ("ECS", "CUSTOMER")
+    assert ecs.list_services(cluster="default", resourceManagementType="ECS")["serviceArns"] == [made["serviceArn"]]
+    assert ecs.list_services(cluster="default", resourceManagementType="CUSTOMER")["serviceArns"] == [
+        plain["serviceArn"]
+    ]
+    assert len(ecs.list_services(cluster="default")["serviceArns"]) == 2
+    assert "ecsManagedResources" not in revision_of(ecs, plain)
+
+    managed = revision_of(ecs, service)["ecsManagedResources"]
+    # Every resource listed is the one that exists, as the other services' APIs show it.
+    balancer = service["loadBalancers"][0]
+    groups = {balancer["targetGroupArn"], balancer["advancedConfiguration"]["alternateTargetGroupArn"]}
+    [path] = managed["ingressPaths"]
+    assert path["accessType"] == "PUBLIC"
+    assert path["endpoint"] == made["activeConfigurations"][0]["ingressPaths"][0]["endpoint"]
+    assert path["rule"]["arn"] == balancer["advancedConfiguration"]["productionListenerRule"]
+    [lb] = elbv2.describe_load_balancers()["LoadBalancers"]
+    assert (path["loadBalancer"]["arn"], path["loadBalancer"]["scheme"]) == (lb["LoadBalancerArn"], lb["Scheme"])
+    assert [g["arn"].rsplit("/", 1)[1] for g in path["loadBalancerSecurityGroups"]] == lb["SecurityGroups"]
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert path["listener"]["arn"] == listener["ListenerArn"]
+    assert path["certificate"]["arn"] == listener["Certificates"][0]["CertificateArn"]
+    rule_arns = [r["RuleArn"] for r in elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]]
+    assert path["rule"]["arn"] in rule_arns
+    assert {g["arn"] for g in path["targetGroups"]} == groups
+    assert {(g["healthCheckPath"], g["port"], g["healthCheckPort"]) for g in path["targetGroups"]} == {
+        ("/health", 8080, 8080)
+    }
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    shown_target = managed["autoScaling"]["scalableTarget"]
+    assert (shown_target["arn"], shown_target["minCapacity"], shown_target["maxCapacity"]) == (
+        target["ScalableTargetARN"],
+        1,
+        3,
+    )
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    [shown_policy] = managed["autoScaling"]["applicationAutoScalingPolicies"]
+    assert (shown_policy["arn"], shown_policy["policyType"], shown_policy["targetValue"], shown_policy["metric"]) == (
+        policy["PolicyARN"],
+        "TargetTrackingScaling",
+        60.0,
+        "ECSServiceAverageCPUUtilization",
+    )
+    [alarm] = rollback_alarms(clients["cloudwatch"])
+    assert [a["arn"] for a in managed["metricAlarms"]] == [alarm["AlarmArn"]]
+    [task_group] = service["networkConfiguration"]["awsvpcConfiguration"]["securityGroups"]
+    assert [g["arn"] for g in managed["serviceSecurityGroups"]] == [
+        f"arn:aws:ec2:us-east-1:000000000000:security-group/{task_group}"
+    ]
+    [log_group] = clients["logs"].describe_log_groups(logGroupNamePrefix="/aws/ecs/default/shop")["logGroups"]
+    assert [(g["arn"], g["logGroupName"]) for g in managed["logGroups"]] == [
+        (log_group["logGroupArn"], log_group["logGroupName"])
+    ]
+    listed = [path["loadBalancer"], path["listener"], path["rule"], *path["targetGroups"], shown_target, shown_policy]
+    listed += [*managed["metricAlarms"], *managed["serviceSecurityGroups"], *managed["logGroups"]]
+    assert {r["status"] for r in listed} == {"ACTIVE"}
+
+    # ECS carries out UpdateService called directly on an Express-managed service (the developer
+    # guide's "Updating Resources Outside of Express Mode"); the service stays ECS-managed.
+    updated = ecs.update_service(cluster="default", service="shop", desiredCount=2)["service"]
+    assert (updated["desiredCount"], updated["resourceManagementType"]) == (2, "ECS")
+
+    # Once deleted through Express Mode, its revisions show the resources being taken down.
+    ecs.delete_express_gateway_service(serviceArn=made["serviceArn"])
+    after = revision_of(ecs, service)["ecsManagedResources"]
+    assert after["metricAlarms"] == []  # the alarm goes at once
+    assert [g["status"] for g in after["serviceSecurityGroups"]] in (["DEPROVISIONING"], ["DELETED"])
+    assert [g["status"] for g in after["logGroups"]] == ["ACTIVE"]  # log groups outlive the service
+    gone = ecs.describe_services(cluster="default", services=["shop"])["services"][0]
+    assert gone["resourceManagementType"] == "ECS"
+
+
 def test_update_deploys_a_new_configuration(clients: dict[str, Any]) -> None:
     ecs, elbv2 = clients["ecs"], clients["elbv2"]
     arn = create(ecs)["serviceArn"]

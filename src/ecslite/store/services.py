@@ -76,6 +76,8 @@ class ServiceFilter:
     cluster: str
     launch_type: str | None = None
     scheduling_strategy: str | None = None
+    # True: only services an Express Mode service manages (resourceManagementType ECS); False: none of them.
+    express: bool | None = None
 
 
 def list_page(db: Database, where: ServiceFilter, after: int | None, limit: int) -> list[tuple[int, str]]:
@@ -89,6 +91,10 @@ def list_page(db: Database, where: ServiceFilter, after: int | None, limit: int)
     if where.scheduling_strategy is not None:
         sql += " AND json_extract(doc, '$.schedulingStrategy') = ?"
         args.append(where.scheduling_strategy)
+    if where.express is not None:
+        sql += f""" AND arn {"" if where.express else "NOT "}IN (SELECT arn FROM express_services
+                    WHERE account=? AND region=? AND status != 'INACTIVE')"""
+        args += [where.account, where.region]
     sql += " ORDER BY rid LIMIT ?"
     args.append(limit)
     return [(r["rid"], r["arn"]) for r in db.query(sql, args)]

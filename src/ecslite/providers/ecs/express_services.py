@@ -25,9 +25,9 @@ both target groups (``express_plan.rollback_alarm_request``; its name and exact 
 unverified), made with the service, named in its ``deploymentConfiguration.alarms`` with rollback
 (``control.service_alarms`` watches it through the canary and the bake) and deleted with it. Services
 stored before the canary get their second group, and before the alarm their alarm, at their next
-Update. ECS lists the alarm among a revision's ``ecsManagedResources.metricAlarms``
-(DescribeServiceRevisions), which ecslite does not show; DescribeAlarms does. The ECS service's
-``resourceManagementType`` is not shown.
+Update. The ECS service shows ``resourceManagementType`` ``ECS``, and its revisions list what is made
+for it under ``ecsManagedResources`` (``express_managed``); UpdateService and DeleteService called on
+it directly are carried out, as ECS does.
 
 Delete scales the service to zero and deletes it and its rollback alarm; what depends on its tasks
 being gone (both target groups, the task security group) and the network's load balancer, once no

@@ -142,7 +142,7 @@ class ServiceDeploymentOps(EcsBase):
             if doc is None:
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:
-                found.append(revision_view(doc))
+                found.append(revision_view(self.db, doc))
         return {"serviceRevisions": found, "failures": failures}
 
     def stop_service_deployment(self, ctx: RequestContext, params: Params) -> dict[str, Any]:

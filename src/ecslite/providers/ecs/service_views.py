@@ -16,6 +16,7 @@ from ecslite.model.services import (
     ServiceDeploymentStatus,
     public,
 )
+from ecslite.providers.ecs.express_managed import express_of, managed_resources, management_type
 from ecslite.store import services as svc_store
 from ecslite.store import tags as tag_store
 from ecslite.store.db import Database
@@ -71,7 +72,7 @@ def service_view(db: Database, doc: Mapping[str, Any], *, include_tags: bool) ->
     ]
     view["events"] = svc_store.events(db, doc["serviceArn"])
     view["tags"] = [{"key": k, "value": v} for k, v in tag_store.get(db, doc["serviceArn"])] if include_tags else []
-    view["resourceManagementType"] = "CUSTOMER"
+    view["resourceManagementType"] = management_type(db, doc)
     if "taskSets" in doc:  # EXTERNAL services (§4.11, providers.ecs.task_sets)
         view["taskSets"] = [
             {**{k: v for k, v in ts.items() if not k.startswith("_")}, "startedBy": ts["id"]} for ts in doc["taskSets"]
@@ -146,8 +147,15 @@ def _breaker_view(doc: Mapping[str, Any], service: Mapping[str, Any] | None) -> 
     return {"status": status, "failureCount": failures, "threshold": threshold}
 
 
-def revision_view(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return public(doc)
+def revision_view(db: Database, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A ServiceRevision; an Express service's also lists what Express Mode manages for it."""
+    view = public(doc)
+    # A service no longer stored is INACTIVE: its revisions still show what Express Mode managed.
+    service = svc_store.get(db, doc["serviceArn"]) or {"serviceArn": doc["serviceArn"]}
+    express = express_of(db, service)
+    if express is not None:
+        view["ecsManagedResources"] = managed_resources(db, express)
+    return view
 
 
 def _partition(doc: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -389,14 +389,14 @@ class ServiceOps(ServiceDeploymentOps):
         after, limit = self.page_args(params, default=10, maximum=100)
         if after is not None and not isinstance(after, int):
             raise InvalidParameterException("Invalid nextToken.")
-        if params.get("resourceManagementType") == "ECS":
-            return {"serviceArns": []}  # ecslite has no ECS-managed services
+        managed = params.get("resourceManagementType")
         where = svc_store.ServiceFilter(
             ctx.account,
             ctx.region,
             cluster["clusterName"],
             launch_type=params.get("launchType"),
             scheduling_strategy=params.get("schedulingStrategy"),
+            express=None if managed is None else managed == "ECS",
         )
         rows = svc_store.list_page(self.db, where, after, limit + 1)
         result: dict[str, Any] = {"serviceArns": [arn for _, arn in rows[:limit]]}
