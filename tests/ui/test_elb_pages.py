@@ -1,11 +1,15 @@
 """The load balancer pages (spec/ecs.md §7.5 "Beyond ECS") against a real server: a load balancer with
 a listener and rules, a target group whose instance target a local HTTP server answers (healthy,
 last check HTTP 200), and a service behind another group whose health check port nothing answers (its task's
-target goes unhealthy, and the service page says why). No console error; screenshots not blank."""
+target goes unhealthy, and the service page says why); an HTTPS listener with imported certificates
+shows its policy and certificates, and requests through it show as the group's traffic. No console
+error; screenshots not blank."""
 
 from __future__ import annotations
 
+import datetime
 import re
+import ssl
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +19,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import start_server, stop_server
 from tests.fixtures.http_backend import LocalHttpServer, QuietHandler
+from tests.fixtures.ports import free_port
+from tests.integration.test_acm import TestCa, import_made
 from tests.ui.conftest import UiServer, screenshot
 from tests.ui.seed import network, register, wait_for
 
@@ -30,13 +37,36 @@ CHECKS = {
 }
 
 
+# A metrics period of 6 s publishes the ALB's metrics every second (six times a period).
+METRICS_PERIOD = "6"
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+    """The UI tests' server (tests/ui/conftest.py) with a short --metrics-period, so traffic shows fast."""
+    port = free_port()
+    server = start_server(
+        tmp_path_factory.mktemp("ui"),
+        "--otlp-http-port",
+        str(port),
+        "--runtime-metrics-interval",
+        "1",
+        "--metrics-period",
+        METRICS_PERIOD,
+        ephemeral=False,
+    )
+    yield UiServer(server, f"http://127.0.0.1:{port}")
+    stop_server(server)
+
+
 class Backend:
-    """A local HTTP server answering 200 to the health check path."""
+    """A local HTTP server answering 200 to the health check path and everything else but
+    ``/missing``, which answers 404 (a target 4xx)."""
 
     def __init__(self) -> None:
         class Handler(QuietHandler):
             def do_GET(self) -> None:
-                self.send_response(200)
+                self.send_response(404 if self.path.startswith("/missing") else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -225,3 +255,61 @@ def test_keyboard_and_theme_on_the_load_balancers_page(page: Any, seeded: Seeded
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") != light
     screenshot(page, "load-balancers-dark")
     page.keyboard.press("t")
+
+
+def test_https_listener_shows_its_certificates_and_traffic_appears(page: Any, seeded: Seeded) -> None:
+    elbv2, acm = seeded.ui.client("elbv2"), seeded.ui.client("acm")
+    ca = TestCa()
+    shop = import_made(acm, ca.issue(["shop.test"]))
+    admin = import_made(acm, ca.issue(["admin.shop.test"]))
+    policy = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    listener = elbv2.create_listener(
+        LoadBalancerArn=seeded.load_balancer,
+        Protocol="HTTPS",
+        Port=8443,
+        SslPolicy=policy,
+        Certificates=[{"CertificateArn": shop}],
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": seeded.api_group}],
+    )["Listeners"][0]["ListenerArn"]
+    elbv2.add_listener_certificates(ListenerArn=listener, Certificates=[{"CertificateArn": admin}])
+    open_page(page, seeded, "/ui/load-balancers")
+    lb = page.locator('[data-load-balancer="shop"]')
+    https = lb.locator('[data-listener="8443"]')
+    expect(https.locator("h3")).to_have_text("HTTPS : 8443")
+    expect(https.locator("[data-ssl-policy]")).to_have_text(policy)
+    certs = https.locator("[data-tls] tbody tr")
+    expect(certs).to_have_count(2)
+    expect(certs.nth(0)).to_contain_text("shop.test")
+    expect(certs.nth(0)).to_contain_text(shop)
+    expect(certs.nth(0).locator(".badge")).to_have_text("default")
+    expect(certs.nth(1)).to_contain_text("admin.shop.test")
+    expect(certs.nth(1)).to_contain_text(admin)
+    expect(certs.nth(1).locator(".badge")).to_have_count(0)
+    expires = acm.describe_certificate(CertificateArn=shop)["Certificate"]["NotAfter"]
+    shown = certs.nth(0).locator("time").get_attribute("datetime") or ""
+    assert shown[:19] == expires.astimezone(datetime.UTC).isoformat()[:19]
+    served = wait_for(
+        lambda: httpx.get(f"{seeded.ui.endpoint}/_ecslite/elb/listeners", timeout=10).json().get(listener),
+        what="the HTTPS listener served",
+    )
+    expect(https.locator("[data-local-url]")).to_have_text(f"https://{served['endpoint']}/", timeout=15_000)
+    # Nothing went through the load balancer yet: the traffic table says so.
+    traffic = lb.locator("[data-traffic]")
+    expect(traffic.locator("[data-no-traffic]")).to_be_visible()
+    api = traffic.locator("tbody tr", has=page.locator('[data-traffic-group="api"]'))
+    expect(api).to_contain_text("no traffic yet")
+
+    context = ssl.create_default_context(cadata=ca.pem.decode())
+    context.check_hostname = False  # 127.0.0.1 is not a name of the certificate; its chain is still checked
+    with httpx.Client(base_url=f"https://{served['endpoint']}", verify=context, timeout=10) as client:
+        codes = [client.get(path).status_code for path in ["/"] * 7 + ["/missing"] * 3]
+    assert codes == [200] * 7 + [404] * 3
+    expect(api.locator("[data-requests]")).to_have_text("10", timeout=20_000)
+    expect(api.locator("[data-4xx]")).to_have_text("3")
+    expect(api.locator("[data-5xx]")).to_have_text("0")
+    expect(api.locator("[data-hosts]")).to_have_text("1 / 0")
+    cells = [c.strip() for c in api.inner_text().split("\t")]
+    average, p99 = cells[5], cells[6]
+    assert re.fullmatch(r"[\d.]+ (µs|ms|s)", average) and re.fullmatch(r"[\d.]+ (µs|ms|s)", p99), cells
+    expect(traffic.locator("[data-no-traffic]")).to_have_count(0)
+    screenshot(page, "load-balancer-https-traffic")

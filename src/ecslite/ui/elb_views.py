@@ -22,6 +22,7 @@ from ecslite.providers.elbv2.actions import CONDITION_CONFIG
 from ecslite.providers.elbv2.load_balancers import PROVISIONING_SECONDS
 from ecslite.store import elbv2 as elb_store
 from ecslite.store.db import Database, loads
+from ecslite.ui import elb_traffic
 
 Doc = dict[str, Any]
 TargetKey = tuple[str, str, int]
@@ -267,6 +268,8 @@ def _listener_view(db: Database, listener: Mapping[str, Any], names: Mapping[str
         "listenerArn": listener["ListenerArn"],
         "protocol": listener.get("Protocol"),
         "port": listener.get("Port"),
+        "sslPolicy": listener.get("SslPolicy"),
+        "certificates": elb_traffic.certificates(db, listener),
         "rules": rules,
     }
 
@@ -307,6 +310,7 @@ def load_balancers(db: Database, now: float) -> Doc:
                 "addresses": elb_store.load_balancer_addresses(db, arn),
                 "listeners": listeners,
                 "targetGroups": [views[g] for g in used],
+                "traffic": {g: elb_traffic.group_traffic(db, arn, g, now) for g in used},
             }
         )
     unused = [view for view in views.values() if not view["loadBalancerArns"]]
