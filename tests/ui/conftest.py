@@ -51,7 +51,13 @@ class UiServer:
 
 
 @pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+def ui_server_args() -> tuple[str, ...]:
+    """Further server options; a test module overrides this fixture to add its own."""
+    return ()
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory, ui_server_args: tuple[str, ...]) -> Iterator[UiServer]:
     """One server per test module: telemetry is not reset between tests, so tests use their own names."""
     port = free_port()
     server = start_server(
@@ -60,6 +66,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
         str(port),
         "--runtime-metrics-interval",
         "1",
+        *ui_server_args,
         ephemeral=False,
     )
     yield UiServer(server, f"http://127.0.0.1:{port}")

@@ -19,9 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import start_server, stop_server
 from tests.fixtures.http_backend import LocalHttpServer, QuietHandler
-from tests.fixtures.ports import free_port
 from tests.integration.test_acm import TestCa, import_made
 from tests.ui.conftest import UiServer, screenshot
 from tests.ui.seed import network, register, wait_for
@@ -42,21 +40,9 @@ METRICS_PERIOD = "6"
 
 
 @pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiServer]:
+def ui_server_args() -> tuple[str, ...]:
     """The UI tests' server (tests/ui/conftest.py) with a short --metrics-period, so traffic shows fast."""
-    port = free_port()
-    server = start_server(
-        tmp_path_factory.mktemp("ui"),
-        "--otlp-http-port",
-        str(port),
-        "--runtime-metrics-interval",
-        "1",
-        "--metrics-period",
-        METRICS_PERIOD,
-        ephemeral=False,
-    )
-    yield UiServer(server, f"http://127.0.0.1:{port}")
-    stop_server(server)
+    return ("--metrics-period", METRICS_PERIOD)
 
 
 class Backend:
