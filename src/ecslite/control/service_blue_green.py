@@ -52,9 +52,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ecslite.control.service_events import AnnouncementKind
 from ecslite.control.service_live import LiveTaskDocs
-from ecslite.control.service_outcomes import Step
+from ecslite.control.service_outcomes import DeploymentOutcomes, Step
 from ecslite.model.blue_green import (
     IDLE_WEIGHT,
     SERVING_WEIGHT,
@@ -98,45 +97,19 @@ _GO, _WAIT, _ROLLBACK = "go", "wait", "rollback"
 _SHIFTS = {Stage.TEST_TRAFFIC_SHIFT: "testListenerRule", Stage.PRODUCTION_TRAFFIC_SHIFT: "productionListenerRule"}
 
 
-class BlueGreenSteps:
-    """Mixed into ServiceReconciler, before DeploymentOutcomes (it overrides :meth:`_return_to_blue`)."""
+class BlueGreenSteps(DeploymentOutcomes):
+    """Mixed into ServiceReconciler, before DeploymentOutcomes' own place in its order (it overrides
+    :meth:`_return_to_blue`); the outcome steps (events, rollbacks, completion) are DeploymentOutcomes'."""
 
     db: Database
     live: LiveTaskDocs
 
-    if TYPE_CHECKING:  # provided by the reconciler and DeploymentOutcomes
+    if TYPE_CHECKING:  # provided by the reconciler
 
         def _service_tasks(self, step: Step, draining: set[str]) -> list[ServiceTask]: ...
         def _stop(self, step: Step, orders: list[StopOrder], primary: Doc) -> None: ...
         def _launch(self, step: Step, primary: Doc, count: int, replaced: int) -> None: ...
-        def _event(self, step: Step, text: str) -> None: ...
-        def _announce_start(self, step: Step, primary: Doc) -> None: ...
-        def _complete(self, step: Step, primary: Doc) -> None: ...
         def _resolve_digests(self, step: Step, primary: Doc) -> None: ...
-        def _service_deployment(self, deployment: Doc) -> Doc | None: ...
-        def _rollback(
-            self, step: Step, failed: Doc, record: Doc, last: Doc, tripped: Doc | None, reason_text: str = ...
-        ) -> None: ...
-        def _roll_back_to(
-            self,
-            step: Step,
-            target: Doc,
-            spec: DeploymentSpec,
-            failed: Doc,
-            record: Doc,
-            reason: str,
-            revision_arn: str,
-            tripped: Doc | None,
-        ) -> None: ...
-        @staticmethod
-        def _announce(
-            step: Step,
-            kind: AnnouncementKind,
-            event_type: str,
-            name: str,
-            deployment_id: str | None = None,
-            reason: str | None = None,
-        ) -> None: ...
 
     # -- the stages ----------------------------------------------------------------------------------
 
