@@ -360,3 +360,133 @@ def test_feed_events_are_read_only_while_a_pattern_rule_is_enabled() -> None:
             await router.stop()
 
     asyncio.run(main())
+
+
+# -- retries of ECS targets ------------------------------------------------------------------------
+
+
+class FlakyRunner(Runner):
+    """RunTask that refuses the first ``refusals`` calls, then starts ``started`` tasks per call."""
+
+    def __init__(self, refusals: int, started: int | None = None) -> None:
+        super().__init__()
+        self.refusals = refusals
+        self.started = started
+        self.times: list[float] = []
+        self.clock: FakeClock | None = None
+
+    def __call__(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.clock is not None
+        self.times.append(self.clock.now())
+        self.requests.append(params)
+        if len(self.requests) <= self.refusals:
+            raise AwsError("InvalidParameterException", "No Container Instances were found.")
+        n = params["count"] if self.started is None else min(self.started, params["count"])
+        tasks = [
+            {"taskArn": f"arn:aws:ecs:{region}:{account}:task/default/t{len(self.requests)}-{i}"} for i in range(n)
+        ]
+        # As RunTask does: the tasks it could not start are listed as failures.
+        failures = [{"arn": params["cluster"], "reason": "RESOURCE:MEMORY"}] * (params["count"] - n)
+        return {"tasks": tasks, "failures": failures}
+
+
+def run_retries(
+    runner: FlakyRunner, policy: dict[str, Any] | None, task_count: int, seconds: float
+) -> tuple[EventRouter, Any]:
+    from ecslite.control.target_invocations import InvocationRecorder
+    from ecslite.store import invocations as history
+
+    async def main() -> EventRouter:
+        clock = FakeClock()
+        runner.clock = clock
+        router = EventRouter(Database(), clock, None, logs=Sink(), run_task=runner)
+        router.recorder = InvocationRecorder(router.db, clock)
+        events = EventsProvider(router.db, clock, router)
+        await router.start()
+        try:
+            events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN)})
+            target: dict[str, Any] = {
+                "Id": "ecs",
+                "Arn": CLUSTER_ARN,
+                "EcsParameters": {"TaskDefinitionArn": "job:1", "TaskCount": task_count},
+            }
+            if policy is not None:
+                target["RetryPolicy"] = policy
+            events.put_targets(CTX, {"Rule": "stopped", "Targets": [target]})
+            listed = events.list_targets_by_rule(CTX, {"Rule": "stopped"})["Targets"]
+            assert listed[0].get("RetryPolicy") == policy
+            router.route(task_event())
+            await router.idle()
+            await clock.run_for(seconds, step=0.25)
+            await router.idle()
+        finally:
+            await router.stop()
+        return router
+
+    router = asyncio.run(main())
+    return router, history.recent(router.db, RULE.arn, 100)
+
+
+def test_failing_ecs_target_is_retried_with_growing_intervals_until_it_starts() -> None:
+    runner = FlakyRunner(refusals=4)
+    router, entries = run_retries(runner, None, 1, 1000)
+    gaps = [round(b - a) for a, b in zip(runner.times, runner.times[1:], strict=False)]
+    assert gaps == [30, 60, 120, 240]  # the Scheduler's back-off: 30 s doubling (capped at 300)
+    newest = entries[0]
+    assert (newest["outcome"], newest["attempt"], len(newest["taskArns"])) == ("STARTED", 5, 1)
+    assert [e["outcome"] for e in entries[1:]] == ["RETRYING"] * 4
+    assert router.counts[RULE.arn] == {"MatchedEvents": 1, "Invocations": 5}
+    assert not router.retries
+
+
+def test_partial_start_retries_only_the_missing_tasks() -> None:
+    runner = FlakyRunner(refusals=0, started=1)
+    router, entries = run_retries(runner, None, 3, 100)
+    assert [r["count"] for r in runner.requests] == [3, 2, 1]
+    assert entries[0]["outcome"] == "STARTED" and entries[0]["attempt"] == 3
+    assert "FailedInvocations" not in router.counts[RULE.arn]
+
+
+def test_retry_attempt_limit_ends_as_failed() -> None:
+    runner = FlakyRunner(refusals=100)
+    router, entries = run_retries(runner, {"MaximumRetryAttempts": 2}, 1, 2000)
+    assert len(runner.requests) == 3
+    assert (entries[0]["outcome"], entries[0]["attempt"]) == ("FAILED", 3)
+    assert router.counts[RULE.arn]["FailedInvocations"] == 1
+    assert router.counts[RULE.arn]["Invocations"] == 3
+
+
+def test_retry_event_age_limit_ends_as_failed() -> None:
+    runner = FlakyRunner(refusals=100)
+    # 30 + 60 + 120 = 210 s after the first try is within 300 s; the next (+240) is not.
+    router, entries = run_retries(runner, {"MaximumEventAgeInSeconds": 300}, 1, 3000)
+    assert len(runner.requests) == 4
+    assert (entries[0]["outcome"], entries[0]["attempt"]) == ("FAILED", 4)
+    assert router.counts[RULE.arn]["FailedInvocations"] == 1
+
+
+def test_pending_retries_past_the_cap_drop_the_oldest(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ecslite.control import event_rules
+
+    monkeypatch.setattr(event_rules, "RETRY_LIMIT", 2)
+
+    async def script(clock: FakeClock, router: EventRouter, events: EventsProvider, sink: Sink, _: Runner) -> None:
+        def refuse(account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+            raise AwsError("InvalidParameterException", "No Container Instances were found.")
+
+        router.run_task = refuse
+        events.put_rule(CTX, {"Name": "stopped", "EventPattern": json.dumps(SEED_PATTERN)})
+        target = {"Id": "ecs", "Arn": CLUSTER_ARN, "EcsParameters": {"TaskDefinitionArn": "job:1"}}
+        events.put_targets(CTX, {"Rule": "stopped", "Targets": [target]})
+        for n in range(3):
+            router.route({**task_event(), "id": f"e{n}"})
+            await router.idle()
+        assert [d.event["id"] for _, d in router.retries] == ["e1", "e2"]
+        assert router.retries_dropped == 1
+        assert router.counts[RULE.arn]["FailedInvocations"] == 1
+
+    with caplog.at_level(logging.WARNING):
+        run(script)
+    assert "too many retries pending" in caplog.text

@@ -190,9 +190,9 @@ def test_rule_counts_become_aws_events_metrics_and_ecs_deliveries_history() -> N
             pattern = {"source": ["my.app"]}
             events.put_rule(EVENTS_CTX, {"Name": "on-app", "EventPattern": json.dumps(pattern)})
             ecs = {"TaskDefinitionArn": "job:1", "TaskCount": 2}
-            events.put_targets(
-                EVENTS_CTX, {"Rule": "on-app", "Targets": [{"Id": "run", "Arn": CLUSTER, "EcsParameters": ecs}]}
-            )
+            # No retries: the refused delivery is final at once (retries: test_event_rules).
+            target = {"Id": "run", "Arn": CLUSTER, "EcsParameters": ecs, "RetryPolicy": {"MaximumRetryAttempts": 0}}
+            events.put_targets(EVENTS_CTX, {"Rule": "on-app", "Targets": [target]})
             event = {"id": "e1", "source": "my.app", "account": ACCOUNT, "region": REGION, "detail": {}}
             router.route(event)
             await router.idle()

@@ -16,7 +16,12 @@ target receives is the event, or what its Input, InputPath or InputTransformer m
   event's time. The group is not created: EventBridge's API does not create it (the console does),
   so a missing group is a failed invocation.
 - an ECS cluster ARN with EcsParameters: RunTask through ECS's own path
-  (``control.ecs_run_target``), ``startedBy`` ``events-rule/<rule>``.
+  (``control.ecs_run_target``), ``startedBy`` ``events-rule/<rule>``. When RunTask fails or starts
+  fewer tasks than asked, the missing ones are retried per the target's RetryPolicy (defaults 185
+  attempts, 86400 s of event age) with the Scheduler's back-off (``model.schedule_timing``: 30 s
+  doubling to 5 min, without AWS's jitter so the injected clock decides). Pending retries wait in
+  memory, at most :data:`RETRY_LIMIT`; past it the oldest is given up (counted, logged). Only a
+  final failure counts as ``FailedInvocations``; every attempt counts as ``Invocations``.
 
 Any other target (Lambda, SQS, SNS, ...) is accepted by PutTargets but cannot be delivered: each
 invocation counts as failed and ecslite's log says why, once per rule and target.
@@ -40,6 +45,7 @@ from ecslite.control.ecs_run_target import RunOutcome, rule_started_by, run_task
 from ecslite.model.event_inputs import RuleRef, log_record, target_input
 from ecslite.model.event_patterns import PatternError, matches, parse_pattern
 from ecslite.model.scaling import ScheduleError, next_run, parse_schedule
+from ecslite.model.schedule_timing import may_retry, retry_delay
 from ecslite.protocol.errors import AwsError
 from ecslite.store import event_rules as rule_store
 from ecslite.store.db import Database
@@ -53,6 +59,7 @@ BUS = "default"
 QUEUE_LIMIT = 10_000  # deliveries waiting; beyond it new ones are dropped and counted
 FEED_WAIT = 30.0
 MAX_PAUSE = 60.0  # the scheduler looks at the store at least this often
+RETRY_LIMIT = 1000  # ECS retries waiting; beyond it the oldest is given up
 
 
 class EventSource(Protocol):
@@ -84,6 +91,9 @@ class Delivery:
     rule: RuleRef
     target: dict[str, Any]
     event: dict[str, Any]
+    attempt: int = 1
+    first: float | None = None  # when the first attempt was made (a retry's event age counts from it)
+    count: int | None = None  # tasks still to start (a retry asks only for the missing ones)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -110,6 +120,8 @@ class EventRouter:
         self.queue: deque[Delivery] = deque()
         self.counts: dict[str, dict[str, int]] = {}  # rule ARN -> Invocations, FailedInvocations, ...
         self.dropped = 0
+        self.retries: deque[tuple[float, Delivery]] = deque()  # (due, delivery), oldest first
+        self.retries_dropped = 0
         # Publishes the counts as AWS/Events metrics and keeps ECS deliveries' history (set by wiring).
         self.recorder: InvocationRecorder | None = None
         self._in_flight: Delivery | None = None
@@ -119,11 +131,14 @@ class EventRouter:
         self._queued = asyncio.Event()
         self._rules_moved = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._retry_added = asyncio.Event()
 
     async def start(self) -> None:
         self._queued = asyncio.Event()
         self._rules_moved = asyncio.Event()
+        self._retry_added = asyncio.Event()
         self._tasks = [
+            asyncio.create_task(self._retry_forever(), name="event-rules-retry"),
             asyncio.create_task(self._deliver_forever(), name="event-rules-deliver"),
             asyncio.create_task(self._schedule_forever(), name="event-rules-schedule"),
         ]
@@ -140,6 +155,8 @@ class EventRouter:
 
     async def reset(self) -> None:
         self.queue.clear()
+        self.retries.clear()
+        self.retries_dropped = 0
         self.counts.clear()
         self._rules.clear()
         self._any_pattern = None
@@ -267,11 +284,11 @@ class EventRouter:
             finally:
                 self._in_flight = None
             self._count(delivery.rule.arn, "Invocations")
-            if not ok:
+            if ok is False:
                 self._count(delivery.rule.arn, "FailedInvocations")
 
-    async def deliver(self, delivery: Delivery) -> bool:
-        """Invoke one target; True when it took the event."""
+    async def deliver(self, delivery: Delivery) -> bool | None:
+        """Invoke one target; True when it took the event, None when it failed and a retry is planned."""
         arn = str(delivery.target["Arn"])
         parts = arn.split(":", 5)
         service = parts[2] if len(parts) == 6 else ""
@@ -301,11 +318,14 @@ class EventRouter:
             return False
         return True
 
-    async def _to_ecs(self, delivery: Delivery, account: str, region: str) -> bool:
-        delivered = target_input(delivery.target, delivery.event, delivery.rule, self.clock.now())
+    async def _to_ecs(self, delivery: Delivery, account: str, region: str) -> bool | None:
+        now = self.clock.now()
+        params = delivery.target["EcsParameters"]
+        count = delivery.count if delivery.count is not None else int(params.get("TaskCount") or 1)
+        delivered = target_input(delivery.target, delivery.event, delivery.rule, now)
         request = run_task_request(
             str(delivery.target["Arn"]),
-            delivery.target["EcsParameters"],
+            {**params, "TaskCount": count},
             started_by=rule_started_by(delivery.rule.name),
             input_text=delivered,
         )
@@ -316,11 +336,69 @@ class EventRouter:
             outcome = RunOutcome.of(response)
         except AwsError as error:
             outcome = RunOutcome.refused(error.code, error.message)
+        retry_at: float | None = None
         if not outcome.ok:
             self._warn_once(delivery.rule.arn, delivery.target["Id"], "runtask", f"RunTask: {outcome.reason}")
+            first = now if delivery.first is None else delivery.first
+            at = now + retry_delay(delivery.attempt)
+            if may_retry(delivery.target.get("RetryPolicy"), delivery.attempt - 1, first, at):
+                missing = max(1, count - len(outcome.task_arns))
+                retry = Delivery(delivery.rule, delivery.target, delivery.event, delivery.attempt + 1, first, missing)
+                self._plan_retry(at, retry)
+                retry_at = at
         if self.recorder is not None:
-            self.recorder.rule_target(delivery.rule.arn, delivery.rule.name, delivery.target, outcome)
-        return outcome.ok
+            self.recorder.rule_target(
+                delivery.rule.arn,
+                delivery.rule.name,
+                delivery.target,
+                outcome,
+                attempt=delivery.attempt,
+                retry_at=retry_at,
+            )
+        if outcome.ok:
+            return True
+        return None if retry_at is not None else False
+
+    # -- retries -------------------------------------------------------------------------------
+
+    def _plan_retry(self, at: float, delivery: Delivery) -> None:
+        if len(self.retries) >= RETRY_LIMIT:
+            _, oldest = self.retries.popleft()
+            self.retries_dropped += 1
+            self._count(oldest.rule.arn, "FailedInvocations")
+            log.warning(
+                "event target retry given up: too many retries pending",
+                extra={"rule": oldest.rule.arn, "target": oldest.target["Id"], "limit": RETRY_LIMIT},
+            )
+        self.retries.append((at, delivery))
+        self._retry_added.set()
+
+    def queue_due_retries(self) -> int:
+        """Move the retries that are due to the delivery queue; returns how many."""
+        now = self.clock.now()
+        due = [item for item in self.retries if item[0] <= now]
+        if due:
+            self.retries = deque(item for item in self.retries if item[0] > now)
+            self.queue.extend(delivery for _, delivery in due)
+            self._queued.set()
+        return len(due)
+
+    async def _retry_forever(self) -> None:
+        # Its own task: waiting for a retry never holds up matching or first deliveries.
+        while True:
+            self.queue_due_retries()
+            self._retry_added.clear()
+            if not self.retries:
+                await self._retry_added.wait()
+                continue
+            pause = max(0.0, min(at for at, _ in self.retries) - self.clock.now())
+            sleeper = asyncio.ensure_future(self.clock.sleep(pause))
+            waker = asyncio.ensure_future(self._retry_added.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeper, waker):
+                    task.cancel()
 
     # -- bookkeeping ---------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 them, and a short history per target (store.invocations).
 
 :class:`InvocationRecorder` is told by the scheduler controller (``control.scheduler``) after each
-attempt and by the EventBridge router (``control.event_rules``) at each count and ECS delivery.
+attempt and by the EventBridge router (``control.event_rules``) at each count and each attempt to an ECS target.
 
 Metrics go into CloudWatch's store (``store.cloudwatch``, the account and region of the schedule or
 rule), one datum of value 1 (unit ``Count``) per occurrence, so GetMetricData, GetMetricStatistics,
@@ -122,8 +122,17 @@ class InvocationRecorder:
                 metrics.append((each, ()))
         self._record(account, region, EVENTS, metrics, self.clock.now(), None)
 
-    def rule_target(self, rule_arn: str, rule_name: str, target: Mapping[str, Any], outcome: RunOutcome) -> None:
-        """One delivery to a rule's ECS target (rules do not retry here: every failure is final)."""
+    def rule_target(
+        self,
+        rule_arn: str,
+        rule_name: str,
+        target: Mapping[str, Any],
+        outcome: RunOutcome,
+        *,
+        attempt: int = 1,
+        retry_at: float | None = None,
+    ) -> None:
+        """One attempt to a rule's ECS target; a failure with ``retry_at`` is RETRYING, else final."""
         parsed = _rule_of(rule_arn)
         if parsed is None:
             return
@@ -138,10 +147,11 @@ class InvocationRecorder:
             str(target.get("Id", "")),
             str(target.get("Arn", "")),
             now,
-            1,
-            history.STARTED if outcome.ok else history.FAILED,
+            attempt,
+            history.STARTED if outcome.ok else (history.RETRYING if retry_at is not None else history.FAILED),
             tuple(outcome.task_arns),
             outcome.reason or None,
+            retry_at,
         )
         self._record(account, region, EVENTS, [], now, entry)
 
