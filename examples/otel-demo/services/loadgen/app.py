@@ -60,9 +60,10 @@ class DownstreamFailed(Exception):
     """A downstream answered with a server error."""
 
 
-def generated_order(rng: random.Random) -> dict[str, Any]:
-    """An order for ``POST`` downstreams: a seed product (2 % an unknown one), quantity 1–5."""
-    product = UNKNOWN_PRODUCT if rng.random() < 0.02 else rng.choice(PRODUCTS)
+def generated_order(rng: random.Random, unknown_share: float = 0.02) -> dict[str, Any]:
+    """An order for ``POST`` downstreams: a seed product (``unknown_share`` of them, 2 % by default,
+    an unknown one), quantity 1–5."""
+    product = UNKNOWN_PRODUCT if rng.random() < unknown_share else rng.choice(PRODUCTS)
     return {"user_id": rng.randint(1, 1000), "product_name": product, "quantity": rng.randint(1, 5)}
 
 
@@ -135,7 +136,9 @@ class Generator:
     async def _call(self, downstream: Downstream) -> tuple[int, str | None]:
         """The body size and, for a failed call, why (the client span records the failure itself)."""
         assert self.session is not None
-        payload = generated_order(self.rng) if downstream.method == "POST" else None
+        payload = (
+            generated_order(self.rng, self.settings.unknown_product_share) if downstream.method == "POST" else None
+        )
         try:
             async with self.session.request(downstream.method, downstream.url, json=payload) as response:
                 body = await response.read()

@@ -62,6 +62,7 @@ class Settings:
     load_rps: float = 2.0
     load_profile: str = "steady"
     timeout_s: float = 10.0
+    unknown_product_share: float = 0.02  # orders for a product inventory does not know
 
 
 def parse_size(text: str) -> int:
@@ -134,6 +135,13 @@ def from_env(env: Mapping[str, str]) -> Settings:
     if rps < 0:
         raise SettingError(f"HO11Y_LOAD_RPS={rps_raw!r}: must not be negative")
     timeout_raw = env.get("DOWNSTREAM_TIMEOUT_S", "").strip()
+    share_raw = env.get("HO11Y_UNKNOWN_PRODUCT_SHARE", "").strip()
+    try:
+        unknown_share = float(share_raw) if share_raw else 0.02
+    except ValueError:
+        raise SettingError(f"HO11Y_UNKNOWN_PRODUCT_SHARE={share_raw!r}: expected a share from 0 to 1") from None
+    if not 0 <= unknown_share <= 1:
+        raise SettingError(f"HO11Y_UNKNOWN_PRODUCT_SHARE={share_raw!r}: expected a share from 0 to 1")
     return Settings(
         port=int(env.get("HO11Y_PORT", "").strip() or 8765),
         downstreams=downstreams,
@@ -146,6 +154,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         load_rps=rps,
         load_profile=profile,
         timeout_s=float(timeout_raw) if timeout_raw else 10.0,
+        unknown_product_share=unknown_share,
     )
 
 
