@@ -14,14 +14,23 @@ from tests.runtime.test_tasks_e2e import default_subnet, details, output, progra
 PORT = 8080
 # Resolves the service name as a libc client does, then fetches from it by name.
 CLIENT = f"""
-import socket, sys, urllib.request
+import socket, sys, time, urllib.error, urllib.request
 try:
     address = socket.gethostbyname("web.e2e.local")
 except socket.gaierror as error:
     print("UNRESOLVED", error.errno, flush=True)
     sys.exit(0)
 print("ADDRESS", address, flush=True)
-body = urllib.request.urlopen("http://web.e2e.local:{PORT}/info", timeout=5).read().decode()
+# The instance is registered when its task is RUNNING, which can come before the web server has bound
+# its port (the container has no health check): connection refusals are tried again for up to 10 s.
+for attempt in range(20):
+    try:
+        body = urllib.request.urlopen("http://web.e2e.local:{PORT}/info", timeout=5).read().decode()
+        break
+    except urllib.error.URLError as error:
+        if not isinstance(error.reason, ConnectionRefusedError) or attempt == 19:
+            raise
+        time.sleep(0.5)
 print("BODY", body, flush=True)
 """
 
