@@ -23,9 +23,11 @@ from typing import Any
 
 import orjson
 
+from ecslite.model.log_filters_fields import MISSING as _MISSING
+from ecslite.model.log_filters_fields import Selector
+
 _SEGMENT = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
-_MISSING = object()
 
 
 class InputError(ValueError):
@@ -49,17 +51,7 @@ def parse_path(path: str) -> list[str | int]:
 
 def select(document: Any, path: str) -> Any:
     """The value ``path`` selects in ``document``; :data:`_MISSING` when nothing is there."""
-    value = document
-    for step in parse_path(path):
-        if isinstance(step, int):
-            if not isinstance(value, list) or step >= len(value):
-                return _MISSING
-            value = value[step]
-        else:
-            if not isinstance(value, Mapping) or step not in value:
-                return _MISSING
-            value = value[step]
-    return value
+    return Selector(tuple(parse_path(path))).resolve(document)
 
 
 def is_missing(value: Any) -> bool:

@@ -129,7 +129,7 @@ def _as_number(text: str) -> float | None:
 
 # -- JSON patterns -------------------------------------------------------------------------------
 
-_MISSING = object()
+MISSING = object()
 
 
 class _Expr(Protocol):
@@ -165,11 +165,11 @@ class Selector:
         for step in self.path:
             if isinstance(step, int):
                 if not isinstance(node, list) or step >= len(node):
-                    return _MISSING
+                    return MISSING
                 node = node[step]
             else:
                 if not isinstance(node, dict) or step not in node:
-                    return _MISSING
+                    return MISSING
                 node = node[step]
         return node
 
@@ -184,8 +184,8 @@ class _Comparison:
         field = self.selector.resolve(doc)
         if self.value.text == "*" and self.value.glob is not None:
             # ``= *`` tests presence (CDK's FilterPattern.exists renders exactly this).
-            return (field is not _MISSING) == (self.op == "=")
-        if field is _MISSING or field is None or isinstance(field, dict | list):
+            return (field is not MISSING) == (self.op == "=")
+        if field is MISSING or field is None or isinstance(field, dict | list):
             return False
         if isinstance(field, bool):
             return self.op in ("=", "!=") and _compare_text(self.op, "true" if field else "false", self.value)
@@ -210,9 +210,9 @@ class _Test:
     def evaluate(self, doc: Any) -> bool:
         field = self.selector.resolve(doc)
         if self.test == "NOT EXISTS":
-            return field is _MISSING
+            return field is MISSING
         if self.test == "EXISTS":
-            return field is not _MISSING
+            return field is not MISSING
         if self.test == "IS NULL":
             return field is None
         return field is (self.test == "IS TRUE")
