@@ -144,12 +144,15 @@ def read_trace(
     trace_id: str,
     services: int,
     timeout: float = 30.0,
-    server_span: str | None = None,
+    server_spans: Collection[tuple[str, str]] = (),
     including: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The spans of a trace (Tempo API) once spans of ``services`` services, among them those named in
-    ``including`` (each service exports its own batches, the caller's last as its span ends last), and
-    the SERVER span named ``server_span`` have arrived; fails otherwise."""
+    ``including``, and every (service, name) SERVER span of ``server_spans`` have arrived; fails otherwise.
+
+    Each service exports its own batches, and a service's SERVER span ends after its other spans of the
+    request, so it may travel in a later batch than theirs: a test that reads a service's spans waits
+    for that service's SERVER span."""
 
     def spans() -> list[dict[str, Any]]:
         response = httpx.get(f"{server_url}/tempo/api/traces/{trace_id}", timeout=10)
@@ -157,9 +160,8 @@ def read_trace(
 
     def complete() -> list[dict[str, Any]]:
         current = spans()
-        if server_span is not None and not any(
-            s["name"] == server_span and s["kind"] == "SPAN_KIND_SERVER" for s in current
-        ):
+        servers = {(s["service"], s["name"]) for s in current if s["kind"] == "SPAN_KIND_SERVER"}
+        if not servers >= set(server_spans):
             return []
         seen = {s["service"] for s in current}
         return current if len(seen) >= services and seen >= set(including) else []

@@ -89,7 +89,12 @@ def test_generator_drives_orders_in_one_trace_over_five_services(demo: Demo, tmp
         assert loadgen.stop() == 0
     # Tempo's API takes the X-Ray form (Beyond, telemetry.md §7.3).
     # Orders' SERVER span ends after its downstream calls, so it travels in a later batch than theirs.
-    spans = read_trace(demo.telemetry.url, xray_id, services=5, server_span="POST /orders")
+    spans = read_trace(
+        demo.telemetry.url,
+        xray_id,
+        services=5,
+        server_spans={("ho11y-svc", "GET /"), ("python-fastapi-service", "POST /orders")},
+    )
     services = {s["service"] for s in spans}
     assert services == {
         "ho11y-svc",
@@ -147,7 +152,12 @@ def test_xray_sample_profile_traces_frontend_and_both_downstreams(
     finally:
         for process in started:
             process.stop()
-    spans = read_trace(telemetry_server.url, xray_id, services=3)
+    spans = read_trace(
+        telemetry_server.url,
+        xray_id,
+        services=3,
+        server_spans={("frontend", "GET /"), ("downstream0", "GET /"), ("downstream1", "GET /")},
+    )
     servers = {s["service"]: s for s in spans if s["kind"] == "SPAN_KIND_SERVER"}
     assert set(servers) == {"frontend", "downstream0", "downstream1"}
     by_id = {s["spanId"]: s for s in spans}
@@ -193,7 +203,7 @@ def test_failing_downstreams_become_error_spans_and_the_generator_keeps_running(
         loadgen.stop()
     assert first.status_code == second.status_code == 200
     assert first.json()["errors"] == 2
-    spans = read_trace(demo.telemetry.url, first.json()["traceId"], services=2)
+    spans = read_trace(demo.telemetry.url, first.json()["traceId"], services=2, server_spans={("ho11y-svc", "GET /")})
     clients = [s for s in spans if s["service"] == "ho11y-svc" and s["kind"] == "SPAN_KIND_CLIENT"]
     assert len(clients) == 2, "DUMMY downstreams make no spans"
     refused = next(s for s in clients if span_attributes(s).get("error.type") == "ClientConnectorError")

@@ -80,7 +80,18 @@ def test_order_trace_spans_orders_inventory_pricing_and_notifications(demo: Demo
         f"{demo['orders'].url}/orders", {"user_id": 2, "product_name": "Keyboard", "quantity": 2}
     )
     assert response.json()["pricing"]["pricing"]["total_price"] == 159.98
-    spans = read_trace(demo.telemetry.url, trace_id, services=4, server_span="POST /orders")
+    spans = read_trace(
+        demo.telemetry.url,
+        trace_id,
+        services=4,
+        server_spans={
+            (ORDERS, "POST /orders"),
+            (INVENTORY, "POST /inventory/check"),
+            (INVENTORY, "POST /inventory/reserve"),
+            (PRICING, "POST /pricing/calculate"),
+            (NOTIFICATIONS, "POST /notifications/send"),
+        },
+    )
     assert {s["service"] for s in spans} == {ORDERS, INVENTORY, PRICING, NOTIFICATIONS}
     db_span = next(s for s in spans if s["name"] == "db_select_pricing")
     assert span_attributes(db_span) == {"db.operation": "select", "db.table": "pricing", "product.name": "Keyboard"}
@@ -186,13 +197,14 @@ def test_forced_error_chain_fails_in_three_services_and_still_notifies(demo: Dem
         "Intentional pricing calculation error"
     }
     assert body["notification"]["status"] == "sent"
-    spans = read_trace(demo.telemetry.url, trace_id, services=4, server_span="POST /orders/error")
-    failed = {(s["service"], s["name"]) for s in spans if s.get("status", {}).get("code") == "STATUS_CODE_ERROR"}
-    assert {
+    error_servers = {
         (ORDERS, "POST /orders/error"),
         (INVENTORY, "POST /inventory/reserve/error"),
         (PRICING, "POST /pricing/calculate/error"),
-    } <= failed
+    }
+    spans = read_trace(demo.telemetry.url, trace_id, services=4, server_spans=error_servers)
+    failed = {(s["service"], s["name"]) for s in spans if s.get("status", {}).get("code") == "STATUS_CODE_ERROR"}
+    assert error_servers <= failed
     root = next(s for s in spans if s["name"] == "POST /orders/error" and s["kind"] == "SPAN_KIND_SERVER")
     assert [event["name"] for event in root.get("events", [])] == ["exception"]
 
