@@ -16,7 +16,7 @@ from typing import Any
 from ecslite.clock import FakeClock
 from ecslite.config import Settings
 from ecslite.providers.base import RequestContext
-from ecslite.providers.ecs.express_resources import Calls
+from ecslite.providers.calls import Calls
 from ecslite.runtime.fake import FakeRuntime
 from ecslite.server import Server
 from ecslite.store import express_services as store

@@ -47,6 +47,7 @@ from typing import Any
 from ecslite.model.arns import service_arn
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.base import Params, RequestContext
+from ecslite.providers.calls import Calls
 from ecslite.providers.ecs import express_plan as plan
 from ecslite.providers.ecs import express_resources as res
 from ecslite.providers.ecs.common import EcsBase
@@ -76,8 +77,8 @@ class ExpressServiceOps(EcsBase):
     # The other providers (ELBv2, ACM, EC2, Application Auto Scaling, Logs) and ECS itself, set by the server.
     peers: Mapping[str, object] = {}
 
-    def _express_calls(self, ctx: RequestContext) -> res.Calls:
-        return res.Calls({**self.peers, "ecs": self}, ctx)
+    def _express_calls(self, ctx: RequestContext) -> Calls:
+        return Calls({**self.peers, "ecs": self}, ctx)
 
     @property
     def _express_lock(self) -> asyncio.Lock:
@@ -140,7 +141,7 @@ class ExpressServiceOps(EcsBase):
 
     async def _express_make(
         self,
-        call: res.Calls,
+        call: Calls,
         cluster: str,
         name: str,
         config: Doc,
@@ -198,7 +199,7 @@ class ExpressServiceOps(EcsBase):
 
     @staticmethod
     async def _express_target_group(
-        call: res.Calls, cluster: str, name: str, port: int, vpc: str, config: Doc, *, alternate: bool
+        call: Calls, cluster: str, name: str, port: int, vpc: str, config: Doc, *, alternate: bool
     ) -> str:
         request = plan.target_group_request(
             name, cluster, call.ctx.account, port, vpc, config["healthCheckPath"], alternate=alternate
@@ -206,7 +207,7 @@ class ExpressServiceOps(EcsBase):
         return str((await call("elbv2", "CreateTargetGroup", request))["TargetGroups"][0]["TargetGroupArn"])
 
     @staticmethod
-    async def _express_alarm(call: res.Calls, cluster: str, name: str, resources: Doc) -> str:
+    async def _express_alarm(call: Calls, cluster: str, name: str, resources: Doc) -> str:
         """Put the service's 4xx/5xx rollback alarm over both target groups; its name."""
         alarm = plan.rollback_alarm_name(cluster, name)
         groups = [resources["targetGroupArn"], resources["alternateTargetGroupArn"]]
@@ -215,7 +216,7 @@ class ExpressServiceOps(EcsBase):
         resources["rollbackAlarm"] = alarm
         return alarm
 
-    async def _express_alternate(self, call: res.Calls, doc: Doc, port: int) -> None:
+    async def _express_alternate(self, call: Calls, doc: Doc, port: int) -> None:
         """The second target group and the rule forwarding to both, for a service stored before Express
         services deployed as canaries (its ECS service then moves from rolling to canary deployments)."""
         resources = doc["resources"]
@@ -230,7 +231,7 @@ class ExpressServiceOps(EcsBase):
         await call("elbv2", "ModifyRule", {"RuleArn": resources["ruleArn"], "Actions": shown["Actions"]})
 
     async def _express_task_definition(
-        self, call: res.Calls, cluster: str, name: str, config: Doc, tags: list[Doc], resources: Doc
+        self, call: Calls, cluster: str, name: str, config: Doc, tags: list[Doc], resources: Doc
     ) -> str:
         """The configuration's task definition: the given one, or a new revision of the service's family."""
         if config.get("taskDefinitionArn"):  # given, or the previous configuration's, unchanged
@@ -249,7 +250,7 @@ class ExpressServiceOps(EcsBase):
         config["taskDefinitionArn"] = arn
         return arn
 
-    async def _express_scaling(self, call: res.Calls, cluster: str, name: str, config: Doc, resources: Doc) -> None:
+    async def _express_scaling(self, call: Calls, cluster: str, name: str, config: Doc, resources: Doc) -> None:
         scaling = config["scalingTarget"]
         await call(
             "application-autoscaling", "RegisterScalableTarget", plan.scalable_target_request(cluster, name, scaling)
@@ -373,7 +374,7 @@ class ExpressServiceOps(EcsBase):
                 if not store.draining(self.db, ctx.account, ctx.region):
                     return
 
-    async def _express_finish(self, call: res.Calls) -> None:
+    async def _express_finish(self, call: Calls) -> None:
         """Take down what DRAINING Express services still hold, as far as their tasks allow."""
         for doc in store.draining(self.db, call.ctx.account, call.ctx.region):
             resources = doc["resources"]
@@ -408,7 +409,7 @@ class ExpressServiceOps(EcsBase):
         doc = self._express(ctx, params["serviceArn"], missing=ResourceNotFoundException(NOT_FOUND))
         return {"service": await self._express_view(call, doc, include_tags="TAGS" in (params.get("include") or []))}
 
-    async def _express_view(self, call: res.Calls, doc: Doc, *, include_tags: bool) -> Doc:
+    async def _express_view(self, call: Calls, doc: Doc, *, include_tags: bool) -> Doc:
         service = await self._express_ecs_service(call, doc["cluster"], doc["serviceName"], active=False)
         running = {d["taskDefinition"] for d in service.get("deployments") or []}
         endpoint = doc["resources"]["endpoint"]
@@ -444,7 +445,7 @@ class ExpressServiceOps(EcsBase):
         return view
 
     @staticmethod
-    async def _express_revisions(call: res.Calls, service: Doc) -> dict[str, str]:
+    async def _express_revisions(call: Calls, service: Doc) -> dict[str, str]:
         """Task definition → service revision ARN, for the service's current deployments."""
         arns = [service["currentServiceDeployment"]] if service.get("currentServiceDeployment") else []
         if not arns:
@@ -464,7 +465,7 @@ class ExpressServiceOps(EcsBase):
             raise missing
         return doc
 
-    async def _express_cluster(self, ctx: RequestContext, call: res.Calls, ref: str | None) -> str:
+    async def _express_cluster(self, ctx: RequestContext, call: Calls, ref: str | None) -> str:
         """The cluster's name; ECS makes the ``default`` cluster when the request names none and it is missing."""
         try:
             return str(self.get_cluster(ctx, ref)["clusterName"])
@@ -478,7 +479,7 @@ class ExpressServiceOps(EcsBase):
         return str(self.get_cluster(ctx, cluster, active=False)["clusterArn"])
 
     @staticmethod
-    async def _express_ecs_service(call: res.Calls, cluster: str, name: str, *, active: bool) -> Doc:
+    async def _express_ecs_service(call: Calls, cluster: str, name: str, *, active: bool) -> Doc:
         found = (await call("ecs", "DescribeServices", {"cluster": cluster, "services": [name]}))["services"]
         if not found or (active and found[0]["status"] != "ACTIVE"):
             return {}
@@ -490,7 +491,7 @@ class ExpressServiceOps(EcsBase):
         base = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0] or "service"
         return f"{base[:200]}-{plan.short_hash(image, str(self.clock.now()))}"
 
-    async def _express_port(self, call: res.Calls, config: Doc) -> int:
+    async def _express_port(self, call: Calls, config: Doc) -> int:
         """The primary container's port; with a given task definition, its ``Main`` container's first port."""
         if "primaryContainer" in config:
             return int(config["primaryContainer"]["containerPort"])

@@ -1,0 +1,1 @@
+"""CloudFormation: stacks of templates whose resources are made through ecslite's own operations."""
