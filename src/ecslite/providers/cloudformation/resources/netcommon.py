@@ -1,0 +1,81 @@
+"""What the network-side handlers (ELBv2, EC2, Cloud Map, SSM, Secrets Manager, CloudWatch,
+EventBridge, Scheduler, ACM) share: taking a resource down idempotently, waiting out dependents that
+are still going away, and tags in the shapes their operations take."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from ecslite.protocol.errors import AwsError
+from ecslite.providers.cloudformation.resources.base import Doc, ResourceContext
+
+# How long a delete keeps trying while something that depends on the resource is still going away
+# (CloudFormation retries DependencyViolation and ResourceInUse the same way before it gives up).
+BUSY_SECONDS = 300.0
+BUSY_INTERVAL = 2.0
+
+
+async def remove(
+    rc: ResourceContext,
+    service: str,
+    operation: str,
+    params: Doc,
+    *,
+    gone: Collection[str],
+    busy: Collection[str] = (),
+    wait: float = BUSY_SECONDS,
+) -> None:
+    """Calls a delete operation: an error in ``gone`` means already deleted, one in ``busy`` is tried
+    again every few seconds for up to ``wait`` seconds, any other propagates."""
+    deadline = rc.clock.monotonic() + wait
+    while True:
+        try:
+            await rc.call(service, operation, params)
+            return
+        except AwsError as error:
+            if error.code in gone:
+                return
+            if error.code not in busy or rc.clock.monotonic() >= deadline:
+                raise
+        await rc.clock.sleep(BUSY_INTERVAL)
+
+
+def tag_list(rc: ResourceContext, props: Doc, *, aws_prefix: bool = True) -> list[Doc]:
+    """The stack's tags and the template's ``Tags`` as ``[{"Key", "Value"}]`` (the template's win).
+    ``aws_prefix=False`` leaves out ``aws:`` keys for services that refuse them from callers."""
+    merged: dict[str, str] = {}
+    for tag in [*rc.tags, *(props.get("Tags") or [])]:
+        merged[str(tag["Key"])] = str(tag.get("Value", ""))
+    return [{"Key": k, "Value": v} for k, v in merged.items() if aws_prefix or not k.lower().startswith("aws:")]
+
+
+def tag_map(tags: Any) -> dict[str, str]:
+    """``Tags`` as a map, from either CloudFormation shape (a list of Key/Value or a JSON object)."""
+    if isinstance(tags, Mapping):
+        return {str(k): str(v) for k, v in tags.items()}
+    return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
+
+
+def tag_changes(old: Any, new: Any) -> tuple[dict[str, str], list[str]]:
+    """Tags to put and keys to take off when a template's ``Tags`` go from ``old`` to ``new``."""
+    before, after = tag_map(old), tag_map(new)
+    put = {k: v for k, v in after.items() if before.get(k) != v}
+    return put, [k for k in before if k not in after]
+
+
+def pairs(tags: Mapping[str, str]) -> list[Doc]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def changed(old: Doc, new: Doc, names: Collection[str]) -> bool:
+    return any(old.get(name) != new.get(name) for name in names)
+
+
+def as_bool(value: Any, default: bool = False) -> bool:
+    """A CloudFormation boolean, given as one or as the strings ``"true"``/``"false"``."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
