@@ -15,7 +15,9 @@ from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from ecslite.protocol.errors import SerializationError
 from ecslite.protocol.models import operation_model
+from ecslite.protocol.values import parse_timestamp
 from ecslite.providers.cloudformation.resources.base import ResourceFailed
 
 Doc = dict[str, Any]
@@ -69,7 +71,10 @@ def _scalar(type_name: str, value: Any, path: str) -> Any:
                     raise ValueError(value)
                 return value.lower() == "true"
             return bool(value)
-    except (TypeError, ValueError):
+        if type_name == "timestamp":
+            # Providers take epoch seconds, as the edge hands them over; templates write ISO 8601.
+            return parse_timestamp(value, path)
+    except (TypeError, ValueError, SerializationError):
         raise ResourceFailed(f"Property {path} has an invalid value: {value!r}") from None
     if type_name == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
