@@ -1,0 +1,189 @@
+"""AWS::IAM::Role and AWS::IAM::Policy through ecslite's IAM operations.
+
+Role: ``Ref`` is the role's name; ``Arn`` and ``RoleId`` are its attributes. ``RoleName`` and ``Path``
+need a replacement; the trust policy, description, session length, inline ``Policies``,
+``ManagedPolicyArns`` and tags change in place. A generated name is at most 64 characters.
+
+Policy: an inline policy put on each of its ``Roles``; every property changes in place. Its ``Ref`` is a
+generated id (CloudFormation's look like ``mysta-MyPol-1A2B3C4D5E6F``, unverified in detail) and ``Id``
+is the same. ecslite's IAM holds roles only, so ``Groups`` and ``Users`` are refused, and so is
+``AWS::IAM::ManagedPolicy`` (no customer managed policies here): not a supported type.
+
+IAM refuses ``aws:`` tag keys from callers, so the roles get the stack's own tags and the template's,
+without CloudFormation's ``aws:cloudformation:*`` ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from typing import Any
+
+from ecslite.protocol.errors import AwsError
+from ecslite.providers.cloudformation.resources.base import (
+    Doc,
+    Physical,
+    ResourceContext,
+    ResourceFailed,
+    ResourceHandler,
+    register,
+)
+from ecslite.providers.cloudformation.resources.core import (
+    pairs,
+    policy_text,
+    remove,
+    tag_changes,
+    tag_pairs,
+)
+
+ROLE_NAME_MAX = 64
+_GONE = ("NoSuchEntity",)
+_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _inline(props: Doc) -> dict[str, str]:
+    """``Policies`` as name → document text."""
+    return {str(p["PolicyName"]): policy_text(p["PolicyDocument"]) for p in props.get("Policies") or []}
+
+
+@register
+class Role(ResourceHandler):
+    type_name = "AWS::IAM::Role"
+    attributes = frozenset({"Arn", "RoleId"})
+    replace_always = False
+    replace_on = frozenset({"RoleName", "Path"})
+    name_property = "RoleName"
+    iam = True
+
+    async def create(self, rc: ResourceContext, props: Doc) -> Physical:
+        name = str(props.get("RoleName") or rc.physical_name(ROLE_NAME_MAX))
+        params: Doc = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": policy_text(props["AssumeRolePolicyDocument"]),
+        }
+        for key in ("Path", "Description", "PermissionsBoundary"):
+            if props.get(key) is not None:
+                params[key] = str(props[key])
+        if props.get("MaxSessionDuration") is not None:
+            params["MaxSessionDuration"] = _int(props["MaxSessionDuration"], "MaxSessionDuration")
+        tags = tag_pairs(rc, props, reserved=False)
+        if tags:
+            params["Tags"] = pairs(tags)
+        role = (await rc.call("iam", "CreateRole", params))["Role"]
+        for policy, document in _inline(props).items():
+            await rc.call("iam", "PutRolePolicy", {"RoleName": name, "PolicyName": policy, "PolicyDocument": document})
+        for arn in props.get("ManagedPolicyArns") or []:
+            await rc.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": str(arn)})
+        return Physical(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+
+    async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
+        name = current.physical_id
+        if policy_text(old["AssumeRolePolicyDocument"]) != policy_text(new["AssumeRolePolicyDocument"]):
+            document = policy_text(new["AssumeRolePolicyDocument"])
+            await rc.call("iam", "UpdateAssumeRolePolicy", {"RoleName": name, "PolicyDocument": document})
+        changes: Doc = {}
+        if old.get("Description") != new.get("Description"):
+            changes["Description"] = str(new.get("Description") or "")
+        if old.get("MaxSessionDuration") != new.get("MaxSessionDuration"):
+            changes["MaxSessionDuration"] = _int(new.get("MaxSessionDuration") or 3600, "MaxSessionDuration")
+        if changes:
+            await rc.call("iam", "UpdateRole", {"RoleName": name, **changes})
+        if old.get("PermissionsBoundary") != new.get("PermissionsBoundary"):
+            raise ResourceFailed("ecslite cannot change the PermissionsBoundary of an existing role")
+        before, after = _inline(old), _inline(new)
+        for policy, document in after.items():
+            if before.get(policy) != document:
+                params = {"RoleName": name, "PolicyName": policy, "PolicyDocument": document}
+                await rc.call("iam", "PutRolePolicy", params)
+        for policy in [p for p in before if p not in after]:
+            await remove(rc, "iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy}, gone=_GONE)
+        attached = [str(a) for a in old.get("ManagedPolicyArns") or []]
+        wanted = [str(a) for a in new.get("ManagedPolicyArns") or []]
+        for arn in [a for a in wanted if a not in attached]:
+            await rc.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
+        for arn in [a for a in attached if a not in wanted]:
+            await remove(rc, "iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn}, gone=_GONE)
+        put, drop = tag_changes(old, new)
+        put = {k: v for k, v in put.items() if not k.lower().startswith("aws:")}
+        if put:
+            await rc.call("iam", "TagRole", {"RoleName": name, "Tags": pairs(put)})
+        if drop:
+            await rc.call("iam", "UntagRole", {"RoleName": name, "TagKeys": drop})
+        return current
+
+    async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
+        """IAM deletes a role only without policies: whatever is on it comes off first, including
+        policies an ``AWS::IAM::Policy`` of another stack put there (CloudFormation does the same)."""
+        name = current.physical_id
+        try:
+            attached = (await rc.call("iam", "ListAttachedRolePolicies", {"RoleName": name}))["AttachedPolicies"]
+            inline = (await rc.call("iam", "ListRolePolicies", {"RoleName": name}))["PolicyNames"]
+        except AwsError as error:
+            if error.code in _GONE:
+                return
+            raise
+        for policy in attached:
+            params = {"RoleName": name, "PolicyArn": policy["PolicyArn"]}
+            await remove(rc, "iam", "DetachRolePolicy", params, gone=_GONE)
+        for policy_name in inline:
+            await remove(rc, "iam", "DeleteRolePolicy", {"RoleName": name, "PolicyName": policy_name}, gone=_GONE)
+        await remove(rc, "iam", "DeleteRole", {"RoleName": name}, gone=_GONE)
+
+
+@register
+class Policy(ResourceHandler):
+    type_name = "AWS::IAM::Policy"
+    attributes = frozenset({"Id"})
+    replace_always = False
+    iam = True
+
+    async def create(self, rc: ResourceContext, props: Doc) -> Physical:
+        _roles_only(props)
+        await self._put(rc, props, _roles(props))
+        suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+        physical = f"{rc.stack_name[:5]}-{rc.logical_id[:5]}-{suffix}"
+        return Physical(physical, {"Id": physical})
+
+    async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
+        _roles_only(new)
+        await self._put(rc, new, _roles(new))
+        # What the old version put and the new one does not: on a role it leaves, or under its old name.
+        kept = {(role, str(new["PolicyName"])) for role in _roles(new)}
+        for role in _roles(old):
+            if (role, str(old["PolicyName"])) not in kept:
+                await _take_off(rc, role, str(old["PolicyName"]))
+        return current
+
+    async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
+        for role in _roles(props):
+            await _take_off(rc, role, str(props["PolicyName"]))
+
+    @staticmethod
+    async def _put(rc: ResourceContext, props: Doc, roles: list[str]) -> None:
+        document = policy_text(props["PolicyDocument"])
+        for role in roles:
+            params = {"RoleName": role, "PolicyName": str(props["PolicyName"]), "PolicyDocument": document}
+            await rc.call("iam", "PutRolePolicy", params)
+
+
+def _roles(props: Doc) -> list[str]:
+    """Role names (a template may give a role's ARN; IAM's operations take the name)."""
+    return [str(r).rsplit("/", 1)[-1] for r in props.get("Roles") or []]
+
+
+def _roles_only(props: Doc) -> None:
+    if props.get("Groups") or props.get("Users"):
+        raise ResourceFailed("ecslite's IAM holds roles only: an AWS::IAM::Policy can name Roles, not Groups or Users")
+    if not props.get("Roles"):
+        raise ResourceFailed("At least one of [Groups, Roles, Users] must be non-empty.")
+
+
+async def _take_off(rc: ResourceContext, role: str, policy: str) -> None:
+    await remove(rc, "iam", "DeleteRolePolicy", {"RoleName": role, "PolicyName": policy}, gone=_GONE)
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ResourceFailed(f"Property {name} has an invalid value: {value!r}") from None
