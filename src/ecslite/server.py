@@ -39,6 +39,9 @@ from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
 from ecslite.model.credentials import account_for_access_key
 from ecslite.providers.acm.provider import AcmProvider
+from ecslite.providers.cloudformation.engine import StackEngine
+from ecslite.providers.cloudformation.provider import CloudFormationProvider
+from ecslite.providers.cloudformation.resources.registry import load as load_handlers
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.elbv2.provider import Elbv2Provider
@@ -113,6 +116,13 @@ class Server:
         self.scheduler = add_scheduler(core, self.ecs, self.providers)
         # Both publish AWS/Scheduler and AWS/Events metrics and keep their targets' recent invocations.
         self.invocations = add_invocation_records(core, self.telemetry.store, self.scheduler, self.event_rules)
+        # CloudFormation stacks make their resources through every other provider's operations; the
+        # engine runs the stack operations in the background (started last, stopped first).
+        self.stacks = StackEngine(self.db, self.clock, self.providers, load_handlers())
+        self.providers["cloudformation"] = CloudFormationProvider(
+            self.db, self.clock, self.providers, self.stacks, self.stacks.handlers
+        )
+        self.components.append(self.stacks)
         self.dispatcher = AwsDispatcher(
             self.providers,
             EdgeSettings(settings.account_id, settings.region),

@@ -378,4 +378,26 @@ _V14 = [
         UNIQUE (account, region, arn))""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14]
+# Version 15: CloudFormation (store/stacks.py): stacks (kept after DELETE_COMPLETE, found by id), their
+# resources by logical id, their events in order, and change sets.
+_V15 = [
+    """CREATE TABLE cfn_stacks (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, stack_id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+        status TEXT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX cfn_stacks_by_name ON cfn_stacks (account, region, name)",
+    """CREATE TABLE cfn_resources (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        stack_id TEXT NOT NULL, logical_id TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (stack_id, logical_id))""",
+    """CREATE TABLE cfn_events (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT, stack_id TEXT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX cfn_events_by_stack ON cfn_events (stack_id, rid)",
+    """CREATE TABLE cfn_change_sets (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, arn TEXT NOT NULL UNIQUE, stack_id TEXT NOT NULL,
+        name TEXT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX cfn_change_sets_by_stack ON cfn_change_sets (stack_id, name)",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14, _V15]

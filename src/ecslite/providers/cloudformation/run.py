@@ -1,0 +1,462 @@
+"""One stack operation's resource steps: make, change, replace and take down resources through their
+handlers, in dependency order, writing the resources' records and events as CloudFormation does.
+
+:class:`StackRun` holds what a running operation reads (the template, the parameter values, the
+conditions) and does the per-resource work; the stack-level flows (statuses, rollback, cleanup) are
+in :mod:`ecslite.providers.cloudformation.engine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ecslite.clock import Clock
+from ecslite.model import cfn
+from ecslite.protocol.errors import AwsError
+from ecslite.providers.base import RequestContext
+from ecslite.providers.calls import Calls
+from ecslite.providers.cloudformation import templates
+from ecslite.providers.cloudformation.resources.base import (
+    Physical,
+    ResourceContext,
+    ResourceFailed,
+    ResourceHandler,
+)
+from ecslite.store import stacks as store
+from ecslite.store.db import Database
+
+log = logging.getLogger(__name__)
+Doc = dict[str, Any]
+STACK_TYPE = "AWS::CloudFormation::Stack"
+REPLACING = "Requested update requires the creation of a new physical resource; hence creating one."
+INITIATED = "Resource creation Initiated"
+CUSTOM_NAME = (
+    "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {name} and "
+    "update the stack again."
+)
+
+
+def handler_message(error: AwsError) -> str:
+    """The status reason CloudFormation writes when a resource handler's call fails."""
+    if "NotFound" in error.code:
+        kind = "NotFound"
+    elif "AlreadyExists" in error.code or "Duplicate" in error.code:
+        kind = "AlreadyExists"
+    elif error.status >= 500:
+        kind = "ServiceInternalError"
+    elif "Validation" in error.code or "InvalidParameter" in error.code:
+        kind = "InvalidRequest"
+    else:
+        kind = "GeneralServiceException"
+    return (
+        f'Resource handler returned message: "{error.message}" (RequestToken: {uuid.uuid4()}, HandlerErrorCode: {kind})'
+    )
+
+
+@dataclass
+class Interrupt:
+    """Why the operation's running resource steps are being cancelled (timeout, CancelUpdateStack)."""
+
+    reason: str | None = None
+
+
+@dataclass
+class StackRun:
+    db: Database
+    clock: Clock
+    providers: Mapping[str, object]
+    handlers: Mapping[str, ResourceHandler]
+    account: str
+    region: str
+    stack: Doc
+    template: cfn.Template = field(init=False)
+    conditions: dict[str, bool] = field(init=False)
+    interrupt: Interrupt = field(default_factory=Interrupt)
+    imports: set[str] = field(default_factory=set)
+    # The resource steps running now (the engine cancels them on a timeout or CancelUpdateStack).
+    steps: set[asyncio.Task[Any]] = field(default_factory=set)
+    seq: int = 0
+
+    def __post_init__(self) -> None:
+        ctx = RequestContext(self.account, self.region, str(uuid.uuid4()), "cloudformation", "StackOperation")
+        self.call = Calls(self.providers, ctx)
+        self.load(self.stack["_template"], self.stack.get("_values") or {})
+
+    def load(self, body: str, values: Mapping[str, Any]) -> None:
+        """Reads (again) the template and parameter values the resources are resolved with."""
+        self.template = cfn.parse_template(body)
+        self.values = dict(values)
+        self.pseudo = templates.pseudo(
+            self.account, self.region, self.stack_name, self.stack_id, self.stack.get("NotificationARNs") or []
+        )
+        self.conditions = cfn.evaluate_conditions(self.template, self.values, self.pseudo)
+
+    @property
+    def stack_id(self) -> str:
+        return str(self.stack["StackId"])
+
+    @property
+    def stack_name(self) -> str:
+        return str(self.stack["StackName"])
+
+    # -- records and events ------------------------------------------------------------------------
+
+    def save_stack(self) -> None:
+        with self.db.transaction():
+            store.put_stack(self.db, self.account, self.region, self.stack)
+
+    def stack_status(self, status: str, reason: str | None = None) -> None:
+        self.stack["StackStatus"] = status
+        if reason:
+            self.stack["StackStatusReason"] = reason
+        else:
+            self.stack.pop("StackStatusReason", None)
+        with self.db.transaction():
+            store.put_stack(self.db, self.account, self.region, self.stack)
+            self._event(self.stack_name, self.stack_id, STACK_TYPE, status, reason, None)
+
+    def resource_status(self, doc: Doc, status: str, reason: str | None = None, *, props: Doc | None = None) -> None:
+        doc["ResourceStatus"] = status
+        doc["Timestamp"] = self.clock.now()
+        doc["LastUpdatedTimestamp"] = doc["Timestamp"]
+        if reason:
+            doc["ResourceStatusReason"] = reason
+        else:
+            doc.pop("ResourceStatusReason", None)
+        with self.db.transaction():
+            store.put_resource(self.db, self.stack_id, doc)
+            self._event(
+                doc["LogicalResourceId"], doc.get("PhysicalResourceId", ""), doc["ResourceType"], status, reason, props
+            )
+
+    def resource_event(self, doc: Doc, physical_id: str, status: str, reason: str | None = None) -> None:
+        """An event about a physical resource the record no longer names (a replaced one)."""
+        with self.db.transaction():
+            self._event(doc["LogicalResourceId"], physical_id, doc["ResourceType"], status, reason, None)
+
+    def _event(
+        self, logical_id: str, physical_id: str, rtype: str, status: str, reason: str | None, props: Doc | None
+    ) -> None:
+        event: Doc = {
+            "StackId": self.stack_id,
+            "EventId": str(uuid.uuid4()) if rtype == STACK_TYPE else f"{logical_id}-{status}-{uuid.uuid4()}",
+            "StackName": self.stack_name,
+            "LogicalResourceId": logical_id,
+            "PhysicalResourceId": physical_id,
+            "ResourceType": rtype,
+            "Timestamp": self.clock.now(),
+            "ResourceStatus": status,
+        }
+        if reason:
+            event["ResourceStatusReason"] = reason
+        if props is not None:
+            event["ResourceProperties"] = orjson.dumps(props).decode()
+        if token := self.stack.get("_token"):
+            event["ClientRequestToken"] = token
+        store.add_event(self.db, self.stack_id, event)
+
+    # -- resolving ---------------------------------------------------------------------------------
+
+    def context(self) -> cfn.Context:
+        return cfn.Context(
+            parameters=self.values,
+            pseudo=self.pseudo,
+            conditions=self.conditions,
+            mappings=self.template.mappings or {},
+            ref=self._ref,
+            get_att=self._get_att,
+            import_value=self._import_value,
+            azs=lambda region: templates.azs(region or self.region),
+        )
+
+    def _ref(self, logical_id: str) -> Any:
+        doc = store.get_resource(self.db, self.stack_id, logical_id)
+        if doc is None or not doc.get("PhysicalResourceId"):
+            raise cfn.TemplateError(f"Template error: resource {logical_id} has not been created")
+        return doc["PhysicalResourceId"]
+
+    def _get_att(self, logical_id: str, attribute: str) -> Any:
+        doc = store.get_resource(self.db, self.stack_id, logical_id)
+        attributes = (doc or {}).get("_attributes") or {}
+        if attribute not in attributes:
+            raise cfn.TemplateError(
+                f"Template error: resource {logical_id} does not support attribute type {attribute} in Fn::GetAtt"
+            )
+        return attributes[attribute]
+
+    def _import_value(self, name: str) -> str:
+        found = exported(self.db, self.account, self.region).get(name)
+        if found is None:
+            raise cfn.TemplateError(f"No export named {name} found.")
+        self.imports.add(name)
+        return found[1]
+
+    def resource_context(self, logical_id: str) -> ResourceContext:
+        tags = [
+            *(self.stack.get("Tags") or []),
+            {"Key": "aws:cloudformation:stack-name", "Value": self.stack_name},
+            {"Key": "aws:cloudformation:stack-id", "Value": self.stack_id},
+            {"Key": "aws:cloudformation:logical-id", "Value": logical_id},
+        ]
+        return ResourceContext(self.call, self.clock, self.stack_name, self.stack_id, logical_id, tags)
+
+    # -- making and changing -----------------------------------------------------------------------
+
+    async def walk(self, deps: Mapping[str, set[str]], step: Callable[[str], Awaitable[bool]]) -> list[str]:
+        """Runs ``step`` for every logical id once the ones it needs are done, independent ones at once;
+        after a failure no new step starts (those running finish). The ids whose step failed."""
+        done: set[str] = set()
+        failed: list[str] = []
+        running: dict[asyncio.Task[bool], str] = {}
+        started: set[str] = set()
+        try:
+            while True:
+                if not failed and self.interrupt.reason is None:
+                    for logical_id in sorted(deps):
+                        if logical_id not in started and deps[logical_id] <= done:
+                            started.add(logical_id)
+                            running[asyncio.ensure_future(step(logical_id))] = logical_id
+                if not running:
+                    return failed
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    logical_id = running.pop(task)
+                    (done.add if task.result() else failed.append)(logical_id)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def apply(self, logical_id: str, deps: set[str], updating: bool) -> bool:
+        """Makes or changes one resource to match the template; False (with its event) if it failed."""
+        spec = self.template.resources[logical_id]
+        rtype = str(spec["Type"])
+        handler = self.handlers[rtype]
+        current = store.get_resource(self.db, self.stack_id, logical_id)
+        fresh = current is None or not current.get("PhysicalResourceId")
+        doc: Doc = current if current is not None else {"LogicalResourceId": logical_id, "StackId": self.stack_id}
+        doc.update(
+            {
+                "StackName": self.stack_name,
+                "ResourceType": rtype,
+                "_deps": sorted(deps),
+                "_deletion_policy": spec.get("DeletionPolicy", "Delete"),
+                "_replace_policy": spec.get("UpdateReplacePolicy", "Delete"),
+            }
+        )
+        prefix = "CREATE" if fresh else "UPDATE"
+        try:
+            props = cfn.resolve(spec.get("Properties") or {}, self.context()) or {}
+        except cfn.TemplateError as error:
+            self.resource_status(doc, f"{prefix}_FAILED", error.message)
+            return False
+        if fresh:
+            return await self._create(doc, handler, props, updating)
+        old = doc.get("_props") or {}
+        if old == props and doc.get("ResourceStatus") not in ("UPDATE_FAILED",):
+            with self.db.transaction():
+                store.put_resource(self.db, self.stack_id, doc)
+            return True
+        if handler.needs_replacement(old, props):
+            return await self._replace(doc, handler, old, props)
+        return await self._update(doc, handler, old, props)
+
+    def _undo(self, doc: Doc, action: str) -> None:
+        self.seq += 1
+        doc["_undo"] = {
+            "action": action,
+            "seq": self.seq,
+            "physical": doc.get("PhysicalResourceId", ""),
+            "props": doc.get("_props") or {},
+            "attributes": doc.get("_attributes") or {},
+        }
+
+    async def _create(self, doc: Doc, handler: ResourceHandler, props: Doc, updating: bool) -> bool:
+        doc["PhysicalResourceId"] = ""
+        if updating and "_undo" not in doc:
+            self._undo(doc, "Add")
+        self.resource_status(doc, "CREATE_IN_PROGRESS", props=props)
+        self.resource_status(doc, "CREATE_IN_PROGRESS", INITIATED, props=props)
+        failure = await self._handle(
+            handler.create(self.resource_context(doc["LogicalResourceId"]), props), "Resource creation cancelled"
+        )
+        if isinstance(failure, str):
+            self.resource_status(doc, "CREATE_FAILED", failure)
+            return False
+        self._made(doc, failure, props)
+        self.resource_status(doc, "CREATE_COMPLETE", props=props)
+        return True
+
+    async def _replace(self, doc: Doc, handler: ResourceHandler, old: Doc, props: Doc) -> bool:
+        name = handler.name_property
+        if name is not None and name in props and props.get(name) == old.get(name):
+            self.resource_status(doc, "UPDATE_FAILED", CUSTOM_NAME.format(name=doc["LogicalResourceId"]))
+            return False
+        self.resource_status(doc, "UPDATE_IN_PROGRESS", REPLACING, props=props)
+        failure = await self._handle(
+            handler.create(self.resource_context(doc["LogicalResourceId"]), props), "Resource update cancelled"
+        )
+        if isinstance(failure, str):
+            self.resource_status(doc, "UPDATE_FAILED", failure)
+            return False
+        self._undo(doc, "Replace")
+        doc["_old"] = {k: doc["_undo"][k] for k in ("physical", "props", "attributes")}
+        doc["_old"]["retain"] = doc.get("_replace_policy") == "Retain"
+        self._made(doc, failure, props)
+        self.resource_status(doc, "UPDATE_IN_PROGRESS", INITIATED, props=props)
+        self.resource_status(doc, "UPDATE_COMPLETE", props=props)
+        return True
+
+    async def _update(self, doc: Doc, handler: ResourceHandler, old: Doc, props: Doc) -> bool:
+        if "_undo" not in doc:
+            self._undo(doc, "Modify")
+        current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
+        self.resource_status(doc, "UPDATE_IN_PROGRESS", props=props)
+        failure = await self._handle(
+            handler.update(self.resource_context(doc["LogicalResourceId"]), current, old, props),
+            "Resource update cancelled",
+        )
+        if isinstance(failure, str):
+            self.resource_status(doc, "UPDATE_FAILED", failure)
+            return False
+        self._made(doc, failure, props)
+        self.resource_status(doc, "UPDATE_COMPLETE", props=props)
+        return True
+
+    def _made(self, doc: Doc, physical: Physical, props: Doc) -> None:
+        doc["PhysicalResourceId"] = physical.physical_id
+        doc["_attributes"] = dict(physical.attributes)
+        doc["_props"] = props
+
+    async def _handle(self, work: Awaitable[Physical], cancelled: str) -> Physical | str:
+        """The handler's result, or the status reason of its failure."""
+        try:
+            return await work
+        except ResourceFailed as error:
+            return error.reason
+        except AwsError as error:
+            return handler_message(error)
+        except cfn.TemplateError as error:
+            return error.message
+        except asyncio.CancelledError:
+            if self.interrupt.reason is None:
+                raise  # the engine is stopping: the operation resumes at the next start
+            return cancelled
+        except Exception:
+            log.exception("resource handler failed", extra={"stack": self.stack_name})
+            return "Internal Failure"
+
+    # -- taking down -------------------------------------------------------------------------------
+
+    async def take_down(self, items: list[TakeDown]) -> list[str]:
+        """Deletes the items, each once nothing left among them needs it; the logical ids that failed."""
+        by_id = {item.logical_id: item for item in items}
+        needed_by: dict[str, set[str]] = {item.logical_id: set() for item in items}
+        for item in items:
+            for dep in item.deps:
+                # A removed resource needed the physical resource a replacement left, and the other way round.
+                bare = dep.removesuffix("#old")
+                for target in (bare, f"{bare}#old"):
+                    if target in needed_by and target != item.logical_id:
+                        needed_by[target].add(item.logical_id)
+
+        async def step(logical_id: str) -> bool:
+            return await self._delete(by_id[logical_id])
+
+        failed = await self.walk(needed_by, step)
+        return failed
+
+    async def _delete(self, item: TakeDown) -> bool:
+        doc, physical = item.doc, item.physical_id
+        if item.retain:
+            self._delete_event(item, "DELETE_SKIPPED")
+            return True
+        if not physical:
+            self._delete_event(item, "DELETE_COMPLETE")
+            return True
+        self._delete_event(item, "DELETE_IN_PROGRESS")
+        handler = self.handlers.get(doc["ResourceType"])
+        if handler is None:
+            self._delete_event(item, "DELETE_FAILED", f"Resource type {doc['ResourceType']} is not supported")
+            return False
+        current = Physical(physical, item.attributes)
+        failure = await self._handle(
+            self._deleted(handler.delete(self.resource_context(doc["LogicalResourceId"]), current, item.props)),
+            "Resource deletion cancelled",
+        )
+        if isinstance(failure, str):
+            self._delete_event(item, "DELETE_FAILED", failure)
+            return False
+        self._delete_event(item, "DELETE_COMPLETE")
+        return True
+
+    async def _deleted(self, work: Awaitable[None]) -> Physical:
+        await work
+        return Physical("")
+
+    def _delete_event(self, item: TakeDown, status: str, reason: str | None = None) -> None:
+        if item.old:
+            self.resource_event(item.doc, item.physical_id, status, reason)
+        else:
+            self.resource_status(item.doc, status, reason)
+
+
+@dataclass
+class TakeDown:
+    """A physical resource to delete: a stack's resource, or the one a replacement left (``old``)."""
+
+    doc: Doc
+    physical_id: str
+    props: Doc
+    attributes: Doc
+    deps: list[str]
+    retain: bool
+    old: bool = False
+
+    @property
+    def logical_id(self) -> str:
+        return str(self.doc["LogicalResourceId"]) + ("#old" if self.old else "")
+
+    @classmethod
+    def resource(cls, doc: Doc, *, retain: bool = False) -> TakeDown:
+        return cls(
+            doc,
+            doc.get("PhysicalResourceId") or "",
+            doc.get("_props") or {},
+            doc.get("_attributes") or {},
+            list(doc.get("_deps") or []),
+            retain or doc.get("_deletion_policy") in ("Retain", "RetainExceptOnCreate"),
+        )
+
+    @classmethod
+    def replaced(cls, doc: Doc) -> TakeDown:
+        old = doc["_old"]
+        deps = [f"{d}#old" for d in doc.get("_deps") or []]
+        return cls(doc, old["physical"], old["props"], old["attributes"], deps, bool(old.get("retain")), old=True)
+
+
+def exported(db: Database, account: str, region: str) -> dict[str, tuple[Doc, str]]:
+    """Every export of the partition's live stacks: name → (exporting stack, value)."""
+    found: dict[str, tuple[Doc, str]] = {}
+    for stack in store.list_stacks(db, account, region, live_only=True):
+        for output in stack.get("Outputs") or []:
+            if output.get("ExportName"):
+                found[output["ExportName"]] = (stack, output["OutputValue"])
+    return found
+
+
+def importers(db: Database, account: str, region: str, name: str) -> list[str]:
+    """The names of the live stacks that import export ``name``."""
+    return [
+        stack["StackName"]
+        for stack in store.list_stacks(db, account, region, live_only=True)
+        if name in (stack.get("_imports") or [])
+    ]

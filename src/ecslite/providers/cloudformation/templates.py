@@ -1,0 +1,156 @@
+"""What a stack operation checks in a template before it starts, on top of the template language
+(:mod:`ecslite.model.cfn`): resource types ecslite has handlers for, ``Fn::GetAtt`` names the handler
+reads, the IAM capabilities the resources need, and Transforms (not run here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import regex
+
+from ecslite.model import cfn
+from ecslite.providers.cloudformation import errors
+from ecslite.providers.cloudformation.resources.base import ResourceHandler
+
+Doc = dict[str, Any]
+PARTITION, URL_SUFFIX = "aws", "amazonaws.com"
+_SUB_REF = regex.compile(r"\$\{([^!}][^}]*)\}")
+
+
+def load(body: str, handlers: Mapping[str, ResourceHandler]) -> cfn.Template:
+    """The template parsed and checked against what ecslite can make; ValidationError otherwise."""
+    try:
+        template = cfn.parse_template(body)
+        if template.transform:
+            names = template.transform if isinstance(template.transform, list) else [template.transform]
+            raise errors.ValidationError(errors.TRANSFORM.format(names=", ".join(str(n) for n in names)))
+        cfn.check_resource_types(template, handlers.keys())
+    except cfn.TemplateError as error:
+        raise errors.ValidationError(error.message) from None
+    for _where, target, attribute in get_atts(template):
+        spec = template.resources.get(target)
+        if spec is None:
+            raise errors.ValidationError(
+                f"Template error: instance of Fn::GetAtt references undefined resource {target}"
+            )
+        handler = handlers.get(spec.get("Type", ""))
+        if handler is not None and attribute not in handler.attributes:
+            raise errors.ValidationError(
+                f"Template error: resource {target} does not support attribute type {attribute} in Fn::GetAtt"
+            )
+    return template
+
+
+def get_atts(template: cfn.Template) -> Iterator[tuple[str, str, str]]:
+    """(where, resource, attribute) of every ``Fn::GetAtt`` and ``${Res.Attr}`` of Resources and Outputs."""
+    for section in (template.resources, template.outputs or {}):
+        for logical_id, spec in section.items():
+            yield from ((logical_id, r, a) for r, a in _walk_get_atts(spec, set(template.parameters or {})))
+
+
+def _walk_get_atts(value: Any, parameters: set[str]) -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Fn::GetAtt":
+                if isinstance(inner, list) and len(inner) == 2 and all(isinstance(p, str) for p in inner):
+                    yield inner[0], inner[1]
+                elif isinstance(inner, str) and "." in inner:
+                    target, attribute = inner.split(".", 1)
+                    yield target, attribute
+                else:
+                    yield from _walk_get_atts(inner, parameters)
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) and inner else inner
+                names = (
+                    set(inner[1])
+                    if isinstance(inner, list) and len(inner) > 1 and isinstance(inner[1], dict)
+                    else set()
+                )
+                if isinstance(text, str):
+                    for ref in _SUB_REF.findall(text):
+                        target, _, attribute = ref.partition(".")
+                        if attribute and target not in names and target not in parameters and "::" not in target:
+                            yield target, attribute
+                if isinstance(inner, list) and len(inner) > 1:
+                    yield from _walk_get_atts(inner[1], parameters)
+            else:
+                yield from _walk_get_atts(inner, parameters)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _walk_get_atts(inner, parameters)
+
+
+def required_capabilities(template: cfn.Template, handlers: Mapping[str, ResourceHandler]) -> tuple[list[str], str]:
+    """The capabilities the template's resources need and CloudFormation's reason for them."""
+    iam: list[str] = []
+    named = False
+    for spec in template.resources.values():
+        handler = handlers.get(spec.get("Type", ""))
+        if handler is None or not handler.iam:
+            continue
+        iam.append(spec["Type"])
+        props = spec.get("Properties") or {}
+        named = named or (handler.name_property is not None and handler.name_property in props)
+    if not iam:
+        return [], ""
+    reason = f"The following resource(s) require capabilities: [{', '.join(sorted(set(iam)))}]"
+    return (["CAPABILITY_NAMED_IAM"] if named else ["CAPABILITY_IAM"]), reason
+
+
+def check_capabilities(template: cfn.Template, handlers: Mapping[str, ResourceHandler], given: list[str]) -> None:
+    needed, _ = required_capabilities(template, handlers)
+    if not needed:
+        return
+    if "CAPABILITY_NAMED_IAM" in given or (needed == ["CAPABILITY_IAM"] and "CAPABILITY_IAM" in given):
+        return
+    raise errors.InsufficientCapabilitiesException(f"Requires capabilities : [{needed[0]}]")
+
+
+def pseudo(account: str, region: str, stack_name: str, stack_id: str, notifications: list[str]) -> Doc:
+    return {
+        "AWS::AccountId": account,
+        "AWS::Region": region,
+        "AWS::StackName": stack_name,
+        "AWS::StackId": stack_id,
+        "AWS::Partition": PARTITION,
+        "AWS::URLSuffix": URL_SUFFIX,
+        "AWS::NotificationARNs": notifications,
+    }
+
+
+def azs(region: str) -> list[str]:
+    # ecslite's EC2 answers the region's zones a, b and c.
+    return [f"{region}{zone}" for zone in "abc"]
+
+
+def parameter_declarations(template: cfn.Template) -> list[Doc]:
+    """ValidateTemplate's Parameters."""
+    shown = []
+    for name, spec in (template.parameters or {}).items():
+        item: Doc = {"ParameterKey": name, "NoEcho": str(spec.get("NoEcho", "false")).lower() == "true"}
+        if "Default" in spec:
+            item["DefaultValue"] = _text(spec["Default"])
+        if "Description" in spec:
+            item["Description"] = spec["Description"]
+        shown.append(item)
+    return shown
+
+
+def parameter_summaries(template: cfn.Template) -> list[Doc]:
+    """GetTemplateSummary's Parameters."""
+    shown = []
+    for item, spec in zip(parameter_declarations(template), (template.parameters or {}).values(), strict=True):
+        item["ParameterType"] = spec.get("Type", "String")
+        if "AllowedValues" in spec:
+            item["ParameterConstraints"] = {"AllowedValues": [_text(v) for v in spec["AllowedValues"]]}
+        shown.append(item)
+    return shown
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(_text(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
