@@ -395,3 +395,22 @@ def test_a_service_update_that_names_a_missing_task_definition_fails_with_ecs_er
         assert failed.value.code == "ClientException"
 
     run(tmp_path, scenario)
+
+
+def test_a_service_create_cancelled_while_waiting_takes_the_service_down(tmp_path: Path) -> None:
+    async def scenario(_server: Server, clock: FakeClock, call: Calls) -> None:
+        # Tasks that take an hour to start: the stack's timeout cancels the wait first.
+        cluster, _definition, props = await cluster_with_definition(
+            call, clock, **{"ecslite.fake.start-seconds": "3600"}
+        )
+        props["ServiceName"] = "web"
+        task = asyncio.ensure_future(HANDLERS["AWS::ECS::Service"].create(context(call, clock, "Web"), props))
+        await clock.run_for(10, 0.5)
+        assert (await describe_service(call, cluster, "web"))["status"] == "ACTIVE"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        shown = await describe_service(call, cluster, "web")
+        assert shown["status"] in ("DRAINING", "INACTIVE") and shown["desiredCount"] == 0
+
+    run(tmp_path, scenario)

@@ -6,13 +6,17 @@ configuration, Service Connect defaults, capacity providers and tags change in p
 TaskDefinition: ``Ref`` (and ``TaskDefinitionArn``) is the revision's ARN; every change registers a
 new revision (a replacement) and the old one is deregistered in the stack's cleanup, as CloudFormation
 does. ClusterCapacityProviderAssociations: ``Ref`` is the cluster's name; a new ``Cluster`` needs a
-replacement, the providers and default strategy change in place.
+replacement, the providers and default strategy change in place. Service: ``Ref`` (and
+``ServiceArn``) is the ARN, ``Name`` its name; create and update return once the service is stable,
+delete once it is INACTIVE (details at :class:`Service`).
 
 ECS refuses ``aws:`` tag keys from callers, so ECS resources get the stack's own tags and the
 template's, without CloudFormation's ``aws:cloudformation:*`` ones.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.cloudformation.resources.base import (
@@ -67,7 +71,9 @@ class Cluster(ResourceHandler):
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
         name = str(props.get("ClusterName") or rc.physical_name(NAME_MAX))
         if props.get("ClusterName"):
-            # CreateCluster returns an ACTIVE cluster of that name as it is; a stack must not adopt it.
+            # CreateCluster returns an ACTIVE cluster of that name as it is; a stack must not adopt it
+            # (and take it down with the stack). CloudFormation's AlreadyExists text; unverified that
+            # it refuses an ECS cluster so.
             found = await rc.call("ecs", "DescribeClusters", {"clusters": [name]})
             if any(c["status"] == "ACTIVE" for c in found.get("clusters") or []):
                 raise ResourceFailed(f"Resource of type '{self.type_name}' with identifier '{name}' already exists.")
@@ -248,12 +254,18 @@ class Service(ResourceHandler):
             params["tags"] = tags
         service = (await rc.call("ecs", "CreateService", params))["service"]
         arn = str(service["serviceArn"])
+        cluster = _cluster_of(props)
         try:
-            await self._stable(rc, _cluster_of(props), arn, service)
+            await self._stable(rc, cluster, arn, service)
         except ResourceFailed:
             # CloudFormation's rollback deletes the service it could not stabilize; the engine knows
             # no physical id for a failed create, so the handler takes it down itself.
             await self.delete(rc, Physical(arn), props)
+            raise
+        except asyncio.CancelledError:
+            # The stack timed out or was cancelled: the service goes (its tasks stop on their own)
+            # without waiting, as the cancelled task may not wait any more.
+            await _ignore_gone(rc, "DeleteService", {"cluster": cluster, "service": arn, "force": True})
             raise
         return Physical(arn, {"Name": name, "ServiceArn": arn})
 
