@@ -151,6 +151,19 @@ def test_a_group_without_vpc_goes_in_the_default_vpc(tmp_path: Path) -> None:
             }
             await ingresses.create("Dns", props)
             assert _ingress(await group_of(call, group.physical_id)) == {("udp", 53, 53, "1.2.3.4/32")}
+            # A source group named rather than given by id (default VPC).
+            other = await groups.create("Other", {"GroupDescription": "other", "GroupName": "other"})
+            by_name = {"GroupId": group.physical_id, "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
+            await ingresses.create("Ssh", {**by_name, "SourceSecurityGroupName": "other"})
+            assert ("tcp", 22, 22, other.physical_id) in _ingress(await group_of(call, group.physical_id))
+            # An egress rule is accepted on a group that exists (and refused on one that does not).
+            egresses = Driver(call, clock, "AWS::EC2::SecurityGroupEgress")
+            out = {"GroupId": group.physical_id, "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80}
+            egress = await egresses.create("Out", {**out, "DestinationSecurityGroupId": other.physical_id})
+            assert egress.physical_id.startswith("sgr-") and egress.attributes == {"Id": egress.physical_id}
+            missing = await refused(egresses.create("Lost", {**out, "GroupId": "sg-0123456789abcdef0"}))
+            assert missing.code == "InvalidGroup.NotFound"
+            await egresses.delete("Out", egress, out)
             await groups.delete("Plain", group, {})
 
     asyncio.run(scenario())

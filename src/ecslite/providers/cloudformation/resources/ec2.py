@@ -1,4 +1,4 @@
-"""AWS::EC2::{VPC,Subnet,SecurityGroup,SecurityGroupIngress}, as far as ecslite's EC2 goes.
+"""AWS::EC2::{VPC,Subnet,SecurityGroup,SecurityGroupIngress,SecurityGroupEgress}, as far as ecslite's EC2 goes.
 
 ``Ref`` is the VPC's, subnet's or security group's id; a group's inline ``SecurityGroupIngress``
 rules are authorized after CreateSecurityGroup, as CloudFormation does.
@@ -11,13 +11,15 @@ AuthorizeSecurityGroupEgress or RevokeSecurityGroup*):
 - ``SecurityGroupEgress`` is accepted and not recorded: groups keep EC2's default allow-all egress
   rule (groups are not enforced as a firewall here anyway, see docs/networking.md);
 - an ingress rule added to a group is authorized in place; one taken away makes a new group; an
-  AWS::EC2::SecurityGroupIngress that is deleted leaves its rule on a group that still exists.
+  AWS::EC2::SecurityGroupIngress that is deleted leaves its rule on a group that still exists;
+- AWS::EC2::SecurityGroupEgress is accepted for templates that have it (the CDK's) and not recorded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ecslite.model.vpc import new_id
 from ecslite.providers.cloudformation.resources.base import Doc, Physical, ResourceContext, ResourceHandler, register
 from ecslite.providers.cloudformation.resources.netcommon import remove, tag_list
 
@@ -53,6 +55,15 @@ def permission(rule: Doc, account: str) -> Doc:
         owner = str(rule.get("SourceSecurityGroupOwnerId") or account)
         out["UserIdGroupPairs"] = [{"GroupId": rule["SourceSecurityGroupId"], "UserId": owner, **described}]
     return out
+
+
+async def _resolved(rc: ResourceContext, rule: Doc) -> Doc:
+    """The rule with a ``SourceSecurityGroupName`` (a default VPC's group) turned into its id."""
+    name = rule.get("SourceSecurityGroupName")
+    if not name or rule.get("SourceSecurityGroupId"):
+        return rule
+    [group] = (await rc.call("ec2", "DescribeSecurityGroups", {"GroupNames": [name]}))["SecurityGroups"]
+    return {**rule, "SourceSecurityGroupId": group["GroupId"]}
 
 
 def _rule_key(rule: Doc) -> str:
@@ -183,7 +194,7 @@ class SecurityGroup(ResourceHandler):
 
     @staticmethod
     async def _authorize(rc: ResourceContext, group_id: str, rules: list[Doc]) -> None:
-        permissions = [permission(rule, rc.account) for rule in rules]
+        permissions = [permission(await _resolved(rc, rule), rc.account) for rule in rules]
         await rc.call("ec2", "AuthorizeSecurityGroupIngress", {"GroupId": group_id, "IpPermissions": permissions})
 
     @staticmethod
@@ -200,7 +211,7 @@ class SecurityGroupIngress(ResourceHandler):
     attributes = frozenset({"Id"})
 
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
-        params: Doc = {"IpPermissions": [permission(props, rc.account)]}
+        params: Doc = {"IpPermissions": [permission(await _resolved(rc, props), rc.account)]}
         if props.get("GroupId"):
             params["GroupId"] = props["GroupId"]
         else:
@@ -212,4 +223,22 @@ class SecurityGroupIngress(ResourceHandler):
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
         # Nothing to call: ecslite's EC2 cannot revoke a rule; it goes with its group.
+        return None
+
+
+@register
+class SecurityGroupEgress(ResourceHandler):
+    """An egress rule on a group made elsewhere (the CDK adds these between a load balancer's group
+    and its targets'). Accepted and not recorded, as inline ``SecurityGroupEgress`` is (see above):
+    the group must exist; ``Ref`` and ``Id`` are an ``sgr-`` id of the handler's own."""
+
+    type_name = "AWS::EC2::SecurityGroupEgress"
+    attributes = frozenset({"Id"})
+
+    async def create(self, rc: ResourceContext, props: Doc) -> Physical:
+        await rc.call("ec2", "DescribeSecurityGroups", {"GroupIds": [props.get("GroupId")]})
+        rule_id = new_id("sgr")
+        return Physical(rule_id, {"Id": rule_id})
+
+    async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
         return None

@@ -1,19 +1,15 @@
 """AWS::Scheduler::Schedule: ``Ref`` is the schedule's name, ``Fn::GetAtt Arn`` its ARN.
 
 Everything but ``Name`` and ``GroupName`` changes in place with UpdateSchedule, which takes the
-whole definition again. ``StartDate``/``EndDate`` are ISO 8601 strings in templates; they are read
-as the API's timestamps.
+whole definition again. ``StartDate``/``EndDate`` are ISO 8601 strings in templates.
 """
 
 from __future__ import annotations
 
-from ecslite.protocol.errors import SerializationError
-from ecslite.protocol.values import parse_timestamp
 from ecslite.providers.cloudformation.resources.base import (
     Doc,
     Physical,
     ResourceContext,
-    ResourceFailed,
     ResourceHandler,
     register,
 )
@@ -24,15 +20,8 @@ NAME_MAX = 64
 
 
 def _params(props: Doc, name: str) -> Doc:
-    params = api_params("scheduler", "CreateSchedule", props, exclude=("Name", "StartDate", "EndDate"))
-    params["Name"] = name
-    for key in ("StartDate", "EndDate"):
-        if props.get(key) is not None:
-            try:
-                params[key] = parse_timestamp(props[key], key)
-            except SerializationError as error:
-                raise ResourceFailed(str(error)) from None
-    return params
+    # api_params reads StartDate/EndDate as the API's timestamps (ResourceFailed for a bad one).
+    return {**api_params("scheduler", "CreateSchedule", props, exclude=("Name",)), "Name": name}
 
 
 @register
