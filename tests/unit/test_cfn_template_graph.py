@@ -9,6 +9,7 @@ import pytest
 from ecslite.model.cfn import (
     TemplateError,
     evaluate_conditions,
+    get_att_uses,
     output_dependencies,
     parse_template,
     resource_dependencies,
@@ -143,3 +144,15 @@ def test_cycle_members_on_a_long_chain_does_not_overflow() -> None:
     assert len(cycle_members(graph)) == 5001
     with pytest.raises(TemplateError):
         topological_order(graph)
+
+
+def test_get_att_uses_lists_written_attribute_names_in_every_branch() -> None:
+    template = stack(
+        STACK + "  Sub: {Value: !Sub '${Task.Arn}/${Role.RoleId}'}\n" + "  Dynamic: {Value: !GetAtt [Role, !Ref Env]}\n"
+    )
+    assert get_att_uses(template) == {
+        ("Role", "Arn"),
+        ("Cluster", "Arn"),
+        ("Task", "Arn"),
+        ("Role", "RoleId"),
+    }

@@ -9,6 +9,7 @@ from ecslite.model.cfn.errors import TemplateError
 from ecslite.model.cfn.graph import (
     Reference,
     active_resources,
+    get_att_uses,
     output_dependencies,
     references,
     resource_dependencies,
@@ -28,6 +29,7 @@ __all__ = [
     "active_resources",
     "check_resource_types",
     "evaluate_conditions",
+    "get_att_uses",
     "output_dependencies",
     "parse_template",
     "references",

@@ -24,10 +24,12 @@ _NOT_REFERENCES = ("Type", "Condition", "DependsOn", "DeletionPolicy", "UpdateRe
 @dataclass(frozen=True, slots=True)
 class Reference:
     """One name a value refers to: ``kind`` is "Ref" (also a plain ``${X}``), "GetAtt" (also
-    ``${X.Y}``) or "If" (a condition an ``Fn::If`` tests)."""
+    ``${X.Y}``) or "If" (a condition an ``Fn::If`` tests); ``attribute`` is a GetAtt's attribute name
+    when it is written out (not itself an intrinsic function)."""
 
     kind: str
     name: str
+    attribute: str | None = None
 
 
 def references(value: Any, conditions: Mapping[str, bool] | None = None) -> Iterator[Reference]:
@@ -47,7 +49,7 @@ def references(value: Any, conditions: Mapping[str, bool] | None = None) -> Iter
             return
         if key == "Fn::GetAtt":
             resource, attribute = get_att_target(arg)
-            yield Reference("GetAtt", resource)
+            yield Reference("GetAtt", resource, attribute if isinstance(attribute, str) else None)
             yield from references(attribute, conditions)
             return
         if key == "Fn::Sub":
@@ -76,7 +78,8 @@ def _sub_references(arg: Any, conditions: Mapping[str, bool] | None) -> Iterator
         if name in variables:
             continue
         if "." in name:
-            yield Reference("GetAtt", name.split(".", 1)[0])
+            resource, attribute = name.split(".", 1)
+            yield Reference("GetAtt", resource, attribute)
         else:
             yield Reference("Ref", name)
     yield from references(list(variables.values()), conditions)
@@ -91,6 +94,17 @@ def resource_references(
             yield from references(value, conditions)
     for name in depends_on(body):
         yield Reference("Ref", name)
+
+
+def get_att_uses(template: Template) -> set[tuple[str, str]]:
+    """Every (resource, attribute) the template reads with ``Fn::GetAtt`` or ``${Resource.Attribute}``,
+    in any branch, for checking attribute names against the resource types before anything runs."""
+    uses = set()
+    parts = [body for body in template.resources.values()] + [template.outputs]
+    for reference in references(parts):
+        if reference.kind == "GetAtt" and reference.attribute is not None:
+            uses.add((reference.name, reference.attribute))
+    return uses
 
 
 def depends_on(body: Mapping[str, Any]) -> list[str]:
@@ -112,13 +126,15 @@ def active_resources(template: Template, conditions: Mapping[str, bool]) -> set[
     return active
 
 
-def _needed(
-    template: Template, value_refs: Iterator[Reference], active: set[str], block: str
-) -> tuple[set[str], set[str]]:
-    """(active resources referred to, inactive ones) among ``value_refs``."""
+def _needed(template: Template, value_refs: Iterator[Reference], active: set[str], block: str) -> set[str]:
+    """The resources ``value_refs`` name, refusing those the stack does not have."""
     needed: set[str] = set()
     missing: set[str] = set()
-    for reference in value_refs:
+    try:
+        found = list(value_refs)
+    except RecursionError:
+        raise TemplateError("Template format error: the template nests values too deeply") from None  # unverified
+    for reference in found:
         if reference.kind == "If" or reference.name in PSEUDO or reference.name in template.parameters:
             continue
         if reference.name in active:
@@ -130,7 +146,7 @@ def _needed(
             f"Template format error: Unresolved resource dependencies {bracketed(sorted(missing))} in the {block} block"
             " of the template"
         )
-    return needed, missing
+    return needed
 
 
 def resource_dependencies(template: Template, conditions: Mapping[str, bool]) -> dict[str, set[str]]:
@@ -140,7 +156,7 @@ def resource_dependencies(template: Template, conditions: Mapping[str, bool]) ->
     graph = {}
     for name, body in template.resources.items():
         if name in active:
-            graph[name], _ = _needed(template, resource_references(template, body, conditions), active, "Resources")
+            graph[name] = _needed(template, resource_references(template, body, conditions), active, "Resources")
     cyclic = cycle_members(graph)
     if cyclic:
         raise TemplateError(f"Circular dependency between resources: {bracketed(sorted(cyclic))}")
@@ -156,7 +172,7 @@ def output_dependencies(template: Template, conditions: Mapping[str, bool]) -> d
         if condition is not None and not conditions.get(condition, False):
             continue
         parts = [body.get("Value"), body.get("Export")]
-        graph[name], _ = _needed(template, references(parts, conditions), active, "Outputs")
+        graph[name] = _needed(template, references(parts, conditions), active, "Outputs")
     return graph
 
 

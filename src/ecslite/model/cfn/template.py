@@ -243,7 +243,10 @@ def parse_template(body: str) -> Template:
         raise TemplateError("Template format error: the template must be a JSON object or a YAML mapping.")
     from ecslite.model.cfn.checks import check_template
 
-    check_template(doc)
+    try:
+        check_template(doc)
+    except RecursionError:
+        raise TemplateError("Template format error: the template nests values too deeply") from None  # unverified
     return Template(body=body, doc=doc)
 
 
