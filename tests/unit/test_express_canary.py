@@ -20,6 +20,7 @@ from ecslite.providers.calls import Calls
 from ecslite.runtime.fake import FakeRuntime
 from ecslite.server import Server
 from ecslite.store import express_services as store
+from tests.fixtures.thread_work import count_thread_work, settle
 
 ACCOUNT = "000000000000"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/"
@@ -35,6 +36,7 @@ SHOP = {
 async def running(tmp_path: Path) -> AsyncIterator[tuple[Server, FakeClock, Calls]]:
     """An in-process server on the fake runtime and a fake clock, and its operations' caller."""
     clock = FakeClock()
+    count_thread_work()
     server = Server(
         Settings(data_dir=tmp_path, ephemeral=True, runtime="fake"), clock=clock, runtime=FakeRuntime(clock)
     )
@@ -72,6 +74,7 @@ async def until(clock: FakeClock, check: Callable[[], Any], limit: float) -> flo
     deadline = clock.now() + limit
     while not await check():
         assert clock.now() < deadline, "condition not reached in time"
+        await settle()
         await clock.run_for(0.5, 0.5)
     return clock.now()
 

@@ -162,6 +162,7 @@ class AlarmEvaluator:
 
     async def _loop(self) -> None:
         interval = self.scale.seconds(60)
+        due = self.clock.now()
         while True:
             try:
                 await self.evaluate_all()
@@ -169,7 +170,13 @@ class AlarmEvaluator:
                 log.exception("alarm evaluation failed")
             with contextlib.suppress(Exception), self.db.transaction():
                 cw_store.prune(self.db, self.clock.now())
-            await self.clock.sleep(interval)
+            # Every minute on a fixed cadence, as CloudWatch evaluates: a pass that waited on reading
+            # datapoints does not push the later ones back (missed minutes are skipped, not caught up).
+            now = self.clock.now()
+            due += interval
+            while due <= now:
+                due += interval
+            await self.clock.sleep(due - now)
 
     async def evaluate_all(self) -> None:
         for account, region, doc in cw_store.all_alarms(self.db):
