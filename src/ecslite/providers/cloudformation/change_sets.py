@@ -55,7 +55,7 @@ class ChangeSetOps(CloudFormationBase):
             stack_id = doc["StackId"]
         if doc is not None and store.change_set_by_name(self.db, stack_id, params["ChangeSetName"]):
             raise errors.AlreadyExistsException(f"ChangeSet [{params['ChangeSetName']}] already exists")
-        prepared = self.prepare(ctx, params, name, stack_id, doc if kind == "UPDATE" else None)
+        prepared = self.checked(ctx, params, name, stack_id, doc if kind == "UPDATE" else None)
         arn = f"arn:aws:cloudformation:{ctx.region}:{ctx.account}:changeSet/{params['ChangeSetName']}/{uuid.uuid4()}"
         stack_name = doc["StackName"] if doc is not None else name
         change_set: Doc = {

@@ -96,7 +96,7 @@ class CloudFormationBase:
             raise errors.ValidationError("Either Template URL or Template Body must be specified.")
         return str(body)
 
-    def prepare(self, ctx: RequestContext, params: Doc, name: str, stack_id: str, previous: Doc | None) -> Prepared:
+    def checked(self, ctx: RequestContext, params: Doc, name: str, stack_id: str, previous: Doc | None) -> Prepared:
         """Parses and checks the template, resolves the parameters, checks capabilities and the
         resources' dependencies (a cycle is answered here, not found by the operation)."""
         body = self.body(params, previous)
@@ -112,7 +112,15 @@ class CloudFormationBase:
             raise errors.ValidationError(error.message) from None
         capabilities = list(params.get("Capabilities") or [])
         templates.check_capabilities(template, self.handlers, capabilities)
+        # What UsePreviousValue reads at the next update: every parameter's value as given (a default's
+        # too; an SSM parameter's name, not its value).
         strings: dict[str, str] = {}
+        for item in resolved.described:
+            key, value = item["ParameterKey"], resolved.values.get(item["ParameterKey"])
+            if "ResolvedValue" in item or value is None:
+                strings[key] = item["ParameterValue"]
+            else:
+                strings[key] = ",".join(value) if isinstance(value, list) else str(value)
         for item in given:
             key = item.get("ParameterKey")
             if not key:

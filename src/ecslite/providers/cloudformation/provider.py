@@ -50,7 +50,7 @@ class CloudFormationProvider(ChangeSetOps):
         stack_id = self.new_stack_id(ctx, name)
         if store.live_by_name(self.db, ctx.account, ctx.region, name) is not None:
             raise errors.AlreadyExistsException(f"Stack [{name}] already exists")
-        prepared = self.prepare(ctx, params, name, stack_id, None)
+        prepared = self.checked(ctx, params, name, stack_id, None)
         if params.get("OnFailure") and params.get("DisableRollback") is not None:
             raise errors.ValidationError(
                 "You may specify one of either OnFailure or DisableRollback, but not both"
@@ -77,7 +77,7 @@ class CloudFormationProvider(ChangeSetOps):
     def update_stack(self, ctx: RequestContext, params: Params) -> Doc:
         doc = self.stack(ctx, params["StackName"])
         self.check_updatable(doc)
-        prepared = self.prepare(ctx, params, doc["StackName"], doc["StackId"], doc)
+        prepared = self.checked(ctx, params, doc["StackName"], doc["StackId"], doc)
         if same_inputs(doc, prepared, params):
             raise errors.ValidationError(errors.NO_UPDATES)
         self.start_update(ctx, doc, prepared, params)
