@@ -4,10 +4,8 @@ reads, the IAM capabilities the resources need, and Transforms (not run here).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import regex
 
 from ecslite.model import cfn
 from ecslite.providers.cloudformation import errors
@@ -15,7 +13,6 @@ from ecslite.providers.cloudformation.resources.base import ResourceHandler
 
 Doc = dict[str, Any]
 PARTITION, URL_SUFFIX = "aws", "amazonaws.com"
-_SUB_REF = regex.compile(r"\$\{([^!}][^}]*)\}")
 
 
 def load(body: str, handlers: Mapping[str, ResourceHandler]) -> cfn.Template:
@@ -28,7 +25,7 @@ def load(body: str, handlers: Mapping[str, ResourceHandler]) -> cfn.Template:
         cfn.check_resource_types(template, handlers.keys())
     except cfn.TemplateError as error:
         raise errors.ValidationError(error.message) from None
-    for _where, target, attribute in get_atts(template):
+    for target, attribute in sorted(cfn.get_att_uses(template)):
         spec = template.resources.get(target)
         if spec is None:
             raise errors.ValidationError(
@@ -40,45 +37,6 @@ def load(body: str, handlers: Mapping[str, ResourceHandler]) -> cfn.Template:
                 f"Template error: resource {target} does not support attribute type {attribute} in Fn::GetAtt"
             )
     return template
-
-
-def get_atts(template: cfn.Template) -> Iterator[tuple[str, str, str]]:
-    """(where, resource, attribute) of every ``Fn::GetAtt`` and ``${Res.Attr}`` of Resources and Outputs."""
-    for section in (template.resources, template.outputs or {}):
-        for logical_id, spec in section.items():
-            yield from ((logical_id, r, a) for r, a in _walk_get_atts(spec, set(template.parameters or {})))
-
-
-def _walk_get_atts(value: Any, parameters: set[str]) -> Iterator[tuple[str, str]]:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Fn::GetAtt":
-                if isinstance(inner, list) and len(inner) == 2 and all(isinstance(p, str) for p in inner):
-                    yield inner[0], inner[1]
-                elif isinstance(inner, str) and "." in inner:
-                    target, attribute = inner.split(".", 1)
-                    yield target, attribute
-                else:
-                    yield from _walk_get_atts(inner, parameters)
-            elif key == "Fn::Sub":
-                text = inner[0] if isinstance(inner, list) and inner else inner
-                names = (
-                    set(inner[1])
-                    if isinstance(inner, list) and len(inner) > 1 and isinstance(inner[1], dict)
-                    else set()
-                )
-                if isinstance(text, str):
-                    for ref in _SUB_REF.findall(text):
-                        target, _, attribute = ref.partition(".")
-                        if attribute and target not in names and target not in parameters and "::" not in target:
-                            yield target, attribute
-                if isinstance(inner, list) and len(inner) > 1:
-                    yield from _walk_get_atts(inner[1], parameters)
-            else:
-                yield from _walk_get_atts(inner, parameters)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _walk_get_atts(inner, parameters)
 
 
 def required_capabilities(template: cfn.Template, handlers: Mapping[str, ResourceHandler]) -> tuple[list[str], str]:
