@@ -12,6 +12,7 @@ import httpx
 
 from ecslite.clock import FakeClock
 from ecslite.elb.balancer import Balancer, Endpoint
+from ecslite.elb.http1 import TargetPool
 from ecslite.elb.metrics import AlbMeter
 from ecslite.elb.proxy import ListenerConfig, ListenerProxy
 from ecslite.elb.publish import AlbMetricsPublisher, per_target, resource_of
@@ -217,12 +218,12 @@ async def _through_proxy(meter: AlbMeter, statuses: list[int]) -> None:
         {"Priority": "default", "IsDefault": True, "Conditions": [],
          "Actions": [{"Type": "forward", "TargetGroupArn": TG}]},
     )  # fmt: skip
-    client = httpx.AsyncClient(trust_env=False)
+    pool = TargetPool()
     proxy = ListenerProxy(
         ListenerConfig("arn:listener", LB, 80, rules),
         Routing(("127.0.0.1", int(upstream.sockets[0].getsockname()[1]))),
         Balancer(),
-        client,
+        pool,
         meter=meter,
     )
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
@@ -231,7 +232,7 @@ async def _through_proxy(meter: AlbMeter, statuses: list[int]) -> None:
         for _ in statuses:
             await user.get(f"{url}/")
         assert (await user.get(f"{url}/old")).status_code == 301
-    await client.aclose()
+    await pool.close()
     for each in (server, upstream):
         each.close()
     await asyncio.sleep(0.05)  # the connection handlers see their peers gone

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from ecslite.elb.balancer import LEAST_OUTSTANDING, ROUND_ROBIN, Balancer, Endpoint
+from ecslite.elb.http1 import TargetPool
 from ecslite.elb.listeners import bind_listener_socket
 from ecslite.elb.proxy import ListenerConfig, ListenerProxy
 
@@ -92,16 +93,16 @@ async def alb(
     rules: tuple[dict[str, Any], ...] | None = None,
     idle: float = 5.0,
     balancer: Balancer | None = None,
-) -> tuple[asyncio.AbstractServer, str, httpx.AsyncClient]:
-    client = httpx.AsyncClient(trust_env=False)
+) -> tuple[asyncio.AbstractServer, str, TargetPool]:
+    pool = TargetPool()
     config = ListenerConfig("listener", "lb", 8080, rules or forward_rules(), idle)
-    proxy = ListenerProxy(config, routing, balancer or Balancer(), client)
+    proxy = ListenerProxy(config, routing, balancer or Balancer(), pool)
     server = await asyncio.start_server(proxy.handle, LOOPBACK, 0)
-    return server, f"http://{LOOPBACK}:{server.sockets[0].getsockname()[1]}", client
+    return server, f"http://{LOOPBACK}:{server.sockets[0].getsockname()[1]}", pool
 
 
-async def shutdown(upstream: httpx.AsyncClient, *servers: asyncio.AbstractServer) -> None:
-    await upstream.aclose()
+async def shutdown(upstream: TargetPool, *servers: asyncio.AbstractServer) -> None:
+    await upstream.close()
     for server in servers:
         server.close()
     # Let the connection handlers see their peers gone before the loop ends.

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 
-import httpx
-
 from ecslite.control.target_health import CheckResult, Prober, http_probe
 from ecslite.store import tasks as task_store
 from ecslite.store.db import Database
@@ -58,18 +56,3 @@ def fake_prober(db: Database) -> Prober:
         return CheckResult(None, NO_NETWORK, 0.0)
 
     return probe
-
-
-class LoopbackOnlyTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that connects to loopback hosts only and refuses any other."""
-
-    def __init__(self, limits: httpx.Limits) -> None:
-        self._inner = httpx.AsyncHTTPTransport(limits=limits)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_loopback(request.url.host):
-            raise httpx.ConnectError(NO_NETWORK, request=request)
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()

@@ -42,9 +42,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
-
 from ecslite.elb.balancer import ROUND_ROBIN, Balancer, Endpoint
+from ecslite.elb.http1 import TargetPool
 from ecslite.elb.metrics import AlbMeter
 from ecslite.elb.proxy import ListenerConfig, ListenerProxy
 from ecslite.elb.tls import ListenerTls
@@ -57,10 +56,9 @@ from ecslite.store.db import Change, Database
 
 log = logging.getLogger(__name__)
 
-TARGET_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
-
 LOOPBACK = "127.0.0.1"
 RESET_KIND = "*"
+ROUTING_KINDS = frozenset({elb_store.TARGET_GROUP_KIND, elb_store.TARGET_KIND, RESET_KIND})
 FOLLOWED_KINDS = frozenset(
     {elb_store.LOAD_BALANCER_KIND, elb_store.LISTENER_KIND, elb_store.RULE_KIND, acm_store.KIND, RESET_KIND}
 )
@@ -87,23 +85,50 @@ class HostAddresses(Protocol):
 
 class StoreRouting:
     """Routing (``elb.proxy.Routing``) from the store and the target groups' routing set, given as
-    ``(target id, port)`` pairs (``control.target_groups.ElbTargetGroups.healthy_targets``)."""
+    ``(target id, port)`` pairs (``control.target_groups.ElbTargetGroups.healthy_targets``).
+
+    A group's routing set and algorithm are read once and kept until the store announces a change
+    to target groups or targets (registration, health, draining, attributes; ``"*"`` for a reset):
+    the proxy asks on every request. A change committed while a read is under way leaves that
+    read uncached (the generation moved), so a stale answer is never kept."""
 
     def __init__(self, db: Database, healthy_targets: Callable[[str], Sequence[tuple[str, int]]]) -> None:
         self.db = db
         self.healthy_targets = healthy_targets
+        self._cache: dict[str, tuple[list[Endpoint], str]] = {}
+        self._generation = 0
+        db.subscribe(self._on_changes)
 
-    def routing_targets(self, target_group_arn: str) -> list[Endpoint]:
+    def _on_changes(self, changes: Sequence[Change]) -> None:
+        if any(change.kind in ROUTING_KINDS for change in changes):
+            self._generation += 1
+            self._cache = {}
+
+    def _routing(self, target_group_arn: str) -> tuple[list[Endpoint], str]:
+        found = self._cache.get(target_group_arn)
+        if found is not None:
+            return found
+        generation = self._generation
         group = elb_store.get_target_group(self.db, target_group_arn)
         if group is None:
-            return []
-        instance = group.get("TargetType", "instance") == "instance"
-        # Container instances are this host: an instance target's port is a host port here.
-        return [(LOOPBACK if instance else str(id), int(port)) for id, port in self.healthy_targets(target_group_arn)]
+            found = ([], ROUND_ROBIN)
+        else:
+            instance = group.get("TargetType", "instance") == "instance"
+            # Container instances are this host: an instance target's port is a host port here.
+            targets = [
+                (LOOPBACK if instance else str(id), int(port)) for id, port in self.healthy_targets(target_group_arn)
+            ]
+            attributes = elb_store.target_group_attributes(self.db, target_group_arn)
+            found = (targets, attributes.get(ALGORITHM_ATTRIBUTE, ROUND_ROBIN))
+        if generation == self._generation:
+            self._cache[target_group_arn] = found
+        return found
+
+    def routing_targets(self, target_group_arn: str) -> list[Endpoint]:
+        return self._routing(target_group_arn)[0]
 
     def algorithm(self, target_group_arn: str) -> str:
-        attributes = elb_store.target_group_attributes(self.db, target_group_arn)
-        return attributes.get(ALGORITHM_ATTRIBUTE, ROUND_ROBIN)
+        return self._routing(target_group_arn)[1]
 
 
 def _seconds(attributes: dict[str, str], key: str, default: float) -> float:
@@ -203,19 +228,23 @@ class LocalAlb:
         *,
         attributes_of: Callable[[dict[str, Any]], dict[str, str]] | None = None,
         host_addresses: HostAddresses | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        allow_target: Callable[[str], bool] | None = None,
+        refusal: str = "Connection refused",
         meter: AlbMeter | None = None,
     ) -> None:
         self.db = db
         self.meter = meter  # AWS/ApplicationELB counts, published by elb.publish
-        self.transport = transport  # how targets are reached (the fake runtime's: loopback only)
+        # Which target addresses may be reached (the fake runtime's: loopback only), and the error
+        # the others fail with.
+        self.allow_target = allow_target
+        self.refusal = refusal
         self.routing = routing
         self.host_addresses = host_addresses
         self._addresses: set[str] = set()  # on the host now, put there by this component
         self.attributes_of = attributes_of or (lambda balancer: dict(balancer.get("Attributes") or {}))
         self.balancer = Balancer()
         self._bound: dict[str, _Bound] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._pool: TargetPool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
@@ -223,8 +252,8 @@ class LocalAlb:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        # Targets are task addresses on the bridge: never through a proxy from the environment.
-        self._client = httpx.AsyncClient(trust_env=False, limits=TARGET_LIMITS, transport=self.transport)
+        # Targets are task addresses on the bridge, reached directly (never through an HTTP proxy).
+        self._pool = TargetPool(self.allow_target, self.refusal)
         await self.refresh()
 
     async def stop(self) -> None:
@@ -236,9 +265,9 @@ class LocalAlb:
         for arn in list(self._bound):
             await self._close(arn)
         await self._sync_addresses(set())
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     def endpoints(self) -> dict[str, str]:
         """``listener ARN → 127.0.0.1:<port>`` where each listener is served."""
@@ -311,7 +340,7 @@ class LocalAlb:
             await self._open(config)
 
     async def _open(self, config: ListenerConfig) -> None:
-        assert self._client is not None
+        assert self._pool is not None
         tls: ListenerTls | None = None
         if config.protocol == "HTTPS":
             tls = ListenerTls(ssl_policies.policy(config.ssl_policy))
@@ -323,7 +352,7 @@ class LocalAlb:
             log.error("local ALB listener could not bind", extra={"listener": config.arn, "error": str(error)})
             return
         port = int(sock.getsockname()[1])
-        proxy = ListenerProxy(config, self.routing, self.balancer, self._client, meter=self.meter)
+        proxy = ListenerProxy(config, self.routing, self.balancer, self._pool, meter=self.meter)
         serve = functools.partial(
             asyncio.start_server,
             proxy.handle,

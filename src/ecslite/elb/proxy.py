@@ -1,8 +1,10 @@
 """One local ALB listener: HTTP/1.1 from clients, rules, and a proxied exchange with a target
 (spec/ecs.md §7.3, §7.5).
 
-Client connections are parsed by ``h11`` on asyncio streams; targets are reached with ``httpx`` at
-``address:port`` (task addresses on the bridge). Per request:
+Both sides speak HTTP/1.1 through :mod:`ecslite.elb.http1` on asyncio streams: client requests are
+parsed there, and targets at ``address:port`` (task addresses on the bridge) are reached over
+keep-alive connections from a :class:`~ecslite.elb.http1.TargetPool` shared by the listeners. Per
+request:
 
 1. the listener's rules decide (:mod:`ecslite.elb.rules`): a fixed response, a redirect, or a
    target group;
@@ -13,20 +15,27 @@ Client connections are parsed by ``h11`` on asyncio streams; targets are reached
    the header made; ``preserve``: the client's header as sent, none when it sent none; ``remove``:
    none), ``X-Forwarded-Proto`` (``http`` or ``https``, the listener's protocol), ``X-Forwarded-Port``
    (the listener's port) and ``X-Amzn-Trace-Id`` (kept when the client
-   sent one, else ``Root=1-<8 hex epoch seconds>-<24 hex>``); hop-by-hop headers are not forwarded,
+   sent one, else ``Root=1-<8 hex epoch seconds>-<24 hex>``); hop-by-hop headers are not forwarded
+   (``Upgrade`` among them: WebSocket upgrades are not served, the target sees a plain request),
    nor, with ``routing.http.drop_invalid_header_fields.enabled``, headers whose names are not
-   letters, digits and hyphens;
-4. bodies stream both ways, never buffered whole; a refused, reset or malformed exchange answers
-   **502**, a target silent for the idle timeout (or not connecting within 10 s) **504**. Once the
+   letters, digits and hyphens; a request without ``Host`` (HTTP/1.0) gets the target's;
+4. bodies stream both ways, never buffered whole, framed by ``Content-Length`` or chunked (a
+   response without either is sent chunked to HTTP/1.1 clients, and to HTTP/1.0 ones until the
+   connection closes); responses to ``HEAD`` and 1xx/204/304 responses have none. A refused,
+   reset or malformed exchange answers **502**, a target silent for the idle timeout (or not
+   connecting within 10 s) **504**. A pooled connection that the target closed meanwhile is
+   replaced by a new one, once, when no byte of the request's body had been sent on it. Once the
    response has started, a failure can only close the client's connection.
 
 With a meter (:mod:`ecslite.elb.metrics`), each connection, request and response is counted in
 memory for the ``AWS/ApplicationELB`` metrics: who answered and with what class of status, the
 target's response time (request sent to response head), bytes both ways.
 
-Keep-alive follows h11: the next request is read once both sides finished the previous one; a
-client connection idle for the idle timeout is closed, as an ALB does, and one older than
-``client_keep_alive.seconds`` is closed after the response in flight.
+Keep-alive: the next request is read once the previous exchange is over on both sides. A client
+connection is closed after a response when the client asked (``Connection: close``, or HTTP/1.0),
+when its request body was not read whole, when it has been idle for the idle timeout (as an ALB
+does), and when it is older than ``client_keep_alive.seconds``. A malformed request is answered
+**400** and its connection closed.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import re
 import secrets
 import time
@@ -41,17 +51,27 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import h11
-import httpx
-
 from ecslite.elb.balancer import Balancer, Endpoint
+from ecslite.elb.http1 import (
+    LAST_CHUNK,
+    Framing,
+    PeerClosed,
+    ProtocolError,
+    RequestHead,
+    ResponseHead,
+    TargetConnection,
+    TargetPool,
+    body_chunks,
+    chunk,
+    parse_request,
+    parse_response,
+    read_head,
+)
 from ecslite.elb.metrics import AlbMeter, BalancerCounts
-from ecslite.elb.rules import FixedResponse, Forward, HttpRequest, Redirect, evaluate
+from ecslite.elb.rules import FixedResponse, Forward, HttpRequest, Redirect, evaluate, ordered
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_SECONDS = 10.0  # an ALB gives a target 10 s to accept the connection
-READ_SIZE = 65536
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -74,6 +94,7 @@ REASONS = {
 }
 SERVER = b"awselb/2.0"
 VALID_HEADER_NAME = re.compile(rb"[A-Za-z0-9-]+")
+NOT_FORWARDED = HOP_BY_HOP | {b"x-forwarded-proto", b"x-forwarded-port"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +139,34 @@ class _ClientGone(Exception):
     """The client closed or broke its connection."""
 
 
+class _TargetFailed(Exception):
+    """The exchange with the target failed before its response started: answered with ``status``."""
+
+    def __init__(self, status: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.status = status
+        self.error = error
+
+
 @dataclass
 class ListenerStats:
     requests: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     last_error: str | None = None
+
+
+class _Client:
+    """One client connection's side of the exchange in flight."""
+
+    __slots__ = ("body_done", "close", "reader", "source", "started", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.source = source
+        self.started = False  # a response head went out for the request in flight
+        self.close = False  # the connection ends after this response
+        self.body_done = True  # the request's body was read whole
 
 
 class ListenerProxy:
@@ -133,7 +177,7 @@ class ListenerProxy:
         config: ListenerConfig,
         routing: Routing,
         balancer: Balancer,
-        client: httpx.AsyncClient,
+        pool: TargetPool,
         *,
         clock: Callable[[], float] = time.time,
         meter: AlbMeter | None = None,
@@ -141,18 +185,27 @@ class ListenerProxy:
         self.config = config
         self.routing = routing
         self.balancer = balancer
-        self.client = client
+        self.pool = pool
         self.clock = clock
         self.stats = ListenerStats()
+        self._rng = random.Random()
         # AWS/ApplicationELB counts (elb.metrics); a listener's load balancer never changes.
         self.counts: BalancerCounts | None = meter.balancer(config.load_balancer_arn) if meter else None
+
+    @property
+    def config(self) -> ListenerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: ListenerConfig) -> None:
+        self._config = config
+        self._rules = ordered(config.rules)  # sorted once, not per request
 
     # -- connection ------------------------------------------------------------------------------
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        source = str(peer[0]) if peer else "127.0.0.1"
-        conn = h11.Connection(h11.SERVER)
+        client = _Client(reader, writer, str(peer[0]) if peer else "127.0.0.1")
         opened = time.monotonic()
         counts = self.counts
         if counts is not None:
@@ -160,26 +213,37 @@ class ListenerProxy:
         try:
             while True:
                 try:
-                    event = await self._next(conn, reader, self.config.idle_timeout)
-                except (TimeoutError, _ClientGone):
+                    async with asyncio.timeout(self.config.idle_timeout):
+                        head = await read_head(reader)
+                except (TimeoutError, PeerClosed):
                     return
-                except h11.RemoteProtocolError:
-                    await self._send_error(conn, writer, 400)
+                except ProtocolError:
+                    client.close = True
+                    await self._send_error(client, 400)
                     return
-                if not isinstance(event, h11.Request):
+                if counts is not None:
+                    counts.processed_bytes += len(head)
+                try:
+                    request = parse_request(head)
+                except ProtocolError:
+                    client.close = True
+                    await self._send_error(client, 400)
                     return
-                await self._exchange(conn, reader, writer, event, source)
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                client.started = False
+                client.close = request.close
+                client.body_done = request.framing.length == 0 and not request.framing.chunked
+                await self._exchange(client, request)
+                if client.close or not client.body_done:
                     return
                 if time.monotonic() - opened >= self.config.client_keep_alive:
                     return
-                conn.start_next_cycle()
-        except (ConnectionError, _ClientGone):
+        except (ConnectionError, _ClientGone, PeerClosed):
             return
         except Exception:
             # A bug here must cost one connection, not the listener; ELB answers its own faults with 500.
             log.exception("local ALB request failed", extra={"listener": self.config.arn})
-            await self._send_error(conn, writer, 500)
+            client.close = True
+            await self._send_error(client, 500)
         finally:
             if counts is not None:
                 counts.connection_closed()
@@ -187,53 +251,35 @@ class ListenerProxy:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _next(self, conn: h11.Connection, reader: asyncio.StreamReader, timeout: float | None = None) -> Any:
-        while True:
-            event = conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
-            except (ConnectionError, OSError) as error:
-                raise _ClientGone from error
-            if self.counts is not None:
-                self.counts.processed_bytes += len(data)
-            conn.receive_data(data)
+    async def _write(self, client: _Client, data: bytes) -> None:
+        if self.counts is not None:
+            self.counts.processed_bytes += len(data)
+        try:
+            client.writer.write(data)
+            await client.writer.drain()
+        except (ConnectionError, OSError) as error:
+            raise _ClientGone from error
 
-    async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, event: Any) -> None:
-        data = conn.send(event)
-        if data:
-            if self.counts is not None:
-                self.counts.processed_bytes += len(data)
-            writer.write(data)
-            await writer.drain()
+    def _head(self, client: _Client, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+        if client.close or not client.body_done:
+            headers = [*headers, (b"connection", b"close")]
+        lines = [b"HTTP/1.1 %d %s" % (status, reason), *(name + b": " + value for name, value in headers)]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
-    async def _send_simple(
-        self,
-        conn: h11.Connection,
-        writer: asyncio.StreamWriter,
-        status: int,
-        headers: list[tuple[bytes, bytes]],
-        body: bytes,
-    ) -> None:
+    async def _send_simple(self, client: _Client, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         self._count(status)
         all_headers = [(b"server", SERVER), (b"content-length", str(len(body)).encode()), *headers]
-        await self._send(
-            conn, writer, h11.Response(status_code=status, headers=all_headers, reason=REASONS.get(status, "").encode())
-        )
-        await self._send(conn, writer, h11.Data(data=body))
-        await self._send(conn, writer, h11.EndOfMessage())
+        client.started = True
+        await self._write(client, self._head(client, status, REASONS.get(status, "").encode(), all_headers) + body)
 
-    async def _send_error(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int, group: str | None = None
-    ) -> None:
+    async def _send_error(self, client: _Client, status: int, group: str | None = None) -> None:
         """The load balancer's own error page; ``group``: the target group a target was chosen in."""
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        if client.started:
             return
         if self.counts is not None:
             self.counts.elb_response(status, group)
         with contextlib.suppress(Exception):
-            await self._send_simple(conn, writer, status, [(b"content-type", b"text/html")], error_page(status))
+            await self._send_simple(client, status, [(b"content-type", b"text/html")], error_page(status))
 
     def _count(self, status: int) -> None:
         self.stats.requests += 1
@@ -241,84 +287,74 @@ class ListenerProxy:
 
     # -- one request -----------------------------------------------------------------------------
 
-    def describe(self, event: h11.Request, source: str) -> HttpRequest:
-        target = event.target.decode("latin-1")
+    def describe(self, request: RequestHead, source: str) -> HttpRequest:
+        target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
-        headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in event.headers)
+        headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers)
         host = next((v for k, v in headers if k == "host"), "")
         return HttpRequest(
-            event.method.decode(), host, path, query, headers, source, self.config.protocol, self.config.port
+            request.method.decode(), host, path, query, headers, source, self.config.protocol, self.config.port
         )
 
-    async def _exchange(
-        self,
-        conn: h11.Connection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        event: h11.Request,
-        source: str,
-    ) -> None:
-        request = self.describe(event, source)
-        decision = evaluate(self.config.rules, request)
-        has_body = any(k.lower() == b"transfer-encoding" for k, _ in event.headers) or any(
-            k.lower() == b"content-length" and v.strip() != b"0" for k, v in event.headers
-        )
+    async def _exchange(self, client: _Client, head: RequestHead) -> None:
+        request = self.describe(head, client.source)
+        decision = evaluate(self._rules, request, self._rng, presorted=True)
         if not isinstance(decision, Forward) or decision.target_group_arn is None:
-            await self._discard_body(conn, reader)
-            await self._answer(conn, writer, decision)
+            await self._discard_body(client, head.framing)
+            await self._answer(client, decision)
             return
         group = decision.target_group_arn
         endpoint = self.balancer.pick(group, self.routing.routing_targets(group), self.routing.algorithm(group))
         if endpoint is None:
-            await self._discard_body(conn, reader)
-            await self._send_error(conn, writer, 503)
+            await self._discard_body(client, head.framing)
+            await self._send_error(client, 503)
             return
-        if not has_body:
-            await self._discard_body(conn, reader)
-        body = self._body(conn, reader) if has_body else None
         self.balancer.started(group, endpoint)
         try:
-            await self._forward(conn, writer, event, request, group, endpoint, body)
+            await self._forward(client, head, request, group, endpoint)
         finally:
             self.balancer.finished(group, endpoint)
 
-    async def _answer(self, conn: h11.Connection, writer: asyncio.StreamWriter, decision: Any) -> None:
+    async def _answer(self, client: _Client, decision: Any) -> None:
         if isinstance(decision, FixedResponse):
             if self.counts is not None:
                 self.counts.rule_response(redirect=False)
             headers = [(b"content-type", decision.content_type.encode())] if decision.content_type else []
-            await self._send_simple(conn, writer, decision.status, headers, decision.body.encode())
+            await self._send_simple(client, decision.status, headers, decision.body.encode())
         elif isinstance(decision, Redirect):
             if self.counts is not None:
                 self.counts.rule_response(redirect=True)
-            await self._send_simple(conn, writer, decision.status, [(b"location", decision.location.encode())], b"")
+            await self._send_simple(client, decision.status, [(b"location", decision.location.encode())], b"")
         else:  # no rule (listener going away) or a forward with nothing to forward to
-            await self._send_error(conn, writer, 503)
+            await self._send_error(client, 503)
 
-    async def _discard_body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> None:
-        while conn.their_state is h11.SEND_BODY:
-            event = await self._next(conn, reader)
-            if isinstance(event, h11.ConnectionClosed):
-                raise _ClientGone
+    async def _discard_body(self, client: _Client, framing: Framing) -> None:
+        if client.body_done:
+            return
+        async for _ in self._client_body(client, framing):
+            pass
 
-    async def _body(self, conn: h11.Connection, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-        while True:
-            event = await self._next(conn, reader, self.config.idle_timeout)
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                return
-            else:
-                raise _ClientGone
+    async def _client_body(self, client: _Client, framing: Framing) -> AsyncIterator[bytes]:
+        try:
+            async for data in body_chunks(client.reader, framing, self.config.idle_timeout):
+                if self.counts is not None:
+                    self.counts.processed_bytes += len(data)
+                yield data
+        except (PeerClosed, ProtocolError, TimeoutError) as error:
+            raise _ClientGone from error
+        client.body_done = True
 
-    def _upstream_headers(self, event: h11.Request, request: HttpRequest) -> list[tuple[bytes, bytes]]:
-        headers: list[tuple[bytes, bytes]] = []
+    def _upstream_headers(self, head: RequestHead, request: HttpRequest, endpoint: Endpoint) -> list[bytes]:
+        """The request's header lines for the target, framing included."""
+        lines: list[bytes] = []
         forwarded_for: bytes | None = None
         trace: bytes | None = None
+        host = False
         drop_invalid = self.config.drop_invalid_headers
-        for name, value in event.headers:
+        chunked = head.framing.chunked
+        for name, value in head.headers:
             lower = name.lower()
-            if lower in HOP_BY_HOP or lower in (b"x-forwarded-proto", b"x-forwarded-port"):
+            if lower in NOT_FORWARDED or (chunked and lower == b"content-length"):
                 continue
             if drop_invalid and not VALID_HEADER_NAME.fullmatch(name):
                 continue
@@ -327,72 +363,145 @@ class ListenerProxy:
                 continue
             if lower == b"x-amzn-trace-id":
                 trace = value
-            headers.append((name, value))
+            elif lower == b"host":
+                host = True
+            lines.append(name + b": " + value)
+        if not host:
+            lines.append(b"Host: %s:%d" % (endpoint[0].encode(), endpoint[1]))
         client = request.source_ip.encode()
         mode = self.config.xff_mode
         if mode == "preserve" and forwarded_for is not None:
-            headers.append((b"X-Forwarded-For", forwarded_for))
+            lines.append(b"X-Forwarded-For: " + forwarded_for)
         elif mode not in ("preserve", "remove"):
-            headers.append((b"X-Forwarded-For", client if forwarded_for is None else forwarded_for + b", " + client))
-        headers.append((b"X-Forwarded-Proto", self.config.protocol.lower().encode()))
-        headers.append((b"X-Forwarded-Port", str(self.config.port).encode()))
+            lines.append(b"X-Forwarded-For: " + (client if forwarded_for is None else forwarded_for + b", " + client))
+        lines.append(b"X-Forwarded-Proto: " + self.config.protocol.lower().encode())
+        lines.append(b"X-Forwarded-Port: %d" % self.config.port)
         if trace is None:
-            headers.append((b"X-Amzn-Trace-Id", trace_id(self.clock()).encode()))
-        return headers
+            lines.append(b"X-Amzn-Trace-Id: " + trace_id(self.clock()).encode())
+        if chunked:
+            lines.append(b"Transfer-Encoding: chunked")
+        return lines
 
     async def _forward(
-        self,
-        conn: h11.Connection,
-        writer: asyncio.StreamWriter,
-        event: h11.Request,
-        request: HttpRequest,
-        group: str,
-        endpoint: Endpoint,
-        body: AsyncIterator[bytes] | None,
+        self, client: _Client, head: RequestHead, request: HttpRequest, group: str, endpoint: Endpoint
     ) -> None:
-        address, port = endpoint
-        url = f"http://{address}:{port}{event.target.decode('latin-1')}"
-        upstream = httpx.Request(request.method, url, headers=self._upstream_headers(event, request), content=body)
-        idle = self.config.idle_timeout
-        upstream.extensions["timeout"] = httpx.Timeout(idle, connect=CONNECT_TIMEOUT_SECONDS).as_dict()
-        sent = time.perf_counter()
+        lines = self._upstream_headers(head, request, endpoint)
+        message = b"\r\n".join([b"%s %s HTTP/1.1" % (head.method, head.target), *lines]) + b"\r\n\r\n"
         try:
-            response = await self.client.send(upstream, stream=True)
-        except _ClientGone:
-            raise
-        except httpx.TimeoutException as error:
-            self._failed(endpoint, error)
-            await self._send_error(conn, writer, 504, group)
-            return
-        except (httpx.TransportError, httpx.StreamError) as error:
-            self._failed(endpoint, error)
-            await self._send_error(conn, writer, 502, group)
+            connection, response, sent = await self._send_request(client, head, message, endpoint)
+        except _TargetFailed as failed:
+            self._failed(endpoint, failed.error)
+            await self._send_error(client, failed.status, group)
             return
         if self.counts is not None:
             # TargetResponseTime: from the request leaving to the response's head arriving.
-            self.counts.target_response(group, response.status_code, time.perf_counter() - sent)
+            self.counts.target_response(group, response.status, time.perf_counter() - sent)
+        reusable = False
         try:
-            await self._relay(conn, writer, response)
+            reusable = await self._relay(client, head, connection, response)
         finally:
-            await response.aclose()
+            if reusable:
+                self.pool.release(connection)
+            else:
+                connection.close()
 
-    async def _relay(self, conn: h11.Connection, writer: asyncio.StreamWriter, response: httpx.Response) -> None:
-        headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
-        self._count(response.status_code)
-        await self._send(
-            conn,
-            writer,
-            h11.Response(status_code=response.status_code, headers=headers, reason=response.reason_phrase.encode()),
-        )
+    async def _send_request(
+        self, client: _Client, head: RequestHead, message: bytes, endpoint: Endpoint
+    ) -> tuple[TargetConnection, ResponseHead, float]:
+        """The request sent on a pooled or new connection and the response's head read: a pooled
+        connection found closed is replaced once while no byte of the body went out on it."""
+        idle = self.config.idle_timeout
+        sent = time.perf_counter()  # TargetResponseTime includes a new connection's setup
+        connection = self.pool.pooled(endpoint)
+        while True:
+            reused = connection is not None
+            if connection is None:
+                try:
+                    connection = await self.pool.connect(endpoint)
+                except TimeoutError as error:
+                    raise _TargetFailed(504, error) from None
+                except OSError as error:
+                    raise _TargetFailed(502, error) from None
+            body_sent = False
+            try:
+                connection.writer.write(message)
+                if not client.body_done:
+                    body_sent = True
+                    await self._send_body(client, head.framing, connection, idle)
+                else:
+                    await connection.writer.drain()
+                while True:
+                    async with asyncio.timeout(idle):
+                        response = parse_response(await read_head(connection.reader))
+                    if response.status >= 200 or response.status == 101:
+                        break  # 100 Continue and other interim responses are the target's business
+                if response.status == 101:
+                    raise ProtocolError("101 Switching Protocols to a request without Upgrade")
+                return connection, response, sent
+            except _ClientGone:
+                connection.close()
+                raise
+            except TimeoutError as error:
+                connection.close()
+                raise _TargetFailed(504, error) from None
+            except PeerClosed as error:
+                connection.close()
+                if reused and not body_sent and not error.received:
+                    connection = None  # the target closed it while pooled: a fresh one, once
+                    continue
+                raise _TargetFailed(502, error) from None
+            except (ProtocolError, ConnectionError, OSError) as error:
+                connection.close()
+                if reused and not body_sent and isinstance(error, ConnectionError):
+                    connection = None
+                    continue
+                raise _TargetFailed(502, error) from None
+
+    async def _send_body(self, client: _Client, framing: Framing, connection: TargetConnection, idle: float) -> None:
+        writer = connection.writer
         try:
-            async for chunk in response.aiter_raw():
-                await self._send(conn, writer, h11.Data(data=chunk))
-        except (httpx.TransportError, httpx.StreamError) as error:
+            async for data in self._client_body(client, framing):
+                writer.write(chunk(data) if framing.chunked else data)
+                async with asyncio.timeout(idle):
+                    await writer.drain()
+            if framing.chunked:
+                writer.write(LAST_CHUNK)
+            async with asyncio.timeout(idle):
+                await writer.drain()
+        except (ConnectionError, OSError) as error:
+            raise PeerClosed(str(error), False) from error
+
+    async def _relay(
+        self, client: _Client, head: RequestHead, connection: TargetConnection, response: ResponseHead
+    ) -> bool:
+        """The response to the client; whether the target connection can take another request."""
+        status = response.status
+        headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+        bodyless = head.method == b"HEAD" or status in (204, 304) or status < 200
+        framing = response.framing
+        out_chunked = False
+        if not bodyless and framing.length is None:
+            if head.keep_alive_version:
+                out_chunked = True
+                headers.append((b"transfer-encoding", b"chunked"))
+            else:
+                client.close = True  # HTTP/1.0: the body ends when the connection does
+        self._count(status)
+        client.started = True
+        await self._write(client, self._head(client, status, response.reason, headers))
+        if bodyless:
+            return not response.close
+        try:
+            async for data in body_chunks(connection.reader, framing, self.config.idle_timeout):
+                await self._write(client, chunk(data) if out_chunked else data)
+        except (PeerClosed, ProtocolError, TimeoutError) as error:
             # Too late for a 502: the client sees its connection close mid-body, as behind an ALB.
             self.stats.last_error = f"{type(error).__name__}: {error}"
             raise _ClientGone from error
-        await self._send(conn, writer, h11.EndOfMessage())
+        if out_chunked:
+            await self._write(client, LAST_CHUNK)
+        return not response.close and (framing.chunked or framing.length is not None)
 
-    def _failed(self, endpoint: Endpoint, error: Exception) -> None:
+    def _failed(self, endpoint: Endpoint, error: BaseException) -> None:
         self.stats.last_error = f"{endpoint[0]}:{endpoint[1]}: {type(error).__name__}: {error}"
         log.info("target exchange failed", extra={"listener": self.config.arn, "target": endpoint, "error": str(error)})

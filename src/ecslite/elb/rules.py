@@ -98,10 +98,13 @@ def ordered(rules: Sequence[Doc]) -> list[Doc]:
     return sorted(rules, key=key)
 
 
-def evaluate(rules: Sequence[Doc], request: HttpRequest, rng: random.Random | None = None) -> Decision | None:
+def evaluate(
+    rules: Sequence[Doc], request: HttpRequest, rng: random.Random | None = None, *, presorted: bool = False
+) -> Decision | None:
     """The decision of the first matching rule; None when no rule matches (a listener always has
-    a default rule, so only a listener being torn down sees None)."""
-    for rule in ordered(rules):
+    a default rule, so only a listener being torn down sees None). ``presorted``: ``rules`` are
+    already in :func:`ordered`'s order."""
+    for rule in rules if presorted else ordered(rules):
         if all(condition_matches(condition, request) for condition in rule.get("Conditions") or ()):
             decision = action_decision(rule.get("Actions") or (), request, rng or random.Random())
             if decision is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ecslite.runtime.fake import FakeRuntime
 from ecslite.wiring import Core
@@ -25,19 +25,18 @@ def add_local_alb(core: Core, target_groups: ElbTargetGroups, telemetry: Telemet
     from ecslite.elb.metrics import AlbMeter
     from ecslite.elb.publish import AlbMetricsPublisher
 
-    transport = None
+    fake: dict[str, Any] = {}
     if isinstance(core.runtime, FakeRuntime):
-        from ecslite.elb.fake_network import LoopbackOnlyTransport
-        from ecslite.elb.listeners import TARGET_LIMITS
+        from ecslite.elb.fake_network import NO_NETWORK, is_loopback
 
-        transport = LoopbackOnlyTransport(TARGET_LIMITS)
+        fake = {"allow_target": is_loopback, "refusal": NO_NETWORK}
     meter = AlbMeter()
     local_alb = LocalAlb(
         core.db,
         StoreRouting(core.db, target_groups.healthy_targets),
         host_addresses=getattr(core.runtime, "network", None),
-        transport=transport,
         meter=meter,
+        **fake,
     )
     core.components.append(local_alb)
     minute = core.settings.metrics_period
