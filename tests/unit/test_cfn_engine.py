@@ -428,3 +428,23 @@ def test_delete_in_progress_at_a_restart_is_finished() -> None:
         assert s.world.live == {}
 
     run(scenario)
+
+
+def test_delete_while_creating_waits_for_what_is_being_made() -> None:
+    async def scenario(s: Stacks) -> None:
+        resources = {
+            "Slow": {"Type": "AWS::Test::Thing", "Properties": {"Delay": 30}},
+            "Next": {"Type": "AWS::Test::Thing", "DependsOn": "Slow"},
+        }
+        stack_id = s.call("CreateStack", StackName="web", TemplateBody=body(resources))["StackId"]
+        await s.clock.run_for(5, 1)
+        s.call("DeleteStack", StackName="web")
+        stack = await s.settle(stack_id)
+        assert stack["StackStatus"] == "DELETE_COMPLETE"
+        # Slow was finished (so its id was known) and taken down; Next was never started.
+        assert ("created", "Slow") in s.world.log and ("create", "Next") not in s.world.log
+        assert s.world.live == {}
+        statuses = [e[1] for e in s.events(stack_id) if e[0] == "web"]
+        assert statuses == ["CREATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
+
+    run(scenario)

@@ -15,8 +15,9 @@ through CloudFormation's statuses:
   ``UPDATE_ROLLBACK_FAILED``);
 - delete: ``DELETE_COMPLETE`` or ``DELETE_FAILED``.
 
-TimeoutInMinutes cancels the running resource steps ("Resource creation cancelled") and fails the
-operation, which then rolls back.
+A DeleteStack during a create starts no further resource; the ones being made finish (so their
+physical ids are known) and the stack is then deleted. TimeoutInMinutes cancels the running
+resource steps ("Resource creation cancelled") and fails the operation, which then rolls back.
 
 **After a restart** nothing stays in progress: :meth:`StackEngine.start` picks up every stack whose
 status ends in ``_IN_PROGRESS``. A create or update that was running is failed with the reason
@@ -44,6 +45,7 @@ from ecslite.store.db import Database
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 RESTARTED = "ecslite stopped while this operation was in progress"
+DELETE_REQUESTED = "Stack deletion requested"
 TIMED_OUT = "Stack operation timed out"  # (unverified) CloudFormation's text for TimeoutInMinutes
 
 
@@ -110,6 +112,18 @@ class StackEngine:
             task.cancel()
         return True
 
+    def request_delete(self, stack_id: str) -> bool:
+        """DeleteStack while the stack is being created: no further resource starts, those being made
+        finish (so that their physical ids are known), then the stack is deleted. False when the
+        stack's operation is not a create."""
+        run = self.runs.get(stack_id)
+        if run is None or run.stack.get("StackStatus") != "CREATE_IN_PROGRESS":
+            return False
+        run.interrupt.reason = DELETE_REQUESTED
+        run.stack["_delete_requested"] = True
+        run.save_stack()
+        return True
+
     def _steps(self, stack_id: str) -> set[asyncio.Task[Any]]:
         run = self.runs.get(stack_id)
         return set(run.steps) if run is not None else set()
@@ -142,13 +156,19 @@ class StackEngine:
 
     async def _create(self, run: StackRun) -> None:
         _, reason = await self._deploy(run, updating=False)
-        if reason is None:
+        if run.stack.get("_delete_requested"):
+            run.interrupt.reason = None
+            run.stack_status("DELETE_IN_PROGRESS", "User Initiated")
+            await self._delete(run)
+        elif reason is None:
             run.stack_status("CREATE_COMPLETE")
-            return
-        await self._create_failed(run, reason)
+        else:
+            await self._create_failed(run, reason)
 
     async def _create_failed(self, run: StackRun, reason: str) -> None:
         on_failure = run.stack.get("_on_failure") or ("DO_NOTHING" if run.stack.get("DisableRollback") else "ROLLBACK")
+        if run.stack.get("_delete_requested"):  # DeleteStack came while it was being created
+            on_failure = "DELETE"
         if on_failure == "DO_NOTHING":
             run.stack_status("CREATE_FAILED", reason)
             return

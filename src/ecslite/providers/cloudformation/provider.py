@@ -98,9 +98,12 @@ class CloudFormationProvider(ChangeSetOps):
                 "stack is in the DELETE_FAILED state"  # (unverified)
             )
         if self.engine.busy(doc["StackId"]):
+            # A stack being created is deleted once the resources being made are (the engine does it).
+            if self.engine.request_delete(doc["StackId"]):
+                return {}
             raise errors.ValidationError(
                 f"Stack [{doc['StackName']}] cannot be deleted while in status {doc['StackStatus']}"
-            )  # (unverified) CloudFormation lets the running operation end first
+            )  # (unverified)
         doc["_retain"] = retain
         if params.get("ClientRequestToken"):
             doc["_token"] = params["ClientRequestToken"]
