@@ -101,6 +101,13 @@ class Settings:
         return self.data_dir / "export" if self.export_buffer and not self.ephemeral else None
 
     @property
+    def s3_dir(self) -> Path:
+        """Where S3 objects are files (``<bucket>/<key>``): ``$ECSLITE_S3_DIR``, else ``<data dir>/s3``.
+        ECS reads ``environmentFiles`` given as S3 ARNs from the same place."""
+        configured = os.environ.get("ECSLITE_S3_DIR")
+        return Path(configured) if configured else self.data_dir / "s3"
+
+    @property
     def pid_file(self) -> Path:
         return self.data_dir / "server.pid"
 

@@ -34,9 +34,11 @@ from starlette.routing import Route, WebSocketRoute
 from ecslite import __version__
 from ecslite.clock import Clock, SystemClock
 from ecslite.config import Settings
+from ecslite.control.task_docs import S3_DIR_VARIABLE
 from ecslite.control.workqueue import Runner
 from ecslite.edge.app import EdgeApp
 from ecslite.edge.aws import AwsDispatcher, EdgeSettings
+from ecslite.edge.s3 import S3Edge
 from ecslite.model.credentials import account_for_access_key
 from ecslite.providers.acm.provider import AcmProvider
 from ecslite.providers.cloudformation.engine import StackEngine
@@ -48,6 +50,7 @@ from ecslite.providers.elbv2.provider import Elbv2Provider
 from ecslite.providers.events.provider import EventsProvider
 from ecslite.providers.iam.provider import IamProvider
 from ecslite.providers.logs.provider import LogsProvider
+from ecslite.providers.s3.provider import S3Provider
 from ecslite.providers.secretsmanager.provider import SecretsManagerProvider
 from ecslite.providers.servicediscovery.provider import ServiceDiscoveryProvider
 from ecslite.providers.ssm.provider import SsmProvider
@@ -86,9 +89,12 @@ class Server:
         self.providers["servicediscovery"] = ServiceDiscoveryProvider(self.db, self.clock, settings)
         self.providers["elbv2"] = Elbv2Provider(self.db, self.clock, settings)
         self.providers["acm"] = AcmProvider(self.db, self.clock, settings)
+        # S3 objects are files under settings.s3_dir, where ECS reads environmentFiles from.
+        self.s3 = S3Provider(self.db, self.clock, settings.s3_dir)
+        self.providers["s3"] = self.s3
         # Express Mode services are made through the other providers' operations (filled in below).
         self.ecs.peers = self.providers
-        self.components: list[Component] = []
+        self.components: list[Component] = [self.s3]
         core = Core(settings, self.clock, self.db, self.runtime, self.components)
         add_cloud_map_dns(core)
         # With real processes, VPC space must not take over networks the host routes elsewhere.
@@ -129,7 +135,13 @@ class Server:
             account_resolver=functools.partial(account_for_access_key, self.db),
         )
         self.agent = add_agent(core, self.gateway, self.ecs, self.dispatcher.handle)
-        self.app = EdgeApp(self.dispatcher, self._own_app())
+        s3_edge = S3Edge(
+            self.s3,
+            settings.account_id,
+            settings.region,
+            account_resolver=functools.partial(account_for_access_key, self.db),
+        )
+        self.app = EdgeApp(self.dispatcher, self._own_app(), s3_edge)
 
     # -- ecslite's own API ---------------------------------------------------------------------
 
@@ -366,6 +378,9 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 def serve(settings: Settings) -> None:
     """Run the server in this process until SIGINT/SIGTERM."""
     lock = _lock_data_dir(settings)
+    # environmentFiles and FireLens config files given as S3 ARNs are read from $ECSLITE_S3_DIR; the
+    # server's own S3 keeps its objects there, <data dir>/s3 unless the variable says otherwise.
+    os.environ.setdefault(S3_DIR_VARIABLE, str(settings.s3_dir))
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server = build_server(settings)

@@ -1,5 +1,8 @@
 """The ASGI entry point: AWS requests go straight to the dispatcher, everything else to Starlette.
 
+Requests signed for S3 go to the S3 edge first, whatever their path (a bucket may be named ``ui``),
+and stream their bodies; unsigned requests never reach S3, so they cannot shadow ecslite's routes.
+
 AWS calls are the hot path, so they skip Starlette's request objects and routing; ecslite's own
 API (``/_ecslite/...``) and later the UI are ordinary Starlette routes.
 """
@@ -10,6 +13,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ecslite.edge.aws import AwsDispatcher, AwsResponse
+from ecslite.edge.s3 import S3Edge, is_s3_request
 from ecslite.protocol.errors import AwsError
 
 Scope = MutableMapping[str, Any]
@@ -26,15 +30,22 @@ MAX_BODY = 16 * 1024 * 1024
 
 
 class EdgeApp:
-    def __init__(self, dispatcher: AwsDispatcher, own: ASGIApp) -> None:
+    def __init__(self, dispatcher: AwsDispatcher, own: ASGIApp, s3: S3Edge | None = None) -> None:
         self.dispatcher = dispatcher
         self.own = own
+        self.s3 = s3
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(_OWN_PREFIXES):
+        if scope["type"] != "http":
             await self.own(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.s3 is not None and is_s3_request(headers, scope.get("query_string", b"").decode("latin-1")):
+            await self.s3.handle(scope, receive, send, headers)
+            return
+        if scope["path"].startswith(_OWN_PREFIXES):
+            await self.own(scope, receive, send)
+            return
         if (
             scope["method"] == "GET"
             and scope["path"] == "/"

@@ -22,7 +22,7 @@ class ServiceSpec:
     """
 
     name: str  # botocore's service name, e.g. "ecs", "elbv2"
-    protocol: str  # "json" | "query" | "ec2" | "smithy-rpc-v2-cbor" | "rest-json"
+    protocol: str  # "json" | "query" | "ec2" | "smithy-rpc-v2-cbor" | "rest-json" | "rest-xml"
     signing_name: str  # the service name in the SigV4 credential scope
     target_prefix: str | None = None  # X-Amz-Target prefix for JSON protocols
     validation_error: str = "ValidationException"
@@ -65,6 +65,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         also=("smithy-rpc-v2-cbor", "query"),
     ),
     ServiceSpec("scheduler", "rest-json", "scheduler"),
+    # S3 is routed by the edge before the dispatcher (edge/s3.py): its bodies are streamed.
+    ServiceSpec("s3", "rest-xml", "s3", None, "InvalidArgument"),
 )
 
 BY_TARGET_PREFIX = {s.target_prefix: s for s in SERVICES if s.target_prefix}

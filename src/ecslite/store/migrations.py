@@ -400,4 +400,24 @@ _V15 = [
     "CREATE INDEX cfn_change_sets_by_stack ON cfn_change_sets (stack_id, name)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14, _V15]
+# Version 16: S3 (store/s3.py): buckets with their stored configuration, object metadata (the bytes are
+# files under the S3 directory, at ``path``), multipart uploads in progress and their parts.
+_V16 = [
+    """CREATE TABLE s3_buckets (
+        name TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, created REAL NOT NULL,
+        doc TEXT NOT NULL)""",
+    """CREATE TABLE s3_objects (
+        bucket TEXT NOT NULL, key TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+        etag TEXT NOT NULL, modified REAL NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (bucket, key))""",
+    """CREATE TABLE s3_uploads (
+        upload_id TEXT PRIMARY KEY, bucket TEXT NOT NULL, key TEXT NOT NULL, initiated REAL NOT NULL,
+        doc TEXT NOT NULL)""",
+    "CREATE INDEX s3_uploads_by_bucket ON s3_uploads (bucket, key, initiated)",
+    """CREATE TABLE s3_parts (
+        upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+        modified REAL NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (upload_id, part_number))""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14, _V15, _V16]
