@@ -294,3 +294,72 @@ def test_errors_have_cloudformation_codes(endpoint: str) -> None:
     assert validated["Capabilities"] == ["CAPABILITY_IAM"]
     cfn.delete_stack(StackName="g")
     cfn.get_waiter("stack_delete_complete").wait(StackName="g", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def test_change_sets_and_exports_through_boto3(endpoint: str) -> None:
+    cfn = make_client("cloudformation", endpoint)
+    fast = {"Delay": 1, "MaxAttempts": 60}
+    base = {
+        "Parameters": {"Retention": {"Type": "Number", "Default": 7, "AllowedValues": [7, 14]}},
+        "Resources": {
+            "Group": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": "/cfn/shared", "RetentionInDays": {"Ref": "Retention"}},
+            }
+        },
+        "Outputs": {"Name": {"Value": {"Ref": "Group"}, "Export": {"Name": "shared-group"}}},
+    }
+    created = cfn.create_change_set(
+        StackName="base", ChangeSetName="first", ChangeSetType="CREATE", TemplateBody=json.dumps(base)
+    )
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=created["Id"], WaiterConfig=fast)
+    shown = cfn.describe_change_set(ChangeSetName=created["Id"])
+    assert [c["ResourceChange"]["Action"] for c in shown["Changes"]] == ["Add"]
+    assert cfn.describe_stacks(StackName="base")["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+    cfn.execute_change_set(ChangeSetName=created["Id"])
+    cfn.get_waiter("stack_create_complete").wait(StackName="base", WaiterConfig=fast)
+
+    user = {
+        "Resources": {
+            "Stream": {
+                "Type": "AWS::Logs::LogStream",
+                "Properties": {"LogGroupName": {"Fn::ImportValue": "shared-group"}, "LogStreamName": "s"},
+            }
+        }
+    }
+    cfn.create_stack(StackName="user", TemplateBody=json.dumps(user))
+    cfn.get_waiter("stack_create_complete").wait(StackName="user", WaiterConfig=fast)
+    assert cfn.list_imports(ExportName="shared-group")["Imports"] == ["user"]
+    assert cfn.list_exports()["Exports"][0]["Value"] == "/cfn/shared"
+
+    update = cfn.create_change_set(
+        StackName="base",
+        ChangeSetName="second",
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": "Retention", "ParameterValue": "14"}],
+    )
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=update["Id"], WaiterConfig=fast)
+    [change] = cfn.describe_change_set(ChangeSetName="second", StackName="base")["Changes"]
+    assert (change["ResourceChange"]["Action"], change["ResourceChange"]["Replacement"]) == ("Modify", "False")
+    cfn.execute_change_set(ChangeSetName="second", StackName="base")
+    cfn.get_waiter("stack_update_complete").wait(StackName="base", WaiterConfig=fast)
+    group = make_client("logs", endpoint).describe_log_groups(logGroupNamePrefix="/cfn/shared")["logGroups"][0]
+    assert group["retentionInDays"] == 14
+    summary = cfn.get_template_summary(StackName="base")
+    assert summary["ResourceTypes"] == ["AWS::Logs::LogGroup"]
+    assert summary["Parameters"][0]["ParameterConstraints"] == {"AllowedValues": ["7", "14"]}
+
+    # An export in use cannot go with its stack.
+    cfn.delete_stack(StackName="base")
+    with pytest.raises(botocore.exceptions.WaiterError):
+        cfn.get_waiter("stack_delete_complete").wait(StackName="base", WaiterConfig=fast)
+    stack = cfn.describe_stacks(StackName="base")["Stacks"][0]
+    assert (stack["StackStatus"], stack["StackStatusReason"]) == (
+        "DELETE_FAILED",
+        "Export shared-group cannot be deleted as it is in use by user",
+    )
+    for name in ("user", "base"):
+        cfn.delete_stack(StackName=name)
+        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=fast)
+    listed = cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
+    assert sorted(s["StackName"] for s in listed) == ["base", "user"]
