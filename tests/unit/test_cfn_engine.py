@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceFailed,
     ResourceHandler,
 )
+from ecslite.providers.cloudformation.resources.registry import load
 from ecslite.store.db import Database
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -448,3 +450,14 @@ def test_delete_while_creating_waits_for_what_is_being_made() -> None:
         assert statuses == ["CREATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
 
     run(scenario)
+
+
+def test_docs_name_every_resource_type() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "cloudformation.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|")[2] for line in docs.splitlines() if line.count("|") == 3}
+    missing = [
+        name
+        for name in load()
+        if f"`{name.split('::')[2]}`" not in rows.get(name.split("::")[1], "") and f"`{name}`" not in docs
+    ]
+    assert missing == [], "types missing from docs/cloudformation.md"
