@@ -160,6 +160,12 @@ def parse_response(head: bytes) -> ResponseHead:
     return ResponseHead(int(status), reason or b"", headers, framing, close or not modern)
 
 
+def buffered(reader: asyncio.StreamReader) -> int:
+    """Bytes already received and not yet read: a read of that many returns without waiting, so
+    it needs no timeout (``StreamReader`` has no public way to tell)."""
+    return len(reader._buffer)  # type: ignore[attr-defined]
+
+
 async def read_head(reader: asyncio.StreamReader) -> bytes:
     """One head up to and including CRLF CRLF; :class:`PeerClosed` when the connection ends first
     (``received`` if part of a head had come), :class:`ProtocolError` when it is too long."""
@@ -204,8 +210,12 @@ async def body_chunks(reader: asyncio.StreamReader, framing: Framing, timeout: f
         else:
             left = framing.length
             while left is None or left > 0:
-                async with asyncio.timeout(timeout):
-                    data = await reader.read(READ_SIZE if left is None else min(left, READ_SIZE))
+                size = READ_SIZE if left is None else min(left, READ_SIZE)
+                if buffered(reader):
+                    data = await reader.read(size)
+                else:
+                    async with asyncio.timeout(timeout):
+                        data = await reader.read(size)
                 if not data:
                     if left is None:
                         return
@@ -246,7 +256,7 @@ class TargetConnection:
             now - self.idle_since < KEEPALIVE_EXPIRY
             and not self.reader.at_eof()
             and not self.writer.transport.is_closing()
-            and not self.reader._buffer  # type: ignore[attr-defined]  # bytes no request asked for
+            and not buffered(self.reader)  # bytes no request asked for
         )
 
     def close(self) -> None:

@@ -54,6 +54,7 @@ from typing import Any, Protocol
 from ecslite.elb.balancer import Balancer, Endpoint
 from ecslite.elb.http1 import (
     LAST_CHUNK,
+    READ_SIZE,
     Framing,
     PeerClosed,
     ProtocolError,
@@ -62,6 +63,7 @@ from ecslite.elb.http1 import (
     TargetConnection,
     TargetPool,
     body_chunks,
+    buffered,
     chunk,
     parse_request,
     parse_response,
@@ -488,7 +490,13 @@ class ListenerProxy:
                 client.close = True  # HTTP/1.0: the body ends when the connection does
         self._count(status)
         client.started = True
-        await self._write(client, self._head(client, status, response.reason, headers))
+        out = self._head(client, status, response.reason, headers)
+        if not bodyless and framing.length and buffered(connection.reader):
+            # The body's start came with the head (as a small body does): one write for both.
+            first = await connection.reader.read(min(framing.length, READ_SIZE))
+            out += first
+            framing = Framing(False, framing.length - len(first))
+        await self._write(client, out)
         if bodyless:
             return not response.close
         try:
@@ -500,7 +508,7 @@ class ListenerProxy:
             raise _ClientGone from error
         if out_chunked:
             await self._write(client, LAST_CHUNK)
-        return not response.close and (framing.chunked or framing.length is not None)
+        return not response.close and (framing.chunked or response.framing.length is not None)
 
     def _failed(self, endpoint: Endpoint, error: BaseException) -> None:
         self.stats.last_error = f"{endpoint[0]}:{endpoint[1]}: {type(error).__name__}: {error}"
