@@ -117,7 +117,7 @@ def running_tasks(ecs: Any) -> list[dict[str, Any]]:
     return [t for t in tasks if t["lastStatus"] == "RUNNING"]
 
 
-def cli(endpoint: str, tmp_path: Path, *args: str) -> None:
+def cli(endpoint: str, tmp_path: Path, *args: str, **env_vars: str) -> None:
     """The AWS CLI with time for a deploy: its waiters poll every 5 to 30 s, and an ECS service's first
     deployment takes about 40 s to complete (the ``aws`` fixture gives a command 60 s)."""
     env = {
@@ -128,6 +128,7 @@ def cli(endpoint: str, tmp_path: Path, *args: str) -> None:
         "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
         "AWS_MAX_ATTEMPTS": "1",
+        **env_vars,
     }
     command = [str(Path(sys.executable).with_name("aws")), "--endpoint-url", endpoint, *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
@@ -363,3 +364,45 @@ def test_change_sets_and_exports_through_boto3(endpoint: str) -> None:
         cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig=fast)
     listed = cfn.list_stacks(StackStatusFilter=["DELETE_COMPLETE"])["StackSummaries"]
     assert sorted(s["StackName"] for s in listed) == ["base", "user"]
+
+
+def test_template_url_reads_ecslite_s3(endpoint: str, tmp_path: Path) -> None:
+    cfn, s3 = make_client("cloudformation", endpoint), make_client("s3", endpoint)
+    s3.create_bucket(Bucket="templates")
+    body = {"Resources": {"Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "/cfn/url"}}}}
+    s3.put_object(Bucket="templates", Key="dir/group.json", Body=json.dumps(body).encode())
+    for url in (
+        "https://s3.us-east-1.amazonaws.com/templates/dir/group.json",
+        "https://templates.s3.amazonaws.com/dir/group.json",
+    ):
+        assert cfn.validate_template(TemplateURL=url)["Parameters"] == []
+    cfn.create_stack(StackName="url", TemplateURL=f"{endpoint}/templates/dir/group.json")
+    cfn.get_waiter("stack_create_complete").wait(StackName="url", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    shown = cfn.get_template(StackName="url")["TemplateBody"]  # boto3 decodes a JSON body
+    assert (json.loads(shown) if isinstance(shown, str) else shown) == body
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        cfn.validate_template(TemplateURL="https://templates.s3.amazonaws.com/nope.json")
+    assert missing.value.response["Error"]["Code"] == "ValidationError"
+    assert missing.value.response["Error"]["Message"].startswith("S3 error: ")
+
+    # aws cloudformation deploy --s3-bucket uploads the template and passes its URL.
+    template = tmp_path / "group.yaml"
+    template.write_text(
+        "Resources:\n  Group:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: /cfn/cli\n"
+    )
+    cli(
+        endpoint,
+        tmp_path,
+        "cloudformation",
+        "deploy",
+        "--stack-name",
+        "cli",
+        "--template-file",
+        str(template),
+        "--s3-bucket",
+        "templates",
+        # --endpoint-url is the cloudformation client's; the upload's S3 client reads its own.
+        AWS_ENDPOINT_URL_S3=endpoint,
+    )
+    assert cfn.describe_stacks(StackName="cli")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert [k["Key"] for k in s3.list_objects_v2(Bucket="templates")["Contents"] if k["Key"].endswith(".template")]

@@ -14,7 +14,7 @@ from ecslite.clock import Clock
 from ecslite.model import cfn
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.base import Params, RequestContext
-from ecslite.providers.cloudformation import errors, templates
+from ecslite.providers.cloudformation import errors, template_urls, templates
 from ecslite.providers.cloudformation.engine import StackEngine
 from ecslite.providers.cloudformation.resources.base import ResourceHandler
 from ecslite.providers.cloudformation.run import StackRun
@@ -84,9 +84,9 @@ class CloudFormationBase:
 
     # -- templates ---------------------------------------------------------------------------------
 
-    def body(self, params: Doc, previous: Doc | None) -> str:
+    def body(self, ctx: RequestContext, params: Doc, previous: Doc | None) -> str:
         if params.get("TemplateURL"):
-            raise errors.ValidationError(errors.TEMPLATE_URL)
+            return template_urls.read(self.providers, ctx, str(params["TemplateURL"]))
         if params.get("UsePreviousTemplate"):
             if previous is None:
                 raise errors.ValidationError("UsePreviousTemplate can only be used with an existing stack")
@@ -99,7 +99,7 @@ class CloudFormationBase:
     def checked(self, ctx: RequestContext, params: Doc, name: str, stack_id: str, previous: Doc | None) -> Prepared:
         """Parses and checks the template, resolves the parameters, checks capabilities and the
         resources' dependencies (a cycle is answered here, not found by the operation)."""
-        body = self.body(params, previous)
+        body = self.body(ctx, params, previous)
         template = templates.load(body, self.handlers)
         given = params.get("Parameters") or []
         before = (previous or {}).get("_given") or {}

@@ -8,10 +8,7 @@ NO_UPDATES = "No updates are to be performed."
 EMPTY_CHANGE_SET = (
     "The submitted information didn't contain changes. Submit different information to create a change set."
 )
-TEMPLATE_URL = (
-    "TemplateURL is not supported by ecslite: it has no S3 to read templates from. Pass the template itself as "
-    "TemplateBody (aws cloudformation deploy --template-file does so for templates up to 51,200 bytes)."
-)
+TEMPLATE_URL = "TemplateURL needs ecslite's S3, which this server does not serve: pass TemplateBody instead."
 TRANSFORM = (
     "Transform {names} is not supported by ecslite: macros and the serverless transform are not run here. "
     "Deploy the processed template instead."

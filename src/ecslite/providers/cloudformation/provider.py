@@ -4,8 +4,8 @@ own providers, with their events, resources, change sets and exports.
 A request is checked here (template, parameters, capabilities, the stack's state) and answered at
 once; the operation itself runs in the background on the :class:`~.engine.StackEngine`, as
 CloudFormation's does: clients poll DescribeStacks or DescribeStackEvents (or a waiter) for its end.
-Templates come as ``TemplateBody`` (there is no S3 to read a ``TemplateURL`` from); Transforms are
-not run. Stack policies, notifications and drift detection are not served.
+Templates come as ``TemplateBody`` or as a ``TemplateURL`` in ecslite's own S3 (:mod:`.template_urls`);
+Transforms are not run. Stack policies, notifications and drift detection are not served.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ class CloudFormationProvider(ChangeSetOps):
         return result
 
     def _template_of(self, ctx: RequestContext, params: Params) -> cfn.Template:
-        body = self.body(params, None)
+        body = self.body(ctx, params, None)
         try:
             return cfn.parse_template(body)
         except cfn.TemplateError as error:
