@@ -316,7 +316,7 @@ def test_checks_before_the_operation_starts() -> None:
             s.call("CreateStack", StackName="r", TemplateBody=body(role), Capabilities=["CAPABILITY_IAM"])
         assert caps.value.code == "InsufficientCapabilitiesException"
         s.call("CreateStack", StackName="r", TemplateBody=body(role), Capabilities=["CAPABILITY_NAMED_IAM"])
-        with pytest.raises(AwsError, match="TemplateURL needs ecslite.s S3"):
+        with pytest.raises(AwsError, match=r"TemplateURL needs ecslite.s S3"):
             s.call("CreateStack", StackName="u", TemplateURL="https://s3.amazonaws.com/b/t.yaml")
         with pytest.raises(AwsError, match="Transform AWS::Serverless-2016-10-31 is not supported"):
             s.call(
