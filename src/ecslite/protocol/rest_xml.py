@@ -27,7 +27,15 @@ from botocore.model import OperationModel, Shape
 from ecslite.protocol.errors import AwsError
 from ecslite.protocol.models import service_model
 from ecslite.protocol.values import parse_timestamp, to_epoch
-from ecslite.protocol.xml_shapes import S3_NAMESPACE, document, fill, parse_document, read_scalar, read_shape
+from ecslite.protocol.xml_shapes import (
+    S3_NAMESPACE,
+    document,
+    fill,
+    parse_document,
+    read_scalar,
+    read_shape,
+    xml_text,
+)
 
 SERVICE = "s3"
 CONTENT_TYPE = "application/xml"
@@ -297,8 +305,8 @@ def _header_text(member: Shape, value: Any) -> str:
 def serialize_error(error: AwsError, request_id: str) -> bytes:
     root = ET.Element("Error")
     ET.SubElement(root, "Code").text = error.code
-    ET.SubElement(root, "Message").text = error.message
+    ET.SubElement(root, "Message").text = xml_text(error.message)
     for name, value in error.fields.items():
-        ET.SubElement(root, name).text = str(value)
+        ET.SubElement(root, name).text = xml_text(str(value))
     ET.SubElement(root, "RequestId").text = request_id
     return document(root)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -20,6 +21,13 @@ from ecslite.protocol.errors import AwsError
 from ecslite.protocol.values import parse_timestamp, to_iso
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+# Characters XML 1.0 cannot carry at all (a key may hold them; clients ask for url encoding to see them).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` with what XML cannot carry replaced by U+FFFD, so every answer stays well-formed."""
+    return _NOT_XML.sub("\ufffd", value)
 
 
 class MalformedXML(AwsError):
@@ -126,7 +134,7 @@ def fill(element: ET.Element, shape: Shape, value: Any) -> None:
         return
     if shape.type_name == "map":
         return
-    element.text = write_scalar(shape, value)
+    element.text = xml_text(write_scalar(shape, value))
 
 
 def write_scalar(shape: Shape, value: Any) -> str:
