@@ -26,6 +26,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
 )
 from ecslite.providers.cloudformation.resources.registry import load
+from ecslite.store import stacks as stacks_store
 from ecslite.store.db import Database
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -461,3 +462,24 @@ def test_docs_name_every_resource_type() -> None:
         if f"`{name.split('::')[2]}`" not in rows.get(name.split("::")[1], "") and f"`{name}`" not in docs
     ]
     assert missing == [], "types missing from docs/cloudformation.md"
+
+
+def test_a_stored_template_that_no_longer_reads_fails_the_operation() -> None:
+    async def scenario(s: Stacks) -> None:
+        s.call("CreateStack", StackName="web", TemplateBody=body({"A": THREE["A"]}))
+        await s.clock.run_for(0.5, 0.5)
+        await s.engine.stop()
+        stack = s.api.stack(CTX, "web")
+        stack["_template"] = "{ broken"
+        with s.db.transaction():
+            stacks_store.put_stack(s.db, ACCOUNT, REGION, stack)
+        after = s.restarted()
+        await after.engine.start()
+        try:
+            shown = await after.settle("web")
+        finally:
+            await after.engine.stop()
+        assert shown["StackStatus"] == "CREATE_FAILED"
+        assert shown["StackStatusReason"].startswith("Template format error: JSON not well-formed.")
+
+    run(scenario)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -132,7 +133,12 @@ class StackEngine:
         stack = store.get_stack(self.db, stack_id)
         if stack is None:
             return
-        run = StackRun(self.db, self.clock, self.providers, self.handlers, account, region, stack)
+        try:
+            run = StackRun(self.db, self.clock, self.providers, self.handlers, account, region, stack)
+        except Exception as error:  # a stored template that no longer reads (it was checked when given)
+            log.exception("stack operation could not start", extra={"stack": stack["StackName"]})
+            self._failed(account, region, stack, getattr(error, "message", "Internal Failure"))
+            return
         self.runs[stack_id] = run
         try:
             if action == "CREATE":
@@ -147,10 +153,24 @@ class StackEngine:
             raise
         except Exception:
             log.exception("stack operation failed", extra={"stack": stack["StackName"]})
-            status = str(run.stack["StackStatus"])
-            failed = {"CREATE_IN_PROGRESS": "CREATE_FAILED", "DELETE_IN_PROGRESS": "DELETE_FAILED"}.get(status)
-            failed = failed or ("UPDATE_ROLLBACK_FAILED" if status.startswith("UPDATE") else "ROLLBACK_FAILED")
-            run.stack_status(failed, "Internal Failure")
+            run.stack_status(_failed_status(str(run.stack["StackStatus"])), "Internal Failure")
+
+    def _failed(self, account: str, region: str, stack: Doc, reason: str) -> None:
+        stack["StackStatus"], stack["StackStatusReason"] = _failed_status(str(stack["StackStatus"])), reason
+        event = {
+            "StackId": stack["StackId"],
+            "EventId": str(uuid.uuid4()),
+            "StackName": stack["StackName"],
+            "LogicalResourceId": stack["StackName"],
+            "PhysicalResourceId": stack["StackId"],
+            "ResourceType": "AWS::CloudFormation::Stack",
+            "Timestamp": self.clock.now(),
+            "ResourceStatus": stack["StackStatus"],
+            "ResourceStatusReason": reason,
+        }
+        with self.db.transaction():
+            store.put_stack(self.db, account, region, stack)
+            store.add_event(self.db, stack["StackId"], event)
 
     # -- create ------------------------------------------------------------------------------------
 
@@ -442,6 +462,12 @@ class StackEngine:
             if "_template" in previous:
                 run.load(previous["_template"], previous.get("_values") or {})
             await self._rollback_cleanup(run)
+
+
+def _failed_status(status: str) -> str:
+    """Where an operation in ``status`` ends when ecslite itself fails it."""
+    found = {"CREATE_IN_PROGRESS": "CREATE_FAILED", "DELETE_IN_PROGRESS": "DELETE_FAILED"}.get(status)
+    return found or ("UPDATE_ROLLBACK_FAILED" if status.startswith("UPDATE") else "ROLLBACK_FAILED")
 
 
 def _failed_text(verb: str, failed: list[str]) -> str:
