@@ -18,9 +18,10 @@ to a :class:`~ecslite.runtime.base.ContainerSpec` (spec/ecs.md §2.4, §2.10, §
   rules: lines starting with ``#`` are comments, a line counts only with ``=`` and something on
   both sides, the value is everything after the first ``=`` as written. **Local model:** a
   ``value`` that is a local absolute path (or a ``file://`` URL) is read directly; an S3 ARN
-  ``arn:aws:s3:::bucket/key`` is read from ``$ECSLITE_S3_DIR/bucket/key`` (the directory that plays
-  S3). A file that cannot be read fails the task with ``ResourceInitializationError: failed to
-  download env files: …`` naming the file and the fix.
+  ``arn:aws:s3:::bucket/key`` is read from ``$ECSLITE_S3_DIR/bucket/key``, where ecslite's S3 keeps
+  its objects (``ecslite server`` sets the variable to ``<data dir>/s3`` when it is not given). A
+  file that cannot be read fails the task with ``ResourceInitializationError: failed to download
+  env files: …`` naming the file and the fix.
 - ``hostname``: awsvpc tasks get the ENI's private DNS name, as on ECS; bridge and none use the
   definition's ``hostname`` or Docker's default (the first 12 characters of the container id);
   host mode keeps the host's name (``None``).
@@ -64,7 +65,7 @@ __all__ = [
     "task_id_of",
 ]
 
-# The directory that plays S3 for environmentFiles given as S3 ARNs (Local model, see above).
+# The directory ecslite's S3 keeps objects in, for environmentFiles given as S3 ARNs (Local model, see above).
 S3_DIR_VARIABLE = "ECSLITE_S3_DIR"
 # §3.3: ECS's prefix for environment files it could not fetch (the tail after it is unverified).
 ENV_FILES_FAILED = f"{RESOURCE_INITIALIZATION}: failed to download env files:"
