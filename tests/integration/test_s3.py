@@ -4,6 +4,7 @@ tags, stored bucket configurations, multipart uploads, errors and presigned URLs
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from tests.conftest import RunningServer, make_client
+from tests.conftest import RunningServer, make_client, start_server, stop_server
 
 
 @pytest.fixture
@@ -112,6 +113,10 @@ def test_ranges_and_conditional_gets(s3: Any) -> None:
     failed = error_of(s3.get_object, Bucket="ranges", Key="blob", IfMatch='"0000"')
     assert (failed["Error"]["Code"], failed["ResponseMetadata"]["HTTPStatusCode"]) == ("PreconditionFailed", 412)
     assert s3.get_object(Bucket="ranges", Key="blob", IfMatch=etag)["Body"].read() == data
+    earlier = later - datetime.timedelta(seconds=5)
+    stale = error_of(s3.get_object, Bucket="ranges", Key="blob", IfUnmodifiedSince=earlier)
+    assert stale["Error"]["Code"] == "PreconditionFailed"
+    assert s3.get_object(Bucket="ranges", Key="blob", IfUnmodifiedSince=later)["ContentLength"] == len(data)
 
 
 def test_listing_with_delimiter_and_pagination(s3: Any) -> None:
@@ -382,3 +387,28 @@ def test_aws_chunked_uploads_are_decoded_and_their_trailer_checked(s3: Any, endp
     cut = httpx.put(f"{endpoint}/chunked/short.bin", content=body, headers=short, timeout=10)
     assert cut.status_code == 400 and b"<Code>IncompleteBody</Code>" in cut.content
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="chunked")["Contents"]] == ["signed.bin", "trailer.bin"]
+
+
+def test_objects_and_their_metadata_survive_a_restart(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "data", ephemeral=False)
+    try:
+        s3 = make_client("s3", running.endpoint)
+        s3.create_bucket(Bucket="durable")
+        s3.put_object(Bucket="durable", Key="k", Body=b"kept", ContentType="text/plain", Metadata={"m": "1"})
+        s3.put_object_tagging(Bucket="durable", Key="k", Tagging={"TagSet": [{"Key": "t", "Value": "v"}]})
+        etag = s3.head_object(Bucket="durable", Key="k")["ETag"]
+    finally:
+        stop_server(running)
+    running = start_server(tmp_path / "data", ephemeral=False)
+    try:
+        s3 = make_client("s3", running.endpoint)
+        got = s3.get_object(Bucket="durable", Key="k")
+        assert (got["Body"].read(), got["ETag"], got["ContentType"], got["Metadata"]) == (
+            b"kept",
+            etag,
+            "text/plain",
+            {"m": "1"},
+        )
+        assert s3.get_object_tagging(Bucket="durable", Key="k")["TagSet"] == [{"Key": "t", "Value": "v"}]
+    finally:
+        stop_server(running)

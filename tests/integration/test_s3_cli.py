@@ -70,15 +70,21 @@ def test_mb_cp_ls_rm_rb(aws: Callable[..., Any], tmp_path: Path) -> None:
     assert "cli-bucket" not in _text(aws, "s3", "ls")
 
 
-def test_cp_of_a_large_file_uses_multipart_and_comes_back_identical(aws: Callable[..., Any], tmp_path: Path) -> None:
+def test_cp_of_a_large_file_uses_multipart_copies_and_comes_back_identical(
+    aws: Callable[..., Any], tmp_path: Path
+) -> None:
     source = tmp_path / "large.bin"
     source.write_bytes(os.urandom(20 * 1024 * 1024 + 123))
     aws("s3", "mb", "s3://large-files")
     aws("s3", "cp", str(source), "s3://large-files/large.bin")
     head = aws("s3api", "head-object", "--bucket", "large-files", "--key", "large.bin")
     assert head["ContentLength"] == source.stat().st_size and head["ETag"].endswith('-3"')
+    # A copy of a large object between keys goes through UploadPartCopy with source ranges.
+    aws("s3", "cp", "s3://large-files/large.bin", "s3://large-files/copy.bin")
+    copied = aws("s3api", "head-object", "--bucket", "large-files", "--key", "copy.bin")
+    assert copied["ContentLength"] == source.stat().st_size and copied["ETag"].endswith('-3"')
     back = tmp_path / "back.bin"
-    aws("s3", "cp", "s3://large-files/large.bin", str(back))
+    aws("s3", "cp", "s3://large-files/copy.bin", str(back))
     assert hashlib.sha256(back.read_bytes()).hexdigest() == hashlib.sha256(source.read_bytes()).hexdigest()
 
 

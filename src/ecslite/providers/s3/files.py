@@ -148,6 +148,27 @@ class ObjectFiles:
         await asyncio.to_thread(run)
         return target
 
+    async def copy_range(self, relative: str, offset: int, length: int, destination: Path) -> Written:
+        """``length`` bytes of an object from ``offset`` into ``destination`` (UploadPartCopy)."""
+
+        def run() -> str:
+            digest = hashlib.md5(usedforsecurity=False)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.root / relative, "rb") as source, open(destination, "wb") as out:
+                source.seek(offset)
+                remaining = length
+                while remaining > 0:
+                    chunk = source.read(min(READ_CHUNK * 4, remaining))
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    out.write(chunk)
+                    remaining -= len(chunk)
+            return digest.hexdigest()
+
+        md5_hex = await asyncio.to_thread(run)
+        return Written(destination, length, md5_hex, None)
+
     def place(self, temporary: Path, bucket: str, key: str, current: str | None) -> str:
         """Renames a finished temporary file to the object's place; returns that place (relative).
         ``current`` is where the key's previous version lives, if it has one."""

@@ -16,7 +16,13 @@ from ecslite.providers.base import Params, RequestContext, Result
 from ecslite.providers.s3 import errors
 from ecslite.providers.s3.common import S3Base, check_key, quote_etag
 from ecslite.providers.s3.files import BytesPayload, Payload, Written
-from ecslite.providers.s3.objects import _STORED_HEADERS, STORAGE_CLASS, parse_tagging_header
+from ecslite.providers.s3.objects import (
+    _STORED_HEADERS,
+    STORAGE_CLASS,
+    check_conditions,
+    copy_source,
+    parse_tagging_header,
+)
 from ecslite.store import s3 as store
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -52,26 +58,38 @@ class MultipartOps(S3Base):
 
     async def upload_part(self, ctx: RequestContext, params: Params) -> Result:
         upload = self._upload(params)
-        number = int(params["PartNumber"])
-        if not 1 <= number <= MAX_PART_NUMBER:
-            raise errors.invalid_argument(
-                f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
-                "partNumber",
-                str(number),
-            )
+        number = _part_number(params)
         body: Payload = params.get("Body") or BytesPayload(b"")
         written = await self.files.receive(body, self.files.part_path(upload.upload_id, number))
+        part = self._record_part(upload, number, written)
+        result: dict[str, Any] = {"ETag": part.etag}
+        if written.checksum is not None:
+            result[f"Checksum{written.checksum[0]}"] = written.checksum[1]
+        return result
+
+    async def upload_part_copy(self, ctx: RequestContext, params: Params) -> Result:
+        upload = self._upload(params)
+        number = _part_number(params)
+        source_bucket, source_key = copy_source(params["CopySource"])
+        source = self.object(source_bucket, source_key)
+        check_conditions(source, params, prefix="CopySource")
+        start, length = _copy_range(params.get("CopySourceRange"), source.size)
+        written = await self.files.copy_range(
+            source.path, start, length, self.files.part_path(upload.upload_id, number)
+        )
+        part = self._record_part(upload, number, written)
+        return {"CopyPartResult": {"ETag": part.etag, "LastModified": part.modified}}
+
+    def _record_part(self, upload: store.Upload, number: int, written: Written) -> store.Part:
         if store.get_upload(self.db, upload.upload_id) is None:  # aborted while the part was arriving
             self.files.remove_upload(upload.upload_id)
             raise errors.no_such_upload(upload.upload_id)
         doc: dict[str, Any] = {}
-        result: dict[str, Any] = {"ETag": quote_etag(written.md5_hex)}
         if written.checksum is not None:
             doc["Checksum"] = {"Algorithm": written.checksum[0], "Value": written.checksum[1]}
-            result[f"Checksum{written.checksum[0]}"] = written.checksum[1]
-        part = store.Part(number, written.size, result["ETag"], round(self.clock.now(), 3), doc)
+        part = store.Part(number, written.size, quote_etag(written.md5_hex), round(self.clock.now(), 3), doc)
         store.put_part(self.db, upload.upload_id, part)
-        return result
+        return part
 
     async def complete_multipart_upload(self, ctx: RequestContext, params: Params) -> Result:
         upload = self._upload(params)
@@ -178,6 +196,27 @@ class MultipartOps(S3Base):
             result["NextKeyMarker"] = page[-1].key
             result["NextUploadIdMarker"] = page[-1].upload_id
         return result
+
+
+def _part_number(params: Params) -> int:
+    number = int(params["PartNumber"])
+    if not 1 <= number <= MAX_PART_NUMBER:
+        raise errors.invalid_argument(
+            f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive", "partNumber", str(number)
+        )
+    return number
+
+
+def _copy_range(text: str | None, size: int) -> tuple[int, int]:
+    """(start, length) of ``x-amz-copy-source-range: bytes=first-last``, which must lie in the source."""
+    if text is None:
+        return 0, size
+    first, _, last = text.removeprefix("bytes=").partition("-")
+    if not (first.isdigit() and last.isdigit()) or int(first) > int(last) or int(last) >= size:
+        raise errors.invalid_argument(
+            f"Range specified is not valid for source object of size: {size}", "x-amz-copy-source-range", text
+        )
+    return int(first), int(last) - int(first) + 1
 
 
 def _multipart_checksum(upload_doc: dict[str, Any], parts: list[store.Part]) -> dict[str, str] | None:

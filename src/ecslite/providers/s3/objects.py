@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -54,7 +55,7 @@ class ObjectOps(S3Base):
 
     def _read(self, params: Params, *, body: bool) -> Result:
         obj = self.object(params["Bucket"], params["Key"])
-        _check_conditions(obj, params)
+        check_conditions(obj, params)
         result: dict[str, Any] = {
             "ETag": obj.etag,
             "LastModified": obj.modified,
@@ -105,11 +106,11 @@ class ObjectOps(S3Base):
 
     async def copy_object(self, ctx: RequestContext, params: Params) -> Result:
         bucket, key = params["Bucket"], params["Key"]
-        source_bucket, source_key = _copy_source(params["CopySource"])
+        source_bucket, source_key = copy_source(params["CopySource"])
         source = self.object(source_bucket, source_key)
         self.bucket(bucket)
         check_key(key)
-        _check_conditions(source, params, prefix="CopySource")
+        check_conditions(source, params, prefix="CopySource")
         replace = params.get("MetadataDirective") == "REPLACE"
         if (source_bucket, source_key) == (bucket, key) and not replace:
             raise errors.invalid_request(
@@ -154,8 +155,6 @@ class ObjectOps(S3Base):
 
 
 async def _md5_file(path: Any) -> str:
-    import asyncio
-
     def run() -> str:
         digest = hashlib.md5(usedforsecurity=False)
         with open(path, "rb") as handle:
@@ -166,7 +165,7 @@ async def _md5_file(path: Any) -> str:
     return await asyncio.to_thread(run)
 
 
-def _copy_source(text: str) -> tuple[str, str]:
+def copy_source(text: str) -> tuple[str, str]:
     source = unquote(text.split("?versionId=", 1)[0]).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
@@ -174,7 +173,7 @@ def _copy_source(text: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _check_conditions(obj: store.Object, params: Params, prefix: str = "") -> None:
+def check_conditions(obj: store.Object, params: Params, prefix: str = "") -> None:
     """If-Match / If-Unmodified-Since fail with 412; If-None-Match / If-Modified-Since with 304 (RFC 7232
     order: a present If-Match overrides If-Unmodified-Since, If-None-Match overrides If-Modified-Since)."""
     match = params.get(f"{prefix}IfMatch")
@@ -184,7 +183,7 @@ def _check_conditions(obj: store.Object, params: Params, prefix: str = "") -> No
     if match is not None:
         if not _etag_matches(obj.etag, match):
             raise errors.precondition_failed("If-Match")
-    elif unmodified_since is not None and obj.modified > float(unmodified_since) + 1:
+    elif unmodified_since is not None and int(obj.modified) > float(unmodified_since):
         raise errors.precondition_failed("If-Unmodified-Since")
     failed = errors.precondition_failed if prefix else lambda _c: errors.not_modified()
     if none_match is not None:
