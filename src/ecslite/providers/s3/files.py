@@ -183,10 +183,12 @@ class ObjectFiles:
         return relative
 
     def _free(self, relative: str, current: str | None) -> bool:
-        """Whether a file may be put at ``relative``: nothing there but the key's own old file, and
-        no file where one of its parent directories must be."""
+        """Whether a file may be put at ``relative``: no directory there, and no file where one of
+        its parent directories must be. A file already there is replaced: only this key maps to
+        this path, so it is the key's old version or one left from an earlier store (a server run
+        with ``--ephemeral``), which must not shadow what is put now."""
         destination = self.root / relative
-        if destination.is_dir() or (destination.exists() and relative != current):
+        if destination.is_dir():
             return False
         bucket_dir = self.root / relative.split("/", 1)[0]
         parent = destination.parent
