@@ -412,3 +412,17 @@ def test_objects_and_their_metadata_survive_a_restart(tmp_path: Path) -> None:
         assert s3.get_object_tagging(Bucket="durable", Key="k")["TagSet"] == [{"Key": "t", "Value": "v"}]
     finally:
         stop_server(running)
+
+
+def test_conditional_writes(s3: Any) -> None:
+    s3.create_bucket(Bucket="cond")
+    first = s3.put_object(Bucket="cond", Key="lock", Body=b"1", IfNoneMatch="*")
+    taken = error_of(s3.put_object, Bucket="cond", Key="lock", Body=b"2", IfNoneMatch="*")
+    assert (taken["Error"]["Code"], taken["ResponseMetadata"]["HTTPStatusCode"]) == ("PreconditionFailed", 412)
+    # Refused before its body was read, the last request must not leave bytes that the client's
+    # next request on the same connection would be taken to start with.
+    stale = error_of(s3.put_object, Bucket="cond", Key="lock", Body=b"3", IfMatch='"0123"')
+    assert stale["Error"]["Code"] == "PreconditionFailed"
+    s3.put_object(Bucket="cond", Key="lock", Body=b"4", IfMatch=first["ETag"])
+    assert s3.get_object(Bucket="cond", Key="lock")["Body"].read() == b"4"
+    assert s3.list_objects_v2(Bucket="cond")["KeyCount"] == 1

@@ -77,16 +77,18 @@ class S3Edge:
         request_id = uuid.uuid4().hex[:16].upper()
         method = str(scope["method"])
         query_string = scope.get("query_string", b"").decode("latin-1")
+        tracked = _TrackedReceive(receive)
+        closing = _CloseUnlessRead(send, tracked)
         try:
-            status, extra, body = await self._answer(scope, receive, headers, query_string, request_id)
+            status, extra, body = await self._answer(scope, tracked, headers, query_string, request_id)
         except AwsError as error:
-            await self._send_error(send, error, request_id, method)
+            await self._send_error(closing, error, request_id, method)
             return
         except Exception:
             log.exception("request failed", extra={"request_id": request_id, "service": "s3"})
-            await self._send_error(send, internal_error(), request_id, method)
+            await self._send_error(closing, internal_error(), request_id, method)
             return
-        await self._send(send, status, extra, body, request_id, method)
+        await self._send(closing, status, extra, body, request_id, method)
 
     async def _answer(
         self, scope: Message, receive: Receive, headers: dict[str, str], query_string: str, request_id: str
@@ -148,6 +150,34 @@ class S3Edge:
             headers.append((b"content-type", rest_xml.CONTENT_TYPE.encode()))
         await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class _TrackedReceive:
+    """``receive`` that notes whether the request body has been read to its end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.finished = False
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.finished = True
+        return message
+
+
+class _CloseUnlessRead:
+    """``send`` that closes the connection after a response given before the body was read (an
+    error found first): the unread bytes must not be taken for the client's next request."""
+
+    def __init__(self, send: Send, receive: _TrackedReceive) -> None:
+        self._send = send
+        self._receive = receive
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and not self._receive.finished:
+            message = {**message, "headers": [*message["headers"], (b"connection", b"close")]}
+        await self._send(message)
 
 
 def _request_headers(request_id: str) -> Headers:

@@ -20,6 +20,7 @@ from ecslite.providers.s3.objects import (
     _STORED_HEADERS,
     STORAGE_CLASS,
     check_conditions,
+    check_write_conditions,
     copy_source,
     parse_tagging_header,
 )
@@ -93,6 +94,7 @@ class MultipartOps(S3Base):
 
     async def complete_multipart_upload(self, ctx: RequestContext, params: Params) -> Result:
         upload = self._upload(params)
+        check_write_conditions(self.db, upload.bucket, upload.key, params)
         listed = (params.get("MultipartUpload") or {}).get("Parts") or []
         stored = {p.number: p for p in store.list_parts(self.db, upload.upload_id)}
         chosen: list[store.Part] = []

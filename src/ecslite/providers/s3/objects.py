@@ -40,7 +40,14 @@ class ObjectOps(S3Base):
         self.bucket(bucket)
         check_key(key)
         body: Payload = params.get("Body") or BytesPayload(b"")
+        check_write_conditions(self.db, bucket, key, params)
         written = await self.files.receive(body)
+        try:
+            # Checked again: another write may have landed while the body was arriving.
+            check_write_conditions(self.db, bucket, key, params)
+        except errors.S3Error:
+            written.path.unlink(missing_ok=True)
+            raise
         doc = {name: params[name] for name in _STORED_HEADERS if params.get(name) is not None}
         doc["Metadata"] = params.get("Metadata") or {}
         doc["Tags"] = parse_tagging_header(params.get("Tagging"))
@@ -191,6 +198,19 @@ def check_conditions(obj: store.Object, params: Params, prefix: str = "") -> Non
             raise failed("If-None-Match")
     elif modified_since is not None and int(obj.modified) <= float(modified_since):
         raise failed("If-Modified-Since")
+
+
+def check_write_conditions(db: Any, bucket: str, key: str, params: Params) -> None:
+    """S3's conditional writes: ``If-None-Match: *`` only creates, ``If-Match`` only replaces that ETag."""
+    current = store.get_object(db, bucket, key)
+    if params.get("IfNoneMatch") is not None and current is not None:
+        raise errors.precondition_failed("If-None-Match")
+    match = params.get("IfMatch")
+    if match is not None:
+        if current is None:
+            raise errors.no_such_key(key)
+        if not _etag_matches(current.etag, match):
+            raise errors.precondition_failed("If-Match")
 
 
 def _etag_matches(etag: str, condition: str) -> bool:
