@@ -290,7 +290,7 @@ def test_multipart_listing_abort_and_part_errors(s3: Any) -> None:
 
 
 @pytest.mark.parametrize("signature", ["s3", "s3v4"])
-def test_presigned_get_works_with_a_plain_http_client(endpoint: str, signature: str) -> None:
+def test_presigned_urls_work_with_a_plain_http_client(endpoint: str, signature: str) -> None:
     s3 = boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -305,6 +305,9 @@ def test_presigned_get_works_with_a_plain_http_client(endpoint: str, signature: 
     assert ("X-Amz-Credential=" in url) == (signature == "s3v4")
     response = httpx.get(url, timeout=10)
     assert response.status_code == 200 and response.content == b"shared bytes"
+    put_url = s3.generate_presigned_url("put_object", Params={"Bucket": "shared", "Key": "up.txt"}, ExpiresIn=60)
+    assert httpx.put(put_url, content=b"uploaded", timeout=10).status_code == 200
+    assert s3.get_object(Bucket="shared", Key="up.txt")["Body"].read() == b"uploaded"
     missing = httpx.get(s3.generate_presigned_url("get_object", Params={"Bucket": "shared", "Key": "nope"}), timeout=10)
     assert missing.status_code == 404 and b"<Code>NoSuchKey</Code>" in missing.content
 
