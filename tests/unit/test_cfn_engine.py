@@ -483,3 +483,20 @@ def test_a_stored_template_that_no_longer_reads_fails_the_operation() -> None:
         assert shown["StackStatusReason"].startswith("Template format error: JSON not well-formed.")
 
     run(scenario)
+
+
+def test_deletion_policies_on_a_failed_create() -> None:
+    async def scenario(s: Stacks) -> None:
+        resources = {
+            "Kept": {"Type": "AWS::Test::Thing", "DeletionPolicy": "Retain"},
+            "OnlyAfter": {"Type": "AWS::Test::Thing", "DeletionPolicy": "RetainExceptOnCreate"},
+            "Bad": {"Type": "AWS::Test::Thing", "Properties": {"Fail": "no"}, "DependsOn": ["Kept", "OnlyAfter"]},
+        }
+        s.call("CreateStack", StackName="web", TemplateBody=body(resources))
+        assert (await s.settle("web"))["StackStatus"] == "ROLLBACK_COMPLETE"
+        events = s.events("web")
+        # RetainExceptOnCreate keeps a resource except when the operation that made it rolls back.
+        assert ("Kept", "DELETE_SKIPPED", "") in events and ("OnlyAfter", "DELETE_COMPLETE", "") in events
+        assert len(s.world.live) == 1
+
+    run(scenario)

@@ -197,7 +197,7 @@ class StackEngine:
 
     async def _roll_back_create(self, run: StackRun, on_failure: str) -> None:
         run.interrupt.reason = None
-        failed = await run.take_down(self._all(run, retain=set()))
+        failed = await run.take_down(self._all(run, retain=set(), rollback=True))
         if failed:
             run.stack_status("ROLLBACK_FAILED", _failed_text("delete", failed))
             return
@@ -293,12 +293,13 @@ class StackEngine:
                 return f"Cannot update export {name} as it is in use by {', '.join(users)}"
         return None
 
-    def _all(self, run: StackRun, retain: set[str]) -> list[TakeDown]:
+    def _all(self, run: StackRun, retain: set[str], *, rollback: bool = False) -> list[TakeDown]:
         items = []
         for doc in store.resources(self.db, run.stack_id):
             if doc.get("ResourceStatus") in ("DELETE_COMPLETE", "DELETE_SKIPPED"):
                 continue
-            items.append(TakeDown.resource(doc, retain=doc["LogicalResourceId"] in retain))
+            keep = doc["LogicalResourceId"] in retain
+            items.append(TakeDown.resource(doc, retain=keep, rolling_back_creation=rollback))
             if doc.get("_old"):
                 items.append(TakeDown.replaced(doc))
         return items
@@ -398,7 +399,7 @@ class StackEngine:
             undo = doc.get("_undo") or {}
             if undo.get("action") == "Add":
                 added.add(doc["LogicalResourceId"])
-                items.append(TakeDown.resource(doc, retain=False))
+                items.append(TakeDown.resource(doc, rolling_back_creation=True))
             elif doc.get("_old"):
                 items.append(TakeDown.replaced(doc))
         await run.take_down(items)

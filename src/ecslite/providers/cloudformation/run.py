@@ -426,14 +426,17 @@ class TakeDown:
         return str(self.doc["LogicalResourceId"]) + ("#old" if self.old else "")
 
     @classmethod
-    def resource(cls, doc: Doc, *, retain: bool = False) -> TakeDown:
+    def resource(cls, doc: Doc, *, retain: bool = False, rolling_back_creation: bool = False) -> TakeDown:
+        """``rolling_back_creation``: the operation that made the resource is being rolled back, which
+        deletes a ``RetainExceptOnCreate`` resource (a ``Retain`` one stays)."""
+        policies = ("Retain",) if rolling_back_creation else ("Retain", "RetainExceptOnCreate")
         return cls(
             doc,
             doc.get("PhysicalResourceId") or "",
             doc.get("_props") or {},
             doc.get("_attributes") or {},
             list(doc.get("_deps") or []),
-            retain or doc.get("_deletion_policy") in ("Retain", "RetainExceptOnCreate"),
+            retain or doc.get("_deletion_policy") in policies,
         )
 
     @classmethod
