@@ -1,18 +1,24 @@
 """HTTPS listeners through boto3 and the local ALB: certificates from ecslite's ACM checked by
 CreateListener/ModifyListener and the listener-certificate operations, security policies, and TLS
-served on 127.0.0.1 with the default certificate or the one SNI names, X-Forwarded-Proto https."""
+served on 127.0.0.1 with the default certificate or the one SNI names, X-Forwarded-Proto https, and
+WebSocket over TLS (wss) to a target."""
 
 from __future__ import annotations
 
 import json
 import socket
 import ssl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.sync.client import connect
+from websockets.sync.server import ServerConnection, serve
 
 from tests.conftest import RunningServer, make_client
 from tests.fixtures.ports import free_port
@@ -41,7 +47,7 @@ def backend() -> Iterator[EchoBackend]:
     running.close()
 
 
-def echo_group(elbv2: Any, ec2: Any, backend: EchoBackend) -> str:
+def echo_group(elbv2: Any, ec2: Any, backend: EchoBackend | WebSocketEcho) -> str:
     vpc, _ = default_network(ec2)
     group = elbv2.create_target_group(
         Name="echo", Protocol="HTTP", Port=backend.port, VpcId=vpc, TargetType="instance"
@@ -286,3 +292,58 @@ def test_cli_imports_a_certificate_and_creates_an_https_listener(
     assert created["Protocol"] == "HTTPS" and created["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
     answer = wait_for(lambda: fetch(port, "cli.test", test_ca.pem.decode()))
     assert answer is not None and answer[:2] == ("cli.test", 200)
+
+
+class WebSocketEcho:
+    """A WebSocket server echoing messages, on a thread; plain requests (health checks) get 200."""
+
+    def __init__(self) -> None:
+        self.headers: list[Headers] = []
+        self.closed: list[int | None] = []
+
+        def plain(connection: ServerConnection, request: Request) -> Response | None:
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                return connection.respond(200, "ok")
+            return None
+
+        self.server = serve(self.echo, "127.0.0.1", 0, process_request=plain)
+        self.port = int(self.server.socket.getsockname()[1])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def echo(self, connection: ServerConnection) -> None:
+        self.headers.append(connection.request.headers if connection.request else Headers())
+        for message in connection:
+            connection.send(message)
+        self.closed.append(connection.close_code)
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_websocket_over_an_https_listener(acm: Any, elbv2: Any, ec2: Any, test_ca: TestCa) -> None:
+    target = WebSocketEcho()
+    try:
+        shop = import_made(acm, test_ca.issue(["shop.test"]))
+        lb = make_lb(elbv2, ec2)["LoadBalancerArn"]
+        port = free_port()
+        https_listener(elbv2, lb, port, shop, echo_group(elbv2, ec2, target))
+        context = ssl.create_default_context(cadata=test_ca.pem.decode())
+
+        def opened() -> Any:
+            try:
+                return connect(f"wss://127.0.0.1:{port}/live", ssl=context, server_hostname="shop.test")
+            except OSError:
+                return None
+
+        ws = wait_for(opened)
+        assert ws is not None
+        with ws:
+            for message in ("over tls", b"\xff" * 100_000):
+                ws.send(message)
+                assert ws.recv(timeout=10) == message
+        assert wait_for(lambda: target.closed) == [1000]
+        seen = target.headers[0]
+        assert seen["X-Forwarded-Proto"] == "https" and seen["X-Forwarded-Port"] == str(port)
+        assert seen["Upgrade"] == "websocket" and "Sec-WebSocket-Key" in seen
+    finally:
+        target.close()

@@ -252,12 +252,14 @@ def test_http10_request_without_host_gets_the_targets_and_upgrade_is_not_forward
         answer = await alb.raw(b"GET /old HTTP/1.0\r\nUser-Agent: ancient\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in answer.lower()
         assert f"host: {endpoint[0]}:{endpoint[1]}" in answer.decode()
+        # An ALB carries WebSocket upgrades only (test_elb_websocket): h2c goes as a plain request.
         upgrade = (
-            b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n"
-            b"Sec-WebSocket-Version: 13\r\nKeep-Alive: 5\r\n\r\n"
+            b"GET /h2 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\n"
+            b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nSec-WebSocket-Version: 13\r\nKeep-Alive: 5\r\n\r\n"
         )
         seen = (await alb.raw(upgrade)).decode().lower()
         assert "upgrade" not in seen and "keep-alive" not in seen and "sec-websocket-version: 13" in seen
+        assert "h2c" not in seen
         await alb.close(target)
 
     run(test)

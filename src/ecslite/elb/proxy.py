@@ -16,7 +16,7 @@ request:
    none), ``X-Forwarded-Proto`` (``http`` or ``https``, the listener's protocol), ``X-Forwarded-Port``
    (the listener's port) and ``X-Amzn-Trace-Id`` (kept when the client
    sent one, else ``Root=1-<8 hex epoch seconds>-<24 hex>``); hop-by-hop headers are not forwarded
-   (``Upgrade`` among them: WebSocket upgrades are not served, the target sees a plain request),
+   (``Upgrade`` among them, but for a WebSocket upgrade: 5 below),
    nor, with ``routing.http.drop_invalid_header_fields.enabled``, headers whose names are not
    letters, digits and hyphens; a request without ``Host`` (HTTP/1.0) gets the target's;
 4. bodies stream both ways, never buffered whole, framed by ``Content-Length`` or chunked (a
@@ -26,10 +26,23 @@ request:
    connecting within 10 s) **504**. A pooled connection that the target closed meanwhile is
    replaced by a new one, once, when no byte of the request's body had been sent on it. Once the
    response has started, a failure can only close the client's connection.
+5. WebSocket (as an ALB carries it on HTTP and HTTPS listeners): an HTTP/1.1 ``GET`` without a
+   body whose ``Connection`` names ``upgrade`` and whose ``Upgrade`` names ``websocket`` is routed
+   like any request and sent on a new target connection, never a pooled one, with
+   ``Connection: Upgrade`` and its ``Upgrade`` kept (``Sec-WebSocket-*`` and the forwarded headers
+   go as usual). A **101** from the target is passed on and the two connections are joined: bytes
+   go both ways as they come until either side closes, or until neither has sent a byte for the
+   idle timeout; then both are closed. Any other answer is passed on as a normal response. Either
+   way the target connection is not pooled. While joined, the connection is one outstanding
+   request on its target for ``least_outstanding_requests`` (how an ALB weighs WebSockets there
+   is unverified). A 101 to any other request is a malformed exchange (**502**). Other upgrades
+   (``h2c``, which an ALB does not support) are plain requests without their ``Upgrade``.
 
 With a meter (:mod:`ecslite.elb.metrics`), each connection, request and response is counted in
 memory for the ``AWS/ApplicationELB`` metrics: who answered and with what class of status, the
-target's response time (request sent to response head), bytes both ways.
+target's response time (request sent to response head), bytes both ways. An upgrade is one
+request with its target's status (101 falls in no published ``HTTPCode_Target_*`` class), and the
+bytes of an upgraded connection are processed bytes.
 
 Keep-alive: the next request is read once the previous exchange is over on both sides. A client
 connection is closed after a response when the client asked (``Connection: close``, or HTTP/1.0),
@@ -71,6 +84,7 @@ from ecslite.elb.http1 import (
 )
 from ecslite.elb.metrics import AlbMeter, BalancerCounts
 from ecslite.elb.rules import FixedResponse, Forward, HttpRequest, Redirect, evaluate, ordered
+from ecslite.elb.websocket import tunnel, websocket_upgrade
 
 log = logging.getLogger(__name__)
 
@@ -346,8 +360,11 @@ class ListenerProxy:
             raise _ClientGone from error
         client.body_done = True
 
-    def _upstream_headers(self, head: RequestHead, request: HttpRequest, endpoint: Endpoint) -> list[bytes]:
-        """The request's header lines for the target, framing included."""
+    def _upstream_headers(
+        self, head: RequestHead, request: HttpRequest, endpoint: Endpoint, upgrade: bytes | None = None
+    ) -> list[bytes]:
+        """The request's header lines for the target, framing included; ``upgrade``: the
+        ``Upgrade`` value of a WebSocket upgrade, kept with its ``Connection``."""
         lines: list[bytes] = []
         forwarded_for: bytes | None = None
         trace: bytes | None = None
@@ -382,39 +399,52 @@ class ListenerProxy:
             lines.append(b"X-Amzn-Trace-Id: " + trace_id(self.clock()).encode())
         if chunked:
             lines.append(b"Transfer-Encoding: chunked")
+        if upgrade is not None:
+            lines += [b"Connection: Upgrade", b"Upgrade: " + upgrade]
         return lines
 
     async def _forward(
         self, client: _Client, head: RequestHead, request: HttpRequest, group: str, endpoint: Endpoint
     ) -> None:
-        lines = self._upstream_headers(head, request, endpoint)
+        upgrade = websocket_upgrade(head) if client.body_done else None
+        lines = self._upstream_headers(head, request, endpoint, upgrade)
         message = b"\r\n".join([b"%s %s HTTP/1.1" % (head.method, head.target), *lines]) + b"\r\n\r\n"
         try:
-            connection, response, sent = await self._send_request(client, head, message, endpoint)
+            connection, response, sent = await self._send_request(client, head, message, endpoint, upgrade is not None)
         except _TargetFailed as failed:
             self._failed(endpoint, failed.error)
             await self._send_error(client, failed.status, group)
             return
         if self.counts is not None:
-            # TargetResponseTime: from the request leaving to the response's head arriving.
+            # TargetResponseTime: from the request leaving to the response's head arriving. An
+            # upgrade counts once here with its 101; whether an ALB files 101 under any
+            # HTTPCode_Target_* metric is unverified (there is no 1XX one), so it shows in
+            # RequestCount only.
             self.counts.target_response(group, response.status, time.perf_counter() - sent)
+        if response.status == 101:
+            try:
+                await self._switch(client, connection, response)
+            finally:
+                connection.close()
+            return
         reusable = False
         try:
             reusable = await self._relay(client, head, connection, response)
         finally:
-            if reusable:
+            if reusable and upgrade is None:
                 self.pool.release(connection)
             else:
                 connection.close()
 
     async def _send_request(
-        self, client: _Client, head: RequestHead, message: bytes, endpoint: Endpoint
+        self, client: _Client, head: RequestHead, message: bytes, endpoint: Endpoint, upgrade: bool = False
     ) -> tuple[TargetConnection, ResponseHead, float]:
-        """The request sent on a pooled or new connection and the response's head read: a pooled
-        connection found closed is replaced once while no byte of the body went out on it."""
+        """The request sent on a pooled or new connection (always new for an ``upgrade``) and the
+        response's head read: a pooled connection found closed is replaced once while no byte of
+        the body went out on it. A 101 is an answer only to an upgrade."""
         idle = self.config.idle_timeout
         sent = time.perf_counter()  # TargetResponseTime includes a new connection's setup
-        connection = self.pool.pooled(endpoint)
+        connection = None if upgrade else self.pool.pooled(endpoint)
         while True:
             reused = connection is not None
             if connection is None:
@@ -437,7 +467,7 @@ class ListenerProxy:
                         response = parse_response(await read_head(connection.reader))
                     if response.status >= 200 or response.status == 101:
                         break  # 100 Continue and other interim responses are the target's business
-                if response.status == 101:
+                if response.status == 101 and not upgrade:
                     raise ProtocolError("101 Switching Protocols to a request without Upgrade")
                 return connection, response, sent
             except _ClientGone:
@@ -509,6 +539,30 @@ class ListenerProxy:
         if out_chunked:
             await self._write(client, LAST_CHUNK)
         return not response.close and (framing.chunked or response.framing.length is not None)
+
+    async def _switch(self, client: _Client, connection: TargetConnection, response: ResponseHead) -> None:
+        """The target's 101 to the client, then the two connections joined until either ends or
+        both are idle for the idle timeout; the client's connection ends with it."""
+        headers = [(k, v) for k, v in response.headers if k.lower() not in HOP_BY_HOP]
+        upgrade = b", ".join(v for k, v in response.headers if k.lower() == b"upgrade") or b"websocket"
+        headers += [(b"connection", b"Upgrade"), (b"upgrade", upgrade)]
+        self._count(101)
+        client.started = True
+        client.close = True
+        lines = [
+            b"HTTP/1.1 101 " + (response.reason or b"Switching Protocols"),
+            *(name + b": " + value for name, value in headers),
+        ]
+        await self._write(client, b"\r\n".join(lines) + b"\r\n\r\n")
+        counts = self.counts
+
+        def counted(size: int) -> None:
+            if counts is not None:
+                counts.processed_bytes += size
+
+        await tunnel(
+            (client.reader, client.writer), (connection.reader, connection.writer), self.config.idle_timeout, counted
+        )
 
     def _failed(self, endpoint: Endpoint, error: BaseException) -> None:
         self.stats.last_error = f"{endpoint[0]}:{endpoint[1]}: {type(error).__name__}: {error}"
