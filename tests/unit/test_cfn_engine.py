@@ -78,9 +78,9 @@ class Thing(ResourceHandler):
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         await self._busy("update", rc, float(new.get("Delay", 1)))
+        self.world.live[current.physical_id] = dict(new)  # a failed update may have changed the resource
         if new.get("FailUpdate"):
             raise AwsError("InvalidParameterException", "The value is not valid.")
-        self.world.live[current.physical_id] = dict(new)
         return Physical(
             current.physical_id, {"Arn": f"arn:test:{current.physical_id}", "Value": str(new.get("Value", ""))}
         )
@@ -269,6 +269,8 @@ def test_handler_error_reads_as_cloudformation_writes_it() -> None:
         [failed] = [e for e in s.events("web") if e[1] == "UPDATE_FAILED"]
         assert failed[2].startswith('Resource handler returned message: "The value is not valid." (RequestToken: ')
         assert failed[2].endswith(", HandlerErrorCode: InvalidRequest)")
+        # The rollback puts the old properties back over what the failed update changed.
+        assert [v.get("Value") for v in s.world.live.values()] == ["a"]
 
     run(scenario)
 

@@ -359,13 +359,14 @@ class StackEngine:
         for doc in sorted(changed, key=lambda d: -int(d["_undo"]["seq"])):
             undo = doc["_undo"]
             handler = self.handlers.get(doc["ResourceType"])
-            if undo["action"] == "Modify" and handler is not None and doc.get("_props") != undo["props"]:
+            props = doc.get("_props") or {}
+            # What the resource may be now: the new properties, also when their update failed midway.
+            tried = props if props != undo["props"] else undo.get("attempted", props)
+            if undo["action"] == "Modify" and handler is not None and tried != undo["props"]:
                 run.resource_status(doc, "UPDATE_IN_PROGRESS")
                 current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
                 result = await run._handle(
-                    handler.update(
-                        run.resource_context(doc["LogicalResourceId"]), current, doc["_props"], undo["props"]
-                    ),
+                    handler.update(run.resource_context(doc["LogicalResourceId"]), current, tried, undo["props"]),
                     "Resource update cancelled",
                 )
                 if isinstance(result, str):

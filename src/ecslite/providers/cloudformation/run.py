@@ -318,6 +318,9 @@ class StackRun:
     async def _update(self, doc: Doc, handler: ResourceHandler, old: Doc, props: Doc) -> bool:
         if "_undo" not in doc:
             self._undo(doc, "Modify")
+        # A failed update may have changed part of the resource (an ECS service moved to a new task
+        # definition that never stabilized): its rollback applies the old properties over these.
+        doc["_undo"]["attempted"] = props
         current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
         self.resource_status(doc, "UPDATE_IN_PROGRESS", props=props)
         failure = await self._handle(
