@@ -45,6 +45,7 @@ from ecslite.providers.cloudformation.engine import StackEngine
 from ecslite.providers.cloudformation.provider import CloudFormationProvider
 from ecslite.providers.cloudformation.resources.registry import load as load_handlers
 from ecslite.providers.ec2.provider import Ec2Provider
+from ecslite.providers.ecr.provider import EcrProvider, served_endpoint
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.elbv2.provider import Elbv2Provider
 from ecslite.providers.events.provider import EventsProvider
@@ -92,6 +93,11 @@ class Server:
         # S3 objects are files under settings.s3_dir, where ECS reads environmentFiles from.
         self.s3 = S3Provider(self.db, self.clock, settings.s3_dir)
         self.providers["s3"] = self.s3
+        # ECR repositories; their blobs are files under <data dir>/ecr, served by the registry at /v2/.
+        self.ecr = EcrProvider(
+            self.db, self.clock, settings.data_dir / "ecr", functools.partial(served_endpoint, settings.info_file)
+        )
+        self.providers["ecr"] = self.ecr
         # Express Mode services are made through the other providers' operations (filled in below).
         self.ecs.peers = self.providers
         self.components: list[Component] = [self.s3]

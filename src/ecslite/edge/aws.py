@@ -313,8 +313,13 @@ class AwsDispatcher:
         query_string: str,
         request_id: str,
     ) -> dict[str, Any] | None:
-        validate(op.input_shape, params, spec.validation_error)
         provider = self.providers.get(spec.name)
+        # A few checks answer before the model's constraints, with the service's own texts (ECR's
+        # repository names).
+        check_input = getattr(provider, "check_input", None)
+        if check_input is not None:
+            check_input(op.name, params)
+        validate(op.input_shape, params, spec.validation_error)
         handler = find_handler(provider, op.name) if provider is not None else None
         if handler is None:
             raise self._not_implemented(spec, op.name)

@@ -51,6 +51,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ssm", "json", "ssm", "AmazonSSM"),
     ServiceSpec("acm", "json", "acm", "CertificateManager"),
     ServiceSpec("events", "json", "events", "AWSEvents"),
+    # ECR reports broken constraints as "Invalid parameter at '<member>' failed to satisfy constraint".
+    ServiceSpec("ecr", "json", "ecr", "AmazonEC2ContainerRegistry_V20150921", "InvalidParameterException"),
     ServiceSpec("sts", "query", "sts", None, "ValidationError"),
     ServiceSpec("iam", "query", "iam", None, "ValidationError"),
     ServiceSpec("elbv2", "query", "elasticloadbalancing", None, "ValidationError"),

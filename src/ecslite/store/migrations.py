@@ -420,4 +420,46 @@ _V16 = [
         PRIMARY KEY (upload_id, part_number))""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10, _V11, _V12, _V13, _V14, _V15, _V16]
+# Version 17: ECR (store/ecr.py): repositories, their images (manifests by digest), tags and the blobs
+# each repository holds (the bytes are content-addressed files under ``<data dir>/ecr``).
+_V17 = [
+    """CREATE TABLE ecr_repositories (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, arn TEXT NOT NULL, doc TEXT NOT NULL,
+        UNIQUE (account, region, name))""",
+    "CREATE INDEX ecr_repositories_by_arn ON ecr_repositories (arn)",
+    """CREATE TABLE ecr_images (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, region TEXT NOT NULL, repository TEXT NOT NULL, digest TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (account, region, repository, digest))""",
+    """CREATE TABLE ecr_image_tags (
+        account TEXT NOT NULL, region TEXT NOT NULL, repository TEXT NOT NULL, tag TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (account, region, repository, tag))""",
+    """CREATE TABLE ecr_layers (
+        account TEXT NOT NULL, region TEXT NOT NULL, repository TEXT NOT NULL, digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        PRIMARY KEY (account, region, repository, digest))""",
+    "CREATE INDEX ecr_layers_by_digest ON ecr_layers (digest)",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+    _V5,
+    _V6,
+    _V7,
+    _V8,
+    _V9,
+    _V10,
+    _V11,
+    _V12,
+    _V13,
+    _V14,
+    _V15,
+    _V16,
+    _V17,
+]

@@ -1,0 +1,1 @@
+"""Amazon ECR: repositories and their images, pushed through ecslite's registry and run as ECS tasks."""
