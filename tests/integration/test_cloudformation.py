@@ -148,6 +148,7 @@ def deployed(endpoint: str, tmp_path: Path, cfn: Any, *args: str) -> None:
         raise AssertionError(f"{error.stderr}\n{shown}") from None
 
 
+@pytest.mark.slow
 def test_deploy_update_and_delete_with_the_aws_cli(
     endpoint: str, aws: Callable[..., Any], ecs: Any, tmp_path: Path
 ) -> None:
@@ -406,3 +407,43 @@ def test_template_url_reads_ecslite_s3(endpoint: str, tmp_path: Path) -> None:
     )
     assert cfn.describe_stacks(StackName="cli")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     assert [k["Key"] for k in s3.list_objects_v2(Bucket="templates")["Contents"] if k["Key"].endswith(".template")]
+
+
+@pytest.mark.slow
+def test_failed_service_update_rolls_back_to_the_old_revision(endpoint: str) -> None:
+    """A new revision whose container exits at once trips the deployment circuit breaker: the update
+    fails with CloudFormation's text and rolls back, the service back on the first revision and the
+    new one deregistered."""
+    cfn, ecs = make_client("cloudformation", endpoint), make_client("ecs", endpoint)
+    fast = {"Delay": 1, "MaxAttempts": 300}
+    template = TEMPLATE.replace(
+        "      DesiredCount: 1\n",
+        "      DesiredCount: 1\n      DeploymentConfiguration:\n"
+        "        DeploymentCircuitBreaker: {Enable: true, Rollback: true}\n",
+    )
+    parameters = [{"ParameterKey": "Subnets", "ParameterValue": subnets(endpoint)}]
+    cfn.create_stack(StackName="web", TemplateBody=template, Parameters=parameters, Capabilities=["CAPABILITY_IAM"])
+    cfn.get_waiter("stack_create_complete").wait(StackName="web", WaiterConfig=fast)
+    [service] = ecs.describe_services(cluster="cfn-web", services=["web"])["services"]
+    first = service["taskDefinition"]
+
+    failing = template.replace(
+        "          Essential: true\n",
+        '          Essential: true\n          DockerLabels: {"ecslite.fake.exit-code": "1"}\n',
+    )
+    previous = [{"ParameterKey": "Subnets", "UsePreviousValue": True}]
+    cfn.update_stack(StackName="web", TemplateBody=failing, Parameters=previous, Capabilities=["CAPABILITY_IAM"])
+    with pytest.raises(botocore.exceptions.WaiterError):
+        cfn.get_waiter("stack_update_complete").wait(StackName="web", WaiterConfig=fast)
+    cfn.get_waiter("stack_rollback_complete").wait(StackName="web", WaiterConfig=fast)
+    stack = cfn.describe_stacks(StackName="web")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="web")["StackEvents"]
+    [failed] = [e for e in events if e["LogicalResourceId"] == "Service" and e["ResourceStatus"] == "UPDATE_FAILED"]
+    assert "Circuit Breaker" in failed["ResourceStatusReason"]
+    [service] = ecs.describe_services(cluster="cfn-web", services=["web"])["services"]
+    assert service["taskDefinition"] == first
+    second = first.rsplit(":", 1)[0] + ":2"
+    assert ecs.describe_task_definition(taskDefinition=second)["taskDefinition"]["status"] == "INACTIVE"
+    resources = {r["LogicalResourceId"]: r for r in cfn.describe_stack_resources(StackName="web")["StackResources"]}
+    assert resources["TaskDef"]["PhysicalResourceId"] == first
