@@ -261,3 +261,34 @@ def test_update_in_progress_at_a_restart_is_rolled_back() -> None:
         assert sorted(s.world.live) == sorted(before.values())
 
     run(scenario)
+
+
+def test_continue_update_rollback_skipping_what_cannot_be_put_back() -> None:
+    async def scenario(s: Stacks) -> None:
+        # A's original properties cannot be applied again by an update: its rollback fails.
+        original = {"A": {"Type": "AWS::Test::Thing", "Properties": {"Value": "a", "FailUpdate": True}}}
+        s.call("CreateStack", StackName="web", TemplateBody=body(original))
+        await s.settle("web")
+        changed = {
+            "A": {"Type": "AWS::Test::Thing", "Properties": {"Value": "b"}},
+            "Bad": {"Type": "AWS::Test::Thing", "Properties": {"Fail": "no"}, "DependsOn": "A"},
+        }
+        s.call("UpdateStack", StackName="web", TemplateBody=body(changed))
+        stack = await s.settle("web")
+        assert (stack["StackStatus"], stack["StackStatusReason"]) == (
+            "UPDATE_ROLLBACK_FAILED",
+            "The following resource(s) failed to update: [A]. ",
+        )
+        with pytest.raises(AwsError, match="can not be updated"):
+            s.call("UpdateStack", StackName="web", TemplateBody=body(original))
+        s.call("ContinueUpdateRollback", StackName="web")
+        assert (await s.settle("web"))["StackStatus"] == "UPDATE_ROLLBACK_FAILED"  # the same failure again
+        s.call("ContinueUpdateRollback", StackName="web", ResourcesToSkip=["A"])
+        assert (await s.settle("web"))["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+        assert [
+            r["LogicalResourceId"] for r in s.call("ListStackResources", StackName="web")["StackResourceSummaries"]
+        ] == ["A"]
+        with pytest.raises(AwsError, match="can not continue update rollback"):
+            s.call("ContinueUpdateRollback", StackName="web")
+
+    run(scenario)

@@ -338,9 +338,11 @@ class StackEngine:
                 doc.pop("_undo", None)
                 store.put_resource(self.db, run.stack_id, doc)
 
-    async def _roll_back_update(self, run: StackRun, reason: str) -> None:
+    async def _roll_back_update(self, run: StackRun, reason: str | None) -> None:
+        """Puts the update back; ``reason`` None: the stack says UPDATE_ROLLBACK_IN_PROGRESS already."""
         run.interrupt.reason = None
-        run.stack_status("UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        if reason is not None:
+            run.stack_status("UPDATE_ROLLBACK_IN_PROGRESS", reason)
         previous = run.stack.get("_previous") or {}
         failed = await self._undo(run)
         for key in ("_template", "_values", "_given", "Parameters", "Description", "Outputs", "_imports"):
@@ -457,8 +459,8 @@ class StackEngine:
             await self._delete(run)
         elif status == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS":
             await self._cleanup(run)
-        elif status == "UPDATE_ROLLBACK_IN_PROGRESS":
-            await self._roll_back_update(run, str(run.stack.get("StackStatusReason") or RESTARTED))
+        elif status == "UPDATE_ROLLBACK_IN_PROGRESS":  # after a restart, or ContinueUpdateRollback
+            await self._roll_back_update(run, None)
         elif status == "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS":
             previous = run.stack.get("_previous") or {}
             if "_template" in previous:

@@ -119,6 +119,23 @@ class CloudFormationProvider(ChangeSetOps):
             )  # (unverified)
         return {}
 
+    def continue_update_rollback(self, ctx: RequestContext, params: Params) -> Doc:
+        """Runs a failed update's rollback again; ``ResourcesToSkip`` are left as they are."""
+        doc = self.stack(ctx, params["StackName"])
+        if doc["StackStatus"] != "UPDATE_ROLLBACK_FAILED" or self.engine.busy(doc["StackId"]):
+            raise errors.ValidationError(
+                f"Stack {doc['StackId']} is in {doc['StackStatus']} state and can not continue update rollback."
+            )  # (unverified)
+        skipped = set(params.get("ResourcesToSkip") or [])
+        with self.db.transaction():
+            for resource in store.resources(self.db, doc["StackId"]):
+                if resource["LogicalResourceId"] in skipped and resource.get("_undo"):
+                    resource["_undo"]["done"] = True
+                    store.put_resource(self.db, doc["StackId"], resource)
+        self.run_for(ctx, doc).stack_status("UPDATE_ROLLBACK_IN_PROGRESS")
+        self.engine.launch(ctx.account, ctx.region, doc["StackId"], "RESUME")
+        return {}
+
     def update_termination_protection(self, ctx: RequestContext, params: Params) -> Doc:
         doc = self.stack(ctx, params["StackName"])
         doc["EnableTerminationProtection"] = bool(params["EnableTerminationProtection"])
