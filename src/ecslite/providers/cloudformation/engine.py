@@ -367,7 +367,7 @@ class StackEngine:
             if undo["action"] == "Modify" and handler is not None and tried != undo["props"]:
                 run.resource_status(doc, "UPDATE_IN_PROGRESS")
                 current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
-                result = await run._handle(
+                result = await run.handle(
                     handler.update(run.resource_context(doc["LogicalResourceId"]), current, tried, undo["props"]),
                     "Resource update cancelled",
                 )
@@ -375,7 +375,7 @@ class StackEngine:
                     run.resource_status(doc, "UPDATE_FAILED", result)
                     failed.append(doc["LogicalResourceId"])
                     continue
-                run._made(doc, result, undo["props"])
+                run.made(doc, result, undo["props"])
                 run.resource_status(doc, "UPDATE_COMPLETE")
             elif undo["action"] == "Replace":
                 # The new physical resource goes in the cleanup phase; the old one is the resource again.
@@ -385,7 +385,7 @@ class StackEngine:
                     "attributes": doc.get("_attributes") or {},
                     "retain": False,
                 }
-                run._made(doc, Physical(undo["physical"], undo["attributes"]), undo["props"])
+                run.made(doc, Physical(undo["physical"], undo["attributes"]), undo["props"])
                 run.resource_status(doc, "UPDATE_COMPLETE")
             elif undo["action"] == "Modify" and doc.get("ResourceStatus") != "UPDATE_COMPLETE":
                 run.resource_status(doc, "UPDATE_COMPLETE")

@@ -285,13 +285,13 @@ class StackRun:
             self._undo(doc, "Add")
         self.resource_status(doc, "CREATE_IN_PROGRESS", props=props)
         self.resource_status(doc, "CREATE_IN_PROGRESS", INITIATED, props=props)
-        failure = await self._handle(
+        failure = await self.handle(
             handler.create(self.resource_context(doc["LogicalResourceId"]), props), "Resource creation cancelled"
         )
         if isinstance(failure, str):
             self.resource_status(doc, "CREATE_FAILED", failure)
             return False
-        self._made(doc, failure, props)
+        self.made(doc, failure, props)
         self.resource_status(doc, "CREATE_COMPLETE", props=props)
         return True
 
@@ -301,7 +301,7 @@ class StackRun:
             self.resource_status(doc, "UPDATE_FAILED", CUSTOM_NAME.format(name=doc["LogicalResourceId"]))
             return False
         self.resource_status(doc, "UPDATE_IN_PROGRESS", REPLACING, props=props)
-        failure = await self._handle(
+        failure = await self.handle(
             handler.create(self.resource_context(doc["LogicalResourceId"]), props), "Resource update cancelled"
         )
         if isinstance(failure, str):
@@ -310,7 +310,7 @@ class StackRun:
         self._undo(doc, "Replace")
         doc["_old"] = {k: doc["_undo"][k] for k in ("physical", "props", "attributes")}
         doc["_old"]["retain"] = doc.get("_replace_policy") == "Retain"
-        self._made(doc, failure, props)
+        self.made(doc, failure, props)
         self.resource_status(doc, "UPDATE_IN_PROGRESS", INITIATED, props=props)
         self.resource_status(doc, "UPDATE_COMPLETE", props=props)
         return True
@@ -323,23 +323,23 @@ class StackRun:
         doc["_undo"]["attempted"] = props
         current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
         self.resource_status(doc, "UPDATE_IN_PROGRESS", props=props)
-        failure = await self._handle(
+        failure = await self.handle(
             handler.update(self.resource_context(doc["LogicalResourceId"]), current, old, props),
             "Resource update cancelled",
         )
         if isinstance(failure, str):
             self.resource_status(doc, "UPDATE_FAILED", failure)
             return False
-        self._made(doc, failure, props)
+        self.made(doc, failure, props)
         self.resource_status(doc, "UPDATE_COMPLETE", props=props)
         return True
 
-    def _made(self, doc: Doc, physical: Physical, props: Doc) -> None:
+    def made(self, doc: Doc, physical: Physical, props: Doc) -> None:
         doc["PhysicalResourceId"] = physical.physical_id
         doc["_attributes"] = dict(physical.attributes)
         doc["_props"] = props
 
-    async def _handle(self, work: Awaitable[Physical], cancelled: str) -> Physical | str:
+    async def handle(self, work: Awaitable[Physical], cancelled: str) -> Physical | str:
         """The handler's result, or the status reason of its failure."""
         try:
             return await work
@@ -391,7 +391,7 @@ class StackRun:
             self._delete_event(item, "DELETE_FAILED", f"Resource type {doc['ResourceType']} is not supported")
             return False
         current = Physical(physical, item.attributes)
-        failure = await self._handle(
+        failure = await self.handle(
             self._deleted(handler.delete(self.resource_context(doc["LogicalResourceId"]), current, item.props)),
             "Resource deletion cancelled",
         )
