@@ -292,3 +292,14 @@ def test_continue_update_rollback_skipping_what_cannot_be_put_back() -> None:
             s.call("ContinueUpdateRollback", StackName="web")
 
     run(scenario)
+
+
+def test_resource_type_cannot_change() -> None:
+    async def scenario(s: Stacks) -> None:
+        s.call("CreateStack", StackName="web", TemplateBody=body({"A": THREE["A"]}))
+        await s.settle("web")
+        other = {"A": {"Type": "AWS::IAM::Role"}}
+        with pytest.raises(AwsError, match=r"modifies resource type of the following resources: \[A\]"):
+            s.call("UpdateStack", StackName="web", TemplateBody=body(other), Capabilities=["CAPABILITY_IAM"])
+
+    run(scenario)

@@ -110,6 +110,18 @@ class CloudFormationBase:
             cfn.resource_dependencies(template, conditions)
         except cfn.TemplateError as error:
             raise errors.ValidationError(error.message) from None
+        if previous is not None:
+            changed = [
+                r["LogicalResourceId"]
+                for r in store.resources(self.db, previous["StackId"])
+                if r["LogicalResourceId"] in template.resources
+                and template.resources[r["LogicalResourceId"]].get("Type") != r["ResourceType"]
+            ]
+            if changed:
+                raise errors.ValidationError(
+                    "Update of resource type is not permitted. The new template modifies resource type of the "
+                    f"following resources: [{', '.join(sorted(changed))}]"
+                )
         capabilities = list(params.get("Capabilities") or [])
         templates.check_capabilities(template, self.handlers, capabilities)
         # What UsePreviousValue reads at the next update: every parameter's value as given (a default's

@@ -256,6 +256,8 @@ class StackRun:
         try:
             props = cfn.resolve(spec.get("Properties") or {}, self.context()) or {}
         except cfn.TemplateError as error:
+            if not fresh and "_undo" not in doc:
+                self._undo(doc, "Modify")  # unchanged, but shown UPDATE_COMPLETE again by the rollback
             self.resource_status(doc, f"{prefix}_FAILED", error.message)
             return False
         if fresh:
