@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from ecslite.providers.cloudformation.provider import CloudFormationProvider
 from ecslite.providers.cloudformation.resources.registry import load as load_handlers
 from ecslite.providers.ec2.provider import Ec2Provider
 from ecslite.providers.ecr.provider import EcrProvider, served_endpoint
+from ecslite.providers.ecr.registry import Registry
 from ecslite.providers.ecs.provider import EcsProvider
 from ecslite.providers.elbv2.provider import Elbv2Provider
 from ecslite.providers.events.provider import EventsProvider
@@ -98,6 +99,7 @@ class Server:
             self.db, self.clock, settings.data_dir / "ecr", functools.partial(served_endpoint, settings.info_file)
         )
         self.providers["ecr"] = self.ecr
+        _run_ecr_images(self.runtime, self.ecr, functools.partial(served_endpoint, settings.info_file))
         # Express Mode services are made through the other providers' operations (filled in below).
         self.ecs.peers = self.providers
         self.components: list[Component] = [self.s3]
@@ -147,7 +149,8 @@ class Server:
             settings.region,
             account_resolver=functools.partial(account_for_access_key, self.db),
         )
-        self.app = EdgeApp(self.dispatcher, self._own_app(), s3_edge)
+        registry = Registry(self.db, self.clock, self.ecr.blobs, self.ecr.signer)
+        self.app = EdgeApp(self.dispatcher, self._own_app(), s3_edge, registry)
 
     # -- ecslite's own API ---------------------------------------------------------------------
 
@@ -302,6 +305,15 @@ class Server:
                 await reset()
         self.db.reset()
         return JSONResponse({"reset": True})
+
+
+def _run_ecr_images(runtime: object, ecr: EcrProvider, endpoint: Callable[[], str | None]) -> None:
+    """Let the process runtime run images pushed to ecslite's ECR (its image store stage)."""
+    images = getattr(runtime, "images", None)
+    if images is not None and getattr(images, "oci_store", False) is None:
+        from ecslite.runtime.process.ecr_images import EcrImageStore
+
+        images.oci_store = EcrImageStore(ecr.db, ecr.blobs, endpoint)
 
 
 def _image_map_path(runtime: object) -> str | None:

@@ -2,6 +2,7 @@
 
 Requests signed for S3 go to the S3 edge first, whatever their path (a bucket may be named ``ui``),
 and stream their bodies; unsigned requests never reach S3, so they cannot shadow ecslite's routes.
+Unsigned requests under ``/v2/`` are ECR's registry (``docker push``/``pull``), which streams too.
 
 AWS calls are the hot path, so they skip Starlette's request objects and routing; ecslite's own
 API (``/_ecslite/...``) and later the UI are ordinary Starlette routes.
@@ -15,6 +16,7 @@ from typing import Any
 from ecslite.edge.aws import AwsDispatcher, AwsResponse
 from ecslite.edge.s3 import S3Edge, is_s3_request
 from ecslite.protocol.errors import AwsError
+from ecslite.providers.ecr.registry import Registry, is_registry_path
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,10 +32,13 @@ MAX_BODY = 16 * 1024 * 1024
 
 
 class EdgeApp:
-    def __init__(self, dispatcher: AwsDispatcher, own: ASGIApp, s3: S3Edge | None = None) -> None:
+    def __init__(
+        self, dispatcher: AwsDispatcher, own: ASGIApp, s3: S3Edge | None = None, registry: Registry | None = None
+    ) -> None:
         self.dispatcher = dispatcher
         self.own = own
         self.s3 = s3
+        self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,6 +47,10 @@ class EdgeApp:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.s3 is not None and is_s3_request(headers, scope.get("query_string", b"").decode("latin-1")):
             await self.s3.handle(scope, receive, send, headers)
+            return
+        # ECR's registry (docker push/pull): the OCI Distribution API under /v2/, unsigned.
+        if self.registry is not None and is_registry_path(scope["path"]):
+            await self.registry.handle(scope, receive, send, headers)
             return
         if scope["path"].startswith(_OWN_PREFIXES):
             await self.own(scope, receive, send)

@@ -178,3 +178,11 @@ def add_layer(db: Database, repo: Repo, digest: str, size: int) -> None:
 def layer_in_use(db: Database, digest: str) -> bool:
     """True while any repository holds the blob (its file must stay)."""
     return db.query_one("SELECT 1 FROM ecr_layers WHERE digest=? LIMIT 1", (digest,)) is not None
+
+
+def layers(db: Database, repo: Repo) -> list[str]:
+    rows = db.query(
+        "SELECT digest FROM ecr_layers WHERE account=? AND region=? AND repository=?",
+        (repo.account, repo.region, repo.name),
+    )
+    return [str(r["digest"]) for r in rows]

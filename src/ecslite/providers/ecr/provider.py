@@ -2,9 +2,9 @@
 ``AmazonEC2ContainerRegistry_V20150921.<Op>``).
 
 Repositories belong to a partition (``registryId`` names the account; the caller's by default). Their
-images are pushed through ecslite's registry (``edge/registry.py``) or PutImage and run as ECS tasks
-(``runtime/ecr_images.py``). Lifecycle and repository policies, scanning and encryption settings are
-stored and returned, not enforced.
+images are pushed through ecslite's registry (``registry.py``, the OCI Distribution API at ``/v2/``) or
+PutImage and run as ECS tasks (``runtime/process/ecr_images.py``). Lifecycle and repository policies,
+scanning and encryption settings are stored and returned, not enforced.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ecslite.clock import Clock
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ecr import errors
 from ecslite.providers.ecr.auth import VALID_FOR, TokenSigner
+from ecslite.providers.ecr.blobs import BlobStore
 from ecslite.providers.ecr.image_ops import ImageOps
 from ecslite.store import ecr as store
 from ecslite.store import tags as tag_store
@@ -40,6 +41,7 @@ class EcrProvider(ImageOps):
         self.clock = clock
         self.directory = directory
         self.signer = TokenSigner(directory)
+        self.blobs = BlobStore(directory)
         # Where the registry is served (the server's own address): GetAuthorizationToken's proxyEndpoint.
         self.endpoint = endpoint
 
@@ -101,9 +103,14 @@ class EcrProvider(ImageOps):
         doc = self._repository(repo.account, repo.region, repo.name)
         if store.image_count(self.db, repo) and not params.get("force"):
             raise errors.repository_not_empty(repo.name, repo.account)
+        held = store.layers(self.db, repo)
         with self.db.transaction():
             store.delete_repository(self.db, repo)
             tag_store.remove(self.db, doc["repository"]["repositoryArn"], [k for k, _ in self._tags_of(doc)])
+        # Blob files no other repository holds go with it.
+        for digest in held:
+            if not store.layer_in_use(self.db, digest):
+                self.blobs.remove(digest)
         return {"repository": doc["repository"]}
 
     def put_image_tag_mutability(self, ctx: RequestContext, params: Params) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class ImageSource(StrEnum):
     BUILTIN = "builtin"
     IMAGE_MAP = "image-map"
     OCI = "oci"
+    ECR = "ecr"  # pushed to ecslite's own ECR (runtime/process/ecr_images.py)
 
 
 @dataclass(frozen=True, slots=True)
