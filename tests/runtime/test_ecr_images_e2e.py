@@ -6,6 +6,8 @@ unpacked root with the config's entry point, command, environment and working di
 from __future__ import annotations
 
 import base64
+import json
+import platform
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ import pytest
 
 from tests.conftest import REGION, make_client
 from tests.fixtures.capability import missing
-from tests.fixtures.oci_push import Image, RegistryClient, layer
+from tests.fixtures.oci_push import OCI_INDEX, Image, RegistryClient, layer
 from tests.runtime.test_tasks_e2e import container, output, register, run, wait_status
 
 ACCOUNT = "000000000000"
@@ -77,6 +79,24 @@ def pushed(process_endpoint: str, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     )
     try:
         digest = client.push("e2e/hello", "v1", image, chunk=256 * 1024)
+        # An index naming it for this machine's architecture (and one that no image of the repository is).
+        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        index = {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": image.media_type,
+                    "digest": digest,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": arch},
+                }
+            ],
+        }
+        put = client.http.put(
+            "/v2/e2e/hello/manifests/multi", content=json.dumps(index).encode(), headers={"Content-Type": OCI_INDEX}
+        )
+        assert put.status_code == 201, put.text
     finally:
         client.close()
     yield digest, ecr
@@ -92,6 +112,7 @@ def test_a_task_runs_an_image_pushed_to_ecr(
         "e2e-ecr-image",
         {"name": "hello", "image": f"{HOST}/e2e/hello:v1", "essential": True},
         {"name": "by-digest", "image": f"{HOST}/e2e/hello@{digest}", "essential": False, "command": ["given"]},
+        {"name": "by-index", "image": f"{HOST}/e2e/hello:multi", "essential": False, "command": ["indexed"]},
     )
     (arn,) = run(process_ecs, process_endpoint, definition)
     task = wait_status(process_ecs, arn, "STOPPED", timeout=90)
@@ -112,6 +133,8 @@ def test_a_task_runs_an_image_pushed_to_ecr(
     by_digest = [line for _, line in output(process_server, arn, "by-digest")]
     assert by_digest[:2] == ["arg /bin/hello", "arg given"]
     assert container(task, "by-digest").get("exitCode") == 0
+    assert [line for _, line in output(process_server, arn, "by-index")][:2] == ["arg /bin/hello", "arg indexed"]
+    assert container(task, "by-index").get("exitCode") == 0
 
 
 def test_a_tag_missing_from_the_repository_stops_the_task_with_a_pull_error(
@@ -126,5 +149,5 @@ def test_a_tag_missing_from_the_repository_stops_the_task_with_a_pull_error(
         "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref "
         f"{HOST}/e2e/hello:v2: {HOST}/e2e/hello:v2: not found. "
     )
-    assert "has no image with tag v2 (its tags: v1); push it, e.g. docker push 127.0.0.1:" in reason
+    assert "has no image with tag v2 (its tags: multi, v1); push it, e.g. docker push 127.0.0.1:" in reason
     assert container(task, "app")["reason"] == reason
