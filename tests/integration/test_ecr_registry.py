@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from tests.conftest import REGION, make_client
-from tests.fixtures.oci_push import OCI_INDEX, OCI_MANIFEST, Image, RegistryClient, digest, layer
+from tests.fixtures.capability import missing
+from tests.fixtures.oci_push import OCI_INDEX, OCI_MANIFEST, Image, RegistryClient, digest, layer, write_layout
 
 ACCOUNT = "000000000000"
 
@@ -268,6 +269,44 @@ def test_get_login_password_through_the_aws_cli(ecr: Any, endpoint: str, tmp_pat
         client.push("cli", "v1", small_image())
     finally:
         client.close()
+
+
+def test_skopeo_pushes_inspects_and_pulls(ecr: Any, endpoint: str, tmp_path: Path) -> None:
+    """A registry client that is not ours: skopeo (containers/image) copies an OCI layout in and out."""
+    if shutil.which("skopeo") is None:
+        missing("skopeo is not installed (./dev test installs it)")
+    ecr.create_repository(repositoryName="tools/skopeo")
+    image = Image([layer({"a.txt": "a"}), layer({"b.txt": "b"})], {"Cmd": ["/a"]}, media_type=OCI_MANIFEST)
+    write_layout(image, tmp_path / "layout", "v1")
+    host, creds = endpoint.removeprefix("http://"), f"AWS:{password_of(ecr)}"
+    target = f"docker://{host}/tools/skopeo"
+
+    def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "HOME": str(tmp_path)}
+        return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120, env=env)
+
+    for tag in ("v1", "v2"):  # the second push finds every blob already there
+        pushed = skopeo(
+            "copy", "--dest-tls-verify=false", "--dest-creds", creds, f"oci:{tmp_path / 'layout'}:v1", f"{target}:{tag}"
+        )
+        assert pushed.returncode == 0, pushed.stderr
+    inspected = skopeo("inspect", "--tls-verify=false", "--creds", creds, f"{target}:v1")
+    assert inspected.returncode == 0, inspected.stderr
+    shown = json.loads(inspected.stdout)
+    assert shown["Digest"] == digest(image.manifest())
+    assert shown["RepoTags"] == ["v1", "v2"]
+    assert shown["Layers"] == [digest(x) for x in image.layers]
+    pulled = skopeo(
+        "copy", "--src-tls-verify=false", "--src-creds", creds, f"{target}:v2", f"oci:{tmp_path / 'back'}:v2"
+    )
+    assert pulled.returncode == 0, pulled.stderr
+    for blob in image.layers:
+        assert (tmp_path / "back" / "blobs" / "sha256" / digest(blob).removeprefix("sha256:")).read_bytes() == blob
+    refused = skopeo("inspect", "--tls-verify=false", f"{target}:v1")
+    assert refused.returncode != 0 and "authentication required" in refused.stderr
+    assert [d["imageTags"] for d in ecr.describe_images(repositoryName="tools/skopeo")["imageDetails"]] == [
+        ["v1", "v2"]
+    ]
 
 
 def docker_available() -> bool:
