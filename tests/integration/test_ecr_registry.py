@@ -128,6 +128,10 @@ def test_manifest_needs_its_blobs_and_the_repository(ecr: Any, registry: Registr
     )
     assert wrong.status_code == 400 and wrong.json()["errors"][0]["code"] == "DIGEST_INVALID"
     assert pushed == digest(image.manifest())
+    bad_tag = registry.http.put(
+        "/v2/strict/manifests/.hidden", content=image.manifest(), headers={"Content-Type": image.media_type}
+    )
+    assert bad_tag.status_code == 400 and bad_tag.json()["errors"][0]["code"] == "TAG_INVALID"
 
 
 def test_pushed_images_show_in_the_ecr_api(ecr: Any, registry: RegistryClient) -> None:

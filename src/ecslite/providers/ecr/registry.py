@@ -33,6 +33,8 @@ Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 MAX_MANIFEST = 4 * 1024 * 1024
+# The distribution spec's tag grammar.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _NAME = r"(?P<name>[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*)"
 _ROUTES = [
     (re.compile(rf"/v2/{_NAME}/blobs/uploads/?"), "uploads"),
@@ -248,6 +250,8 @@ class Registry:
         if data is None:
             raise RegistryError(413, "SIZE_INVALID", f"a manifest is limited to {MAX_MANIFEST} bytes")
         is_digest = reference.startswith("sha256:")
+        if not is_digest and not _TAG.fullmatch(reference):
+            raise RegistryError(400, "TAG_INVALID", f"invalid tag {reference!r}")
         try:
             manifest = images.parse(data, headers.get("content-type", "").partition(";")[0].strip() or None)
             if is_digest and manifest.digest != reference:
