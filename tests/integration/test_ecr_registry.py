@@ -17,7 +17,7 @@ import botocore.exceptions
 import httpx
 import pytest
 
-from tests.conftest import REGION, make_client
+from tests.conftest import REGION, make_client, start_server, stop_server
 from tests.fixtures.capability import missing
 from tests.fixtures.oci_push import OCI_INDEX, OCI_MANIFEST, Image, RegistryClient, digest, layer, write_layout
 
@@ -342,3 +342,31 @@ def test_docker_login_push_and_pull(ecr: Any, endpoint: str, tmp_path: Path) -> 
         done = subprocess.run(["docker", *command], capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
     assert ecr.list_images(repositoryName="docker-app")["imageIds"][0]["imageTag"] == "v1"
+
+
+def test_repositories_images_and_passwords_survive_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = start_server(data, ephemeral=False)
+    try:
+        ecr = make_client("ecr", first.endpoint)
+        ecr.create_repository(repositoryName="kept")
+        password = password_of(ecr)
+        client = RegistryClient(first.endpoint, password)
+        pushed = client.push("kept", "v1", small_image("kept"))
+        client.close()
+    finally:
+        stop_server(first)
+    second = start_server(data, ephemeral=False)
+    try:
+        ecr = make_client("ecr", second.endpoint)
+        assert ecr.describe_images(repositoryName="kept")["imageDetails"][0]["imageDigest"] == pushed
+        client = RegistryClient(second.endpoint, password)  # the password given before the restart
+        try:
+            manifest = client.http.get("/v2/kept/manifests/v1")
+            assert manifest.status_code == 200 and manifest.content == small_image("kept").manifest()
+            layer_blob = small_image("kept").layers[0]
+            assert client.http.get(f"/v2/kept/blobs/{digest(layer_blob)}").content == layer_blob
+        finally:
+            client.close()
+    finally:
+        stop_server(second)
