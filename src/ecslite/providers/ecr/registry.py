@@ -257,9 +257,9 @@ class Registry:
             if is_digest and manifest.digest != reference:
                 raise RegistryError(400, "DIGEST_INVALID", f"the manifest's digest is {manifest.digest}")
             tag = None if is_digest else reference
-            await asyncio.to_thread(
-                images.put, self.db, repo, manifest, tag, round(self.clock.now(), 3), refuse_repeat=False
-            )
+            # On the event loop's thread, as every write: the store's one connection is not for
+            # transactions from two threads at once.
+            images.put(self.db, repo, manifest, tag, round(self.clock.now(), 3), refuse_repeat=False)
         except errors.LayersNotFoundException as missing:
             raise RegistryError(400, "MANIFEST_BLOB_UNKNOWN", missing.message) from None
         except errors.ReferencedImagesNotFoundException as missing:
