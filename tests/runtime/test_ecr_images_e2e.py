@@ -38,6 +38,9 @@ int main(int argc, char **argv) {
     if (f && fgets(line, sizeof line, f)) printf("data %s\n", line);
     printf("removed present %d\n", access("/etc/removed", F_OK) == 0);
     printf("host python present %d\n", access("/usr/bin/python3", F_OK) == 0);
+    printf("written before %d\n", access("/srv/written", F_OK) == 0);
+    f = fopen("/srv/written", "w");
+    printf("root writable %d\n", f != NULL && fputs("x", f) >= 0 && fclose(f) == 0);
     return 0;
 }
 """
@@ -129,12 +132,20 @@ def test_a_task_runs_an_image_pushed_to_ecr(
         "data from layer two",
         "removed present 0",  # the second layer's whiteout
         "host python present 0",  # the image's root, not the host's
+        "written before 0",
+        "root writable 1",
     ]
     by_digest = [line for _, line in output(process_server, arn, "by-digest")]
     assert by_digest[:2] == ["arg /bin/hello", "arg given"]
     assert container(task, "by-digest").get("exitCode") == 0
     assert [line for _, line in output(process_server, arn, "by-index")][:2] == ["arg /bin/hello", "arg indexed"]
     assert container(task, "by-index").get("exitCode") == 0
+    # Each container wrote to a layer of its own: none saw another's file, the image's root is untouched.
+    for name in ("by-digest", "by-index"):
+        assert "written before 0" in [line for _, line in output(process_server, arn, name)]
+    roots = process_server.settings.data_dir / "ecr" / "rootfs"
+    assert (roots / digest.removeprefix("sha256:") / "srv" / "data.txt").is_file()
+    assert not list(roots.glob("*/srv/written"))
 
 
 def test_a_tag_missing_from_the_repository_stops_the_task_with_a_pull_error(

@@ -514,6 +514,34 @@ def test_a_root_filesystem_without_libc_runs_with_init(shim: Shim, tmp_path: Pat
     assert not (root / "written").exists()
 
 
+OVERLAY_PROGRAM = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    printf("seen before %d\n", access("/mark", F_OK) == 0);
+    FILE *f = fopen("/mark", "w");
+    printf("wrote %d\n", f != NULL && fputs(argv[1], f) >= 0 && fclose(f) == 0);
+    return 0;
+}
+"""
+
+
+def test_containers_over_one_root_write_to_layers_of_their_own(shim: Shim, tmp_path: Path) -> None:
+    root = tmp_path / "image"
+    root.mkdir()
+    source = tmp_path / "program.c"
+    source.write_text(OVERLAY_PROGRAM)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(root / "program"), str(source)], check=True)
+    for name in ("one", "two"):
+        upper = tmp_path / f"{name}.rootfs"
+        spec = LaunchSpec(argv=("/program", name), env={"PATH": "/"}, rootfs=str(root), rootfs_upper=str(upper))
+        shim.start(name, spec)
+        assert shim.wait_exit(name) == 0
+        assert [line for _, line in shim.output(name)] == [b"seen before 0", b"wrote 1"]
+        assert (upper / "diff" / "mark").read_text() == name
+    assert sorted(p.name for p in root.iterdir()) == ["program"]  # the image itself is never written
+
+
 # -- building ----------------------------------------------------------------------------------------
 
 

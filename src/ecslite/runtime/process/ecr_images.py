@@ -8,7 +8,8 @@ manifest for this machine's architecture. A repository ecslite does not have is 
 stages (the image map may stand in for it); a tag or digest missing from a repository ecslite has
 stops the task with ECS's ``CannotPullContainerError``.
 
-Containers of one image share its unpacked root; ``readonlyRootFilesystem`` keeps it unchanged.
+The unpacked root is only ever read: each container writes to a layer of its own (an overlay the
+shim mounts, ``rootfs_upper``), removed with the task's files.
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ def write_launch(
         hostname=hostname,
         binds=binds(task, spec.name, hostname),
         rootfs=str(image.root) if image.root is not None else None,
+        # An image root is shared by every container of the image: each writes to a layer of its own.
+        rootfs_upper=str(task.dir / f"{spec.name}.rootfs") if image.root is not None else None,
         readonly=spec.readonly_root,
         init=spec.init_process,
         # docker stop sends the image's STOPSIGNAL; a stop signal other than the default is the spec's own.

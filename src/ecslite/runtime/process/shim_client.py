@@ -82,6 +82,8 @@ class LaunchSpec:
     hostname: str | None = None
     binds: tuple[Bind, ...] = ()
     rootfs: str | None = None
+    # The container's writable layer over ``rootfs`` (an overlay), so one image's containers share none.
+    rootfs_upper: str | None = None
     readonly: bool = False
     init: bool = False
     stop_signal: int = 15  # what a stop sends first (the image's STOPSIGNAL)
@@ -96,7 +98,12 @@ class LaunchSpec:
         records += [("cgroup", directory) for directory in self.cgroups]
         for bind in self.binds:
             records.append(("bind", f"{'ro' if bind.readonly else 'rw'}\n{bind.source}\n{bind.target}"))
-        optional = {"netns": self.netns, "hostname": self.hostname, "rootfs": self.rootfs}
+        optional = {
+            "netns": self.netns,
+            "hostname": self.hostname,
+            "rootfs": self.rootfs,
+            "rootfs_upper": self.rootfs_upper,
+        }
         records += [(key, value) for key, value in optional.items() if value is not None]
         records += [(key, "1") for key, on in (("readonly", self.readonly), ("init", self.init)) if on]
         records.append(("stop_signal", str(self.stop_signal)))
@@ -156,6 +163,7 @@ class LaunchSpec:
             hostname=values.get("hostname"),
             binds=tuple(binds),
             rootfs=values.get("rootfs"),
+            rootfs_upper=values.get("rootfs_upper"),
             readonly=values.get("readonly") == "1",
             init=values.get("init") == "1",
             stop_signal=int(values.get("stop_signal", "15")),

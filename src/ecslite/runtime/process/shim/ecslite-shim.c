@@ -34,6 +34,9 @@
  *   arg*  env* (KEY=VALUE)  cwd  uid  gid  groups (comma-separated gids)  rlimit* ("NAME SOFT HARD",
  *   ECS ulimit names, -1 = unlimited)  cgroup* (directory to join)  netns (path)  hostname
  *   bind* ("ro|rw\nSOURCE\nTARGET")  rootfs (directory to pivot into)  readonly (1)  init (1)
+ *   rootfs_upper (a directory for the container's own writable layer: rootfs is then the read-only
+ *   lower layer of an overlay mounted in the container's mount namespace, so containers of one
+ *   image never see each other's writes)
  *   stop_signal (what `stop` sends: the image's STOPSIGNAL; default 15)
  *   x-* (ignored: notes the runtime keeps for itself)
  *
@@ -262,7 +265,7 @@ struct spec {
     size_t argc;
     char **envp;
     size_t envc;
-    const char *cwd, *netns, *hostname, *rootfs;
+    const char *cwd, *netns, *hostname, *rootfs, *rootfs_upper;
     uid_t uid;
     gid_t gid;
     gid_t *groups;
@@ -399,6 +402,8 @@ static bool spec_apply(struct spec *s, const char *key, char *value, char *err, 
         s->hostname = value;
     } else if (strcmp(key, "rootfs") == 0) {
         s->rootfs = value;
+    } else if (strcmp(key, "rootfs_upper") == 0) {
+        s->rootfs_upper = value;
     } else if (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0) {
         if (!parse_ulong(value, UINT_MAX - 1, &num)) {
             snprintf(err, errlen, "invalid %s \"%s\"", key, value);
@@ -709,11 +714,39 @@ static int setup_dev(const char *root, char *err, size_t errlen)
     return 0;
 }
 
+/* The image as the lower layer of an overlay whose upper layer is the container's own; the merged
+ * directory (allocated: the child execs or exits soon after), or NULL with the reason in err. */
+static const char *overlay_root(const struct spec *s, char *err, size_t errlen)
+{
+    char diff[PATH_MAX], work[PATH_MAX], merged[PATH_MAX], options[3 * PATH_MAX + 64], tmp[128];
+    if (strpbrk(s->rootfs, ",:") || strpbrk(s->rootfs_upper, ",:")) {
+        snprintf(err, errlen, "overlay root: paths with ',' or ':' cannot be overlay layers");
+        return NULL;
+    }
+    if (pathf(diff, "%s/diff", s->rootfs_upper) < 0 || pathf(work, "%s/work", s->rootfs_upper) < 0 ||
+        pathf(merged, "%s/merged", s->rootfs_upper) < 0 || mkdirs(diff, 0755) < 0 || mkdirs(work, 0700) < 0 ||
+        mkdirs(merged, 0755) < 0) {
+        snprintf(err, errlen, "make the container's writable layer: %s", lower_strerror(errno, tmp));
+        return NULL;
+    }
+    snprintf(options, sizeof options, "lowerdir=%s,upperdir=%s,workdir=%s", s->rootfs, diff, work);
+    if (mount("overlay", merged, "overlay", 0, options) < 0) {
+        snprintf(err, errlen, "mount overlay root: %s", lower_strerror(errno, tmp));
+        return NULL;
+    }
+    const char *copy = strdup(merged);
+    if (!copy)
+        snprintf(err, errlen, "out of memory");
+    return copy;
+}
+
 /* Pivot into an image's root filesystem, with /dev, /sys and the task's files mounted inside. */
 static int setup_rootfs(const struct spec *s, char *err, size_t errlen)
 {
     char path[PATH_MAX], tmp[128];
     const char *root = s->rootfs;
+    if (s->rootfs_upper && !(root = overlay_root(s, err, errlen)))
+        return -1;
     if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
         FAIL("bind mount root filesystem %s: %s", root, lower_strerror(errno, tmp));
     if (setup_dev(root, err, errlen) < 0)
