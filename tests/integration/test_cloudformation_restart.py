@@ -5,6 +5,7 @@ down what it had made (the ECS service whose wait was cut short included)."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -98,5 +99,53 @@ def test_create_in_progress_at_a_restart_is_rolled_back(tmp_path: Path) -> None:
         assert logs.describe_log_groups(logGroupNamePrefix="/cfn/restart")["logGroups"] == []
         definition = ecs.describe_task_definition(taskDefinition="restart:1")["taskDefinition"]
         assert definition["status"] == "INACTIVE"
+    finally:
+        stop_server(server)
+
+
+def test_service_being_made_when_the_server_is_killed_is_rolled_back(tmp_path: Path) -> None:
+    """SIGKILL while the ECS service waits to be stable: nothing runs on the way out, so only the
+    physical id recorded as soon as the service existed lets the rollback find it."""
+    # The cluster is made outside the stack, so that the service can still be described afterwards.
+    template = json.loads(json.dumps(TEMPLATE))
+    del template["Resources"]["Cluster"]
+    template["Resources"]["Service"]["Properties"]["Cluster"] = "killed"
+    data = tmp_path / "data"
+    server = start_server(data, ephemeral=False)
+    try:
+        cfn = make_client("cloudformation", server.endpoint)
+        ecs = make_client("ecs", server.endpoint)
+        ecs.create_cluster(clusterName="killed")
+        subnets = [s["SubnetId"] for s in make_client("ec2", server.endpoint).describe_subnets()["Subnets"][:2]]
+        stack_id = cfn.create_stack(
+            StackName="killed",
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": "Subnets", "ParameterValue": ",".join(subnets)}],
+        )["StackId"]
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "the service was not made"
+            services = ecs.describe_services(cluster="killed", services=["web"])["services"]
+            if services and services[0]["status"] == "ACTIVE":
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)  # past the handler's next step, well before the service is stable
+        assert resource_status(cfn, stack_id, "Service") == "CREATE_IN_PROGRESS"
+    finally:
+        stop_server(server, signal.SIGKILL)
+
+    server = start_server(data, ephemeral=False)
+    try:
+        cfn = make_client("cloudformation", server.endpoint)
+        stack = wait_stack(cfn, stack_id, {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"}, timeout=180)
+        events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"]
+        shown = [(e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason")) for e in events]
+        assert stack["StackStatus"] == "ROLLBACK_COMPLETE", shown
+        assert ("Service", "CREATE_FAILED", RESTARTED) in shown
+        assert ("Service", "DELETE_COMPLETE", None) in shown
+        ecs = make_client("ecs", server.endpoint)
+        [service] = ecs.describe_services(cluster="killed", services=["web"])["services"]
+        assert service["status"] == "INACTIVE"
+        assert ecs.list_tasks(cluster="killed", serviceName="web")["taskArns"] == []
     finally:
         stop_server(server)

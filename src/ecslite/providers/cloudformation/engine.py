@@ -24,8 +24,9 @@ status ends in ``_IN_PROGRESS``. A create or update that was running is failed w
 ``RESTARTED`` (its resources that were in progress marked failed) and rolled back as after any
 failure; a rollback, a delete and a cleanup phase are run again from where they were (deleting is
 idempotent, and an update's rollback works from each resource's recorded ``_undo``). A resource
-whose handler had made it but not yet returned when the server stopped is unknown to the stack and
-stays behind (its physical id was never returned).
+whose handler had made it but not yet returned (an ECS service waiting to be stable when the server
+was killed) is known by the physical id the handler reported at once (``ResourceContext.made``): a
+new resource's record holds it, a replacement's is in ``_making``; the rollback takes both down.
 """
 
 from __future__ import annotations
@@ -302,6 +303,8 @@ class StackEngine:
             items.append(TakeDown.resource(doc, retain=keep, rolling_back_creation=rollback))
             if doc.get("_old"):
                 items.append(TakeDown.replaced(doc))
+            if doc.get("_making"):
+                items.append(TakeDown.half_made(doc))
         return items
 
     # -- update ------------------------------------------------------------------------------------
@@ -336,6 +339,7 @@ class StackEngine:
                     continue
                 doc.pop("_old", None)
                 doc.pop("_undo", None)
+                doc.pop("_making", None)
                 store.put_resource(self.db, run.stack_id, doc)
 
     async def _roll_back_update(self, run: StackRun, reason: str | None) -> None:
@@ -405,6 +409,8 @@ class StackEngine:
                 items.append(TakeDown.resource(doc, rolling_back_creation=True))
             elif doc.get("_old"):
                 items.append(TakeDown.replaced(doc))
+            if doc.get("_making"):
+                items.append(TakeDown.half_made(doc))
         await run.take_down(items)
         wanted = {d["LogicalResourceId"] for d in store.resources(self.db, run.stack_id)} - added
         self._settle(run, wanted)

@@ -198,14 +198,14 @@ class StackRun:
         self.imports.add(name)
         return found[1]
 
-    def resource_context(self, logical_id: str) -> ResourceContext:
+    def resource_context(self, logical_id: str, report: Callable[[Physical], None] | None = None) -> ResourceContext:
         tags = [
             *(self.stack.get("Tags") or []),
             {"Key": "aws:cloudformation:stack-name", "Value": self.stack_name},
             {"Key": "aws:cloudformation:stack-id", "Value": self.stack_id},
             {"Key": "aws:cloudformation:logical-id", "Value": logical_id},
         ]
-        return ResourceContext(self.call, self.clock, self.stack_name, self.stack_id, logical_id, tags)
+        return ResourceContext(self.call, self.clock, self.stack_name, self.stack_id, logical_id, tags, report)
 
     # -- making and changing -----------------------------------------------------------------------
 
@@ -287,8 +287,15 @@ class StackRun:
             self._undo(doc, "Add")
         self.resource_status(doc, "CREATE_IN_PROGRESS", props=props)
         self.resource_status(doc, "CREATE_IN_PROGRESS", INITIATED, props=props)
+
+        def report(physical: Physical) -> None:
+            # Recorded before the handler returns, so that a rollback after a crash takes it down.
+            self.made(doc, physical, props)
+            self._save(doc)
+
         failure = await self.handle(
-            handler.create(self.resource_context(doc["LogicalResourceId"]), props), "Resource creation cancelled"
+            handler.create(self.resource_context(doc["LogicalResourceId"], report), props),
+            "Resource creation cancelled",
         )
         if isinstance(failure, str):
             self.resource_status(doc, "CREATE_FAILED", failure)
@@ -303,12 +310,20 @@ class StackRun:
             self.resource_status(doc, "UPDATE_FAILED", CUSTOM_NAME.format(name=doc["LogicalResourceId"]))
             return False
         self.resource_status(doc, "UPDATE_IN_PROGRESS", REPLACING, props=props)
+
+        def report(physical: Physical) -> None:
+            # The replacement being made, recorded at once: a rollback after a crash takes it down.
+            doc["_making"] = {"physical": physical.physical_id, "props": props, "attributes": dict(physical.attributes)}
+            self._save(doc)
+
         failure = await self.handle(
-            handler.create(self.resource_context(doc["LogicalResourceId"]), props), "Resource update cancelled"
+            handler.create(self.resource_context(doc["LogicalResourceId"], report), props),
+            "Resource update cancelled",
         )
         if isinstance(failure, str):
             self.resource_status(doc, "UPDATE_FAILED", failure)
             return False
+        doc.pop("_making", None)
         self._undo(doc, "Replace")
         doc["_old"] = {k: doc["_undo"][k] for k in ("physical", "props", "attributes")}
         doc["_old"]["retain"] = doc.get("_replace_policy") == "Retain"
@@ -335,6 +350,10 @@ class StackRun:
         self.made(doc, failure, props)
         self.resource_status(doc, "UPDATE_COMPLETE", props=props)
         return True
+
+    def _save(self, doc: Doc) -> None:
+        with self.db.transaction():
+            store.put_resource(self.db, self.stack_id, doc)
 
     def made(self, doc: Doc, physical: Physical, props: Doc) -> None:
         doc["PhysicalResourceId"] = physical.physical_id
@@ -408,7 +427,7 @@ class StackRun:
         return Physical("")
 
     def _delete_event(self, item: TakeDown, status: str, reason: str | None = None) -> None:
-        if item.old:
+        if item.old or item.making:
             self.resource_event(item.doc, item.physical_id, status, reason)
         else:
             self.resource_status(item.doc, status, reason)
@@ -425,10 +444,12 @@ class TakeDown:
     deps: list[str]
     retain: bool
     old: bool = False
+    # A replacement whose handler had not returned (the server stopped or was killed while it waited).
+    making: bool = False
 
     @property
     def logical_id(self) -> str:
-        return str(self.doc["LogicalResourceId"]) + ("#old" if self.old else "")
+        return str(self.doc["LogicalResourceId"]) + ("#old" if self.old else "#making" if self.making else "")
 
     @classmethod
     def resource(cls, doc: Doc, *, retain: bool = False, rolling_back_creation: bool = False) -> TakeDown:
@@ -449,6 +470,13 @@ class TakeDown:
         old = doc["_old"]
         deps = [f"{d}#old" for d in doc.get("_deps") or []]
         return cls(doc, old["physical"], old["props"], old["attributes"], deps, bool(old.get("retain")), old=True)
+
+    @classmethod
+    def half_made(cls, doc: Doc) -> TakeDown:
+        """The replacement recorded in ``_making``: it needs what the resource needs, nothing needs it."""
+        making = doc["_making"]
+        deps = list(doc.get("_deps") or [])
+        return cls(doc, making["physical"], making["props"], making["attributes"], deps, False, making=True)
 
 
 def exported(db: Database, account: str, region: str) -> dict[str, tuple[Doc, str]]:

@@ -54,9 +54,10 @@ class Certificate(ResourceHandler):
             status = str(shown["Status"])
             return None if status == "PENDING_VALIDATION" else status
 
-        status = await rc.poll(settled)
-        if status != "ISSUED":
-            raise ResourceFailed(f"Certificate {arn} is {status}")
+        async with self.finishing(rc, arn, props):
+            status = await rc.poll(settled)
+            if status != "ISSUED":
+                raise ResourceFailed(f"Certificate {arn} is {status}")
         return Physical(arn)
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:

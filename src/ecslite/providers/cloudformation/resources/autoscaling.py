@@ -40,8 +40,9 @@ class ScalableTarget(ResourceHandler):
 
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
         await self._register(rc, props, first=True)
-        await self._put_actions(rc, props)
         physical = "|".join(str(props[name]) for name in _KEY)
+        async with self.finishing(rc, physical, props, {"Id": physical}):
+            await self._put_actions(rc, props)
         return Physical(physical, {"Id": physical})
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:

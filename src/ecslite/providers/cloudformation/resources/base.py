@@ -9,15 +9,22 @@ writes the events, and turns :class:`ResourceFailed` into the resource's ``*_FAI
   CloudFormation's reference for the type says); ``attributes`` are what ``Fn::GetAtt`` reads.
 - A handler's ``create``/``update`` return once the resource is usable, waiting where CloudFormation
   waits (an ECS service until it is stable, for instance); the engine cancels them on a stack timeout.
+- A handler whose create makes the resource and then waits or makes further calls reports the physical
+  id as soon as it exists (:meth:`ResourceContext.made`): the engine records it at once, so that a
+  rollback after a crash (the server killed while the handler waits) still takes the resource down.
+  A create that fails after making its resource takes it down itself (:meth:`ResourceHandler.discard`),
+  as CloudFormation's handlers leave nothing of a failed create.
 - ``needs_replacement`` says whether a change of properties makes a new resource (created first, the
   old one deleted in the stack's cleanup phase), as CloudFormation's "Update requires: Replacement".
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import secrets
 import string
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -26,6 +33,7 @@ from ecslite.providers.calls import Calls
 
 Doc = dict[str, Any]
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _SUFFIX_ALPHABET = string.ascii_uppercase + string.digits
 SUFFIX_LENGTH = 12
@@ -59,6 +67,8 @@ class ResourceContext:
     # The stack's tags and CloudFormation's own (aws:cloudformation:stack-name, -stack-id, -logical-id),
     # as [{"Key", "Value"}]; handlers pass them on to the resource when its type takes tags.
     tags: list[Doc] = field(default_factory=list)
+    # The engine's recorder for :meth:`made` (None outside a stack operation, as in some tests).
+    report: Callable[[Physical], None] | None = None
 
     @property
     def account(self) -> str:
@@ -67,6 +77,12 @@ class ResourceContext:
     @property
     def region(self) -> str:
         return self.call.ctx.region
+
+    def made(self, physical_id: str, attributes: Doc | None = None) -> None:
+        """Tells the engine the resource exists, before the handler returns (it records the physical id
+        and the attributes known so far at once)."""
+        if self.report is not None:
+            self.report(Physical(physical_id, dict(attributes or {})))
 
     def physical_name(self, max_length: int = 255, *, lowercase: bool = False) -> str:
         """A name for a resource whose template gives none: ``<stack>-<logical id>-<random>``, the
@@ -119,6 +135,32 @@ class ResourceHandler:
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
         """Takes the resource down; one that is already gone counts as deleted."""
         raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def finishing(
+        self, rc: ResourceContext, physical_id: str, props: Doc, attributes: Doc | None = None
+    ) -> AsyncIterator[None]:
+        """Around the rest of a create once the resource exists: reports it (``rc.made``) and, if what
+        follows fails, takes it down before the failure goes on. A cancelled create leaves it to the
+        rollback, which knows the physical id."""
+        rc.made(physical_id, attributes)
+        try:
+            yield
+        except Exception:
+            await self.discard(rc, Physical(physical_id, dict(attributes or {})), props)
+            raise
+
+    async def discard(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
+        """Takes down what a failing create made. A failure here is only logged: the create's own error
+        is what the stack shows, and the physical id reported with ``made`` lets the rollback try again."""
+        try:
+            await self.delete(rc, current, props)
+        except Exception:
+            log.warning(
+                "could not take down a resource whose creation failed",
+                extra={"type": self.type_name, "physical_id": current.physical_id},
+                exc_info=True,
+            )
 
 
 HANDLERS: dict[str, ResourceHandler] = {}

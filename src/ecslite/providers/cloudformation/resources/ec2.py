@@ -83,7 +83,8 @@ class VPC(ResourceHandler):
         if props.get("InstanceTenancy"):
             params["InstanceTenancy"] = props["InstanceTenancy"]
         vpc = (await rc.call("ec2", "CreateVpc", params))["Vpc"]
-        return await self._physical(rc, vpc["VpcId"])
+        async with self.finishing(rc, vpc["VpcId"], props, {"VpcId": vpc["VpcId"]}):
+            return await self._physical(rc, vpc["VpcId"])
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         return await self._physical(rc, current.physical_id)
@@ -176,9 +177,10 @@ class SecurityGroup(ResourceHandler):
             params["VpcId"] = props["VpcId"]
         group_id = (await rc.call("ec2", "CreateSecurityGroup", params))["GroupId"]
         rules = list(props.get("SecurityGroupIngress") or [])
-        if rules:
-            await self._authorize(rc, group_id, rules)
-        return await self._physical(rc, group_id)
+        async with self.finishing(rc, group_id, props, {"GroupId": group_id}):
+            if rules:
+                await self._authorize(rc, group_id, rules)
+            return await self._physical(rc, group_id)
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         before = {_rule_key(r) for r in old.get("SecurityGroupIngress") or []}

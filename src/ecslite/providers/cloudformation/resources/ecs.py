@@ -254,20 +254,23 @@ class Service(ResourceHandler):
             params["tags"] = tags
         service = (await rc.call("ecs", "CreateService", params))["service"]
         arn = str(service["serviceArn"])
+        attributes = {"Name": name, "ServiceArn": arn}
+        # Recorded at once: a server killed during the wait leaves the rollback a service to delete.
+        rc.made(arn, attributes)
         cluster = _cluster_of(props)
         try:
             await self._stable(rc, cluster, arn, service)
         except ResourceFailed:
-            # CloudFormation's rollback deletes the service it could not stabilize; the engine knows
-            # no physical id for a failed create, so the handler takes it down itself.
-            await self.delete(rc, Physical(arn), props)
+            # CloudFormation's rollback deletes the service it could not stabilize (with rollback
+            # disabled too: the handler takes it down itself).
+            await self.discard(rc, Physical(arn), props)
             raise
         except asyncio.CancelledError:
             # The stack timed out or was cancelled: the service goes (its tasks stop on their own)
             # without waiting, as the cancelled task may not wait any more.
             await _ignore_gone(rc, "DeleteService", {"cluster": cluster, "service": arn, "force": True})
             raise
-        return Physical(arn, {"Name": name, "ServiceArn": arn})
+        return Physical(arn, attributes)
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         arn = current.physical_id

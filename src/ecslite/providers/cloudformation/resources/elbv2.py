@@ -76,9 +76,10 @@ class LoadBalancer(ResourceHandler):
         params["Tags"] = tag_list(rc, props)
         [created] = (await rc.call("elbv2", "CreateLoadBalancer", params))["LoadBalancers"]
         arn = created["LoadBalancerArn"]
-        if props.get("LoadBalancerAttributes"):
-            await self._set_attributes(rc, arn, props["LoadBalancerAttributes"])
-        return self._physical(await self._until_active(rc, arn))
+        async with self.finishing(rc, arn, props, self._physical(created).attributes):
+            if props.get("LoadBalancerAttributes"):
+                await self._set_attributes(rc, arn, props["LoadBalancerAttributes"])
+            return self._physical(await self._until_active(rc, arn))
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         arn = current.physical_id
@@ -151,11 +152,12 @@ class TargetGroup(ResourceHandler):
         params["Tags"] = tag_list(rc, props)
         [created] = (await rc.call("elbv2", "CreateTargetGroup", params))["TargetGroups"]
         arn = created["TargetGroupArn"]
-        if props.get("TargetGroupAttributes"):
-            await self._set_attributes(rc, arn, props["TargetGroupAttributes"])
-        if props.get("Targets"):
-            await self._targets(rc, arn, "RegisterTargets", props["Targets"])
-        return await self._physical(rc, arn)
+        async with self.finishing(rc, arn, props, {"TargetGroupArn": arn}):
+            if props.get("TargetGroupAttributes"):
+                await self._set_attributes(rc, arn, props["TargetGroupAttributes"])
+            if props.get("Targets"):
+                await self._targets(rc, arn, "RegisterTargets", props["Targets"])
+            return await self._physical(rc, arn)
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         arn = current.physical_id

@@ -57,9 +57,11 @@ class Rule(ResourceHandler):
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
         name = props.get("Name") or rc.physical_name(NAME_MAX)
         arn = await self._put_rule(rc, name, props)
-        if props.get("Targets"):
-            await self._put_targets(rc, name, props)
-        return self._physical(name, props, arn)
+        physical = self._physical(name, props, arn)
+        async with self.finishing(rc, physical.physical_id, props, physical.attributes):
+            if props.get("Targets"):
+                await self._put_targets(rc, name, props)
+        return physical
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         name = self._name(current)

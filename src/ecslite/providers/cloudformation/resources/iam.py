@@ -70,11 +70,14 @@ class Role(ResourceHandler):
         if tags:
             params["Tags"] = pairs(tags)
         role = (await rc.call("iam", "CreateRole", params))["Role"]
-        for policy, document in _inline(props).items():
-            await rc.call("iam", "PutRolePolicy", {"RoleName": name, "PolicyName": policy, "PolicyDocument": document})
-        for arn in props.get("ManagedPolicyArns") or []:
-            await rc.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": str(arn)})
-        return Physical(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+        physical = Physical(name, {"Arn": role["Arn"], "RoleId": role["RoleId"]})
+        async with self.finishing(rc, name, props, physical.attributes):
+            for policy, document in _inline(props).items():
+                params = {"RoleName": name, "PolicyName": policy, "PolicyDocument": document}
+                await rc.call("iam", "PutRolePolicy", params)
+            for arn in props.get("ManagedPolicyArns") or []:
+                await rc.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": str(arn)})
+        return physical
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         name = current.physical_id

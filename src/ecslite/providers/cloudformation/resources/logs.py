@@ -44,9 +44,11 @@ class LogGroup(ResourceHandler):
         if tags:
             params["tags"] = tags
         await rc.call("logs", "CreateLogGroup", params)
-        if props.get("RetentionInDays") is not None:
-            await rc.call("logs", "PutRetentionPolicy", _retention(name, props))
-        return Physical(name, {"Arn": f"{_group_arn(rc, name)}:*"})
+        physical = Physical(name, {"Arn": f"{_group_arn(rc, name)}:*"})
+        async with self.finishing(rc, name, props, physical.attributes):
+            if props.get("RetentionInDays") is not None:
+                await rc.call("logs", "PutRetentionPolicy", _retention(name, props))
+        return physical
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         name = current.physical_id

@@ -56,7 +56,9 @@ class _Namespace(ResourceHandler):
         params["Tags"] = tag_list(rc, props)
         operation_id = (await rc.call("servicediscovery", self.create_operation, params))["OperationId"]
         operation = await _finished(rc, operation_id)
-        return await self._physical(rc, operation["Targets"]["NAMESPACE"])
+        namespace_id = operation["Targets"]["NAMESPACE"]
+        async with self.finishing(rc, namespace_id, props, {"Id": namespace_id}):
+            return await self._physical(rc, namespace_id)
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         if old.get("Description") != new.get("Description") or old.get("Properties") != new.get("Properties"):
@@ -127,12 +129,13 @@ class Service(ResourceHandler):
         params["Name"] = props.get("Name") or rc.physical_name(SERVICE_NAME_MAX, lowercase=True)
         params["Tags"] = tag_list(rc, props)
         service = (await rc.call("servicediscovery", "CreateService", params))["Service"]
-        if props.get("ServiceAttributes"):
-            attributes = {str(k): str(v) for k, v in props["ServiceAttributes"].items()}
-            await rc.call(
-                "servicediscovery", "UpdateServiceAttributes", {"ServiceId": service["Id"], "Attributes": attributes}
-            )
-        return self._physical(service)
+        physical = self._physical(service)
+        async with self.finishing(rc, physical.physical_id, props, physical.attributes):
+            if props.get("ServiceAttributes"):
+                attributes = {str(k): str(v) for k, v in props["ServiceAttributes"].items()}
+                params = {"ServiceId": service["Id"], "Attributes": attributes}
+                await rc.call("servicediscovery", "UpdateServiceAttributes", params)
+        return physical
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         change: Doc = {}
