@@ -41,6 +41,7 @@ int main(int argc, char **argv) {
     printf("written before %d\n", access("/srv/written", F_OK) == 0);
     f = fopen("/srv/written", "w");
     printf("root writable %d\n", f != NULL && fputs("x", f) >= 0 && fclose(f) == 0);
+    printf("uid %d\n", (int)getuid());
     return 0;
 }
 """
@@ -78,6 +79,7 @@ def pushed(process_endpoint: str, tmp_path: Path) -> Iterator[tuple[str, Any]]:
             "Cmd": ["default-argument"],
             "Env": ["PATH=/bin", "GREETING=from the image config"],
             "WorkingDir": "/srv",
+            "User": "1234",
         },
     )
     try:
@@ -114,7 +116,13 @@ def test_a_task_runs_an_image_pushed_to_ecr(
         process_ecs,
         "e2e-ecr-image",
         {"name": "hello", "image": f"{HOST}/e2e/hello:v1", "essential": True},
-        {"name": "by-digest", "image": f"{HOST}/e2e/hello@{digest}", "essential": False, "command": ["given"]},
+        {
+            "name": "by-digest",
+            "image": f"{HOST}/e2e/hello@{digest}",
+            "essential": False,
+            "command": ["given"],
+            "user": "0",
+        },
         {"name": "by-index", "image": f"{HOST}/e2e/hello:multi", "essential": False, "command": ["indexed"]},
     )
     (arn,) = run(process_ecs, process_endpoint, definition)
@@ -133,10 +141,12 @@ def test_a_task_runs_an_image_pushed_to_ecr(
         "removed present 0",  # the second layer's whiteout
         "host python present 0",  # the image's root, not the host's
         "written before 0",
-        "root writable 1",
+        "root writable 0",  # the image's user may not write the root-owned /srv
+        "uid 1234",  # the image config's User
     ]
     by_digest = [line for _, line in output(process_server, arn, "by-digest")]
     assert by_digest[:2] == ["arg /bin/hello", "arg given"]
+    assert by_digest[-2:] == ["root writable 1", "uid 0"]  # the definition's user wins over the image's
     assert container(task, "by-digest").get("exitCode") == 0
     assert [line for _, line in output(process_server, arn, "by-index")][:2] == ["arg /bin/hello", "arg indexed"]
     assert container(task, "by-index").get("exitCode") == 0
@@ -145,7 +155,7 @@ def test_a_task_runs_an_image_pushed_to_ecr(
         assert "written before 0" in [line for _, line in output(process_server, arn, name)]
     roots = process_server.settings.data_dir / "ecr" / "rootfs"
     assert (roots / digest.removeprefix("sha256:") / "srv" / "data.txt").is_file()
-    assert not list(roots.glob("*/srv/written"))
+    assert not list(roots.glob("*/srv/written"))  # by-digest wrote it in its own layer
 
 
 def test_a_tag_missing_from_the_repository_stops_the_task_with_a_pull_error(

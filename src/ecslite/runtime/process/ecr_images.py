@@ -3,7 +3,7 @@
 A task image named ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]`` whose
 repository exists in ecslite's ECR runs from the image pushed there: its layers are unpacked once per
 image into ``<ecr dir>/rootfs/<manifest digest>`` (the container pivots into it) and its config gives
-the entry point, command, environment, working directory and stop signal. An index picks the
+the entry point, command, environment, working directory, stop signal and user. An index picks the
 manifest for this machine's architecture. A repository ecslite does not have is left to the other
 stages (the image map may stand in for it); a tag or digest missing from a repository ecslite has
 stops the task with ECS's ``CannotPullContainerError``.
@@ -141,6 +141,7 @@ def _resolved(name: str, digest: str, image_id: str, root: Path, config: dict[st
         environment=environment,
         working_directory=config.get("WorkingDir") or None,
         stop_signal=_signal(config.get("StopSignal")),
+        user=config.get("User") or None,
     )
 
 

@@ -104,6 +104,7 @@ class ResolvedImage:
     environment: Mapping[str, str]
     working_directory: str | None
     stop_signal: int = signal.SIGTERM  # Docker's STOPSIGNAL: what "stop" sends before SIGKILL
+    user: str | None = None  # Docker's USER: who the process runs as when the container names nobody
 
 
 class ImageMapError(ValueError):

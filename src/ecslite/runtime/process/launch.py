@@ -24,7 +24,7 @@ def write_launch(
     """Resolve what the process gets, make its cgroups, write its spec file; ``nofile`` is the
     open-file limit the server started with (the containers' unless they set their own)."""
     argv = process_argv(image, spec.entry_point, spec.command)
-    user = resolve_user(image, spec.user)
+    user = resolve_user(image, spec.user or image.user)
     # The container's own name, else the task's (awsvpc: its DNS name); host mode keeps the host's.
     hostname = spec.hostname or task.hostname
     env = process_env(image, spec.environment, user=user, hostname=hostname)
