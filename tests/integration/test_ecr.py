@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -244,3 +246,98 @@ def test_aws_cli_repositories_and_errors(aws: Callable[..., Any]) -> None:
     assert "InvalidParameterException" in caught.value.stderr
     aws("ecr", "delete-repository", "--repository-name", "cli-repo")
     assert aws("ecr", "describe-repositories")["repositories"] == []
+
+
+def upload_layer(ecr: Any, repository: str, data: bytes, part: int) -> str:
+    upload_id = ecr.initiate_layer_upload(repositoryName=repository)["uploadId"]
+    for first in range(0, len(data), part):
+        piece = data[first : first + part]
+        answer = ecr.upload_layer_part(
+            repositoryName=repository,
+            uploadId=upload_id,
+            partFirstByte=first,
+            partLastByte=first + len(piece) - 1,
+            layerPartBlob=piece,
+        )
+        assert answer["lastByteReceived"] == first + len(piece) - 1
+    layer_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    done = ecr.complete_layer_upload(repositoryName=repository, uploadId=upload_id, layerDigests=[layer_digest])
+    assert done["layerDigest"] == layer_digest
+    return layer_digest
+
+
+def test_layer_api_uploads_then_put_image(ecr: Any) -> None:
+    ecr.create_repository(repositoryName="parts")
+    layer, config = os.urandom(5000), b'{"architecture":"amd64","os":"linux","config":{}}'
+    layer_digest = upload_layer(ecr, "parts", layer, part=2048)
+    config_digest = upload_layer(ecr, "parts", config, part=1 << 20)
+    checked = ecr.batch_check_layer_availability(
+        repositoryName="parts", layerDigests=[layer_digest, "sha256:" + "0" * 64]
+    )
+    assert checked["layers"] == [{"layerDigest": layer_digest, "layerAvailability": "AVAILABLE", "layerSize": 5000}]
+    assert checked["failures"][0]["failureCode"] == "MissingLayerDigest"
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": config_digest,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 5000, "digest": layer_digest}
+            ],
+        }
+    )
+    image = ecr.put_image(repositoryName="parts", imageManifest=manifest, imageTag="v1")["image"]
+    expected = "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
+    assert image["imageId"] == {"imageDigest": expected, "imageTag": "v1"}
+    detail = ecr.describe_images(repositoryName="parts")["imageDetails"][0]
+    assert detail["imageSizeInBytes"] == 5000 + len(config) and detail["imageTags"] == ["v1"]
+    code, _ = error_of(ecr.put_image, repositoryName="parts", imageManifest=manifest, imageTag="v1")
+    assert code == "ImageAlreadyExistsException"
+    code, _ = error_of(
+        ecr.complete_layer_upload,
+        repositoryName="parts",
+        uploadId=ecr.initiate_layer_upload(repositoryName="parts")["uploadId"],
+        layerDigests=[layer_digest],
+    )
+    assert code == "EmptyUploadException"
+
+
+def test_layer_api_errors(ecr: Any) -> None:
+    ecr.create_repository(repositoryName="bad-parts")
+    upload_id = ecr.initiate_layer_upload(repositoryName="bad-parts")["uploadId"]
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        ecr.upload_layer_part(
+            repositoryName="bad-parts", uploadId=upload_id, partFirstByte=10, partLastByte=12, layerPartBlob=b"abc"
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidLayerPartException"
+    assert caught.value.response["lastValidByteReceived"] == -1
+    ecr.upload_layer_part(
+        repositoryName="bad-parts", uploadId=upload_id, partFirstByte=0, partLastByte=2, layerPartBlob=b"abc"
+    )
+    code, _ = error_of(
+        ecr.complete_layer_upload, repositoryName="bad-parts", uploadId=upload_id, layerDigests=["sha256:" + "1" * 64]
+    )
+    assert code == "InvalidLayerException"
+    missing = "00000000-0000-0000-0000-000000000000"
+    code, _ = error_of(
+        ecr.upload_layer_part,
+        repositoryName="bad-parts",
+        uploadId=missing,
+        partFirstByte=0,
+        partLastByte=0,
+        layerPartBlob=b"a",
+    )
+    assert code == "UploadNotFoundException"
+    layer_digest = upload_layer(ecr, "bad-parts", b"data", part=4)
+    upload_id = ecr.initiate_layer_upload(repositoryName="bad-parts")["uploadId"]
+    ecr.upload_layer_part(
+        repositoryName="bad-parts", uploadId=upload_id, partFirstByte=0, partLastByte=3, layerPartBlob=b"data"
+    )
+    code, _ = error_of(
+        ecr.complete_layer_upload, repositoryName="bad-parts", uploadId=upload_id, layerDigests=[layer_digest]
+    )
+    assert code == "LayerAlreadyExistsException"

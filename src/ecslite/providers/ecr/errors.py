@@ -108,3 +108,32 @@ def image_not_found(digest: str | None, tag: str | None, name: str, registry: st
 
 def invalid_parameter(member: str, constraint: str) -> InvalidParameterException:
     return InvalidParameterException(f"Invalid parameter at '{member}' failed to satisfy constraint: '{constraint}'")
+
+
+class UploadNotFoundException(NamedAwsError):
+    pass
+
+
+class InvalidLayerException(NamedAwsError):
+    pass
+
+
+class LayerAlreadyExistsException(NamedAwsError):
+    pass
+
+
+class EmptyUploadException(NamedAwsError):
+    pass
+
+
+class InvalidLayerPartException(NamedAwsError):
+    def __init__(self, message: str, fields: dict[str, object]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def upload_not_found(upload_id: str, name: str, registry: str) -> UploadNotFoundException:
+    return UploadNotFoundException(
+        f"Upload with id '{upload_id}' does not exist in the repository with name '{name}' in the registry with id "
+        f"'{registry}'"
+    )

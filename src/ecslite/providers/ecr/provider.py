@@ -21,6 +21,7 @@ from ecslite.providers.ecr import errors
 from ecslite.providers.ecr.auth import VALID_FOR, TokenSigner
 from ecslite.providers.ecr.blobs import BlobStore
 from ecslite.providers.ecr.image_ops import ImageOps
+from ecslite.providers.ecr.layer_ops import LayerOps
 from ecslite.store import ecr as store
 from ecslite.store import tags as tag_store
 from ecslite.store.db import Database
@@ -35,7 +36,7 @@ def repository_host(account: str, region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com"
 
 
-class EcrProvider(ImageOps):
+class EcrProvider(ImageOps, LayerOps):
     def __init__(self, db: Database, clock: Clock, directory: Path, endpoint: Any = None) -> None:
         self.db = db
         self.clock = clock
@@ -247,6 +248,11 @@ class EcrProvider(ImageOps):
 
     def repo(self, ctx: RequestContext, params: Params) -> store.Repo:
         return store.Repo(params.get("registryId") or ctx.account, ctx.region, params["repositoryName"])
+
+    def _layer_repo(self, ctx: RequestContext, params: Params) -> store.Repo:
+        repo = self.repo(ctx, params)
+        self._repository(repo.account, repo.region, repo.name)
+        return repo
 
     def _repository(self, account: str, region: str, name: str) -> dict[str, Any]:
         doc = store.get_repository(self.db, store.Repo(account, region, name))
