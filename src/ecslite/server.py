@@ -161,6 +161,7 @@ class Server:
         from ecslite.telemetry.receivers.loki_push import loki_push_route
         from ecslite.ui.app import UiApp, UiSources
         from ecslite.ui.schedule_views import routes as schedule_routes
+        from ecslite.ui.stack_views import routes as stack_routes
 
         # ECS Exec's data channel (§11.4): the streamUrl ExecuteCommand returns.
         self.exec_server = ExecServer(self.ecs.exec_sessions, self.runtime, self.clock, self.logs)
@@ -181,6 +182,7 @@ class Server:
                 Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
                 *self.events.routes(),
                 *schedule_routes(self.db, self.clock),
+                *stack_routes(self.db, self.clock),
                 loki_push_route(self.telemetry.pipeline, self.clock),
                 *query_routes(self.telemetry.store, self.clock),
                 *self.ui.routes(),

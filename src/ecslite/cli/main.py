@@ -372,17 +372,19 @@ def _add_commands() -> None:
 
 
 def _add_operator_commands() -> None:
-    """``ps``, ``services``, ``schedules``, ``events``, ``traces``, ``trace`` and ``top``."""
+    """``ps``, ``services``, ``schedules``, ``stacks``, ``events``, ``traces``, ``trace`` and ``top``."""
     from ecslite.cli import events as events_cli
     from ecslite.cli import ps as ps_cli
     from ecslite.cli import schedules as schedules_cli
     from ecslite.cli import services as services_cli
+    from ecslite.cli import stacks as stacks_cli
     from ecslite.cli import top as top_cli
     from ecslite.cli import traces as traces_cli
 
     ps_cli.register(app)
     services_cli.register(app)
     schedules_cli.register(app)
+    stacks_cli.register(app)
     events_cli.register(app)
     traces_cli.register(app)
     top_cli.register(app)
