@@ -23,6 +23,10 @@ import httpx
 import pytest
 from botocore.config import Config
 
+# AwsCliError is imported from here by tests.
+from tests.fixtures.aws_cli import AwsCliError as AwsCliError
+from tests.fixtures.aws_cli import run_aws
+
 REPO = Path(__file__).resolve().parents[1]
 # Servers started by tests never take the well-known OTLP ports (4317/4318): several run at once.
 os.environ.setdefault("ECSLITE_OTLP_GRPC_PORT", "0")
@@ -144,38 +148,12 @@ def sts(endpoint: str) -> Any:
     return make_client("sts", endpoint)
 
 
-class AwsCliError(Exception):
-    def __init__(self, returncode: int, stderr: str) -> None:
-        super().__init__(stderr)
-        self.returncode = returncode
-        self.stderr = stderr
-
-
 @pytest.fixture
 def aws(endpoint: str, tmp_path: Path) -> Callable[..., Any]:
     """Run the AWS CLI (the ``awscli`` package) against the server; returns the parsed JSON output."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
 
     def run(*args: str) -> Any:
-        cli = Path(sys.executable).with_name("aws")
-        result = subprocess.run(
-            [str(cli), "--endpoint-url", endpoint, "--output", "json", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=60,
-        )
-        if result.returncode != 0:
-            raise AwsCliError(result.returncode, result.stderr)
-        return json.loads(result.stdout) if result.stdout.strip() else None
+        out = run_aws(endpoint, tmp_path, "--output", "json", *args, region=REGION)
+        return json.loads(out) if out.strip() else None
 
     return run

@@ -7,9 +7,6 @@ down (service INACTIVE, cluster gone). Errors answer with CloudFormation's codes
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +16,7 @@ import botocore.exceptions
 import pytest
 
 from tests.conftest import AwsCliError, make_client
+from tests.fixtures.aws_cli import run_aws
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
@@ -120,20 +118,7 @@ def running_tasks(ecs: Any) -> list[dict[str, Any]]:
 def cli(endpoint: str, tmp_path: Path, *args: str, **env_vars: str) -> None:
     """The AWS CLI with time for a deploy: its waiters poll every 5 to 30 s, and an ECS service's first
     deployment takes about 40 s to complete (the ``aws`` fixture gives a command 60 s)."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-        **env_vars,
-    }
-    command = [str(Path(sys.executable).with_name("aws")), "--endpoint-url", endpoint, *args]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    if result.returncode != 0:
-        raise AwsCliError(result.returncode, result.stderr)
+    run_aws(endpoint, tmp_path, *args, region="us-east-1", timeout=300, **env_vars)
 
 
 def deployed(endpoint: str, tmp_path: Path, cfn: Any, *args: str) -> None:

@@ -3,9 +3,6 @@ subnets, the ENI in DescribeTasks and DescribeNetworkInterfaces, and seed 000's 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +10,7 @@ import pytest
 
 from ecslite.store.vpc import default_ids
 from tests.conftest import REGION, make_client
+from tests.fixtures.aws_cli import run_aws
 from tests.integration.test_tasks_helpers import (
     app,
     ec2_definition,
@@ -183,55 +181,32 @@ def test_seed_000_reads_the_task_address_with_the_cli(ecs: Any, endpoint: str, t
     ]
     task = wait_status(ecs, arn, "RUNNING")
     address = next(d["value"] for d in task["attachments"][0]["details"] if d["name"] == "privateIPv4Address")
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-    }
-    cli = str(Path(sys.executable).with_name("aws"))
-    eni = subprocess.run(
-        [
-            cli,
-            "--endpoint-url",
-            endpoint,
-            "ecs",
-            "describe-tasks",
-            "--tasks",
-            arn,
-            "--region",
-            REGION,
-            "--query",
-            "tasks[0].attachments[0].details[?name==`networkInterfaceId`].value",
-            "--output",
-            "text",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
-    public = subprocess.run(
-        [
-            cli,
-            "--endpoint-url",
-            endpoint,
-            "ec2",
-            "describe-network-interfaces",
-            "--network-interface-ids",
-            eni,
-            "--query",
-            "NetworkInterfaces[0].Association.PublicIp",
-            "--output",
-            "text",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
+    eni = run_aws(
+        endpoint,
+        tmp_path,
+        "ecs",
+        "describe-tasks",
+        "--tasks",
+        arn,
+        "--region",
+        REGION,
+        "--query",
+        "tasks[0].attachments[0].details[?name==`networkInterfaceId`].value",
+        "--output",
+        "text",
+        region=REGION,
+    ).strip()
+    public = run_aws(
+        endpoint,
+        tmp_path,
+        "ec2",
+        "describe-network-interfaces",
+        "--network-interface-ids",
+        eni,
+        "--query",
+        "NetworkInterfaces[0].Association.PublicIp",
+        "--output",
+        "text",
+        region=REGION,
+    ).strip()
     assert public == address

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,36 +13,18 @@ from typing import Any
 import pytest
 
 from tests.conftest import REGION, AwsCliError
+from tests.fixtures.aws_cli import run_aws
 
 
 @pytest.fixture
 def aws(endpoint: str, tmp_path: Path) -> Callable[..., Any]:
     """The CLI against the server: JSON output parsed for ``s3api``, text for ``s3`` (which has no JSON)."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
 
     def run(*args: str) -> Any:
-        cli = Path(sys.executable).with_name("aws")
-        result = subprocess.run(
-            [str(cli), "--endpoint-url", endpoint, "--output", "json", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise AwsCliError(result.returncode, result.stderr)
+        out = run_aws(endpoint, tmp_path, "--output", "json", *args, region=REGION, timeout=120)
         if args[0] == "s3api":
-            return json.loads(result.stdout) if result.stdout.strip() else None
-        return result.stdout
+            return json.loads(out) if out.strip() else None
+        return out
 
     return run
 

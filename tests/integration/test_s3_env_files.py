@@ -5,29 +5,18 @@ variables inside a real process)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import REGION
+from tests.fixtures.aws_cli import run_aws
 from tests.integration.test_tasks_helpers import app, fargate_definition, run_fargate, wait_status
 
 ENV_FILES_FAILED = "ResourceInitializationError: failed to download env files: "
 
 
 def cli(endpoint: str, tmp_path: Path, *args: str) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-    }
-    aws = str(Path(sys.executable).with_name("aws"))
-    subprocess.run([aws, "--endpoint-url", endpoint, *args], check=True, env=env, capture_output=True, timeout=60)
+    run_aws(endpoint, tmp_path, *args, region=REGION)
 
 
 def test_env_file_uploaded_with_the_cli_is_what_the_task_reads(ecs: Any, endpoint: str, tmp_path: Path) -> None:

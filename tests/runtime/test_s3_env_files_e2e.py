@@ -3,13 +3,11 @@ put with ``aws s3 cp`` (process runtime): the object ecslite's S3 stores is the 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import REGION
+from tests.fixtures.aws_cli import run_aws
 from tests.runtime.test_tasks_e2e import HOST_IMAGE, SYSTEM_PYTHON, output, register, run, wait_status
 
 
@@ -18,19 +16,8 @@ def test_environment_file_from_s3_reaches_the_process(
 ) -> None:
     env_file = tmp_path / "app.env"
     env_file.write_text("# from S3\nGREETING=hello from s3\nSHARED=file\n")
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-    }
-    aws = [str(Path(sys.executable).with_name("aws")), "--endpoint-url", process_endpoint, "s3"]
-    subprocess.run([*aws, "mb", "s3://e2e-config"], check=True, env=env, capture_output=True, timeout=60)
-    subprocess.run(
-        [*aws, "cp", str(env_file), "s3://e2e-config/app.env"], check=True, env=env, capture_output=True, timeout=60
-    )
+    run_aws(process_endpoint, tmp_path, "s3", "mb", "s3://e2e-config", region=REGION)
+    run_aws(process_endpoint, tmp_path, "s3", "cp", str(env_file), "s3://e2e-config/app.env", region=REGION)
     script = "import os; print(os.environ['GREETING'], os.environ['SHARED'], sep='|')"
     definition = register(
         process_ecs,

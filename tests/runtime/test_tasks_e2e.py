@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +25,7 @@ import pytest
 
 from ecslite.model.tasks import OOM_REASON
 from tests.conftest import make_client
+from tests.fixtures.aws_cli import run_aws
 from tests.runtime.conftest import PROGRAMS, ProcessServer, assert_no_leaks, map_images, wait_for
 
 PROGRAMS_IMAGE = "ecslite-test/programs"
@@ -486,27 +485,10 @@ SEED_IMAGES = {
 
 def aws_cli(endpoint: str, home: Path) -> Callable[..., Any]:
     """The AWS CLI against ``endpoint`` (as ``tests.conftest``'s ``aws`` fixture runs it)."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "ap-northeast-1",
-        "AWS_CONFIG_FILE": str(home / "aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
-        "AWS_MAX_ATTEMPTS": "1",
-    }
 
     def run_cli(*args: str) -> Any:
-        result = subprocess.run(
-            [str(Path(sys.executable).with_name("aws")), "--endpoint-url", endpoint, "--output", "json", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=home,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout) if result.stdout.strip() else None
+        out = run_aws(endpoint, home, "--output", "json", *args, region="ap-northeast-1")
+        return json.loads(out) if out.strip() else None
 
     return run_cli
 
