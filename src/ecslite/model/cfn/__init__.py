@@ -17,6 +17,7 @@ from ecslite.model.cfn.graph import (
 )
 from ecslite.model.cfn.intrinsics import PSEUDO, Context, evaluate_conditions, resolve, sub_names
 from ecslite.model.cfn.parameters import ResolvedParameters, resolve_parameters
+from ecslite.model.cfn.rules import check_rules
 from ecslite.model.cfn.template import Template, check_resource_types, parse_template
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TemplateError",
     "active_resources",
     "check_resource_types",
+    "check_rules",
     "evaluate_conditions",
     "get_att_uses",
     "output_dependencies",

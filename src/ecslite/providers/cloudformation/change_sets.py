@@ -89,7 +89,9 @@ class ChangeSetOps(CloudFormationBase):
                 "Tags": [],
                 "EnableTerminationProtection": False,
                 "_template": prepared.body,
-                "_values": {},
+                # The change set's values: a template whose Conditions read parameters is evaluated
+                # as soon as the stack is written.
+                "_values": prepared.values,
             }
             self.run_for(ctx, doc).stack_status("REVIEW_IN_PROGRESS", "User Initiated")
         changes = self._changes(ctx, doc, prepared, fresh=kind == "CREATE")

@@ -107,6 +107,8 @@ class CloudFormationBase:
             resolved = cfn.resolve_parameters(template, given, before, ssm=lambda n: self._ssm(ctx, n))
             pseudo = templates.pseudo(ctx.account, ctx.region, name, stack_id, params.get("NotificationARNs") or [])
             conditions = cfn.evaluate_conditions(template, resolved.values, pseudo)
+            cfn.check_rules(template, resolved.values, pseudo)
+            templates.check_types(template, self.handlers, conditions)
             cfn.resource_dependencies(template, conditions)
         except cfn.TemplateError as error:
             raise errors.ValidationError(error.message) from None
@@ -179,7 +181,7 @@ class CloudFormationBase:
     def start_update(self, ctx: RequestContext, doc: Doc, prepared: Prepared, params: Params) -> None:
         doc["_previous"] = {
             key: doc[key]
-            for key in ("_template", "_values", "_given", "Parameters", "Description", "Outputs", "_imports")
+            for key in ("_template", "_values", "_given", "Parameters", "Description", "Outputs", "_imports", "Tags")
             if key in doc
         }
         self.apply_prepared(doc, prepared, params)

@@ -22,7 +22,7 @@ def load(body: str, handlers: Mapping[str, ResourceHandler]) -> cfn.Template:
         if template.transform:
             names = template.transform if isinstance(template.transform, list) else [template.transform]
             raise errors.ValidationError(errors.TRANSFORM.format(names=", ".join(str(n) for n in names)))
-        cfn.check_resource_types(template, handlers.keys())
+        check_types(template, handlers)
     except cfn.TemplateError as error:
         raise errors.ValidationError(error.message) from None
     for target, attribute in sorted(cfn.get_att_uses(template)):
@@ -37,6 +37,29 @@ def load(body: str, handlers: Mapping[str, ResourceHandler]) -> cfn.Template:
                 f"Template error: resource {target} does not support attribute type {attribute} in Fn::GetAtt"
             )
     return template
+
+
+def check_types(
+    template: cfn.Template, handlers: Mapping[str, ResourceHandler], conditions: Mapping[str, bool] | None = None
+) -> None:
+    """Refuses resource types ecslite has no handler for. A resource with a ``Condition`` is let
+    through until the conditions are known (``conditions`` None), then only if its condition is false:
+    the CDK's bootstrap template, for one, holds a KMS key and a managed policy that it makes only
+    when asked to, and a stack that never makes them needs no handler for them."""
+
+    def made(spec: Doc) -> bool:
+        if "Condition" not in spec:
+            return True
+        return conditions is not None and conditions.get(str(spec["Condition"]), True)
+
+    missing = sorted(
+        {str(s["Type"]) for s in template.resources.values() if str(s["Type"]) not in handlers and made(s)}
+    )
+    if missing:
+        raise cfn.TemplateError(
+            f"Template format error: Unrecognized resource types: [{', '.join(missing)}]"
+            " (ecslite supports: see docs/cloudformation.md)"
+        )
 
 
 def required_capabilities(template: cfn.Template, handlers: Mapping[str, ResourceHandler]) -> tuple[list[str], str]:
