@@ -30,6 +30,8 @@ _PATHS = {
     "AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity": "/service-role/",
     "AmazonECSInfrastructureRolePolicyForLoadBalancers": "/",
     "AmazonECSInfrastructureRolePolicyForManagedInstances": "/",
+    "AWSCloudFormationReadOnlyAccess": "/",  # the CDK's bootstrap deploy role
+    "AWSCloudFormationFullAccess": "/",
     "AmazonEC2ContainerRegistryReadOnly": "/",
     "AmazonEC2ContainerRegistryPowerUser": "/",
     "AmazonEC2ContainerRegistryFullAccess": "/",
