@@ -34,6 +34,14 @@ def api_params(service: str, operation: str, props: Doc, *, exclude: Collection[
     return converted if isinstance(converted, dict) else {}
 
 
+def convert_for(service: str, operation: str, member: str, value: Any) -> Any:
+    """``value`` shaped like the ``member`` parameter of ``service``'s ``operation``."""
+    model = operation_model(service, operation)
+    if model is None or model.input_shape is None or member not in model.input_shape.members:
+        raise RuntimeError(f"{service} has no {operation} taking {member}")  # a wiring mistake
+    return convert(model.input_shape.members[member], value, path=member)
+
+
 def convert(shape: Shape, value: Any, path: str) -> Any:
     """``value`` shaped like ``shape``: structures by case-insensitive member names, scalars coerced."""
     if value is None:

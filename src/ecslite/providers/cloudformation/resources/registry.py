@@ -25,6 +25,8 @@ MODULES = (
     "events",
     "scheduler",
     "acm",
+    "s3",
+    "ecr",
 )
 
 
