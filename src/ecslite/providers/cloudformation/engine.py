@@ -40,7 +40,7 @@ from typing import Any
 from ecslite.clock import Clock
 from ecslite.model import cfn
 from ecslite.providers.cloudformation.resources.base import HANDLERS, Physical, ResourceHandler
-from ecslite.providers.cloudformation.run import StackRun, TakeDown, exported, importers
+from ecslite.providers.cloudformation.run import StackRun, TakeDown, exported, importers, with_stack_tags
 from ecslite.store import stacks as store
 from ecslite.store.db import Database
 
@@ -349,7 +349,7 @@ class StackEngine:
             run.stack_status("UPDATE_ROLLBACK_IN_PROGRESS", reason)
         previous = run.stack.get("_previous") or {}
         failed = await self._undo(run)
-        for key in ("_template", "_values", "_given", "Parameters", "Description", "Outputs", "_imports"):
+        for key in ("_template", "_values", "_given", "Parameters", "Description", "Outputs", "_imports", "Tags"):
             if key in previous:
                 run.stack[key] = previous[key]
         run.load(run.stack["_template"], run.stack.get("_values") or {})
@@ -368,18 +368,26 @@ class StackEngine:
             props = doc.get("_props") or {}
             # What the resource may be now: the new properties, also when their update failed midway.
             tried = props if props != undo["props"] else undo.get("attempted", props)
-            if undo["action"] == "Modify" and handler is not None and tried != undo["props"]:
+            # The stack's tags the update gave the resource go back to those it had.
+            tags_back = (
+                bool(handler and handler.stack_tags)
+                and "stack_tags" in undo
+                and doc.get("_stack_tags", undo["stack_tags"]) != undo["stack_tags"]
+            )
+            if undo["action"] == "Modify" and handler is not None and (tried != undo["props"] or tags_back):
                 run.resource_status(doc, "UPDATE_IN_PROGRESS")
                 current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
-                result = await run.handle(
-                    handler.update(run.resource_context(doc["LogicalResourceId"]), current, tried, undo["props"]),
-                    "Resource update cancelled",
-                )
+                rc = run.resource_context(doc["LogicalResourceId"], stack_tags=undo.get("stack_tags"))
+                before, after = tried, undo["props"]
+                if tags_back:
+                    before = with_stack_tags(tried, doc["_stack_tags"])
+                    after = with_stack_tags(undo["props"], undo["stack_tags"])
+                result = await run.handle(handler.update(rc, current, before, after), "Resource update cancelled")
                 if isinstance(result, str):
                     run.resource_status(doc, "UPDATE_FAILED", result)
                     failed.append(doc["LogicalResourceId"])
                     continue
-                run.made(doc, result, undo["props"])
+                run.made(doc, result, undo["props"], undo.get("stack_tags"))
                 run.resource_status(doc, "UPDATE_COMPLETE")
             elif undo["action"] == "Replace":
                 # The new physical resource goes in the cleanup phase; the old one is the resource again.
@@ -389,7 +397,7 @@ class StackEngine:
                     "attributes": doc.get("_attributes") or {},
                     "retain": False,
                 }
-                run.made(doc, Physical(undo["physical"], undo["attributes"]), undo["props"])
+                run.made(doc, Physical(undo["physical"], undo["attributes"]), undo["props"], undo.get("stack_tags"))
                 run.resource_status(doc, "UPDATE_COMPLETE")
             elif undo["action"] == "Modify" and doc.get("ResourceStatus") != "UPDATE_COMPLETE":
                 run.resource_status(doc, "UPDATE_COMPLETE")

@@ -198,14 +198,29 @@ class StackRun:
         self.imports.add(name)
         return found[1]
 
-    def resource_context(self, logical_id: str, report: Callable[[Physical], None] | None = None) -> ResourceContext:
+    def resource_context(
+        self,
+        logical_id: str,
+        report: Callable[[Physical], None] | None = None,
+        *,
+        stack_tags: list[Doc] | None = None,
+    ) -> ResourceContext:
+        """``stack_tags``: the stack's tags to give (its current ones by default)."""
         tags = [
-            *(self.stack.get("Tags") or []),
+            *(self.stack_tags() if stack_tags is None else stack_tags),
             {"Key": "aws:cloudformation:stack-name", "Value": self.stack_name},
             {"Key": "aws:cloudformation:stack-id", "Value": self.stack_id},
             {"Key": "aws:cloudformation:logical-id", "Value": logical_id},
         ]
         return ResourceContext(self.call, self.clock, self.stack_name, self.stack_id, logical_id, tags, report)
+
+    def stack_tags(self) -> list[Doc]:
+        return [dict(t) for t in self.stack.get("Tags") or []]
+
+    def retag(self, doc: Doc, handler: ResourceHandler) -> bool:
+        """True when the stack's tags changed since the resource was given them (and its type passes
+        them on): CloudFormation's UpdateStack takes new stack tags to every such resource."""
+        return handler.stack_tags and "_stack_tags" in doc and doc["_stack_tags"] != self.stack_tags()
 
     # -- making and changing -----------------------------------------------------------------------
 
@@ -263,7 +278,7 @@ class StackRun:
         if fresh:
             return await self._create(doc, handler, props, updating)
         old = doc.get("_props") or {}
-        if old == props and doc.get("ResourceStatus") not in ("UPDATE_FAILED",):
+        if old == props and doc.get("ResourceStatus") not in ("UPDATE_FAILED",) and not self.retag(doc, handler):
             with self.db.transaction():
                 store.put_resource(self.db, self.stack_id, doc)
             return True
@@ -280,6 +295,8 @@ class StackRun:
             "props": doc.get("_props") or {},
             "attributes": doc.get("_attributes") or {},
         }
+        if "_stack_tags" in doc:
+            doc["_undo"]["stack_tags"] = doc["_stack_tags"]
 
     async def _create(self, doc: Doc, handler: ResourceHandler, props: Doc, updating: bool) -> bool:
         doc["PhysicalResourceId"] = ""
@@ -340,8 +357,11 @@ class StackRun:
         doc["_undo"]["attempted"] = props
         current = Physical(doc["PhysicalResourceId"], doc.get("_attributes") or {})
         self.resource_status(doc, "UPDATE_IN_PROGRESS", props=props)
+        before, after = old, props
+        if self.retag(doc, handler):
+            before, after = with_stack_tags(old, doc["_stack_tags"]), with_stack_tags(props, self.stack_tags())
         failure = await self.handle(
-            handler.update(self.resource_context(doc["LogicalResourceId"]), current, old, props),
+            handler.update(self.resource_context(doc["LogicalResourceId"]), current, before, after),
             "Resource update cancelled",
         )
         if isinstance(failure, str):
@@ -355,10 +375,13 @@ class StackRun:
         with self.db.transaction():
             store.put_resource(self.db, self.stack_id, doc)
 
-    def made(self, doc: Doc, physical: Physical, props: Doc) -> None:
+    def made(self, doc: Doc, physical: Physical, props: Doc, stack_tags: list[Doc] | None = None) -> None:
+        """Records the resource as it is now, with the stack's tags it was given (the current ones by
+        default)."""
         doc["PhysicalResourceId"] = physical.physical_id
         doc["_attributes"] = dict(physical.attributes)
         doc["_props"] = props
+        doc["_stack_tags"] = self.stack_tags() if stack_tags is None else stack_tags
 
     async def handle(self, work: Awaitable[Physical], cancelled: str) -> Physical | str:
         """The handler's result, or the status reason of its failure."""
@@ -431,6 +454,19 @@ class StackRun:
             self.resource_event(item.doc, item.physical_id, status, reason)
         else:
             self.resource_status(item.doc, status, reason)
+
+
+def with_stack_tags(props: Doc, stack_tags: list[Doc]) -> Doc:
+    """``props`` whose ``Tags`` hold the stack's tags too (the template's win), in the template's shape
+    (a list of Key/Value, or an object for the types that take one): what a handler's ``update``
+    compares to move the resource's tags when the stack's change."""
+    given = props.get("Tags")
+    if isinstance(given, Mapping):
+        return {**props, "Tags": {str(t["Key"]): t.get("Value", "") for t in stack_tags} | dict(given)}
+    merged = {str(t["Key"]): t for t in stack_tags}
+    for tag in given or []:
+        merged[str(tag["Key"])] = tag
+    return {**props, "Tags": list(merged.values())}
 
 
 @dataclass

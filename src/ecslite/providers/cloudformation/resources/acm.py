@@ -26,6 +26,7 @@ _OWN = ("Tags", "CertificateTransparencyLoggingPreference")
 @register
 class Certificate(ResourceHandler):
     type_name = "AWS::CertificateManager::Certificate"
+    stack_tags = True
     replace_always = False
     replace_on = frozenset(
         {

@@ -119,6 +119,10 @@ class ResourceHandler:
     name_property: ClassVar[str | None] = None
     # IAM resources need CAPABILITY_IAM (CAPABILITY_NAMED_IAM when ``name_property`` is set).
     iam: ClassVar[bool] = False
+    # ``update`` changes the resource's tags in place and nothing else when only ``Tags`` differ: an
+    # UpdateStack that changes the stack's tags passes them on to it, as CloudFormation does (the engine
+    # calls ``update`` with the old and new stack tags merged into the ``Tags`` of both sides).
+    stack_tags: ClassVar[bool] = False
 
     def needs_replacement(self, old: Doc, new: Doc) -> bool:
         if self.replace_always:

@@ -63,6 +63,7 @@ def _settings(props: Doc) -> list[Doc]:
 @register
 class Cluster(ResourceHandler):
     type_name = "AWS::ECS::Cluster"
+    stack_tags = True
     attributes = frozenset({"Arn"})
     replace_always = False
     replace_on = frozenset({"ClusterName"})
@@ -233,6 +234,7 @@ class Service(ResourceHandler):
     COMPLETED with runningCount == desiredCount), as CloudFormation waits for it."""
 
     type_name = "AWS::ECS::Service"
+    stack_tags = True
     attributes = frozenset({"Name", "ServiceArn"})
     replace_always = False
     replace_on = SERVICE_REPLACE_ON

@@ -56,6 +56,7 @@ def _text(value: Any) -> str:
 @register
 class LoadBalancer(ResourceHandler):
     type_name = "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    stack_tags = True
     attributes = frozenset(
         {
             "CanonicalHostedZoneID",
@@ -140,6 +141,7 @@ _HEALTH = (
 @register
 class TargetGroup(ResourceHandler):
     type_name = "AWS::ElasticLoadBalancingV2::TargetGroup"
+    stack_tags = True
     attributes = frozenset({"LoadBalancerArns", "TargetGroupArn", "TargetGroupFullName", "TargetGroupName"})
     replace_always = False
     replace_on = frozenset({"Name", "Port", "Protocol", "ProtocolVersion", "TargetType", "VpcId", "IpAddressType"})

@@ -49,6 +49,7 @@ def _inline(props: Doc) -> dict[str, str]:
 @register
 class Role(ResourceHandler):
     type_name = "AWS::IAM::Role"
+    stack_tags = True
     attributes = frozenset({"Arn", "RoleId"})
     replace_always = False
     replace_on = frozenset({"RoleName", "Path"})

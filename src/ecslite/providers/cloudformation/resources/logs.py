@@ -31,6 +31,7 @@ def _group_arn(rc: ResourceContext, name: str) -> str:
 @register
 class LogGroup(ResourceHandler):
     type_name = "AWS::Logs::LogGroup"
+    stack_tags = True
     attributes = frozenset({"Arn"})
     replace_always = False
     replace_on = frozenset({"LogGroupName", "LogGroupClass"})

@@ -84,6 +84,7 @@ def _value(props: Doc) -> str | None:
 @register
 class Secret(ResourceHandler):
     type_name = "AWS::SecretsManager::Secret"
+    stack_tags = True
     attributes = frozenset({"Id"})
     replace_always = False
     replace_on = frozenset({"Name"})

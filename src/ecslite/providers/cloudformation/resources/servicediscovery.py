@@ -50,6 +50,7 @@ class _Namespace(ResourceHandler):
     update_operation: ClassVar[str]
     replace_always = False
     name_property = None  # a namespace's name is the template's; CloudFormation generates none
+    stack_tags = True
 
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
         params = api_params("servicediscovery", self.create_operation, props, exclude=("Tags",))
@@ -113,6 +114,7 @@ class HttpNamespace(_Namespace):
 @register
 class Service(ResourceHandler):
     type_name = "AWS::ServiceDiscovery::Service"
+    stack_tags = True
     attributes = frozenset({"Arn", "Id", "Name"})
     replace_always = False
     replace_on = frozenset({"Name", "NamespaceId", "HealthCheckCustomConfig", "Type"})
