@@ -1,5 +1,5 @@
 """ECR's registry (the OCI Distribution API under /v2/) through plain HTTP, and what ECR's API shows of
-the images pushed through it; docker login/push/pull when a Docker daemon is there."""
+the images pushed through it; skopeo and docker (a private dockerd) as registry clients."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ import httpx
 import pytest
 
 from tests.conftest import REGION, make_client, start_server, stop_server
+from tests.fixtures.aws_cli import run_aws
 from tests.fixtures.capability import missing
+from tests.fixtures.dockerd import DockerDaemon, dockerd  # noqa: F401 - fixture
 from tests.fixtures.oci_push import OCI_INDEX, OCI_MANIFEST, Image, RegistryClient, digest, layer, write_layout
 
 ACCOUNT = "000000000000"
@@ -313,34 +315,55 @@ def test_skopeo_pushes_inspects_and_pulls(ecr: Any, endpoint: str, tmp_path: Pat
     ]
 
 
-def docker_available() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-
-
-@pytest.mark.skipif(not docker_available(), reason="no Docker daemon on this machine")
-def test_docker_login_push_and_pull(ecr: Any, endpoint: str, tmp_path: Path) -> None:
+def test_docker_login_push_and_pull(
+    ecr: Any,
+    endpoint: str,
+    dockerd: DockerDaemon,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    """Docker's own registry client (a private dockerd, tests/fixtures/dockerd.py) logs in with the
+    password the AWS CLI gives, pushes an image built here, and pulls it back after removing it."""
+    # Docker speaks plain HTTP only to insecure registries, and 127.0.0.0/8 is one by default.
+    insecure = dockerd.docker("info", "--format", "{{json .RegistryConfig.InsecureRegistryCIDRs}}")
+    assert "127.0.0.0/8" in json.loads(insecure.stdout), insecure.stdout
     ecr.create_repository(repositoryName="docker-app")
     host = endpoint.removeprefix("http://")
-    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path)}
-    login = subprocess.run(
-        ["docker", "login", "-u", "AWS", "--password-stdin", host],
-        input=password_of(ecr),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    refused = dockerd.docker("login", "-u", "AWS", "--password-stdin", host, input="not-the-password")
+    assert refused.returncode != 0
+    password = run_aws(endpoint, tmp_path, "ecr", "get-login-password", region=REGION).strip()
+    login = dockerd.docker("login", "-u", "AWS", "--password-stdin", host, input=password)
     assert login.returncode == 0, login.stderr
+    # FROM scratch: nothing is pulled from anywhere.
     context = tmp_path / "ctx"
     context.mkdir()
     (context / "hello.txt").write_text("hello\n")
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
+    (context / "Dockerfile").write_text('FROM scratch\nCOPY hello.txt /\nCMD ["/hello.txt"]\n')
     tag = f"{host}/docker-app:v1"
-    for command in (["build", "-t", tag, str(context)], ["push", tag], ["rmi", tag], ["pull", tag]):
-        done = subprocess.run(["docker", *command], capture_output=True, text=True, env=env, timeout=300)
+
+    def image_id() -> str:
+        inspected = dockerd.docker("image", "inspect", "--format", "{{.Id}}", tag)
+        return inspected.stdout.strip() if inspected.returncode == 0 else ""
+
+    for command in (["build", "-t", tag, str(context)], ["push", tag]):
+        done = dockerd.docker(*command, timeout=300)
         assert done.returncode == 0, done.stderr
+    built = image_id()
+    assert built.startswith("sha256:")
+    described = ecr.describe_images(repositoryName="docker-app")["imageDetails"]
+    assert [(d["imageTags"], d["imageManifestMediaType"]) for d in described] == [
+        (["v1"], "application/vnd.docker.distribution.manifest.v2+json")
+    ]
+    pushed = described[0]["imageDigest"]
+    assert f"v1: digest: {pushed} " in done.stdout  # what docker push reports is what ECR stored
+    removed = dockerd.docker("rmi", tag)
+    assert removed.returncode == 0, removed.stderr
+    assert image_id() == ""  # so the pull below must fetch it
+    pulled = dockerd.docker("pull", tag, timeout=300)
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"Digest: {pushed}" in pulled.stdout
+    assert image_id() == built  # the same config, hence the same image
+    repo_digests = dockerd.docker("image", "inspect", "--format", "{{json .RepoDigests}}", tag)
+    assert json.loads(repo_digests.stdout) == [f"{host}/docker-app@{pushed}"]
     assert ecr.list_images(repositoryName="docker-app")["imageIds"][0]["imageTag"] == "v1"
 
 

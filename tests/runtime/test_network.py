@@ -32,6 +32,7 @@ from ecslite.runtime.process.nat import METADATA_ADDRESS
 from ecslite.runtime.process.network import HostNetwork, veth_name
 from ecslite.runtime.process.sandbox_files import SandboxNetwork
 from tests.conftest import make_client
+from tests.fixtures.capability import missing
 from tests.fixtures.ports import free_port
 from tests.runtime.conftest import assert_no_leaks, require_process_runtime, wait_for, worker_vpc
 
@@ -581,7 +582,7 @@ def _no_stray_children() -> Iterator[None]:
 def test_outbound_traffic_leaves_with_the_hosts_address(net_settings: Settings, worker_number: int) -> None:
     """NAT (nftables masquerade): a task reaches a network beyond the host as the host, like behind a NAT gateway."""
     if shutil.which("nft") is None:
-        pytest.skip("nft (Debian package nftables) is not installed: no outbound NAT to test")
+        missing("nft (Debian package nftables) is not installed: no outbound NAT to test (./dev test installs it)")
     outside, host_side = f"{net_settings.bridge}x-out", f"ox{worker_number}{os.getpid() % 10000}"
     prefix = f"198.18.{worker_number}"
 

@@ -31,6 +31,7 @@ from ecslite.runtime.process.shim_client import (
     read_started,
     shim_alive,
 )
+from tests.fixtures.capability import missing
 from tests.runtime.conftest import require_process_runtime, wait_for
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -547,7 +548,7 @@ def test_containers_over_one_root_write_to_layers_of_their_own(shim: Shim, tmp_p
 
 def test_the_shim_is_built_once_per_source_into_the_cache(tmp_path: Path) -> None:
     if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
+        missing("gcc is not installed (./dev test installs it)")
     built = ensure_shim(tmp_path)
     assert built.name == f"ecslite-shim-{source_digest()}"
     assert subprocess.run([str(built), "version"], capture_output=True, text=True, check=True).stdout == "1\n"
