@@ -182,7 +182,7 @@ class Server:
                 Route("/_ecslite/tasks/{task_id}/containers/{name}/output", self._container_output, methods=["GET"]),
                 *self.events.routes(),
                 *schedule_routes(self.db, self.clock),
-                *stack_routes(self.db, self.clock),
+                *stack_routes(self.db, self.clock, self.output_path),
                 loki_push_route(self.telemetry.pipeline, self.clock),
                 *query_routes(self.telemetry.store, self.clock),
                 *self.ui.routes(),

@@ -26,8 +26,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def stack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     server = start_server(tmp_path_factory.mktemp("stacks"), *SERVER_ARGS)
-    # The good stack's service takes about 40 s to be stable: started now, it runs during the other tests.
-    create_stack(make_client("cloudformation", server.endpoint), make_client("ec2", server.endpoint), "good")
+    # Made at once for every test of the module (each test may run on its own worker, with its own
+    # server): the good stack's service takes about 40 s to be stable.
+    cfn, ec2 = make_client("cloudformation", server.endpoint), make_client("ec2", server.endpoint)
+    create_stack(cfn, ec2, "good")
+    create_stack(cfn, ec2, "bad", exit_code=3)
     yield server
     stop_server(server)
 
@@ -44,17 +47,17 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_watch_follows_a_failing_create_and_shows_why(endpoint: str, env: dict[str, str]) -> None:
     cfn, ec2 = make_client("cloudformation", endpoint), make_client("ec2", endpoint)
-    create_stack(cfn, ec2, "bad", exit_code=3)
-    follower = Follower(endpoint, env, "stacks", "bad", "--watch")
+    create_stack(cfn, ec2, "watched", exit_code=3)
+    follower = Follower(endpoint, env, "stacks", "watched", "--watch")
     try:
         follower.until(lambda lines: any("CREATE_IN_PROGRESS" in line for line in lines))
         # Seen while the stack was still being made: the command follows it, it did not wait for the end.
-        assert cfn.describe_stacks(StackName="bad")["Stacks"][0]["StackStatus"].endswith("_IN_PROGRESS")
+        assert cfn.describe_stacks(StackName="watched")["Stacks"][0]["StackStatus"].endswith("_IN_PROGRESS")
         lines = follower.until(lambda seen: any("ended ROLLBACK_COMPLETE" in line for line in seen), timeout=120)
         assert follower.process.wait(timeout=30) == 1
     finally:
         follower.stop()
-    assert lines[0].startswith("stack bad  CREATE_IN_PROGRESS")
+    assert lines[0].startswith("stack watched  CREATE_IN_PROGRESS")
     events = [line for line in lines[1:] if re.match(r"^\d\d:\d\d:\d\d  ", line)]
     statuses = [line.split("  ")[3] for line in events]
     # Oldest first, each event once, from the stack's start to its rollback's end.
@@ -86,7 +89,12 @@ def test_failed_stack_list_and_detail(endpoint: str, env: dict[str, str]) -> Non
         r"task (\w{32}) stopped \S+ ago: EssentialContainerExited: Essential container in task exited", text
     )
     assert tasks
-    assert f"app exit 3  logs: ecslite logs {tasks[0]} --cluster bad-cluster -c app" in text
+    # The rollback deleted the log group: the container's last output comes from the runtime's copy.
+    assert (
+        "    app exit 3  log group /stacks/bad was deleted with the stack; its last output:\n"
+        "      | starting app\n"
+        "      | Error: DATABASE_URL is not set\n"
+    ) in text
     resources = {row[0]: row for row in table_rows(text.split("\n\n")[1])[1:]}
     assert set(resources) == {"Cluster", "Logs", "ExecutionRole", "TaskDef", "Service"}
     assert resources["Cluster"][1:] == ["AWS::ECS::Cluster", "bad-cluster", "DELETE_COMPLETE"]
@@ -113,6 +121,11 @@ def test_failed_stack_list_and_detail(endpoint: str, env: dict[str, str]) -> Non
     assert container["exitCode"] == 3
     assert container["logs"]["group"] == "/stacks/bad"
     assert container["logs"]["stream"] == f"app/app/{task['taskId']}"
+    assert container["logs"]["groupDeleted"] is True
+    assert [(r["source"], r["message"]) for r in container["lastOutput"]] == [
+        ("stdout", "starting app"),
+        ("stderr", "Error: DATABASE_URL is not set"),
+    ]
     assert task["href"] == f"/ui/task?id={task['taskId']}"
 
 
@@ -135,8 +148,14 @@ def test_watch_of_a_stack_that_succeeds_exits_0(endpoint: str, env: dict[str, st
     assert resources["TaskDef"]["href"] is None
     assert detail["failures"] == []
     listed = run_json(endpoint, env, "stacks")
-    assert [s["stackName"] for s in listed] == ["bad", "good"]  # newest first
-    assert (listed[0]["failed"], listed[1]["status"], listed[1]["failed"]) == (True, "CREATE_COMPLETE", False)
+    names = [s["stackName"] for s in listed]
+    assert names.index("bad") < names.index("good")  # newest first
+    by_name = {s["stackName"]: s for s in listed}
+    assert (by_name["good"]["status"], by_name["good"]["failed"], by_name["bad"]["failed"]) == (
+        "CREATE_COMPLETE",
+        False,
+        True,
+    )
 
 
 def test_errors(endpoint: str, env: dict[str, str]) -> None:

@@ -2,7 +2,8 @@
 ``ecslite stacks NAME`` one stack's resources and events (newest first, failures in red) and, for a
 resource that failed, what ecslite knows beyond CloudFormation's reason: for an ECS service, its
 rollout's reason, its last failed tasks with their stopped reason, each failing container's exit
-code and the command that prints its logs. ``--watch`` (``-f``) prints the stack's events as they
+code, its last lines of output (kept by the runtime: a rolled-back create deletes the stack's log
+group) and the command that prints its logs. ``--watch`` (``-f``) prints the stack's events as they
 come, oldest first, until the stack reaches a final status (as ``aws cloudformation deploy``
 waits), then the outcome; it exits 1 when the stack ended failed or rolled back, so scripts can
 wait on it.
@@ -119,8 +120,16 @@ def failure_lines(failure: dict[str, Any], now: float) -> list[Text]:
                 line.append(f" exit {container['exitCode']}", style="red")
             if container.get("reason"):
                 line.append(f" {container['reason']}", style="red")
-            line.append(f"  logs: ecslite logs {task['taskId']} --cluster {task['cluster']} -c {container['name']}")
+            logs = container.get("logs") or {}
+            if logs.get("groupDeleted"):
+                line.append(f"  log group {logs['group']} was deleted with the stack; its last output:", style="dim")
+            else:
+                line.append(f"  logs: ecslite logs {task['taskId']} --cluster {task['cluster']} -c {container['name']}")
             lines.append(line)
+            for record in container.get("lastOutput") or []:
+                out = Text("      | ", style="dim")
+                out.append(str(record["message"]), style="red" if record.get("source") == "stderr" else "")
+                lines.append(out)
     events = service.get("events") or []
     if events:
         lines.append(Text("  service events:", style="dim"))
@@ -132,14 +141,14 @@ def failure_lines(failure: dict[str, Any], now: float) -> list[Text]:
     return lines
 
 
-def render_header(console: Console, detail: dict[str, Any]) -> None:
+def render_header(console: Console, detail: dict[str, Any], *, reason: bool = True) -> None:
     stack = detail["stack"]
     line = Text()
     line.append(f"stack {stack['stackName']}  ", style="bold")
     line.append(styled(stack["status"]))
     line.append(f"  {stack['region']} · {stack['account']}", style="dim")
     console.print(line)
-    if stack.get("reason"):
+    if reason and stack.get("reason"):
         console.print(Text(stack["reason"], style="red" if stack.get("failed") else ""))
 
 
@@ -194,7 +203,7 @@ def watch(client: Client, detail: dict[str, Any], json_output: bool) -> dict[str
     console = Console(highlight=False, soft_wrap=True)
     stack_id = detail["stack"]["stackId"]
     if not json_output:
-        render_header(console, detail)
+        render_header(console, detail, reason=False)  # the events that follow carry it
     seen: set[str] = set()
     while True:
         for event in reversed(detail["events"]):

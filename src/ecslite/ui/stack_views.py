@@ -9,7 +9,7 @@ and the UI's stacks and stack pages.
   events newest first, and ``failures``: the resources that failed in the stack's latest operation
   with their reason and, for an ``AWS::ECS::Service``, what ECS knows of why (the service's recent
   events, its rollout's reason, its last failed tasks with their stopped reason, the exit code and
-  reason of each failing container and where its logs are).
+  reason of each failing container, where its logs are and its last lines of output).
 
 A route of ecslite's own rather than CloudFormation's API: the failure detail joins the stack's
 records with the ECS service's events and stopped tasks (a failed create leaves no physical id in
@@ -17,11 +17,18 @@ the stack, and the service is found by its name), which no CloudFormation call g
 request serves a page or a ``--watch`` poll. The service part is the service page's own view
 (:func:`ecslite.ui.ecs_views.service_detail`, :func:`~ecslite.ui.ecs_views.task_detail`).
 
+A failing container's last lines (``lastOutput``) come from the runtime's copy of its output (the
+file the awslogs feed reads), read on a worker thread: a create that rolls back deletes the stack's
+log group, and with it the only record CloudFormation's console would point to.
+
 Reads only.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ecslite.clock import Clock
+from ecslite.model.awslogs import parse_sourced_records
 from ecslite.providers.cloudformation import views
 from ecslite.store import stacks as stack_store
 from ecslite.store.db import Database, loads
@@ -42,6 +50,9 @@ STACK_TYPE = "AWS::CloudFormation::Stack"
 OPERATION_STARTS = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS")
 FAILED_TASKS_SHOWN = 3
 SERVICE_EVENTS_SHOWN = 5
+OUTPUT_LINES = 10
+OUTPUT_TAIL_BYTES = 16 * 1024
+OutputPath = Callable[[str, str], Path]
 
 
 def is_final(status: str) -> bool:
@@ -174,6 +185,18 @@ def detail(db: Database, name_or_id: str, *, account: str | None = None, region:
             props = resource.get("_props") or _event_props(events, event["LogicalResourceId"])
             failure["service"] = service_failure(db, account, region, doc, props, event)
         failures.append(failure)
+    # A log group the stack deleted (a rolled-back create's) took the failing containers' logs along.
+    gone = {
+        r.get("PhysicalResourceId")
+        for r in resources
+        if r.get("ResourceType") == "AWS::Logs::LogGroup" and r.get("ResourceStatus") == "DELETE_COMPLETE"
+    }
+    for failure in failures:
+        for task in (failure.get("service") or {}).get("stoppedTasks") or ():
+            for container in task["containers"]:
+                logs = container.get("logs") or {}
+                if logs.get("kind") == "awslogs":
+                    logs["groupDeleted"] = logs.get("group") in gone
     shown = views.stack(doc)
     return {
         "stack": {**summary(db, account, region, doc), "parameters": shown.get("Parameters") or []},
@@ -291,7 +314,36 @@ def _failed_task(db: Database, brief: Doc) -> Doc:
     }
 
 
-def routes(db: Database, clock: Clock) -> list[Route]:
+def output_tail(path: Path, lines: int = OUTPUT_LINES) -> list[dict[str, Any]]:
+    """The last ``lines`` records of a container's output file (``{timestamp, source, message}``)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            start = max(0, size - OUTPUT_TAIL_BYTES)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return []
+    if start:
+        data = data[data.find(b"\n") + 1 :]  # the first record read may be cut
+    records, _used = parse_sourced_records(data)
+    return [{"timestamp": ts, "source": source, "message": line} for ts, source, line in records[-lines:]]
+
+
+async def add_output(found: Doc, output_path: OutputPath | None) -> None:
+    """Each failing container's last lines of output, where the runtime keeps it."""
+    containers = [
+        (task["taskId"], container)
+        for failure in found["failures"]
+        for task in ((failure.get("service") or {}).get("stoppedTasks") or ())
+        for container in task["containers"]
+    ]
+    for task_id, container in containers:
+        path = output_path(task_id, container["name"]) if output_path else None
+        container["lastOutput"] = await asyncio.to_thread(output_tail, path) if path else []
+
+
+def routes(db: Database, clock: Clock, output_path: OutputPath | None = None) -> list[Route]:
     async def listing(request: Request) -> Response:
         params = request.query_params
         found = stacks(
@@ -310,6 +362,7 @@ def routes(db: Database, clock: Clock) -> list[Route]:
         found = detail(db, name, account=params.get("account") or None, region=params.get("region") or None)
         if found is None:
             return JSONResponse({"message": f"Stack with id {name} does not exist"}, 404)
+        await add_output(found, output_path)
         return JSONResponse({"now": clock.now(), **found})
 
     return [

@@ -14,6 +14,8 @@ const PAGES = [
   [/^\/ui\/map\/?$/, "map", () => import("./pages/map.js")],
   [/^\/ui\/load-balancers\/?$/, "elb", () => import("./pages/load-balancers.js")],
   [/^\/ui\/target-group\/?$/, "elb", () => import("./pages/target-group.js")],
+  [/^\/ui\/stacks\/?$/, "stacks", () => import("./pages/stacks.js")],
+  [/^\/ui\/stack\/?$/, "stacks", () => import("./pages/stack.js")],
   [/^\/ui\/traces\/?$/, "traces", () => import("./pages/traces.js")],
   [/^\/ui\/traces\/([^/]+)$/, "traces", () => import("./pages/trace.js")],
   [/^\/ui\/logs\/?$/, "logs", () => import("./pages/logs.js")],
@@ -147,7 +149,7 @@ function themeLabel() {
 
 // -- keys ------------------------------------------------------------------------------------------
 
-const GO = { o: "/ui", m: "/ui/map", b: "/ui/load-balancers", t: "/ui/traces", l: "/ui/logs", x: "/ui/metrics" };
+const GO = { o: "/ui", m: "/ui/map", b: "/ui/load-balancers", s: "/ui/stacks", t: "/ui/traces", l: "/ui/logs", x: "/ui/metrics" };
 let prefix = null;
 
 function showHelp() {
@@ -165,6 +167,7 @@ function showHelp() {
         row(["g", "o"], "Overview"),
         row(["g", "m"], "Service map"),
         row(["g", "b"], "Load balancers"),
+        row(["g", "s"], "Stacks"),
         row(["g", "t"], "Traces"),
         row(["g", "l"], "Logs"),
         row(["g", "x"], "Metrics"),
