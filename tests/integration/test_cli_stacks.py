@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import RunningServer, make_client, start_server, stop_server
 from tests.fixtures.stacks import SERVER_ARGS, create_stack, wait_final
-from tests.integration.test_cli_operator_helpers import Follower, cli_env, run_cli, run_json, table_rows
+from tests.integration.test_cli_operator_helpers import Follower, cli_env, json_lines, run_cli, run_json, table_rows
 
 BREAKER = "Error occurred during operation 'ECS Deployment Circuit Breaker was triggered'."
 RED = "\x1b[31m"
@@ -127,6 +127,13 @@ def test_failed_stack_list_and_detail(endpoint: str, env: dict[str, str]) -> Non
         ("stderr", "Error: DATABASE_URL is not set"),
     ]
     assert task["href"] == f"/ui/task?id={task['taskId']}"
+
+    # --watch of a stack already final: every event oldest first as JSON lines, then the detail; exit 1.
+    watched = run_cli(endpoint, env, "stacks", "bad", "--watch", "--json")
+    assert watched.returncode == 1, watched.stderr
+    *lines, last = json_lines(watched.stdout)
+    assert [e["eventId"] for e in lines] == [e["eventId"] for e in reversed(detail["events"])]
+    assert (last["stack"]["status"], last["failures"][0]["logicalId"]) == ("ROLLBACK_COMPLETE", "Service")
 
 
 def test_watch_of_a_stack_that_succeeds_exits_0(endpoint: str, env: dict[str, str]) -> None:
