@@ -80,6 +80,13 @@ def test_failed_stack_shows_why_and_stable_stack_links_to_its_resources(page: An
     expect(app.locator('[data-last-output="app"]')).to_have_text("starting app\nError: DATABASE_URL is not set\n")
     expect(app.locator(".stack-output .stack-failure")).to_have_text("Error: DATABASE_URL is not set\n")
 
+    # The failed service's own page (deleted by the rollback, still shown) has the same stopped tasks.
+    task_id = tasks.first.get_attribute("data-failed-task")
+    failure.get_by_role("link", name="bad-cluster/bad-Service-", exact=False).click()
+    expect(page.locator(".head h1")).to_contain_text("bad-Service-")
+    expect(page.locator(".head h1")).to_contain_text("inactive")
+    expect(page.locator(f'a[href="/ui/task?id={task_id}"]').first).to_be_visible()
+
     # The stack that succeeds: its status turns CREATE_COMPLETE live, its resources link to their pages.
     page.goto(f"{ui_server.endpoint}/ui/stacks")
     page.get_by_role("link", name="good", exact=True).click()
