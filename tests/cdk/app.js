@@ -1,6 +1,6 @@
 // The CDK app tests/integration/test_cdk.py deploys to ecslite: a Fargate service in the default VPC
-// (its ids come as context: vpcId, subnetIds, azs), a log group, and a GREETING variable from context
-// so that a second deploy makes a new task definition revision.
+// (found by Vpc.fromLookup, which needs the stack's account and region), a log group, and a GREETING
+// variable from context so that a second deploy makes a new task definition revision.
 "use strict";
 const cdk = require("aws-cdk-lib");
 const ec2 = require("aws-cdk-lib/aws-ec2");
@@ -8,14 +8,12 @@ const ecs = require("aws-cdk-lib/aws-ecs");
 const logs = require("aws-cdk-lib/aws-logs");
 
 const app = new cdk.App();
-const stack = new cdk.Stack(app, app.node.tryGetContext("stackName") || "EcsliteCdk");
+const stack = new cdk.Stack(app, app.node.tryGetContext("stackName") || "EcsliteCdk", {
+  env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+});
 const context = (name) => String(app.node.getContext(name));
 
-const vpc = ec2.Vpc.fromVpcAttributes(stack, "DefaultVpc", {
-  vpcId: context("vpcId"),
-  availabilityZones: context("azs").split(","),
-  publicSubnetIds: context("subnetIds").split(","),
-});
+const vpc = ec2.Vpc.fromLookup(stack, "DefaultVpc", { isDefault: true });
 const cluster = new ecs.Cluster(stack, "Cluster", { vpc });
 const logGroup = new logs.LogGroup(stack, "Logs", {
   retention: logs.RetentionDays.ONE_WEEK,

@@ -1,9 +1,10 @@
 """The AWS CDK CLI against ecslite: ``cdk bootstrap`` (the CDK's own bootstrap template: staging
 bucket, container assets repository, roles, version parameter), then ``cdk deploy`` of tests/cdk/app.js
-(an ECS cluster in the default VPC, a Fargate task definition with a registry image, a service and a
-log group; the template goes through the staging bucket, the deploy through a change set after
-AssumeRole of the bootstrap's deploy role and the BootstrapVersion rule), a second deploy with a new
-environment variable (a new task definition revision, the service's task replaced) and ``cdk destroy``.
+(an ECS cluster in the default VPC found by ``Vpc.fromLookup``, a Fargate task definition with a
+registry image, a service and a log group; the template goes through the staging bucket, the deploy
+through a change set after AssumeRole of the bootstrap's deploy role and the BootstrapVersion
+rule), a second deploy with a new environment variable (a new task definition revision, the service's
+task replaced) and ``cdk destroy``.
 
 The CLI and construct library are installed by ``./dev test`` into .cache/cdk (pinned in
 tests/cdk/package-lock.json); without them the test skips (fails in CI). The fake runtime runs the tasks.
@@ -95,7 +96,7 @@ def test_bootstrap_deploy_update_and_destroy(endpoint: str, tmp_path: Path) -> N
     cfn, logs, s3, ssm, ecr = (make_client(name, endpoint) for name in ("cloudformation", "logs", "s3", "ssm", "ecr"))
     account = sts.get_caller_identity()["Account"]
 
-    # Outside the app's directory: bootstrap would synthesize the app, which needs its context.
+    # Outside the app's directory: bootstrap would synthesize the app, which needs its greeting.
     out = cdk("bootstrap", f"aws://{account}/{REGION}", in_app=False)
     assert "bootstrapped" in out
     [toolkit] = cfn.describe_stacks(StackName="CDKToolkit")["Stacks"]
@@ -118,11 +119,6 @@ def test_bootstrap_deploy_update_and_destroy(endpoint: str, tmp_path: Path) -> N
 
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
-    context = [
-        *("-c", f"vpcId={vpc}"),
-        *("-c", f"subnetIds={','.join(s['SubnetId'] for s in subnets)}"),
-        *("-c", f"azs={','.join(s['AvailabilityZone'] for s in subnets)}"),
-    ]
 
     def deploy(greeting: str) -> dict[str, str]:
         outputs_file = tmp_path / f"outputs-{greeting}.json"
@@ -132,7 +128,6 @@ def test_bootstrap_deploy_update_and_destroy(endpoint: str, tmp_path: Path) -> N
             "never",
             "--outputs-file",
             str(outputs_file),
-            *context,
             "-c",
             f"greeting={greeting}",
         )
@@ -162,6 +157,12 @@ def test_bootstrap_deploy_update_and_destroy(endpoint: str, tmp_path: Path) -> N
     task = running_task(cluster, service_name)
     assert greeting_of(task["taskDefinitionArn"]) == "hello"
     assert task["launchType"] == "FARGATE"
+    # Vpc.fromLookup found the default VPC's subnets, public through its route table's internet gateway.
+    [service] = ecs.describe_services(cluster=cluster, services=[service_name])["services"]
+    awsvpc = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(awsvpc["subnets"]) == sorted(s["SubnetId"] for s in subnets)
+    assert awsvpc["assignPublicIp"] == "ENABLED"
+    assert json.loads((cdk.app / "cdk.context.json").read_text())
     # The template went through the staging bucket, as the CDK publishes it.
     assert any(o["Key"].endswith(".json") for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
     [group] = [g for g in logs.describe_log_groups()["logGroups"] if g["logGroupName"].startswith(f"{STACK}-Logs")]
@@ -178,7 +179,7 @@ def test_bootstrap_deploy_update_and_destroy(endpoint: str, tmp_path: Path) -> N
     assert first_revision["status"] != "ACTIVE"
 
     stack_id = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]
-    cdk("destroy", "--force", *context, "-c", "greeting=bonjour")
+    cdk("destroy", "--force", "-c", "greeting=bonjour")
     with pytest.raises(ClientError, match=f"Stack with id {STACK} does not exist"):
         cfn.describe_stacks(StackName=STACK)
     assert cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
