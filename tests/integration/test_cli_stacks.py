@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningServer, make_client, start_server, stop_server
-from tests.fixtures.stacks import SERVER_ARGS, create_stack, wait_final
+from tests.fixtures.stacks import SERVER_ARGS, TEMPLATE, create_stack, wait_final
 from tests.integration.test_cli_operator_helpers import Follower, cli_env, json_lines, run_cli, run_json, table_rows
 
 BREAKER = "Error occurred during operation 'ECS Deployment Circuit Breaker was triggered'."
@@ -174,3 +174,38 @@ def test_errors(endpoint: str, env: dict[str, str]) -> None:
     assert no_name.stderr == "--watch follows one stack: give its name.\n"
     elsewhere = run_cli(endpoint, env, "stacks", "--region", "eu-west-1")
     assert (elsewhere.returncode, elsewhere.stdout) == (0, "No stacks.\n")
+
+
+def test_failed_update_points_to_the_logs_of_the_failing_tasks(endpoint: str, env: dict[str, str]) -> None:
+    """An update whose new revision trips the breaker rolls back; the service (still there, on its
+    first revision) shows the new revision's failed tasks, and the printed logs command prints them."""
+    cfn, ec2 = make_client("cloudformation", endpoint), make_client("ec2", endpoint)
+    create_stack(cfn, ec2, "updated")
+    assert wait_final(cfn, "updated") == "CREATE_COMPLETE"
+    parameters = [
+        {"ParameterKey": "Subnets", "UsePreviousValue": True},
+        {"ParameterKey": "ExitCode", "ParameterValue": "4"},
+    ]
+    cfn.update_stack(StackName="updated", TemplateBody=TEMPLATE, Parameters=parameters, Capabilities=["CAPABILITY_IAM"])
+    assert wait_final(cfn, "updated") == "UPDATE_ROLLBACK_COMPLETE"
+
+    shown = run_cli(endpoint, env, "stacks", "updated")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert f"Service (AWS::ECS::Service) UPDATE_FAILED: {BREAKER}" in text
+    # The failed deployment is gone from the service after the breaker's rollback; its record says why.
+    assert re.search(
+        r"  service updated-cluster/updated-Service-\w+: ECS deployment circuit breaker triggered: 3 of 3 tasks "
+        r"failed; ECS deployment circuit breaker: rolling back to deploymentId ecs-svc/\d+\.\n",
+        text,
+    ), text
+    commands = re.findall(r"    app exit 4  logs: (ecslite logs \w{32} --cluster updated-cluster -c app)\n", text)
+    assert commands, text
+    assert "      | Error: DATABASE_URL is not set\n" in text
+    logs = run_cli(endpoint, env, *commands[0].split()[1:])
+    assert logs.returncode == 0, logs.stderr
+    assert "Error: DATABASE_URL is not set" in logs.stdout
+    # Only the latest operation's failure; the create before it had none.
+    detail = run_json(endpoint, env, "stacks", "updated")
+    assert [f["status"] for f in detail["failures"]] == ["UPDATE_FAILED"]
+    assert detail["failures"][0]["service"]["status"] == "ACTIVE"

@@ -272,6 +272,9 @@ def service_failure(db: Database, account: str, region: str, stack: Doc, props: 
     failing = [t for t in stopped if ecs_views.is_failing(t)] or stopped
     deployments = service.get("deployments") or []
     reasons = [d.get("rolloutStateReason") for d in deployments if d.get("rolloutState") == "FAILED"]
+    # After the breaker's rollback the failed deployment is gone from the service: its service
+    # deployment (DescribeServiceDeployments, newest first) keeps why it ended.
+    reasons += [_ended_why(d) for d in found["serviceDeployments"]]
     return {
         "serviceArn": service["serviceArn"],
         "serviceName": service["serviceName"],
@@ -285,6 +288,21 @@ def service_failure(db: Database, account: str, region: str, stack: Doc, props: 
         ],
         "stoppedTasks": [_failed_task(db, t) for t in failing[:FAILED_TASKS_SHOWN]],
     }
+
+
+def _ended_why(record: Doc) -> str | None:
+    """Why a service deployment did not succeed, in one line (None when it did, or runs)."""
+    breaker = record.get("deploymentCircuitBreaker") or {}
+    if breaker.get("status") == "TRIGGERED":
+        text = (
+            f"ECS deployment circuit breaker triggered: {breaker.get('failureCount')} of "
+            f"{breaker.get('threshold')} tasks failed"
+        )
+        rollback = (record.get("rollback") or {}).get("reason")
+        return f"{text}; {rollback}" if rollback else f"{text}."
+    if record.get("status") in ("SUCCESSFUL", "IN_PROGRESS", "PENDING", "ROLLBACK_REQUESTED"):
+        return None
+    return str(record["statusReason"]) if record.get("statusReason") else None
 
 
 def _failed_task(db: Database, brief: Doc) -> Doc:
