@@ -47,7 +47,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_watch_follows_a_failing_create_and_shows_why(endpoint: str, env: dict[str, str]) -> None:
     cfn, ec2 = make_client("cloudformation", endpoint), make_client("ec2", endpoint)
-    create_stack(cfn, ec2, "watched", exit_code=3)
+    stack_id = create_stack(cfn, ec2, "watched", exit_code=3)
     follower = Follower(endpoint, env, "stacks", "watched", "--watch")
     try:
         follower.until(lambda lines: any("CREATE_IN_PROGRESS" in line for line in lines))
@@ -65,6 +65,13 @@ def test_watch_follows_a_failing_create_and_shows_why(endpoint: str, env: dict[s
     assert len(events) == len(set(events))
     [failed] = [line for line in events if "CREATE_FAILED" in line]
     assert "Service  AWS::ECS::Service  CREATE_FAILED" in failed and BREAKER in failed
+
+    # Deleted, it leaves the list; --deleted shows it again.
+    cfn.delete_stack(StackName="watched")
+    assert wait_final(cfn, stack_id) == "DELETE_COMPLETE"
+    assert "watched" not in [s["stackName"] for s in run_json(endpoint, env, "stacks")]
+    [deleted] = [s for s in run_json(endpoint, env, "stacks", "--deleted") if s["stackName"] == "watched"]
+    assert (deleted["status"], deleted["failed"]) == ("DELETE_COMPLETE", False)
 
 
 def test_failed_stack_list_and_detail(endpoint: str, env: dict[str, str]) -> None:
