@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def stack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     server = start_server(tmp_path_factory.mktemp("stacks"), *SERVER_ARGS)
     # Made at once for every test of the module (each test may run on its own worker, with its own
-    # server): the good stack's service takes about 40 s to be stable.
+    # server), so the good stack's service becomes stable while the first tests run.
     cfn, ec2 = make_client("cloudformation", server.endpoint), make_client("ec2", server.endpoint)
     create_stack(cfn, ec2, "good")
     create_stack(cfn, ec2, "bad", exit_code=3)
@@ -161,6 +161,7 @@ def test_watch_of_a_stack_that_succeeds_exits_0(endpoint: str, env: dict[str, st
     assert resources["Cluster"]["href"].startswith("/ui/cluster?arn=arn%3Aaws%3Aecs%3A")
     assert resources["TaskDef"]["href"] is None
     assert detail["failures"] == []
+    assert wait_final(make_client("cloudformation", endpoint), "bad") == "ROLLBACK_COMPLETE"
     listed = run_json(endpoint, env, "stacks")
     names = [s["stackName"] for s in listed]
     assert names.index("bad") < names.index("good")  # newest first

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BREAKER = "Error occurred during operation 'ECS Deployment Circuit Breaker was triggered'."
 ERR_LIGHT = "rgb(196, 37, 47)"  # --err of the light theme
-STABLE_MS = 120_000  # a new service is stable after about 40 s
+STABLE_MS = 120_000  # a new service is stable after its task's first health check
 
 
 @pytest.fixture(scope="module")
