@@ -17,7 +17,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.netcommon import pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import pairs, remove, tag_changes, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 _OWN = ("Tags", "CertificateTransparencyLoggingPreference")

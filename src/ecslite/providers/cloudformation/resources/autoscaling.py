@@ -20,7 +20,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.core import changed, remove, tag_pairs
+from ecslite.providers.cloudformation.resources.common import changed, merged_tags, remove
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 _GONE = ("ObjectNotFoundException",)
@@ -67,7 +67,7 @@ class ScalableTarget(ResourceHandler):
             "application-autoscaling", "RegisterScalableTarget", props, exclude=("ScheduledActions", "Tags")
         )
         if first:
-            tags = tag_pairs(rc, props, reserved=False)
+            tags = merged_tags(rc, props, reserved=False)
             if tags:
                 params["Tags"] = tags
         await rc.call("application-autoscaling", "RegisterScalableTarget", params)

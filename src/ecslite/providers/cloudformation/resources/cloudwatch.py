@@ -7,7 +7,7 @@ definition (it replaces the alarm's settings, as on AWS); tags through TagResour
 from __future__ import annotations
 
 from ecslite.providers.cloudformation.resources.base import Doc, Physical, ResourceContext, ResourceHandler, register
-from ecslite.providers.cloudformation.resources.netcommon import pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import pairs, remove, tag_changes, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 255

@@ -21,14 +21,14 @@ from typing import Any
 
 from ecslite.model.vpc import new_id
 from ecslite.providers.cloudformation.resources.base import Doc, Physical, ResourceContext, ResourceHandler, register
-from ecslite.providers.cloudformation.resources.netcommon import remove, tag_list
+from ecslite.providers.cloudformation.resources.common import remove, tag_list
 
 GONE_GROUP = ("InvalidGroup.NotFound",)
 DEPENDENCY = ("DependencyViolation",)
 
 
 def _specs(rc: ResourceContext, props: Doc, kind: str) -> list[Doc]:
-    tags = tag_list(rc, props, aws_prefix=False)
+    tags = tag_list(rc, props, reserved=False)
     return [{"ResourceType": kind, "Tags": tags}] if tags else []
 
 

@@ -21,8 +21,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.core import as_bool, policy_text
-from ecslite.providers.cloudformation.resources.netcommon import remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import as_bool, policy_text, remove, tag_changes, tag_list
 from ecslite.providers.cloudformation.resources.properties import convert_for
 
 NAME_MAX = 256
@@ -50,7 +49,7 @@ class Repository(ResourceHandler):
             if props.get(prop) is not None:
                 params[member] = convert_for("ecr", "CreateRepository", member, props[prop])
         # ECR refuses aws: keys from callers, CloudFormation's own tags among them.
-        tags = tag_list(rc, props, aws_prefix=False)
+        tags = tag_list(rc, props, reserved=False)
         if tags:
             params["tags"] = tags
         found = await rc.call("ecr", "CreateRepository", params)

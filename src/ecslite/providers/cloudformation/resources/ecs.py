@@ -27,7 +27,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.core import changed, pairs, remove, tag_changes, tag_pairs
+from ecslite.providers.cloudformation.resources.common import changed, merged_tags, pairs, remove, tag_changes
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 255
@@ -38,12 +38,12 @@ _CLUSTER_BUSY = ("ClusterContainsServicesException", "ClusterContainsTasksExcept
 
 def ecs_tags(rc: ResourceContext, props: Doc) -> list[Doc]:
     """The stack's and the template's tags as ECS takes them (``aws:`` keys left out)."""
-    return pairs(tag_pairs(rc, props, reserved=False), "key", "value")
+    return pairs(merged_tags(rc, props, reserved=False), "key", "value")
 
 
 async def put_tags(rc: ResourceContext, arn: str, old: Doc, new: Doc) -> None:
     """Brings an ECS resource's tags from the template's old ``Tags`` to its new ones."""
-    put, drop = tag_changes(old, new)
+    put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
     put = {k: v for k, v in put.items() if not k.lower().startswith("aws:")}
     if put:
         await rc.call("ecs", "TagResource", {"resourceArn": arn, "tags": pairs(put, "key", "value")})

@@ -21,7 +21,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.netcommon import changed, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import changed, remove, tag_changes, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 32  # load balancer and target group names

@@ -20,7 +20,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.netcommon import remove, tag_list
+from ecslite.providers.cloudformation.resources.common import remove, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 64

@@ -28,12 +28,12 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.core import (
+from ecslite.providers.cloudformation.resources.common import (
+    merged_tags,
     pairs,
     policy_text,
     remove,
     tag_changes,
-    tag_pairs,
 )
 
 ROLE_NAME_MAX = 64
@@ -67,7 +67,7 @@ class Role(ResourceHandler):
                 params[key] = str(props[key])
         if props.get("MaxSessionDuration") is not None:
             params["MaxSessionDuration"] = _int(props["MaxSessionDuration"], "MaxSessionDuration")
-        tags = tag_pairs(rc, props, reserved=False)
+        tags = merged_tags(rc, props, reserved=False)
         if tags:
             params["Tags"] = pairs(tags)
         role = (await rc.call("iam", "CreateRole", params))["Role"]
@@ -107,7 +107,7 @@ class Role(ResourceHandler):
             await rc.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
         for arn in [a for a in attached if a not in wanted]:
             await remove(rc, "iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn}, gone=_GONE)
-        put, drop = tag_changes(old, new)
+        put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
         put = {k: v for k, v in put.items() if not k.lower().startswith("aws:")}
         if put:
             await rc.call("iam", "TagRole", {"RoleName": name, "Tags": pairs(put)})

@@ -16,7 +16,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.core import as_bool, remove, tag_changes, tag_pairs
+from ecslite.providers.cloudformation.resources.common import as_bool, merged_tags, remove, tag_changes
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 GROUP_NAME_MAX = 512
@@ -41,7 +41,7 @@ class LogGroup(ResourceHandler):
         name = str(props.get("LogGroupName") or rc.physical_name(GROUP_NAME_MAX))
         params = api_params("logs", "CreateLogGroup", props, exclude=("LogGroupName", "Tags"))
         params["logGroupName"] = name
-        tags = tag_pairs(rc, props)
+        tags = merged_tags(rc, props)
         if tags:
             params["tags"] = tags
         await rc.call("logs", "CreateLogGroup", params)
@@ -69,7 +69,7 @@ class LogGroup(ResourceHandler):
                 "ecslite cannot change DeletionProtectionEnabled of an existing log group; "
                 "give the group a new name (or none) to replace it"
             )
-        put, drop = tag_changes(old, new)
+        put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
         arn = _group_arn(rc, name)
         if put:
             await rc.call("logs", "TagResource", {"resourceArn": arn, "tags": put})

@@ -24,8 +24,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.core import as_bool, policy_text
-from ecslite.providers.cloudformation.resources.netcommon import changed, remove, tag_list
+from ecslite.providers.cloudformation.resources.common import as_bool, changed, policy_text, remove, tag_list
 from ecslite.providers.cloudformation.resources.properties import convert_for
 
 BUCKET_NAME_MAX = 63

@@ -13,7 +13,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.netcommon import remove
+from ecslite.providers.cloudformation.resources.common import remove
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 64

@@ -23,7 +23,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.netcommon import as_bool, pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import as_bool, pairs, remove, tag_changes, tag_list
 
 NAME_MAX = 512
 DEFAULT_LENGTH = 32

@@ -18,7 +18,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.netcommon import pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import pairs, remove, tag_changes, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 SERVICE_NAME_MAX = 63  # a DNS label

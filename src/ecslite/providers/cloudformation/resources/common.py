@@ -1,9 +1,10 @@
-"""What the network-side handlers (ELBv2, EC2, Cloud Map, SSM, Secrets Manager, CloudWatch,
-EventBridge, Scheduler, ACM) share: taking a resource down idempotently, waiting out dependents that
-are still going away, and tags in the shapes their operations take."""
+"""What the resource handlers share: taking a resource down idempotently (waiting out dependents
+that are still going away), tags in the shapes their operations take, and reading CloudFormation's
+loosely typed property values."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -11,7 +12,8 @@ from ecslite.protocol.errors import AwsError
 from ecslite.providers.cloudformation.resources.base import Doc, ResourceContext
 
 # How long a delete keeps trying while something that depends on the resource is still going away
-# (CloudFormation retries DependencyViolation and ResourceInUse the same way before it gives up).
+# (CloudFormation retries DependencyViolation and ResourceInUse the same way for some minutes before
+# the resource turns DELETE_FAILED).
 BUSY_SECONDS = 300.0
 BUSY_INTERVAL = 2.0
 
@@ -41,13 +43,19 @@ async def remove(
         await rc.clock.sleep(BUSY_INTERVAL)
 
 
-def tag_list(rc: ResourceContext, props: Doc, *, aws_prefix: bool = True) -> list[Doc]:
-    """The stack's tags and the template's ``Tags`` as ``[{"Key", "Value"}]`` (the template's win).
-    ``aws_prefix=False`` leaves out ``aws:`` keys for services that refuse them from callers."""
+def merged_tags(rc: ResourceContext, props: Doc, *, reserved: bool = True) -> dict[str, str]:
+    """The stack's tags then the template's ``Tags`` (the template's win) as a map; ``reserved=False``
+    leaves out ``aws:`` keys for services that refuse them from callers (ECS, IAM, ECR, EC2, Auto
+    Scaling)."""
     merged: dict[str, str] = {}
     for tag in [*rc.tags, *(props.get("Tags") or [])]:
         merged[str(tag["Key"])] = str(tag.get("Value", ""))
-    return [{"Key": k, "Value": v} for k, v in merged.items() if aws_prefix or not k.lower().startswith("aws:")]
+    return {k: v for k, v in merged.items() if reserved or not k.lower().startswith("aws:")}
+
+
+def tag_list(rc: ResourceContext, props: Doc, *, reserved: bool = True) -> list[Doc]:
+    """``merged_tags`` as ``[{"Key", "Value"}]``."""
+    return pairs(merged_tags(rc, props, reserved=reserved))
 
 
 def tag_map(tags: Any) -> dict[str, str]:
@@ -58,14 +66,16 @@ def tag_map(tags: Any) -> dict[str, str]:
 
 
 def tag_changes(old: Any, new: Any) -> tuple[dict[str, str], list[str]]:
-    """Tags to put and keys to take off when a template's ``Tags`` go from ``old`` to ``new``."""
+    """Tags to put and keys to take off when a template's ``Tags`` go from ``old`` to ``new`` (the
+    stack's own tags do not change with an update of one resource)."""
     before, after = tag_map(old), tag_map(new)
     put = {k: v for k, v in after.items() if before.get(k) != v}
     return put, [k for k in before if k not in after]
 
 
-def pairs(tags: Mapping[str, str]) -> list[Doc]:
-    return [{"Key": k, "Value": v} for k, v in tags.items()]
+def pairs(tags: Mapping[str, str], key: str = "Key", value: str = "Value") -> list[Doc]:
+    """A tag map as a list of pairs under the member names a service's model uses."""
+    return [{key: k, value: v} for k, v in tags.items()]
 
 
 def changed(old: Doc, new: Doc, names: Collection[str]) -> bool:
@@ -79,3 +89,8 @@ def as_bool(value: Any, default: bool = False) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return bool(value)
+
+
+def policy_text(document: Any) -> str:
+    """A policy document as IAM takes it: templates usually give a JSON object, sometimes a string."""
+    return document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))
