@@ -246,3 +246,42 @@ def test_a_task_that_failed_to_start_says_why(ecs: Any, endpoint: str, cli_env: 
         assert (result.returncode, result.stdout) == (0, "")
         assert result.stderr.strip() == f"Task {task_id} failed to start: {reason}"
     assert reason.startswith("ResourceInitializationError: failed to validate logger args:")
+
+
+def test_a_deleted_log_group_falls_back_to_the_runtimes_copy(
+    ecs: Any, logs: Any, endpoint: str, cli_env: dict[str, str]
+) -> None:
+    web = app(
+        "web", dockerLabels=fake(output="web {n}\nweb {n}\nweb {n}", output_interval=0.2), logConfiguration=awslogs()
+    )
+    _, task_id = run_task(ecs, web)
+    stream_messages(logs, f"ecs/web/{task_id}", 3)
+    logs.delete_log_group(logGroupName=GROUP)  # as a CloudFormation rollback or `aws logs delete-log-group` does
+    result = ecslite_logs(endpoint, cli_env, task_id, "--no-timestamps")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["web | web 1", "web | web 2", "web | web 3"]
+    assert result.stderr.splitlines() == [
+        f"log group {GROUP} is gone; showing ecslite's own copy of the container's output"
+    ]
+
+
+def test_following_a_task_whose_log_group_was_deleted(
+    ecs: Any, logs: Any, endpoint: str, cli_env: dict[str, str]
+) -> None:
+    web = app(
+        "web",
+        dockerLabels=fake(output="tick {n}", output_interval=0.25, output_repeat=0, run_seconds=3),
+        # Without awslogs-create-group, so the driver does not create the group again on its next lines.
+        logConfiguration=awslogs(**{"awslogs-create-group": "false"}),
+    )
+    logs.create_log_group(logGroupName=GROUP)
+    arn, task_id = run_task(ecs, web)
+    stream_messages(logs, f"ecs/web/{task_id}", 2)
+    logs.delete_log_group(logGroupName=GROUP)
+    result = ecslite_logs(endpoint, cli_env, task_id, "-f", "--no-timestamps", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert wait_status(ecs, arn, "STOPPED")["lastStatus"] == "STOPPED"
+    ticks = [line.split(" | ", 1)[1] for line in result.stdout.splitlines()]
+    # Every tick once, in order, up to the container's stop (about 3 s at one per 0.25 s).
+    assert ticks == [f"tick {n}" for n in range(1, len(ticks) + 1)] and len(ticks) >= 8
+    assert result.stderr.count("is gone; showing ecslite's own copy") == 1

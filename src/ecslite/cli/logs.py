@@ -10,6 +10,9 @@ What is read, always over HTTP from the server:
   pattern language, :mod:`ecslite.model.log_filters`);
 - ``--group``: every stream of the group (``--stream-prefix`` narrows it).
 
+An awslogs container whose group is gone (deleted by hand or by a CloudFormation rollback) while the
+runtime still has its output falls back to that output, with a one-line note on stderr.
+
 ``--follow`` keeps printing: for a task until it has stopped and its output is read to the end, for
 a service (picking up its new tasks as they start) and a group until interrupted. Each container
 gets its own colour (``--color auto|always|never``).
@@ -151,14 +154,20 @@ class CloudWatchSource:
         prefix: str | None = None,
         pattern: str | None = None,
         label: str | None = None,
+        fallback: OutputSource | None = None,
+        note: Callable[[str], None] | None = None,
     ) -> None:
         self.api, self.region, self.group = api, region, group
         self.stream, self.prefix, self.pattern, self.label = stream, prefix, pattern, label
+        self.fallback, self.note = fallback, note
+        self.gone = False  # the group is gone: ``fallback`` is read instead
         self.last_ts = 0
         self.seen: set[str] = set()  # ids of the events shown at ``last_ts``
 
     def read(self, since: int) -> list[Line]:
         """Everything new from ``since`` (or after what was already read) until now."""
+        if self.gone:
+            return []  # shown by ``_fall_back``; ``follow`` goes on with the fallback's own follow
         client = self.api.client("logs", self.region)
         params: dict[str, Any] = {"logGroupName": self.group, "startTime": max(since, self.last_ts)}
         if self.stream:
@@ -174,7 +183,8 @@ class CloudWatchSource:
             except client.exceptions.ResourceNotFoundException:
                 if self.stream is None:
                     raise  # --group names a group that does not exist
-                return lines  # a task's group not created yet (awslogs-create-group at its start)
+                # A task's group not created yet (awslogs-create-group at its start), or gone since.
+                return lines + self._fall_back(since)
             for event in page["events"]:
                 if event["eventId"] in self.seen:
                     continue
@@ -187,9 +197,34 @@ class CloudWatchSource:
                 return lines
             params["nextToken"] = page["nextToken"]
 
+    def _fall_back(self, since: int) -> list[Line]:
+        """The runtime's copy of the output when the group is gone. Output only exists once the container
+        ran, and a container only runs once its group exists (the task's start checks it), so a missing
+        group with output is one deleted since; without output it may still be created."""
+        if self.fallback is None or self._group_exists():
+            return []
+        try:
+            lines = self.fallback.read(since)
+        except LogsError:  # a runtime that keeps no copy
+            return []
+        if not self.fallback.shown:
+            return []
+        self.gone = True
+        if self.note is not None:
+            self.note(f"log group {self.group} is gone; showing ecslite's own copy of the container's output")
+        return lines
+
+    def _group_exists(self) -> bool:
+        client = self.api.client("logs", self.region)
+        pages = client.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=self.group)
+        return any(g["logGroupName"] == self.group for page in pages for g in page["logGroups"])
+
     def follow(self, since: int, out: queue.Queue[Any], finished: Callable[[], bool], stop: threading.Event) -> None:
         drained_at: float | None = None
         while not stop.is_set():
+            if self.gone and self.fallback is not None:
+                self.fallback.follow(since, out, finished, stop)  # skips what the fall-back read showed
+                return
             done = finished()
             lines = self.read(since)
             for line in lines:
@@ -228,7 +263,14 @@ Source = CloudWatchSource | OutputSource
 
 
 def task_sources(
-    api: Api, task: dict[str, Any], container: str | None, pattern: str | None, matcher: Matcher, *, short: bool
+    api: Api,
+    task: dict[str, Any],
+    container: str | None,
+    pattern: str | None,
+    matcher: Matcher,
+    *,
+    short: bool,
+    note: Callable[[str], None] | None = None,
 ) -> list[Source]:
     """One source per container of the task (all, or the one asked for)."""
     task_id = task["taskArn"].rsplit("/", 1)[-1]
@@ -250,8 +292,12 @@ def task_sources(
             prefix = options.get("awslogs-stream-prefix")
             stream = f"{prefix}/{name}/{task_id}" if prefix else str(item.get("runtimeId") or "")
             region = options.get("awslogs-region") or api.region
+            own_copy = OutputSource(api, task_id, name, matcher, label)
+            group = options["awslogs-group"]
             sources.append(
-                CloudWatchSource(api, region, options["awslogs-group"], stream=stream, pattern=pattern, label=label)
+                CloudWatchSource(
+                    api, region, group, stream=stream, pattern=pattern, label=label, fallback=own_copy, note=note
+                )
             )
         else:
             sources.append(OutputSource(api, task_id, name, matcher, label))
@@ -396,7 +442,7 @@ class _Run:
 
     def task(self, reference: str, cluster: str | None, container: str | None, follow: bool) -> None:
         found = find_task(self.api, reference, cluster)
-        sources = task_sources(self.api, found, container, self.pattern, self.matcher, short=False)
+        sources = task_sources(self.api, found, container, self.pattern, self.matcher, short=False, note=self._note)
         self._history(sources)
         if not follow:
             self._note_failed_start(found)
@@ -420,6 +466,9 @@ class _Run:
         ecs = self.api.client("ecs")
         self._note_failed_start(ecs.describe_tasks(cluster=cluster_arn, tasks=[found["taskArn"]])["tasks"][0])
 
+    def _note(self, text: str) -> None:
+        self.notes.print(text, markup=False)
+
     def _note_failed_start(self, task: dict[str, Any]) -> None:
         """A task that never ran has no output: say why instead of printing nothing."""
         if task.get("stopCode") == "TaskFailedToStart":
@@ -431,7 +480,7 @@ class _Run:
         sources: list[Source] = []
         for task in service_tasks(self.api, name, cluster, statuses):
             known.add(task["taskArn"])
-            sources += task_sources(self.api, task, container, self.pattern, self.matcher, short=True)
+            sources += task_sources(self.api, task, container, self.pattern, self.matcher, short=True, note=self._note)
         self._history(sources)
         if not follow:
             return
@@ -444,7 +493,10 @@ class _Run:
                     if task["taskArn"] in known:
                         continue
                     known.add(task["taskArn"])
-                    for source in task_sources(self.api, task, container, self.pattern, self.matcher, short=True):
+                    found = task_sources(
+                        self.api, task, container, self.pattern, self.matcher, short=True, note=self._note
+                    )
+                    for source in found:
                         self._spawn(source.follow, self.since, self.lines, lambda: False, self.stop)
 
         self._spawn(watch)
