@@ -10,18 +10,14 @@ API (``/_ecslite/...``) and later the UI are ordinary Starlette routes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from ecslite.edge.aws import AwsDispatcher, AwsResponse
+from ecslite.edge.asgi import Receive, Scope, Send, read_body, respond
+from ecslite.edge.aws import AwsDispatcher
 from ecslite.edge.s3 import S3Edge, is_s3_request
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.ecr.registry import Registry, is_registry_path
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Paths served by ecslite's own routes instead of the AWS dispatcher; the query APIs' mount points
@@ -63,43 +59,15 @@ class EdgeApp:
         ):
             await self.own(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive, MAX_BODY)
         if body is None:
             response = self.dispatcher.reject(headers, _too_large(), scope["path"])
         else:
             response = await self.dispatcher.handle(
                 scope["method"], headers, scope.get("query_string", b"").decode("latin-1"), body, scope["path"]
             )
-        await _respond(send, response)
+        await respond(send, response.status, response.headers, response.body)
 
 
 def _too_large() -> AwsError:
     return AwsError("RequestEntityTooLarge", f"The request body is larger than {MAX_BODY // 2**20} MiB.", 413)
-
-
-async def _respond(send: Send, response: AwsResponse) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": [*response.headers, (b"content-length", str(len(response.body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": response.body})
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from ecslite.edge.asgi import Headers, Message, Receive, Send, read_body, respond
 from ecslite.edge.auth import AccessKeyResolver, account_for, credential_scope
 from ecslite.edge.s3_body import StreamingBody, check_body
 from ecslite.protocol import rest_xml
@@ -27,11 +27,6 @@ from ecslite.providers.base import RequestContext, call_handler, find_handler
 from ecslite.providers.s3.files import READ_CHUNK, FileBody
 
 log = logging.getLogger(__name__)
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
 
 MAX_XML_BODY = 16 * 1024 * 1024
 
@@ -132,24 +127,22 @@ class S3Edge:
         names = {name for name, _ in extra}
         if body and b"content-type" not in names:
             headers.append((b"content-type", rest_xml.CONTENT_TYPE.encode()))
+        # A HEAD answer states the size its operation gave (HeadObject's object size), else 0.
+        stated = next((int(v) for k, v in headers if k == b"content-length"), 0)
+        sized = [h for h in headers if h[0] != b"content-length"]
         if method == "HEAD":
-            if b"content-length" not in names:
-                headers.append((b"content-length", b"0"))
+            await respond(send, status, sized, b"", length=stated)
         else:
-            headers = [h for h in headers if h[0] != b"content-length"]
-            headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+            await respond(send, status, sized, body)
 
     async def _send_error(self, send: Send, error: AwsError, request_id: str, method: str) -> None:
         # HEAD answers and 304 carry no body: botocore names the error from the status alone.
         bare = method == "HEAD" or error.status == 304
         body = b"" if bare else rest_xml.serialize_error(error, request_id)
-        headers = [*_request_headers(request_id), (b"content-length", str(len(body)).encode())]
+        headers = _request_headers(request_id)
         if body:
             headers.append((b"content-type", rest_xml.CONTENT_TYPE.encode()))
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, error.status, headers, body)
 
 
 class _TrackedReceive:
@@ -185,20 +178,10 @@ def _request_headers(request_id: str) -> Headers:
 
 
 async def _read_whole(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_XML_BODY:
-            raise AwsError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    body = await read_body(receive, MAX_XML_BODY)
+    if body is None:
+        raise AwsError("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+    return body
 
 
 async def _send_file(send: Send, status: int, headers: Headers, body: FileBody, method: str, request_id: str) -> None:
@@ -209,9 +192,7 @@ async def _send_file(send: Send, status: int, headers: Headers, body: FileBody, 
         log.warning("object file missing", extra={"path": str(body.path)})
         error = AwsError("NoSuchKey", "The specified key does not exist.", 404)
         body_bytes = rest_xml.serialize_error(error, request_id)
-        headers = [*_request_headers(request_id), (b"content-length", str(len(body_bytes)).encode())]
-        await send({"type": "http.response.start", "status": 404, "headers": headers})
-        await send({"type": "http.response.body", "body": body_bytes})
+        await respond(send, 404, _request_headers(request_id), body_bytes)
         return
     try:
         await send({"type": "http.response.start", "status": status, "headers": headers})

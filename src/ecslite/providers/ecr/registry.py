@@ -13,24 +13,17 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import orjson
 
 from ecslite.clock import Clock
+from ecslite.edge.asgi import Headers, Receive, Scope, Send, read_body, respond
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.ecr import errors, images
 from ecslite.providers.ecr.auth import Grant, TokenSigner
 from ecslite.providers.ecr.blobs import CHUNK, DIGEST, BlobStore, Upload
 from ecslite.store import ecr as store
 from ecslite.store.db import Database
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
 
 MAX_MANIFEST = 4 * 1024 * 1024
 # The distribution spec's tag grammar.
@@ -246,7 +239,7 @@ class Registry:
     async def _put_manifest(
         self, repo: store.Repo, reference: str, headers: dict[str, str], receive: Receive, send: Send
     ) -> None:
-        data = await _read(receive, MAX_MANIFEST)
+        data = await read_body(receive, MAX_MANIFEST)
         if data is None:
             raise RegistryError(413, "SIZE_INVALID", f"a manifest is limited to {MAX_MANIFEST} bytes")
         is_digest = reference.startswith("sha256:")
@@ -316,27 +309,5 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-async def _read(receive: Receive, limit: int) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
 async def _respond(send: Send, status: int, body: bytes, headers: Headers, *, length: int | None = None) -> None:
-    head = [
-        *headers,
-        (b"docker-distribution-api-version", b"registry/2.0"),
-        (b"content-length", str(len(body) if length is None else length).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, [*headers, (b"docker-distribution-api-version", b"registry/2.0")], body, length=length)
