@@ -151,20 +151,17 @@ def tags_by_digest(db: Database, repo: Repo) -> dict[str, list[str]]:
 # -- blobs a repository holds ------------------------------------------------------------------------
 
 
-def has_layer(db: Database, repo: Repo, digest: str) -> bool:
-    row = db.query_one(
-        "SELECT 1 FROM ecr_layers WHERE account=? AND region=? AND repository=? AND digest=?",
-        (repo.account, repo.region, repo.name, digest),
-    )
-    return row is not None
-
-
 def layer_size(db: Database, repo: Repo, digest: str) -> int | None:
+    """The blob's size when the repository holds it, else None."""
     row = db.query_one(
         "SELECT size FROM ecr_layers WHERE account=? AND region=? AND repository=? AND digest=?",
         (repo.account, repo.region, repo.name, digest),
     )
     return int(row["size"]) if row else None
+
+
+def has_layer(db: Database, repo: Repo, digest: str) -> bool:
+    return layer_size(db, repo, digest) is not None
 
 
 def add_layer(db: Database, repo: Repo, digest: str, size: int) -> None:
