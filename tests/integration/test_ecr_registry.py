@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -258,18 +257,8 @@ def test_a_password_reaches_its_own_region_only(endpoint: str) -> None:
 
 def test_get_login_password_through_the_aws_cli(ecr: Any, endpoint: str, tmp_path: Path) -> None:
     ecr.create_repository(repositoryName="cli")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": REGION}
-    env["AWS_CONFIG_FILE"] = str(tmp_path / "config")
-    cli = str(Path(sys.executable).with_name("aws"))
-    result = subprocess.run(
-        [cli, "--endpoint-url", endpoint, "ecr", "get-login-password"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    client = RegistryClient(endpoint, result.stdout.strip())
+    password = run_aws(endpoint, tmp_path, "ecr", "get-login-password", region=REGION)
+    client = RegistryClient(endpoint, password.strip())
     try:
         assert client.http.get("/v2/").status_code == 200
         client.push("cli", "v1", small_image())
