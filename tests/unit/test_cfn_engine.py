@@ -124,6 +124,16 @@ class Stacks:
             (e["LogicalResourceId"], e["ResourceStatus"], e.get("ResourceStatusReason", "")) for e in reversed(found)
         ]
 
+    async def resumed(self, name: str) -> tuple[Stacks, Doc]:
+        """A new engine over the same store (this one stopped, as at a server restart) finishes the
+        stack's operation: the new ``Stacks`` and the stack as it ends."""
+        after = self.restarted()
+        await after.engine.start()
+        try:
+            return after, await after.settle(name)
+        finally:
+            await after.engine.stop()
+
     def restarted(self) -> Stacks:
         """The same store with a new engine and provider, as after a server restart."""
         handlers = self.engine.handlers
@@ -394,12 +404,7 @@ def test_create_in_progress_at_a_restart_is_failed_and_rolled_back() -> None:
         await s.clock.run_for(10, 1)
         await s.engine.stop()  # the server stops while Slow is being made
         assert s.call("DescribeStacks", StackName="web")["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
-        after = s.restarted()
-        await after.engine.start()
-        try:
-            stack = await after.settle("web")
-        finally:
-            await after.engine.stop()
+        after, stack = await s.resumed("web")
         assert stack["StackStatus"] == "ROLLBACK_COMPLETE"
         assert ("Slow", "CREATE_FAILED", RESTARTED) in after.events("web")
         rollback = [e for e in after.events("web") if e[1] == "ROLLBACK_IN_PROGRESS"]
@@ -422,13 +427,7 @@ def test_delete_in_progress_at_a_restart_is_finished() -> None:
         s.call("DeleteStack", StackName="web")
         await s.clock.run_for(0.5, 0.5)
         await s.engine.stop()
-        after = s.restarted()
-        await after.engine.start()
-        try:
-            stack_id = s.call("ListStacks")["StackSummaries"][0]["StackId"]
-            stack = await after.settle(stack_id)
-        finally:
-            await after.engine.stop()
+        _, stack = await s.resumed(s.call("ListStacks")["StackSummaries"][0]["StackId"])
         assert stack["StackStatus"] == "DELETE_COMPLETE"
         assert s.world.live == {}
 
@@ -475,12 +474,7 @@ def test_a_stored_template_that_no_longer_reads_fails_the_operation() -> None:
         stack["_template"] = "{ broken"
         with s.db.transaction():
             stacks_store.put_stack(s.db, ACCOUNT, REGION, stack)
-        after = s.restarted()
-        await after.engine.start()
-        try:
-            shown = await after.settle("web")
-        finally:
-            await after.engine.stop()
+        _, shown = await s.resumed("web")
         assert shown["StackStatus"] == "CREATE_FAILED"
         assert shown["StackStatusReason"].startswith("Template format error: JSON not well-formed.")
 

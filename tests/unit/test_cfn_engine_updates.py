@@ -249,12 +249,7 @@ def test_update_in_progress_at_a_restart_is_rolled_back() -> None:
         s.call("UpdateStack", StackName="web", TemplateBody=body(changed))
         await s.clock.run_for(20, 1)  # A replaced, B changed, C's change still running
         await s.engine.stop()
-        after = s.restarted()
-        await after.engine.start()
-        try:
-            stack = await after.settle("web")
-        finally:
-            await after.engine.stop()
+        after, stack = await s.resumed("web")
         assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
         assert ("C", "UPDATE_FAILED", RESTARTED) in after.events("web")
         assert {x: physical(s, "web", x) for x in "ABC"} == before
