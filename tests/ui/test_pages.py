@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import make_client
 from tests.ui.conftest import UiServer, screenshot
-from tests.ui.seed import EcsSeed, Telemetry, seed_ecs, wait_for, wait_for_trace
+from tests.ui.seed import EcsSeed, Telemetry, awslogs, network, register, seed_ecs, wait_for, wait_for_trace
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +77,38 @@ def test_task_page_shows_containers_timeline_and_logs(page: Any, world: World) -
     page.get_by_role("tab", name="init").click()
     page.locator(".loglines .line", has_text="migrated 3 tables").wait_for()
     assert page.locator(".loglines .line.stderr", has_text="1 warning").count() == 1
+
+
+def test_task_page_shows_the_runtimes_copy_when_the_log_group_is_gone(page: Any, world: World) -> None:
+    endpoint = world.ui.endpoint
+    ecs, logs = make_client("ecs", endpoint), make_client("logs", endpoint)
+    output = {"ecslite.fake.output": "kept {n}\nkept {n}\nkept {n}", "ecslite.fake.output-interval": "0.1"}
+    container = {
+        "name": "app",
+        "image": "example/app:1",
+        "logConfiguration": awslogs("/ecs/gone"),
+        "dockerLabels": output,
+    }
+    register(ecs, "gone", [container])
+    task = ecs.run_task(
+        cluster=world.ecs.cluster, taskDefinition="gone", launchType="FARGATE", networkConfiguration=network(endpoint)
+    )["tasks"][0]
+    task_id = task["taskArn"].rsplit("/", 1)[-1]
+
+    def shipped() -> bool:
+        stream = f"ecs/app/{task_id}"
+        try:
+            return len(logs.get_log_events(logGroupName="/ecs/gone", logStreamName=stream)["events"]) == 3
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+
+    wait_for(shipped, what="the three lines in /ecs/gone")
+    logs.delete_log_group(logGroupName="/ecs/gone")  # as a CloudFormation rollback does
+    page.goto(f"{endpoint}/ui/task?id={task_id}")  # not to network idle: the output is followed while it runs
+    page.locator(".loglines .line", has_text="kept 3").wait_for()
+    assert page.locator(".loglines .line .body").all_inner_texts() == ["kept 1", "kept 2", "kept 3"]
+    note = "log group /ecs/gone is gone; showing ecslite's own copy of the container's output"
+    assert page.get_by_text(note).count() == 1
 
 
 def test_traces_page_lists_traces(page: Any, world: World) -> None:

@@ -32,6 +32,7 @@ from ecslite import __version__
 from ecslite.clock import Clock
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.base import RequestContext, call_handler, find_handler
+from ecslite.providers.logs.errors import GROUP_NOT_FOUND
 from ecslite.store import services as svc_store
 from ecslite.store.db import Change, Database
 from ecslite.telemetry.query.params import BadParameter, parse_duration_ms
@@ -244,6 +245,10 @@ class UiApp:
         try:
             answer = await call_handler(handler, ctx, params)
         except AwsError as error:
+            if error.message == GROUP_NOT_FOUND and container.get("startedAt") and self.sources.output_kept:
+                # The container started, so its group existed then (a task's start checks it): deleted
+                # since, by hand or by a rollback. The page shows the runtime's copy of the output instead.
+                return _json({"events": [], "next": None, "group": source["group"], "gone": True})
             return _problem(f"{error.code}: {error.message}", 404 if "NotFound" in error.code else 400)
         assert answer is not None
         return _json({"events": answer["events"], "next": answer["nextForwardToken"], "group": source["group"]})

@@ -332,6 +332,14 @@ class Logs {
     try {
       const answer = await api("/ui/api/task/logs", { id: this.state.brief.taskId, container: this.selected, token }, signal);
       if (signal.aborted) return;
+      if (answer.gone) {
+        // The group was deleted (by hand or by a rollback) after the container started: its output as the runtime kept it.
+        clear(this.list);
+        this.note.textContent = `log group ${answer.group} is gone; showing ecslite's own copy of the container's output`;
+        const container = this.state.containers.find((c) => c.name === this.selected);
+        if (container) this.follow(container, signal);
+        return;
+      }
       this.add(answer.events.map((e) => ({ timestamp: e.timestamp, source: "", message: e.message })));
       if (!this.list.childElementCount && !token) this.list.append(h("div.muted.pad", "No output yet."));
       if (this.tail) this.poll = setTimeout(() => this.pollAwslogs(answer.next, signal), 1000);
