@@ -113,7 +113,12 @@ def test_ssm_parameter(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running(tmp_path) as (clock, call):
             parameters = Driver(call, clock, "AWS::SSM::Parameter")
-            props = {"Type": "String", "Value": "blue", "Description": "colour", "Tags": {"team": "web"}}
+            props = {
+                "Type": "String",
+                "Value": "blue",
+                "Description": "colour",
+                "Tags": {"team": "web", "tier": "front"},
+            }
             made = await parameters.create("Colour", props)
             name = made.physical_id
             assert name.startswith("CFN-Colour-")
@@ -131,7 +136,7 @@ def test_ssm_parameter(tmp_path: Path) -> None:
             shown = (await call("ssm", "GetParameter", {"Name": name}))["Parameter"]
             assert (shown["Value"], shown["Version"]) == ("green", 2)
             tags = {t["Key"]: t["Value"] for t in (await call("ssm", "ListTagsForResource", target))["TagList"]}
-            assert tags["team"] == "ops"
+            assert tags["team"] == "ops" and "tier" not in tags
             assert parameters.handler.needs_replacement(props, {**props, "Name": "/app/colour"})
             assert not parameters.handler.needs_replacement(props, {**props, "Type": "StringList"})
 
@@ -186,7 +191,7 @@ def test_secret(tmp_path: Path) -> None:
                     "PasswordLength": 16,
                     "ExcludeCharacters": '"@/\\',
                 },
-                "Tags": [{"Key": "app", "Value": "db"}],
+                "Tags": [{"Key": "app", "Value": "db"}, {"Key": "tier", "Value": "data"}],
             }
             made = await secrets.create("DbSecret", props)
             arn = made.physical_id
@@ -203,7 +208,8 @@ def test_secret(tmp_path: Path) -> None:
             assert (await secrets.update("DbSecret", made, props, new)) == made
             assert (await call("secretsmanager", "GetSecretValue", {"SecretId": arn}))["SecretString"] == "plain"
             described = await call("secretsmanager", "DescribeSecret", {"SecretId": arn})
-            assert {t["Key"]: t["Value"] for t in described["Tags"]}["app"] == "api"
+            tags = {t["Key"]: t["Value"] for t in described["Tags"]}
+            assert tags["app"] == "api" and "tier" not in tags
             assert secrets.handler.needs_replacement(new, {**new, "Name": "db-login"})
 
             # Gone at once (no recovery window), so a stack made again can take the same name.
@@ -234,7 +240,7 @@ def test_alarm(tmp_path: Path) -> None:
                 "Threshold": "80.5",
                 "ComparisonOperator": "GreaterThanThreshold",
                 "ActionsEnabled": "false",
-                "Tags": [{"Key": "team", "Value": "ops"}],
+                "Tags": [{"Key": "team", "Value": "ops"}, {"Key": "tier", "Value": "infra"}],
             }
             made = await alarms.create("CpuHigh", props)
             name = made.physical_id
@@ -248,7 +254,8 @@ def test_alarm(tmp_path: Path) -> None:
             [shown] = (await call("cloudwatch", "DescribeAlarms", {"AlarmNames": [name]}))["MetricAlarms"]
             assert (shown["Threshold"], shown["EvaluationPeriods"]) == (90.0, 3)
             listed = await call("cloudwatch", "ListTagsForResource", {"ResourceARN": made.attributes["Arn"]})
-            assert {t["Key"]: t["Value"] for t in listed["Tags"]}["team"] == "web"
+            tags = {t["Key"]: t["Value"] for t in listed["Tags"]}
+            assert tags["team"] == "web" and "tier" not in tags
             assert alarms.handler.needs_replacement(props, {**props, "AlarmName": "cpu"})
             assert not alarms.handler.needs_replacement(props, new)
             await alarms.delete("CpuHigh", made, new)

@@ -7,7 +7,7 @@ definition (it replaces the alarm's settings, as on AWS); tags through TagResour
 from __future__ import annotations
 
 from ecslite.providers.cloudformation.resources.base import Doc, Physical, ResourceContext, ResourceHandler, register
-from ecslite.providers.cloudformation.resources.common import pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import remove, retag, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 255
@@ -32,12 +32,7 @@ class Alarm(ResourceHandler):
         if any(old.get(k) != new.get(k) for k in set(old) | set(new) if k != "Tags"):
             params = api_params("cloudwatch", "PutMetricAlarm", new, exclude=("AlarmName", "Tags"))
             await rc.call("cloudwatch", "PutMetricAlarm", {**params, "AlarmName": name})
-        arn = current.attributes["Arn"]
-        put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
-        if drop:
-            await rc.call("cloudwatch", "UntagResource", {"ResourceARN": arn, "TagKeys": drop})
-        if put:
-            await rc.call("cloudwatch", "TagResource", {"ResourceARN": arn, "Tags": pairs(put)})
+        await retag(rc, "cloudwatch", {"ResourceARN": current.attributes["Arn"]}, old, new)
         return await self._physical(rc, name)
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:

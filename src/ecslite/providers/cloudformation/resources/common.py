@@ -73,6 +73,26 @@ def tag_changes(old: Any, new: Any) -> tuple[dict[str, str], list[str]]:
     return put, [k for k in before if k not in after]
 
 
+async def retag(
+    rc: ResourceContext,
+    service: str,
+    target: Doc,
+    old: Doc,
+    new: Doc,
+    *,
+    tag: str = "TagResource",
+    untag: str = "UntagResource",
+) -> None:
+    """Brings a resource's tags from the template's old ``Tags`` to its new ones, for the services
+    whose tag operations take ``target`` (the resource's id members) with ``TagKeys`` to take off and
+    ``Tags`` as Key/Value pairs to put."""
+    put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
+    if drop:
+        await rc.call(service, untag, {**target, "TagKeys": drop})
+    if put:
+        await rc.call(service, tag, {**target, "Tags": pairs(put)})
+
+
 def pairs(tags: Mapping[str, str], key: str = "Key", value: str = "Value") -> list[Doc]:
     """A tag map as a list of pairs under the member names a service's model uses."""
     return [{key: k, value: v} for k, v in tags.items()]

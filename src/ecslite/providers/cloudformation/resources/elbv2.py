@@ -21,7 +21,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.common import changed, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import changed, remove, retag, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 NAME_MAX = 32  # load balancer and target group names
@@ -32,12 +32,7 @@ GONE_RULE = ("RuleNotFound",)
 
 
 async def _retag(rc: ResourceContext, arn: str, old: Doc, new: Doc) -> None:
-    put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
-    if drop:
-        await rc.call("elbv2", "RemoveTags", {"ResourceArns": [arn], "TagKeys": drop})
-    if put:
-        tags = [{"Key": k, "Value": v} for k, v in put.items()]
-        await rc.call("elbv2", "AddTags", {"ResourceArns": [arn], "Tags": tags})
+    await retag(rc, "elbv2", {"ResourceArns": [arn]}, old, new, tag="AddTags", untag="RemoveTags")
 
 
 def _attributes(given: Any) -> list[Doc]:

@@ -23,7 +23,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.common import as_bool, pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import as_bool, remove, retag, tag_list
 
 NAME_MAX = 512
 DEFAULT_LENGTH = 32
@@ -114,11 +114,7 @@ class Secret(ResourceHandler):
                 params["SecretString"] = value
         if len(params) > 1:
             await rc.call("secretsmanager", "UpdateSecret", params)
-        put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
-        if drop:
-            await rc.call("secretsmanager", "UntagResource", {"SecretId": arn, "TagKeys": drop})
-        if put:
-            await rc.call("secretsmanager", "TagResource", {"SecretId": arn, "Tags": pairs(put)})
+        await retag(rc, "secretsmanager", {"SecretId": arn}, old, new)
         return current
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:

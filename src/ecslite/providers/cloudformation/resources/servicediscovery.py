@@ -18,7 +18,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.common import pairs, remove, tag_changes, tag_list
+from ecslite.providers.cloudformation.resources.common import remove, retag, tag_list
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 SERVICE_NAME_MAX = 63  # a DNS label
@@ -38,11 +38,7 @@ async def _finished(rc: ResourceContext, operation_id: str) -> Doc:
 
 
 async def _retag(rc: ResourceContext, arn: str, old: Doc, new: Doc) -> None:
-    put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
-    if drop:
-        await rc.call("servicediscovery", "UntagResource", {"ResourceARN": arn, "TagKeys": drop})
-    if put:
-        await rc.call("servicediscovery", "TagResource", {"ResourceARN": arn, "Tags": pairs(put)})
+    await retag(rc, "servicediscovery", {"ResourceARN": arn}, old, new)
 
 
 class _Namespace(ResourceHandler):

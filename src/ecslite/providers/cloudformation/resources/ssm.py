@@ -14,7 +14,7 @@ from ecslite.providers.cloudformation.resources.base import (
     ResourceHandler,
     register,
 )
-from ecslite.providers.cloudformation.resources.common import pairs, remove, tag_changes, tag_list, tag_map
+from ecslite.providers.cloudformation.resources.common import pairs, remove, retag, tag_list, tag_map
 from ecslite.providers.cloudformation.resources.properties import api_params
 
 _OWN = ("Name", "Tags")
@@ -41,12 +41,8 @@ class Parameter(ResourceHandler):
         if any(old.get(k) != new.get(k) for k in set(old) | set(new) if k not in _OWN):
             params = api_params("ssm", "PutParameter", new, exclude=_OWN)
             await rc.call("ssm", "PutParameter", {**params, "Name": name, "Overwrite": True})
-        put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
         target = {"ResourceType": "Parameter", "ResourceId": name}
-        if drop:
-            await rc.call("ssm", "RemoveTagsFromResource", {**target, "TagKeys": drop})
-        if put:
-            await rc.call("ssm", "AddTagsToResource", {**target, "Tags": pairs(put)})
+        await retag(rc, "ssm", target, old, new, tag="AddTagsToResource", untag="RemoveTagsFromResource")
         return self._physical(name, new)
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
