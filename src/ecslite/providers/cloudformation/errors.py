@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecslite.protocol.errors import AwsError, NamedAwsError
+from ecslite.protocol.errors import NamedAwsError
 
 NO_UPDATES = "No updates are to be performed."
 EMPTY_CHANGE_SET = (
@@ -15,9 +15,8 @@ TRANSFORM = (
 )
 
 
-class ValidationError(AwsError):
-    def __init__(self, message: str) -> None:
-        super().__init__("ValidationError", message)
+class ValidationError(NamedAwsError):
+    pass
 
 
 class AlreadyExistsException(NamedAwsError):

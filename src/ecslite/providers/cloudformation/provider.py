@@ -205,12 +205,7 @@ class CloudFormationProvider(ChangeSetOps):
 
     def validate_template(self, ctx: RequestContext, params: Params) -> Doc:
         template = self._template_of(ctx, params)
-        result: Doc = {"Parameters": templates.parameter_declarations(template)}
-        if template.description:
-            result["Description"] = template.description
-        capabilities, reason = templates.required_capabilities(template, self.handlers)
-        if capabilities:
-            result["Capabilities"], result["CapabilitiesReason"] = capabilities, reason
+        result = self._described(template, {"Parameters": templates.parameter_declarations(template)})
         result["DeclaredTransforms"] = list(template.transforms)
         return result
 
@@ -219,17 +214,22 @@ class CloudFormationProvider(ChangeSetOps):
             template = cfn.parse_template(self.stack(ctx, params["StackName"])["_template"])
         else:
             template = self._template_of(ctx, params)
-        result: Doc = {"Parameters": templates.parameter_summaries(template)}
-        if template.description:
-            result["Description"] = template.description
-        capabilities, reason = templates.required_capabilities(template, self.handlers)
-        if capabilities:
-            result["Capabilities"], result["CapabilitiesReason"] = capabilities, reason
+        result = self._described(template, {"Parameters": templates.parameter_summaries(template)})
         result["ResourceTypes"] = sorted({str(spec.get("Type")) for spec in template.resources.values()})
         result["Version"] = str(template.doc.get("AWSTemplateFormatVersion", "2010-09-09"))
         result["DeclaredTransforms"] = list(template.transforms)
         if template.metadata:
             result["Metadata"] = orjson.dumps(template.metadata).decode()
+        return result
+
+    def _described(self, template: cfn.Template, result: Doc) -> Doc:
+        """``result`` with what ValidateTemplate and GetTemplateSummary both tell of a template: its
+        description and the capabilities it needs, with why."""
+        if template.description:
+            result["Description"] = template.description
+        capabilities, reason = templates.required_capabilities(template, self.handlers)
+        if capabilities:
+            result["Capabilities"], result["CapabilitiesReason"] = capabilities, reason
         return result
 
     def _template_of(self, ctx: RequestContext, params: Params) -> cfn.Template:

@@ -310,14 +310,10 @@ class StackRun:
             self.made(doc, physical, props)
             self._save(doc)
 
-        failure = await self.handle(
-            handler.create(self.resource_context(doc["LogicalResourceId"], report), props),
-            "Resource creation cancelled",
-        )
-        if isinstance(failure, str):
-            self.resource_status(doc, "CREATE_FAILED", failure)
+        physical = await self._make(doc, handler, props, report, "CREATE")
+        if physical is None:
             return False
-        self.made(doc, failure, props)
+        self.made(doc, physical, props)
         self.resource_status(doc, "CREATE_COMPLETE", props=props)
         return True
 
@@ -333,18 +329,14 @@ class StackRun:
             doc["_making"] = {"physical": physical.physical_id, "props": props, "attributes": dict(physical.attributes)}
             self._save(doc)
 
-        failure = await self.handle(
-            handler.create(self.resource_context(doc["LogicalResourceId"], report), props),
-            "Resource update cancelled",
-        )
-        if isinstance(failure, str):
-            self.resource_status(doc, "UPDATE_FAILED", failure)
+        physical = await self._make(doc, handler, props, report, "UPDATE")
+        if physical is None:
             return False
         doc.pop("_making", None)
         self._undo(doc, "Replace")
         doc["_old"] = {k: doc["_undo"][k] for k in ("physical", "props", "attributes")}
         doc["_old"]["retain"] = doc.get("_replace_policy") == "Retain"
-        self.made(doc, failure, props)
+        self.made(doc, physical, props)
         self.resource_status(doc, "UPDATE_IN_PROGRESS", INITIATED, props=props)
         self.resource_status(doc, "UPDATE_COMPLETE", props=props)
         return True
@@ -382,6 +374,19 @@ class StackRun:
         doc["_attributes"] = dict(physical.attributes)
         doc["_props"] = props
         doc["_stack_tags"] = self.stack_tags() if stack_tags is None else stack_tags
+
+    async def _make(
+        self, doc: Doc, handler: ResourceHandler, props: Doc, report: Callable[[Physical], None], action: str
+    ) -> Physical | None:
+        """The handler's create, for a new resource (``action`` CREATE) or a replacement (UPDATE): what
+        it made, or None once its failure is recorded as the resource's ``<action>_FAILED``."""
+        noun = "creation" if action == "CREATE" else "update"
+        work = handler.create(self.resource_context(doc["LogicalResourceId"], report), props)
+        result = await self.handle(work, f"Resource {noun} cancelled")
+        if isinstance(result, str):
+            self.resource_status(doc, f"{action}_FAILED", result)
+            return None
+        return result
 
     async def handle(self, work: Awaitable[Physical], cancelled: str) -> Physical | str:
         """The handler's result, or the status reason of its failure."""
