@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ecslite.cli.stacks import status_style
+from ecslite.cli.render import stack_style
 from ecslite.ui import stack_views
 
 STACK = "AWS::CloudFormation::Stack"
@@ -153,4 +153,4 @@ def test_output_tail_reads_the_last_whole_records(tmp_path: Path) -> None:
     ],
 )
 def test_cli_status_colours(status: str, style: str) -> None:
-    assert status_style(status) == style
+    assert stack_style(status) == style

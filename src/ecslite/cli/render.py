@@ -81,6 +81,23 @@ def health(value: str | None) -> Text:
     return styled(value, HEALTH_STYLES)
 
 
+def stack_style(status: str | None) -> str:
+    """A CloudFormation status's colour by its suffix, as the console's: failures (and rollbacks, even
+    completed ones) red, work under way yellow, deletes dim."""
+    text = str(status or "")
+    if text.endswith("_FAILED") or (text.startswith(("ROLLBACK", "UPDATE_ROLLBACK")) and text.endswith("_COMPLETE")):
+        return "red"
+    if text.endswith("_IN_PROGRESS"):
+        return "yellow"
+    if text.startswith("DELETE_"):
+        return "dim"
+    return "green" if text.endswith("_COMPLETE") else ""
+
+
+def stack_status(status: str | None) -> Text:
+    return Text(status or "-", style=stack_style(status))
+
+
 def iso(epoch: float | None) -> str | None:
     """ISO 8601 in UTC with milliseconds, for JSON output."""
     if epoch is None:

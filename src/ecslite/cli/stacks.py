@@ -35,22 +35,6 @@ WatchOpt = Annotated[
 DeletedOpt = Annotated[bool, typer.Option("--deleted", help="Also list deleted stacks.")]
 
 
-def status_style(status: str | None) -> str:
-    """CloudFormation's statuses in the colours of the console's: failures red, work yellow."""
-    text = str(status or "")
-    if text.endswith("_FAILED") or (text.startswith(("ROLLBACK", "UPDATE_ROLLBACK")) and text.endswith("_COMPLETE")):
-        return "red"
-    if text.endswith("_IN_PROGRESS"):
-        return "yellow"
-    if text == "DELETE_SKIPPED" or text.startswith("DELETE_"):
-        return "dim"
-    return "green" if text.endswith("_COMPLETE") else ""
-
-
-def styled(status: str | None) -> Text:
-    return Text(status or "-", style=status_style(status))
-
-
 def _ago(epoch: float | None, now: float) -> str:
     return "-" if epoch is None else f"{render.ago(now - epoch)} ago"
 
@@ -66,7 +50,7 @@ def render_list(rows: list[dict[str, Any]], now: float) -> None:
         cells.append(
             [
                 row["stackName"],
-                styled(row["status"]),
+                render.stack_status(row["status"]),
                 _ago(row.get("lastEventAt") or row.get("updatedAt"), now),
                 Text(render.first_line(reason), style="red" if row.get("failed") else ""),
             ]
@@ -86,7 +70,7 @@ def event_line(event: dict[str, Any]) -> Text:
     text.append(render.clock_time(float(event["timestamp"])), style="dim")
     text.append(f"  {event['logicalId']}", style="bold")
     text.append(f"  {event['type']}  ", style="dim")
-    text.append(styled(event["status"]))
+    text.append(render.stack_status(event["status"]))
     if event.get("reason"):
         text.append(f"  {event['reason']}", style="red" if event.get("failed") else "")
     return text
@@ -97,7 +81,7 @@ def failure_lines(failure: dict[str, Any], now: float) -> list[Text]:
     head = Text()
     head.append(f"{failure['logicalId']} ", style="bold")
     head.append(f"({failure['type']}) ", style="dim")
-    head.append(styled(failure["status"]))
+    head.append(render.stack_status(failure["status"]))
     head.append(f": {failure.get('reason') or ''}", style="red")
     lines = [head]
     service = failure.get("service")
@@ -145,7 +129,7 @@ def render_header(console: Console, detail: dict[str, Any], *, reason: bool = Tr
     stack = detail["stack"]
     line = Text()
     line.append(f"stack {stack['stackName']}  ", style="bold")
-    line.append(styled(stack["status"]))
+    line.append(render.stack_status(stack["status"]))
     line.append(f"  {stack['region']} · {stack['account']}", style="dim")
     console.print(line)
     if reason and stack.get("reason"):
@@ -177,7 +161,7 @@ def render_resources(console: Console, detail: dict[str, Any]) -> None:
             r["logicalId"],
             r["type"],
             r["physicalId"] or "-",
-            styled(r["status"]),
+            render.stack_status(r["status"]),
             Text(render.first_line(r.get("reason") or ""), style="red" if "FAILED" in str(r["status"]) else ""),
         ]
         for r in resources
@@ -248,7 +232,7 @@ def stacks_command(
             else:
                 console = Console(highlight=False, soft_wrap=True)
                 line = Text(f"stack {detail['stack']['stackName']} ended ")
-                line.append(styled(detail["stack"]["status"]))
+                line.append(render.stack_status(detail["stack"]["status"]))
                 console.print(line)
                 render_outcome(console, detail, float(detail["now"]))
             if detail["stack"]["failed"]:
