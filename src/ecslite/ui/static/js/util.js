@@ -218,6 +218,20 @@ export function badge(text, tone) {
   return h("span.badge", { class: cls }, text);
 }
 
+// A CloudFormation status's tone by its suffix, as the CloudFormation console colours them: failures
+// (and rollbacks, even completed ones) red, work under way amber, a deleted stack plain.
+export function stackTone(status) {
+  const text = String(status || "");
+  if (text.endsWith("_FAILED") || (/^(UPDATE_)?ROLLBACK/.test(text) && text.endsWith("_COMPLETE"))) return "err";
+  if (text.endsWith("_IN_PROGRESS")) return "warn";
+  if (text.startsWith("DELETE_")) return "";
+  return text.endsWith("_COMPLETE") ? "ok" : "";
+}
+
+export function stackBadge(status) {
+  return badge(status, stackTone(status));
+}
+
 // -- bits of UI ----------------------------------------------------------------------------------
 
 export function emptyState(title, text, commands) {
@@ -277,6 +291,10 @@ export function serviceHref(arn) {
 
 export function taskHref(arnOrId) {
   return `/ui/task?id=${encodeURIComponent(taskIdOf(arnOrId))}`;
+}
+
+export function stackHref(stack) {
+  return `/ui/stack?name=${encodeURIComponent(stack.stackName)}&region=${encodeURIComponent(stack.region)}`;
 }
 
 export function targetGroupHref(arn) {

@@ -6,8 +6,7 @@
 // rolled-back create deletes the stack's log group) and a link to the task's page, where its logs are.
 // One request (/_ecslite/stacks/detail); refetched when the stack, a service or a task changes.
 
-import { h, clear, add, api, errorBox, table, link, ago, panel, kv, dateTime, stamp, shortId, localDateTime, lazyTitle } from "../util.js";
-import { stackBadge, stackTone } from "../stack-util.js";
+import { h, clear, add, api, errorBox, table, link, ago, panel, kv, dateTime, stamp, shortId, localDateTime, lazyTitle, stackBadge, stackTone } from "../util.js";
 
 const WATCHED = new Set(["*", "stack", "service", "task"]);
 
