@@ -4,8 +4,7 @@
 // refetched when a stack changes. "Show deleted" (?deleted=1) adds the deleted ones, last and greyed,
 // each linking to its page by stack id (a name may have been reused by a newer stack).
 
-import { h, clear, add, api, errorBox, table, link, ago, emptyState, localDateTime, lazyTitle } from "../util.js";
-import { stackBadge, stackHref } from "../stack-util.js";
+import { h, clear, add, api, errorBox, table, link, ago, emptyState, localDateTime, lazyTitle, stackBadge, stackHref } from "../util.js";
 
 export async function render(main, query) {
   const root = h("div");
