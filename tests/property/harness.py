@@ -35,7 +35,7 @@ from ecslite.protocol.errors import AwsError
 from ecslite.protocol.models import operation_model
 from ecslite.providers.base import find_handler
 from ecslite.server import Server, build_server
-from ecslite.store.db import Change
+from ecslite.store.db import Change, Database
 
 _IN_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("in_fuzz_request", default=False)
 _NOT_IMPLEMENTED = re.compile(r"The (\w+) operation of ([\w-]+) is not implemented in ecslite yet\.")
@@ -227,3 +227,32 @@ class EdgeHarness:
                 if (exchange.after or {}).get(t) != exchange.before.get(t)
             }
             assert not changed, f"rejected request changed tables {sorted(changed)}"
+
+
+class EdgePart:
+    """One of the edge's own apps (S3's, ECR's registry: ``handle(scope, receive, send, headers)``)
+    over an in-memory store, driven through ``httpx.ASGITransport`` on a private event loop. A
+    subclass makes its provider over ``db`` and sets ``part``."""
+
+    base_url = "http://edge.local"
+    part: Any
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.db = Database(None)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        await self.part.handle(scope, receive, send, headers)
+
+    def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self)
+            async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as client:
+                return await client.request(method, url, headers=headers, content=body)
+
+        return self.loop.run_until_complete(go())
+
+    def close(self) -> None:
+        self.loop.close()
+        self.db.close()

@@ -4,12 +4,9 @@ success or the distribution API's JSON error, never a 5xx, and what is stored st
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,36 +15,25 @@ from ecslite.clock import SystemClock
 from ecslite.providers.base import RequestContext
 from ecslite.providers.ecr.provider import EcrProvider
 from ecslite.providers.ecr.registry import Registry
-from ecslite.store.db import Database
 from tests.fixtures.oci_push import Image, digest, layer
 from tests.property.conftest import property_settings
+from tests.property.harness import EdgePart
 
 PROPERTY = property_settings(200)
 ACCOUNT, REGION = "000000000000", "us-east-1"
 
 
-class _Registry:
+class _Registry(EdgePart):
+    base_url = "http://registry.local"
+
     def __init__(self, root: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.db = Database(None)
+        super().__init__()
         self.provider = EcrProvider(self.db, SystemClock(), root)
-        self.registry = Registry(self.db, SystemClock(), self.provider.blobs, self.provider.signer)
+        self.part = Registry(self.db, SystemClock(), self.provider.blobs, self.provider.signer)
         ctx = RequestContext(ACCOUNT, REGION, "r", "ecr", "CreateRepository")
         self.provider.create_repository(ctx, {"repositoryName": "seed"})
         token = self.provider.get_authorization_token(ctx, {})["authorizationData"][0]["authorizationToken"]
         self.auth = {"authorization": f"Basic {token}"}
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        await self.registry.handle(scope, receive, send, headers)
-
-    def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self)
-            async with httpx.AsyncClient(transport=transport, base_url="http://registry.local") as client:
-                return await client.request(method, url, headers=headers, content=body)
-
-        return self.loop.run_until_complete(go())
 
 
 IMAGE = Image([layer({"f": "x"})])
@@ -64,8 +50,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Registry]:
     )
     assert put.status_code == 201
     yield harness
-    harness.loop.close()
-    harness.db.close()
+    harness.close()
 
 
 _SEGMENTS = st.sampled_from(

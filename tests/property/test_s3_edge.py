@@ -5,14 +5,11 @@ XML error or a success, never a 5xx (501 for an operation ecslite does not serve
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,8 +18,8 @@ from ecslite.clock import SystemClock
 from ecslite.edge.s3 import S3Edge
 from ecslite.protocol.aws_chunked import AwsChunkedDecoder, ChunkedError
 from ecslite.providers.s3.provider import S3Provider
-from ecslite.store.db import Database
 from tests.property.conftest import authorization, property_settings
+from tests.property.harness import EdgePart
 
 PROPERTY = property_settings(200)
 
@@ -75,24 +72,13 @@ def test_garbage_fails_only_as_chunked_error(parts: list[bytes]) -> None:
 # -- the edge ------------------------------------------------------------------------------------
 
 
-class _Edge:
+class _Edge(EdgePart):
+    base_url = "http://s3.local"
+
     def __init__(self, root: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.db = Database(None)
+        super().__init__()
         self.provider = S3Provider(self.db, SystemClock(), root)
-        self.s3 = S3Edge(self.provider, "000000000000", "us-east-1")
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        await self.s3.handle(scope, receive, send, headers)
-
-    def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self)
-            async with httpx.AsyncClient(transport=transport, base_url="http://s3.local") as client:
-                return await client.request(method, url, headers=headers, content=body)
-
-        return self.loop.run_until_complete(go())
+        self.part = S3Edge(self.provider, "000000000000", "us-east-1")
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +88,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Edge]:
     assert harness.send("PUT", "/seed", signed, b"").status_code == 200
     assert harness.send("PUT", "/seed/dir/key", signed, b"0123456789").status_code == 200
     yield harness
-    harness.loop.close()
-    harness.db.close()
+    harness.close()
 
 
 _SUBRESOURCES = [
