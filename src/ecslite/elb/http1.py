@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 MAX_HEAD = 65536  # bytes of one message head, the request line or status line included
 READ_SIZE = 65536
@@ -63,6 +64,8 @@ class Framing:
 
 
 NO_BODY = Framing(False, 0)
+# A parsed head: its start line's groups, headers, framing, and whether the connection closes after it.
+_Parsed = tuple[tuple[Any, ...], Headers, Framing, bool]
 
 
 @dataclass(slots=True)
@@ -132,15 +135,21 @@ def _framing(headers: Headers, request: bool) -> tuple[Framing, bool]:
     return (NO_BODY if request else Framing(False, None)), close
 
 
+def _parse(head: bytes, start_line: re.Pattern[bytes], what: str, *, request: bool) -> _Parsed:
+    """A message head, ending with CRLF CRLF: its start line's parts, headers, framing and whether the
+    connection closes after it."""
+    lines = _split(head)
+    found = start_line.fullmatch(lines[0])
+    if found is None:
+        raise ProtocolError(f"malformed {what}")
+    headers = _headers(lines[1:])
+    framing, close = _framing(headers, request=request)
+    return found.groups(), headers, framing, close
+
+
 def parse_request(head: bytes) -> RequestHead:
     """A request head, ending with CRLF CRLF."""
-    lines = _split(head)
-    found = _REQUEST_LINE.fullmatch(lines[0])
-    if found is None:
-        raise ProtocolError("malformed request line")
-    method, target, major, minor = found.groups()
-    headers = _headers(lines[1:])
-    framing, close = _framing(headers, request=True)
+    (method, target, major, minor), headers, framing, close = _parse(head, _REQUEST_LINE, "request line", request=True)
     modern = (int(major), int(minor)) >= (1, 1)
     if modern and sum(1 for name, _ in headers if name.lower() == b"host") != 1:
         raise ProtocolError("an HTTP/1.1 request names exactly one Host")
@@ -149,13 +158,7 @@ def parse_request(head: bytes) -> RequestHead:
 
 def parse_response(head: bytes) -> ResponseHead:
     """A response head, ending with CRLF CRLF."""
-    lines = _split(head)
-    found = _STATUS_LINE.fullmatch(lines[0])
-    if found is None:
-        raise ProtocolError("malformed status line")
-    major, minor, status, reason = found.groups()
-    headers = _headers(lines[1:])
-    framing, close = _framing(headers, request=False)
+    (major, minor, status, reason), headers, framing, close = _parse(head, _STATUS_LINE, "status line", request=False)
     modern = (int(major), int(minor)) >= (1, 1)
     return ResponseHead(int(status), reason or b"", headers, framing, close or not modern)
 
