@@ -41,6 +41,7 @@ from ecslite.clock import Clock
 from ecslite.model import cfn
 from ecslite.providers.cloudformation.resources.base import HANDLERS, Physical, ResourceHandler
 from ecslite.providers.cloudformation.run import StackRun, TakeDown, exported, importers, with_stack_tags
+from ecslite.providers.cloudformation.templates import as_text
 from ecslite.store import stacks as store
 from ecslite.store.db import Database
 
@@ -259,11 +260,11 @@ class StackEngine:
                 if "Condition" in spec and not run.conditions.get(spec["Condition"], False):
                     continue
                 value = cfn.resolve(spec.get("Value"), ctx)
-                output: Doc = {"OutputKey": key, "OutputValue": _text(value)}
+                output: Doc = {"OutputKey": key, "OutputValue": as_text(value)}
                 if spec.get("Description"):
                     output["Description"] = spec["Description"]
                 if "Export" in spec:
-                    name = _text(cfn.resolve((spec["Export"] or {}).get("Name"), ctx))
+                    name = as_text(cfn.resolve((spec["Export"] or {}).get("Name"), ctx))
                     owner = exports.get(name)
                     if owner is not None and owner[0]["StackId"] != run.stack_id:
                         return f"Export with name {name} is already exported by stack {owner[0]['StackName']}"
@@ -490,11 +491,3 @@ def _failed_status(status: str) -> str:
 
 def _failed_text(verb: str, failed: list[str]) -> str:
     return f"The following resource(s) failed to {verb}: [{', '.join(sorted(failed))}]. "
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(_text(v) for v in value)
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)

@@ -111,7 +111,7 @@ def parameter_declarations(template: cfn.Template) -> list[Doc]:
     for name, spec in (template.parameters or {}).items():
         item: Doc = {"ParameterKey": name, "NoEcho": str(spec.get("NoEcho", "false")).lower() == "true"}
         if "Default" in spec:
-            item["DefaultValue"] = _text(spec["Default"])
+            item["DefaultValue"] = as_text(spec["Default"])
         if "Description" in spec:
             item["Description"] = spec["Description"]
         shown.append(item)
@@ -124,14 +124,16 @@ def parameter_summaries(template: cfn.Template) -> list[Doc]:
     for item, spec in zip(parameter_declarations(template), (template.parameters or {}).values(), strict=True):
         item["ParameterType"] = spec.get("Type", "String")
         if "AllowedValues" in spec:
-            item["ParameterConstraints"] = {"AllowedValues": [_text(v) for v in spec["AllowedValues"]]}
+            item["ParameterConstraints"] = {"AllowedValues": [as_text(v) for v in spec["AllowedValues"]]}
         shown.append(item)
     return shown
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A parameter's or output's value as CloudFormation shows it: lists comma-joined, booleans in
+    lower case."""
     if isinstance(value, list):
-        return ",".join(_text(v) for v in value)
+        return ",".join(as_text(v) for v in value)
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
