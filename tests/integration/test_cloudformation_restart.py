@@ -62,17 +62,24 @@ def resource_status(cfn: Any, name: str, logical_id: str) -> str | None:
     return None
 
 
+def create_stack(endpoint: str, name: str, template: dict[str, Any]) -> str:
+    """Starts the stack's create on two of the default subnets; its id."""
+    subnets = [s["SubnetId"] for s in make_client("ec2", endpoint).describe_subnets()["Subnets"][:2]]
+    return str(
+        make_client("cloudformation", endpoint).create_stack(
+            StackName=name,
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": "Subnets", "ParameterValue": ",".join(subnets)}],
+        )["StackId"]
+    )
+
+
 def test_create_in_progress_at_a_restart_is_rolled_back(tmp_path: Path) -> None:
     data = tmp_path / "data"
     server = start_server(data, ephemeral=False)
     try:
         cfn = make_client("cloudformation", server.endpoint)
-        subnets = [s["SubnetId"] for s in make_client("ec2", server.endpoint).describe_subnets()["Subnets"][:2]]
-        stack_id = cfn.create_stack(
-            StackName="restart",
-            TemplateBody=json.dumps(TEMPLATE),
-            Parameters=[{"ParameterKey": "Subnets", "ParameterValue": ",".join(subnets)}],
-        )["StackId"]
+        stack_id = create_stack(server.endpoint, "restart", TEMPLATE)
         deadline = time.monotonic() + 60
         while resource_status(cfn, stack_id, "Service") != "CREATE_IN_PROGRESS":
             assert time.monotonic() < deadline, "the service's creation did not start"
@@ -116,12 +123,7 @@ def test_service_being_made_when_the_server_is_killed_is_rolled_back(tmp_path: P
         cfn = make_client("cloudformation", server.endpoint)
         ecs = make_client("ecs", server.endpoint)
         ecs.create_cluster(clusterName="killed")
-        subnets = [s["SubnetId"] for s in make_client("ec2", server.endpoint).describe_subnets()["Subnets"][:2]]
-        stack_id = cfn.create_stack(
-            StackName="killed",
-            TemplateBody=json.dumps(template),
-            Parameters=[{"ParameterKey": "Subnets", "ParameterValue": ",".join(subnets)}],
-        )["StackId"]
+        stack_id = create_stack(server.endpoint, "killed", template)
         deadline = time.monotonic() + 60
         while True:
             assert time.monotonic() < deadline, "the service was not made"
