@@ -35,8 +35,11 @@ async def _retag(rc: ResourceContext, arn: str, old: Doc, new: Doc) -> None:
     await retag(rc, "elbv2", {"ResourceArns": [arn]}, old, new, tag="AddTags", untag="RemoveTags")
 
 
-def _attributes(given: Any) -> list[Doc]:
-    return [{"Key": str(a["Key"]), "Value": _text(a.get("Value", ""))} for a in given or []]
+async def _set_attributes(rc: ResourceContext, kind: str, arn: str, given: Any) -> None:
+    """A load balancer's or target group's attributes (``kind`` LoadBalancer or TargetGroup), from
+    the template's ``[{"Key", "Value"}]`` with its values as ELBv2's strings."""
+    attributes = [{"Key": str(a["Key"]), "Value": _text(a.get("Value", ""))} for a in given or []]
+    await rc.call("elbv2", f"Modify{kind}Attributes", {f"{kind}Arn": arn, "Attributes": attributes})
 
 
 def _text(value: Any) -> str:
@@ -74,24 +77,19 @@ class LoadBalancer(ResourceHandler):
         arn = created["LoadBalancerArn"]
         async with self.finishing(rc, arn, props, self._physical(created).attributes):
             if props.get("LoadBalancerAttributes"):
-                await self._set_attributes(rc, arn, props["LoadBalancerAttributes"])
+                await _set_attributes(rc, "LoadBalancer", arn, props["LoadBalancerAttributes"])
             return self._physical(await self._until_active(rc, arn))
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
         arn = current.physical_id
         if old.get("LoadBalancerAttributes") != new.get("LoadBalancerAttributes") and new.get("LoadBalancerAttributes"):
-            await self._set_attributes(rc, arn, new["LoadBalancerAttributes"])
+            await _set_attributes(rc, "LoadBalancer", arn, new["LoadBalancerAttributes"])
         await _retag(rc, arn, old, new)
         [shown] = (await rc.call("elbv2", "DescribeLoadBalancers", {"LoadBalancerArns": [arn]}))["LoadBalancers"]
         return self._physical(shown)
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
         await remove(rc, "elbv2", "DeleteLoadBalancer", {"LoadBalancerArn": current.physical_id}, gone=GONE_LB)
-
-    @staticmethod
-    async def _set_attributes(rc: ResourceContext, arn: str, given: Any) -> None:
-        params = {"LoadBalancerArn": arn, "Attributes": _attributes(given)}
-        await rc.call("elbv2", "ModifyLoadBalancerAttributes", params)
 
     @staticmethod
     async def _until_active(rc: ResourceContext, arn: str) -> Doc:
@@ -151,7 +149,7 @@ class TargetGroup(ResourceHandler):
         arn = created["TargetGroupArn"]
         async with self.finishing(rc, arn, props, {"TargetGroupArn": arn}):
             if props.get("TargetGroupAttributes"):
-                await self._set_attributes(rc, arn, props["TargetGroupAttributes"])
+                await _set_attributes(rc, "TargetGroup", arn, props["TargetGroupAttributes"])
             if props.get("Targets"):
                 await self._targets(rc, arn, "RegisterTargets", props["Targets"])
             return await self._physical(rc, arn)
@@ -163,7 +161,7 @@ class TargetGroup(ResourceHandler):
             params = api_params("elbv2", "ModifyTargetGroup", health)
             await rc.call("elbv2", "ModifyTargetGroup", {**params, "TargetGroupArn": arn})
         if old.get("TargetGroupAttributes") != new.get("TargetGroupAttributes") and new.get("TargetGroupAttributes"):
-            await self._set_attributes(rc, arn, new["TargetGroupAttributes"])
+            await _set_attributes(rc, "TargetGroup", arn, new["TargetGroupAttributes"])
         if old.get("Targets") != new.get("Targets"):
             before = {_target_key(t): t for t in old.get("Targets") or []}
             after = {_target_key(t): t for t in new.get("Targets") or []}
@@ -180,11 +178,6 @@ class TargetGroup(ResourceHandler):
         # A listener going away at the same moment still holds the group for an instant.
         params = {"TargetGroupArn": current.physical_id}
         await remove(rc, "elbv2", "DeleteTargetGroup", params, gone=GONE_TG, busy=("ResourceInUse",), wait=60)
-
-    @staticmethod
-    async def _set_attributes(rc: ResourceContext, arn: str, given: Any) -> None:
-        params = {"TargetGroupArn": arn, "Attributes": _attributes(given)}
-        await rc.call("elbv2", "ModifyTargetGroupAttributes", params)
 
     @staticmethod
     async def _targets(rc: ResourceContext, arn: str, operation: str, targets: list[Doc]) -> None:
