@@ -147,12 +147,13 @@ def test_role_with_inline_and_managed_policies_changes_in_place_and_comes_off_cl
             "Description": "tasks",
             "Policies": [{"PolicyName": "write", "PolicyDocument": WRITE}],
             "ManagedPolicyArns": [READ_ONLY],
+            "Tags": [{"Key": "tier", "Value": "1"}, {"Key": "aws:x", "Value": "y"}],  # the aws: one left out
         }
         assert not handler.needs_replacement(props, new)
         assert await handler.update(rc, made, props, new) == made
         role, inline, attached, tags = await role_state(call, name)
         assert role["Description"] == "tasks" and role["RoleId"] == made.attributes["RoleId"]
-        assert inline == ["write"] and attached == [READ_ONLY] and "env" not in tags
+        assert inline == ["write"] and attached == [READ_ONLY] and tags == {"team": "shop", "tier": "1"}
         document = (await call("iam", "GetRolePolicy", {"RoleName": name, "PolicyName": "write"}))["PolicyDocument"]
         assert json.loads(unquote(document)) == WRITE
 

@@ -50,7 +50,11 @@ def merged_tags(rc: ResourceContext, props: Doc, *, reserved: bool = True) -> di
     merged: dict[str, str] = {}
     for tag in [*rc.tags, *(props.get("Tags") or [])]:
         merged[str(tag["Key"])] = str(tag.get("Value", ""))
-    return {k: v for k, v in merged.items() if reserved or not k.lower().startswith("aws:")}
+    return {k: v for k, v in merged.items() if reserved or not _reserved(k)}
+
+
+def _reserved(key: str) -> bool:
+    return key.lower().startswith("aws:")
 
 
 def tag_list(rc: ResourceContext, props: Doc, *, reserved: bool = True) -> list[Doc]:
@@ -65,11 +69,12 @@ def tag_map(tags: Any) -> dict[str, str]:
     return {str(t["Key"]): str(t.get("Value", "")) for t in tags or []}
 
 
-def tag_changes(old: Any, new: Any) -> tuple[dict[str, str], list[str]]:
+def tag_changes(old: Any, new: Any, *, reserved: bool = True) -> tuple[dict[str, str], list[str]]:
     """Tags to put and keys to take off when a template's ``Tags`` go from ``old`` to ``new`` (the
-    stack's own tags do not change with an update of one resource)."""
+    stack's own tags do not change with an update of one resource); ``reserved=False`` puts no
+    ``aws:`` keys, as in ``merged_tags``."""
     before, after = tag_map(old), tag_map(new)
-    put = {k: v for k, v in after.items() if before.get(k) != v}
+    put = {k: v for k, v in after.items() if before.get(k) != v and (reserved or not _reserved(k))}
     return put, [k for k in before if k not in after]
 
 

@@ -43,8 +43,7 @@ def ecs_tags(rc: ResourceContext, props: Doc) -> list[Doc]:
 
 async def put_tags(rc: ResourceContext, arn: str, old: Doc, new: Doc) -> None:
     """Brings an ECS resource's tags from the template's old ``Tags`` to its new ones."""
-    put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
-    put = {k: v for k, v in put.items() if not k.lower().startswith("aws:")}
+    put, drop = tag_changes(old.get("Tags"), new.get("Tags"), reserved=False)
     if put:
         await rc.call("ecs", "TagResource", {"resourceArn": arn, "tags": pairs(put, "key", "value")})
     if drop:

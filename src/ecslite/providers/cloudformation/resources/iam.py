@@ -107,8 +107,7 @@ class Role(ResourceHandler):
             await rc.call("iam", "AttachRolePolicy", {"RoleName": name, "PolicyArn": arn})
         for arn in [a for a in attached if a not in wanted]:
             await remove(rc, "iam", "DetachRolePolicy", {"RoleName": name, "PolicyArn": arn}, gone=_GONE)
-        put, drop = tag_changes(old.get("Tags"), new.get("Tags"))
-        put = {k: v for k, v in put.items() if not k.lower().startswith("aws:")}
+        put, drop = tag_changes(old.get("Tags"), new.get("Tags"), reserved=False)
         if put:
             await rc.call("iam", "TagRole", {"RoleName": name, "Tags": pairs(put)})
         if drop:
