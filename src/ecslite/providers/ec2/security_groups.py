@@ -1,17 +1,19 @@
 """Security groups: CreateSecurityGroup, DescribeSecurityGroups, DeleteSecurityGroup,
-AuthorizeSecurityGroupIngress.
+Authorize/RevokeSecurityGroupIngress, Authorize/RevokeSecurityGroupEgress, DescribeSecurityGroupRules.
 
 **Local model**: groups and their rules are stored and shown exactly, and awsvpc tasks name
 them, but they are not enforced as a firewall: every task on the host bridge can reach every
 other (docs/networking.md says so). Rules are kept as EC2 shows them, merged per
-(protocol, from port, to port), each source also recorded as a rule with its ``sgr-`` id.
+(protocol, from port, to port), each source or destination also recorded as a rule with its
+``sgr-`` id in the group's hidden ``SecurityGroupRules`` (groups stored before rules were kept get
+theirs from their permissions, with ids that stay the same until the group is next written).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ecslite.model.vpc import new_id, parse_cidr
+from ecslite.model.vpc import new_id, parse_cidr, stable_id
 from ecslite.model.vpc_docs import security_group_doc
 from ecslite.providers.base import Params, RequestContext
 from ecslite.providers.ec2 import errors
@@ -22,6 +24,9 @@ from ecslite.store import vpc as vpc_store
 GROUP_FILTERS = ("group-id", "group-name", "vpc-id", "description", "owner-id", "ip-permission.protocol")
 PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
 NAME_MAX = 255
+RULES = "SecurityGroupRules"  # kept in the stored doc, left out of DescribeSecurityGroups
+PEERS = (("IpRanges", "CidrIp"), ("UserIdGroupPairs", "GroupId"))
+RULE_FILTERS = ("group-id", "security-group-rule-id")
 
 
 def group_values(doc: Doc) -> Values:
@@ -49,7 +54,7 @@ class SecurityGroupOps(Ec2Base):
         for group_id in params.get("GroupIds") or ():
             if not group_id.startswith("sg-"):
                 raise errors.malformed("InvalidGroupId.Malformed", group_id, "sg")
-        return self.describe(
+        result = self.describe(
             params,
             rows,
             ids_param="GroupIds",
@@ -58,6 +63,21 @@ class SecurityGroupOps(Ec2Base):
             filter_values=group_values,
             known_filters=GROUP_FILTERS,
             result_key="SecurityGroups",
+        )
+        result["SecurityGroups"] = [{k: v for k, v in d.items() if k != RULES} for d in result["SecurityGroups"]]
+        return result
+
+    def describe_security_group_rules(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        rows = list(enumerate(r for _, g in vpc_store.groups(self.db, ctx.account, ctx.region) for r in _rules(g)))
+        return self.describe(
+            params,
+            rows,
+            ids_param="SecurityGroupRuleIds",
+            id_key="SecurityGroupRuleId",
+            not_found=_rule_not_found,
+            filter_values=lambda r: {"group-id": [r["GroupId"]], "security-group-rule-id": [r["SecurityGroupRuleId"]]},
+            known_filters=RULE_FILTERS,
+            result_key="SecurityGroupRules",
         )
 
     def create_security_group(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
@@ -99,20 +119,71 @@ class SecurityGroupOps(Ec2Base):
         return {"Return": True, "GroupId": group_id}
 
     def authorize_security_group_ingress(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        return self._authorize(ctx, params, egress=False)
+
+    def authorize_security_group_egress(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        return self._authorize(ctx, params, egress=True)
+
+    def revoke_security_group_ingress(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        return self._revoke(ctx, params, egress=False)
+
+    def revoke_security_group_egress(self, ctx: RequestContext, params: Params) -> dict[str, Any]:
+        return self._revoke(ctx, params, egress=True)
+
+    def _authorize(self, ctx: RequestContext, params: Params, *, egress: bool) -> dict[str, Any]:
         self.check_dry_run(params)
         group = self._group(ctx, params)
-        permissions = list(params.get("IpPermissions") or ())
-        if params.get("IpProtocol") or params.get("CidrIp") or params.get("SourceSecurityGroupName"):
-            permissions.append(self._flat_permission(ctx, params))
+        permissions = self._permissions(ctx, params, egress=egress)
         if not permissions:
             raise errors.Ec2Error("MissingParameter", "No IP permissions specified.")
+        kept = _rules(group)
+        stored = group.setdefault(_field(egress), [])
         rules: list[Doc] = []
-        stored = group.setdefault("IpPermissions", [])
         for permission in permissions:
-            rules += self._add(group, stored, _normalised(permission))
+            rules += _add(group, stored, _normalised(permission), egress=egress)
+        kept += rules
         with self.db.transaction():
             vpc_store.put_group(self.db, ctx.account, ctx.region, group)
         return {"Return": True, "SecurityGroupRules": rules}
+
+    def _revoke(self, ctx: RequestContext, params: Params, *, egress: bool) -> dict[str, Any]:
+        """Takes rules away, named by ``IpPermissions`` (or the flat parameters) or by
+        ``SecurityGroupRuleIds``; one that is not there fails the whole call, as EC2 does."""
+        self.check_dry_run(params)
+        group = self._group(ctx, params)
+        kept = _rules(group)
+        mine = {r["SecurityGroupRuleId"]: r for r in kept if r["IsEgress"] == egress}
+        doomed: list[Doc] = []
+        for rule_id in params.get("SecurityGroupRuleIds") or ():
+            if rule_id not in mine:
+                raise _rule_not_found(rule_id)
+            doomed.append(mine[rule_id])
+        for permission in self._permissions(ctx, params, egress=egress):
+            normal = _normalised(permission)
+            for field, peer_key in PEERS:
+                for peer in normal[field]:
+                    found = next((r for r in mine.values() if _same(r, normal, peer_key, peer[peer_key])), None)
+                    if found is None:
+                        raise errors.Ec2Error(
+                            "InvalidPermission.NotFound", "The specified rule does not exist in this security group."
+                        )
+                    doomed.append(found)
+        if not doomed:
+            raise errors.Ec2Error("MissingParameter", "No IP permissions specified.")
+        gone = {r["SecurityGroupRuleId"] for r in doomed}
+        group[RULES] = [r for r in kept if r["SecurityGroupRuleId"] not in gone]
+        group[_field(egress)] = _permissions_of([r for r in group[RULES] if r["IsEgress"] == egress], group)
+        with self.db.transaction():
+            vpc_store.put_group(self.db, ctx.account, ctx.region, group)
+        revoked = [r for r in kept if r["SecurityGroupRuleId"] in gone]
+        return {"Return": True, "RevokedSecurityGroupRules": [_revoked(r) for r in revoked]}
+
+    def _permissions(self, ctx: RequestContext, params: Params, *, egress: bool) -> list[Doc]:
+        permissions = list(params.get("IpPermissions") or ())
+        flat = ("IpProtocol", "CidrIp") + (() if egress else ("SourceSecurityGroupName",))
+        if any(params.get(key) for key in flat):
+            permissions.append(self._flat_permission(ctx, params))
+        return permissions
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -146,39 +217,115 @@ class SecurityGroupOps(Ec2Base):
             permission["UserIdGroupPairs"] = [{"GroupId": source["GroupId"], "UserId": ctx.account}]
         return permission
 
-    @staticmethod
-    def _add(group: Doc, stored: list[Doc], permission: Doc) -> list[Doc]:
-        key = (permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"))
-        target = next(
-            (p for p in stored if (p["IpProtocol"], p.get("FromPort"), p.get("ToPort")) == key),
-            None,
-        )
-        if target is None:
-            target = {**permission, "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []}
-            stored.append(target)
-        rules: list[Doc] = []
-        for field, peer_key in (("IpRanges", "CidrIp"), ("UserIdGroupPairs", "GroupId")):
-            for peer in permission.get(field) or ():
-                if any(existing.get(peer_key) == peer.get(peer_key) for existing in target[field]):
-                    raise errors.Ec2Error("InvalidPermission.Duplicate", _duplicate_text(permission, peer[peer_key]))
-                target[field].append(peer)
-                rule: Doc = {
-                    "SecurityGroupRuleId": new_id("sgr"),
-                    "GroupId": group["GroupId"],
-                    "GroupOwnerId": group["OwnerId"],
-                    "IsEgress": False,
-                    "IpProtocol": permission["IpProtocol"],
-                    "FromPort": permission.get("FromPort", -1),
-                    "ToPort": permission.get("ToPort", -1),
-                }
-                if peer_key == "CidrIp":
-                    rule["CidrIpv4"] = peer["CidrIp"]
-                else:
-                    rule["ReferencedGroupInfo"] = {"GroupId": peer["GroupId"], "UserId": peer.get("UserId")}
-                if peer.get("Description"):
-                    rule["Description"] = peer["Description"]
-                rules.append(rule)
-        return rules
+
+def _field(egress: bool) -> str:
+    return "IpPermissionsEgress" if egress else "IpPermissions"
+
+
+def _rule(group: Doc, permission: Doc, peer_key: str, peer: Doc, *, egress: bool, rule_id: str) -> Doc:
+    rule: Doc = {
+        "SecurityGroupRuleId": rule_id,
+        "GroupId": group["GroupId"],
+        "GroupOwnerId": group["OwnerId"],
+        "IsEgress": egress,
+        "IpProtocol": permission["IpProtocol"],
+        "FromPort": permission.get("FromPort", -1),
+        "ToPort": permission.get("ToPort", -1),
+    }
+    if peer_key == "CidrIp":
+        rule["CidrIpv4"] = peer["CidrIp"]
+    else:
+        rule["ReferencedGroupInfo"] = {"GroupId": peer["GroupId"], "UserId": peer.get("UserId")}
+    if peer.get("Description"):
+        rule["Description"] = peer["Description"]
+    return rule
+
+
+def _rules(group: Doc) -> list[Doc]:
+    """The group's rules, one per source or destination; a group stored without them (the
+    default egress rule, groups of older stores) gets ids made from what each rule is, so they
+    read the same every time until the list is written back."""
+    if RULES not in group:
+        made: list[Doc] = []
+        for egress in (False, True):
+            for permission in group.get(_field(egress)) or ():
+                for field, peer_key in PEERS:
+                    for peer in permission.get(field) or ():
+                        what = (group["GroupId"], str(egress), _key_text(permission), str(peer.get(peer_key)))
+                        rule_id = stable_id("sgr", *what)
+                        made.append(_rule(group, permission, peer_key, peer, egress=egress, rule_id=rule_id))
+        group[RULES] = made
+    rules: list[Doc] = group[RULES]
+    return rules
+
+
+def _key_text(permission: Doc) -> str:
+    return f"{permission['IpProtocol']}/{permission.get('FromPort')}/{permission.get('ToPort')}"
+
+
+def _add(group: Doc, stored: list[Doc], permission: Doc, *, egress: bool) -> list[Doc]:
+    key = (permission["IpProtocol"], permission.get("FromPort"), permission.get("ToPort"))
+    target = next(
+        (p for p in stored if (p["IpProtocol"], p.get("FromPort"), p.get("ToPort")) == key),
+        None,
+    )
+    if target is None:
+        target = {**permission, "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []}
+        stored.append(target)
+    rules: list[Doc] = []
+    for field, peer_key in PEERS:
+        for peer in permission.get(field) or ():
+            if any(existing.get(peer_key) == peer.get(peer_key) for existing in target[field]):
+                raise errors.Ec2Error("InvalidPermission.Duplicate", _duplicate_text(permission, peer[peer_key]))
+            target[field].append(peer)
+            rules.append(_rule(group, permission, peer_key, peer, egress=egress, rule_id=new_id("sgr")))
+    return rules
+
+
+def _same(rule: Doc, permission: Doc, peer_key: str, peer: str) -> bool:
+    if (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) != (
+        permission["IpProtocol"],
+        permission.get("FromPort", -1),
+        permission.get("ToPort", -1),
+    ):
+        return False
+    if peer_key == "CidrIp":
+        return bool(rule.get("CidrIpv4") == peer)
+    return bool((rule.get("ReferencedGroupInfo") or {}).get("GroupId") == peer)
+
+
+def _permissions_of(rules: list[Doc], group: Doc) -> list[Doc]:
+    """The merged ``IpPermissions`` view of ``rules``, in the order their (protocol, ports) came."""
+    merged: dict[tuple[Any, ...], Doc] = {}
+    for rule in rules:
+        key = (rule["IpProtocol"], rule["FromPort"], rule["ToPort"])
+        if key not in merged:
+            head: Doc = {"IpProtocol": rule["IpProtocol"]}
+            if rule["IpProtocol"] != "-1":
+                head.update(FromPort=rule["FromPort"], ToPort=rule["ToPort"])
+            merged[key] = {**head, "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []}
+        described = {"Description": rule["Description"]} if rule.get("Description") else {}
+        if "CidrIpv4" in rule:
+            merged[key]["IpRanges"].append({"CidrIp": rule["CidrIpv4"], **described})
+        else:
+            pair = {k: v for k, v in rule["ReferencedGroupInfo"].items() if v is not None}
+            merged[key]["UserIdGroupPairs"].append({**pair, **described})
+    return list(merged.values())
+
+
+def _revoked(rule: Doc) -> Doc:
+    out = {k: rule[k] for k in ("SecurityGroupRuleId", "GroupId", "IsEgress", "IpProtocol", "FromPort", "ToPort")}
+    if "CidrIpv4" in rule:
+        out["CidrIpv4"] = rule["CidrIpv4"]
+    else:
+        out["ReferencedGroupId"] = rule["ReferencedGroupInfo"]["GroupId"]
+    return out
+
+
+def _rule_not_found(rule_id: str) -> errors.Ec2Error:
+    return errors.Ec2Error(
+        "InvalidSecurityGroupRuleId.NotFound", f"The security group rule ID '{rule_id}' does not exist"
+    )
 
 
 def _normalised(permission: Doc) -> Doc:
