@@ -137,6 +137,52 @@ def detach(db: Database, account: str, role: str, policy_arn: str) -> None:
         db.execute("DELETE FROM iam_role_attachments WHERE role_rid=? AND policy_arn=?", (rid, policy_arn))
 
 
+# -- customer managed policies ------------------------------------------------------------------------
+
+KIND_POLICY = "iam-policy"
+
+
+def get_policy(db: Database, arn: str) -> dict[str, Any] | None:
+    """A customer managed policy by ARN: its view fields and ``Versions`` (id, document, date)."""
+    row = db.query_one("SELECT doc FROM iam_policies WHERE arn=?", (arn,))
+    return loads(row["doc"]) if row else None
+
+
+def policy_by_name(db: Database, account: str, name: str) -> dict[str, Any] | None:
+    row = db.query_one("SELECT doc FROM iam_policies WHERE account=? AND name_key=?", (account, name_key(name)))
+    return loads(row["doc"]) if row else None
+
+
+def put_policy(db: Database, account: str, doc: dict[str, Any]) -> None:
+    db.execute(
+        """INSERT INTO iam_policies (account, name_key, path, arn, doc) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (arn) DO UPDATE SET doc=excluded.doc""",
+        (account, name_key(doc["PolicyName"]), doc["Path"], doc["Arn"], dumps(doc)),
+    )
+    db.changed(KIND_POLICY, doc["Arn"])
+
+
+def delete_policy(db: Database, arn: str) -> None:
+    db.execute("DELETE FROM iam_policies WHERE arn=?", (arn,))
+    db.changed(KIND_POLICY, arn)
+
+
+def list_policies(db: Database, account: str) -> list[dict[str, Any]]:
+    """The account's customer managed policies, ordered by lower-cased name."""
+    rows = db.query("SELECT doc FROM iam_policies WHERE account=? ORDER BY name_key", (account,))
+    return [loads(r["doc"]) for r in rows]
+
+
+def attachment_count(db: Database, account: str, policy_arn: str) -> int:
+    """How many of the account's roles have ``policy_arn`` attached (IAM's ``AttachmentCount``)."""
+    row = db.query_one(
+        """SELECT COUNT(*) AS n FROM iam_role_attachments a JOIN iam_roles r ON a.role_rid = r.rid
+           WHERE r.account=? AND a.policy_arn=?""",
+        (account, policy_arn),
+    )
+    return int(row["n"]) if row else 0
+
+
 # -- issued credentials -------------------------------------------------------------------------------
 
 

@@ -444,6 +444,16 @@ _V17 = [
     "CREATE INDEX ecr_layers_by_digest ON ecr_layers (digest)",
 ]
 
+# Version 18: IAM customer managed policies (store/iam.py): one row per policy, its versions in ``doc``;
+# names are unique per account without regard to case, as role names are.
+_V18 = [
+    """CREATE TABLE iam_policies (
+        rid INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL, name_key TEXT NOT NULL, path TEXT NOT NULL, arn TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL,
+        UNIQUE (account, name_key))""",
+]
+
 MIGRATIONS: list[list[str]] = [
     _V1,
     _V2,
@@ -462,4 +472,5 @@ MIGRATIONS: list[list[str]] = [
     _V15,
     _V16,
     _V17,
+    _V18,
 ]

@@ -4,8 +4,8 @@ IAM answers ``NoSuchEntity`` for a policy ARN that names nothing, and ARNs of AW
 carry a path (``arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy``), so the
 path must match too. The list holds the policies ECS set-ups attach (task execution, logs, SSM for
 ECS Exec, registries, X-Ray, Cloud Map) and the common broad ones; policies are stored and shown,
-never evaluated. Customer managed policies are not modelled (there is no CreatePolicy), so any
-``arn:aws:iam::<account>:policy/…`` is unknown.
+never evaluated. Customer managed policies (``arn:aws:iam::<account>:policy/…``) live in the store
+(``policies.py``).
 """
 
 from __future__ import annotations
@@ -112,3 +112,8 @@ _BY_ARN = {policy.arn: policy for policy in (ManagedPolicy(name, path) for name,
 def managed_policy(arn: str) -> ManagedPolicy | None:
     """The AWS managed policy ``arn`` names exactly, or ``None``."""
     return _BY_ARN.get(arn)
+
+
+def all_managed_policies() -> list[ManagedPolicy]:
+    """Every AWS managed policy ecslite knows."""
+    return list(_BY_ARN.values())

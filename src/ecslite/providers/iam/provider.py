@@ -4,15 +4,17 @@ IAM is global, so roles belong to the caller's account whatever region a request
 Policies are stored and shown, not enforced: every caller may do everything, as with IAM off. Roles
 are real objects nonetheless: STS AssumeRole and the task credentials endpoint issue credentials
 only for roles that exist, and requests signed with those credentials are attributed to the role.
-Operations ecslite does not serve (users, groups, customer managed policies, instance profiles)
+Customer managed policies are kept with their versions. Operations ecslite does not serve (users,
+groups, instance profiles)
 answer ``NotImplemented``.
 """
 
 from __future__ import annotations
 
+from ecslite.providers.iam.policies import PolicyOps
 from ecslite.providers.iam.role_policies import RolePolicyOps
 from ecslite.providers.iam.roles import RoleOps
 
 
-class IamProvider(RoleOps, RolePolicyOps):
-    """AWS Identity and Access Management, roles only."""
+class IamProvider(RoleOps, RolePolicyOps, PolicyOps):
+    """AWS Identity and Access Management: roles and managed policies."""

@@ -1,8 +1,9 @@
 """A role's policies: AWS managed policies attached to it, and inline policies embedded in it.
 
 Policies are stored and shown, never enforced. Attaching needs a policy IAM has (an AWS managed
-policy, ``managed_policies.py``); an inline policy must be valid JSON in IAM's grammar, and a role's
-inline policies together stay within IAM's 10,240-character quota.
+policy, ``managed_policies.py``, or one of the account's customer managed policies, ``policies.py``);
+an inline policy must be valid JSON in IAM's grammar, and a role's inline policies together stay
+within IAM's 10,240-character quota.
 """
 
 from __future__ import annotations
@@ -30,16 +31,24 @@ class RolePolicyOps(IamBase):
         name, arn = params["RoleName"], params["PolicyArn"]
         check_name(name, "roleName")
         self.role(ctx.account, name)
-        policy = managed_policy(arn)
-        if policy is None:
-            raise NoSuchEntity(f"Policy {arn} does not exist or is not attachable.")
+        policy = self._attachable(ctx, arn)
         attached = iam_store.attachments(self.db, ctx.account, name)
         if any(a.policy_arn == arn for a in attached):
             return  # attaching again changes nothing, as in IAM
         if len(attached) >= MAX_ATTACHED:
             raise LimitExceeded(f"Cannot exceed quota for PoliciesPerRole: {MAX_ATTACHED}")
         with self.db.transaction():
-            iam_store.attach(self.db, ctx.account, name, iam_store.Attachment(arn, policy.name, policy.path))
+            iam_store.attach(self.db, ctx.account, name, iam_store.Attachment(arn, *policy))
+
+    def _attachable(self, ctx: RequestContext, arn: str) -> tuple[str, str]:
+        """The name and path of the managed policy ``arn``: AWS's, or the caller's own."""
+        aws = managed_policy(arn)
+        if aws is not None:
+            return aws.name, aws.path
+        own = iam_store.get_policy(self.db, arn)
+        if own is not None and arn.startswith(f"arn:aws:iam::{ctx.account}:"):
+            return str(own["PolicyName"]), str(own["Path"])
+        raise NoSuchEntity(f"Policy {arn} does not exist or is not attachable.")
 
     def detach_role_policy(self, ctx: RequestContext, params: Params) -> None:
         name, arn = params["RoleName"], params["PolicyArn"]
