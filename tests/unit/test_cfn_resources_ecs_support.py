@@ -201,9 +201,63 @@ def test_policy_is_put_on_its_roles_moved_renamed_and_taken_off(tmp_path: Path) 
     run(tmp_path, scenario)
 
 
-def test_managed_policy_is_not_a_supported_type() -> None:
-    # ecslite's IAM holds no customer managed policies: templates with one are refused up front.
-    assert "AWS::IAM::ManagedPolicy" not in HANDLERS
+def test_managed_policy_versions_documents_attaches_to_roles_and_comes_off_cleanly(tmp_path: Path) -> None:
+    async def scenario(_server: Server, clock: FakeClock, call: Calls) -> None:
+        for role in ("a", "b", "c"):
+            await call("iam", "CreateRole", {"RoleName": role, "AssumeRolePolicyDocument": json.dumps(TRUST)})
+        handler = HANDLERS["AWS::IAM::ManagedPolicy"]
+        assert handler.iam and handler.name_property == "ManagedPolicyName"
+        rc = context(call, clock, "Managed")
+        props: dict[str, Any] = {"PolicyDocument": READ, "Path": "/app/", "Roles": ["a"]}
+        made = await handler.create(rc, props)
+        arn = made.physical_id
+        name = arn.rsplit("/", 1)[-1]
+        assert arn == f"arn:aws:iam::000000000000:policy/app/{name}" and name.startswith(f"{STACK}-Managed-")
+        policy = (await call("iam", "GetPolicy", {"PolicyArn": arn}))["Policy"]
+        assert made.attributes == {
+            "PolicyArn": arn,
+            "DefaultVersionId": "v1",
+            "AttachmentCount": 1,
+            "IsAttachable": True,
+            "PolicyId": policy["PolicyId"],
+        }
+
+        async def attached(role: str) -> list[str]:
+            found = (await call("iam", "ListAttachedRolePolicies", {"RoleName": role}))["AttachedPolicies"]
+            return [p["PolicyArn"] for p in found]
+
+        async def version_ids() -> list[str]:
+            return [v["VersionId"] for v in (await call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]]
+
+        assert handler.needs_replacement(props, {**props, "ManagedPolicyName": "other"})
+        assert handler.needs_replacement(props, {**props, "Description": "new"})
+        new = {**props, "PolicyDocument": WRITE, "Roles": ["arn:aws:iam::000000000000:role/b"]}
+        assert not handler.needs_replacement(props, new)
+        updated = await handler.update(rc, made, props, new)
+        assert updated.physical_id == arn and updated.attributes["DefaultVersionId"] == "v2"
+        assert await attached("a") == [] and await attached("b") == [arn]
+        version = await call("iam", "GetPolicyVersion", {"PolicyArn": arn, "VersionId": "v2"})
+        assert json.loads(unquote(version["PolicyVersion"]["Document"])) == WRITE
+
+        # Five versions already: the oldest goes so that the new document can be the default.
+        old = new
+        for document in (READ, WRITE, READ, WRITE):
+            new = {**old, "PolicyDocument": document}
+            updated = await handler.update(rc, updated, old, new)
+            old = new
+        assert await version_ids() == ["v6", "v5", "v4", "v3", "v2"]
+        assert updated.attributes["DefaultVersionId"] == "v6"
+
+        # Attached elsewhere meanwhile: the delete detaches it from every role.
+        await call("iam", "AttachRolePolicy", {"RoleName": "c", "PolicyArn": arn})
+        await handler.delete(rc, updated, new)
+        with pytest.raises(AwsError) as gone:
+            await call("iam", "GetPolicy", {"PolicyArn": arn})
+        assert gone.value.code == "NoSuchEntity"
+        assert await attached("b") == [] and await attached("c") == []
+        await handler.delete(rc, updated, new)  # already gone
+
+    run(tmp_path, scenario)
 
 
 # -- Application Auto Scaling ----------------------------------------------------------------------

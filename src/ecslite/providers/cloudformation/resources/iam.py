@@ -1,4 +1,4 @@
-"""AWS::IAM::Role and AWS::IAM::Policy through ecslite's IAM operations.
+"""AWS::IAM::Role, AWS::IAM::Policy and AWS::IAM::ManagedPolicy through ecslite's IAM operations.
 
 Role: ``Ref`` is the role's name; ``Arn`` and ``RoleId`` are its attributes. ``RoleName`` and ``Path``
 need a replacement; the trust policy, description, session length, inline ``Policies``,
@@ -6,8 +6,12 @@ need a replacement; the trust policy, description, session length, inline ``Poli
 
 Policy: an inline policy put on each of its ``Roles``; every property changes in place. Its ``Ref`` is a
 generated id (CloudFormation's look like ``mysta-MyPol-1A2B3C4D5E6F``, unverified in detail) and ``Id``
-is the same. ecslite's IAM holds roles only, so ``Groups`` and ``Users`` are refused, and so is
-``AWS::IAM::ManagedPolicy`` (no customer managed policies here): not a supported type.
+is the same. ecslite's IAM holds roles only, so ``Groups`` and ``Users`` are refused.
+
+ManagedPolicy: a customer managed policy; ``Ref`` is its ARN. ``ManagedPolicyName``, ``Path`` and
+``Description`` need a replacement; a new ``PolicyDocument`` becomes a new default version (the
+oldest other version goes first when there are five) and ``Roles`` are attached and detached in
+place. Taking it down detaches it from every role, deletes its other versions, then the policy.
 
 IAM refuses ``aws:`` tag keys from callers, so the roles get the stack's own tags and the template's,
 without CloudFormation's ``aws:cloudformation:*`` ones.
@@ -37,6 +41,8 @@ from ecslite.providers.cloudformation.resources.common import (
 )
 
 ROLE_NAME_MAX = 64
+POLICY_NAME_MAX = 128
+MAX_POLICY_VERSIONS = 5
 _GONE = ("NoSuchEntity",)
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -169,15 +175,104 @@ class Policy(ResourceHandler):
             await rc.call("iam", "PutRolePolicy", params)
 
 
+@register
+class ManagedPolicy(ResourceHandler):
+    type_name = "AWS::IAM::ManagedPolicy"
+    attributes = frozenset({"PolicyArn", "DefaultVersionId", "AttachmentCount", "IsAttachable", "PolicyId"})
+    replace_always = False
+    replace_on = frozenset({"ManagedPolicyName", "Path", "Description"})
+    name_property = "ManagedPolicyName"
+    iam = True
+
+    async def create(self, rc: ResourceContext, props: Doc) -> Physical:
+        _roles_only(props, required=False)
+        name = str(props.get("ManagedPolicyName") or rc.physical_name(POLICY_NAME_MAX))
+        params: Doc = {"PolicyName": name, "PolicyDocument": policy_text(props["PolicyDocument"])}
+        for key in ("Path", "Description"):
+            if props.get(key) is not None:
+                params[key] = str(props[key])
+        arn = str((await rc.call("iam", "CreatePolicy", params))["Policy"]["Arn"])
+        async with self.finishing(rc, arn, props):
+            for role in _roles(props):
+                await rc.call("iam", "AttachRolePolicy", {"RoleName": role, "PolicyArn": arn})
+            return await _managed_physical(rc, arn)
+
+    async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
+        _roles_only(new, required=False)
+        arn = current.physical_id
+        if policy_text(old["PolicyDocument"]) != policy_text(new["PolicyDocument"]):
+            versions = (await rc.call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
+            if len(versions) >= MAX_POLICY_VERSIONS:
+                oldest = min((v for v in versions if not v["IsDefaultVersion"]), key=_version_number)
+                params = {"PolicyArn": arn, "VersionId": oldest["VersionId"]}
+                await rc.call("iam", "DeletePolicyVersion", params)
+            params = {"PolicyArn": arn, "PolicyDocument": policy_text(new["PolicyDocument"]), "SetAsDefault": True}
+            await rc.call("iam", "CreatePolicyVersion", params)
+        before, after = _roles(old), _roles(new)
+        for role in [r for r in after if r not in before]:
+            await rc.call("iam", "AttachRolePolicy", {"RoleName": role, "PolicyArn": arn})
+        for role in [r for r in before if r not in after]:
+            await remove(rc, "iam", "DetachRolePolicy", {"RoleName": role, "PolicyArn": arn}, gone=_GONE)
+        return await _managed_physical(rc, arn)
+
+    async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
+        """IAM deletes a policy only once detached and down to its default version; it comes off every
+        role, including roles that another stack or caller attached it to."""
+        arn = current.physical_id
+        try:
+            versions = (await rc.call("iam", "ListPolicyVersions", {"PolicyArn": arn}))["Versions"]
+        except AwsError as error:
+            if error.code in _GONE:
+                return
+            raise
+        for role in await _all_roles(rc):
+            attached = await rc.call("iam", "ListAttachedRolePolicies", {"RoleName": role["RoleName"]})
+            if any(p["PolicyArn"] == arn for p in attached["AttachedPolicies"]):
+                params = {"RoleName": role["RoleName"], "PolicyArn": arn}
+                await remove(rc, "iam", "DetachRolePolicy", params, gone=_GONE)
+        for version in versions:
+            if not version["IsDefaultVersion"]:
+                params = {"PolicyArn": arn, "VersionId": version["VersionId"]}
+                await remove(rc, "iam", "DeletePolicyVersion", params, gone=_GONE)
+        await remove(rc, "iam", "DeletePolicy", {"PolicyArn": arn}, gone=_GONE)
+
+
+async def _managed_physical(rc: ResourceContext, arn: str) -> Physical:
+    policy = (await rc.call("iam", "GetPolicy", {"PolicyArn": arn}))["Policy"]
+    attributes = {
+        "PolicyArn": arn,
+        "DefaultVersionId": policy["DefaultVersionId"],
+        "AttachmentCount": policy["AttachmentCount"],
+        "IsAttachable": policy["IsAttachable"],
+        "PolicyId": policy["PolicyId"],
+    }
+    return Physical(arn, attributes)
+
+
+async def _all_roles(rc: ResourceContext) -> list[Doc]:
+    roles: list[Doc] = []
+    params: Doc = {}
+    while True:
+        page = await rc.call("iam", "ListRoles", params)
+        roles += page["Roles"]
+        if not page.get("IsTruncated"):
+            return roles
+        params = {"Marker": page["Marker"]}
+
+
+def _version_number(version: Doc) -> int:
+    return int(str(version["VersionId"]).lstrip("v").split(".")[0])
+
+
 def _roles(props: Doc) -> list[str]:
     """Role names (a template may give a role's ARN; IAM's operations take the name)."""
     return [str(r).rsplit("/", 1)[-1] for r in props.get("Roles") or []]
 
 
-def _roles_only(props: Doc) -> None:
+def _roles_only(props: Doc, required: bool = True) -> None:
     if props.get("Groups") or props.get("Users"):
-        raise ResourceFailed("ecslite's IAM holds roles only: an AWS::IAM::Policy can name Roles, not Groups or Users")
-    if not props.get("Roles"):
+        raise ResourceFailed("ecslite's IAM holds roles only: an IAM policy can name Roles, not Groups or Users")
+    if required and not props.get("Roles"):
         raise ResourceFailed("At least one of [Groups, Roles, Users] must be non-empty.")
 
 
