@@ -143,3 +143,38 @@ def test_list_policies_by_scope_attachment_and_path(iam: Any) -> None:
     assert page["IsTruncated"] is True and len(page["Policies"]) == 1
     rest = iam.list_policies(Scope="Local", MaxItems=1, Marker=page["Marker"])
     assert [p["PolicyName"] for p in rest["Policies"]] == ["Other"] and rest["IsTruncated"] is False
+
+
+def test_stack_with_a_managed_policy_on_its_role(endpoint: str, iam: Any) -> None:
+    cfn = make_client("cloudformation", endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    template = {
+        "Resources": {
+            "TaskRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}},
+            "Access": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {"PolicyDocument": DOCUMENT, "Roles": [{"Ref": "TaskRole"}]},
+            },
+        },
+        "Outputs": {
+            "Arn": {"Value": {"Ref": "Access"}},
+            "Version": {"Value": {"Fn::GetAtt": ["Access", "DefaultVersionId"]}},
+        },
+    }
+    body = json.dumps(template)
+    code, message, _ = error_of(cfn.create_stack, StackName="pol", TemplateBody=body)
+    assert code == "InsufficientCapabilitiesException" and "CAPABILITY_IAM" in message
+    cfn.create_stack(StackName="pol", TemplateBody=body, Capabilities=["CAPABILITY_IAM"])
+    cfn.get_waiter("stack_create_complete").wait(StackName="pol", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="pol")["Stacks"][0]["Outputs"]}
+    assert outputs["Version"] == "v1"
+    policy = iam.get_policy(PolicyArn=outputs["Arn"])["Policy"]
+    assert policy["AttachmentCount"] == 1 and policy["PolicyName"].startswith("pol-Access-")
+    cfn.delete_stack(StackName="pol")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="pol", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert error_of(iam.get_policy, PolicyArn=outputs["Arn"])[0] == "NoSuchEntity"
