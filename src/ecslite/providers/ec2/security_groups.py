@@ -158,7 +158,10 @@ class SecurityGroupOps(Ec2Base):
             if rule_id not in mine:
                 raise _rule_not_found(rule_id)
             doomed.append(mine[rule_id])
-        for permission in self._permissions(ctx, params, egress=egress):
+        permissions = self._permissions(ctx, params, egress=egress)
+        if not permissions and not params.get("SecurityGroupRuleIds"):
+            raise errors.Ec2Error("MissingParameter", "No IP permissions specified.")
+        for permission in permissions:
             normal = _normalised(permission)
             for field, peer_key in PEERS:
                 for peer in normal[field]:
@@ -168,8 +171,8 @@ class SecurityGroupOps(Ec2Base):
                             "InvalidPermission.NotFound", "The specified rule does not exist in this security group."
                         )
                     doomed.append(found)
-        if not doomed:
-            raise errors.Ec2Error("MissingParameter", "No IP permissions specified.")
+        # IPv6 ranges and prefix lists are not kept (see _normalised): a permission naming only
+        # those has nothing here to take away.
         gone = {r["SecurityGroupRuleId"] for r in doomed}
         group[RULES] = [r for r in kept if r["SecurityGroupRuleId"] not in gone]
         group[_field(egress)] = _permissions_of([r for r in group[RULES] if r["IsEgress"] == egress], group)
