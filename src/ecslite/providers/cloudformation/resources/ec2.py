@@ -1,30 +1,33 @@
 """AWS::EC2::{VPC,Subnet,SecurityGroup,SecurityGroupIngress,SecurityGroupEgress}, as far as ecslite's EC2 goes.
 
 ``Ref`` is the VPC's, subnet's or security group's id; a group's inline ``SecurityGroupIngress``
-rules are authorized after CreateSecurityGroup, as CloudFormation does.
+and ``SecurityGroupEgress`` rules are authorized after CreateSecurityGroup, as CloudFormation does:
+a template that gives egress rules replaces EC2's default allow-all one with them, and one that
+gives none (or stops giving them) has the default rule.
 
-**Local model** (ecslite's EC2 has no CreateTags, ModifyVpcAttribute, ModifySubnetAttribute,
-AuthorizeSecurityGroupEgress or RevokeSecurityGroup*):
+**Local model** (ecslite's EC2 has no CreateTags, ModifyVpcAttribute or ModifySubnetAttribute):
 - tags are given at creation only, without CloudFormation's ``aws:`` tags (EC2 refuses the
   prefix from callers); later changes of ``Tags``, ``EnableDns*`` or ``MapPublicIpOnLaunch`` are
   accepted and change nothing (ecslite's resolver answers every VPC; there are no public addresses);
-- ``SecurityGroupEgress`` is accepted and not recorded: groups keep EC2's default allow-all egress
-  rule (groups are not enforced as a firewall here anyway, see docs/networking.md);
-- an ingress rule added to a group is authorized in place; one taken away makes a new group; an
-  AWS::EC2::SecurityGroupIngress that is deleted leaves its rule on a group that still exists;
-- AWS::EC2::SecurityGroupEgress is accepted for templates that have it (the CDK's) and not recorded.
+- inline rules added to or taken away from a group are authorized or revoked in place (a changed
+  rule is revoked and authorized again); groups are stored, not enforced as a firewall (see
+  docs/networking.md);
+- AWS::EC2::SecurityGroupIngress and AWS::EC2::SecurityGroupEgress authorize one rule each, whose
+  ``sgr-`` id is their ``Ref``, and revoke it when deleted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ecslite.model.vpc import new_id
 from ecslite.providers.cloudformation.resources.base import Doc, Physical, ResourceContext, ResourceHandler, register
 from ecslite.providers.cloudformation.resources.common import remove, tag_list
 
 GONE_GROUP = ("InvalidGroup.NotFound",)
 DEPENDENCY = ("DependencyViolation",)
+GONE_PERMISSION = ("InvalidPermission.NotFound",)
+GONE_RULE = ("InvalidGroup.NotFound", "InvalidSecurityGroupRuleId.NotFound")
+DEFAULT_EGRESS: Doc = {"IpProtocol": "-1", "CidrIp": "0.0.0.0/0"}
 
 
 def _specs(rc: ResourceContext, props: Doc, kind: str) -> list[Doc]:
@@ -37,8 +40,8 @@ def _port(value: Any) -> int | None:
 
 
 def permission(rule: Doc, account: str) -> Doc:
-    """A CloudFormation ingress rule (flat: ``CidrIp``, ``SourceSecurityGroupId``…) as an
-    ``IpPermissions`` item."""
+    """A CloudFormation ingress or egress rule (flat: ``CidrIp``, ``SourceSecurityGroupId``,
+    ``DestinationSecurityGroupId``…) as an ``IpPermissions`` item."""
     out: Doc = {"IpProtocol": str(rule.get("IpProtocol", "-1"))}
     for key in ("FromPort", "ToPort"):
         port = _port(rule.get(key))
@@ -49,11 +52,13 @@ def permission(rule: Doc, account: str) -> Doc:
         out["IpRanges"] = [{"CidrIp": rule["CidrIp"], **described}]
     if rule.get("CidrIpv6"):
         out["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"], **described}]
-    if rule.get("SourcePrefixListId"):
-        out["PrefixListIds"] = [{"PrefixListId": rule["SourcePrefixListId"], **described}]
-    if rule.get("SourceSecurityGroupId"):
+    prefix_list = rule.get("SourcePrefixListId") or rule.get("DestinationPrefixListId")
+    if prefix_list:
+        out["PrefixListIds"] = [{"PrefixListId": prefix_list, **described}]
+    peer = rule.get("SourceSecurityGroupId") or rule.get("DestinationSecurityGroupId")
+    if peer:
         owner = str(rule.get("SourceSecurityGroupOwnerId") or account)
-        out["UserIdGroupPairs"] = [{"GroupId": rule["SourceSecurityGroupId"], "UserId": owner, **described}]
+        out["UserIdGroupPairs"] = [{"GroupId": peer, "UserId": owner, **described}]
     return out
 
 
@@ -67,7 +72,26 @@ async def _resolved(rc: ResourceContext, rule: Doc) -> Doc:
 
 
 def _rule_key(rule: Doc) -> str:
-    return repr(sorted((k, str(v)) for k, v in rule.items()))
+    """What a rule is, as EC2 tells rules apart: ``"80"`` and ``80`` are one port, and the ports of
+    ``-1`` (all traffic) are not part of it."""
+    fields = {k: str(v) for k, v in rule.items()}
+    protocol = fields.get("IpProtocol", "-1").lower()
+    fields["IpProtocol"] = protocol
+    if protocol in ("-1", "all"):
+        fields.pop("FromPort", None)
+        fields.pop("ToPort", None)
+    return repr(sorted(fields.items()))
+
+
+def _egress(props: Doc) -> list[Doc]:
+    """The group's egress rules: the template's, or EC2's default when it gives none."""
+    return list(props.get("SecurityGroupEgress") or [DEFAULT_EGRESS])
+
+
+def _changes(old: list[Doc], new: list[Doc]) -> tuple[list[Doc], list[Doc]]:
+    """The rules of ``old`` that ``new`` no longer has, and those ``new`` adds."""
+    before, after = {_rule_key(r) for r in old}, {_rule_key(r) for r in new}
+    return [r for r in old if _rule_key(r) not in after], [r for r in new if _rule_key(r) not in before]
 
 
 @register
@@ -161,12 +185,6 @@ class SecurityGroup(ResourceHandler):
     replace_on = frozenset({"GroupName", "GroupDescription", "VpcId"})
     name_property = "GroupName"
 
-    def needs_replacement(self, old: Doc, new: Doc) -> bool:
-        # Rules can be added in place but not taken away (no RevokeSecurityGroupIngress here).
-        after = {_rule_key(r) for r in new.get("SecurityGroupIngress") or []}
-        removed = any(_rule_key(r) not in after for r in old.get("SecurityGroupIngress") or [])
-        return removed or super().needs_replacement(old, new)
-
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
         params: Doc = {
             "GroupName": props.get("GroupName") or rc.physical_name(255),
@@ -176,17 +194,13 @@ class SecurityGroup(ResourceHandler):
         if props.get("VpcId"):
             params["VpcId"] = props["VpcId"]
         group_id = (await rc.call("ec2", "CreateSecurityGroup", params))["GroupId"]
-        rules = list(props.get("SecurityGroupIngress") or [])
         async with self.finishing(rc, group_id, props, {"GroupId": group_id}):
-            if rules:
-                await self._authorize(rc, group_id, rules)
+            # The new group has EC2's default egress rule: as if the template had said nothing.
+            await self._apply(rc, group_id, {}, props)
             return await self._physical(rc, group_id)
 
     async def update(self, rc: ResourceContext, current: Physical, old: Doc, new: Doc) -> Physical:
-        before = {_rule_key(r) for r in old.get("SecurityGroupIngress") or []}
-        added = [r for r in new.get("SecurityGroupIngress") or [] if _rule_key(r) not in before]
-        if added:
-            await self._authorize(rc, current.physical_id, added)
+        await self._apply(rc, current.physical_id, old, new)
         return await self._physical(rc, current.physical_id)
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
@@ -194,10 +208,25 @@ class SecurityGroup(ResourceHandler):
         params = {"GroupId": current.physical_id}
         await remove(rc, "ec2", "DeleteSecurityGroup", params, gone=GONE_GROUP, busy=DEPENDENCY)
 
+    @classmethod
+    async def _apply(cls, rc: ResourceContext, group_id: str, old: Doc, new: Doc) -> None:
+        """Revokes the rules ``old`` had and ``new`` has not, then authorizes the new ones (so a rule
+        whose description changed is taken away before it is given again)."""
+        ingress = _changes(list(old.get("SecurityGroupIngress") or []), list(new.get("SecurityGroupIngress") or []))
+        egress = _changes(_egress(old), _egress(new))
+        for direction, (removed, added) in (("Ingress", ingress), ("Egress", egress)):
+            for rule in removed:
+                # One at a time, and a rule already gone (revoked by hand, or an egress rule of a
+                # stack made before they were recorded) is not an error: it is what was wanted.
+                params = {"GroupId": group_id, "IpPermissions": [permission(await _resolved(rc, rule), rc.account)]}
+                await remove(rc, "ec2", f"RevokeSecurityGroup{direction}", params, gone=GONE_PERMISSION)
+            if added:
+                await cls._authorize(rc, f"AuthorizeSecurityGroup{direction}", group_id, added)
+
     @staticmethod
-    async def _authorize(rc: ResourceContext, group_id: str, rules: list[Doc]) -> None:
+    async def _authorize(rc: ResourceContext, operation: str, group_id: str, rules: list[Doc]) -> None:
         permissions = [permission(await _resolved(rc, rule), rc.account) for rule in rules]
-        await rc.call("ec2", "AuthorizeSecurityGroupIngress", {"GroupId": group_id, "IpPermissions": permissions})
+        await rc.call("ec2", operation, {"GroupId": group_id, "IpPermissions": permissions})
 
     @staticmethod
     async def _physical(rc: ResourceContext, group_id: str) -> Physical:
@@ -205,42 +234,43 @@ class SecurityGroup(ResourceHandler):
         return Physical(group_id, {"GroupId": group_id, "VpcId": group["VpcId"]})
 
 
-@register
-class SecurityGroupIngress(ResourceHandler):
-    """One ingress rule on a group made elsewhere; ``Ref`` (and ``Id``) is the rule's ``sgr-`` id."""
+class _StandaloneRule(ResourceHandler):
+    """One rule on a group made elsewhere; ``Ref`` (and ``Id``) is the rule's ``sgr-`` id, by
+    which it is revoked when deleted."""
 
-    type_name = "AWS::EC2::SecurityGroupIngress"
     attributes = frozenset({"Id"})
+    direction: str
 
     async def create(self, rc: ResourceContext, props: Doc) -> Physical:
         params: Doc = {"IpPermissions": [permission(await _resolved(rc, props), rc.account)]}
-        if props.get("GroupId"):
-            params["GroupId"] = props["GroupId"]
-        else:
-            params["GroupName"] = props.get("GroupName")
-        result = await rc.call("ec2", "AuthorizeSecurityGroupIngress", params)
+        params.update(self._group(props))
+        result = await rc.call("ec2", f"AuthorizeSecurityGroup{self.direction}", params)
         rules = result.get("SecurityGroupRules") or []
-        rule_id = rules[0]["SecurityGroupRuleId"] if rules else f"{props.get('GroupId')}-ingress-{rc.logical_id}"
+        # An IPv6 or prefix-list rule is accepted and not kept by ecslite's EC2: it has no rule id.
+        fallback = f"{props.get('GroupId')}-{self.direction.lower()}-{rc.logical_id}"
+        rule_id = rules[0]["SecurityGroupRuleId"] if rules else fallback
         return Physical(rule_id, {"Id": rule_id})
 
     async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
-        # Nothing to call: ecslite's EC2 cannot revoke a rule; it goes with its group.
-        return None
+        if not current.physical_id.startswith("sgr-"):
+            return
+        params = {**self._group(props), "SecurityGroupRuleIds": [current.physical_id]}
+        await remove(rc, "ec2", f"RevokeSecurityGroup{self.direction}", params, gone=GONE_RULE)
+
+    @staticmethod
+    def _group(props: Doc) -> Doc:
+        return {"GroupId": props["GroupId"]} if props.get("GroupId") else {"GroupName": props.get("GroupName")}
 
 
 @register
-class SecurityGroupEgress(ResourceHandler):
-    """An egress rule on a group made elsewhere (the CDK adds these between a load balancer's group
-    and its targets'). Accepted and not recorded, as inline ``SecurityGroupEgress`` is (see above):
-    the group must exist; ``Ref`` and ``Id`` are an ``sgr-`` id of the handler's own."""
+class SecurityGroupIngress(_StandaloneRule):
+    type_name = "AWS::EC2::SecurityGroupIngress"
+    direction = "Ingress"
+
+
+@register
+class SecurityGroupEgress(_StandaloneRule):
+    """The CDK adds these between a load balancer's group and its targets'."""
 
     type_name = "AWS::EC2::SecurityGroupEgress"
-    attributes = frozenset({"Id"})
-
-    async def create(self, rc: ResourceContext, props: Doc) -> Physical:
-        await rc.call("ec2", "DescribeSecurityGroups", {"GroupIds": [props.get("GroupId")]})
-        rule_id = new_id("sgr")
-        return Physical(rule_id, {"Id": rule_id})
-
-    async def delete(self, rc: ResourceContext, current: Physical, props: Doc) -> None:
-        return None
+    direction = "Egress"
