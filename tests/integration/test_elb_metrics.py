@@ -16,7 +16,8 @@ import pytest
 from tests.conftest import RunningServer, make_client, start_server, stop_server
 from tests.fixtures.http_backend import LocalHttpServer, QuietHandler
 from tests.fixtures.ports import free_port
-from tests.integration.test_elbv2_api import default_network, forward, make_lb
+from tests.integration.test_elbv2_api import forward, make_lb
+from tests.integration.test_elbv2_health import instance_group
 
 NAMESPACE = "AWS/ApplicationELB"
 
@@ -62,18 +63,7 @@ def alb_with_backend(clients: dict[str, Any], endpoint: str, backend: LocalHttpS
     """A load balancer forwarding to an instance group whose target is ``backend`` on 127.0.0.1;
     returns the listener's URL and the LoadBalancer, TargetGroup dimension values and the group ARN."""
     elbv2, ec2 = clients["elbv2"], clients["ec2"]
-    vpc, _ = default_network(ec2)
-    group = elbv2.create_target_group(
-        Name="backend",
-        Protocol="HTTP",
-        Port=backend.port,
-        VpcId=vpc,
-        TargetType="instance",
-        HealthCheckPath="/health",
-        HealthCheckIntervalSeconds=5,
-        HealthCheckTimeoutSeconds=2,
-        HealthyThresholdCount=2,
-    )["TargetGroups"][0]["TargetGroupArn"]
+    group = instance_group(elbv2, ec2, backend.port)
     elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": "i-0123456789abcdef0"}])
     lb = make_lb(elbv2, ec2)["LoadBalancerArn"]
     listener = elbv2.create_listener(

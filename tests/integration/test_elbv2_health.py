@@ -52,13 +52,14 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
         time.sleep(0.1)
 
 
-def instance_group(elbv2: Any, ec2: Any, backend: Backend, **kwargs: Any) -> str:
-    """An instance target group: its targets are reached on 127.0.0.1, where the backend listens."""
+def instance_group(elbv2: Any, ec2: Any, port: int, **kwargs: Any) -> str:
+    """An instance target group on ``port``: its targets are reached on 127.0.0.1, where the backend
+    listens; health checked on /health every 5 s."""
     vpc, _ = default_network(ec2)
     arn: str = elbv2.create_target_group(
         Name="backend",
         Protocol="HTTP",
-        Port=backend.port,
+        Port=port,
         VpcId=vpc,
         TargetType="instance",
         HealthCheckPath="/health",
@@ -77,7 +78,7 @@ def health(elbv2: Any, arn: str) -> list[tuple[str, str | None]]:
 
 
 def test_real_health_checks_move_a_target_through_its_states(elbv2: Any, ec2: Any, backend: Backend) -> None:
-    arn = instance_group(elbv2, ec2, backend)
+    arn = instance_group(elbv2, ec2, backend.port)
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "i-0123456789abcdef0"}])
     assert health(elbv2, arn) == [("unused", "Target.NotInUse")]
     time.sleep(0.5)
