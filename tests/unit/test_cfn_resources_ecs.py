@@ -17,7 +17,13 @@ from ecslite.clock import FakeClock
 from ecslite.protocol.errors import AwsError
 from ecslite.providers.calls import Calls
 from ecslite.providers.cloudformation.resources import ecs
-from ecslite.providers.cloudformation.resources.base import HANDLERS, Physical, ResourceContext, ResourceFailed
+from ecslite.providers.cloudformation.resources.base import (
+    HANDLERS,
+    Physical,
+    ResourceContext,
+    ResourceFailed,
+    ResourceHandler,
+)
 from ecslite.server import Server
 from tests.unit.test_express_canary import running
 
@@ -103,6 +109,18 @@ async def cluster_with_definition(call: Calls, clock: FakeClock, **labels: str) 
         "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": (await subnets(call))[:2]}},
     }
     return cluster.physical_id, definition, props
+
+
+async def service_made(
+    call: Calls, clock: FakeClock, **extra: Any
+) -> tuple[str, ResourceHandler, ResourceContext, dict[str, Any], Physical]:
+    """A one-task service (with ``extra`` properties) created and stable in a fresh cluster, as logical id "Web"."""
+    cluster, _definition, props = await cluster_with_definition(call, clock)
+    props.update(extra)
+    handler = HANDLERS["AWS::ECS::Service"]
+    rc = context(call, clock, "Web")
+    made = await drive(clock, handler.create(rc, props))
+    return cluster, handler, rc, props, made
 
 
 # -- Cluster ---------------------------------------------------------------------------------------
@@ -289,10 +307,7 @@ def test_service_replacement_decisions_follow_update_requires(tmp_path: Path) ->
 
 def test_service_update_deploys_in_place_and_waits_for_the_new_deployment(tmp_path: Path) -> None:
     async def scenario(_server: Server, clock: FakeClock, call: Calls) -> None:
-        cluster, _definition, props = await cluster_with_definition(call, clock)
-        handler = HANDLERS["AWS::ECS::Service"]
-        rc = context(call, clock, "Web")
-        made = await drive(clock, handler.create(rc, props))
+        cluster, handler, rc, props, made = await service_made(call, clock)
         first = (await describe_service(call, cluster, made.physical_id))["deployments"][0]["id"]
         second = await HANDLERS["AWS::ECS::TaskDefinition"].create(
             context(call, clock, "TaskDef"), task_definition("example/web:2")
@@ -314,10 +329,7 @@ def test_service_update_deploys_in_place_and_waits_for_the_new_deployment(tmp_pa
 
 def test_service_update_without_desired_count_keeps_the_scaled_count(tmp_path: Path) -> None:
     async def scenario(_server: Server, clock: FakeClock, call: Calls) -> None:
-        cluster, _definition, props = await cluster_with_definition(call, clock)
-        handler = HANDLERS["AWS::ECS::Service"]
-        rc = context(call, clock, "Web")
-        made = await drive(clock, handler.create(rc, props))
+        cluster, handler, rc, props, made = await service_made(call, clock)
         # What Application Auto Scaling would do meanwhile.
         await call("ecs", "UpdateService", {"cluster": cluster, "service": made.physical_id, "desiredCount": 3})
         new = {**props, "HealthCheckGracePeriodSeconds": "30"}
@@ -367,11 +379,7 @@ def test_service_update_fails_when_the_breaker_rolls_the_deployment_back(tmp_pat
 
 def test_service_delete_scales_in_deletes_and_waits_until_inactive(tmp_path: Path) -> None:
     async def scenario(_server: Server, clock: FakeClock, call: Calls) -> None:
-        cluster, _definition, props = await cluster_with_definition(call, clock)
-        props["DesiredCount"] = "2"
-        handler = HANDLERS["AWS::ECS::Service"]
-        rc = context(call, clock, "Web")
-        made = await drive(clock, handler.create(rc, props))
+        cluster, handler, rc, props, made = await service_made(call, clock, DesiredCount="2")
         task = asyncio.ensure_future(handler.delete(rc, made, props))
         await clock.run_for(0.5, 0.5)
         shown = await describe_service(call, cluster, made.physical_id)
@@ -389,10 +397,7 @@ def test_service_delete_scales_in_deletes_and_waits_until_inactive(tmp_path: Pat
 
 def test_a_service_update_that_names_a_missing_task_definition_fails_with_ecs_error(tmp_path: Path) -> None:
     async def scenario(_server: Server, clock: FakeClock, call: Calls) -> None:
-        _cluster, _definition, props = await cluster_with_definition(call, clock)
-        handler = HANDLERS["AWS::ECS::Service"]
-        rc = context(call, clock, "Web")
-        made = await drive(clock, handler.create(rc, props))
+        _cluster, handler, rc, props, made = await service_made(call, clock)
         with pytest.raises(AwsError) as failed:
             await handler.update(rc, made, props, {**props, "TaskDefinition": "missing:7"})
         assert failed.value.code == "ClientException"
