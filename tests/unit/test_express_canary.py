@@ -79,15 +79,25 @@ async def until(clock: FakeClock, check: Callable[[], Any], limit: float) -> flo
     return clock.now()
 
 
+async def create_shop(call: Calls) -> tuple[str, dict[str, Any], str, str, str]:
+    """Creates the SHOP Express service: its ARN, its load balancer entry, its primary and alternate
+    target groups and its production listener rule."""
+    arn = (await call("ecs", "CreateExpressGatewayService", dict(SHOP)))["service"]["serviceArn"]
+    [balancer] = (await service(call))["loadBalancers"]
+    advanced = balancer["advancedConfiguration"]
+    return (
+        arn,
+        balancer,
+        balancer["targetGroupArn"],
+        advanced["alternateTargetGroupArn"],
+        advanced["productionListenerRule"],
+    )
+
+
 def test_update_is_a_canary_with_ecs_express_percent_and_bakes(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running(tmp_path) as (_server, clock, call):
-            request = dict(SHOP)
-            arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
-            [balancer] = (await service(call))["loadBalancers"]
-            primary = balancer["targetGroupArn"]
-            alternate = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
-            rule = balancer["advancedConfiguration"]["productionListenerRule"]
+            arn, _, primary, alternate, rule = await create_shop(call)
             first = (await service(call))["currentServiceDeployment"]
             # A new service has no old tasks to share with: all its traffic stays on the first group.
             await until(clock, lambda: _status(call, first, "SUCCESSFUL"), 600)
@@ -132,11 +142,7 @@ async def _no_groups(call: Calls) -> bool:
 def test_a_service_stored_before_canaries_gets_its_second_group_at_its_next_update(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running(tmp_path) as (server, clock, call):
-            request = dict(SHOP)
-            arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
-            [balancer] = (await service(call))["loadBalancers"]
-            primary = balancer["targetGroupArn"]
-            rule = balancer["advancedConfiguration"]["productionListenerRule"]
+            arn, balancer, primary, _, rule = await create_shop(call)
             # What such a service looked like: rolling, one group, a rule forwarding to it alone.
             plain = {k: balancer[k] for k in ("targetGroupArn", "containerName", "containerPort")}
             rolling = {"strategy": "ROLLING", "maximumPercent": 200, "minimumHealthyPercent": 100}
@@ -186,12 +192,7 @@ def test_errors_during_the_canary_set_off_the_rollback_alarm_and_traffic_returns
 
     async def scenario() -> None:
         async with running(tmp_path) as (server, clock, call):
-            request = dict(SHOP)
-            arn = (await call("ecs", "CreateExpressGatewayService", request))["service"]["serviceArn"]
-            [balancer] = (await service(call))["loadBalancers"]
-            primary = balancer["targetGroupArn"]
-            alternate = balancer["advancedConfiguration"]["alternateTargetGroupArn"]
-            rule = balancer["advancedConfiguration"]["productionListenerRule"]
+            arn, _, primary, alternate, rule = await create_shop(call)
             [alarm] = (await service(call))["deploymentConfiguration"]["alarms"]["alarmNames"]
             lb = (await call("elbv2", "DescribeTargetGroups", {"TargetGroupArns": [primary]}))["TargetGroups"][0][
                 "LoadBalancerArns"
