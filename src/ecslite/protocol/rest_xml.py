@@ -109,9 +109,11 @@ def split_path(raw_path: str) -> Target:
 
 
 @functools.cache
-def _routes() -> tuple[_Route, ...]:
+def _routes() -> dict[tuple[str, str], tuple[_Route, ...]]:
+    """The operations by (method, path form), each group in the model's order (the first of equal
+    scores wins), so that a request only scores the few that can answer it."""
     model = service_model(SERVICE)
-    routes = []
+    routes: dict[tuple[str, str], list[_Route]] = {}
     for name in model.operation_names:
         if name in _SHADOWED:
             continue
@@ -133,17 +135,16 @@ def _routes() -> tuple[_Route, ...]:
                 location = str(member.serialization.get("location", ""))
                 if location in ("querystring", "header"):
                     required.append((location, str(member.serialization.get("name", member_name)).lower()))
-        routes.append(_Route(name, str(op.http.get("method", "GET")), form, tuple(query), tuple(required)))
-    return tuple(routes)
+        method = str(op.http.get("method", "GET"))
+        routes.setdefault((method, form), []).append(_Route(name, method, form, tuple(query), tuple(required)))
+    return {key: tuple(group) for key, group in routes.items()}
 
 
 def route(method: str, target: Target, query: dict[str, list[str]], headers: dict[str, str]) -> str:
     """The operation a request names; :class:`MethodNotAllowed` when none does."""
     lowered_query = {k.lower() for k in query}
     best: tuple[int, str] | None = None
-    for candidate in _routes():
-        if candidate.method != method or candidate.form != target.form:
-            continue
+    for candidate in _routes().get((method, target.form), ()):
         if any(k not in query or (v is not None and query[k][0] != v) for k, v in candidate.query):
             continue
         if any(
