@@ -21,8 +21,9 @@ from ecslite.protocol.errors import AwsError
 from ecslite.protocol.values import parse_timestamp, to_iso
 
 S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
-# Characters XML 1.0 cannot carry at all (a key may hold them; clients ask for url encoding to see them).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot carry at all (a key may hold them; clients ask for url encoding to see them):
+# the complement of its Char production, spelled out because the negated class takes ~3 ms to compile.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_text(value: str) -> str:
