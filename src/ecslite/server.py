@@ -95,11 +95,10 @@ class Server:
         self.s3 = S3Provider(self.db, self.clock, settings.s3_dir)
         self.providers["s3"] = self.s3
         # ECR repositories; their blobs are files under <data dir>/ecr, served by the registry at /v2/.
-        self.ecr = EcrProvider(
-            self.db, self.clock, settings.data_dir / "ecr", functools.partial(served_endpoint, settings.info_file)
-        )
+        ecr_endpoint = functools.partial(served_endpoint, settings.info_file)
+        self.ecr = EcrProvider(self.db, self.clock, settings.data_dir / "ecr", ecr_endpoint)
         self.providers["ecr"] = self.ecr
-        _run_ecr_images(self.runtime, self.ecr, functools.partial(served_endpoint, settings.info_file))
+        _run_ecr_images(self.runtime, self.ecr, ecr_endpoint)
         # Express Mode services are made through the other providers' operations (filled in below).
         self.ecs.peers = self.providers
         self.components: list[Component] = [self.s3]
@@ -137,18 +136,12 @@ class Server:
             self.db, self.clock, self.providers, self.stacks, self.stacks.handlers
         )
         self.components.append(self.stacks)
+        accounts = functools.partial(account_for_access_key, self.db)
         self.dispatcher = AwsDispatcher(
-            self.providers,
-            EdgeSettings(settings.account_id, settings.region),
-            account_resolver=functools.partial(account_for_access_key, self.db),
+            self.providers, EdgeSettings(settings.account_id, settings.region), account_resolver=accounts
         )
         self.agent = add_agent(core, self.gateway, self.ecs, self.dispatcher.handle)
-        s3_edge = S3Edge(
-            self.s3,
-            settings.account_id,
-            settings.region,
-            account_resolver=functools.partial(account_for_access_key, self.db),
-        )
+        s3_edge = S3Edge(self.s3, settings.account_id, settings.region, account_resolver=accounts)
         registry = Registry(self.db, self.clock, self.ecr.blobs, self.ecr.signer)
         self.app = EdgeApp(self.dispatcher, self._own_app(), s3_edge, registry)
 
